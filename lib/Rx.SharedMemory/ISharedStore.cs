@@ -1,0 +1,76 @@
+namespace Rx.SharedMemory;
+
+/// <summary>
+/// The shared key/value store, with the same API in the master (<see cref="SharedMemoryMaster.Store"/>) and in a
+/// worker (<see cref="SharedMemoryWorker"/>).
+/// </summary>
+/// <remarks>
+/// Values are JSON: typed methods serialize with System.Text.Json's defaults, so a <see cref="byte"/> array travels as
+/// a base64 string. Every committed mutation gets the next value of one store-wide version counter.
+/// </remarks>
+public interface ISharedStore
+{
+    /// <summary>Reads a key's value.</summary>
+    /// <typeparam name="T">The type to read the value as.</typeparam>
+    /// <param name="key">The key.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer.</param>
+    /// <returns>The value, or <see langword="default"/> when the key does not exist.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a key's value together with the version of its last change.</summary>
+    /// <typeparam name="T">The type to read the value as.</typeparam>
+    /// <param name="key">The key.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer.</param>
+    /// <returns>The entry, or <see langword="null"/> when the key does not exist.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes a key's value.</summary>
+    /// <typeparam name="T">The value's type.</typeparam>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value; anything System.Text.Json can serialize.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer (the write may still be committed).</param>
+    /// <returns>The version the write was committed at.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes a key.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer (the delete may still be committed).</param>
+    /// <returns><see langword="true"/> when the key existed and was deleted; no version is used otherwise.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default);
+
+    /// <summary>Observes one key.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="fromVersion">
+    /// <see langword="null"/> to receive the key's current state first (a <see cref="KeyChangeKind.Reset"/>, when it
+    /// exists) and then every later change; or a version already seen, to receive every change after it. When that
+    /// version is older than the master's change log, a <see cref="KeyChangeKind.Reset"/> with the current state comes
+    /// first instead of the lost changes.
+    /// </param>
+    /// <returns>
+    /// A cold observable: each subscription registers with the master, and disposing it unregisters. It ends with
+    /// <see cref="SharedMemoryDisconnectedException"/> when the connection to the master is lost, and completes when
+    /// the store is disposed.
+    /// </returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    IObservable<KeyChange> Observe(string key, long? fromVersion = null);
+
+    /// <summary>Observes every key that starts with a prefix, with the same rules as <see cref="Observe"/>.</summary>
+    /// <param name="prefix">The prefix; an empty string observes every key.</param>
+    /// <param name="fromVersion">As for <see cref="Observe"/>; a reset carries one <see cref="KeyChangeKind.Reset"/> per existing key.</param>
+    /// <returns>A cold observable, as for <see cref="Observe"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="prefix"/> is null.</exception>
+    IObservable<KeyChange> ObservePrefix(string prefix, long? fromVersion = null);
+}

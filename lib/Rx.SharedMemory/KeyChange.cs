@@ -1,0 +1,92 @@
+using System.Text.Json;
+
+namespace Rx.SharedMemory;
+
+/// <summary>One committed change to a key, as delivered to subscribers.</summary>
+/// <remarks>
+/// Changes reach a subscriber in version order, each once. <see cref="SkippedVersions"/> is above zero only when
+/// the subscriber fell behind and earlier changes to this key were conflated into this one.
+/// </remarks>
+public sealed class KeyChange
+{
+    private readonly ReadOnlyMemory<byte> utf8Value;
+    private JsonElement value;
+    private bool valueParsed;
+
+    internal KeyChange(string key, KeyChangeKind kind, long version, DateTimeOffset timestamp, ReadOnlyMemory<byte>? utf8Value, long skippedVersions)
+    {
+        this.Key = key;
+        this.Kind = kind;
+        this.Version = version;
+        this.Timestamp = timestamp;
+        this.SkippedVersions = skippedVersions;
+        this.HasValue = utf8Value is not null;
+        this.utf8Value = utf8Value ?? default;
+    }
+
+    internal KeyChange(string key, KeyChangeKind kind, long version, DateTimeOffset timestamp, JsonElement? value, long skippedVersions)
+    {
+        this.Key = key;
+        this.Kind = kind;
+        this.Version = version;
+        this.Timestamp = timestamp;
+        this.SkippedVersions = skippedVersions;
+        this.HasValue = value is not null;
+        this.value = value ?? default;
+        this.valueParsed = true;
+    }
+
+    /// <summary>Gets the key that changed.</summary>
+    public string Key { get; }
+
+    /// <summary>Gets what happened to the key.</summary>
+    public KeyChangeKind Kind { get; }
+
+    /// <summary>Gets the store version this change was committed at (for a <see cref="KeyChangeKind.Reset"/>, the version of the state it carries).</summary>
+    public long Version { get; }
+
+    /// <summary>Gets when the master committed the change.</summary>
+    public DateTimeOffset Timestamp { get; }
+
+    /// <summary>Gets how many earlier changes to this key were conflated into this one because the subscriber fell behind.</summary>
+    public long SkippedVersions { get; }
+
+    /// <summary>Gets a value indicating whether this change carries a value (a set, or a reset of an existing key).</summary>
+    public bool HasValue { get; }
+
+    /// <summary>Gets the value as JSON; <see cref="JsonValueKind.Undefined"/> when <see cref="HasValue"/> is <see langword="false"/>.</summary>
+    public JsonElement Value
+    {
+        get
+        {
+            if (!this.valueParsed)
+            {
+                // Parsed on first use: most master-side consumers of a change never look at its value.
+                this.value = this.HasValue ? JsonElement.Parse(this.utf8Value.Span) : default;
+                this.valueParsed = true;
+            }
+
+            return this.value;
+        }
+    }
+
+    /// <summary>Deserializes the value.</summary>
+    /// <typeparam name="T">The type to read the value as.</typeparam>
+    /// <param name="options">Serializer options; <see langword="null"/> for the defaults.</param>
+    /// <returns>The value, or <see langword="default"/> when the change carries none.</returns>
+    /// <exception cref="JsonException">The value is not a valid <typeparamref name="T"/>.</exception>
+    public T? GetValue<T>(JsonSerializerOptions? options = null)
+    {
+        if (!this.HasValue)
+        {
+            return default;
+        }
+
+        return this.valueParsed ? this.value.Deserialize<T>(options) : JsonSerializer.Deserialize<T>(this.utf8Value.Span, options);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => this.HasValue
+        ? $"{this.Kind} {this.Key} v{this.Version}: {this.Value.GetRawText()}"
+        : $"{this.Kind} {this.Key} v{this.Version}";
+}

@@ -1,0 +1,24 @@
+namespace Rx.SharedMemory;
+
+/// <summary>What happened to a key.</summary>
+public enum KeyChangeKind
+{
+    /// <summary>The key was written; <see cref="KeyChange.Value"/> holds the new value.</summary>
+    Set,
+
+    /// <summary>The key was deleted.</summary>
+    Deleted,
+
+    /// <summary>The key's time to live ran out and it was removed.</summary>
+    Expired,
+
+    /// <summary>The key was removed to keep the store within its memory limits.</summary>
+    Evicted,
+
+    /// <summary>
+    /// The current state of a key, sent instead of individual changes: when a subscription starts without a
+    /// version to resume from, or resumes from a version older than the master's change log.
+    /// <see cref="KeyChange.HasValue"/> is <see langword="false"/> when the key does not exist.
+    /// </summary>
+    Reset,
+}

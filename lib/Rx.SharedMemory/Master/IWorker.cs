@@ -1,0 +1,22 @@
+using System.Diagnostics;
+
+namespace Rx.SharedMemory;
+
+/// <summary>A worker process spawned by a <see cref="SharedMemoryMaster"/>.</summary>
+public interface IWorker
+{
+    /// <summary>Gets the worker's id, unique within its master, counting from 1 in spawn order.</summary>
+    int Id { get; }
+
+    /// <summary>Gets the worker's process.</summary>
+    Process Process { get; }
+
+    /// <summary>
+    /// Gets a task that completes with the process's exit code once the worker has exited and the master has
+    /// released everything it held (its subscriptions).
+    /// </summary>
+    Task<int> Exited { get; }
+
+    /// <summary>Kills the worker's process at once; <see cref="Exited"/> completes when the master has seen it go.</summary>
+    void Kill();
+}

@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Store;
+
+namespace Rx.SharedMemory.Master;
+
+/// <summary>The store as the master's own code sees it: the same <see cref="ISharedStore"/> as a worker's, without a pipe.</summary>
+internal sealed class LocalStore : ISharedStore
+{
+    private readonly KeyValueStore store;
+    private readonly SharedMemoryOptions options;
+    private readonly ILogger logger;
+    private readonly ConcurrentDictionary<LocalSubscription, bool> subscriptions = new();
+    private long nextSubscriptionId;
+    private volatile bool disposed;
+
+    public LocalStore(KeyValueStore store, SharedMemoryOptions options, ILogger logger)
+    {
+        this.store = store;
+        this.options = options;
+        this.logger = logger;
+    }
+
+    public ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
+    {
+        var entry = this.Read<T>(key, cancellationToken);
+        return new(entry is null ? default : entry.Value);
+    }
+
+    public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) =>
+        new(this.Read<T>(key, cancellationToken));
+
+    public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
+    {
+        this.ThrowIfUnusable(cancellationToken);
+        return new(this.store.Set(key, JsonSerializer.SerializeToUtf8Bytes(value)));
+    }
+
+    public ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
+    {
+        this.ThrowIfUnusable(cancellationToken);
+        return new(this.store.Delete(key) != 0);
+    }
+
+    public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        return this.ObserveCore(key, isPrefix: false, fromVersion, live: false);
+    }
+
+    public IObservable<KeyChange> ObservePrefix(string prefix, long? fromVersion = null)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        return this.ObserveCore(prefix, isPrefix: true, fromVersion, live: false);
+    }
+
+    /// <summary>Every change committed after the moment of subscription, with no initial state.</summary>
+    public IObservable<KeyChange> ObserveAllLive() => this.ObserveCore(string.Empty, isPrefix: true, fromVersion: null, live: true);
+
+    /// <summary>Completes every in-process subscription; later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    public void Shutdown()
+    {
+        this.disposed = true;
+        foreach (var subscription in this.subscriptions.Keys)
+        {
+            subscription.Complete();
+        }
+    }
+
+    private StoreEntry<T>? Read<T>(string key, CancellationToken cancellationToken)
+    {
+        this.ThrowIfUnusable(cancellationToken);
+        return this.store.Get(key) is { } stored ? new StoreEntry<T>(JsonSerializer.Deserialize<T>(stored.Value)!, stored.Version) : null;
+    }
+
+    private IObservable<KeyChange> ObserveCore(string keyOrPrefix, bool isPrefix, long? fromVersion, bool live) =>
+        Observable.Create<KeyChange>(observer =>
+        {
+            if (this.disposed)
+            {
+                observer.OnCompleted();
+                return Disposable.Empty;
+            }
+
+            var subscription = new LocalSubscription(
+                Interlocked.Increment(ref this.nextSubscriptionId),
+                keyOrPrefix,
+                isPrefix,
+                this.store,
+                observer,
+                this.options.SubscriberQueueCapacity,
+                this.logger,
+                s => this.subscriptions.TryRemove(s, out _));
+            this.subscriptions.TryAdd(subscription, true);
+            if (live)
+            {
+                this.store.SubscribeLive(subscription.Registration);
+            }
+            else
+            {
+                this.store.Subscribe(subscription.Registration, fromVersion);
+            }
+
+            if (this.disposed)
+            {
+                // Shut down while registering: end it like the others.
+                subscription.Complete();
+            }
+
+            return subscription;
+        });
+
+    private void ThrowIfUnusable(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(this.disposed, typeof(SharedMemoryMaster));
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+}

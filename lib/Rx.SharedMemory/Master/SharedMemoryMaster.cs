@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Store;
+using Rx.SharedMemory.Transport;
+
+namespace Rx.SharedMemory;
+
+/// <summary>
+/// Owns the shared store, spawns worker processes and serves the store to each of them over a pair of anonymous
+/// pipes with JSON-RPC.
+/// </summary>
+/// <remarks>
+/// Like Node.js's <c>cluster</c> primary: workers cannot share memory, so the master keeps the state and answers
+/// their calls. <see cref="WorkerOnline"/> and <see cref="WorkerExited"/> play the parts of <c>'online'</c> and
+/// <c>'exit'</c>. A worker that dies, even mid-request, only loses its own subscriptions.
+/// </remarks>
+public sealed class SharedMemoryMaster : IAsyncDisposable
+{
+    private readonly SharedMemoryOptions options;
+    private readonly KeyValueStore store;
+    private readonly LocalStore localStore;
+    private readonly ILogger logger;
+    private readonly SemaphoreSlim spawnGate = new(1, 1);
+    private readonly ConcurrentDictionary<int, WorkerConnection> workers = new();
+    private readonly ISubject<IWorker> online = Subject.Synchronize(new Subject<IWorker>());
+    private readonly ISubject<WorkerExit> exited = Subject.Synchronize(new Subject<WorkerExit>());
+    private int nextWorkerId;
+    private int disposed;
+
+    /// <summary>Initializes a new instance of the <see cref="SharedMemoryMaster"/> class.</summary>
+    /// <param name="options">The settings; <see langword="null"/> for the defaults. They are copied and checked here.</param>
+    /// <param name="loggerFactory">Where the master logs; <see langword="null"/> for none.</param>
+    /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
+    public SharedMemoryMaster(SharedMemoryOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        this.options = (options ?? new SharedMemoryOptions()).Clone();
+        this.options.Validate();
+        this.logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Master");
+        this.store = new KeyValueStore(this.options);
+        this.localStore = new LocalStore(this.store, this.options, this.logger);
+        this.Changes = this.localStore.ObserveAllLive();
+    }
+
+    /// <summary>Gets the store, for the master's own code: the same API a worker has, without a pipe.</summary>
+    public ISharedStore Store => this.localStore;
+
+    /// <summary>
+    /// Gets every change committed after the moment of subscription, from every worker and from the master, in
+    /// version order. It completes when the master is disposed.
+    /// </summary>
+    public IObservable<KeyChange> Changes { get; }
+
+    /// <summary>Gets the workers that connect, as each says hello (like <c>cluster.on('online')</c>).</summary>
+    public IObservable<IWorker> WorkerOnline => this.online.AsObservable();
+
+    /// <summary>Gets the workers that exit, after the master has released what each held (like <c>cluster.on('exit')</c>).</summary>
+    public IObservable<WorkerExit> WorkerExited => this.exited.AsObservable();
+
+    /// <summary>Gets the workers that are running.</summary>
+    public IReadOnlyCollection<IWorker> Workers => [.. this.workers.Values.OrderBy(w => w.Id)];
+
+    /// <summary>Gets the version of the last committed change.</summary>
+    public long Version => this.store.Version;
+
+    /// <summary>Gets the number of keys in the store.</summary>
+    public int Count => this.store.Count;
+
+    /// <summary>Gets the number of live subscriptions, in-process and from every worker.</summary>
+    public int SubscriptionCount => this.store.SubscriptionCount;
+
+    /// <summary>
+    /// Starts a worker process and waits until it has connected. The process must call
+    /// <see cref="SharedMemoryWorker.ConnectAsync(CancellationToken)"/>; <see cref="WorkerStartInfo.ForThisProgram"/>
+    /// builds the start info for a program that is its own worker.
+    /// </summary>
+    /// <param name="startInfo">How to start the process; <see cref="ProcessStartInfo.UseShellExecute"/> must be false. Its environment gets the pipe handles.</param>
+    /// <param name="cancellationToken">A token that cancels the wait; the process is then killed.</param>
+    /// <returns>The worker, online.</returns>
+    /// <exception cref="ArgumentException"><paramref name="startInfo"/> uses the shell.</exception>
+    /// <exception cref="SharedMemoryException">The process exited, or did not connect within <see cref="SharedMemoryOptions.WorkerStartTimeout"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The master was disposed.</exception>
+    public async Task<IWorker> SpawnWorkerAsync(ProcessStartInfo startInfo, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(startInfo);
+        if (startInfo.UseShellExecute)
+        {
+            throw new ArgumentException("A worker cannot be started through the shell: its pipes are passed by inheritance. Set UseShellExecute to false.", nameof(startInfo));
+        }
+
+        this.ThrowIfDisposed();
+        WorkerConnection worker;
+
+        // One start at a time: a child started while another child's pipe ends are still open in this process would inherit them.
+        await this.spawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            this.ThrowIfDisposed();
+            var pipes = new WorkerPipes();
+            var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
+            try
+            {
+                try
+                {
+                    pipes.AddTo(startInfo);
+                    process.Start();
+                }
+                finally
+                {
+                    pipes.ReleaseClientEnds();
+                    startInfo.Environment.Remove(PipeEnvironment.FromMaster);
+                    startInfo.Environment.Remove(PipeEnvironment.ToMaster);
+                }
+            }
+            catch
+            {
+                pipes.Dispose();
+                process.Dispose();
+                throw;
+            }
+
+            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.store, this.options, this.logger);
+            this.workers[worker.Id] = worker;
+            worker.Start(this.OnWorkerExited);
+        }
+        finally
+        {
+            this.spawnGate.Release();
+        }
+
+        try
+        {
+            var first = await Task.WhenAny(worker.Online, worker.Exited).WaitAsync(this.options.WorkerStartTimeout, cancellationToken).ConfigureAwait(false);
+            if (first != worker.Online)
+            {
+                throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.Process.Id}) exited with code {await worker.Exited.ConfigureAwait(false)} before it connected.");
+            }
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            worker.Kill();
+            if (ex is TimeoutException)
+            {
+                throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.Process.Id}) did not connect within {this.options.WorkerStartTimeout}; it was killed.", ex);
+            }
+
+            throw;
+        }
+
+        this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) is online.", worker.Id, worker.Process.Id);
+        this.online.OnNext(worker);
+        return worker;
+    }
+
+    /// <summary>
+    /// Closes every worker's connection, waits up to <see cref="SharedMemoryOptions.WorkerShutdownTimeout"/> for the
+    /// workers to exit and kills those that remain, then completes every observable of the master. Idempotent.
+    /// </summary>
+    /// <returns>A task that completes when every worker has exited.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref this.disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // Waits for a spawn in progress, so that its worker is stopped too.
+        await this.spawnGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(this.workers.Values.Select(w => w.StopAsync(this.options.WorkerShutdownTimeout))).ConfigureAwait(false);
+        }
+        finally
+        {
+            this.spawnGate.Release();
+        }
+
+        this.localStore.Shutdown();
+        this.online.OnCompleted();
+        this.exited.OnCompleted();
+    }
+
+    private void OnWorkerExited(WorkerConnection worker, int exitCode)
+    {
+        this.workers.TryRemove(worker.Id, out _);
+        this.exited.OnNext(new WorkerExit(worker, exitCode));
+        worker.Process.Dispose();
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);
+}

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Store;
+using Rx.SharedMemory.Transport;
+using StreamJsonRpc;
+
+namespace Rx.SharedMemory.Master;
+
+/// <summary>One spawned worker: its process, its pipes, its JSON-RPC connection and its outbound change queue.</summary>
+internal sealed class WorkerConnection : IWorker
+{
+    private readonly WorkerPipes pipes;
+    private readonly JsonRpc rpc;
+    private readonly ChangeOutbox outbox;
+    private readonly StoreRpcTarget target;
+    private readonly ILogger logger;
+    private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public WorkerConnection(int id, Process process, WorkerPipes pipes, KeyValueStore store, SharedMemoryOptions options, ILogger logger)
+    {
+        this.Id = id;
+        this.Process = process;
+        this.pipes = pipes;
+        this.logger = logger;
+        this.rpc = RpcChannel.Create(pipes.FromWorker, pipes.ToWorker);
+        this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger);
+        this.target = new StoreRpcTarget(store, this.outbox, options, id, logger);
+        this.rpc.AddLocalRpcTarget(this.target, new JsonRpcTargetOptions { DisposeOnDisconnect = false });
+    }
+
+    public int Id { get; }
+
+    public Process Process { get; }
+
+    public Task<int> Exited => this.exited.Task;
+
+    /// <summary>Gets a task that completes when the worker has said hello.</summary>
+    public Task Online => this.target.Hello;
+
+    /// <summary>Gets the number of live subscriptions the worker holds.</summary>
+    public int SubscriptionCount => this.target.SubscriptionCount;
+
+    /// <summary>Starts serving the worker, and watching for its end; <paramref name="onExit"/> runs once it is gone.</summary>
+    public void Start(Action<WorkerConnection, int> onExit)
+    {
+        this.rpc.StartListening();
+        _ = this.WatchAsync(onExit);
+    }
+
+    public void Kill()
+    {
+        try
+        {
+            this.Process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+    }
+
+    /// <summary>Closes the connection (the worker sees end of file), waits for the process to exit, and kills it past the timeout.</summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        this.rpc.Dispose();
+        try
+        {
+            await this.Exited.WaitAsync(timeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            this.logger.LogWarning("Worker {WorkerId} (pid {ProcessId}) did not exit within {Timeout} of the master closing; killing it.", this.Id, this.Process.Id, timeout);
+            this.Kill();
+            await this.Exited.ConfigureAwait(false);
+        }
+    }
+
+    private async Task WatchAsync(Action<WorkerConnection, int> onExit)
+    {
+        var processExit = this.Process.WaitForExitAsync();
+        try
+        {
+            await Task.WhenAny(this.rpc.Completion, processExit).ConfigureAwait(false);
+            if (this.rpc.Completion.IsFaulted)
+            {
+                this.logger.LogWarning(this.rpc.Completion.Exception, "Connection to worker {WorkerId} failed.", this.Id);
+            }
+
+            // Whatever ended first, the worker's subscriptions go now: a worker that closed its connection but lives on holds nothing.
+            this.target.ReleaseAll();
+            this.outbox.Dispose();
+            await processExit.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            this.logger.LogError(ex, "Watching worker {WorkerId} failed.", this.Id);
+        }
+        finally
+        {
+            this.rpc.Dispose();
+            this.pipes.Dispose();
+            int exitCode = this.Process.HasExited ? this.Process.ExitCode : -1;
+            this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) exited with code {ExitCode}.", this.Id, this.Process.Id, exitCode);
+            this.exited.TrySetResult(exitCode);
+            onExit(this, exitCode);
+        }
+    }
+
+    private async ValueTask SendChangesAsync(IReadOnlyList<OutboxItem> batch)
+    {
+        if (this.rpc.IsDisposed)
+        {
+            return;
+        }
+
+        try
+        {
+            await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new { changes = new ChangeBatch(batch) }).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ConnectionLostException or ObjectDisposedException or IOException)
+        {
+            // The worker is gone; WatchAsync releases its subscriptions. The writer of the change never notices.
+            this.logger.LogDebug(ex, "Changes for worker {WorkerId} were dropped: the connection is closed.", this.Id);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+namespace Rx.SharedMemory.Rpc;
+
+/// <summary>The JSON-RPC method names of the protocol (docs/protocol.md).</summary>
+internal static class RpcMethods
+{
+    /// <summary>The protocol version this build speaks.</summary>
+    public const int ProtocolVersion = 1;
+
+    // Worker to master, requests.
+    public const string Hello = "hello";
+    public const string Get = "get";
+    public const string Set = "set";
+    public const string Delete = "delete";
+    public const string Subscribe = "subscribe";
+
+    // Worker to master, request or notification.
+    public const string Unsubscribe = "unsubscribe";
+
+    // Master to worker, notification.
+    public const string Changes = "changes";
+}

@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Store;
+using StreamJsonRpc;
+
+namespace Rx.SharedMemory.Rpc;
+
+/// <summary>
+/// The master's side of one worker connection: adapts the protocol's methods to the store, owns the connection's
+/// subscriptions, and turns our exceptions into the protocol's error codes.
+/// </summary>
+internal sealed class StoreRpcTarget
+{
+    private readonly KeyValueStore store;
+    private readonly ChangeOutbox outbox;
+    private readonly SharedMemoryOptions options;
+    private readonly int workerId;
+    private readonly ILogger logger;
+    private readonly ConcurrentDictionary<long, StoreSubscription> subscriptions = new();
+    private readonly TaskCompletionSource<int> hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool released;
+
+    public StoreRpcTarget(KeyValueStore store, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, ILogger logger)
+    {
+        this.store = store;
+        this.outbox = outbox;
+        this.options = options;
+        this.workerId = workerId;
+        this.logger = logger;
+    }
+
+    /// <summary>Gets a task that completes with the worker's process id when it has said hello.</summary>
+    public Task<int> Hello => this.hello.Task;
+
+    /// <summary>Gets the number of live subscriptions of this connection.</summary>
+    public int SubscriptionCount => this.subscriptions.Count;
+
+    [JsonRpcMethod(RpcMethods.Hello)]
+    public HelloResult OnHello(int protocolVersion, int processId)
+    {
+        if (protocolVersion != RpcMethods.ProtocolVersion)
+        {
+            throw new LocalRpcException($"Protocol version {protocolVersion} is not supported; this master speaks {RpcMethods.ProtocolVersion}.")
+            {
+                ErrorCode = RpcErrorCodes.InvalidArgument,
+            };
+        }
+
+        this.hello.TrySetResult(processId);
+        return new HelloResult
+        {
+            ProtocolVersion = RpcMethods.ProtocolVersion,
+            WorkerId = this.workerId,
+            MaxKeyLength = this.options.MaxKeyLength,
+            MaxValueBytes = this.options.MaxValueBytes,
+        };
+    }
+
+    [JsonRpcMethod(RpcMethods.Get)]
+    public EntryMessage<RawJson>? Get(string key)
+    {
+        try
+        {
+            return this.store.Get(key) is { } stored ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version } : null;
+        }
+        catch (Exception ex) when (ToRpcError(ex) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    [JsonRpcMethod(RpcMethods.Set)]
+    public long Set(string key, JsonElement value)
+    {
+        try
+        {
+            return this.store.Set(key, RawJson.CopyOf(value));
+        }
+        catch (Exception ex) when (ToRpcError(ex) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    [JsonRpcMethod(RpcMethods.Delete)]
+    public long Delete(string key)
+    {
+        try
+        {
+            return this.store.Delete(key);
+        }
+        catch (Exception ex) when (ToRpcError(ex) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    [JsonRpcMethod(RpcMethods.Subscribe)]
+    public long Subscribe(long subscription, string key, bool prefix = false, long? fromVersion = null)
+    {
+        try
+        {
+            var registration = new StoreSubscription(subscription, key ?? throw new ArgumentNullException(nameof(key)), prefix, this.outbox);
+            lock (this.subscriptions)
+            {
+                if (this.released)
+                {
+                    throw new ObjectDisposedException("The connection is closing.");
+                }
+
+                if (!this.subscriptions.TryAdd(subscription, registration))
+                {
+                    throw new ArgumentException($"Subscription {subscription} already exists on this connection.", nameof(subscription));
+                }
+            }
+
+            try
+            {
+                return this.store.Subscribe(registration, fromVersion);
+            }
+            catch
+            {
+                this.subscriptions.TryRemove(subscription, out _);
+                throw;
+            }
+        }
+        catch (Exception ex) when (ToRpcError(ex) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    [JsonRpcMethod(RpcMethods.Unsubscribe)]
+    public bool Unsubscribe(long subscription)
+    {
+        if (this.subscriptions.TryRemove(subscription, out var registration))
+        {
+            this.store.Unsubscribe(registration);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>Releases every subscription of the connection; later subscribes are refused.</summary>
+    public void ReleaseAll()
+    {
+        lock (this.subscriptions)
+        {
+            this.released = true;
+        }
+
+        foreach (var id in this.subscriptions.Keys)
+        {
+            if (this.subscriptions.TryRemove(id, out var registration))
+            {
+                this.store.Unsubscribe(registration);
+            }
+        }
+
+        this.logger.LogDebug("Released the subscriptions of worker {WorkerId}.", this.workerId);
+    }
+
+    private static LocalRpcException? ToRpcError(Exception ex) => ex switch
+    {
+        SharedMemoryLimitExceededException limit => new LocalRpcException(limit.Message)
+        {
+            ErrorCode = RpcErrorCodes.LimitExceeded,
+            ErrorData = new LimitErrorData(limit.Key, limit.LimitName, limit.Limit, limit.Actual),
+        },
+        ArgumentException argument => new LocalRpcException(argument.Message) { ErrorCode = RpcErrorCodes.InvalidArgument },
+        _ => null,
+    };
+}

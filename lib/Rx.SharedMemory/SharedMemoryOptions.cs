@@ -1,0 +1,70 @@
+namespace Rx.SharedMemory;
+
+/// <summary>Every setting of a <see cref="SharedMemoryMaster"/>, checked when the master is created.</summary>
+public sealed class SharedMemoryOptions
+{
+    /// <summary>Gets or sets the longest key allowed, in UTF-16 characters. Default: 1,024.</summary>
+    public int MaxKeyLength { get; set; } = 1024;
+
+    /// <summary>Gets or sets the largest value allowed, in bytes of its compact JSON (a byte array counts as its base64 text). Default: 16 MiB.</summary>
+    public int MaxValueBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// Gets or sets how many recent changes the master keeps so that a subscriber can resume from a version without a
+    /// gap. A resume from before the oldest kept change gets a <see cref="KeyChangeKind.Reset"/> instead. Default: 65,536.
+    /// </summary>
+    public int ChangeLogCapacity { get; set; } = 65_536;
+
+    /// <summary>
+    /// Gets or sets how many changes may wait to be sent to one subscriber connection (a worker, or one in-process
+    /// observer). Past it, pending changes to the same key are conflated to the latest, which then reports the number
+    /// it replaced in <see cref="KeyChange.SkippedVersions"/>. Default: 10,000.
+    /// </summary>
+    public int SubscriberQueueCapacity { get; set; } = 10_000;
+
+    /// <summary>Gets or sets how long a spawned worker may take to connect before <see cref="SharedMemoryMaster.SpawnWorkerAsync"/> fails. Default: 30 s.</summary>
+    public TimeSpan WorkerStartTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Gets or sets how long disposing the master waits for its workers to exit before it kills them. Default: 5 s.</summary>
+    public TimeSpan WorkerShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Gets or sets the clock used for change timestamps. Default: <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Checks every setting.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the message names it.</exception>
+    /// <exception cref="ArgumentNullException">A required setting is null; the message names it.</exception>
+    public void Validate()
+    {
+        Positive(this.MaxKeyLength, nameof(this.MaxKeyLength));
+        Positive(this.MaxValueBytes, nameof(this.MaxValueBytes));
+        Positive(this.ChangeLogCapacity, nameof(this.ChangeLogCapacity));
+        Positive(this.SubscriberQueueCapacity, nameof(this.SubscriberQueueCapacity));
+        Positive(this.WorkerStartTimeout, nameof(this.WorkerStartTimeout));
+        Positive(this.WorkerShutdownTimeout, nameof(this.WorkerShutdownTimeout));
+        if (this.TimeProvider is null)
+        {
+            throw new ArgumentNullException(Name(nameof(this.TimeProvider)), $"{Name(nameof(this.TimeProvider))} must be set.");
+        }
+    }
+
+    internal SharedMemoryOptions Clone() => (SharedMemoryOptions)this.MemberwiseClone();
+
+    private static string Name(string setting) => $"{nameof(SharedMemoryOptions)}.{setting}";
+
+    private static void Positive(long value, string setting)
+    {
+        if (value <= 0)
+        {
+            throw new ArgumentOutOfRangeException(Name(setting), value, $"{Name(setting)} must be positive; it is {value}.");
+        }
+    }
+
+    private static void Positive(TimeSpan value, string setting)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(Name(setting), value, $"{Name(setting)} must be positive; it is {value}.");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+namespace Rx.SharedMemory.Store;
+
+/// <summary>
+/// One committed change, immutable and shared by the change log and every subscriber queue it reaches.
+/// </summary>
+/// <param name="Key">The key.</param>
+/// <param name="Kind">What happened.</param>
+/// <param name="Value">The value as compact UTF-8 JSON, or null when the change carries none.</param>
+/// <param name="Version">The version of the change (for a reset, of the state it carries).</param>
+/// <param name="Timestamp">When it was committed.</param>
+internal sealed record ChangeRecord(string Key, KeyChangeKind Kind, byte[]? Value, long Version, DateTimeOffset Timestamp)
+{
+    public KeyChange ToKeyChange(long skippedVersions) =>
+        new(this.Key, this.Kind, this.Version, this.Timestamp, this.Value is null ? null : (ReadOnlyMemory<byte>?)this.Value, skippedVersions);
+}

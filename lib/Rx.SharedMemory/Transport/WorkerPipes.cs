@@ -1,0 +1,38 @@
+using System.Diagnostics;
+using System.IO.Pipes;
+
+namespace Rx.SharedMemory.Transport;
+
+/// <summary>The master's ends of the two anonymous pipes to one worker.</summary>
+internal sealed class WorkerPipes : IDisposable
+{
+    private readonly AnonymousPipeServerStream toWorker = new(PipeDirection.Out, HandleInheritability.Inheritable);
+    private readonly AnonymousPipeServerStream fromWorker = new(PipeDirection.In, HandleInheritability.Inheritable);
+
+    public Stream ToWorker => this.toWorker;
+
+    public Stream FromWorker => this.fromWorker;
+
+    /// <summary>Tells the child where its ends are.</summary>
+    public void AddTo(ProcessStartInfo startInfo)
+    {
+        startInfo.Environment[PipeEnvironment.FromMaster] = this.toWorker.GetClientHandleAsString();
+        startInfo.Environment[PipeEnvironment.ToMaster] = this.fromWorker.GetClientHandleAsString();
+    }
+
+    /// <summary>
+    /// Closes the master's copies of the child's ends, once the child has inherited them: otherwise the next child
+    /// would inherit them too, and this worker's death would not be seen until that other child died.
+    /// </summary>
+    public void ReleaseClientEnds()
+    {
+        this.toWorker.DisposeLocalCopyOfClientHandle();
+        this.fromWorker.DisposeLocalCopyOfClientHandle();
+    }
+
+    public void Dispose()
+    {
+        this.toWorker.Dispose();
+        this.fromWorker.Dispose();
+    }
+}

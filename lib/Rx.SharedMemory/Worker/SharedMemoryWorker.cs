@@ -1,0 +1,292 @@
+using System.Collections.Concurrent;
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Transport;
+using Rx.SharedMemory.Worker;
+using StreamJsonRpc;
+
+namespace Rx.SharedMemory;
+
+/// <summary>
+/// A worker's connection to its master: the shared store as a typed JSON-RPC client over the pipes the master gave
+/// this process.
+/// </summary>
+/// <remarks>
+/// When the master goes away, pending and later calls throw <see cref="SharedMemoryDisconnectedException"/> and every
+/// observable ends with it. Disposing closes the pipes and completes every observable.
+/// </remarks>
+public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
+{
+    private readonly JsonRpc rpc;
+    private readonly ILogger logger;
+    private readonly ConcurrentDictionary<long, RemoteSubscription> subscriptions = new();
+    private readonly TaskCompletionSource completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long nextSubscriptionId;
+    private volatile Exception? connectionLost;
+    private int disposed;
+
+    private SharedMemoryWorker(Stream fromMaster, Stream toMaster, ILogger logger)
+    {
+        this.logger = logger;
+        this.rpc = RpcChannel.Create(fromMaster, toMaster);
+        this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
+        this.rpc.Disconnected += this.OnDisconnected;
+        this.rpc.StartListening();
+    }
+
+    /// <summary>Gets a value indicating whether this process was started by a <see cref="SharedMemoryMaster"/> and has not connected yet.</summary>
+    public static bool IsWorkerProcess => MasterPipes.Available;
+
+    /// <summary>Gets the id the master gave this worker.</summary>
+    public int WorkerId { get; private set; }
+
+    /// <summary>Gets a task that completes when the connection to the master ends, for any reason.</summary>
+    public Task Completion => this.completion.Task;
+
+    /// <summary>Connects to the master that started this process, through the pipes it passed in the environment.</summary>
+    /// <param name="cancellationToken">A token that cancels the handshake.</param>
+    /// <returns>The connected worker.</returns>
+    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
+    public static Task<SharedMemoryWorker> ConnectAsync(CancellationToken cancellationToken = default) =>
+        ConnectAsync(loggerFactory: null, cancellationToken);
+
+    /// <summary>Connects to the master that started this process, through the pipes it passed in the environment.</summary>
+    /// <param name="loggerFactory">Where the worker logs; <see langword="null"/> for none. It must not write to standard output if the master reads it.</param>
+    /// <param name="cancellationToken">A token that cancels the handshake.</param>
+    /// <returns>The connected worker.</returns>
+    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
+    public static Task<SharedMemoryWorker> ConnectAsync(ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
+    {
+        var (fromMaster, toMaster) = MasterPipes.Open();
+        return ConnectAsync(fromMaster, toMaster, loggerFactory, cancellationToken);
+    }
+
+    /// <summary>Connects over any pair of streams, such as an in-process pipe to a master in tests.</summary>
+    internal static async Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
+    {
+        var worker = new SharedMemoryWorker(fromMaster, toMaster, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Worker"));
+        try
+        {
+            var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, new { protocolVersion = RpcMethods.ProtocolVersion, processId = Environment.ProcessId }, cancellationToken).ConfigureAwait(false);
+            worker.WorkerId = hello.WorkerId;
+            return worker;
+        }
+        catch
+        {
+            await worker.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
+    {
+        var entry = await this.GetEntryAsync<T>(key, cancellationToken).ConfigureAwait(false);
+        return entry is null ? default : entry.Value;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        var entry = await this.InvokeAsync<EntryMessage<T>?>(RpcMethods.Get, new { key }, cancellationToken).ConfigureAwait(false);
+        return entry is null ? null : new StoreEntry<T>(entry.Value, entry.Version);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        return this.InvokeAsync<long>(RpcMethods.Set, new SetArguments<T>(key, value), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        return await this.InvokeAsync<long>(RpcMethods.Delete, new { key }, cancellationToken).ConfigureAwait(false) != 0;
+    }
+
+    /// <inheritdoc/>
+    public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        return this.ObserveCore(key, prefix: false, fromVersion);
+    }
+
+    /// <inheritdoc/>
+    public IObservable<KeyChange> ObservePrefix(string prefix, long? fromVersion = null)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        return this.ObserveCore(prefix, prefix: true, fromVersion);
+    }
+
+    /// <summary>Closes the connection to the master and completes every observable. Idempotent.</summary>
+    /// <returns>A task that completes when the connection is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref this.disposed, 1) != 0)
+        {
+            return;
+        }
+
+        this.rpc.Dispose();
+        try
+        {
+            await this.rpc.Completion.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            this.logger.LogDebug(ex, "The connection ended with an error while closing.");
+        }
+
+        foreach (var subscription in this.subscriptions.Values)
+        {
+            subscription.Complete();
+        }
+
+        this.subscriptions.Clear();
+        this.completion.TrySetResult();
+    }
+
+    private IObservable<KeyChange> ObserveCore(string keyOrPrefix, bool prefix, long? fromVersion) =>
+        Observable.Create<KeyChange>(observer =>
+        {
+            var subscription = new RemoteSubscription(Interlocked.Increment(ref this.nextSubscriptionId), observer);
+            if (Volatile.Read(ref this.disposed) != 0)
+            {
+                subscription.Complete();
+                return Disposable.Empty;
+            }
+
+            // Registered before the request goes, so that no change sent right after it is dropped.
+            this.subscriptions[subscription.Id] = subscription;
+            if (this.connectionLost is { } lost)
+            {
+                this.subscriptions.TryRemove(subscription.Id, out _);
+                subscription.Fail(this.Disconnected(lost));
+                return Disposable.Empty;
+            }
+
+            _ = this.SubscribeRemoteAsync(subscription, keyOrPrefix, prefix, fromVersion);
+            return Disposable.Create(() =>
+            {
+                if (this.subscriptions.TryRemove(subscription.Id, out _) && subscription.End())
+                {
+                    _ = this.UnsubscribeRemoteAsync(subscription.Id);
+                }
+            });
+        });
+
+    private async Task SubscribeRemoteAsync(RemoteSubscription subscription, string keyOrPrefix, bool prefix, long? fromVersion)
+    {
+        try
+        {
+            await this.InvokeAsync<long>(RpcMethods.Subscribe, new { subscription = subscription.Id, key = keyOrPrefix, prefix, fromVersion }, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            this.subscriptions.TryRemove(subscription.Id, out _);
+            subscription.Fail(ex);
+        }
+    }
+
+    private async Task UnsubscribeRemoteAsync(long subscriptionId)
+    {
+        try
+        {
+            await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Unsubscribe, new { subscription = subscriptionId }).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // The connection is gone, and the master released the subscription with it.
+            this.logger.LogDebug(ex, "Unsubscribing {SubscriptionId} failed.", subscriptionId);
+        }
+    }
+
+    private async ValueTask<T> InvokeAsync<T>(string method, object arguments, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);
+        if (this.connectionLost is { } lost)
+        {
+            throw this.Disconnected(lost);
+        }
+
+        try
+        {
+            return await this.rpc.InvokeWithParameterObjectAsync<T>(method, arguments, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RemoteInvocationException ex)
+        {
+            throw RpcErrors.ToException(ex);
+        }
+        catch (Exception ex) when (ex is ConnectionLostException || (ex is ObjectDisposedException && Volatile.Read(ref this.disposed) == 0))
+        {
+            throw this.Disconnected(ex);
+        }
+    }
+
+    private SharedMemoryDisconnectedException Disconnected(Exception cause) =>
+        new($"Worker {this.WorkerId}: the connection to the shared memory master is lost.", cause);
+
+    private void OnDisconnected(object? sender, JsonRpcDisconnectedEventArgs e)
+    {
+        this.connectionLost ??= e.Exception ?? new IOException($"{e.Reason}: {e.Description}");
+        if (Volatile.Read(ref this.disposed) == 0)
+        {
+            this.logger.LogWarning("The connection to the master is lost: {Reason} {Description}", e.Reason, e.Description);
+            var error = this.Disconnected(this.connectionLost);
+            foreach (var id in this.subscriptions.Keys)
+            {
+                if (this.subscriptions.TryRemove(id, out var subscription))
+                {
+                    subscription.Fail(error);
+                }
+            }
+        }
+
+        this.completion.TrySetResult();
+    }
+
+    private void OnChanges(ChangeMessage[] changes)
+    {
+        foreach (var message in changes)
+        {
+            // A change for a subscription disposed here may still be on its way: it is dropped.
+            if (this.subscriptions.TryGetValue(message.Subscription, out var subscription))
+            {
+                try
+                {
+                    subscription.Deliver(message.ToKeyChange());
+                }
+                catch (Exception ex)
+                {
+                    // An observer's fault ends its own subscription, not the connection.
+                    this.logger.LogError(ex, "An observer threw; its subscription {SubscriptionId} is ended.", subscription.Id);
+                    if (this.subscriptions.TryRemove(subscription.Id, out _) && subscription.End())
+                    {
+                        _ = this.UnsubscribeRemoteAsync(subscription.Id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The arguments of <c>set</c>, typed so that the value is serialized straight into the request.</summary>
+    private sealed record SetArguments<T>(
+        [property: System.Text.Json.Serialization.JsonPropertyName("key")] string Key,
+        [property: System.Text.Json.Serialization.JsonPropertyName("value")] T Value);
+
+    /// <summary>The methods the master calls on a worker.</summary>
+    private sealed class WorkerCallbacks(SharedMemoryWorker owner)
+    {
+        [JsonRpcMethod(RpcMethods.Changes)]
+        public void Changes(ChangeMessage[] changes) => owner.OnChanges(changes);
+    }
+}
