@@ -1,0 +1,251 @@
+// The worker process the tests spawn. Usage: <scenario> <report file> [arguments...]
+// Each scenario drives the store through the public worker API and writes what it saw, one line per fact, to the
+// report file, which the test reads once the process has exited. Standard output is left alone.
+using System.Reactive.Linq;
+using System.Text.Json;
+using Rx.SharedMemory;
+using Rx.SharedMemory.TestWorker;
+
+var scenario = args[0];
+var report = new Report(args[1]);
+var arguments = args[2..];
+await using var store = await SharedMemoryWorker.ConnectAsync();
+var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token;
+report.Line($"worker {store.WorkerId}");
+
+switch (scenario)
+{
+    case "set":
+    {
+        // set KEY JSON...: sets each key to its JSON value.
+        for (int i = 0; i < arguments.Length; i += 2)
+        {
+            var version = await store.SetAsync(arguments[i], JsonElement.Parse(arguments[i + 1]), timeout);
+            report.Line($"set {arguments[i]} {version}");
+        }
+
+        break;
+    }
+
+    case "get":
+    {
+        // get KEY...: reports each key's raw JSON.
+        foreach (var key in arguments)
+        {
+            var entry = await store.GetEntryAsync<JsonElement>(key, timeout);
+            report.Line(entry is null ? $"absent {key}" : $"value {key} {entry.Version} {entry.Value.GetRawText()}");
+        }
+
+        break;
+    }
+
+    case "count":
+    {
+        // count KEY N: sets KEY to 1..N, one write at a time.
+        var key = arguments[0];
+        int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+        for (int i = 1; i <= n; i++)
+        {
+            await store.SetAsync(key, i, timeout);
+        }
+
+        report.Line("done");
+        break;
+    }
+
+    case "watch":
+    {
+        // watch KEY LAST: observes KEY (which exists), says ready/<worker> once the snapshot came, and reports
+        // every change until the value LAST.
+        var key = arguments[0];
+        int last = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+        var snapshot = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = store.Observe(key).Subscribe(change =>
+        {
+            if (change.Kind == KeyChangeKind.Reset)
+            {
+                snapshot.TrySetResult();
+                return;
+            }
+
+            int value = change.GetValue<int>();
+            report.Line($"change {change.Kind} {change.Version} {value} {change.SkippedVersions}");
+            if (value == last)
+            {
+                done.TrySetResult();
+            }
+        });
+        await snapshot.Task.WaitAsync(timeout);
+        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+        await done.Task.WaitAsync(timeout);
+        break;
+    }
+
+    case "unsubscribe":
+    {
+        // unsubscribe KEY N: observes KEY and the key "end"; after N changes of KEY disposes that subscription and
+        // says disposed/<worker>; when "end" is set, reports how many changes of KEY came after the disposal.
+        var key = arguments[0];
+        int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+        int received = 0;
+        int afterDispose = 0;
+        var disposed = false;
+        var enough = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var end = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var snapshots = 0;
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var endSubscription = store.Observe("end").Subscribe(change =>
+        {
+            if (change.Kind == KeyChangeKind.Reset)
+            {
+                if (Interlocked.Increment(ref snapshots) == 2)
+                {
+                    ready.TrySetResult();
+                }
+            }
+            else
+            {
+                end.TrySetResult();
+            }
+        });
+        var subscription = store.Observe(key).Subscribe(change =>
+        {
+            if (change.Kind == KeyChangeKind.Reset)
+            {
+                if (Interlocked.Increment(ref snapshots) == 2)
+                {
+                    ready.TrySetResult();
+                }
+
+                return;
+            }
+
+            if (Volatile.Read(ref disposed))
+            {
+                Interlocked.Increment(ref afterDispose);
+            }
+            else if (Interlocked.Increment(ref received) == n)
+            {
+                enough.TrySetResult();
+            }
+        });
+        await ready.Task.WaitAsync(timeout);
+        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+        await enough.Task.WaitAsync(timeout);
+        Volatile.Write(ref disposed, true);
+        subscription.Dispose();
+        await store.SetAsync($"disposed/{store.WorkerId}", true, timeout);
+        await end.Task.WaitAsync(timeout);
+        report.Line($"received {received}");
+        report.Line($"after-dispose {afterDispose}");
+        break;
+    }
+
+    case "echo":
+    {
+        // echo: answers every set of ping/<n> by setting pong/<n> to the same value, until the master goes away.
+        var gone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = store.ObservePrefix("ping/").Subscribe(
+            change => _ = store.SetAsync("pong/" + change.Key["ping/".Length..], change.Value, timeout).AsTask(),
+            error => gone.TrySetResult(),
+            () => gone.TrySetResult());
+        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+        await gone.Task.WaitAsync(timeout);
+        report.Line("master gone");
+        break;
+    }
+
+    case "flood":
+    {
+        // flood KEY: writes KEY as fast as it can, 16 writes in flight, until it is killed.
+        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+        long i = 0;
+        while (true)
+        {
+            var batch = new Task[16];
+            for (int j = 0; j < batch.Length; j++)
+            {
+                batch[j] = store.SetAsync(arguments[0], ++i, timeout).AsTask();
+            }
+
+            await Task.WhenAll(batch);
+        }
+    }
+
+    case "roundtrip":
+    {
+        // roundtrip: reads typed values the master set and writes them back under echo/<key>.
+        await store.SetAsync("echo/sample", await store.GetAsync<Sample>("sample", timeout), timeout);
+        await store.SetAsync("echo/bytes", await store.GetAsync<byte[]>("bytes", timeout), timeout);
+        await store.SetAsync("echo/unicode", await store.GetAsync<string>("unicode", timeout), timeout);
+        await store.SetAsync("echo/null", await store.GetAsync<object?>("null", timeout), timeout);
+        await store.SetAsync("echo/raw", await store.GetAsync<JsonElement>("raw", timeout), timeout);
+        report.Line("done");
+        break;
+    }
+
+    case "orphan":
+    {
+        // orphan: observes "x", says ready, then keeps calls in flight until the master goes away; reports the
+        // exception of a call that was pending at that moment, of a later call, and of the observable.
+        var observableError = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var snapshot = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = store.Observe("x").Subscribe(
+            _ => snapshot.TrySetResult(),
+            error => observableError.TrySetResult(error),
+            () => observableError.TrySetResult(new InvalidOperationException("completed")));
+        await snapshot.Task.WaitAsync(timeout);
+        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+        Exception? pending = null;
+        while (pending is null)
+        {
+            var calls = Enumerable.Range(0, 16).Select(i => store.GetAsync<int>("x", timeout).AsTask()).ToArray();
+            try
+            {
+                await Task.WhenAll(calls);
+            }
+            catch (Exception)
+            {
+                pending = calls.First(c => c.IsFaulted).Exception!.InnerException!;
+            }
+        }
+
+        report.Line($"pending {pending.GetType().Name}");
+        try
+        {
+            await store.GetAsync<int>("x", timeout);
+            report.Line("later succeeded");
+        }
+        catch (Exception ex)
+        {
+            report.Line($"later {ex.GetType().Name}");
+        }
+
+        report.Line($"observable {(await observableError.Task.WaitAsync(timeout)).GetType().Name}");
+        break;
+    }
+
+    default:
+        throw new ArgumentException($"Unknown scenario '{scenario}'.");
+}
+
+namespace Rx.SharedMemory.TestWorker
+{
+    /// <summary>Appends lines to the report file, flushed at once so that a killed worker's report is still whole up to its death.</summary>
+    internal sealed class Report(string path)
+    {
+        private readonly Lock gate = new();
+
+        public void Line(string text)
+        {
+            lock (this.gate)
+            {
+                File.AppendAllText(path, text + "\n");
+            }
+        }
+    }
+
+    /// <summary>A value of many JSON shapes, for the round-trip test.</summary>
+    public sealed record Sample(int Int, long Long, double Double, decimal Decimal, bool Flag, string Text, int[] Numbers, Dictionary<string, Sample?>? Children, string? Nothing);
+}

@@ -1,0 +1,150 @@
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using System.Text.Json;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>The core behaviours, with real worker processes over real anonymous pipes.</summary>
+public sealed class WorkerProcessTests : WorkerProcessTestBase
+{
+    [Fact]
+    public async Task Set_InOneWorker_IsReadInAnother()
+    {
+        var setter = await this.SpawnAsync("set", "a", "[0,1,2,3]");
+        var setterReport = await this.ReportAfterExitAsync(setter);
+        var getter = await this.SpawnAsync("get", "a", "missing");
+        var getterReport = await this.ReportAfterExitAsync(getter);
+
+        var version = long.Parse(setterReport.Single(l => l.StartsWith("set a ", StringComparison.Ordinal))["set a ".Length..]);
+        Assert.Contains($"value a {version} [0,1,2,3]", getterReport);
+        Assert.Contains("absent missing", getterReport);
+        var a = await this.Master.Store.GetAsync<int[]>("a", this.TimeoutToken);
+        Assert.Equal([0, 1, 2, 3], a!);
+    }
+
+    [Fact]
+    public async Task Subscriber_InOtherWorker_SeesEveryChangeInOrder()
+    {
+        const int N = 500;
+        await this.Master.Store.SetAsync("counter", 0, this.TimeoutToken);
+        var committed = this.Master.Changes.Where(c => c.Key == "counter").Select(c => c.Version).Replay();
+        using var recording = committed.Connect();
+
+        var watcher = await this.SpawnReadyAsync("watch", "counter", N.ToString());
+        var counter = await this.SpawnAsync("count", "counter", N.ToString());
+        await this.ReportAfterExitAsync(counter);
+        var lines = await this.ReportAfterExitAsync(watcher);
+
+        var changes = lines.Where(l => l.StartsWith("change ", StringComparison.Ordinal)).Select(l => l.Split(' ')).ToArray();
+        Assert.Equal(Enumerable.Range(1, N), changes.Select(c => int.Parse(c[3])));
+        Assert.All(changes, c => Assert.Equal("Set", c[1]));
+        Assert.All(changes, c => Assert.Equal("0", c[4]));
+        var versions = changes.Select(c => long.Parse(c[2])).ToArray();
+        Assert.Equal(await committed.Take(N).ToArray().ToTask(this.TimeoutToken), versions);
+        Assert.True(versions.Zip(versions.Skip(1)).All(p => p.First < p.Second), "versions must strictly increase");
+    }
+
+    [Fact]
+    public async Task DisposedSubscription_ReceivesNothingMore_AndIsReleasedInTheMaster()
+    {
+        await this.Master.Store.SetAsync("k", 0, this.TimeoutToken);
+        await this.Master.Store.SetAsync("end", false, this.TimeoutToken);
+        var disposed = this.Master.Changes.Where(c => c.Key.StartsWith("disposed/", StringComparison.Ordinal)).Replay();
+        using var recording = disposed.Connect();
+        int baseline = this.Master.SubscriptionCount;
+        var subscriber = await this.SpawnReadyAsync("unsubscribe", "k", "10");
+        Assert.Equal(baseline + 2, this.Master.SubscriptionCount);
+
+        for (int i = 1; i <= 10; i++)
+        {
+            await this.Master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        await this.FirstAsync(disposed, _ => true);
+        Assert.Equal(baseline + 1, this.Master.SubscriptionCount);
+        for (int i = 11; i <= 30; i++)
+        {
+            await this.Master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        await this.Master.Store.SetAsync("end", true, this.TimeoutToken);
+        var lines = await this.ReportAfterExitAsync(subscriber);
+
+        Assert.Contains("received 10", lines);
+        Assert.Contains("after-dispose 0", lines);
+        await subscriber.Worker.Exited.WaitAsync(this.TimeoutToken);
+        Assert.Equal(baseline, this.Master.SubscriptionCount);
+    }
+
+    [Fact]
+    public async Task KilledWorker_RaisesExit_ReleasesItsSubscriptions_AndOthersGoOn()
+    {
+        var exits = this.Master.WorkerExited.Replay();
+        using var recording = exits.Connect();
+        await this.Master.Store.SetAsync("flooded", 0L, this.TimeoutToken);
+        int baseline = this.Master.SubscriptionCount;
+        var echo = await this.SpawnReadyAsync("echo");
+        var flood = await this.SpawnReadyAsync("flood", "flooded");
+        var watcher = await this.SpawnReadyAsync("watch", "flooded", int.MaxValue.ToString());
+        Assert.Equal(baseline + 2, this.Master.SubscriptionCount);
+
+        // SIGKILL, mid-request: the flooding worker always has writes in flight.
+        flood.Worker.Kill();
+        watcher.Worker.Kill();
+        var floodExit = await this.FirstAsync(exits, e => e.Worker.Id == flood.Worker.Id);
+        await this.FirstAsync(exits, e => e.Worker.Id == watcher.Worker.Id);
+
+        Assert.Equal(137, floodExit.ExitCode);
+        Assert.Equal(baseline + 1, this.Master.SubscriptionCount);
+        Assert.Equal([echo.Worker.Id], this.Master.Workers.Select(w => w.Id));
+        var pong = this.Master.Store.Observe("pong/1").Where(c => c.Kind == KeyChangeKind.Set).Replay();
+        using var pongs = pong.Connect();
+        await this.Master.Store.SetAsync("ping/1", "still there?", this.TimeoutToken);
+        Assert.Equal("still there?", (await this.FirstAsync(pong, _ => true)).GetValue<string>());
+        var flooded = await this.Master.Store.GetEntryAsync<long>("flooded", this.TimeoutToken);
+        Assert.NotNull(flooded);
+        Assert.True(flooded.Value > 0);
+    }
+
+    [Fact]
+    public async Task DisposedMaster_FailsPendingAndLaterCalls_AndEndsObservables_WithDisconnectedException()
+    {
+        await this.Master.Store.SetAsync("x", 1, this.TimeoutToken);
+        var orphan = await this.SpawnReadyAsync("orphan");
+
+        await this.Master.DisposeAsync();
+        var lines = await this.ReportAfterExitAsync(orphan);
+
+        Assert.Contains($"pending {nameof(SharedMemoryDisconnectedException)}", lines);
+        Assert.Contains($"later {nameof(SharedMemoryDisconnectedException)}", lines);
+        Assert.Contains($"observable {nameof(SharedMemoryDisconnectedException)}", lines);
+    }
+
+    [Fact]
+    public async Task Values_RoundTripThroughAWorker_Exactly()
+    {
+        var bytes = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
+        const string Sample = """{"Int":-2147483648,"Long":9223372036854775807,"Double":0.1,"Decimal":79228162514264337593543950335,"Flag":true,"Text":"tab\t quote\" nul\u0000 é 中文 🎉","Numbers":[0,1,2,3],"Children":{"a":{"Int":1,"Long":2,"Double":-1.5E+300,"Decimal":0.0001,"Flag":false,"Text":"","Numbers":[],"Children":null,"Nothing":null},"b":null},"Nothing":null}""";
+        const string Unicode = "A \u00e9 \u4e2d \ud83c\udf89 \u202e RTL \u0000 \\ \" end";
+        const string Raw = """{"deep":[[[[{"x":[1.5,-0,1e-7,null,true,"s"]}]]]],"empty":{},"list":[]}""";
+        await this.Master.Store.SetAsync("sample", JsonElement.Parse(Sample), this.TimeoutToken);
+        await this.Master.Store.SetAsync("bytes", bytes, this.TimeoutToken);
+        await this.Master.Store.SetAsync("unicode", Unicode, this.TimeoutToken);
+        await this.Master.Store.SetAsync<object?>("null", null, this.TimeoutToken);
+        await this.Master.Store.SetAsync("raw", JsonElement.Parse(Raw), this.TimeoutToken);
+
+        await this.ReportAfterExitAsync(await this.SpawnAsync("roundtrip"));
+
+        var store = this.Master.Store;
+        var echoedBytes = await store.GetAsync<byte[]>("echo/bytes", this.TimeoutToken);
+        Assert.Equal(bytes, echoedBytes);
+        Assert.Equal(Convert.ToBase64String(bytes), await store.GetAsync<string>("echo/bytes", this.TimeoutToken));
+        Assert.Equal(Unicode, await store.GetAsync<string>("echo/unicode", this.TimeoutToken));
+        Assert.Equal(JsonValueKind.Null, (await store.GetEntryAsync<JsonElement>("echo/null", this.TimeoutToken))!.Value.ValueKind);
+        Assert.True(JsonElement.DeepEquals(JsonElement.Parse(Raw), await store.GetAsync<JsonElement>("echo/raw", this.TimeoutToken)));
+        var echoed = await store.GetAsync<JsonElement>("echo/sample", this.TimeoutToken);
+        Assert.True(JsonElement.DeepEquals(JsonElement.Parse(Sample), echoed), echoed.GetRawText());
+        Assert.Equal(0.1, echoed.GetProperty("Double").GetDouble());
+        Assert.Equal(decimal.MaxValue, echoed.GetProperty("Decimal").GetDecimal());
+    }
+}
