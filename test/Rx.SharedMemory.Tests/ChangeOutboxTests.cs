@@ -1,0 +1,86 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Store;
+
+namespace Rx.SharedMemory.Tests;
+
+public sealed class ChangeOutboxTests : TestBase
+{
+    [Fact]
+    public async Task BlockedConsumer_BoundsTheQueue_AndEndsWithTheLatestOfEachKey_WithSkipCounts()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstBatchTaken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var delivered = new List<OutboxItem>();
+        var allDelivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        const int Capacity = 10;
+        const int Writes = 10_000;
+        using var outbox = new ChangeOutbox(Capacity, async batch =>
+        {
+            firstBatchTaken.TrySetResult();
+            await gate.Task;
+            lock (delivered)
+            {
+                delivered.AddRange(batch);
+                if (delivered.Count > 0 && delivered[^1].Change.Version == Writes)
+                {
+                    allDelivered.TrySetResult();
+                }
+            }
+        }, NullLogger.Instance);
+
+        outbox.Enqueue(1, Change("k0", 0));
+        await firstBatchTaken.Task.WaitAsync(this.TimeoutToken);
+        for (int v = 1; v <= Writes; v++)
+        {
+            outbox.Enqueue(1, Change($"k{v % 5}", v));
+            Assert.True(outbox.Count <= Capacity + 5, $"queue grew to {outbox.Count}");
+        }
+
+        gate.SetResult();
+        await allDelivered.Task.WaitAsync(this.TimeoutToken);
+
+        var versions = delivered.Select(i => i.Change.Version).ToArray();
+        Assert.True(versions.Zip(versions.Skip(1)).All(p => p.First < p.Second), "delivery must stay in version order");
+        Assert.Equal(Writes + 1, delivered.Count + delivered.Sum(i => i.Skipped));
+        Assert.Equal(delivered.Sum(i => i.Skipped), outbox.Conflated);
+        for (int k = 0; k < 5; k++)
+        {
+            var latest = Enumerable.Range(0, Writes + 1).Last(v => v % 5 == k);
+            Assert.Equal(latest, delivered.Last(i => i.Change.Key == $"k{k}").Change.Version);
+        }
+    }
+
+    [Fact]
+    public async Task RemovedSubscription_GetsNothingThatWasWaiting()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstBatchTaken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var delivered = new List<OutboxItem>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var outbox = new ChangeOutbox(100, async batch =>
+        {
+            firstBatchTaken.TrySetResult();
+            await gate.Task;
+            lock (delivered)
+            {
+                delivered.AddRange(batch);
+                if (batch.Any(i => i.Change.Key == "last"))
+                {
+                    done.TrySetResult();
+                }
+            }
+        }, NullLogger.Instance);
+
+        outbox.Enqueue(1, Change("first", 1));
+        await firstBatchTaken.Task.WaitAsync(this.TimeoutToken);
+        outbox.Enqueue(2, Change("removed", 2));
+        outbox.Enqueue(1, Change("last", 3));
+        outbox.Remove(2);
+        gate.SetResult();
+        await done.Task.WaitAsync(this.TimeoutToken);
+
+        Assert.Equal(["first", "last"], delivered.Select(i => i.Change.Key));
+    }
+
+    private static ChangeRecord Change(string key, long version) => new(key, KeyChangeKind.Set, "1"u8.ToArray(), version, DateTimeOffset.UnixEpoch);
+}

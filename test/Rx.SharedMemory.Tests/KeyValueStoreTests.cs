@@ -1,0 +1,62 @@
+using Rx.SharedMemory.Store;
+
+namespace Rx.SharedMemory.Tests;
+
+public sealed class KeyValueStoreTests
+{
+    private readonly KeyValueStore store = new(new SharedMemoryOptions { MaxKeyLength = 8, MaxValueBytes = 16, ChangeLogCapacity = 4 });
+
+    [Fact]
+    public void EachMutation_TakesTheNextVersion()
+    {
+        Assert.Equal(1, this.store.Set("a", "1"u8.ToArray()));
+        Assert.Equal(2, this.store.Set("b", "2"u8.ToArray()));
+        Assert.Equal(3, this.store.Set("a", "3"u8.ToArray()));
+        Assert.Equal(4, this.store.Delete("b"));
+        Assert.Equal(3, this.store.Get("a")!.Value.Version);
+        Assert.Null(this.store.Get("b"));
+    }
+
+    [Fact]
+    public void DeleteOfAbsentKey_CommitsNothing()
+    {
+        this.store.Set("a", "1"u8.ToArray());
+        Assert.Equal(0, this.store.Delete("missing"));
+        Assert.Equal(1, this.store.Version);
+    }
+
+    [Fact]
+    public void OversizedKeyOrValue_IsRefused_NamingKeyAndLimit_AndStoresNothing()
+    {
+        var value = Assert.Throws<SharedMemoryLimitExceededException>(() => this.store.Set("big", new byte[17]));
+        Assert.Equal("big", value.Key);
+        Assert.Equal(nameof(SharedMemoryOptions.MaxValueBytes), value.LimitName);
+        Assert.Equal(16, value.Limit);
+        Assert.Equal(17, value.Actual);
+        Assert.Contains("'big'", value.Message, StringComparison.Ordinal);
+        Assert.Contains("MaxValueBytes = 16", value.Message, StringComparison.Ordinal);
+
+        var key = Assert.Throws<SharedMemoryLimitExceededException>(() => this.store.Set("123456789", "1"u8.ToArray()));
+        Assert.Equal(nameof(SharedMemoryOptions.MaxKeyLength), key.LimitName);
+
+        Assert.Throws<ArgumentException>(() => this.store.Set(string.Empty, "1"u8.ToArray()));
+        Assert.Equal(0, this.store.Version);
+        Assert.Equal(0, this.store.Count);
+    }
+
+    [Fact]
+    public void ChangeLog_CoversOnlyTheLastCapacityVersions()
+    {
+        var log = new ChangeLog(4);
+        for (int v = 1; v <= 10; v++)
+        {
+            log.Append(new ChangeRecord("k", KeyChangeKind.Set, null, v, DateTimeOffset.UnixEpoch));
+        }
+
+        Assert.Equal(7, log.FirstVersion);
+        Assert.True(log.CoversAfter(6));
+        Assert.False(log.CoversAfter(5));
+        Assert.False(log.CoversAfter(11));
+        Assert.Equal([8L, 9, 10], log.After(7).Select(c => c.Version));
+    }
+}

@@ -1,0 +1,124 @@
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>The master's in-process store: the same semantics as a worker's, without a pipe.</summary>
+public sealed class LocalStoreTests : TestBase, IAsyncLifetime
+{
+    private readonly SharedMemoryMaster master = new(new SharedMemoryOptions { ChangeLogCapacity = 8 });
+
+    private ISharedStore Store => this.master.Store;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync() => this.master.DisposeAsync().AsTask();
+
+    [Fact]
+    public async Task Observe_DeliversCurrentStateThenChanges()
+    {
+        await this.Store.SetAsync("a", 1, this.TimeoutToken);
+        var changes = this.Store.Observe("a").Take(3).ToArray().ToTask(this.TimeoutToken);
+        await this.Store.SetAsync("b", 0, this.TimeoutToken);
+        await this.Store.SetAsync("a", 2, this.TimeoutToken);
+        await this.Store.DeleteAsync("a", this.TimeoutToken);
+
+        var seen = await changes;
+        Assert.Equal([KeyChangeKind.Reset, KeyChangeKind.Set, KeyChangeKind.Deleted], seen.Select(c => c.Kind));
+        Assert.Equal([1L, 3, 4], seen.Select(c => c.Version));
+        Assert.Equal(2, seen[1].GetValue<int>());
+        Assert.False(seen[2].HasValue);
+    }
+
+    [Fact]
+    public async Task Observe_FromVersionInsideTheLog_ReplaysExactlyTheMissedChanges()
+    {
+        long from = await this.Store.SetAsync("a", 1, this.TimeoutToken);
+        await this.Store.SetAsync("a", 2, this.TimeoutToken);
+        await this.Store.SetAsync("other", 0, this.TimeoutToken);
+        await this.Store.SetAsync("a", 3, this.TimeoutToken);
+        var changes = this.Store.Observe("a", fromVersion: from).Take(3).ToArray().ToTask(this.TimeoutToken);
+        await this.Store.SetAsync("a", 4, this.TimeoutToken);
+
+        var seen = await changes;
+        Assert.All(seen, c => Assert.Equal(KeyChangeKind.Set, c.Kind));
+        Assert.Equal([2, 3, 4], seen.Select(c => c.GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task Observe_FromVersionOlderThanTheLog_GetsResetThenLive()
+    {
+        await this.Store.SetAsync("a", 0, this.TimeoutToken);
+        for (int i = 1; i <= 20; i++)
+        {
+            await this.Store.SetAsync("a", i, this.TimeoutToken);
+        }
+
+        var changes = this.Store.Observe("a", fromVersion: 1).Take(2).ToArray().ToTask(this.TimeoutToken);
+        await this.Store.SetAsync("a", 21, this.TimeoutToken);
+
+        var seen = await changes;
+        Assert.Equal(KeyChangeKind.Reset, seen[0].Kind);
+        Assert.Equal(20, seen[0].GetValue<int>());
+        Assert.Equal(21, seen[0].Version);
+        Assert.Equal((KeyChangeKind.Set, 21), (seen[1].Kind, seen[1].GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task ObservePrefix_SeesOnlyKeysUnderThePrefix()
+    {
+        await this.Store.SetAsync("jobs/1", "old", this.TimeoutToken);
+        await this.Store.SetAsync("other", 0, this.TimeoutToken);
+        var changes = this.Store.ObservePrefix("jobs/").Take(3).ToArray().ToTask(this.TimeoutToken);
+        await this.Store.SetAsync("jobsx", 0, this.TimeoutToken);
+        await this.Store.SetAsync("jobs/2", "new", this.TimeoutToken);
+        await this.Store.DeleteAsync("jobs/1", this.TimeoutToken);
+
+        var seen = await changes;
+        Assert.Equal([("jobs/1", KeyChangeKind.Reset), ("jobs/2", KeyChangeKind.Set), ("jobs/1", KeyChangeKind.Deleted)], seen.Select(c => (c.Key, c.Kind)));
+    }
+
+    [Fact]
+    public async Task ObserverThatWritesToTheStore_DoesNotDeadlock()
+    {
+        var echoed = this.Store.Observe("echo").Where(c => c.Kind == KeyChangeKind.Set).FirstAsync().ToTask(this.TimeoutToken);
+
+        // Synchronous waits inside OnNext: observers never run under the store's lock.
+        using var subscription = this.Store.Observe("ping").Where(c => c.Kind == KeyChangeKind.Set)
+#pragma warning disable VSTHRD002 // The synchronous wait is what this test proves safe.
+            .Subscribe(c => this.Store.SetAsync("echo", c.GetValue<int>() + 1).AsTask().GetAwaiter().GetResult());
+#pragma warning restore VSTHRD002
+        await this.Store.SetAsync("ping", 41, this.TimeoutToken);
+
+        Assert.Equal(42, (await echoed).GetValue<int>());
+    }
+
+    [Fact]
+    public async Task ThrowingObserver_NeverReachesTheWriter_AndOthersStillReceive()
+    {
+        using var bad = this.Store.Observe("a").Subscribe(_ => throw new InvalidOperationException("observer bug"));
+        var good = this.Store.Observe("a").Where(c => c.Kind == KeyChangeKind.Set).Take(2).ToArray().ToTask(this.TimeoutToken);
+
+        await this.Store.SetAsync("a", 1, this.TimeoutToken);
+        await this.Store.SetAsync("a", 2, this.TimeoutToken);
+
+        Assert.Equal([1, 2], (await good).Select(c => c.GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task DisposedMaster_CompletesObservables_AndRefusesCalls()
+    {
+        var completed = this.Store.Observe("a").ToArray().ToTask(this.TimeoutToken);
+        await this.master.DisposeAsync();
+
+        Assert.Empty(await completed);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => this.Store.SetAsync("a", 1).AsTask());
+    }
+
+    [Fact]
+    public void InvalidOptions_AreRefused_NamingTheSetting()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new SharedMemoryMaster(new SharedMemoryOptions { ChangeLogCapacity = 0 }));
+        Assert.Contains("SharedMemoryOptions.ChangeLogCapacity", error.Message, StringComparison.Ordinal);
+    }
+}
