@@ -9,6 +9,13 @@ using Rx.SharedMemory.TestWorker;
 var scenario = args[0];
 var report = new Report(args[1]);
 var arguments = args[2..];
+if (scenario.StartsWith("raw-", StringComparison.Ordinal))
+{
+    // Speaks the protocol by hand, as a worker in another language would, then breaks it.
+    await RawWorker.RunAsync(scenario, report);
+    return;
+}
+
 await using var store = await SharedMemoryWorker.ConnectAsync();
 var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token;
 report.Line($"worker {store.WorkerId}");
@@ -223,6 +230,36 @@ switch (scenario)
         }
 
         report.Line($"observable {(await observableError.Task.WaitAsync(timeout)).GetType().Name}");
+        break;
+    }
+
+    case "limits":
+    {
+        // limits BIGVALUELENGTH LONGKEYLENGTH: breaks each limit and reports what it got back.
+        async Task TryAsync(string what, Func<Task> call)
+        {
+            try
+            {
+                await call();
+                report.Line($"{what} succeeded");
+            }
+            catch (Exception ex)
+            {
+                report.Line($"{what} {ex.GetType().Name} {ex.Message}");
+                if (ex is SharedMemoryLimitExceededException limit)
+                {
+                    report.Line($"{what} data {limit.Key?.Length} {limit.LimitName} {limit.Limit} {limit.Actual}");
+                }
+            }
+        }
+
+        var big = new string('x', int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture));
+        var longKey = new string('k', int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture));
+        await TryAsync("value", () => store.SetAsync("big", big, timeout).AsTask());
+        await TryAsync("key", () => store.SetAsync(longKey, 1, timeout).AsTask());
+        await TryAsync("empty", () => store.SetAsync(string.Empty, 1, timeout).AsTask());
+        await TryAsync("small", () => store.SetAsync("small", 1, timeout).AsTask());
+        report.Line($"big stored {(await store.GetEntryAsync<string>("big", timeout)) is not null}");
         break;
     }
 

@@ -23,13 +23,17 @@ internal sealed class WorkerConnection : IWorker
         this.Process = process;
         this.pipes = pipes;
         this.logger = logger;
-        this.rpc = RpcChannel.Create(pipes.FromWorker, pipes.ToWorker);
+        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, MaxMessageBytes(options)), pipes.ToWorker);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger);
         this.target = new StoreRpcTarget(store, this.outbox, options, id, logger);
         this.rpc.AddLocalRpcTarget(this.target, new JsonRpcTargetOptions { DisposeOnDisconnect = false });
+        this.rpc.Disconnected += this.OnDisconnected;
     }
 
     public int Id { get; }
+
+    /// <summary>The largest message a worker may send: the largest value, the longest key fully escaped, and the envelope.</summary>
+    internal static long MaxMessageBytes(SharedMemoryOptions options) => options.MaxValueBytes + (6L * options.MaxKeyLength) + 4096;
 
     public Process Process { get; }
 
@@ -82,14 +86,13 @@ internal sealed class WorkerConnection : IWorker
         try
         {
             await Task.WhenAny(this.rpc.Completion, processExit).ConfigureAwait(false);
-            if (this.rpc.Completion.IsFaulted)
-            {
-                this.logger.LogWarning(this.rpc.Completion.Exception, "Connection to worker {WorkerId} failed.", this.Id);
-            }
 
-            // Whatever ended first, the worker's subscriptions go now: a worker that closed its connection but lives on holds nothing.
+            // Whatever ended first, the connection is over: the worker's subscriptions go now, and the pipes close so
+            // that a worker that broke the protocol sees end of file instead of blocking on a pipe nobody reads.
             this.target.ReleaseAll();
             this.outbox.Dispose();
+            this.rpc.Dispose();
+            this.pipes.Dispose();
             await processExit.ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -104,6 +107,15 @@ internal sealed class WorkerConnection : IWorker
             this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) exited with code {ExitCode}.", this.Id, this.Process.Id, exitCode);
             this.exited.TrySetResult(exitCode);
             onExit(this, exitCode);
+        }
+    }
+
+    private void OnDisconnected(object? sender, JsonRpcDisconnectedEventArgs e)
+    {
+        if (e.Reason is not (DisconnectedReason.LocallyDisposed or DisconnectedReason.RemotePartyTerminated))
+        {
+            // A malformed or oversized message ends this worker's connection, and nothing else.
+            this.logger.LogWarning(e.Exception, "The connection to worker {WorkerId} (pid {ProcessId}) was closed: {Reason}: {Description}", this.Id, this.Process.Id, e.Reason, e.Description);
         }
     }
 

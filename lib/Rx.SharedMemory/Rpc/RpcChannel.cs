@@ -10,11 +10,18 @@ internal static class RpcChannel
     {
         var formatter = new SystemTextJsonFormatter();
         var handler = new HeaderDelimitedMessageHandler(writeTo, readFrom, formatter);
-        return new JsonRpc(handler)
+        return new ProtocolJsonRpc(handler)
         {
             // Requests and notifications from the peer run one at a time, in the order they arrived: a worker's
             // pipelined writes commit in the order it sent them, and a worker sees its changes in version order.
             SynchronizationContext = new NonConcurrentSynchronizationContext(sticky: false),
         };
+    }
+
+    /// <summary>Reads the <c>data</c> of our own error codes as their types, so that exceptions arrive whole.</summary>
+    private sealed class ProtocolJsonRpc(IJsonRpcMessageHandler handler) : JsonRpc(handler)
+    {
+        protected override Type? GetErrorDetailsDataType(StreamJsonRpc.Protocol.JsonRpcError error) =>
+            error.Error?.Code == (StreamJsonRpc.Protocol.JsonRpcErrorCode)RpcErrorCodes.LimitExceeded ? typeof(LimitErrorData) : base.GetErrorDetailsDataType(error);
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using StreamJsonRpc;
 
 namespace Rx.SharedMemory.Rpc;
@@ -8,22 +7,10 @@ internal static class RpcErrors
 {
     public static Exception ToException(RemoteInvocationException error) => error.ErrorCode switch
     {
-        RpcErrorCodes.LimitExceeded when ReadLimit(error.ErrorData) is { } data =>
+        RpcErrorCodes.LimitExceeded when error.DeserializedErrorData is LimitErrorData data =>
             new SharedMemoryLimitExceededException(data.Key, data.LimitName ?? "unknown", data.Limit, data.Actual),
         RpcErrorCodes.LimitExceeded => new SharedMemoryLimitExceededException(error.Message, error),
         RpcErrorCodes.InvalidArgument => new ArgumentException(error.Message, error),
         _ => new SharedMemoryException($"The master failed the call: {error.Message}", error),
     };
-
-    private static LimitErrorData? ReadLimit(object? data)
-    {
-        try
-        {
-            return data is JsonElement element ? element.Deserialize<LimitErrorData>() : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
 }

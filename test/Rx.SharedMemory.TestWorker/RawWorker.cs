@@ -1,0 +1,101 @@
+using System.IO.Pipes;
+using System.Text;
+
+namespace Rx.SharedMemory.TestWorker;
+
+/// <summary>A worker that writes protocol frames by hand: a valid hello, then a fault of the scenario's choosing.</summary>
+internal static class RawWorker
+{
+    public static async Task RunAsync(string scenario, Report report)
+    {
+        using var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN")!);
+        using var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")!);
+        await WriteFrameAsync(toMaster, $$$"""{"jsonrpc":"2.0","id":1,"method":"hello","params":{"protocolVersion":1,"processId":{{{Environment.ProcessId}}}}}""");
+
+        // Reads until the master closes the connection.
+        var endOfFile = DrainAsync(fromMaster);
+        await ReadUntilAsync(fromMaster, "\"workerId\"");
+        report.Line("hello answered");
+
+        switch (scenario)
+        {
+            case "raw-garbage":
+                await WriteFrameAsync(toMaster, "this is not JSON {");
+                break;
+            case "raw-oversized":
+            {
+                // Announces a body of 200 MiB and sends it, up to 256 MiB, for as long as the master reads.
+                await toMaster.WriteAsync(Encoding.ASCII.GetBytes("Content-Length: 209715200\r\n\r\n"));
+                var chunk = new byte[64 * 1024];
+                Array.Fill(chunk, (byte)' ');
+                long sent = 0;
+                try
+                {
+                    while (sent < 256L * 1024 * 1024)
+                    {
+                        await toMaster.WriteAsync(chunk);
+                        sent += chunk.Length;
+                    }
+
+                    report.Line($"sent all {sent}");
+                }
+                catch (IOException)
+                {
+                    report.Line($"closed after {sent}");
+                }
+
+                break;
+            }
+
+            default:
+                throw new ArgumentException($"Unknown scenario '{scenario}'.");
+        }
+
+        await endOfFile;
+        report.Line("master closed the connection");
+    }
+
+    private static async Task WriteFrameAsync(Stream stream, string json)
+    {
+        var body = Encoding.UTF8.GetBytes(json);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"Content-Length: {body.Length}\r\n\r\n"));
+        await stream.WriteAsync(body);
+        await stream.FlushAsync();
+    }
+
+    private static readonly StringBuilder Received = new();
+    private static readonly SemaphoreSlim ReceivedSignal = new(0);
+
+    private static async Task DrainAsync(Stream stream)
+    {
+        var buffer = new byte[4096];
+        int read;
+        while ((read = await stream.ReadAsync(buffer)) > 0)
+        {
+            lock (Received)
+            {
+                Received.Append(Encoding.UTF8.GetString(buffer, 0, read));
+            }
+
+            ReceivedSignal.Release();
+        }
+
+        ReceivedSignal.Release();
+    }
+
+    private static async Task ReadUntilAsync(Stream stream, string text)
+    {
+        while (true)
+        {
+            lock (Received)
+            {
+                if (Received.ToString().Contains(text, StringComparison.Ordinal))
+                {
+                    return;
+                }
+            }
+
+            await ReceivedSignal.WaitAsync();
+        }
+    }
+}

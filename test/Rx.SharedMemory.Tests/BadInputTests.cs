@@ -1,0 +1,46 @@
+using System.Reactive.Linq;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>Bad input from one worker: a clear error for it, nothing lost, and the master and other workers go on.</summary>
+public sealed class BadInputTests() : WorkerProcessTestBase(new SharedMemoryOptions { MaxValueBytes = 1024, MaxKeyLength = 16 })
+{
+    [Fact]
+    public async Task OversizedValueOrKey_FailsInTheWorker_WithOurExceptionNamingKeyAndLimit_AndStoresNothing()
+    {
+        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("limits", "2000", "17"));
+
+        Assert.Contains($"value {nameof(SharedMemoryLimitExceededException)} Key 'big': 2002 exceeds the limit MaxValueBytes = 1024.", lines);
+        Assert.Contains("value data 3 MaxValueBytes 1024 2002", lines);
+        Assert.Contains($"key {nameof(SharedMemoryLimitExceededException)} Key '{new string('k', 17)}': 17 exceeds the limit MaxKeyLength = 16.", lines);
+        Assert.Contains(lines, l => l.StartsWith($"empty {nameof(ArgumentException)}", StringComparison.Ordinal));
+        Assert.Contains("small succeeded", lines);
+        Assert.Contains("big stored False", lines);
+        Assert.Equal(1, this.Master.Count);
+    }
+
+    [Theory]
+    [InlineData("raw-garbage")]
+    [InlineData("raw-oversized")]
+    public async Task MalformedOrOversizedMessage_ClosesThatWorkersConnection_AndOthersGoOn(string scenario)
+    {
+        var echo = await this.SpawnReadyAsync("echo");
+        var broken = await this.SpawnAsync(scenario);
+
+        var lines = await this.ReportAfterExitAsync(broken);
+
+        Assert.Contains("master closed the connection", lines);
+        if (scenario == "raw-oversized")
+        {
+            // Refused on the header: the master stopped reading long before the 256 MiB body was sent.
+            var closedAfter = lines.Single(l => l.StartsWith("closed after ", StringComparison.Ordinal));
+            Assert.True(long.Parse(closedAfter["closed after ".Length..]) < 16 * 1024 * 1024, closedAfter);
+        }
+
+        Assert.Equal([echo.Worker.Id], this.Master.Workers.Select(w => w.Id));
+        var pong = this.Master.Store.Observe("pong/x").Where(c => c.Kind == KeyChangeKind.Set).Replay();
+        using var pongs = pong.Connect();
+        await this.Master.Store.SetAsync("ping/x", 7, this.TimeoutToken);
+        Assert.Equal(7, (await this.FirstAsync(pong, _ => true)).GetValue<int>());
+    }
+}
