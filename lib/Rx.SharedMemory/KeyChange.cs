@@ -85,6 +85,11 @@ public sealed class KeyChange
         return this.valueParsed ? this.value.Deserialize<T>(options) : JsonSerializer.Deserialize<T>(this.utf8Value.Span, options);
     }
 
+    /// <summary>The same change, reporting that <paramref name="skippedVersions"/> earlier changes were conflated into it.</summary>
+    internal KeyChange WithSkipped(long skippedVersions) => this.valueParsed
+        ? new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.value : null, skippedVersions)
+        : new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.utf8Value : null, skippedVersions);
+
     /// <inheritdoc/>
     public override string ToString() => this.HasValue
         ? $"{this.Kind} {this.Key} v{this.Version}: {this.Value.GetRawText()}"

@@ -7,19 +7,17 @@ namespace Rx.SharedMemory.Store;
 /// in order by at most one delivery at a time.
 /// </summary>
 /// <remarks>
-/// The store enqueues under its lock, so enqueueing never waits on the consumer. Below the capacity every change is
-/// queued. At or above it, a change to a (subscription, key) that already has a change waiting replaces it and moves
-/// to the tail, carrying the count of the changes it replaced: memory stays bounded by the capacity plus the number of
-/// distinct keys, the queue stays in version order, and the consumer ends with the latest value of every key.
+/// The store enqueues under its lock, so enqueueing never waits on the consumer. Past the capacity, changes conflate
+/// per (subscription, key) as <see cref="ConflatingQueue{TSlot, TItem}"/> describes, the survivor carrying the count of
+/// the changes it replaced: memory stays bounded, the queue stays in version order, and the consumer ends with the
+/// latest value of every key.
 /// </remarks>
 internal sealed class ChangeOutbox : IDisposable
 {
     private const int MaxBatch = 256;
 
     private readonly Lock gate = new();
-    private readonly LinkedList<OutboxItem> queue = new();
-    private readonly Dictionary<(long SubscriptionId, string Key), LinkedListNode<OutboxItem>> latest = [];
-    private readonly int capacity;
+    private readonly ConflatingQueue<(long SubscriptionId, string Key), OutboxItem> queue;
     private readonly Func<IReadOnlyList<OutboxItem>, ValueTask> deliver;
     private readonly ILogger logger;
     private bool draining;
@@ -30,7 +28,7 @@ internal sealed class ChangeOutbox : IDisposable
     /// <param name="logger">Where delivery failures go.</param>
     public ChangeOutbox(int capacity, Func<IReadOnlyList<OutboxItem>, ValueTask> deliver, ILogger logger)
     {
-        this.capacity = capacity;
+        this.queue = new(capacity, item => (item.SubscriptionId, item.Change.Key), (waiting, newer) => newer with { Skipped = waiting.Skipped + 1 + newer.Skipped });
         this.deliver = deliver;
         this.logger = logger;
     }
@@ -48,7 +46,16 @@ internal sealed class ChangeOutbox : IDisposable
     }
 
     /// <summary>Gets the number of changes dropped by conflation so far.</summary>
-    public long Conflated { get; private set; }
+    public long Conflated
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.queue.Conflated;
+            }
+        }
+    }
 
     public void Enqueue(long subscriptionId, ChangeRecord change)
     {
@@ -60,19 +67,7 @@ internal sealed class ChangeOutbox : IDisposable
                 return;
             }
 
-            var slot = (subscriptionId, change.Key);
-            if (this.queue.Count >= this.capacity && this.latest.TryGetValue(slot, out var waiting))
-            {
-                this.queue.Remove(waiting);
-                waiting.Value = new OutboxItem(subscriptionId, change, waiting.Value.Skipped + 1);
-                this.queue.AddLast(waiting);
-                this.Conflated++;
-            }
-            else
-            {
-                this.latest[slot] = this.queue.AddLast(new OutboxItem(subscriptionId, change, 0));
-            }
-
+            this.queue.Enqueue(new OutboxItem(subscriptionId, change, 0));
             if (!this.draining)
             {
                 this.draining = startDrain = true;
@@ -91,17 +86,7 @@ internal sealed class ChangeOutbox : IDisposable
     {
         lock (this.gate)
         {
-            for (var node = this.queue.First; node is not null;)
-            {
-                var next = node.Next;
-                if (node.Value.SubscriptionId == subscriptionId)
-                {
-                    this.queue.Remove(node);
-                    this.latest.Remove((subscriptionId, node.Value.Change.Key));
-                }
-
-                node = next;
-            }
+            this.queue.RemoveWhere(item => item.SubscriptionId == subscriptionId);
         }
     }
 
@@ -111,7 +96,6 @@ internal sealed class ChangeOutbox : IDisposable
         {
             this.disposed = true;
             this.queue.Clear();
-            this.latest.Clear();
         }
     }
 
@@ -123,18 +107,7 @@ internal sealed class ChangeOutbox : IDisposable
             batch.Clear();
             lock (this.gate)
             {
-                while (batch.Count < MaxBatch && this.queue.First is { } node)
-                {
-                    this.queue.RemoveFirst();
-                    var slot = (node.Value.SubscriptionId, node.Value.Change.Key);
-                    if (this.latest.TryGetValue(slot, out var indexed) && indexed == node)
-                    {
-                        this.latest.Remove(slot);
-                    }
-
-                    batch.Add(node.Value);
-                }
-
+                this.queue.TakeInto(batch, MaxBatch);
                 if (batch.Count == 0 || this.disposed)
                 {
                     this.draining = false;

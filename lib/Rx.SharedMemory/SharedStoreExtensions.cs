@@ -1,0 +1,58 @@
+using System.Runtime.CompilerServices;
+using Rx.SharedMemory.Store;
+
+namespace Rx.SharedMemory;
+
+/// <summary><c>await foreach</c> forms of <see cref="ISharedStore.Observe"/> and <see cref="ISharedStore.ObservePrefix"/>.</summary>
+public static class SharedStoreExtensions
+{
+    /// <summary>The default number of changes an enumeration buffers before it conflates changes to the same key.</summary>
+    public const int DefaultBufferCapacity = 10_000;
+
+    /// <summary>Enumerates the changes of one key, with the semantics of <see cref="ISharedStore.Observe"/>.</summary>
+    /// <param name="store">The store.</param>
+    /// <param name="key">The key.</param>
+    /// <param name="fromVersion">As for <see cref="ISharedStore.Observe"/>.</param>
+    /// <param name="bufferCapacity">
+    /// How many changes may wait for a slow consumer before changes to the same key are conflated to the latest (which
+    /// then reports how many it replaced in <see cref="KeyChange.SkippedVersions"/>).
+    /// </param>
+    /// <param name="cancellationToken">Ends the enumeration (with <see cref="OperationCanceledException"/>) and the subscription.</param>
+    /// <returns>The changes, in order; the enumeration throws what ends the observable (such as <see cref="SharedMemoryDisconnectedException"/>).</returns>
+    public static IAsyncEnumerable<KeyChange> WatchAsync(this ISharedStore store, string key, long? fromVersion = null, int bufferCapacity = DefaultBufferCapacity, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bufferCapacity);
+        return EnumerateAsync(store.Observe(key, fromVersion), bufferCapacity, cancellationToken);
+    }
+
+    /// <summary>Enumerates the changes of every key under a prefix, with the semantics of <see cref="ISharedStore.ObservePrefix"/>.</summary>
+    /// <param name="store">The store.</param>
+    /// <param name="prefix">The prefix; empty for every key.</param>
+    /// <param name="fromVersion">As for <see cref="ISharedStore.ObservePrefix"/>.</param>
+    /// <param name="bufferCapacity">As for <see cref="WatchAsync"/>.</param>
+    /// <param name="cancellationToken">Ends the enumeration and the subscription.</param>
+    /// <returns>The changes, in order.</returns>
+    public static IAsyncEnumerable<KeyChange> WatchPrefixAsync(this ISharedStore store, string prefix, long? fromVersion = null, int bufferCapacity = DefaultBufferCapacity, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bufferCapacity);
+        return EnumerateAsync(store.ObservePrefix(prefix, fromVersion), bufferCapacity, cancellationToken);
+    }
+
+    private static async IAsyncEnumerable<KeyChange> EnumerateAsync(IObservable<KeyChange> source, int bufferCapacity, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var buffer = new KeyChangeBuffer(bufferCapacity);
+        using var subscription = source.Subscribe(buffer);
+        var batch = new List<KeyChange>();
+        while (await buffer.TakeAsync(batch, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var change in batch)
+            {
+                yield return change;
+            }
+
+            batch.Clear();
+        }
+    }
+}
