@@ -69,7 +69,10 @@ public interface ISharedStore
 
     /// <summary>Observes every key that starts with a prefix, with the same rules as <see cref="Observe"/>.</summary>
     /// <param name="prefix">The prefix; an empty string observes every key.</param>
-    /// <param name="fromVersion">As for <see cref="Observe"/>; a reset carries one <see cref="KeyChangeKind.Reset"/> per existing key.</param>
+    /// <param name="fromVersion">
+    /// As for <see cref="Observe"/>. The current state of a prefix is a <see cref="KeyChangeKind.PrefixReset"/> followed
+    /// by one <see cref="KeyChangeKind.Reset"/> per existing key under it.
+    /// </param>
     /// <returns>A cold observable, as for <see cref="Observe"/>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="prefix"/> is null.</exception>
     IObservable<KeyChange> ObservePrefix(string prefix, long? fromVersion = null);

@@ -21,4 +21,12 @@ public enum KeyChangeKind
     /// <see cref="KeyChange.HasValue"/> is <see langword="false"/> when the key does not exist.
     /// </summary>
     Reset,
+
+    /// <summary>
+    /// Starts the current state of a prefix subscription (see <see cref="Reset"/>): <see cref="KeyChange.Key"/> is the
+    /// prefix and <see cref="KeyChange.Version"/> the store version the state is taken at. Forget what you hold under
+    /// the prefix: the <see cref="Reset"/> changes that follow are every key that exists under it, and keys not among
+    /// them are absent.
+    /// </summary>
+    PrefixReset,
 }

@@ -62,30 +62,86 @@ switch (scenario)
 
     case "watch":
     {
-        // watch KEY LAST: observes KEY (which exists), says ready/<worker> once the snapshot came, and reports
-        // every change until the value LAST.
+        // watch KEY LAST [FROM]: observes KEY (from the version FROM when given), says ready/<worker> once the first
+        // change came, and reports every change until the value LAST.
         var key = arguments[0];
-        int last = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-        var snapshot = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        long last = long.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+        long? from = arguments.Length > 2 ? long.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture) : null;
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var subscription = store.Observe(key).Subscribe(change =>
+        using var subscription = store.Observe(key, from).Subscribe(change =>
         {
-            if (change.Kind == KeyChangeKind.Reset)
-            {
-                snapshot.TrySetResult();
-                return;
-            }
-
-            int value = change.GetValue<int>();
+            long? value = change.HasValue ? change.GetValue<long>() : null;
             report.Line($"change {change.Kind} {change.Version} {value} {change.SkippedVersions}");
+            first.TrySetResult();
             if (value == last)
             {
                 done.TrySetResult();
             }
         });
-        await snapshot.Task.WaitAsync(timeout);
+        await first.Task.WaitAsync(timeout);
         await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
         await done.Task.WaitAsync(timeout);
+        break;
+    }
+
+    case "latest":
+    {
+        // latest PREFIX: observes PREFIX, says ready after the first change, and when PREFIX + "done" becomes true
+        // reports the last value and version of every key and the total of skipped versions.
+        var prefix = arguments[0];
+        var values = new Dictionary<string, (long Version, string Value)>();
+        long skipped = 0;
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = store.ObservePrefix(prefix).Subscribe(change =>
+        {
+            if (change.HasValue)
+            {
+                values[change.Key] = (change.Version, change.Value.GetRawText());
+            }
+
+            skipped += change.SkippedVersions;
+            first.TrySetResult();
+            if (change.Key == prefix + "done" && change.Value.ValueKind == JsonValueKind.True)
+            {
+                done.TrySetResult();
+            }
+        });
+        await first.Task.WaitAsync(timeout);
+        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+        await done.Task.WaitAsync(timeout);
+        foreach (var (key, (version, value)) in values)
+        {
+            report.Line($"latest {key} {version} {value}");
+        }
+
+        report.Line($"skipped {skipped}");
+        break;
+    }
+
+    case "churn":
+    {
+        // churn PREFIX SECONDS KEYS VALUEBYTES: writes values of VALUEBYTES characters to PREFIX + k<n> for SECONDS,
+        // 16 writes in flight, then sets PREFIX + "done" and reports how many writes it made.
+        var prefix = arguments[0];
+        var duration = TimeSpan.FromSeconds(double.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture));
+        int keys = int.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture);
+        var value = new string('x', int.Parse(arguments[3], System.Globalization.CultureInfo.InvariantCulture));
+        long writes = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var writers = Enumerable.Range(0, 16).Select(async w =>
+        {
+            var random = new Random(w);
+            while (clock.Elapsed < duration)
+            {
+                await store.SetAsync($"{prefix}k{random.Next(keys)}", value, timeout);
+                Interlocked.Increment(ref writes);
+            }
+        });
+        await Task.WhenAll(writers);
+        await store.SetAsync(prefix + "done", true, timeout);
+        report.Line($"writes {writes} in {clock.Elapsed.TotalSeconds:F2} s");
         break;
     }
 
@@ -151,10 +207,21 @@ switch (scenario)
 
     case "echo":
     {
-        // echo: answers every set of ping/<n> by setting pong/<n> to the same value, until the master goes away.
+        // echo [sync]: answers every set of ping/<n> by setting pong/<n> to the same value, until the master goes
+        // away; with "sync", waits for each answer synchronously inside OnNext.
+        bool sync = arguments.Length > 0 && arguments[0] == "sync";
         var gone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var subscription = store.ObservePrefix("ping/").Subscribe(
-            change => _ = store.SetAsync("pong/" + change.Key["ping/".Length..], change.Value, timeout).AsTask(),
+        using var subscription = store.ObservePrefix("ping/").Where(c => c.Kind == KeyChangeKind.Set).Subscribe(
+            change =>
+            {
+                var answer = store.SetAsync("pong/" + change.Key["ping/".Length..], change.Value, timeout).AsTask();
+                if (sync)
+                {
+#pragma warning disable VSTHRD002 // The synchronous wait inside OnNext is what the scenario proves safe.
+                    answer.GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+                }
+            },
             error => gone.TrySetResult(),
             () => gone.TrySetResult());
         await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
@@ -230,6 +297,41 @@ switch (scenario)
         }
 
         report.Line($"observable {(await observableError.Task.WaitAsync(timeout)).GetType().Name}");
+        break;
+    }
+
+    case "chaos-writer":
+    {
+        // chaos-writer SEED WRITES: 4 loops write or delete random keys p<0..3>/k<0..19> until WRITES in all.
+        int seed = int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture);
+        int total = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+        int issued = 0;
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async loop =>
+        {
+            var random = new Random((seed * 31) + loop);
+            while (Interlocked.Increment(ref issued) <= total)
+            {
+                var key = $"p{random.Next(4)}/k{random.Next(20)}";
+                if (random.Next(10) == 0)
+                {
+                    await store.DeleteAsync(key, timeout);
+                }
+                else
+                {
+                    await store.SetAsync(key, random.Next(1000), timeout);
+                }
+            }
+        }));
+        report.Line("done");
+        break;
+    }
+
+    case "chaos-subscriber":
+    {
+        // chaos-subscriber SEED: until chaos/end is true, keeps opening subscriptions to random keys and prefixes
+        // (from the current state, resuming where a disposed one stopped, or from a random version seen) and
+        // disposing them; then reports every subscription and what it saw, as one JSON document.
+        await ChaosSubscriber.RunAsync(store, int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture), report, timeout);
         break;
     }
 

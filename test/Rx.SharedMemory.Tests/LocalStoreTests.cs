@@ -69,13 +69,13 @@ public sealed class LocalStoreTests : TestBase, IAsyncLifetime
     {
         await this.Store.SetAsync("jobs/1", "old", this.TimeoutToken);
         await this.Store.SetAsync("other", 0, this.TimeoutToken);
-        var changes = this.Store.ObservePrefix("jobs/").Take(3).ToArray().ToTask(this.TimeoutToken);
+        var changes = this.Store.ObservePrefix("jobs/").Take(4).ToArray().ToTask(this.TimeoutToken);
         await this.Store.SetAsync("jobsx", 0, this.TimeoutToken);
         await this.Store.SetAsync("jobs/2", "new", this.TimeoutToken);
         await this.Store.DeleteAsync("jobs/1", this.TimeoutToken);
 
         var seen = await changes;
-        Assert.Equal([("jobs/1", KeyChangeKind.Reset), ("jobs/2", KeyChangeKind.Set), ("jobs/1", KeyChangeKind.Deleted)], seen.Select(c => (c.Key, c.Kind)));
+        Assert.Equal([("jobs/", KeyChangeKind.PrefixReset), ("jobs/1", KeyChangeKind.Reset), ("jobs/2", KeyChangeKind.Set), ("jobs/1", KeyChangeKind.Deleted)], seen.Select(c => (c.Key, c.Kind)));
     }
 
     [Fact]
@@ -113,6 +113,64 @@ public sealed class LocalStoreTests : TestBase, IAsyncLifetime
 
         Assert.Empty(await completed);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => this.Store.SetAsync("a", 1).AsTask());
+    }
+
+    [Fact]
+    public async Task WatchAsync_EnumeratesCurrentStateThenChanges_AndCancellationEndsTheSubscription()
+    {
+        await this.Store.SetAsync("a", 1, this.TimeoutToken);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(this.TimeoutToken);
+        var seen = new List<KeyChange>();
+        int baseline = this.master.SubscriptionCount;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var change in this.Store.WatchAsync("a", cancellationToken: stop.Token))
+            {
+                seen.Add(change);
+                if (seen.Count < 3)
+                {
+                    await this.Store.SetAsync("a", seen.Count + 1, this.TimeoutToken);
+                }
+                else
+                {
+                    Assert.Equal(baseline + 1, this.master.SubscriptionCount);
+                    await stop.CancelAsync();
+                }
+            }
+        });
+
+        Assert.Equal([(KeyChangeKind.Reset, 1), (KeyChangeKind.Set, 2), (KeyChangeKind.Set, 3)], seen.Select(c => (c.Kind, c.GetValue<int>())));
+        Assert.Equal(baseline, this.master.SubscriptionCount);
+    }
+
+    [Fact]
+    public async Task WatchPrefixAsync_SlowConsumer_LosesNoVersionUncounted_AndEndsWithTheLatestValues()
+    {
+        const int Writes = 1_000;
+        await using var enumerator = this.Store.WatchPrefixAsync("k/", bufferCapacity: 4, cancellationToken: this.TimeoutToken).GetAsyncEnumerator();
+        Assert.True(await enumerator.MoveNextAsync());
+        Assert.Equal(KeyChangeKind.PrefixReset, enumerator.Current.Kind);
+
+        // Nothing is pulled while these are written.
+        for (int i = 1; i <= Writes; i++)
+        {
+            await this.Store.SetAsync($"k/{i % 3}", i, this.TimeoutToken);
+        }
+
+        await this.Store.SetAsync("k/end", true, this.TimeoutToken);
+        var latest = new Dictionary<string, int>();
+        long delivered = 0;
+        long skipped = 0;
+        while (await enumerator.MoveNextAsync() && enumerator.Current.Key != "k/end")
+        {
+            latest[enumerator.Current.Key] = enumerator.Current.GetValue<int>();
+            delivered++;
+            skipped += enumerator.Current.SkippedVersions;
+        }
+
+        // How much was conflated depends on how far delivery got before the consumer pulled; nothing is lost either way.
+        Assert.Equal(Writes, delivered + skipped);
+        Assert.Equal(new Dictionary<string, int> { ["k/0"] = 999, ["k/1"] = 1000, ["k/2"] = 998 }, latest);
     }
 
     [Fact]

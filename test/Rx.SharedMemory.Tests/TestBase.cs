@@ -12,10 +12,21 @@ public abstract class TestBase
 
     private readonly CancellationTokenSource timeout = new(UnexpectedTimeout);
 
+
     /// <summary>Gets a token cancelled when the test has run too long.</summary>
-    protected CancellationToken TimeoutToken => this.timeout.Token;
+    protected internal CancellationToken TimeoutToken => this.timeout.Token;
 
     /// <summary>Awaits the first element of <paramref name="source"/> that matches, within the test's timeout.</summary>
-    protected Task<T> FirstAsync<T>(IObservable<T> source, Func<T, bool> predicate) =>
+    protected internal Task<T> FirstAsync<T>(IObservable<T> source, Func<T, bool> predicate) =>
         source.FirstAsync(x => predicate(x)).ToTask(this.TimeoutToken);
+
+    /// <summary>Waits for the worker to exit with code 0, and returns its report.</summary>
+    protected internal async Task<string[]> ReportAfterExitAsync((IWorker Worker, string Report) spawned)
+    {
+        var exitCode = await spawned.Worker.Exited.WaitAsync(this.TimeoutToken);
+        var lines = File.Exists(spawned.Report) ? await File.ReadAllLinesAsync(spawned.Report, this.TimeoutToken) : [];
+        File.Delete(spawned.Report);
+        Assert.True(exitCode == 0, $"Worker {spawned.Worker.Id} exited with {exitCode}. Report:\n{string.Join('\n', lines)}");
+        return lines;
+    }
 }

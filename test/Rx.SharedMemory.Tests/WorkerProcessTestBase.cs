@@ -43,13 +43,4 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
         await this.FirstAsync(ready, c => c.Key == $"ready/{spawned.Worker.Id}");
         return spawned;
     }
-
-    /// <summary>Waits for the worker to exit with code 0, and returns its report.</summary>
-    protected async Task<string[]> ReportAfterExitAsync((IWorker Worker, string Report) spawned)
-    {
-        var exitCode = await spawned.Worker.Exited.WaitAsync(this.TimeoutToken);
-        var lines = File.Exists(spawned.Report) ? await File.ReadAllLinesAsync(spawned.Report, this.TimeoutToken) : [];
-        Assert.True(exitCode == 0, $"Worker {spawned.Worker.Id} exited with {exitCode}. Report:\n{string.Join('\n', lines)}");
-        return lines;
-    }
 }

@@ -36,6 +36,8 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         var lines = await this.ReportAfterExitAsync(watcher);
 
         var changes = lines.Where(l => l.StartsWith("change ", StringComparison.Ordinal)).Select(l => l.Split(' ')).ToArray();
+        Assert.Equal(["change", "Reset", "1", "0", "0"], changes[0]);
+        changes = changes[1..];
         Assert.Equal(Enumerable.Range(1, N), changes.Select(c => int.Parse(c[3])));
         Assert.All(changes, c => Assert.Equal("Set", c[1]));
         Assert.All(changes, c => Assert.Equal("0", c[4]));
@@ -104,6 +106,20 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         var flooded = await this.Master.Store.GetEntryAsync<long>("flooded", this.TimeoutToken);
         Assert.NotNull(flooded);
         Assert.True(flooded.Value > 0);
+    }
+
+    [Fact]
+    public async Task ObserverThatWaitsSynchronouslyOnTheStore_InAWorker_DoesNotDeadlock()
+    {
+        await this.SpawnReadyAsync("echo", "sync");
+        var pong = this.Master.Store.ObservePrefix("pong/").Where(c => c.Kind == KeyChangeKind.Set).Take(3).ToArray().ToTask(this.TimeoutToken);
+
+        for (int i = 1; i <= 3; i++)
+        {
+            await this.Master.Store.SetAsync($"ping/{i}", i, this.TimeoutToken);
+        }
+
+        Assert.Equal([1, 2, 3], (await pong).Select(c => c.GetValue<int>()));
     }
 
     [Fact]

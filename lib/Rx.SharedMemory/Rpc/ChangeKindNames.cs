@@ -10,6 +10,7 @@ internal static class ChangeKindNames
         KeyChangeKind.Expired => "expired",
         KeyChangeKind.Evicted => "evicted",
         KeyChangeKind.Reset => "reset",
+        KeyChangeKind.PrefixReset => "prefixReset",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown change kind."),
     };
 
@@ -20,6 +21,7 @@ internal static class ChangeKindNames
         "expired" => KeyChangeKind.Expired,
         "evicted" => KeyChangeKind.Evicted,
         "reset" => KeyChangeKind.Reset,
+        "prefixReset" => KeyChangeKind.PrefixReset,
         _ => throw new FormatException($"Unknown change kind '{kind}'."),
     };
 }

@@ -17,7 +17,8 @@ internal sealed class ChangeOutbox : IDisposable
     private const int MaxBatch = 256;
 
     private readonly Lock gate = new();
-    private readonly ConflatingQueue<(long SubscriptionId, string Key), OutboxItem> queue;
+    // A prefix reset marker has the prefix as its key: its own slot keeps it from conflating with a key of that name.
+    private readonly ConflatingQueue<(long SubscriptionId, string Key, bool Marker), OutboxItem> queue;
     private readonly Func<IReadOnlyList<OutboxItem>, ValueTask> deliver;
     private readonly ILogger logger;
     private bool draining;
@@ -28,7 +29,7 @@ internal sealed class ChangeOutbox : IDisposable
     /// <param name="logger">Where delivery failures go.</param>
     public ChangeOutbox(int capacity, Func<IReadOnlyList<OutboxItem>, ValueTask> deliver, ILogger logger)
     {
-        this.queue = new(capacity, item => (item.SubscriptionId, item.Change.Key), (waiting, newer) => newer with { Skipped = waiting.Skipped + 1 + newer.Skipped });
+        this.queue = new(capacity, item => (item.SubscriptionId, item.Change.Key, item.Change.Kind == KeyChangeKind.PrefixReset), (waiting, newer) => newer with { Skipped = waiting.Skipped + 1 + newer.Skipped });
         this.deliver = deliver;
         this.logger = logger;
     }

@@ -7,9 +7,9 @@ namespace Rx.SharedMemory.Store;
 internal sealed class KeyChangeBuffer(int capacity) : IObserver<KeyChange>
 {
     private readonly Lock gate = new();
-    private readonly ConflatingQueue<string, KeyChange> queue = new(
+    private readonly ConflatingQueue<(string Key, bool Marker), KeyChange> queue = new(
         capacity,
-        change => change.Key,
+        change => (change.Key, change.Kind == KeyChangeKind.PrefixReset),
         (waiting, newer) => newer.WithSkipped(waiting.SkippedVersions + 1 + newer.SkippedVersions));
 
     private TaskCompletionSource? waiter;

@@ -213,7 +213,9 @@ internal sealed class KeyValueStore
             return;
         }
 
-        // Sent oldest first, so that the versions a subscriber sees only grow.
+        // The marker tells the subscriber that what follows is the whole state under the prefix: keys it held and that
+        // are not listed are gone. The resets follow oldest first.
+        subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.PrefixReset, null, this.version, this.options.TimeProvider.GetUtcNow()));
         var matches = new List<KeyValuePair<string, Entry>>();
         foreach (var pair in this.entries)
         {

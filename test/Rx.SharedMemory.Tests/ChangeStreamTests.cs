@@ -1,0 +1,135 @@
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using System.Reactive.Threading.Tasks;
+using System.Text.Json;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>Change streams across real worker processes: resume, reset, snapshot under load, random churn, slow subscribers.</summary>
+public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemoryOptions { ChangeLogCapacity = 2_000, SubscriberQueueCapacity = 1_000_000 })
+{
+    [Fact]
+    public async Task Subscriber_ThatLeftAfterVersionV_AndResumesFromV_SeesExactlyWhatItMissed_ThenLive()
+    {
+        await this.Master.Store.SetAsync("k", 0L, this.TimeoutToken);
+        var commits = this.RecordCommits("k");
+        using var recording = commits.Connect();
+        var first = await this.SpawnReadyAsync("watch", "k", "5");
+        for (long i = 1; i <= 5; i++)
+        {
+            await this.Master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        var firstLines = Changes(await this.ReportAfterExitAsync(first));
+        long leftAt = firstLines[^1].Version;
+        for (long i = 6; i <= 10; i++)
+        {
+            await this.Master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        var resumed = await this.SpawnReadyAsync("watch", "k", "15", leftAt.ToString());
+        for (long i = 11; i <= 15; i++)
+        {
+            await this.Master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        var resumedLines = Changes(await this.ReportAfterExitAsync(resumed));
+        var expected = (await commits.Take(15).ToArray().ToTask(this.TimeoutToken)).Where(c => c.Version > leftAt).ToArray();
+        Assert.Equal(expected.Select(c => ("Set", c.Version, c.GetValue<long>())), resumedLines.Select(c => (c.Kind, c.Version, c.Value!.Value)));
+        Assert.Equal(Enumerable.Range(6, 10).Select(i => (long)i), resumedLines.Select(c => c.Value!.Value));
+    }
+
+    [Fact]
+    public async Task ResumeFromBeforeTheChangeLog_GetsAResetWithTheCurrentValue_ThenLiveChanges()
+    {
+        long old = await this.Master.Store.SetAsync("k", 0L, this.TimeoutToken);
+        long current = old;
+        for (long i = 1; i <= 3_000; i++)
+        {
+            current = await this.Master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        var resumed = await this.SpawnReadyAsync("watch", "k", "3001", old.ToString());
+        long live = await this.Master.Store.SetAsync("k", 3_001L, this.TimeoutToken);
+        var lines = Changes(await this.ReportAfterExitAsync(resumed));
+
+        Assert.Equal(2, lines.Length);
+        Assert.Equal(("Reset", current, 3_000L), (lines[0].Kind, lines[0].Version, lines[0].Value!.Value));
+        Assert.Equal(("Set", live, 3_001L), (lines[1].Kind, lines[1].Version, lines[1].Value!.Value));
+    }
+
+    [Fact]
+    public async Task SnapshotThenChanges_TakenWhileAnotherWorkerWrites10000Times_IsGapFree_AndEndsWithTheFinalValue()
+    {
+        const int Writes = 10_000;
+        await this.Master.Store.SetAsync("counter", 0L, this.TimeoutToken);
+        var started = this.Master.Changes.FirstAsync(c => c.Key == "counter").ToTask(this.TimeoutToken);
+        var writer = await this.SpawnAsync("count", "counter", Writes.ToString());
+        await started;
+        var subscriber = await this.SpawnAsync("watch", "counter", Writes.ToString());
+
+        var lines = Changes(await this.ReportAfterExitAsync(subscriber));
+        await this.ReportAfterExitAsync(writer);
+
+        Assert.Equal("Reset", lines[0].Kind);
+        Assert.All(lines[1..], c => Assert.Equal("Set", c.Kind));
+        var values = lines.Select(c => c.Value!.Value).ToArray();
+        Assert.Equal(Enumerable.Range((int)values[0], Writes - (int)values[0] + 1).Select(i => (long)i), values);
+        Assert.True(lines.Zip(lines.Skip(1)).All(p => p.First.Version < p.Second.Version), "versions must strictly increase");
+        Assert.All(lines, c => Assert.Equal(0, c.Skipped));
+    }
+
+    [Fact]
+    public async Task RandomSubscribersAndResumes_UnderTwoRandomWriters_MatchTheMastersCommitRecord()
+    {
+        var commits = new List<KeyChange>();
+        using var recording = this.Master.Changes.Subscribe(c =>
+        {
+            lock (commits)
+            {
+                commits.Add(c);
+            }
+        });
+        await this.Master.Store.SetAsync("chaos/end", false, this.TimeoutToken);
+        var subscribers = new[] { await this.SpawnReadyAsync("chaos-subscriber", "1"), await this.SpawnReadyAsync("chaos-subscriber", "2") };
+        var writers = new[] { await this.SpawnAsync("chaos-writer", "1", "4000"), await this.SpawnAsync("chaos-writer", "2", "4000") };
+        foreach (var writer in writers)
+        {
+            await this.ReportAfterExitAsync(writer);
+        }
+
+        long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
+        var reports = new List<string>();
+        foreach (var subscriber in subscribers)
+        {
+            reports.Add((await this.ReportAfterExitAsync(subscriber)).Last());
+        }
+
+        KeyChange[] record;
+        lock (commits)
+        {
+            record = [.. commits.Where(c => c.Version < endVersion)];
+        }
+
+        Assert.Equal(Enumerable.Range((int)record[0].Version, record.Length).Select(v => (long)v), record.Select(c => c.Version));
+        var checker = new CommitRecordChecker(record);
+        int checkedSubscriptions = 0;
+        foreach (var report in reports)
+        {
+            foreach (var subscription in JsonDocument.Parse(report).RootElement.EnumerateArray())
+            {
+                checker.Check(subscription);
+                checkedSubscriptions++;
+            }
+        }
+
+        Assert.True(checkedSubscriptions >= 20, $"only {checkedSubscriptions} subscriptions were made");
+        Assert.True(checker.ResumesChecked > 0 && checker.SnapshotsChecked > 0, $"resumes {checker.ResumesChecked}, snapshots {checker.SnapshotsChecked}");
+    }
+
+    private static (string Kind, long Version, long? Value, long Skipped)[] Changes(string[] lines) =>
+        [.. lines.Where(l => l.StartsWith("change ", StringComparison.Ordinal)).Select(l => l.Split(' ')).Select(p =>
+            (p[1], long.Parse(p[2]), p[3].Length == 0 ? (long?)null : long.Parse(p[3]), long.Parse(p[4])))];
+
+    private IConnectableObservable<KeyChange> RecordCommits(string key) => this.Master.Changes.Where(c => c.Key == key).Replay();
+}

@@ -1,0 +1,98 @@
+using System.Reactive.Linq;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Xunit.Abstractions;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>Measures the master's managed memory, so it runs alone: another test's allocations would blur the figure.</summary>
+[CollectionDefinition(nameof(MemoryMeasurements), DisableParallelization = true)]
+public sealed class MemoryMeasurements;
+
+/// <summary>A subscriber that stops reading its pipe (SIGSTOP) while another worker writes.</summary>
+[Collection(nameof(MemoryMeasurements))]
+public sealed partial class SlowSubscriberTests(ITestOutputHelper output) : TestBase
+{
+    private ITestOutputHelper Output => output;
+
+    [Fact]
+    public async Task StoppedSubscriber_KeepsMasterMemoryBounded_DoesNotSlowOthers_AndEndsWithTheLatestValues()
+    {
+        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { SubscriberQueueCapacity = 1_000, ChangeLogCapacity = 1_000 });
+        var test = new SlowSubscriberRun(this, master);
+        await test.RunAsync();
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int signal);
+
+    /// <summary>One worker stopped with SIGSTOP, one running, while a third writes for three seconds.</summary>
+    private sealed class SlowSubscriberRun(SlowSubscriberTests test, SharedMemoryMaster master)
+    {
+        private const int SigStop = 19;
+        private const int SigCont = 18;
+
+        public async Task RunAsync()
+        {
+            await master.Store.SetAsync("slow/done", false, test.TimeoutToken);
+            var ready = master.Changes.Where(c => c.Key.StartsWith("ready/", StringComparison.Ordinal)).Replay();
+            using var readiness = ready.Connect();
+            var stopped = await this.SpawnAsync("latest", "slow/");
+            var running = await this.SpawnAsync("latest", "slow/");
+            await test.FirstAsync(ready, c => c.Key == $"ready/{stopped.Worker.Id}");
+            await test.FirstAsync(ready, c => c.Key == $"ready/{running.Worker.Id}");
+
+            Assert.Equal(0, kill(stopped.Worker.Process.Id, SigStop));
+            try
+            {
+                long before = GC.GetTotalMemory(forceFullCollection: true);
+                var writer = await this.SpawnAsync("churn", "slow/", "3", "200", "1000");
+                var writerReport = await test.ReportAfterExitAsync(writer);
+
+                // The running subscriber finished while the other one was stopped.
+                var runningLatest = await test.ReportAfterExitAsync(running);
+                long growth = GC.GetTotalMemory(forceFullCollection: true) - before;
+                long writes = long.Parse(writerReport.Single(l => l.StartsWith("writes ", StringComparison.Ordinal)).Split(' ')[1]);
+
+                test.Output.WriteLine($"{writes} writes in 3 s while one subscriber was stopped; master managed memory grew by {growth / 1024} KiB");
+
+                // Unbounded, the stopped worker's queue would hold every write: about 1 KB each.
+                Assert.True(growth < 12L * 1024 * 1024, $"master managed memory grew by {growth / 1024} KiB over {writes} writes");
+                Assert.True(writes >= 5_000, $"the writer made only {writes} writes in 3 s");
+                Assert.Contains(runningLatest, l => l == "skipped 0");
+                await this.AssertLatestAsync(runningLatest);
+            }
+            finally
+            {
+                kill(stopped.Worker.Process.Id, SigCont);
+            }
+
+            var stoppedLatest = await test.ReportAfterExitAsync(stopped);
+            await this.AssertLatestAsync(stoppedLatest);
+            long skipped = long.Parse(stoppedLatest.Single(l => l.StartsWith("skipped ", StringComparison.Ordinal))["skipped ".Length..]);
+            test.Output.WriteLine($"after SIGCONT the stopped subscriber was told it skipped {skipped} versions");
+            Assert.True(skipped > 0, "the stopped subscriber must be told that it skipped versions");
+        }
+
+        private async Task<(IWorker Worker, string Report)> SpawnAsync(string scenario, params string[] arguments)
+        {
+            var report = Path.Combine(Path.GetTempPath(), $"rxsm-slow-{Guid.NewGuid():N}.txt");
+            var worker = await master.SpawnWorkerAsync(
+                WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), [scenario, report, .. arguments]),
+                test.TimeoutToken);
+            return (worker, report);
+        }
+
+        private async Task AssertLatestAsync(string[] report)
+        {
+            var latest = report.Where(l => l.StartsWith("latest ", StringComparison.Ordinal)).Select(l => l.Split(' ', 4)).ToDictionary(p => p[1], p => (Version: long.Parse(p[2]), Value: p[3]));
+            Assert.True(latest.Count > 100, $"only {latest.Count} keys seen");
+            foreach (var (key, seen) in latest)
+            {
+                var entry = await master.Store.GetEntryAsync<JsonElement>(key, test.TimeoutToken);
+                Assert.NotNull(entry);
+                Assert.Equal((entry.Version, entry.Value.GetRawText()), seen);
+            }
+        }
+    }
+}
