@@ -42,6 +42,58 @@ public interface ISharedStore
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
     ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default);
 
+    /// <summary>Writes a key's value with a time to live, or as ephemeral.</summary>
+    /// <typeparam name="T">The value's type.</typeparam>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="options">How the key is kept.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer (the write may still be committed).</param>
+    /// <returns>The version the write was committed at.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, or a time to live is not positive.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows, or the store is full under <see cref="EvictionPolicy.NoEviction"/>.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes a key's value only if the key is still at the version the caller last saw.</summary>
+    /// <typeparam name="T">The value's type.</typeparam>
+    /// <param name="key">The key.</param>
+    /// <param name="expectedVersion">The version the key must have; 0 for "the key must not exist".</param>
+    /// <param name="value">The value.</param>
+    /// <param name="options">How the key is kept; <see langword="null"/> for plainly.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer (the write may still be committed).</param>
+    /// <returns>Whether it was written, and the key's version after the call.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Adds to an integer value atomically; an absent key counts as 0. The key keeps its time to live.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="delta">What to add (negative to subtract).</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer (the change may still be committed).</param>
+    /// <returns>The new value and its version.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    /// <exception cref="InvalidOperationException">The key holds something other than an integer, or the sum overflows.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Waits for a named lock. At most one holder at a time; waiters are served in the order they asked; a lock held
+    /// by a worker that disconnects or dies is released at once.
+    /// </summary>
+    /// <param name="name">The lock's name (locks are not keys).</param>
+    /// <param name="timeout">How long to wait for it.</param>
+    /// <param name="cancellationToken">A token that cancels the wait.</param>
+    /// <returns>The held lock: dispose it to release it.</returns>
+    /// <exception cref="ArgumentException"><paramref name="name"/> is null or empty.</exception>
+    /// <exception cref="TimeoutException">The lock was not granted within <paramref name="timeout"/>.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default);
+
     /// <summary>Deletes a key.</summary>
     /// <param name="key">The key.</param>
     /// <param name="cancellationToken">A token that cancels the wait for the answer (the delete may still be committed).</param>

@@ -9,6 +9,18 @@ public sealed class SharedMemoryOptions
     /// <summary>Gets or sets the largest value allowed, in bytes of its compact JSON (a byte array counts as its base64 text). Default: 16 MiB.</summary>
     public int MaxValueBytes { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>Gets or sets the most keys the store holds; <see langword="null"/> (the default) for no limit by count.</summary>
+    public int? MaxEntries { get; set; }
+
+    /// <summary>
+    /// Gets or sets the most bytes the store holds, counting each value's JSON and each key's UTF-8 bytes (not the
+    /// bookkeeping around them); <see langword="null"/> for no limit. Default: 1 GiB.
+    /// </summary>
+    public long? MaxBytes { get; set; } = 1L << 30;
+
+    /// <summary>Gets or sets what happens when a write would exceed <see cref="MaxEntries"/> or <see cref="MaxBytes"/>. Default: <see cref="EvictionPolicy.LeastRecentlyUsed"/>.</summary>
+    public EvictionPolicy EvictionPolicy { get; set; } = EvictionPolicy.LeastRecentlyUsed;
+
     /// <summary>
     /// Gets or sets how many recent changes the master keeps so that a subscriber can resume from a version without a
     /// gap. A resume from before the oldest kept change gets a <see cref="KeyChangeKind.Reset"/> instead. Default: 65,536.
@@ -39,6 +51,20 @@ public sealed class SharedMemoryOptions
         Positive(this.MaxKeyLength, nameof(this.MaxKeyLength));
         Positive(this.MaxValueBytes, nameof(this.MaxValueBytes));
         Positive(this.ChangeLogCapacity, nameof(this.ChangeLogCapacity));
+        if (this.MaxEntries is { } maxEntries)
+        {
+            Positive(maxEntries, nameof(this.MaxEntries));
+        }
+
+        if (this.MaxBytes is { } maxBytes)
+        {
+            Positive(maxBytes, nameof(this.MaxBytes));
+        }
+
+        if (!Enum.IsDefined(this.EvictionPolicy))
+        {
+            throw new ArgumentOutOfRangeException(Name(nameof(this.EvictionPolicy)), this.EvictionPolicy, $"{Name(nameof(this.EvictionPolicy))} is not a known policy.");
+        }
         Positive(this.SubscriberQueueCapacity, nameof(this.SubscriberQueueCapacity));
         Positive(this.WorkerStartTimeout, nameof(this.WorkerStartTimeout));
         Positive(this.WorkerShutdownTimeout, nameof(this.WorkerShutdownTimeout));

@@ -335,6 +335,90 @@ switch (scenario)
         break;
     }
 
+    case "increment":
+    {
+        // increment KEY N: adds 1 to KEY N times, 16 calls in flight.
+        int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+        int issued = 0;
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+        {
+            while (Interlocked.Increment(ref issued) <= n)
+            {
+                await store.IncrementAsync(arguments[0], 1, timeout);
+            }
+        }));
+        report.Line("done");
+        break;
+    }
+
+    case "update":
+    {
+        // update KEY FIELD N: N read-modify-writes of one JSON object, each adding 1 to FIELD and to "total".
+        int n = int.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture);
+        int issued = 0;
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            while (Interlocked.Increment(ref issued) <= n)
+            {
+                await store.UpdateAsync<Dictionary<string, long>>(arguments[0], current =>
+                {
+                    var next = current is null ? new Dictionary<string, long>() : new Dictionary<string, long>(current);
+                    next[arguments[1]] = next.GetValueOrDefault(arguments[1]) + 1;
+                    next["total"] = next.GetValueOrDefault("total") + 1;
+                    return next;
+                }, maxAttempts: 10_000, cancellationToken: timeout);
+            }
+        }));
+        report.Line("done");
+        break;
+    }
+
+    case "lock":
+    {
+        // lock NAME N: N times takes the lock and records entering and leaving it in the key "locklog".
+        int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+        for (int i = 0; i < n; i++)
+        {
+            await using var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(30), timeout);
+            await store.SetAsync("locklog", $"enter {store.WorkerId}", timeout);
+            await store.SetAsync("locklog", $"exit {store.WorkerId}", timeout);
+        }
+
+        report.Line("done");
+        break;
+    }
+
+    case "hold":
+    {
+        // hold NAME: takes the lock, says ready, and holds it until killed.
+        var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(30), timeout);
+        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+        await Task.Delay(Timeout.Infinite, timeout);
+        await held.DisposeAsync();
+        break;
+    }
+
+    case "wait-lock":
+    {
+        // wait-lock NAME: asks for the lock, says ready while waiting (the master handles this worker's requests
+        // in order, so the wait is queued by then), and sets got/<worker> once it holds it.
+        var acquiring = store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(60), timeout).AsTask();
+        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+        await using var held = await acquiring;
+        await store.SetAsync($"got/{store.WorkerId}", true, timeout);
+        report.Line("got the lock");
+        break;
+    }
+
+    case "ephemeral":
+    {
+        // ephemeral KEY: writes KEY as ephemeral, says ready, and waits until killed.
+        await store.SetAsync(arguments[0], "mine", new SetOptions { Ephemeral = true }, timeout);
+        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+        await Task.Delay(Timeout.Infinite, timeout);
+        break;
+    }
+
     case "limits":
     {
         // limits BIGVALUELENGTH LONGKEYLENGTH: breaks each limit and reports what it got back.

@@ -11,15 +11,19 @@ namespace Rx.SharedMemory.Master;
 internal sealed class LocalStore : ISharedStore
 {
     private readonly KeyValueStore store;
+    private readonly LockTable locks;
     private readonly SharedMemoryOptions options;
     private readonly ILogger logger;
     private readonly ConcurrentDictionary<LocalSubscription, bool> subscriptions = new();
+    /// <summary>The owner of the locks the master takes itself; workers are numbered from 1.</summary>
+    private const long MasterOwner = 0;
     private long nextSubscriptionId;
     private volatile bool disposed;
 
-    public LocalStore(KeyValueStore store, SharedMemoryOptions options, ILogger logger)
+    public LocalStore(KeyValueStore store, LockTable locks, SharedMemoryOptions options, ILogger logger)
     {
         this.store = store;
+        this.locks = locks;
         this.options = options;
         this.logger = logger;
     }
@@ -37,6 +41,37 @@ internal sealed class LocalStore : ISharedStore
     {
         this.ThrowIfUnusable(cancellationToken);
         return new(this.store.Set(key, JsonSerializer.SerializeToUtf8Bytes(value)));
+    }
+
+    public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        this.ThrowIfUnusable(cancellationToken);
+
+        // The master never disconnects from itself: its ephemeral keys live as long as it does.
+        return new(this.store.Set(key, JsonSerializer.SerializeToUtf8Bytes(value), options.TimeToLive));
+    }
+
+    public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options?.Validate();
+        this.ThrowIfUnusable(cancellationToken);
+        return new(this.store.CompareAndSet(key, expectedVersion, JsonSerializer.SerializeToUtf8Bytes(value), options?.TimeToLive));
+    }
+
+    public ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
+    {
+        this.ThrowIfUnusable(cancellationToken);
+        var (value, version) = this.store.Increment(key, delta);
+        return new(new StoreEntry<long>(value, version));
+    }
+
+    public async ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        this.ThrowIfUnusable(cancellationToken);
+        long token = await this.locks.AcquireAsync(name, MasterOwner, timeout, cancellationToken).ConfigureAwait(false);
+        return new HeldLock(() => this.locks.Release(name, token));
     }
 
     public ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
@@ -117,5 +152,21 @@ internal sealed class LocalStore : ISharedStore
     {
         ObjectDisposedException.ThrowIf(this.disposed, typeof(SharedMemoryMaster));
         cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>A lock the master holds; disposing releases it, once.</summary>
+    private sealed class HeldLock(Func<bool> release) : IAsyncDisposable
+    {
+        private int released;
+
+        public ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref this.released, 1) == 0)
+            {
+                release();
+            }
+
+            return default;
+        }
     }
 }

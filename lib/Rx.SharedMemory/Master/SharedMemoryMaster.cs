@@ -23,6 +23,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 {
     private readonly SharedMemoryOptions options;
     private readonly KeyValueStore store;
+    private readonly LockTable locks = new();
     private readonly LocalStore localStore;
     private readonly ILogger logger;
     private readonly SemaphoreSlim spawnGate = new(1, 1);
@@ -42,7 +43,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         this.options.Validate();
         this.logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Master");
         this.store = new KeyValueStore(this.options);
-        this.localStore = new LocalStore(this.store, this.options, this.logger);
+        this.localStore = new LocalStore(this.store, this.locks, this.options, this.logger);
         this.Changes = this.localStore.ObserveAllLive();
     }
 
@@ -69,6 +70,9 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
     /// <summary>Gets the number of keys in the store.</summary>
     public int Count => this.store.Count;
+
+    /// <summary>Gets the bytes the store counts against <see cref="SharedMemoryOptions.MaxBytes"/>: values' JSON and keys' UTF-8.</summary>
+    public long Bytes => this.store.Bytes;
 
     /// <summary>Gets the number of live subscriptions, in-process and from every worker.</summary>
     public int SubscriptionCount => this.store.SubscriptionCount;
@@ -123,7 +127,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
                 throw;
             }
 
-            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.store, this.options, this.logger);
+            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.store, this.locks, this.options, this.logger);
             this.workers[worker.Id] = worker;
             worker.Start(this.OnWorkerExited);
         }
@@ -180,6 +184,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         }
 
         this.localStore.Shutdown();
+        this.store.Dispose();
         this.online.OnCompleted();
         this.exited.OnCompleted();
     }

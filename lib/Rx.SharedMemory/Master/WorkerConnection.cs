@@ -17,7 +17,7 @@ internal sealed class WorkerConnection : IWorker
     private readonly ILogger logger;
     private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public WorkerConnection(int id, Process process, WorkerPipes pipes, KeyValueStore store, SharedMemoryOptions options, ILogger logger)
+    public WorkerConnection(int id, Process process, WorkerPipes pipes, KeyValueStore store, LockTable locks, SharedMemoryOptions options, ILogger logger)
     {
         this.Id = id;
         this.Process = process;
@@ -25,7 +25,7 @@ internal sealed class WorkerConnection : IWorker
         this.logger = logger;
         this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, MaxMessageBytes(options)), pipes.ToWorker);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger);
-        this.target = new StoreRpcTarget(store, this.outbox, options, id, logger);
+        this.target = new StoreRpcTarget(store, locks, this.outbox, options, id, logger);
         this.rpc.AddLocalRpcTarget(this.target, new JsonRpcTargetOptions { DisposeOnDisconnect = false });
         this.rpc.Disconnected += this.OnDisconnected;
     }

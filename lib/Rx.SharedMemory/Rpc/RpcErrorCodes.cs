@@ -8,4 +8,10 @@ internal static class RpcErrorCodes
 
     /// <summary>An argument is invalid, such as an empty key: <see cref="ArgumentException"/>.</summary>
     public const int InvalidArgument = -32011;
+
+    /// <summary>The operation does not fit the key's value, such as an increment of a string: <see cref="InvalidOperationException"/>.</summary>
+    public const int InvalidOperation = -32012;
+
+    /// <summary>A lock was not granted in time: <see cref="TimeoutException"/>.</summary>
+    public const int Timeout = -32013;
 }

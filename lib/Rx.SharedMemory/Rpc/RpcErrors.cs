@@ -11,6 +11,8 @@ internal static class RpcErrors
             new SharedMemoryLimitExceededException(data.Key, data.LimitName ?? "unknown", data.Limit, data.Actual),
         RpcErrorCodes.LimitExceeded => new SharedMemoryLimitExceededException(error.Message, error),
         RpcErrorCodes.InvalidArgument => new ArgumentException(error.Message, error),
+        RpcErrorCodes.InvalidOperation => new InvalidOperationException(error.Message, error),
+        RpcErrorCodes.Timeout => new TimeoutException(error.Message, error),
         _ => new SharedMemoryException($"The master failed the call: {error.Message}", error),
     };
 }

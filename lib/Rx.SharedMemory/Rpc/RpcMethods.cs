@@ -11,6 +11,10 @@ internal static class RpcMethods
     public const string Get = "get";
     public const string Set = "set";
     public const string Delete = "delete";
+    public const string CompareAndSet = "compareAndSet";
+    public const string Increment = "increment";
+    public const string Lock = "lock";
+    public const string Unlock = "unlock";
     public const string Subscribe = "subscribe";
 
     // Worker to master, request or notification.

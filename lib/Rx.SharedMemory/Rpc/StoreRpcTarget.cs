@@ -13,6 +13,7 @@ namespace Rx.SharedMemory.Rpc;
 internal sealed class StoreRpcTarget
 {
     private readonly KeyValueStore store;
+    private readonly LockTable locks;
     private readonly ChangeOutbox outbox;
     private readonly SharedMemoryOptions options;
     private readonly int workerId;
@@ -21,9 +22,10 @@ internal sealed class StoreRpcTarget
     private readonly TaskCompletionSource<int> hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool released;
 
-    public StoreRpcTarget(KeyValueStore store, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, ILogger logger)
+    public StoreRpcTarget(KeyValueStore store, LockTable locks, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, ILogger logger)
     {
         this.store = store;
+        this.locks = locks;
         this.outbox = outbox;
         this.options = options;
         this.workerId = workerId;
@@ -71,17 +73,71 @@ internal sealed class StoreRpcTarget
     }
 
     [JsonRpcMethod(RpcMethods.Set)]
-    public long Set(string key, JsonElement value)
+    public long Set(string key, JsonElement value, double? ttlMs = null, bool ephemeral = false)
     {
         try
         {
-            return this.store.Set(key, RawJson.CopyOf(value));
+            return this.store.Set(key, RawJson.CopyOf(value), TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
         }
         catch (Exception ex) when (ToRpcError(ex) is { } error)
         {
             throw error;
         }
     }
+
+    [JsonRpcMethod(RpcMethods.CompareAndSet)]
+    public CompareAndSetMessage CompareAndSet(string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false)
+    {
+        try
+        {
+            var result = this.store.CompareAndSet(key, expectedVersion, RawJson.CopyOf(value), TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
+            return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
+        }
+        catch (Exception ex) when (ToRpcError(ex) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    [JsonRpcMethod(RpcMethods.Increment)]
+    public EntryMessage<long> Increment(string key, long delta = 1)
+    {
+        try
+        {
+            var (value, version) = this.store.Increment(key, delta);
+            return new EntryMessage<long> { Value = value, Version = version };
+        }
+        catch (Exception ex) when (ToRpcError(ex) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    [JsonRpcMethod(RpcMethods.Lock)]
+    public async Task<long> LockAsync(string name, double timeoutMs, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (string.IsNullOrEmpty(name))
+            {
+                throw new ArgumentException("A lock name must be a non-empty string.", nameof(name));
+            }
+
+            if (!(timeoutMs >= 0))
+            {
+                throw new ArgumentOutOfRangeException(nameof(timeoutMs), timeoutMs, "A lock timeout must be zero or more milliseconds.");
+            }
+
+            return await this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ToRpcError(ex) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    [JsonRpcMethod(RpcMethods.Unlock)]
+    public bool Unlock(string name, long token) => this.locks.Release(name, token);
 
     [JsonRpcMethod(RpcMethods.Delete)]
     public long Delete(string key)
@@ -151,6 +207,9 @@ internal sealed class StoreRpcTarget
             this.released = true;
         }
 
+        // What the worker held goes with it: its locks pass to the next waiter, its ephemeral keys are deleted.
+        this.locks.ReleaseOwner(this.workerId);
+        this.store.ReleaseOwner(this.workerId);
         foreach (var id in this.subscriptions.Keys)
         {
             if (this.subscriptions.TryRemove(id, out var registration))
@@ -162,6 +221,13 @@ internal sealed class StoreRpcTarget
         this.logger.LogDebug("Released the subscriptions of worker {WorkerId}.", this.workerId);
     }
 
+    private static TimeSpan? TimeToLive(double? milliseconds) => milliseconds switch
+    {
+        null => null,
+        > 0 and < 1e15 => TimeSpan.FromMilliseconds(milliseconds.Value),
+        _ => throw new ArgumentOutOfRangeException(nameof(milliseconds), milliseconds, "A time to live must be a positive number of milliseconds."),
+    };
+
     private static LocalRpcException? ToRpcError(Exception ex) => ex switch
     {
         SharedMemoryLimitExceededException limit => new LocalRpcException(limit.Message)
@@ -170,6 +236,8 @@ internal sealed class StoreRpcTarget
             ErrorData = new LimitErrorData(limit.Key, limit.LimitName, limit.Limit, limit.Actual),
         },
         ArgumentException argument => new LocalRpcException(argument.Message) { ErrorCode = RpcErrorCodes.InvalidArgument },
+        InvalidOperationException invalid => new LocalRpcException(invalid.Message) { ErrorCode = RpcErrorCodes.InvalidOperation },
+        TimeoutException timeout => new LocalRpcException(timeout.Message) { ErrorCode = RpcErrorCodes.Timeout },
         _ => null,
     };
 }

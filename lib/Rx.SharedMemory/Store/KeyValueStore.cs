@@ -1,25 +1,40 @@
+using System.Buffers.Text;
+using System.Text;
+
 namespace Rx.SharedMemory.Store;
 
 /// <summary>
-/// The in-memory store: entries, the version counter, the change log and the subscriptions. Synchronous and free of
-/// I/O; every mutation goes through <see cref="Commit"/>, which assigns the version, logs the change and hands it to
-/// the matching subscriptions' outboxes, all under one lock, so that every subscriber sees versions in order.
-/// Observers are never called here: outboxes deliver on their own.
+/// The in-memory store: entries, the version counter, the change log, expiry, eviction, ephemeral ownership and the
+/// subscriptions. Synchronous and free of I/O; every mutation goes through <see cref="Commit"/>, which assigns the
+/// version, logs the change and hands it to the matching subscriptions' outboxes, all under one lock, so that every
+/// subscriber sees versions in order. Observers are never called here: outboxes deliver on their own.
 /// </summary>
-internal sealed class KeyValueStore
+internal sealed class KeyValueStore : IDisposable
 {
     private readonly Lock gate = new();
     private readonly Dictionary<string, Entry> entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<StoreSubscription>> keySubscriptions = new(StringComparer.Ordinal);
     private readonly List<StoreSubscription> prefixSubscriptions = [];
+    private readonly Dictionary<long, HashSet<string>> ephemeralKeys = [];
+    private readonly PriorityQueue<(string Key, long ExpiresAt), long> expiries = new();
     private readonly ChangeLog log;
     private readonly SharedMemoryOptions options;
+    private readonly TimeProvider time;
+    private readonly ITimer expiryTimer;
+    private Entry? leastRecent;
+    private Entry? mostRecent;
+    private long bytes;
     private long version;
+    private long timerDueAt = long.MaxValue;
+    private int entriesWithExpiry;
+    private bool disposed;
 
     public KeyValueStore(SharedMemoryOptions options)
     {
         this.options = options;
+        this.time = options.TimeProvider;
         this.log = new ChangeLog(options.ChangeLogCapacity);
+        this.expiryTimer = this.time.CreateTimer(_ => this.ExpireDue(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Gets the version of the last committed change.</summary>
@@ -46,42 +61,103 @@ internal sealed class KeyValueStore
         }
     }
 
+    /// <summary>Gets the bytes counted against <see cref="SharedMemoryOptions.MaxBytes"/>.</summary>
+    public long Bytes
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.bytes;
+            }
+        }
+    }
+
+    /// <summary>Gets the number of registered subscriptions.</summary>
+    public int SubscriptionCount
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.prefixSubscriptions.Count + this.keySubscriptions.Values.Sum(list => list.Count);
+            }
+        }
+    }
+
+    /// <summary>Reads a key, counting as a use for eviction.</summary>
     public StoredValue? Get(string key)
     {
         this.ValidateKey(key);
         lock (this.gate)
         {
-            return this.entries.TryGetValue(key, out var entry) ? new StoredValue(entry.Value, entry.Version) : null;
+            var entry = this.Find(key);
+            if (entry is null)
+            {
+                return null;
+            }
+
+            this.Touch(entry);
+            return new StoredValue(entry.Value, entry.Version);
         }
     }
 
     /// <summary>Stores a value.</summary>
     /// <param name="key">The key.</param>
-    /// <param name="utf8Json">The value as compact UTF-8 JSON; the store keeps this array, so the caller must not change it.</param>
+    /// <param name="utf8Json">The value as UTF-8 JSON; the store keeps this array, so the caller must not change it.</param>
+    /// <param name="timeToLive">When the key expires; null for never.</param>
+    /// <param name="owner">The connection that owns the key as ephemeral, or 0.</param>
     /// <returns>The version of the change.</returns>
-    public long Set(string key, byte[] utf8Json)
+    public long Set(string key, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
     {
-        this.ValidateKey(key);
-        if (utf8Json.Length > this.options.MaxValueBytes)
-        {
-            throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxValueBytes), this.options.MaxValueBytes, utf8Json.Length);
-        }
-
+        this.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
-            var change = this.Commit(key, KeyChangeKind.Set, utf8Json);
-            if (this.entries.TryGetValue(key, out var entry))
+            return this.Write(key, utf8Json, timeToLive, owner, this.Find(key));
+        }
+    }
+
+    /// <summary>Stores a value only if the key is at the expected version (0: absent).</summary>
+    public CompareAndSetResult CompareAndSet(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
+    {
+        this.ValidateWrite(key, utf8Json);
+        lock (this.gate)
+        {
+            var entry = this.Find(key);
+            long current = entry?.Version ?? 0;
+            return current == expectedVersion
+                ? new CompareAndSetResult(true, this.Write(key, utf8Json, timeToLive, owner, entry))
+                : new CompareAndSetResult(false, current);
+        }
+    }
+
+    /// <summary>Adds to an integer value (an absent key counts as 0), keeping its time to live and owner.</summary>
+    /// <exception cref="InvalidOperationException">The value is not an integer, or the sum overflows.</exception>
+    public (long Value, long Version) Increment(string key, long delta)
+    {
+        this.ValidateKey(key);
+        lock (this.gate)
+        {
+            var entry = this.Find(key);
+            long current = 0;
+            if (entry is not null && !(Utf8Parser.TryParse(entry.Value, out current, out int consumed) && consumed == entry.Value.Length))
             {
-                entry.Value = utf8Json;
-                entry.Version = change.Version;
-                entry.Timestamp = change.Timestamp;
-            }
-            else
-            {
-                this.entries.Add(key, new Entry(utf8Json, change.Version, change.Timestamp));
+                throw new InvalidOperationException($"{SharedMemoryLimitExceededException.DescribeKey(key)} holds {Encoding.UTF8.GetString(entry.Value.AsSpan(0, Math.Min(entry.Value.Length, 64)))}, not an integer: it cannot be incremented.");
             }
 
-            return change.Version;
+            long next;
+            try
+            {
+                next = checked(current + delta);
+            }
+            catch (OverflowException ex)
+            {
+                throw new InvalidOperationException($"{SharedMemoryLimitExceededException.DescribeKey(key)}: {current} + {delta} overflows a 64-bit integer.", ex);
+            }
+
+            var value = Encoding.UTF8.GetBytes(next.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            TimeSpan? timeToLive = entry is { ExpiresAt: > 0 } ? new TimeSpan(Math.Max(1, entry.ExpiresAt - this.time.GetUtcNow().UtcTicks)) : null;
+            return (next, this.Write(key, value, timeToLive, entry?.Owner ?? 0, entry));
         }
     }
 
@@ -92,7 +168,25 @@ internal sealed class KeyValueStore
         this.ValidateKey(key);
         lock (this.gate)
         {
-            return this.entries.Remove(key) ? this.Commit(key, KeyChangeKind.Deleted, null).Version : 0;
+            return this.Find(key) is { } entry ? this.Remove(entry, KeyChangeKind.Deleted) : 0;
+        }
+    }
+
+    /// <summary>Deletes every key a connection still owns as ephemeral, publishing each deletion.</summary>
+    public void ReleaseOwner(long owner)
+    {
+        lock (this.gate)
+        {
+            if (this.ephemeralKeys.Remove(owner, out var keys))
+            {
+                foreach (var key in keys.ToArray())
+                {
+                    if (this.entries.TryGetValue(key, out var entry) && entry.Owner == owner)
+                    {
+                        this.Remove(entry, KeyChangeKind.Deleted);
+                    }
+                }
+            }
         }
     }
 
@@ -161,21 +255,265 @@ internal sealed class KeyValueStore
         subscription.Outbox.Remove(subscription.Id);
     }
 
-    /// <summary>Gets the number of registered subscriptions.</summary>
-    public int SubscriptionCount
+    /// <summary>Removes every key whose time has come; runs on the expiry timer.</summary>
+    public void ExpireDue()
     {
-        get
+        lock (this.gate)
         {
-            lock (this.gate)
+            if (this.disposed)
             {
-                return this.prefixSubscriptions.Count + this.keySubscriptions.Values.Sum(list => list.Count);
+                return;
+            }
+
+            long now = this.time.GetUtcNow().UtcTicks;
+            this.timerDueAt = long.MaxValue;
+            while (this.expiries.TryPeek(out var due, out long at) && at <= now)
+            {
+                this.expiries.Dequeue();
+
+                // A key rewritten since it was queued has a new deadline (or none): this one is stale.
+                if (this.entries.TryGetValue(due.Key, out var entry) && entry.ExpiresAt == due.ExpiresAt)
+                {
+                    this.Remove(entry, KeyChangeKind.Expired);
+                }
+            }
+
+            this.ArmExpiryTimer();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (this.gate)
+        {
+            this.disposed = true;
+        }
+
+        this.expiryTimer.Dispose();
+    }
+
+    private Entry? Find(string key)
+    {
+        if (!this.entries.TryGetValue(key, out var entry))
+        {
+            return null;
+        }
+
+        // Read past its deadline before the timer came round: it expires now, so that no one sees it.
+        if (entry.ExpiresAt != 0 && entry.ExpiresAt <= this.time.GetUtcNow().UtcTicks)
+        {
+            this.Remove(entry, KeyChangeKind.Expired);
+            return null;
+        }
+
+        return entry;
+    }
+
+    private long Write(string key, byte[] value, TimeSpan? timeToLive, long owner, Entry? entry)
+    {
+        long size = value.Length + Encoding.UTF8.GetByteCount(key);
+        this.MakeRoom(key, entry, size);
+        var change = this.Commit(key, KeyChangeKind.Set, value);
+        if (entry is null)
+        {
+            entry = new Entry(key, value);
+            this.entries.Add(key, entry);
+        }
+        else
+        {
+            entry.Value = value;
+            this.bytes -= entry.Size;
+            this.Unlink(entry);
+        }
+
+        entry.Version = change.Version;
+        entry.Timestamp = change.Timestamp;
+        entry.Size = size;
+        this.bytes += size;
+        this.LinkMostRecent(entry);
+        this.SetOwner(entry, owner);
+        this.SetExpiry(entry, timeToLive is { } ttl ? change.Timestamp.UtcTicks + ttl.Ticks : 0);
+        return change.Version;
+    }
+
+    /// <summary>Evicts least recently used keys, or refuses the write, so that a write of <paramref name="size"/> bytes fits.</summary>
+    private void MakeRoom(string key, Entry? replaced, long size)
+    {
+        long entriesAfter = this.entries.Count + (replaced is null ? 1 : 0);
+        long bytesAfter = this.bytes - (replaced?.Size ?? 0) + size;
+        if (this.options.MaxBytes is { } maxBytes && size > maxBytes)
+        {
+            throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxBytes), maxBytes, size);
+        }
+
+        bool TooMany() => entriesAfter > (this.options.MaxEntries ?? int.MaxValue);
+        bool TooBig() => bytesAfter > (this.options.MaxBytes ?? long.MaxValue);
+        if (this.options.EvictionPolicy == EvictionPolicy.NoEviction)
+        {
+            if (TooMany())
+            {
+                throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxEntries), this.options.MaxEntries!.Value, entriesAfter);
+            }
+
+            if (TooBig())
+            {
+                throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxBytes), this.options.MaxBytes!.Value, bytesAfter);
+            }
+
+            return;
+        }
+
+        while ((TooMany() || TooBig()) && this.leastRecent is { } victim)
+        {
+            if (victim == replaced)
+            {
+                // The key being written is the oldest: it leaves the list now and is relinked as the newest.
+                this.Unlink(victim);
+                this.LinkMostRecent(victim);
+                if (this.leastRecent == victim)
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            entriesAfter--;
+            bytesAfter -= victim.Size;
+            this.Remove(victim, KeyChangeKind.Evicted);
+        }
+    }
+
+    private long Remove(Entry entry, KeyChangeKind kind)
+    {
+        this.entries.Remove(entry.Key);
+        this.Unlink(entry);
+        this.bytes -= entry.Size;
+        this.SetOwner(entry, 0);
+        this.SetExpiry(entry, 0);
+        return this.Commit(entry.Key, kind, null).Version;
+    }
+
+    private void SetOwner(Entry entry, long owner)
+    {
+        if (entry.Owner == owner)
+        {
+            return;
+        }
+
+        if (entry.Owner != 0 && this.ephemeralKeys.TryGetValue(entry.Owner, out var previous))
+        {
+            previous.Remove(entry.Key);
+        }
+
+        if (owner != 0)
+        {
+            if (!this.ephemeralKeys.TryGetValue(owner, out var keys))
+            {
+                this.ephemeralKeys[owner] = keys = new HashSet<string>(StringComparer.Ordinal);
+            }
+
+            keys.Add(entry.Key);
+        }
+
+        entry.Owner = owner;
+    }
+
+    private void SetExpiry(Entry entry, long expiresAt)
+    {
+        if (entry.ExpiresAt != 0)
+        {
+            this.entriesWithExpiry--;
+        }
+
+        entry.ExpiresAt = expiresAt;
+        if (expiresAt == 0)
+        {
+            return;
+        }
+
+        this.entriesWithExpiry++;
+        this.expiries.Enqueue((entry.Key, expiresAt), expiresAt);
+
+        // Rewrites leave stale deadlines in the queue; rebuild it before they outnumber the live ones.
+        if (this.expiries.Count > (2 * this.entriesWithExpiry) + 1024)
+        {
+            this.expiries.Clear();
+            foreach (var live in this.entries.Values)
+            {
+                if (live.ExpiresAt != 0)
+                {
+                    this.expiries.Enqueue((live.Key, live.ExpiresAt), live.ExpiresAt);
+                }
             }
         }
+
+        if (expiresAt < this.timerDueAt)
+        {
+            this.ArmExpiryTimer();
+        }
+    }
+
+    private void ArmExpiryTimer()
+    {
+        if (this.disposed || !this.expiries.TryPeek(out _, out long next))
+        {
+            return;
+        }
+
+        this.timerDueAt = next;
+        var due = TimeSpan.FromTicks(Math.Max(0, next - this.time.GetUtcNow().UtcTicks));
+        this.expiryTimer.Change(due, Timeout.InfiniteTimeSpan);
+    }
+
+    private void Touch(Entry entry)
+    {
+        if (this.mostRecent != entry)
+        {
+            this.Unlink(entry);
+            this.LinkMostRecent(entry);
+        }
+    }
+
+    private void LinkMostRecent(Entry entry)
+    {
+        entry.Older = this.mostRecent;
+        entry.Newer = null;
+        if (this.mostRecent is not null)
+        {
+            this.mostRecent.Newer = entry;
+        }
+
+        this.mostRecent = entry;
+        this.leastRecent ??= entry;
+    }
+
+    private void Unlink(Entry entry)
+    {
+        if (entry.Older is not null)
+        {
+            entry.Older.Newer = entry.Newer;
+        }
+        else if (this.leastRecent == entry)
+        {
+            this.leastRecent = entry.Newer;
+        }
+
+        if (entry.Newer is not null)
+        {
+            entry.Newer.Older = entry.Older;
+        }
+        else if (this.mostRecent == entry)
+        {
+            this.mostRecent = entry.Older;
+        }
+
+        entry.Older = entry.Newer = null;
     }
 
     private ChangeRecord Commit(string key, KeyChangeKind kind, byte[]? value)
     {
-        var change = new ChangeRecord(key, kind, value, ++this.version, this.options.TimeProvider.GetUtcNow());
+        var change = new ChangeRecord(key, kind, value, ++this.version, this.time.GetUtcNow());
         this.log.Append(change);
         if (this.keySubscriptions.TryGetValue(key, out var list))
         {
@@ -200,14 +538,14 @@ internal sealed class KeyValueStore
     {
         if (!subscription.IsPrefix)
         {
-            if (this.entries.TryGetValue(subscription.KeyOrPrefix, out var entry))
+            if (this.Find(subscription.KeyOrPrefix) is { } entry)
             {
                 subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.Reset, entry.Value, entry.Version, entry.Timestamp));
             }
             else if (reportAbsentKey)
             {
                 // The subscriber knew some state that may be gone: tell it the key is absent as of now.
-                subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.Reset, null, this.version, this.options.TimeProvider.GetUtcNow()));
+                subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.Reset, null, this.version, this.time.GetUtcNow()));
             }
 
             return;
@@ -215,20 +553,20 @@ internal sealed class KeyValueStore
 
         // The marker tells the subscriber that what follows is the whole state under the prefix: keys it held and that
         // are not listed are gone. The resets follow oldest first.
-        subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.PrefixReset, null, this.version, this.options.TimeProvider.GetUtcNow()));
-        var matches = new List<KeyValuePair<string, Entry>>();
-        foreach (var pair in this.entries)
+        subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.PrefixReset, null, this.version, this.time.GetUtcNow()));
+        var matches = new List<Entry>();
+        foreach (var (key, entry) in this.entries)
         {
-            if (subscription.Matches(pair.Key))
+            if (subscription.Matches(key))
             {
-                matches.Add(pair);
+                matches.Add(entry);
             }
         }
 
-        matches.Sort((a, b) => a.Value.Version.CompareTo(b.Value.Version));
-        foreach (var (key, entry) in matches)
+        matches.Sort((a, b) => a.Version.CompareTo(b.Version));
+        foreach (var entry in matches)
         {
-            subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(key, KeyChangeKind.Reset, entry.Value, entry.Version, entry.Timestamp));
+            subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(entry.Key, KeyChangeKind.Reset, entry.Value, entry.Version, entry.Timestamp));
         }
     }
 
@@ -245,6 +583,15 @@ internal sealed class KeyValueStore
         else
         {
             this.keySubscriptions.Add(subscription.KeyOrPrefix, [subscription]);
+        }
+    }
+
+    private void ValidateWrite(string key, byte[] utf8Json)
+    {
+        this.ValidateKey(key);
+        if (utf8Json.Length > this.options.MaxValueBytes)
+        {
+            throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxValueBytes), this.options.MaxValueBytes, utf8Json.Length);
         }
     }
 

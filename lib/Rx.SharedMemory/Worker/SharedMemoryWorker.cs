@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
-using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Rpc;
@@ -104,6 +104,42 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         return this.InvokeAsync<long>(RpcMethods.Set, new SetArguments<T>(key, value), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return this.InvokeAsync<long>(RpcMethods.Set, new SetArguments<T>(key, value) { TtlMs = options.TimeToLive?.TotalMilliseconds, Ephemeral = options.Ephemeral }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        options?.Validate();
+        var arguments = new CompareAndSetArguments<T>(key, expectedVersion, value) { TtlMs = options?.TimeToLive?.TotalMilliseconds, Ephemeral = options?.Ephemeral ?? false };
+        var result = await this.InvokeAsync<CompareAndSetMessage>(RpcMethods.CompareAndSet, arguments, cancellationToken).ConfigureAwait(false);
+        return new CompareAndSetResult(result.Succeeded, result.Version);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        var result = await this.InvokeAsync<EntryMessage<long>>(RpcMethods.Increment, new { key, delta }, cancellationToken).ConfigureAwait(false);
+        return new StoreEntry<long>(result.Value, result.Version);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
+        long token = await this.InvokeAsync<long>(RpcMethods.Lock, new { name, timeoutMs = timeout.TotalMilliseconds }, cancellationToken).ConfigureAwait(false);
+        return new RemoteLock(this, name, token);
     }
 
     /// <inheritdoc/>
@@ -280,8 +316,55 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 
     /// <summary>The arguments of <c>set</c>, typed so that the value is serialized straight into the request.</summary>
     private sealed record SetArguments<T>(
-        [property: System.Text.Json.Serialization.JsonPropertyName("key")] string Key,
-        [property: System.Text.Json.Serialization.JsonPropertyName("value")] T Value);
+        [property: JsonPropertyName("key")] string Key,
+        [property: JsonPropertyName("value")] T Value)
+    {
+        [JsonPropertyName("ttlMs")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public double? TtlMs { get; init; }
+
+        [JsonPropertyName("ephemeral")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+        public bool Ephemeral { get; init; }
+    }
+
+    /// <summary>The arguments of <c>compareAndSet</c>.</summary>
+    private sealed record CompareAndSetArguments<T>(
+        [property: JsonPropertyName("key")] string Key,
+        [property: JsonPropertyName("expectedVersion")] long ExpectedVersion,
+        [property: JsonPropertyName("value")] T Value)
+    {
+        [JsonPropertyName("ttlMs")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public double? TtlMs { get; init; }
+
+        [JsonPropertyName("ephemeral")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+        public bool Ephemeral { get; init; }
+    }
+
+    /// <summary>A lock this worker holds; disposing releases it on the master, once.</summary>
+    private sealed class RemoteLock(SharedMemoryWorker owner, string name, long token) : IAsyncDisposable
+    {
+        private int released;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref this.released, 1) != 0)
+            {
+                return;
+            }
+
+            try
+            {
+                await owner.InvokeAsync<bool>(RpcMethods.Unlock, new { name, token }, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SharedMemoryDisconnectedException or ObjectDisposedException)
+            {
+                // The master released every lock of this worker when the connection ended.
+            }
+        }
+    }
 
     /// <summary>The methods the master calls on a worker.</summary>
     private sealed class WorkerCallbacks(SharedMemoryWorker owner)

@@ -1,0 +1,13 @@
+using System.Text.Json.Serialization;
+
+namespace Rx.SharedMemory.Rpc;
+
+/// <summary>The result of <c>compareAndSet</c>.</summary>
+internal sealed class CompareAndSetMessage
+{
+    [JsonPropertyName("succeeded")]
+    public bool Succeeded { get; set; }
+
+    [JsonPropertyName("version")]
+    public long Version { get; set; }
+}

@@ -1,0 +1,27 @@
+namespace Rx.SharedMemory;
+
+/// <summary>How a write is kept: its time to live, and whether it lives only as long as its writer.</summary>
+public sealed record SetOptions
+{
+    /// <summary>
+    /// Gets the time after which the key is removed and an <see cref="KeyChangeKind.Expired"/> change published,
+    /// driven by a timer on the master. <see langword="null"/> (the default) keeps the key until it is deleted or
+    /// evicted. A later write without a time to live clears it.
+    /// </summary>
+    public TimeSpan? TimeToLive { get; init; }
+
+    /// <summary>
+    /// Gets a value indicating whether the key is deleted (and the deletion published) when the worker that wrote it
+    /// disconnects or dies. A later write by anyone else, or a non-ephemeral write, takes the key over. Keys the master
+    /// writes itself live as long as the master.
+    /// </summary>
+    public bool Ephemeral { get; init; }
+
+    internal void Validate()
+    {
+        if (this.TimeToLive is { } ttl && ttl <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(this.TimeToLive), ttl, "A time to live must be positive.");
+        }
+    }
+}

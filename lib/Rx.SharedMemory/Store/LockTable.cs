@@ -1,0 +1,154 @@
+namespace Rx.SharedMemory.Store;
+
+/// <summary>
+/// Named locks held by connections: one holder at a time, waiters served in the order they asked, and every lock and
+/// wait of a connection released the moment it goes.
+/// </summary>
+internal sealed class LockTable
+{
+    private readonly Lock gate = new();
+    private readonly Dictionary<string, LockState> locks = new(StringComparer.Ordinal);
+    private long nextToken;
+
+    /// <summary>Waits for the lock.</summary>
+    /// <returns>The token that releases it.</returns>
+    /// <exception cref="TimeoutException">The lock was not granted within <paramref name="timeout"/>.</exception>
+    public async Task<long> AcquireAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        Waiter waiter;
+        lock (this.gate)
+        {
+            if (!this.locks.TryGetValue(name, out var state))
+            {
+                this.locks[name] = state = new LockState();
+            }
+
+            if (state.Holder is null)
+            {
+                state.Holder = new Waiter(owner, ++this.nextToken);
+                state.Holder.Granted.SetResult();
+                return state.Holder.Token;
+            }
+
+            waiter = new Waiter(owner, ++this.nextToken);
+            state.Waiters.AddLast(waiter);
+        }
+
+        try
+        {
+            await waiter.Granted.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return waiter.Token;
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            bool granted;
+            lock (this.gate)
+            {
+                granted = waiter.Granted.Task.IsCompletedSuccessfully;
+                if (!granted)
+                {
+                    waiter.Granted.TrySetCanceled(CancellationToken.None);
+                    this.locks[name].Waiters.Remove(waiter);
+                }
+            }
+
+            if (granted)
+            {
+                // Granted just as the wait ended: given back, since the caller will not know it holds it.
+                this.Release(name, waiter.Token);
+            }
+
+            if (ex is TimeoutException)
+            {
+                throw new TimeoutException($"The lock '{name}' was not granted within {timeout}.", ex);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Releases a lock held with <paramref name="token"/>, granting it to the next waiter.</summary>
+    /// <returns>Whether the token held the lock.</returns>
+    public bool Release(string name, long token)
+    {
+        lock (this.gate)
+        {
+            if (!this.locks.TryGetValue(name, out var state) || state.Holder?.Token != token)
+            {
+                return false;
+            }
+
+            this.GrantNext(name, state);
+            return true;
+        }
+    }
+
+    /// <summary>Releases every lock a connection holds and drops its waits.</summary>
+    public void ReleaseOwner(long owner)
+    {
+        lock (this.gate)
+        {
+            foreach (var (name, state) in this.locks.ToArray())
+            {
+                for (var node = state.Waiters.First; node is not null;)
+                {
+                    var next = node.Next;
+                    if (node.Value.Owner == owner)
+                    {
+                        node.Value.Granted.TrySetCanceled(CancellationToken.None);
+                        state.Waiters.Remove(node);
+                    }
+
+                    node = next;
+                }
+
+                if (state.Holder?.Owner == owner)
+                {
+                    this.GrantNext(name, state);
+                }
+            }
+        }
+    }
+
+    /// <summary>Gets the owner holding the lock, or null.</summary>
+    public long? HolderOf(string name)
+    {
+        lock (this.gate)
+        {
+            return this.locks.TryGetValue(name, out var state) ? state.Holder?.Owner : null;
+        }
+    }
+
+    private void GrantNext(string name, LockState state)
+    {
+        state.Holder = null;
+        while (state.Waiters.First is { } next)
+        {
+            state.Waiters.RemoveFirst();
+            if (next.Value.Granted.TrySetResult())
+            {
+                state.Holder = next.Value;
+                return;
+            }
+        }
+
+        this.locks.Remove(name);
+    }
+
+    private sealed class LockState
+    {
+        public Waiter? Holder { get; set; }
+
+        public LinkedList<Waiter> Waiters { get; } = new();
+    }
+
+    private sealed class Waiter(long owner, long token)
+    {
+        public long Owner { get; } = owner;
+
+        public long Token { get; } = token;
+
+        public TaskCompletionSource Granted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

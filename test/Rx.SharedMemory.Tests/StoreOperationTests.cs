@@ -1,0 +1,103 @@
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using System.Text.Json;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>Atomic operations, locks and ephemeral keys across real worker processes.</summary>
+public sealed class StoreOperationTests : WorkerProcessTestBase
+{
+    [Fact]
+    public async Task TwoWorkersIncrementingOneCounter_10000TimesEach_EndAtExactly20000()
+    {
+        var workers = new[] { await this.SpawnAsync("increment", "counter", "10000"), await this.SpawnAsync("increment", "counter", "10000") };
+        foreach (var worker in workers)
+        {
+            await this.ReportAfterExitAsync(worker);
+        }
+
+        Assert.Equal(20_000, await this.Master.Store.GetAsync<long>("counter", this.TimeoutToken));
+    }
+
+    [Fact]
+    public async Task UpdateAsync_FromTwoWorkers_OnOneJsonObject_LosesNoUpdate()
+    {
+        const int N = 300;
+        var workers = new[] { await this.SpawnAsync("update", "doc", "a", N.ToString()), await this.SpawnAsync("update", "doc", "b", N.ToString()) };
+        foreach (var worker in workers)
+        {
+            await this.ReportAfterExitAsync(worker);
+        }
+
+        var doc = await this.Master.Store.GetAsync<Dictionary<string, long>>("doc", this.TimeoutToken);
+        Assert.Equal(new Dictionary<string, long> { ["a"] = N, ["b"] = N, ["total"] = 2 * N }, doc);
+    }
+
+    [Fact]
+    public async Task LockContendedByTwoWorkers_IsNeverHeldByBoth()
+    {
+        const int Rounds = 200;
+        var log = new List<string>();
+        using var recording = this.Master.Changes.Where(c => c.Key == "locklog").Subscribe(c =>
+        {
+            lock (log)
+            {
+                log.Add(c.GetValue<string>()!);
+            }
+        });
+        var workers = new[] { await this.SpawnAsync("lock", "the-lock", Rounds.ToString()), await this.SpawnAsync("lock", "the-lock", Rounds.ToString()) };
+        foreach (var worker in workers)
+        {
+            await this.ReportAfterExitAsync(worker);
+        }
+
+        // The commit order of the log is the global order: every enter is followed by the same worker's exit.
+        await this.Master.Store.SetAsync("locklog", "end", this.TimeoutToken);
+        await this.FirstAsync(this.Master.Store.Observe("locklog"), c => c.GetValue<string>() == "end");
+        string[] entries;
+        lock (log)
+        {
+            entries = [.. log.Where(l => l != "end")];
+        }
+
+        Assert.Equal(2 * Rounds * 2, entries.Length);
+        for (int i = 0; i < entries.Length; i += 2)
+        {
+            Assert.StartsWith("enter ", entries[i], StringComparison.Ordinal);
+            Assert.Equal("exit " + entries[i]["enter ".Length..], entries[i + 1]);
+        }
+
+        Assert.True(entries.Where((_, i) => i % 2 == 0).Distinct().Count() == 2, "both workers held the lock");
+    }
+
+    [Fact]
+    public async Task KilledLockHolder_LetsTheWaiterInPromptly()
+    {
+        var holder = await this.SpawnReadyAsync("hold", "the-lock");
+        var waiter = await this.SpawnReadyAsync("wait-lock", "the-lock");
+        var got = this.Master.Changes.FirstAsync(c => c.Key == $"got/{waiter.Worker.Id}").ToTask(this.TimeoutToken);
+        Assert.False(got.IsCompleted);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        holder.Worker.Kill();
+        await got;
+        clock.Stop();
+
+        Assert.Contains("got the lock", await this.ReportAfterExitAsync(waiter));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the waiter got the lock {clock.ElapsedMilliseconds} ms after the holder was killed");
+    }
+
+    [Fact]
+    public async Task EphemeralKey_IsDeletedAndTheDeletionPublished_WhenItsWriterDies()
+    {
+        var deleted = this.Master.Changes.Where(c => c.Key == "session/1").Replay();
+        using var recording = deleted.Connect();
+        var writer = await this.SpawnReadyAsync("ephemeral", "session/1");
+        Assert.Equal("mine", await this.Master.Store.GetAsync<string>("session/1", this.TimeoutToken));
+
+        writer.Worker.Kill();
+
+        Assert.Equal(KeyChangeKind.Deleted, (await this.FirstAsync(deleted, c => c.Kind != KeyChangeKind.Set)).Kind);
+        Assert.Null(await this.Master.Store.GetEntryAsync<JsonElement>("session/1", this.TimeoutToken));
+    }
+}
