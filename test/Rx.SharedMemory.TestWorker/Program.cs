@@ -9,6 +9,13 @@ using Rx.SharedMemory.TestWorker;
 var scenario = args[0];
 var report = new Report(args[1]);
 var arguments = args[2..];
+if (scenario == "expiry-timing")
+{
+    // Not a worker: a master of its own, measured in a process of its own, away from the test host's threads.
+    await ExpiryTiming.RunAsync(report);
+    return;
+}
+
 if (scenario.StartsWith("raw-", StringComparison.Ordinal))
 {
     // Speaks the protocol by hand, as a worker in another language would, then breaks it.

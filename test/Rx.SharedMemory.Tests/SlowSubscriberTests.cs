@@ -5,12 +5,12 @@ using Xunit.Abstractions;
 
 namespace Rx.SharedMemory.Tests;
 
-/// <summary>Measures the master's managed memory, so it runs alone: another test's allocations would blur the figure.</summary>
-[CollectionDefinition(nameof(MemoryMeasurements), DisableParallelization = true)]
-public sealed class MemoryMeasurements;
+/// <summary>Tests that measure memory or time run alone: other tests' allocations and load would blur the figures.</summary>
+[CollectionDefinition(nameof(Measurements), DisableParallelization = true)]
+public sealed class Measurements;
 
 /// <summary>A subscriber that stops reading its pipe (SIGSTOP) while another worker writes.</summary>
-[Collection(nameof(MemoryMeasurements))]
+[Collection(nameof(Measurements))]
 public sealed partial class SlowSubscriberTests(ITestOutputHelper output) : TestBase
 {
     private ITestOutputHelper Output => output;

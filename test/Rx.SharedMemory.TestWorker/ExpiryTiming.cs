@@ -1,0 +1,56 @@
+namespace Rx.SharedMemory.TestWorker;
+
+/// <summary>
+/// 100,000 keys whose deadlines are spread over two seconds: reports how late each Expired change was committed
+/// (its timestamp) and received by an observer of <see cref="SharedMemoryMaster.Changes"/>, against its deadline.
+/// </summary>
+internal static class ExpiryTiming
+{
+    public static async Task RunAsync(Report report)
+    {
+        const int Keys = 100_000;
+        await using var master = new SharedMemoryMaster();
+        var start = DateTimeOffset.UtcNow;
+        var deadlines = new DateTimeOffset[Keys];
+        for (int i = 0; i < Keys; i++)
+        {
+            deadlines[i] = start + TimeSpan.FromSeconds(1) + (TimeSpan.FromSeconds(2) * i / Keys);
+        }
+
+        var committed = new double[Keys];
+        var received = new double[Keys];
+        int expired = 0;
+        var allExpired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = master.Changes.Subscribe(change =>
+        {
+            if (change.Kind == KeyChangeKind.Expired)
+            {
+                int i = int.Parse(change.Key.AsSpan(2), provider: System.Globalization.CultureInfo.InvariantCulture);
+                received[i] = (DateTimeOffset.UtcNow - deadlines[i]).TotalMilliseconds;
+                committed[i] = (change.Timestamp - deadlines[i]).TotalMilliseconds;
+                if (++expired == Keys)
+                {
+                    allExpired.SetResult();
+                }
+            }
+        });
+
+        for (int i = 0; i < Keys; i++)
+        {
+            // Each key's own deadline, whenever its write happens.
+            await master.Store.SetAsync($"k/{i}", i, new SetOptions { TimeToLive = deadlines[i] - DateTimeOffset.UtcNow });
+        }
+
+        report.Line($"written {(DateTimeOffset.UtcNow - start).TotalMilliseconds:F0} ms");
+        await allExpired.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        report.Line($"left {master.Count}");
+        Line("committed", committed);
+        Line("received", received);
+
+        void Line(string name, double[] lateness)
+        {
+            Array.Sort(lateness);
+            report.Line(FormattableString.Invariant($"{name} {lateness[0]:F1} {lateness[Keys / 2]:F1} {lateness[Keys * 99 / 100]:F1} {lateness[^1]:F1}"));
+        }
+    }
+}

@@ -1,0 +1,43 @@
+using System.Diagnostics;
+using System.Globalization;
+using Xunit.Abstractions;
+
+namespace Rx.SharedMemory.Tests;
+
+[Collection(nameof(Measurements))]
+public sealed class ExpiryTimingTests(ITestOutputHelper output) : TestBase
+{
+    [Fact]
+    public async Task HundredThousandKeys_ExpiringOverTwoSeconds_EachGoneAndPublishedWithin100msOfItsDeadline()
+    {
+        // The master runs in a process of its own: the test host's thread pool is too busy to time anything in.
+        var report = Path.Combine(Path.GetTempPath(), $"rxsm-expiry-{Guid.NewGuid():N}.txt");
+        var startInfo = WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "expiry-timing", report);
+        using var process = Process.Start(startInfo)!;
+        try
+        {
+            await process.WaitForExitAsync(this.TimeoutToken);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+
+        var lines = await File.ReadAllLinesAsync(report, this.TimeoutToken);
+        File.Delete(report);
+        output.WriteLine("lateness in ms against each deadline (min, p50, p99, max):\n" + string.Join('\n', lines));
+        Assert.Equal(0, process.ExitCode);
+        Assert.Contains("left 0", lines);
+        var written = double.Parse(lines.Single(l => l.StartsWith("written ", StringComparison.Ordinal)).Split(' ')[1], CultureInfo.InvariantCulture);
+        Assert.True(written < 1000, $"the keys took {written} ms to write, past the first deadline: the test means nothing");
+        foreach (var name in new[] { "committed", "received" })
+        {
+            var figures = lines.Single(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Split(' ')[1..].Select(f => double.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+            Assert.True(figures[0] >= 0, $"a key was {name} {-figures[0]} ms before its deadline");
+            Assert.True(figures[3] < 100, $"a key was {name} {figures[3]} ms after its deadline");
+        }
+    }
+}
