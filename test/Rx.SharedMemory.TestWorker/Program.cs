@@ -288,7 +288,8 @@ switch (scenario)
             }
             catch (Exception)
             {
-                pending = calls.First(c => c.IsFaulted).Exception!.InnerException!;
+                var failed = calls.First(c => c.IsFaulted || c.IsCanceled);
+                pending = failed.IsCanceled ? new OperationCanceledException("canceled") : failed.Exception!.InnerException!;
             }
         }
 

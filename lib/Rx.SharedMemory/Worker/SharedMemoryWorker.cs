@@ -266,6 +266,11 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         {
             throw this.Disconnected(ex);
         }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Not the caller's cancellation: the connection ended while the request was being sent.
+            throw this.Disconnected(ex);
+        }
     }
 
     private SharedMemoryDisconnectedException Disconnected(Exception cause) =>

@@ -1,0 +1,70 @@
+// The benchmark program. It is the master, and it spawns itself as the workers of each scenario.
+// Usage: dotnet run -c Release --project test/Rx.SharedMemory.Benchmarks -- [--scenario NAME] [--seconds N]
+// Standard output carries only the figures, one per line as "name value unit"; progress goes to standard error.
+using System.Globalization;
+using Rx.SharedMemory;
+using Rx.SharedMemory.Benchmarks;
+
+if (SharedMemoryWorker.IsWorkerProcess)
+{
+    await using var store = await SharedMemoryWorker.ConnectAsync();
+    await Workers.RunAsync(store, args);
+    return 0;
+}
+
+if (args.Length > 0 && args[0] == PipeBaseline.EchoArgument)
+{
+    await PipeBaseline.EchoAsync(args);
+    return 0;
+}
+
+string? only = null;
+double seconds = 3;
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--scenario":
+            only = args[++i];
+            break;
+        case "--seconds":
+            seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
+            break;
+        default:
+            Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: [--scenario NAME] [--seconds N]");
+            return 2;
+    }
+}
+
+var duration = TimeSpan.FromSeconds(seconds);
+var figures = new Figures();
+var scenarios = new (string Name, Func<Task> Run)[]
+{
+    ("pipe", () => PipeBaseline.RunAsync(figures, duration)),
+    ("get_rtt", () => Scenarios.GetRoundTripAsync(figures, duration)),
+    ("ops", () => Scenarios.OperationsAsync(figures, duration)),
+    ("buffer", () => Scenarios.LargeBufferAsync(figures, duration)),
+    ("notify", () => Scenarios.NotifyAsync(figures, duration)),
+    ("memory", () => Scenarios.MasterBytesPerKeyAsync(figures)),
+};
+
+foreach (var (name, run) in scenarios)
+{
+    if (only is null || only == name)
+    {
+        Console.Error.WriteLine($"scenario {name}...");
+        await run();
+    }
+}
+
+if (figures.TryGet("get_rtt_us_p50", out var rtt) && figures.TryGet("pipe_rtt_us", out var pipeRtt))
+{
+    figures.Add("get_rtt_over_pipe_rtt", rtt / pipeRtt, "ratio");
+}
+
+if (figures.TryGet("buffer_1mib_mb_per_s", out var buffer) && figures.TryGet("pipe_mb_per_s", out var pipe))
+{
+    figures.Add("buffer_over_pipe_bandwidth", buffer / pipe, "ratio");
+}
+
+return 0;

@@ -1,0 +1,90 @@
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using System.Globalization;
+
+namespace Rx.SharedMemory.Benchmarks;
+
+/// <summary>The master's side of each scenario: spawns the workers, starts them together, collects their figures.</summary>
+internal static class Scenarios
+{
+    public static async Task GetRoundTripAsync(Figures figures, TimeSpan duration)
+    {
+        await using var master = new SharedMemoryMaster();
+        await master.Store.SetAsync("small", "a small value, 32 bytes of JSON");
+        var results = await RunWorkersAsync(master, duration, "get-rtt");
+        figures.Add("get_rtt_us_p50", results[0][0], "us");
+        figures.Add("get_rtt_us_p99", results[0][1], "us");
+    }
+
+    public static async Task OperationsAsync(Figures figures, TimeSpan duration)
+    {
+        await using var master = new SharedMemoryMaster();
+        var results = await RunWorkersAsync(master, duration, "ops", "ops");
+        figures.Add("ops_per_s", results.Sum(r => r[0] / r[1]), "ops/s");
+    }
+
+    public static async Task LargeBufferAsync(Figures figures, TimeSpan duration)
+    {
+        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { MaxValueBytes = 4 * 1024 * 1024 });
+        var results = await RunWorkersAsync(master, duration, "buffer");
+        figures.Add("buffer_1mib_mb_per_s", results[0][0], "MB/s");
+    }
+
+    public static async Task NotifyAsync(Figures figures, TimeSpan duration)
+    {
+        await using var master = new SharedMemoryMaster();
+        var results = await RunWorkersAsync(master, duration, "notify-subscriber", "notify-writer");
+        figures.Add("notify_latency_us_p50", results[0][0], "us");
+        figures.Add("notify_latency_us_p99", results[0][1], "us");
+        figures.Add("notify_per_s", results[0][2], "changes/s");
+    }
+
+    public static async Task MasterBytesPerKeyAsync(Figures figures)
+    {
+        const int Keys = 1_000_000;
+        await using var master = new SharedMemoryMaster();
+        long before = GC.GetTotalMemory(forceFullCollection: true);
+        long payload = 0;
+        for (int i = 0; i < Keys; i++)
+        {
+            var key = string.Create(CultureInfo.InvariantCulture, $"key/{i:D7}");
+            payload += (key.Length * sizeof(char)) + i.ToString(CultureInfo.InvariantCulture).Length;
+            await master.Store.SetAsync(key, i);
+        }
+
+        long after = GC.GetTotalMemory(forceFullCollection: true);
+        figures.Add("master_bytes_per_key", (after - before - payload) / (double)Keys, "bytes");
+        GC.KeepAlive(master);
+    }
+
+    /// <summary>Spawns one worker per role, waits until all are ready, says go, and returns each one's results in role order.</summary>
+    private static async Task<double[][]> RunWorkersAsync(SharedMemoryMaster master, TimeSpan duration, params string[] roles)
+    {
+        var seconds = duration.TotalSeconds.ToString(CultureInfo.InvariantCulture);
+        var workers = new List<IWorker>();
+        foreach (var role in roles)
+        {
+            workers.Add(await master.SpawnWorkerAsync(WorkerStartInfo.ForThisProgram(role, seconds)));
+        }
+
+        foreach (var worker in workers)
+        {
+            await master.Store.Observe($"ready/{worker.Id}").FirstAsync(c => c.HasValue).ToTask();
+        }
+
+        await master.Store.SetAsync("go", true);
+        var results = new double[workers.Count][];
+        for (int i = 0; i < workers.Count; i++)
+        {
+            int exitCode = await workers[i].Exited;
+            if (exitCode != 0)
+            {
+                throw new InvalidOperationException($"The {roles[i]} worker exited with {exitCode}.");
+            }
+
+            results[i] = await master.Store.GetAsync<double[]>($"result/{workers[i].Id}") ?? [];
+        }
+
+        return results;
+    }
+}
