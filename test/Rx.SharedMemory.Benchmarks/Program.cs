@@ -1,5 +1,6 @@
 // The benchmark program. It is the master, and it spawns itself as the workers of each scenario.
-// Usage: dotnet run -c Release --project test/Rx.SharedMemory.Benchmarks -- [--scenario NAME] [--seconds N]
+// Usage: dotnet run -c Release --project test/Rx.SharedMemory.Benchmarks -- [--scenario NAME[,NAME...]] [--seconds N]
+// Scenarios: pipe, get_rtt, ops, buffer, notify, memory.
 // Standard output carries only the figures, one per line as "name value unit"; progress goes to standard error.
 using System.Globalization;
 using Rx.SharedMemory;
@@ -18,14 +19,14 @@ if (args.Length > 0 && args[0] == PipeBaseline.EchoArgument)
     return 0;
 }
 
-string? only = null;
+HashSet<string>? only = null;
 double seconds = 3;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
         case "--scenario":
-            only = args[++i];
+            only = [.. args[++i].Split(',')];
             break;
         case "--seconds":
             seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -50,7 +51,7 @@ var scenarios = new (string Name, Func<Task> Run)[]
 
 foreach (var (name, run) in scenarios)
 {
-    if (only is null || only == name)
+    if (only is null || only.Contains(name))
     {
         Console.Error.WriteLine($"scenario {name}...");
         await run();

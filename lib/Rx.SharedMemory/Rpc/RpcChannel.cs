@@ -1,4 +1,6 @@
+using System.IO.Pipelines;
 using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
 
 namespace Rx.SharedMemory.Rpc;
@@ -6,15 +8,23 @@ namespace Rx.SharedMemory.Rpc;
 /// <summary>Builds the JSON-RPC connection both ends use: LSP-style <c>Content-Length</c> framing, System.Text.Json.</summary>
 internal static class RpcChannel
 {
-    public static JsonRpc Create(Stream readFrom, Stream writeTo)
+    /// <summary>Creates a connection; <paramref name="readFrom"/> is read on a thread of its own (<see cref="ReaderThread"/>).</summary>
+    /// <param name="readFrom">The stream the peer writes to.</param>
+    /// <param name="writeTo">The stream the peer reads.</param>
+    /// <param name="inlineDispatch">
+    /// True for the master: requests run on the reader thread as they arrive, one at a time and in order, since its
+    /// handlers never block. False for a worker: its observers are user code that may block, even on a call to the
+    /// master whose answer this same reader thread must read, so notifications run one at a time, in order, on the
+    /// thread pool.
+    /// </param>
+    /// <param name="name">The reader thread's name.</param>
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name)
     {
         var formatter = new SystemTextJsonFormatter();
-        var handler = new HeaderDelimitedMessageHandler(writeTo, readFrom, formatter);
+        var handler = new HeaderDelimitedMessageHandler(PipeWriter.Create(writeTo), ReaderThread.Start(readFrom, name), formatter);
         return new ProtocolJsonRpc(handler)
         {
-            // Requests and notifications from the peer run one at a time, in the order they arrived: a worker's
-            // pipelined writes commit in the order it sent them, and a worker sees its changes in version order.
-            SynchronizationContext = new NonConcurrentSynchronizationContext(sticky: false),
+            SynchronizationContext = inlineDispatch ? InlineSynchronizationContext.Instance : new NonConcurrentSynchronizationContext(sticky: false),
         };
     }
 

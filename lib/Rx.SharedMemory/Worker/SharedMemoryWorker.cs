@@ -32,7 +32,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, ILogger logger)
     {
         this.logger = logger;
-        this.rpc = RpcChannel.Create(fromMaster, toMaster);
+        this.rpc = RpcChannel.Create(fromMaster, toMaster, inlineDispatch: false, "Rx.SharedMemory master reader");
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
         this.rpc.StartListening();

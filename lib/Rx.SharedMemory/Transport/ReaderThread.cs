@@ -1,0 +1,67 @@
+using System.IO.Pipelines;
+
+namespace Rx.SharedMemory.Transport;
+
+/// <summary>
+/// Reads a stream on a thread of its own with blocking reads, and hands the bytes to a <see cref="PipeReader"/> whose
+/// reader runs inline on that thread. A request is then read, parsed and (on the master) answered on the thread the
+/// kernel woke, with no hop through the I/O event loop and the thread pool: on a two-core machine each such hop costs
+/// tens of microseconds, several times the pipe's own round trip.
+/// </summary>
+/// <remarks>
+/// The thread ends at end of file or when the stream fails, which is how a pipe's life ends here: a connection is
+/// over when the peer's process exits or closes its end. It is a background thread, so it never holds a process open.
+/// </remarks>
+internal static class ReaderThread
+{
+    private const int ReadSize = 64 * 1024;
+
+    public static PipeReader Start(Stream stream, string name)
+    {
+        var pipe = new Pipe(new PipeOptions(
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.Inline,
+            pauseWriterThreshold: 4 * ReadSize,
+            resumeWriterThreshold: 2 * ReadSize,
+            useSynchronizationContext: false));
+        var thread = new Thread(() => Pump(stream, pipe.Writer)) { IsBackground = true, Name = name };
+        thread.Start();
+        return pipe.Reader;
+    }
+
+    private static void Pump(Stream stream, PipeWriter writer)
+    {
+        Exception? failure = null;
+        try
+        {
+            while (true)
+            {
+                var memory = writer.GetMemory(ReadSize);
+                int read = stream.Read(memory.Span);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(read);
+
+                // The reader runs inline, inside this flush; it returns when the reader waits for more bytes, or,
+                // when the reader is behind, once it has caught up (back-pressure for a peer that floods).
+                var flush = writer.FlushAsync();
+#pragma warning disable VSTHRD002 // This thread exists to block: on the pipe, and here while the reader catches up.
+                var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+        }
+
+        writer.Complete(failure);
+    }
+}
