@@ -13,7 +13,7 @@ internal static class PipeBaseline
     private const int PingBytes = 64;
     private const int Chunk = 1024 * 1024;
 
-    public static async Task RunAsync(Figures figures, TimeSpan duration)
+    public static async Task RunAsync(Figures figures, Phase phase)
     {
         using var toChild = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable);
         using var fromChild = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
@@ -26,18 +26,17 @@ internal static class PipeBaseline
         var ping = new byte[PingBytes];
         var pong = new byte[PingBytes];
         var samples = new List<double>();
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < duration)
+        await phase.RunAsync(async measured =>
         {
             long start = Stopwatch.GetTimestamp();
             ping[0] = 1;
             await toChild.WriteAsync(ping);
             await fromChild.ReadExactlyAsync(pong);
-            if (clock.Elapsed > duration / 5)
+            if (measured)
             {
                 samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
             }
-        }
+        });
 
         figures.Add("pipe_rtt_us", Figures.Percentile(samples, 50), "us");
 
@@ -47,8 +46,8 @@ internal static class PipeBaseline
         var chunk = new byte[Chunk];
         Random.Shared.NextBytes(chunk);
         long chunks = 0;
-        clock.Restart();
-        while (clock.Elapsed < duration)
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < phase.Measure)
         {
             await toChild.WriteAsync(chunk);
             chunks++;

@@ -1,5 +1,7 @@
 // The benchmark program. It is the master, and it spawns itself as the workers of each scenario.
-// Usage: dotnet run -c Release --project test/Rx.SharedMemory.Benchmarks -- [--scenario NAME[,NAME...]] [--seconds N]
+// Usage: dotnet run -c Release --project test/Rx.SharedMemory.Benchmarks -- [--scenario NAME[,NAME...]] [--seconds N] [--warmup N]
+// Each measurement runs for --seconds (default 3) after --warmup seconds (default 2) of the same work, so that the
+// code is jitted at its final tier before it is timed.
 // Scenarios: pipe, get_rtt, ops, buffer, notify, memory.
 // Standard output carries only the figures, one per line as "name value unit"; progress goes to standard error.
 using System.Globalization;
@@ -21,6 +23,7 @@ if (args.Length > 0 && args[0] == PipeBaseline.EchoArgument)
 
 HashSet<string>? only = null;
 double seconds = 3;
+double warmupSeconds = 2;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -31,21 +34,24 @@ for (int i = 0; i < args.Length; i++)
         case "--seconds":
             seconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
             break;
+        case "--warmup":
+            warmupSeconds = double.Parse(args[++i], CultureInfo.InvariantCulture);
+            break;
         default:
-            Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: [--scenario NAME] [--seconds N]");
+            Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: [--scenario NAME[,NAME...]] [--seconds N] [--warmup N]");
             return 2;
     }
 }
 
-var duration = TimeSpan.FromSeconds(seconds);
+var phase = new Phase(TimeSpan.FromSeconds(warmupSeconds), TimeSpan.FromSeconds(seconds));
 var figures = new Figures();
 var scenarios = new (string Name, Func<Task> Run)[]
 {
-    ("pipe", () => PipeBaseline.RunAsync(figures, duration)),
-    ("get_rtt", () => Scenarios.GetRoundTripAsync(figures, duration)),
-    ("ops", () => Scenarios.OperationsAsync(figures, duration)),
-    ("buffer", () => Scenarios.LargeBufferAsync(figures, duration)),
-    ("notify", () => Scenarios.NotifyAsync(figures, duration)),
+    ("pipe", () => PipeBaseline.RunAsync(figures, phase)),
+    ("get_rtt", () => Scenarios.GetRoundTripAsync(figures, phase)),
+    ("ops", () => Scenarios.OperationsAsync(figures, phase)),
+    ("buffer", () => Scenarios.LargeBufferAsync(figures, phase)),
+    ("notify", () => Scenarios.NotifyAsync(figures, phase)),
     ("memory", () => Scenarios.MasterBytesPerKeyAsync(figures)),
 };
 

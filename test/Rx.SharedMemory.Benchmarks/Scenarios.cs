@@ -7,33 +7,33 @@ namespace Rx.SharedMemory.Benchmarks;
 /// <summary>The master's side of each scenario: spawns the workers, starts them together, collects their figures.</summary>
 internal static class Scenarios
 {
-    public static async Task GetRoundTripAsync(Figures figures, TimeSpan duration)
+    public static async Task GetRoundTripAsync(Figures figures, Phase phase)
     {
         await using var master = new SharedMemoryMaster();
         await master.Store.SetAsync("small", "a small value, 32 bytes of JSON");
-        var results = await RunWorkersAsync(master, duration, "get-rtt");
+        var results = await RunWorkersAsync(master, phase, "get-rtt");
         figures.Add("get_rtt_us_p50", results[0][0], "us");
         figures.Add("get_rtt_us_p99", results[0][1], "us");
     }
 
-    public static async Task OperationsAsync(Figures figures, TimeSpan duration)
+    public static async Task OperationsAsync(Figures figures, Phase phase)
     {
         await using var master = new SharedMemoryMaster();
-        var results = await RunWorkersAsync(master, duration, "ops", "ops");
+        var results = await RunWorkersAsync(master, phase, "ops", "ops");
         figures.Add("ops_per_s", results.Sum(r => r[0] / r[1]), "ops/s");
     }
 
-    public static async Task LargeBufferAsync(Figures figures, TimeSpan duration)
+    public static async Task LargeBufferAsync(Figures figures, Phase phase)
     {
         await using var master = new SharedMemoryMaster(new SharedMemoryOptions { MaxValueBytes = 4 * 1024 * 1024 });
-        var results = await RunWorkersAsync(master, duration, "buffer");
+        var results = await RunWorkersAsync(master, phase, "buffer");
         figures.Add("buffer_1mib_mb_per_s", results[0][0], "MB/s");
     }
 
-    public static async Task NotifyAsync(Figures figures, TimeSpan duration)
+    public static async Task NotifyAsync(Figures figures, Phase phase)
     {
         await using var master = new SharedMemoryMaster();
-        var results = await RunWorkersAsync(master, duration, "notify-subscriber", "notify-writer");
+        var results = await RunWorkersAsync(master, phase, "notify-subscriber", "notify-writer");
         figures.Add("notify_latency_us_p50", results[0][0], "us");
         figures.Add("notify_latency_us_p99", results[0][1], "us");
         figures.Add("notify_per_s", results[0][2], "changes/s");
@@ -58,13 +58,12 @@ internal static class Scenarios
     }
 
     /// <summary>Spawns one worker per role, waits until all are ready, says go, and returns each one's results in role order.</summary>
-    private static async Task<double[][]> RunWorkersAsync(SharedMemoryMaster master, TimeSpan duration, params string[] roles)
+    private static async Task<double[][]> RunWorkersAsync(SharedMemoryMaster master, Phase phase, params string[] roles)
     {
-        var seconds = duration.TotalSeconds.ToString(CultureInfo.InvariantCulture);
         var workers = new List<IWorker>();
         foreach (var role in roles)
         {
-            workers.Add(await master.SpawnWorkerAsync(WorkerStartInfo.ForThisProgram(role, seconds)));
+            workers.Add(await master.SpawnWorkerAsync(WorkerStartInfo.ForThisProgram([role, .. phase.ToArguments()])));
         }
 
         foreach (var worker in workers)

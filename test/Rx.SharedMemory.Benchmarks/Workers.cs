@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 
@@ -10,15 +9,15 @@ internal static class Workers
 {
     public static async Task RunAsync(SharedMemoryWorker store, string[] args)
     {
-        var duration = TimeSpan.FromSeconds(double.Parse(args[1], CultureInfo.InvariantCulture));
+        var phase = Phase.FromArguments(args[1], args[2]);
         var go = store.Observe("go").FirstAsync(c => c.HasValue).ToTask();
         Func<Task<double[]>> run = args[0] switch
         {
-            "get-rtt" => () => GetRoundTripAsync(store, duration),
-            "ops" => () => OperationsAsync(store, duration),
-            "buffer" => () => LargeBufferAsync(store, duration),
+            "get-rtt" => () => GetRoundTripAsync(store, phase),
+            "ops" => () => OperationsAsync(store, phase),
+            "buffer" => () => LargeBufferAsync(store, phase),
             "notify-subscriber" => () => NotifySubscriberAsync(store),
-            "notify-writer" => () => NotifyWriterAsync(store, duration),
+            "notify-writer" => () => NotifyWriterAsync(store, phase),
             _ => throw new ArgumentException($"Unknown role '{args[0]}'."),
         };
 
@@ -30,35 +29,36 @@ internal static class Workers
         await store.SetAsync($"result/{store.WorkerId}", result);
     }
 
-    private static async Task<double[]> GetRoundTripAsync(SharedMemoryWorker store, TimeSpan duration)
+    private static async Task<double[]> GetRoundTripAsync(SharedMemoryWorker store, Phase phase)
     {
         var samples = new List<double>();
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < duration)
+        await phase.RunAsync(async measured =>
         {
             long start = Stopwatch.GetTimestamp();
             await store.GetAsync<string>("small");
-            if (clock.Elapsed > duration / 5)
+            if (measured)
             {
                 samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
             }
-        }
+        });
 
         return [Figures.Percentile(samples, 50), Figures.Percentile(samples, 99)];
     }
 
-    private static async Task<double[]> OperationsAsync(SharedMemoryWorker store, TimeSpan duration)
+    /// <summary>64 loops, each alternating a set and a get of its own key: 64 requests always in flight.</summary>
+    private static async Task<double[]> OperationsAsync(SharedMemoryWorker store, Phase phase)
     {
         const int InFlight = 64;
         long operations = 0;
-        var warmup = duration / 5;
-        var clock = Stopwatch.StartNew();
-        TimeSpan measuredFrom = default;
         long countedFrom = 0;
+        var clock = Stopwatch.StartNew();
+        var measureFrom = phase.Warmup;
+        var end = phase.Warmup + phase.Measure;
+        var startCounting = new Lazy<long>(() => Interlocked.Read(ref operations));
         await Task.WhenAll(Enumerable.Range(0, InFlight).Select(async loop =>
         {
             var key = $"ops/{loop}";
-            for (long i = 0; clock.Elapsed < duration + warmup; i++)
+            for (long i = 0; clock.Elapsed < end; i++)
             {
                 if (i % 2 == 0)
                 {
@@ -69,31 +69,23 @@ internal static class Workers
                     await store.GetAsync<long>(key);
                 }
 
-                long done = Interlocked.Increment(ref operations);
-                if (measuredFrom == default && clock.Elapsed > warmup)
+                Interlocked.Increment(ref operations);
+                if (clock.Elapsed >= measureFrom)
                 {
-                    lock (store)
-                    {
-                        if (measuredFrom == default)
-                        {
-                            measuredFrom = clock.Elapsed;
-                            countedFrom = done;
-                        }
-                    }
+                    countedFrom = startCounting.Value;
                 }
             }
         }));
 
-        return [operations - countedFrom, (clock.Elapsed - measuredFrom).TotalSeconds];
+        return [operations - countedFrom, (clock.Elapsed - measureFrom).TotalSeconds];
     }
 
-    private static async Task<double[]> LargeBufferAsync(SharedMemoryWorker store, TimeSpan duration)
+    private static async Task<double[]> LargeBufferAsync(SharedMemoryWorker store, Phase phase)
     {
         var value = new byte[1024 * 1024];
         Random.Shared.NextBytes(value);
         long moved = 0;
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < duration)
+        double seconds = await phase.RunAsync(async measured =>
         {
             value[0]++;
             await store.SetAsync("blob", value);
@@ -103,13 +95,16 @@ internal static class Workers
                 throw new InvalidOperationException("The 1 MiB value came back different.");
             }
 
-            moved += 2 * value.Length;
-        }
+            if (measured)
+            {
+                moved += 2 * value.Length;
+            }
+        });
 
-        return [moved / clock.Elapsed.TotalSeconds / 1e6];
+        return [moved / seconds / 1e6];
     }
 
-    /// <summary>Measures latency on n/latency (each acknowledged before the next), then the rate of n/flood changes until n/end.</summary>
+    /// <summary>Latency of n/latency writes (each acknowledged before the next), then the rate of n/flood changes until n/end.</summary>
     private static async Task<double[]> NotifySubscriberAsync(SharedMemoryWorker store)
     {
         var latencies = new List<double>();
@@ -120,9 +115,14 @@ internal static class Workers
         {
             switch (change.Key)
             {
+                case "n/warmup":
                 case "n/latency":
                     long sent = change.GetValue<long>();
-                    latencies.Add(Stopwatch.GetElapsedTime(sent).TotalMicroseconds);
+                    if (change.Key == "n/latency")
+                    {
+                        latencies.Add(Stopwatch.GetElapsedTime(sent).TotalMicroseconds);
+                    }
+
                     _ = store.SetAsync("ack", sent).AsTask();
                     break;
                 case "n/flood":
@@ -138,30 +138,29 @@ internal static class Workers
             }
         });
         long ended = await end.Task;
-        latencies.RemoveRange(0, latencies.Count / 5);
         return [Figures.Percentile(latencies, 50), Figures.Percentile(latencies, 99), flooded / Stopwatch.GetElapsedTime(firstFlood, ended).TotalSeconds];
     }
 
-    private static async Task<double[]> NotifyWriterAsync(SharedMemoryWorker store, TimeSpan duration)
+    private static async Task<double[]> NotifyWriterAsync(SharedMemoryWorker store, Phase phase)
     {
         var acks = store.Observe("ack").Where(c => c.Kind == KeyChangeKind.Set).Select(c => c.GetValue<long>()).Replay();
         using (acks.Connect())
         {
-            var clock = Stopwatch.StartNew();
-            while (clock.Elapsed < duration)
+            await phase.RunAsync(async measured =>
             {
                 long sent = Stopwatch.GetTimestamp();
                 var acked = acks.FirstAsync(a => a == sent).ToTask();
-                await store.SetAsync("n/latency", sent);
+                await store.SetAsync(measured ? "n/latency" : "n/warmup", sent);
                 await acked;
-            }
+            });
         }
 
+        // The flood is warmed up by the phase above and the same 64-wide loop as ops.
         long writes = 0;
         var flood = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
         {
-            while (flood.Elapsed < duration)
+            while (flood.Elapsed < phase.Measure)
             {
                 await store.SetAsync("n/flood", Interlocked.Increment(ref writes));
             }

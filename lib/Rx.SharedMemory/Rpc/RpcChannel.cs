@@ -21,7 +21,7 @@ internal static class RpcChannel
     public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name)
     {
         var formatter = new SystemTextJsonFormatter();
-        var handler = new HeaderDelimitedMessageHandler(PipeWriter.Create(writeTo), ReaderThread.Start(readFrom, name), formatter);
+        var handler = new HeaderDelimitedMessageHandler(CoalescingWriter.Start(writeTo), ReaderThread.Start(readFrom, name), formatter);
         return new ProtocolJsonRpc(handler)
         {
             SynchronizationContext = inlineDispatch ? InlineSynchronizationContext.Instance : new NonConcurrentSynchronizationContext(sticky: false),
