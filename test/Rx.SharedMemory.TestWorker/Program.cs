@@ -453,6 +453,9 @@ switch (scenario)
         await TryAsync("key", () => store.SetAsync(longKey, 1, timeout).AsTask());
         await TryAsync("empty", () => store.SetAsync(string.Empty, 1, timeout).AsTask());
         await TryAsync("small", () => store.SetAsync("small", 1, timeout).AsTask());
+        await TryAsync("increment", () => store.IncrementAsync("text", 1, timeout).AsTask());
+        await TryAsync("lock", async () => await store.AcquireLockAsync("busy", TimeSpan.FromMilliseconds(50), timeout));
+        await TryAsync("ttl", () => store.SetAsync("short-lived", 1, new SetOptions { TimeToLive = TimeSpan.FromMilliseconds(100) }, timeout).AsTask());
         report.Line($"big stored {(await store.GetEntryAsync<string>("big", timeout)) is not null}");
         break;
     }

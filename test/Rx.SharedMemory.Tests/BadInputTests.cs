@@ -1,4 +1,5 @@
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -6,8 +7,12 @@ namespace Rx.SharedMemory.Tests;
 public sealed class BadInputTests() : WorkerProcessTestBase(new SharedMemoryOptions { MaxValueBytes = 1024, MaxKeyLength = 16 })
 {
     [Fact]
-    public async Task OversizedValueOrKey_FailsInTheWorker_WithOurExceptionNamingKeyAndLimit_AndStoresNothing()
+    public async Task RefusedOperations_FailInTheWorker_AsTheirOwnExceptions_NamingKeyAndLimit_AndStoreNothing()
     {
+        await this.Master.Store.SetAsync("text", "abc", this.TimeoutToken);
+        await using var busy = await this.Master.Store.AcquireLockAsync("busy", TimeSpan.FromSeconds(1), this.TimeoutToken);
+        var expired = this.Master.Changes.FirstAsync(c => c.Key == "short-lived" && c.Kind == KeyChangeKind.Expired).ToTask(this.TimeoutToken);
+
         var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("limits", "2000", "17"));
 
         Assert.Contains($"value {nameof(SharedMemoryLimitExceededException)} Key 'big': 2002 exceeds the limit MaxValueBytes = 1024.", lines);
@@ -15,8 +20,17 @@ public sealed class BadInputTests() : WorkerProcessTestBase(new SharedMemoryOpti
         Assert.Contains($"key {nameof(SharedMemoryLimitExceededException)} Key '{new string('k', 17)}': 17 exceeds the limit MaxKeyLength = 16.", lines);
         Assert.Contains(lines, l => l.StartsWith($"empty {nameof(ArgumentException)}", StringComparison.Ordinal));
         Assert.Contains("small succeeded", lines);
+        Assert.Contains(lines, l => l.StartsWith($"increment {nameof(InvalidOperationException)} Key 'text' holds \"abc\"", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith($"lock {nameof(TimeoutException)} The lock 'busy' was not granted", StringComparison.Ordinal));
+        Assert.Contains("ttl succeeded", lines);
         Assert.Contains("big stored False", lines);
-        Assert.Equal(1, this.Master.Count);
+        await expired;
+        foreach (var gone in new[] { "big", "short-lived" })
+        {
+            Assert.Null(await this.Master.Store.GetEntryAsync<System.Text.Json.JsonElement>(gone, this.TimeoutToken));
+        }
+
+        Assert.Equal(2, this.Master.Count);
     }
 
     [Theory]

@@ -103,7 +103,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        return this.InvokeAsync<long>(RpcMethods.Set, new SetArguments<T>(key, value), cancellationToken);
+        return this.InvokeAsync<long>(RpcMethods.Set, new WriteArguments<T>(key, value), cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -112,7 +112,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return this.InvokeAsync<long>(RpcMethods.Set, new SetArguments<T>(key, value) { TtlMs = options.TimeToLive?.TotalMilliseconds, Ephemeral = options.Ephemeral }, cancellationToken);
+        return this.InvokeAsync<long>(RpcMethods.Set, new WriteArguments<T>(key, value).With(options), cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -120,7 +120,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         options?.Validate();
-        var arguments = new CompareAndSetArguments<T>(key, expectedVersion, value) { TtlMs = options?.TimeToLive?.TotalMilliseconds, Ephemeral = options?.Ephemeral ?? false };
+        var arguments = new WriteArguments<T>(key, value) { ExpectedVersion = expectedVersion }.With(options);
         var result = await this.InvokeAsync<CompareAndSetMessage>(RpcMethods.CompareAndSet, arguments, cancellationToken).ConfigureAwait(false);
         return new CompareAndSetResult(result.Succeeded, result.Version);
     }
@@ -319,11 +319,18 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         }
     }
 
-    /// <summary>The arguments of <c>set</c>, typed so that the value is serialized straight into the request.</summary>
-    private sealed record SetArguments<T>(
+    /// <summary>
+    /// The arguments of <c>set</c> and <c>compareAndSet</c>, typed so that the value is serialized straight into the
+    /// request; optional ones are left out when unset.
+    /// </summary>
+    private sealed record WriteArguments<T>(
         [property: JsonPropertyName("key")] string Key,
         [property: JsonPropertyName("value")] T Value)
     {
+        [JsonPropertyName("expectedVersion")]
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public long? ExpectedVersion { get; init; }
+
         [JsonPropertyName("ttlMs")]
         [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
         public double? TtlMs { get; init; }
@@ -331,21 +338,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         [JsonPropertyName("ephemeral")]
         [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
         public bool Ephemeral { get; init; }
-    }
 
-    /// <summary>The arguments of <c>compareAndSet</c>.</summary>
-    private sealed record CompareAndSetArguments<T>(
-        [property: JsonPropertyName("key")] string Key,
-        [property: JsonPropertyName("expectedVersion")] long ExpectedVersion,
-        [property: JsonPropertyName("value")] T Value)
-    {
-        [JsonPropertyName("ttlMs")]
-        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-        public double? TtlMs { get; init; }
-
-        [JsonPropertyName("ephemeral")]
-        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
-        public bool Ephemeral { get; init; }
+        public WriteArguments<T> With(SetOptions? options) =>
+            options is null ? this : this with { TtlMs = options.TimeToLive?.TotalMilliseconds, Ephemeral = options.Ephemeral };
     }
 
     /// <summary>A lock this worker holds; disposing releases it on the master, once.</summary>
