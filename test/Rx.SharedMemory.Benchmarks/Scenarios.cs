@@ -1,6 +1,6 @@
+using System.Globalization;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
-using System.Globalization;
 
 namespace Rx.SharedMemory.Benchmarks;
 

@@ -30,435 +30,435 @@ report.Line($"worker {store.WorkerId}");
 switch (scenario)
 {
     case "set":
-    {
-        // set KEY JSON...: sets each key to its JSON value.
-        for (int i = 0; i < arguments.Length; i += 2)
         {
-            var version = await store.SetAsync(arguments[i], JsonElement.Parse(arguments[i + 1]), timeout);
-            report.Line($"set {arguments[i]} {version}");
-        }
+            // set KEY JSON...: sets each key to its JSON value.
+            for (int i = 0; i < arguments.Length; i += 2)
+            {
+                var version = await store.SetAsync(arguments[i], JsonElement.Parse(arguments[i + 1]), timeout);
+                report.Line($"set {arguments[i]} {version}");
+            }
 
-        break;
-    }
+            break;
+        }
 
     case "get":
-    {
-        // get KEY...: reports each key's raw JSON.
-        foreach (var key in arguments)
         {
-            var entry = await store.GetEntryAsync<JsonElement>(key, timeout);
-            report.Line(entry is null ? $"absent {key}" : $"value {key} {entry.Version} {entry.Value.GetRawText()}");
-        }
+            // get KEY...: reports each key's raw JSON.
+            foreach (var key in arguments)
+            {
+                var entry = await store.GetEntryAsync<JsonElement>(key, timeout);
+                report.Line(entry is null ? $"absent {key}" : $"value {key} {entry.Version} {entry.Value.GetRawText()}");
+            }
 
-        break;
-    }
+            break;
+        }
 
     case "count":
-    {
-        // count KEY N: sets KEY to 1..N, one write at a time.
-        var key = arguments[0];
-        int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-        for (int i = 1; i <= n; i++)
         {
-            await store.SetAsync(key, i, timeout);
-        }
+            // count KEY N: sets KEY to 1..N, one write at a time.
+            var key = arguments[0];
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            for (int i = 1; i <= n; i++)
+            {
+                await store.SetAsync(key, i, timeout);
+            }
 
-        report.Line("done");
-        break;
-    }
+            report.Line("done");
+            break;
+        }
 
     case "watch":
-    {
-        // watch KEY LAST [FROM]: observes KEY (from the version FROM when given), says ready/<worker> once the first
-        // change came, and reports every change until the value LAST.
-        var key = arguments[0];
-        long last = long.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-        long? from = arguments.Length > 2 ? long.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture) : null;
-        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var subscription = store.Observe(key, from).Subscribe(change =>
         {
-            long? value = change.HasValue ? change.GetValue<long>() : null;
-            report.Line($"change {change.Kind} {change.Version} {value} {change.SkippedVersions}");
-            first.TrySetResult();
-            if (value == last)
+            // watch KEY LAST [FROM]: observes KEY (from the version FROM when given), says ready/<worker> once the first
+            // change came, and reports every change until the value LAST.
+            var key = arguments[0];
+            long last = long.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            long? from = arguments.Length > 2 ? long.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture) : null;
+            var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var subscription = store.Observe(key, from).Subscribe(change =>
             {
-                done.TrySetResult();
-            }
-        });
-        await first.Task.WaitAsync(timeout);
-        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
-        await done.Task.WaitAsync(timeout);
-        break;
-    }
+                long? value = change.HasValue ? change.GetValue<long>() : null;
+                report.Line($"change {change.Kind} {change.Version} {value} {change.SkippedVersions}");
+                first.TrySetResult();
+                if (value == last)
+                {
+                    done.TrySetResult();
+                }
+            });
+            await first.Task.WaitAsync(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await done.Task.WaitAsync(timeout);
+            break;
+        }
 
     case "latest":
-    {
-        // latest PREFIX: observes PREFIX, says ready after the first change, and when PREFIX + "done" becomes true
-        // reports the last value and version of every key and the total of skipped versions.
-        var prefix = arguments[0];
-        var values = new Dictionary<string, (long Version, string Value)>();
-        long skipped = 0;
-        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var subscription = store.ObservePrefix(prefix).Subscribe(change =>
         {
-            if (change.HasValue)
+            // latest PREFIX: observes PREFIX, says ready after the first change, and when PREFIX + "done" becomes true
+            // reports the last value and version of every key and the total of skipped versions.
+            var prefix = arguments[0];
+            var values = new Dictionary<string, (long Version, string Value)>();
+            long skipped = 0;
+            var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var subscription = store.ObservePrefix(prefix).Subscribe(change =>
             {
-                values[change.Key] = (change.Version, change.Value.GetRawText());
+                if (change.HasValue)
+                {
+                    values[change.Key] = (change.Version, change.Value.GetRawText());
+                }
+
+                skipped += change.SkippedVersions;
+                first.TrySetResult();
+                if (change.Key == prefix + "done" && change.Value.ValueKind == JsonValueKind.True)
+                {
+                    done.TrySetResult();
+                }
+            });
+            await first.Task.WaitAsync(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await done.Task.WaitAsync(timeout);
+            foreach (var (key, (version, value)) in values)
+            {
+                report.Line($"latest {key} {version} {value}");
             }
 
-            skipped += change.SkippedVersions;
-            first.TrySetResult();
-            if (change.Key == prefix + "done" && change.Value.ValueKind == JsonValueKind.True)
-            {
-                done.TrySetResult();
-            }
-        });
-        await first.Task.WaitAsync(timeout);
-        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
-        await done.Task.WaitAsync(timeout);
-        foreach (var (key, (version, value)) in values)
-        {
-            report.Line($"latest {key} {version} {value}");
+            report.Line($"skipped {skipped}");
+            break;
         }
-
-        report.Line($"skipped {skipped}");
-        break;
-    }
 
     case "churn":
-    {
-        // churn PREFIX SECONDS KEYS VALUEBYTES: writes values of VALUEBYTES characters to PREFIX + k<n> for SECONDS,
-        // 16 writes in flight, then sets PREFIX + "done" and reports how many writes it made.
-        var prefix = arguments[0];
-        var duration = TimeSpan.FromSeconds(double.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture));
-        int keys = int.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture);
-        var value = new string('x', int.Parse(arguments[3], System.Globalization.CultureInfo.InvariantCulture));
-        long writes = 0;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var writers = Enumerable.Range(0, 16).Select(async w =>
         {
-            var random = new Random(w);
-            while (clock.Elapsed < duration)
+            // churn PREFIX SECONDS KEYS VALUEBYTES: writes values of VALUEBYTES characters to PREFIX + k<n> for SECONDS,
+            // 16 writes in flight, then sets PREFIX + "done" and reports how many writes it made.
+            var prefix = arguments[0];
+            var duration = TimeSpan.FromSeconds(double.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture));
+            int keys = int.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture);
+            var value = new string('x', int.Parse(arguments[3], System.Globalization.CultureInfo.InvariantCulture));
+            long writes = 0;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var writers = Enumerable.Range(0, 16).Select(async w =>
             {
-                await store.SetAsync($"{prefix}k{random.Next(keys)}", value, timeout);
-                Interlocked.Increment(ref writes);
-            }
-        });
-        await Task.WhenAll(writers);
-        await store.SetAsync(prefix + "done", true, timeout);
-        report.Line($"writes {writes} in {clock.Elapsed.TotalSeconds:F2} s");
-        break;
-    }
+                var random = new Random(w);
+                while (clock.Elapsed < duration)
+                {
+                    await store.SetAsync($"{prefix}k{random.Next(keys)}", value, timeout);
+                    Interlocked.Increment(ref writes);
+                }
+            });
+            await Task.WhenAll(writers);
+            await store.SetAsync(prefix + "done", true, timeout);
+            report.Line($"writes {writes} in {clock.Elapsed.TotalSeconds:F2} s");
+            break;
+        }
 
     case "unsubscribe":
-    {
-        // unsubscribe KEY N: observes KEY and the key "end"; after N changes of KEY disposes that subscription and
-        // says disposed/<worker>; when "end" is set, reports how many changes of KEY came after the disposal.
-        var key = arguments[0];
-        int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-        int received = 0;
-        int afterDispose = 0;
-        var disposed = false;
-        var enough = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var end = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var snapshots = 0;
-        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var endSubscription = store.Observe("end").Subscribe(change =>
         {
-            if (change.Kind == KeyChangeKind.Reset)
+            // unsubscribe KEY N: observes KEY and the key "end"; after N changes of KEY disposes that subscription and
+            // says disposed/<worker>; when "end" is set, reports how many changes of KEY came after the disposal.
+            var key = arguments[0];
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            int received = 0;
+            int afterDispose = 0;
+            var disposed = false;
+            var enough = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var end = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var snapshots = 0;
+            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var endSubscription = store.Observe("end").Subscribe(change =>
             {
-                if (Interlocked.Increment(ref snapshots) == 2)
+                if (change.Kind == KeyChangeKind.Reset)
                 {
-                    ready.TrySetResult();
-                }
-            }
-            else
-            {
-                end.TrySetResult();
-            }
-        });
-        var subscription = store.Observe(key).Subscribe(change =>
-        {
-            if (change.Kind == KeyChangeKind.Reset)
-            {
-                if (Interlocked.Increment(ref snapshots) == 2)
-                {
-                    ready.TrySetResult();
-                }
-
-                return;
-            }
-
-            if (Volatile.Read(ref disposed))
-            {
-                Interlocked.Increment(ref afterDispose);
-            }
-            else if (Interlocked.Increment(ref received) == n)
-            {
-                enough.TrySetResult();
-            }
-        });
-        await ready.Task.WaitAsync(timeout);
-        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
-        await enough.Task.WaitAsync(timeout);
-        Volatile.Write(ref disposed, true);
-        subscription.Dispose();
-        await store.SetAsync($"disposed/{store.WorkerId}", true, timeout);
-        await end.Task.WaitAsync(timeout);
-        report.Line($"received {received}");
-        report.Line($"after-dispose {afterDispose}");
-        break;
-    }
-
-    case "echo":
-    {
-        // echo [sync]: answers every set of ping/<n> by setting pong/<n> to the same value, until the master goes
-        // away; with "sync", waits for each answer synchronously inside OnNext.
-        bool sync = arguments.Length > 0 && arguments[0] == "sync";
-        var gone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var subscription = store.ObservePrefix("ping/").Where(c => c.Kind == KeyChangeKind.Set).Subscribe(
-            change =>
-            {
-                var answer = store.SetAsync("pong/" + change.Key["ping/".Length..], change.Value, timeout).AsTask();
-                if (sync)
-                {
-#pragma warning disable VSTHRD002 // The synchronous wait inside OnNext is what the scenario proves safe.
-                    answer.GetAwaiter().GetResult();
-#pragma warning restore VSTHRD002
-                }
-            },
-            error => gone.TrySetResult(),
-            () => gone.TrySetResult());
-        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
-        await gone.Task.WaitAsync(timeout);
-        report.Line("master gone");
-        break;
-    }
-
-    case "flood":
-    {
-        // flood KEY: writes KEY as fast as it can, 16 writes in flight, until it is killed.
-        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
-        long i = 0;
-        while (true)
-        {
-            var batch = new Task[16];
-            for (int j = 0; j < batch.Length; j++)
-            {
-                batch[j] = store.SetAsync(arguments[0], ++i, timeout).AsTask();
-            }
-
-            await Task.WhenAll(batch);
-        }
-    }
-
-    case "roundtrip":
-    {
-        // roundtrip: reads typed values the master set and writes them back under echo/<key>.
-        await store.SetAsync("echo/sample", await store.GetAsync<Sample>("sample", timeout), timeout);
-        await store.SetAsync("echo/bytes", await store.GetAsync<byte[]>("bytes", timeout), timeout);
-        await store.SetAsync("echo/unicode", await store.GetAsync<string>("unicode", timeout), timeout);
-        await store.SetAsync("echo/null", await store.GetAsync<object?>("null", timeout), timeout);
-        await store.SetAsync("echo/raw", await store.GetAsync<JsonElement>("raw", timeout), timeout);
-        report.Line("done");
-        break;
-    }
-
-    case "orphan":
-    {
-        // orphan: observes "x", says ready, then keeps calls in flight until the master goes away; reports the
-        // exception of a call that was pending at that moment, of a later call, and of the observable.
-        var observableError = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var snapshot = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var subscription = store.Observe("x").Subscribe(
-            _ => snapshot.TrySetResult(),
-            error => observableError.TrySetResult(error),
-            () => observableError.TrySetResult(new InvalidOperationException("completed")));
-        await snapshot.Task.WaitAsync(timeout);
-        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
-        Exception? pending = null;
-        while (pending is null)
-        {
-            var calls = Enumerable.Range(0, 16).Select(i => store.GetAsync<int>("x", timeout).AsTask()).ToArray();
-            try
-            {
-                await Task.WhenAll(calls);
-            }
-            catch (Exception)
-            {
-                var failed = calls.First(c => c.IsFaulted || c.IsCanceled);
-                pending = failed.IsCanceled ? new OperationCanceledException("canceled") : failed.Exception!.InnerException!;
-            }
-        }
-
-        report.Line($"pending {pending.GetType().Name}");
-        try
-        {
-            await store.GetAsync<int>("x", timeout);
-            report.Line("later succeeded");
-        }
-        catch (Exception ex)
-        {
-            report.Line($"later {ex.GetType().Name}");
-        }
-
-        report.Line($"observable {(await observableError.Task.WaitAsync(timeout)).GetType().Name}");
-        break;
-    }
-
-    case "chaos-writer":
-    {
-        // chaos-writer SEED WRITES: 4 loops write or delete random keys p<0..3>/k<0..19> until WRITES in all.
-        int seed = int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture);
-        int total = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-        int issued = 0;
-        await Task.WhenAll(Enumerable.Range(0, 4).Select(async loop =>
-        {
-            var random = new Random((seed * 31) + loop);
-            while (Interlocked.Increment(ref issued) <= total)
-            {
-                var key = $"p{random.Next(4)}/k{random.Next(20)}";
-                if (random.Next(10) == 0)
-                {
-                    await store.DeleteAsync(key, timeout);
+                    if (Interlocked.Increment(ref snapshots) == 2)
+                    {
+                        ready.TrySetResult();
+                    }
                 }
                 else
                 {
-                    await store.SetAsync(key, random.Next(1000), timeout);
+                    end.TrySetResult();
                 }
-            }
-        }));
-        report.Line("done");
-        break;
-    }
-
-    case "chaos-subscriber":
-    {
-        // chaos-subscriber SEED: until chaos/end is true, keeps opening subscriptions to random keys and prefixes
-        // (from the current state, resuming where a disposed one stopped, or from a random version seen) and
-        // disposing them; then reports every subscription and what it saw, as one JSON document.
-        await ChaosSubscriber.RunAsync(store, int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture), report, timeout);
-        break;
-    }
-
-    case "increment":
-    {
-        // increment KEY N: adds 1 to KEY N times, 16 calls in flight.
-        int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-        int issued = 0;
-        await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
-        {
-            while (Interlocked.Increment(ref issued) <= n)
+            });
+            var subscription = store.Observe(key).Subscribe(change =>
             {
-                await store.IncrementAsync(arguments[0], 1, timeout);
-            }
-        }));
-        report.Line("done");
-        break;
-    }
-
-    case "update":
-    {
-        // update KEY FIELD N: N read-modify-writes of one JSON object, each adding 1 to FIELD and to "total".
-        int n = int.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture);
-        int issued = 0;
-        await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
-        {
-            while (Interlocked.Increment(ref issued) <= n)
-            {
-                await store.UpdateAsync<Dictionary<string, long>>(arguments[0], current =>
+                if (change.Kind == KeyChangeKind.Reset)
                 {
-                    var next = current is null ? new Dictionary<string, long>() : new Dictionary<string, long>(current);
-                    next[arguments[1]] = next.GetValueOrDefault(arguments[1]) + 1;
-                    next["total"] = next.GetValueOrDefault("total") + 1;
-                    return next;
-                }, maxAttempts: 10_000, cancellationToken: timeout);
-            }
-        }));
-        report.Line("done");
-        break;
-    }
+                    if (Interlocked.Increment(ref snapshots) == 2)
+                    {
+                        ready.TrySetResult();
+                    }
 
-    case "lock":
-    {
-        // lock NAME N: N times takes the lock and records entering and leaving it in the key "locklog".
-        int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-        for (int i = 0; i < n; i++)
-        {
-            await using var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(30), timeout);
-            await store.SetAsync("locklog", $"enter {store.WorkerId}", timeout);
-            await store.SetAsync("locklog", $"exit {store.WorkerId}", timeout);
+                    return;
+                }
+
+                if (Volatile.Read(ref disposed))
+                {
+                    Interlocked.Increment(ref afterDispose);
+                }
+                else if (Interlocked.Increment(ref received) == n)
+                {
+                    enough.TrySetResult();
+                }
+            });
+            await ready.Task.WaitAsync(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await enough.Task.WaitAsync(timeout);
+            Volatile.Write(ref disposed, true);
+            subscription.Dispose();
+            await store.SetAsync($"disposed/{store.WorkerId}", true, timeout);
+            await end.Task.WaitAsync(timeout);
+            report.Line($"received {received}");
+            report.Line($"after-dispose {afterDispose}");
+            break;
         }
 
-        report.Line("done");
-        break;
-    }
-
-    case "hold":
-    {
-        // hold NAME: takes the lock, says ready, and holds it until killed.
-        var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(30), timeout);
-        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
-        await Task.Delay(Timeout.Infinite, timeout);
-        await held.DisposeAsync();
-        break;
-    }
-
-    case "wait-lock":
-    {
-        // wait-lock NAME: asks for the lock, says ready while waiting (the master handles this worker's requests
-        // in order, so the wait is queued by then), and sets got/<worker> once it holds it.
-        var acquiring = store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(60), timeout).AsTask();
-        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
-        await using var held = await acquiring;
-        await store.SetAsync($"got/{store.WorkerId}", true, timeout);
-        report.Line("got the lock");
-        break;
-    }
-
-    case "ephemeral":
-    {
-        // ephemeral KEY: writes KEY as ephemeral, says ready, and waits until killed.
-        await store.SetAsync(arguments[0], "mine", new SetOptions { Ephemeral = true }, timeout);
-        await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
-        await Task.Delay(Timeout.Infinite, timeout);
-        break;
-    }
-
-    case "limits":
-    {
-        // limits BIGVALUELENGTH LONGKEYLENGTH: breaks each limit and reports what it got back.
-        async Task TryAsync(string what, Func<Task> call)
+    case "echo":
         {
+            // echo [sync]: answers every set of ping/<n> by setting pong/<n> to the same value, until the master goes
+            // away; with "sync", waits for each answer synchronously inside OnNext.
+            bool sync = arguments.Length > 0 && arguments[0] == "sync";
+            var gone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var subscription = store.ObservePrefix("ping/").Where(c => c.Kind == KeyChangeKind.Set).Subscribe(
+                change =>
+                {
+                    var answer = store.SetAsync("pong/" + change.Key["ping/".Length..], change.Value, timeout).AsTask();
+                    if (sync)
+                    {
+#pragma warning disable VSTHRD002 // The synchronous wait inside OnNext is what the scenario proves safe.
+                        answer.GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+                    }
+                },
+                error => gone.TrySetResult(),
+                () => gone.TrySetResult());
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await gone.Task.WaitAsync(timeout);
+            report.Line("master gone");
+            break;
+        }
+
+    case "flood":
+        {
+            // flood KEY: writes KEY as fast as it can, 16 writes in flight, until it is killed.
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            long i = 0;
+            while (true)
+            {
+                var batch = new Task[16];
+                for (int j = 0; j < batch.Length; j++)
+                {
+                    batch[j] = store.SetAsync(arguments[0], ++i, timeout).AsTask();
+                }
+
+                await Task.WhenAll(batch);
+            }
+        }
+
+    case "roundtrip":
+        {
+            // roundtrip: reads typed values the master set and writes them back under echo/<key>.
+            await store.SetAsync("echo/sample", await store.GetAsync<Sample>("sample", timeout), timeout);
+            await store.SetAsync("echo/bytes", await store.GetAsync<byte[]>("bytes", timeout), timeout);
+            await store.SetAsync("echo/unicode", await store.GetAsync<string>("unicode", timeout), timeout);
+            await store.SetAsync("echo/null", await store.GetAsync<object?>("null", timeout), timeout);
+            await store.SetAsync("echo/raw", await store.GetAsync<JsonElement>("raw", timeout), timeout);
+            report.Line("done");
+            break;
+        }
+
+    case "orphan":
+        {
+            // orphan: observes "x", says ready, then keeps calls in flight until the master goes away; reports the
+            // exception of a call that was pending at that moment, of a later call, and of the observable.
+            var observableError = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var snapshot = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var subscription = store.Observe("x").Subscribe(
+                _ => snapshot.TrySetResult(),
+                error => observableError.TrySetResult(error),
+                () => observableError.TrySetResult(new InvalidOperationException("completed")));
+            await snapshot.Task.WaitAsync(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            Exception? pending = null;
+            while (pending is null)
+            {
+                var calls = Enumerable.Range(0, 16).Select(i => store.GetAsync<int>("x", timeout).AsTask()).ToArray();
+                try
+                {
+                    await Task.WhenAll(calls);
+                }
+                catch (Exception)
+                {
+                    var failed = calls.First(c => c.IsFaulted || c.IsCanceled);
+                    pending = failed.IsCanceled ? new OperationCanceledException("canceled") : failed.Exception!.InnerException!;
+                }
+            }
+
+            report.Line($"pending {pending.GetType().Name}");
             try
             {
-                await call();
-                report.Line($"{what} succeeded");
+                await store.GetAsync<int>("x", timeout);
+                report.Line("later succeeded");
             }
             catch (Exception ex)
             {
-                report.Line($"{what} {ex.GetType().Name} {ex.Message}");
-                if (ex is SharedMemoryLimitExceededException limit)
-                {
-                    report.Line($"{what} data {limit.Key?.Length} {limit.LimitName} {limit.Limit} {limit.Actual}");
-                }
+                report.Line($"later {ex.GetType().Name}");
             }
+
+            report.Line($"observable {(await observableError.Task.WaitAsync(timeout)).GetType().Name}");
+            break;
         }
 
-        var big = new string('x', int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture));
-        var longKey = new string('k', int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture));
-        await TryAsync("value", () => store.SetAsync("big", big, timeout).AsTask());
-        await TryAsync("key", () => store.SetAsync(longKey, 1, timeout).AsTask());
-        await TryAsync("empty", () => store.SetAsync(string.Empty, 1, timeout).AsTask());
-        await TryAsync("small", () => store.SetAsync("small", 1, timeout).AsTask());
-        await TryAsync("increment", () => store.IncrementAsync("text", 1, timeout).AsTask());
-        await TryAsync("lock", async () => await store.AcquireLockAsync("busy", TimeSpan.FromMilliseconds(50), timeout));
-        await TryAsync("ttl", () => store.SetAsync("short-lived", 1, new SetOptions { TimeToLive = TimeSpan.FromMilliseconds(100) }, timeout).AsTask());
-        report.Line($"big stored {(await store.GetEntryAsync<string>("big", timeout)) is not null}");
-        break;
-    }
+    case "chaos-writer":
+        {
+            // chaos-writer SEED WRITES: 4 loops write or delete random keys p<0..3>/k<0..19> until WRITES in all.
+            int seed = int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture);
+            int total = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            int issued = 0;
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(async loop =>
+            {
+                var random = new Random((seed * 31) + loop);
+                while (Interlocked.Increment(ref issued) <= total)
+                {
+                    var key = $"p{random.Next(4)}/k{random.Next(20)}";
+                    if (random.Next(10) == 0)
+                    {
+                        await store.DeleteAsync(key, timeout);
+                    }
+                    else
+                    {
+                        await store.SetAsync(key, random.Next(1000), timeout);
+                    }
+                }
+            }));
+            report.Line("done");
+            break;
+        }
+
+    case "chaos-subscriber":
+        {
+            // chaos-subscriber SEED: until chaos/end is true, keeps opening subscriptions to random keys and prefixes
+            // (from the current state, resuming where a disposed one stopped, or from a random version seen) and
+            // disposing them; then reports every subscription and what it saw, as one JSON document.
+            await ChaosSubscriber.RunAsync(store, int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture), report, timeout);
+            break;
+        }
+
+    case "increment":
+        {
+            // increment KEY N: adds 1 to KEY N times, 16 calls in flight.
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            int issued = 0;
+            await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+            {
+                while (Interlocked.Increment(ref issued) <= n)
+                {
+                    await store.IncrementAsync(arguments[0], 1, timeout);
+                }
+            }));
+            report.Line("done");
+            break;
+        }
+
+    case "update":
+        {
+            // update KEY FIELD N: N read-modify-writes of one JSON object, each adding 1 to FIELD and to "total".
+            int n = int.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture);
+            int issued = 0;
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+            {
+                while (Interlocked.Increment(ref issued) <= n)
+                {
+                    await store.UpdateAsync<Dictionary<string, long>>(arguments[0], current =>
+                    {
+                        var next = current is null ? new Dictionary<string, long>() : new Dictionary<string, long>(current);
+                        next[arguments[1]] = next.GetValueOrDefault(arguments[1]) + 1;
+                        next["total"] = next.GetValueOrDefault("total") + 1;
+                        return next;
+                    }, maxAttempts: 10_000, cancellationToken: timeout);
+                }
+            }));
+            report.Line("done");
+            break;
+        }
+
+    case "lock":
+        {
+            // lock NAME N: N times takes the lock and records entering and leaving it in the key "locklog".
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            for (int i = 0; i < n; i++)
+            {
+                await using var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(30), timeout);
+                await store.SetAsync("locklog", $"enter {store.WorkerId}", timeout);
+                await store.SetAsync("locklog", $"exit {store.WorkerId}", timeout);
+            }
+
+            report.Line("done");
+            break;
+        }
+
+    case "hold":
+        {
+            // hold NAME: takes the lock, says ready, and holds it until killed.
+            var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(30), timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await Task.Delay(Timeout.Infinite, timeout);
+            await held.DisposeAsync();
+            break;
+        }
+
+    case "wait-lock":
+        {
+            // wait-lock NAME: asks for the lock, says ready while waiting (the master handles this worker's requests
+            // in order, so the wait is queued by then), and sets got/<worker> once it holds it.
+            var acquiring = store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(60), timeout).AsTask();
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await using var held = await acquiring;
+            await store.SetAsync($"got/{store.WorkerId}", true, timeout);
+            report.Line("got the lock");
+            break;
+        }
+
+    case "ephemeral":
+        {
+            // ephemeral KEY: writes KEY as ephemeral, says ready, and waits until killed.
+            await store.SetAsync(arguments[0], "mine", new SetOptions { Ephemeral = true }, timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await Task.Delay(Timeout.Infinite, timeout);
+            break;
+        }
+
+    case "limits":
+        {
+            // limits BIGVALUELENGTH LONGKEYLENGTH: breaks each limit and reports what it got back.
+            async Task TryAsync(string what, Func<Task> call)
+            {
+                try
+                {
+                    await call();
+                    report.Line($"{what} succeeded");
+                }
+                catch (Exception ex)
+                {
+                    report.Line($"{what} {ex.GetType().Name} {ex.Message}");
+                    if (ex is SharedMemoryLimitExceededException limit)
+                    {
+                        report.Line($"{what} data {limit.Key?.Length} {limit.LimitName} {limit.Limit} {limit.Actual}");
+                    }
+                }
+            }
+
+            var big = new string('x', int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture));
+            var longKey = new string('k', int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture));
+            await TryAsync("value", () => store.SetAsync("big", big, timeout).AsTask());
+            await TryAsync("key", () => store.SetAsync(longKey, 1, timeout).AsTask());
+            await TryAsync("empty", () => store.SetAsync(string.Empty, 1, timeout).AsTask());
+            await TryAsync("small", () => store.SetAsync("small", 1, timeout).AsTask());
+            await TryAsync("increment", () => store.IncrementAsync("text", 1, timeout).AsTask());
+            await TryAsync("lock", async () => await store.AcquireLockAsync("busy", TimeSpan.FromMilliseconds(50), timeout));
+            await TryAsync("ttl", () => store.SetAsync("short-lived", 1, new SetOptions { TimeToLive = TimeSpan.FromMilliseconds(100) }, timeout).AsTask());
+            report.Line($"big stored {(await store.GetEntryAsync<string>("big", timeout)) is not null}");
+            break;
+        }
 
     default:
         throw new ArgumentException($"Unknown scenario '{scenario}'.");

@@ -23,29 +23,29 @@ internal static class RawWorker
                 await WriteFrameAsync(toMaster, "this is not JSON {");
                 break;
             case "raw-oversized":
-            {
-                // Announces a body of 200 MiB and sends it, up to 256 MiB, for as long as the master reads.
-                await toMaster.WriteAsync(Encoding.ASCII.GetBytes("Content-Length: 209715200\r\n\r\n"));
-                var chunk = new byte[64 * 1024];
-                Array.Fill(chunk, (byte)' ');
-                long sent = 0;
-                try
                 {
-                    while (sent < 256L * 1024 * 1024)
+                    // Announces a body of 200 MiB and sends it, up to 256 MiB, for as long as the master reads.
+                    await toMaster.WriteAsync(Encoding.ASCII.GetBytes("Content-Length: 209715200\r\n\r\n"));
+                    var chunk = new byte[64 * 1024];
+                    Array.Fill(chunk, (byte)' ');
+                    long sent = 0;
+                    try
                     {
-                        await toMaster.WriteAsync(chunk);
-                        sent += chunk.Length;
+                        while (sent < 256L * 1024 * 1024)
+                        {
+                            await toMaster.WriteAsync(chunk);
+                            sent += chunk.Length;
+                        }
+
+                        report.Line($"sent all {sent}");
+                    }
+                    catch (IOException)
+                    {
+                        report.Line($"closed after {sent}");
                     }
 
-                    report.Line($"sent all {sent}");
+                    break;
                 }
-                catch (IOException)
-                {
-                    report.Line($"closed after {sent}");
-                }
-
-                break;
-            }
 
             default:
                 throw new ArgumentException($"Unknown scenario '{scenario}'.");
