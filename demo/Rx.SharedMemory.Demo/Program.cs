@@ -25,7 +25,7 @@ static async Task<int> RunMasterAsync()
     Console.WriteLine();
     var clock = Stopwatch.StartNew();
     await using var master = new SharedMemoryMaster();
-    using var online = master.WorkerOnline.Subscribe(w => Say("master", $"worker {w.Id} is online (pid {w.Process.Id})"));
+    using var online = master.WorkerOnline.Subscribe(w => Say("master", $"worker {w.Id} is online (pid {w.ProcessId})"));
     using var exited = master.WorkerExited.Subscribe(e => Say("master", $"worker {e.Worker.Id} exited with code {e.ExitCode}"));
     var changes = master.Changes.Replay();
     using var recording = changes.Connect();

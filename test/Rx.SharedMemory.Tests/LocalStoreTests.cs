@@ -174,6 +174,16 @@ public sealed class LocalStoreTests : TestBase, IAsyncLifetime
     }
 
     [Fact]
+    public async Task ObservePrefix_LongerThanMaxKeyLength_EndsWithTheLimitError_AndLeavesNothingRegistered()
+    {
+        int baseline = this.master.SubscriptionCount;
+        var error = await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(() => this.Store.ObservePrefix(new string('p', 2_000)).ToTask(this.TimeoutToken));
+
+        Assert.Equal(nameof(SharedMemoryOptions.MaxKeyLength), error.LimitName);
+        Assert.Equal(baseline, this.master.SubscriptionCount);
+    }
+
+    [Fact]
     public void InvalidOptions_AreRefused_NamingTheSetting()
     {
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new SharedMemoryMaster(new SharedMemoryOptions { ChangeLogCapacity = 0 }));

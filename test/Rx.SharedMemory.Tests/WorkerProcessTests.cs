@@ -23,6 +23,21 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task WorkerEvents_ComeOnlineThenExit_EvenForAWorkerThatExitsAtOnce()
+    {
+        var events = this.Master.WorkerOnline.Select(w => $"online {w.Id}").Merge(this.Master.WorkerExited.Select(e => $"exit {e.Worker.Id} {e.ExitCode}")).Replay();
+        using var recording = events.Connect();
+
+        var quick = await this.SpawnAsync("get", "nothing");
+        await this.ReportAfterExitAsync(quick);
+        var notAWorker = new System.Diagnostics.ProcessStartInfo(WorkerStartInfo.ForAssembly("unused").FileName, "--version");
+        var refused = await Assert.ThrowsAsync<SharedMemoryException>(() => this.Master.SpawnWorkerAsync(notAWorker, this.TimeoutToken));
+
+        Assert.Contains("exited with code 0 before it connected", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(["online 1", "exit 1 0", "exit 2 0"], await events.Take(3).ToArray().ToTask(this.TimeoutToken));
+    }
+
+    [Fact]
     public async Task Subscriber_InOtherWorker_SeesEveryChangeInOrder()
     {
         const int N = 500;

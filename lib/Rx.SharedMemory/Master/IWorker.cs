@@ -8,7 +8,10 @@ public interface IWorker
     /// <summary>Gets the worker's id, unique within its master, counting from 1 in spawn order.</summary>
     int Id { get; }
 
-    /// <summary>Gets the worker's process.</summary>
+    /// <summary>Gets the worker's process id, known from the start and kept after the process exits.</summary>
+    int ProcessId { get; }
+
+    /// <summary>Gets the worker's process. It stays usable after the worker exits (for its exit code, or output the caller redirected).</summary>
     Process Process { get; }
 
     /// <summary>

@@ -130,13 +130,23 @@ internal sealed class LocalStore : ISharedStore
                 this.logger,
                 s => this.subscriptions.TryRemove(s, out _));
             this.subscriptions.TryAdd(subscription, true);
-            if (live)
+            try
             {
-                this.store.SubscribeLive(subscription.Registration);
+                if (live)
+                {
+                    this.store.SubscribeLive(subscription.Registration);
+                }
+                else
+                {
+                    this.store.Subscribe(subscription.Registration, fromVersion);
+                }
             }
-            else
+            catch (Exception ex)
             {
-                this.store.Subscribe(subscription.Registration, fromVersion);
+                // Refused (a prefix over MaxKeyLength): the error goes to the observer, as it does in a worker.
+                subscription.Dispose();
+                observer.OnError(ex);
+                return Disposable.Empty;
             }
 
             if (this.disposed)

@@ -28,6 +28,9 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     private readonly ILogger logger;
     private readonly SemaphoreSlim spawnGate = new(1, 1);
     private readonly ConcurrentDictionary<int, WorkerConnection> workers = new();
+
+    // Every worker ever spawned: their Process objects stay usable after exit and are released with the master.
+    private readonly ConcurrentQueue<WorkerConnection> spawned = new();
     private readonly ISubject<IWorker> online = Subject.Synchronize(new Subject<IWorker>());
     private readonly ISubject<WorkerExit> exited = Subject.Synchronize(new Subject<WorkerExit>());
     private int nextWorkerId;
@@ -129,6 +132,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
             worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.store, this.locks, this.options, this.logger);
             this.workers[worker.Id] = worker;
+            this.spawned.Enqueue(worker);
             worker.Start(this.OnWorkerExited);
         }
         finally
@@ -138,25 +142,30 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
         try
         {
-            var first = await Task.WhenAny(worker.Online, worker.Exited).WaitAsync(this.options.WorkerStartTimeout, cancellationToken).ConfigureAwait(false);
+            var first = await Task.WhenAny(worker.Online, worker.Gone).WaitAsync(this.options.WorkerStartTimeout, cancellationToken).ConfigureAwait(false);
             if (first != worker.Online)
             {
-                throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.Process.Id}) exited with code {await worker.Exited.ConfigureAwait(false)} before it connected.");
+                throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.ProcessId}) exited with code {worker.Process.ExitCode} before it connected.");
             }
+
+            this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) is online.", worker.Id, worker.ProcessId);
+            this.online.OnNext(worker);
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
             worker.Kill();
             if (ex is TimeoutException)
             {
-                throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.Process.Id}) did not connect within {this.options.WorkerStartTimeout}; it was killed.", ex);
+                throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.ProcessId}) did not connect within {this.options.WorkerStartTimeout}; it was killed.", ex);
             }
 
             throw;
         }
+        finally
+        {
+            worker.SpawnSettled();
+        }
 
-        this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) is online.", worker.Id, worker.Process.Id);
-        this.online.OnNext(worker);
         return worker;
     }
 
@@ -185,6 +194,11 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
         this.localStore.Shutdown();
         this.store.Dispose();
+        foreach (var worker in this.spawned)
+        {
+            worker.Process.Dispose();
+        }
+
         this.online.OnCompleted();
         this.exited.OnCompleted();
     }
@@ -193,7 +207,6 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     {
         this.workers.TryRemove(worker.Id, out _);
         this.exited.OnNext(new WorkerExit(worker, exitCode));
-        worker.Process.Dispose();
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);

@@ -16,11 +16,14 @@ internal sealed class WorkerConnection : IWorker
     private readonly StoreRpcTarget target;
     private readonly ILogger logger;
     private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public WorkerConnection(int id, Process process, WorkerPipes pipes, KeyValueStore store, LockTable locks, SharedMemoryOptions options, ILogger logger)
     {
         this.Id = id;
         this.Process = process;
+        this.ProcessId = process.Id;
         this.pipes = pipes;
         this.logger = logger;
         this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, MaxMessageBytes(options)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader");
@@ -35,12 +38,20 @@ internal sealed class WorkerConnection : IWorker
     /// <summary>The largest message a worker may send: the largest value, the longest key fully escaped, and the envelope.</summary>
     internal static long MaxMessageBytes(SharedMemoryOptions options) => options.MaxValueBytes + (6L * options.MaxKeyLength) + 4096;
 
+    public int ProcessId { get; }
+
     public Process Process { get; }
 
     public Task<int> Exited => this.exited.Task;
 
     /// <summary>Gets a task that completes when the worker has said hello.</summary>
     public Task Online => this.target.Hello;
+
+    /// <summary>Gets a task that completes when the process has exited and its connection is released, before <see cref="Exited"/>.</summary>
+    public Task Gone => this.gone.Task;
+
+    /// <summary>Tells the connection that the spawn is over, online or not: its exit is reported only after that, so that no exit precedes its online.</summary>
+    public void SpawnSettled() => this.onlineReported.TrySetResult();
 
     /// <summary>Gets the number of live subscriptions the worker holds.</summary>
     public int SubscriptionCount => this.target.SubscriptionCount;
@@ -74,7 +85,7 @@ internal sealed class WorkerConnection : IWorker
         }
         catch (TimeoutException)
         {
-            this.logger.LogWarning("Worker {WorkerId} (pid {ProcessId}) did not exit within {Timeout} of the master closing; killing it.", this.Id, this.Process.Id, timeout);
+            this.logger.LogWarning("Worker {WorkerId} (pid {ProcessId}) did not exit within {Timeout} of the master closing; killing it.", this.Id, this.ProcessId, timeout);
             this.Kill();
             await this.Exited.ConfigureAwait(false);
         }
@@ -103,11 +114,14 @@ internal sealed class WorkerConnection : IWorker
         {
             this.rpc.Dispose();
             this.pipes.Dispose();
-            int exitCode = this.Process.HasExited ? this.Process.ExitCode : -1;
-            this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) exited with code {ExitCode}.", this.Id, this.Process.Id, exitCode);
-            this.exited.TrySetResult(exitCode);
-            onExit(this, exitCode);
         }
+
+        int exitCode = this.Process.HasExited ? this.Process.ExitCode : -1;
+        this.gone.TrySetResult();
+        await this.onlineReported.Task.ConfigureAwait(false);
+        this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) exited with code {ExitCode}.", this.Id, this.ProcessId, exitCode);
+        this.exited.TrySetResult(exitCode);
+        onExit(this, exitCode);
     }
 
     private void OnDisconnected(object? sender, JsonRpcDisconnectedEventArgs e)
@@ -115,7 +129,7 @@ internal sealed class WorkerConnection : IWorker
         if (e.Reason is not (DisconnectedReason.LocallyDisposed or DisconnectedReason.RemotePartyTerminated))
         {
             // A malformed or oversized message ends this worker's connection, and nothing else.
-            this.logger.LogWarning(e.Exception, "The connection to worker {WorkerId} (pid {ProcessId}) was closed: {Reason}: {Description}", this.Id, this.Process.Id, e.Reason, e.Description);
+            this.logger.LogWarning(e.Exception, "The connection to worker {WorkerId} (pid {ProcessId}) was closed: {Reason}: {Description}", this.Id, this.ProcessId, e.Reason, e.Description);
         }
     }
 
