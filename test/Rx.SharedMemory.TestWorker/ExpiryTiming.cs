@@ -14,7 +14,7 @@ internal static class ExpiryTiming
         var deadlines = new DateTimeOffset[Keys];
         for (int i = 0; i < Keys; i++)
         {
-            deadlines[i] = start + TimeSpan.FromSeconds(1) + (TimeSpan.FromSeconds(2) * i / Keys);
+            deadlines[i] = start + TimeSpan.FromSeconds(3) + (TimeSpan.FromSeconds(2) * i / Keys);
         }
 
         var committed = new double[Keys];
