@@ -6,6 +6,8 @@ using System.Text.Json;
 using Rx.SharedMemory;
 using Rx.SharedMemory.TestWorker;
 
+// Read before connecting, which clears them.
+string?[] pipeHandles = [Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN"), Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")];
 var scenario = args[0];
 var report = new Report(args[1]);
 var arguments = args[2..];
@@ -426,6 +428,18 @@ switch (scenario)
             await Task.Delay(Timeout.Infinite, timeout);
             break;
         }
+
+    case "spawn-child":
+    {
+        // spawn-child: starts a child process and reports whether it inherited this worker's pipes to the master.
+        var pipes = pipeHandles.Select(fd => new FileInfo($"/proc/self/fd/{fd}").LinkTarget).ToArray();
+        using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
+        var inherited = Directory.GetFiles($"/proc/{child.Id}/fd").Select(f => new FileInfo(f).LinkTarget).Where(pipes.Contains).ToArray();
+        child.Kill();
+        report.Line($"pipes {string.Join(' ', pipes)}");
+        report.Line($"inherited {inherited.Length}");
+        break;
+    }
 
     case "limits":
         {

@@ -38,6 +38,15 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task ProcessesAWorkerStarts_DoNotInheritItsPipesToTheMaster()
+    {
+        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("spawn-child"));
+
+        Assert.Matches(@"^pipes pipe:\[\d+\] pipe:\[\d+\]$", lines.Single(l => l.StartsWith("pipes ", StringComparison.Ordinal)));
+        Assert.Contains("inherited 0", lines);
+    }
+
+    [Fact]
     public async Task Subscriber_InOtherWorker_SeesEveryChangeInOrder()
     {
         const int N = 500;

@@ -3,7 +3,7 @@ using System.IO.Pipes;
 namespace Rx.SharedMemory.Transport;
 
 /// <summary>A worker's ends of the pipes to its master, found through <see cref="PipeEnvironment"/>.</summary>
-internal static class MasterPipes
+internal static partial class MasterPipes
 {
     public static bool Available =>
         !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(PipeEnvironment.FromMaster))
@@ -26,12 +26,35 @@ internal static class MasterPipes
         var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, input);
         try
         {
-            return (fromMaster, new AnonymousPipeClientStream(PipeDirection.Out, output));
+            var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, output);
+            KeepFromChildren(fromMaster);
+            KeepFromChildren(toMaster);
+            return (fromMaster, toMaster);
         }
         catch
         {
             fromMaster.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Marks an inherited pipe end close-on-exec: a process this worker starts must not hold the master's pipe open,
+    /// or the master would see this worker's end of file only when that process exits.
+    /// </summary>
+    private static void KeepFromChildren(AnonymousPipeClientStream pipe)
+    {
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+        {
+            const int SetDescriptorFlags = 2;
+            const int CloseOnExec = 1;
+            _ = NativeMethods.fcntl((int)pipe.SafePipeHandle.DangerousGetHandle(), SetDescriptorFlags, CloseOnExec);
+        }
+    }
+
+    private static partial class NativeMethods
+    {
+        [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+        internal static partial int fcntl(int fd, int command, int argument);
     }
 }
