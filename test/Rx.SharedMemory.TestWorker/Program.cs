@@ -430,16 +430,16 @@ switch (scenario)
         }
 
     case "spawn-child":
-    {
-        // spawn-child: starts a child process and reports whether it inherited this worker's pipes to the master.
-        var pipes = pipeHandles.Select(fd => new FileInfo($"/proc/self/fd/{fd}").LinkTarget).ToArray();
-        using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
-        var inherited = Directory.GetFiles($"/proc/{child.Id}/fd").Select(f => new FileInfo(f).LinkTarget).Where(pipes.Contains).ToArray();
-        child.Kill();
-        report.Line($"pipes {string.Join(' ', pipes)}");
-        report.Line($"inherited {inherited.Length}");
-        break;
-    }
+        {
+            // spawn-child: starts a child process and reports whether it inherited this worker's pipes to the master.
+            var pipes = pipeHandles.Select(fd => new FileInfo($"/proc/self/fd/{fd}").LinkTarget).ToArray();
+            using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
+            var inherited = Directory.GetFiles($"/proc/{child.Id}/fd").Select(f => new FileInfo(f).LinkTarget).Where(pipes.Contains).ToArray();
+            child.Kill();
+            report.Line($"pipes {string.Join(' ', pipes)}");
+            report.Line($"inherited {inherited.Length}");
+            break;
+        }
 
     case "limits":
         {
