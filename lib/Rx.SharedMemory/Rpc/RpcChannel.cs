@@ -28,9 +28,12 @@ internal static class RpcChannel
         };
     }
 
-    /// <summary>Reads the <c>data</c> of our own error codes as their types, so that exceptions arrive whole.</summary>
+    /// <summary>Maps our exceptions to the protocol's error codes, and reads those errors' <c>data</c> back as their types.</summary>
     private sealed class ProtocolJsonRpc(IJsonRpcMessageHandler handler) : JsonRpc(handler)
     {
+        protected override StreamJsonRpc.Protocol.JsonRpcError.ErrorDetail CreateErrorDetails(StreamJsonRpc.Protocol.JsonRpcRequest request, Exception exception) =>
+            RpcErrors.ToErrorDetail(exception) ?? base.CreateErrorDetails(request, exception);
+
         protected override Type? GetErrorDetailsDataType(StreamJsonRpc.Protocol.JsonRpcError error) =>
             error.Error?.Code == (StreamJsonRpc.Protocol.JsonRpcErrorCode)RpcErrorCodes.LimitExceeded ? typeof(LimitErrorData) : base.GetErrorDetailsDataType(error);
     }

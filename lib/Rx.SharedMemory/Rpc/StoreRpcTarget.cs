@@ -8,7 +8,7 @@ namespace Rx.SharedMemory.Rpc;
 
 /// <summary>
 /// The master's side of one worker connection: adapts the protocol's methods to the store, owns the connection's
-/// subscriptions, and turns our exceptions into the protocol's error codes.
+/// subscriptions. Its exceptions become the protocol's error codes in <see cref="RpcErrors"/>.
 /// </summary>
 internal sealed class StoreRpcTarget
 {
@@ -43,10 +43,7 @@ internal sealed class StoreRpcTarget
     {
         if (protocolVersion != RpcMethods.ProtocolVersion)
         {
-            throw new LocalRpcException($"Protocol version {protocolVersion} is not supported; this master speaks {RpcMethods.ProtocolVersion}.")
-            {
-                ErrorCode = RpcErrorCodes.InvalidArgument,
-            };
+            throw new ArgumentException($"Protocol version {protocolVersion} is not supported; this master speaks {RpcMethods.ProtocolVersion}.", nameof(protocolVersion));
         }
 
         this.hello.TrySetResult(processId);
@@ -60,130 +57,75 @@ internal sealed class StoreRpcTarget
     }
 
     [JsonRpcMethod(RpcMethods.Get)]
-    public EntryMessage<RawJson>? Get(string key)
-    {
-        try
-        {
-            return this.store.Get(key) is { } stored ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version } : null;
-        }
-        catch (Exception ex) when (ToRpcError(ex) is { } error)
-        {
-            throw error;
-        }
-    }
+    public EntryMessage<RawJson>? Get(string key) =>
+        this.store.Get(key) is { } stored ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version } : null;
 
     [JsonRpcMethod(RpcMethods.Set)]
-    public long Set(string key, JsonElement value, double? ttlMs = null, bool ephemeral = false)
-    {
-        try
-        {
-            return this.store.Set(key, RawJson.CopyOf(value), TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
-        }
-        catch (Exception ex) when (ToRpcError(ex) is { } error)
-        {
-            throw error;
-        }
-    }
+    public long Set(string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) =>
+        this.store.Set(key, RawJson.CopyOf(value), TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
 
     [JsonRpcMethod(RpcMethods.CompareAndSet)]
     public CompareAndSetMessage CompareAndSet(string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false)
     {
-        try
-        {
-            var result = this.store.CompareAndSet(key, expectedVersion, RawJson.CopyOf(value), TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
-            return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
-        }
-        catch (Exception ex) when (ToRpcError(ex) is { } error)
-        {
-            throw error;
-        }
+        var result = this.store.CompareAndSet(key, expectedVersion, RawJson.CopyOf(value), TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
+        return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
     }
 
     [JsonRpcMethod(RpcMethods.Increment)]
     public EntryMessage<long> Increment(string key, long delta = 1)
     {
-        try
-        {
-            var (value, version) = this.store.Increment(key, delta);
-            return new EntryMessage<long> { Value = value, Version = version };
-        }
-        catch (Exception ex) when (ToRpcError(ex) is { } error)
-        {
-            throw error;
-        }
+        var (value, version) = this.store.Increment(key, delta);
+        return new EntryMessage<long> { Value = value, Version = version };
     }
 
     [JsonRpcMethod(RpcMethods.Lock)]
     public async Task<long> LockAsync(string name, double timeoutMs, CancellationToken cancellationToken)
     {
-        try
+        if (string.IsNullOrEmpty(name))
         {
-            if (string.IsNullOrEmpty(name))
-            {
-                throw new ArgumentException("A lock name must be a non-empty string.", nameof(name));
-            }
-
-            if (!(timeoutMs >= 0))
-            {
-                throw new ArgumentOutOfRangeException(nameof(timeoutMs), timeoutMs, "A lock timeout must be zero or more milliseconds.");
-            }
-
-            return await this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken).ConfigureAwait(false);
+            throw new ArgumentException("A lock name must be a non-empty string.", nameof(name));
         }
-        catch (Exception ex) when (ToRpcError(ex) is { } error)
+
+        if (!(timeoutMs >= 0))
         {
-            throw error;
+            throw new ArgumentOutOfRangeException(nameof(timeoutMs), timeoutMs, "A lock timeout must be zero or more milliseconds.");
         }
+
+        return await this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken).ConfigureAwait(false);
     }
 
     [JsonRpcMethod(RpcMethods.Unlock)]
     public bool Unlock(string name, long token) => this.locks.Release(name, token);
 
     [JsonRpcMethod(RpcMethods.Delete)]
-    public long Delete(string key)
-    {
-        try
-        {
-            return this.store.Delete(key);
-        }
-        catch (Exception ex) when (ToRpcError(ex) is { } error)
-        {
-            throw error;
-        }
-    }
+    public long Delete(string key) =>
+        this.store.Delete(key);
 
     [JsonRpcMethod(RpcMethods.Subscribe)]
     public long Subscribe(long subscription, string key, bool prefix = false, long? fromVersion = null)
     {
-        try
+        var registration = new StoreSubscription(subscription, key ?? throw new ArgumentNullException(nameof(key)), prefix, this.outbox);
+        lock (this.subscriptions)
         {
-            var registration = new StoreSubscription(subscription, key ?? throw new ArgumentNullException(nameof(key)), prefix, this.outbox);
-            lock (this.subscriptions)
+            if (this.released)
             {
-                if (this.released)
-                {
-                    throw new ObjectDisposedException("The connection is closing.");
-                }
-
-                if (!this.subscriptions.TryAdd(subscription, registration))
-                {
-                    throw new ArgumentException($"Subscription {subscription} already exists on this connection.", nameof(subscription));
-                }
+                throw new ObjectDisposedException("The connection is closing.");
             }
 
-            try
+            if (!this.subscriptions.TryAdd(subscription, registration))
             {
-                return this.store.Subscribe(registration, fromVersion);
-            }
-            catch
-            {
-                this.subscriptions.TryRemove(subscription, out _);
-                throw;
+                throw new ArgumentException($"Subscription {subscription} already exists on this connection.", nameof(subscription));
             }
         }
-        catch (Exception ex) when (ToRpcError(ex) is { } error)
+
+        try
         {
-            throw error;
+            return this.store.Subscribe(registration, fromVersion);
+        }
+        catch
+        {
+            this.subscriptions.TryRemove(subscription, out _);
+            throw;
         }
     }
 
@@ -226,18 +168,5 @@ internal sealed class StoreRpcTarget
         null => null,
         > 0 and < 1e15 => TimeSpan.FromMilliseconds(milliseconds.Value),
         _ => throw new ArgumentOutOfRangeException(nameof(milliseconds), milliseconds, "A time to live must be a positive number of milliseconds."),
-    };
-
-    private static LocalRpcException? ToRpcError(Exception ex) => ex switch
-    {
-        SharedMemoryLimitExceededException limit => new LocalRpcException(limit.Message)
-        {
-            ErrorCode = RpcErrorCodes.LimitExceeded,
-            ErrorData = new LimitErrorData(limit.Key, limit.LimitName, limit.Limit, limit.Actual),
-        },
-        ArgumentException argument => new LocalRpcException(argument.Message) { ErrorCode = RpcErrorCodes.InvalidArgument },
-        InvalidOperationException invalid => new LocalRpcException(invalid.Message) { ErrorCode = RpcErrorCodes.InvalidOperation },
-        TimeoutException timeout => new LocalRpcException(timeout.Message) { ErrorCode = RpcErrorCodes.Timeout },
-        _ => null,
     };
 }
