@@ -117,13 +117,14 @@ internal static class Workers
             {
                 case "n/warmup":
                 case "n/latency":
-                    long sent = change.GetValue<long>();
+                    // [sequence, the writer's timestamp just before its write]
+                    var sent = change.GetValue<long[]>()!;
                     if (change.Key == "n/latency")
                     {
-                        latencies.Add(Stopwatch.GetElapsedTime(sent).TotalMicroseconds);
+                        latencies.Add(Stopwatch.GetElapsedTime(sent[1]).TotalMicroseconds);
                     }
 
-                    _ = store.SetAsync("ack", sent).AsTask();
+                    _ = store.SetAsync("ack", sent[0]).AsTask();
                     break;
                 case "n/flood":
                     if (flooded++ == 0)
@@ -143,14 +144,16 @@ internal static class Workers
 
     private static async Task<double[]> NotifyWriterAsync(SharedMemoryWorker store, Phase phase)
     {
-        var acks = store.Observe("ack").Where(c => c.Kind == KeyChangeKind.Set).Select(c => c.GetValue<long>()).Replay();
+        // Hot, without replay: each wait subscribes before its write, so it cannot miss its ack.
+        var acks = store.Observe("ack").Where(c => c.Kind == KeyChangeKind.Set).Select(c => c.GetValue<long>()).Publish();
         using (acks.Connect())
         {
+            long sequence = 0;
             await phase.RunAsync(async measured =>
             {
-                long sent = Stopwatch.GetTimestamp();
-                var acked = acks.FirstAsync(a => a == sent).ToTask();
-                await store.SetAsync(measured ? "n/latency" : "n/warmup", sent);
+                long next = ++sequence;
+                var acked = acks.FirstAsync(a => a == next).ToTask();
+                await store.SetAsync(measured ? "n/latency" : "n/warmup", new[] { next, Stopwatch.GetTimestamp() });
                 await acked;
             });
         }

@@ -142,8 +142,10 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
         try
         {
-            var first = await Task.WhenAny(worker.Online, worker.Gone).WaitAsync(this.options.WorkerStartTimeout, cancellationToken).ConfigureAwait(false);
-            if (first != worker.Online)
+            await Task.WhenAny(worker.Online, worker.Gone).WaitAsync(this.options.WorkerStartTimeout, cancellationToken).ConfigureAwait(false);
+
+            // A worker that said hello was online, even if it is already gone: which wait finished first says nothing.
+            if (!worker.Online.IsCompleted)
             {
                 throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.ProcessId}) exited with code {worker.Process.ExitCode} before it connected.");
             }
