@@ -49,7 +49,7 @@ public sealed partial class SlowSubscriberTests(ITestOutputHelper output) : Test
                 var writer = await this.SpawnAsync("churn", "slow/", "3", "200", "1000");
                 var writerReport = await test.ReportAfterExitAsync(writer);
 
-                // The running subscriber finished while the other one was stopped.
+                // The running subscriber finished, with the latest of every key, while the other one was stopped.
                 var runningLatest = await test.ReportAfterExitAsync(running);
                 long growth = GC.GetTotalMemory(forceFullCollection: true) - before;
                 long writes = long.Parse(writerReport.Single(l => l.StartsWith("writes ", StringComparison.Ordinal)).Split(' ')[1]);
@@ -59,7 +59,6 @@ public sealed partial class SlowSubscriberTests(ITestOutputHelper output) : Test
                 // Unbounded, the stopped worker's queue would hold every write: about 1 KB each.
                 Assert.True(growth < 12L * 1024 * 1024, $"master managed memory grew by {growth / 1024} KiB over {writes} writes");
                 Assert.True(writes >= 5_000, $"the writer made only {writes} writes in 3 s");
-                Assert.Contains(runningLatest, l => l == "skipped 0");
                 await this.AssertLatestAsync(runningLatest);
             }
             finally

@@ -11,7 +11,7 @@ namespace Rx.SharedMemory.Transport;
 /// </summary>
 internal static class CoalescingWriter
 {
-    private const int PauseBytes = 1024 * 1024;
+    private const int PauseBytes = 256 * 1024;
 
     public static PipeWriter Start(Stream stream)
     {
