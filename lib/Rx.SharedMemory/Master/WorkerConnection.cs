@@ -53,8 +53,6 @@ internal sealed class WorkerConnection : IWorker
     /// <summary>Tells the connection that the spawn is over, online or not: its exit is reported only after that, so that no exit precedes its online.</summary>
     public void SpawnSettled() => this.onlineReported.TrySetResult();
 
-    /// <summary>Gets the number of live subscriptions the worker holds.</summary>
-    public int SubscriptionCount => this.target.SubscriptionCount;
 
     /// <summary>Starts serving the worker, and watching for its end; <paramref name="onExit"/> runs once it is gone.</summary>
     public void Start(Action<WorkerConnection, int> onExit)

@@ -35,8 +35,6 @@ internal sealed class StoreRpcTarget
     /// <summary>Gets a task that completes with the worker's process id when it has said hello.</summary>
     public Task<int> Hello => this.hello.Task;
 
-    /// <summary>Gets the number of live subscriptions of this connection.</summary>
-    public int SubscriptionCount => this.subscriptions.Count;
 
     [JsonRpcMethod(RpcMethods.Hello)]
     public HelloResult OnHello(int protocolVersion, int processId)

@@ -111,15 +111,6 @@ internal sealed class LockTable
         }
     }
 
-    /// <summary>Gets the owner holding the lock, or null.</summary>
-    public long? HolderOf(string name)
-    {
-        lock (this.gate)
-        {
-            return this.locks.TryGetValue(name, out var state) ? state.Holder?.Owner : null;
-        }
-    }
-
     private void GrantNext(string name, LockState state)
     {
         state.Holder = null;

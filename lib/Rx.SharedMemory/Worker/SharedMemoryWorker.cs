@@ -213,13 +213,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
             }
 
             _ = this.SubscribeRemoteAsync(subscription, keyOrPrefix, prefix, fromVersion);
-            return Disposable.Create(() =>
-            {
-                if (this.subscriptions.TryRemove(subscription.Id, out _) && subscription.End())
-                {
-                    _ = this.UnsubscribeRemoteAsync(subscription.Id);
-                }
-            });
+            return Disposable.Create(() => this.Unsubscribe(subscription));
         });
 
     private async Task SubscribeRemoteAsync(RemoteSubscription subscription, string keyOrPrefix, bool prefix, long? fromVersion)
@@ -232,6 +226,15 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         {
             this.subscriptions.TryRemove(subscription.Id, out _);
             subscription.Fail(ex);
+        }
+    }
+
+    /// <summary>Ends a subscription here, once, and tells the master.</summary>
+    private void Unsubscribe(RemoteSubscription subscription)
+    {
+        if (this.subscriptions.TryRemove(subscription.Id, out _) && subscription.End())
+        {
+            _ = this.UnsubscribeRemoteAsync(subscription.Id);
         }
     }
 
@@ -319,10 +322,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
                 {
                     // An observer's fault ends its own subscription, not the connection.
                     this.logger.LogError(ex, "An observer threw; its subscription {SubscriptionId} is ended.", subscription.Id);
-                    if (this.subscriptions.TryRemove(subscription.Id, out _) && subscription.End())
-                    {
-                        _ = this.UnsubscribeRemoteAsync(subscription.Id);
-                    }
+                    this.Unsubscribe(subscription);
                 }
             }
         }
