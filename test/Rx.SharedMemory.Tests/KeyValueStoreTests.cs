@@ -45,6 +45,22 @@ public sealed class KeyValueStoreTests
     }
 
     [Fact]
+    public void RewritingTheLeastRecentlyUsedKey_EvictsTheOthers_NotItself()
+    {
+        // Keys cost 1 byte each, values as given: "a" grown to 6 bytes fits the limit only without "b".
+        var store = new KeyValueStore(new SharedMemoryOptions { MaxBytes = 9 });
+        store.Set("a", "1"u8.ToArray());
+        store.Set("b", "22"u8.ToArray());
+
+        store.Set("a", "333333"u8.ToArray());
+
+        Assert.Null(store.Get("b"));
+        Assert.Equal("333333"u8.ToArray(), store.Get("a")!.Value.Value);
+        Assert.Equal(7, store.Bytes);
+        Assert.Equal(1, store.Count);
+    }
+
+    [Fact]
     public void ChangeLog_CoversOnlyTheLastCapacityVersions()
     {
         var log = new ChangeLog(4);

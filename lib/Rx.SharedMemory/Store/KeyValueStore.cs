@@ -257,7 +257,7 @@ internal sealed class KeyValueStore : IDisposable
 
     /// <summary>Removes every key whose time has come.</summary>
     /// <returns>The next deadline in UTC ticks, or <see cref="long.MaxValue"/> when none is left.</returns>
-    public long ExpireDue()
+    private long ExpireDue()
     {
         lock (this.gate)
         {
@@ -397,21 +397,14 @@ internal sealed class KeyValueStore : IDisposable
             return;
         }
 
+        // The key being written is never a victim: out of the list until Write links it as the newest.
+        if (replaced is not null)
+        {
+            this.Unlink(replaced);
+        }
+
         while ((TooMany() || TooBig()) && this.leastRecent is { } victim)
         {
-            if (victim == replaced)
-            {
-                // The key being written is the oldest: it leaves the list now and is relinked as the newest.
-                this.Unlink(victim);
-                this.LinkMostRecent(victim);
-                if (this.leastRecent == victim)
-                {
-                    break;
-                }
-
-                continue;
-            }
-
             entriesAfter--;
             bytesAfter -= victim.Size;
             this.Remove(victim, KeyChangeKind.Evicted);
