@@ -16,4 +16,8 @@ internal sealed class HelloResult
 
     [JsonPropertyName("maxValueBytes")]
     public int MaxValueBytes { get; set; }
+
+    /// <summary>Gets or sets what the master can do beyond version 1's single requests, such as <see cref="RpcMethods.BatchFeature"/>; absent from older masters.</summary>
+    [JsonPropertyName("features")]
+    public string[]? Features { get; set; }
 }

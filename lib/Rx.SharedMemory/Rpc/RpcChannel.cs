@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.IO.Pipelines;
 using Microsoft.VisualStudio.Threading;
 using Rx.SharedMemory.Transport;
@@ -18,9 +19,11 @@ internal static class RpcChannel
     /// thread pool.
     /// </param>
     /// <param name="name">The reader thread's name.</param>
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name)
+    /// <param name="valueOptions">How the connection serializes values: what a batch must use to write them as a single request would.</param>
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name, out JsonSerializerOptions valueOptions)
     {
         var formatter = new SystemTextJsonFormatter();
+        valueOptions = formatter.JsonSerializerOptions;
         var handler = new HeaderDelimitedMessageHandler(CoalescingWriter.Start(writeTo), ReaderThread.Start(readFrom, name), formatter);
         return new ProtocolJsonRpc(handler)
         {

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using StreamJsonRpc;
 using StreamJsonRpc.Protocol;
 
@@ -24,14 +25,44 @@ internal static class RpcErrors
         _ => null,
     };
 
-    public static Exception ToException(RemoteInvocationException error) => error.ErrorCode switch
+    public static Exception ToException(RemoteInvocationException error) =>
+        ToException(error.ErrorCode, error.Message, error.DeserializedErrorData as LimitErrorData, error);
+
+    /// <summary>The exception for an <c>{"code", "message", "data"}</c> error object of a <c>batch</c> result.</summary>
+    public static Exception ToException(JsonElement error, JsonSerializerOptions options)
     {
-        RpcErrorCodes.LimitExceeded when error.DeserializedErrorData is LimitErrorData data =>
+        int code = error.TryGetProperty("code"u8, out var codeElement) && codeElement.TryGetInt32(out int number) ? number : 0;
+        string message = error.TryGetProperty("message"u8, out var messageElement) ? messageElement.GetString() ?? string.Empty : string.Empty;
+        var data = code == RpcErrorCodes.LimitExceeded && error.TryGetProperty("data"u8, out var dataElement) && dataElement.ValueKind == JsonValueKind.Object
+            ? dataElement.Deserialize<LimitErrorData>(options)
+            : null;
+        return ToException(code, message, data, inner: null);
+    }
+
+    /// <summary>Writes the error object of a failed call of a <c>batch</c>: the code and data a single request would have had.</summary>
+    public static void Write(Utf8JsonWriter writer, Exception exception)
+    {
+        var detail = ToErrorDetail(exception);
+        writer.WriteStartObject();
+        writer.WriteNumber("code"u8, detail is null ? (int)JsonRpcErrorCode.InternalError : (int)detail.Code);
+        writer.WriteString("message"u8, detail?.Message ?? exception.Message);
+        if (detail?.Data is LimitErrorData data)
+        {
+            writer.WritePropertyName("data"u8);
+            JsonSerializer.Serialize(writer, data);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static Exception ToException(int code, string message, LimitErrorData? data, Exception? inner) => code switch
+    {
+        RpcErrorCodes.LimitExceeded when data is not null =>
             new SharedMemoryLimitExceededException(data.Key, data.LimitName ?? "unknown", data.Limit, data.Actual),
-        RpcErrorCodes.LimitExceeded => new SharedMemoryLimitExceededException(error.Message, error),
-        RpcErrorCodes.InvalidArgument => new ArgumentException(error.Message, error),
-        RpcErrorCodes.InvalidOperation => new InvalidOperationException(error.Message, error),
-        RpcErrorCodes.Timeout => new TimeoutException(error.Message, error),
-        _ => new SharedMemoryException($"The master failed the call: {error.Message}", error),
+        RpcErrorCodes.LimitExceeded => new SharedMemoryLimitExceededException(message, inner),
+        RpcErrorCodes.InvalidArgument => new ArgumentException(message, inner),
+        RpcErrorCodes.InvalidOperation => new InvalidOperationException(message, inner),
+        RpcErrorCodes.Timeout => new TimeoutException(message, inner),
+        _ => new SharedMemoryException($"The master failed the call: {message}", inner),
     };
 }

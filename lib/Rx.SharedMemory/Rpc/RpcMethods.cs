@@ -6,6 +6,9 @@ internal static class RpcMethods
     /// <summary>The protocol version this build speaks.</summary>
     public const int ProtocolVersion = 1;
 
+    /// <summary>The <c>hello</c> feature that says the master takes <see cref="Batch"/> requests.</summary>
+    public const string BatchFeature = "batch";
+
     // Worker to master, requests.
     public const string Hello = "hello";
     public const string Get = "get";
@@ -16,6 +19,7 @@ internal static class RpcMethods
     public const string Lock = "lock";
     public const string Unlock = "unlock";
     public const string Subscribe = "subscribe";
+    public const string Batch = "batch";
 
     // Worker to master, request or notification.
     public const string Unsubscribe = "unsubscribe";

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -51,6 +52,7 @@ internal sealed class StoreRpcTarget
             WorkerId = this.workerId,
             MaxKeyLength = this.options.MaxKeyLength,
             MaxValueBytes = this.options.MaxValueBytes,
+            Features = [RpcMethods.BatchFeature],
         };
     }
 
@@ -98,6 +100,33 @@ internal sealed class StoreRpcTarget
     [JsonRpcMethod(RpcMethods.Delete)]
     public long Delete(string key) =>
         this.store.Delete(key);
+
+    /// <summary>
+    /// Runs many data operations of one message in order, each as its own request would run: one failing does not
+    /// stop the others. The result has one <c>{"result": …}</c> or <c>{"error": …}</c> object per call.
+    /// </summary>
+    [JsonRpcMethod(RpcMethods.Batch)]
+    public RawJson Batch(JsonElement calls)
+    {
+        if (calls.ValueKind != JsonValueKind.Array)
+        {
+            throw new ArgumentException("A batch is an array of calls.", nameof(calls));
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(256 + (calls.GetArrayLength() * 32));
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartArray();
+            foreach (var call in calls.EnumerateArray())
+            {
+                this.Execute(call, writer);
+            }
+
+            writer.WriteEndArray();
+        }
+
+        return new RawJson(buffer.WrittenSpan.ToArray());
+    }
 
     [JsonRpcMethod(RpcMethods.Subscribe)]
     public long Subscribe(long subscription, string key, bool prefix = false, long? fromVersion = null)
@@ -159,6 +188,88 @@ internal sealed class StoreRpcTarget
         }
 
         this.logger.LogDebug("Released the subscriptions of worker {WorkerId}.", this.workerId);
+    }
+
+    /// <summary>Runs one <c>[method, arguments…]</c> call of a batch and writes its outcome; the outcome is known before anything is written.</summary>
+    private void Execute(JsonElement call, Utf8JsonWriter writer)
+    {
+        EntryMessage<RawJson>? entry = null;
+        long number = 0;
+        CompareAndSetMessage? swap = null;
+        EntryMessage<long>? counter = null;
+        try
+        {
+            var arguments = new BatchArguments(call);
+            switch (arguments.Method)
+            {
+                case RpcMethods.Get:
+                    entry = this.Get(arguments.String(1, "key"));
+                    break;
+                case RpcMethods.Set:
+                    number = this.Set(arguments.String(1, "key"), arguments.Value(2, "value"), arguments.OptionalDouble(3, "ttlMs"), arguments.OptionalBoolean(4, "ephemeral"));
+                    break;
+                case RpcMethods.CompareAndSet:
+                    swap = this.CompareAndSet(arguments.String(1, "key"), arguments.Int64(2, "expectedVersion"), arguments.Value(3, "value"), arguments.OptionalDouble(4, "ttlMs"), arguments.OptionalBoolean(5, "ephemeral"));
+                    break;
+                case RpcMethods.Increment:
+                    counter = this.Increment(arguments.String(1, "key"), arguments.OptionalInt64(2, "delta") ?? 1);
+                    break;
+                case RpcMethods.Delete:
+                    number = this.Delete(arguments.String(1, "key"));
+                    break;
+                default:
+                    throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only get, set, compareAndSet, increment and delete can.");
+            }
+        }
+        catch (Exception ex)
+        {
+            // One call's failure is its own result; the master and the other calls go on.
+            writer.WriteStartObject();
+            writer.WritePropertyName("error"u8);
+            RpcErrors.Write(writer, ex);
+            writer.WriteEndObject();
+            return;
+        }
+
+        writer.WriteStartObject();
+        writer.WritePropertyName("result"u8);
+        if (entry is not null)
+        {
+            WriteEntry(writer, entry.Value.Utf8, entry.Version);
+        }
+        else if (swap is not null)
+        {
+            writer.WriteStartObject();
+            writer.WriteBoolean("succeeded"u8, swap.Succeeded);
+            writer.WriteNumber("version"u8, swap.Version);
+            writer.WriteEndObject();
+        }
+        else if (counter is not null)
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("value"u8, counter.Value);
+            writer.WriteNumber("version"u8, counter.Version);
+            writer.WriteEndObject();
+        }
+        else if (call[0].ValueEquals(RpcMethods.Get))
+        {
+            writer.WriteNullValue();
+        }
+        else
+        {
+            writer.WriteNumberValue(number);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static void WriteEntry(Utf8JsonWriter writer, byte[] value, long version)
+    {
+        writer.WriteStartObject();
+        writer.WritePropertyName("value"u8);
+        writer.WriteRawValue(value, skipInputValidation: true);
+        writer.WriteNumber("version"u8, version);
+        writer.WriteEndObject();
     }
 
     private static TimeSpan? TimeToLive(double? milliseconds) => milliseconds switch

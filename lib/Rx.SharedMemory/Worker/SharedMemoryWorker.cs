@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Rpc;
@@ -20,18 +21,24 @@ namespace Rx.SharedMemory;
 /// </remarks>
 public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 {
+    /// <summary>The most value and key JSON one batch request carries; a larger value travels in a batch of its own.</summary>
+    private const int MaxBatchBytes = 256 * 1024;
+
     private readonly JsonRpc rpc;
+    private readonly JsonSerializerOptions valueOptions;
     private readonly ILogger logger;
     private readonly ConcurrentDictionary<long, RemoteSubscription> subscriptions = new();
     private readonly TaskCompletionSource completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long nextSubscriptionId;
     private volatile Exception? connectionLost;
     private int disposed;
+    private CallBatcher? batcher;
+    private int maxValueBytes = int.MaxValue;
 
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, ILogger logger)
     {
         this.logger = logger;
-        this.rpc = RpcChannel.Create(fromMaster, toMaster, inlineDispatch: false, "Rx.SharedMemory master reader");
+        this.rpc = RpcChannel.Create(fromMaster, toMaster, inlineDispatch: false, "Rx.SharedMemory master reader", out this.valueOptions);
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
         this.rpc.StartListening();
@@ -74,6 +81,12 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         {
             var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, [RpcMethods.ProtocolVersion, Environment.ProcessId], cancellationToken).ConfigureAwait(false);
             worker.WorkerId = hello.WorkerId;
+            worker.maxValueBytes = hello.MaxValueBytes;
+            if (hello.Features?.Contains(RpcMethods.BatchFeature) == true)
+            {
+                worker.batcher = new CallBatcher(worker.SendBatchAsync, worker.valueOptions, Math.Min(MaxBatchBytes, hello.MaxValueBytes));
+            }
+
             return worker;
         }
         catch
@@ -94,7 +107,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     public async ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        var entry = await this.InvokeAsync<EntryMessage<T>?>(RpcMethods.Get, [key], cancellationToken).ConfigureAwait(false);
+        var entry = await this.CallAsync(RpcMethods.Get, [key], CallBytes(key), static (result, options) => result.Deserialize<EntryMessage<T>?>(options), cancellationToken).ConfigureAwait(false);
         return entry is null ? null : new StoreEntry<T>(entry.Value, entry.Version);
     }
 
@@ -102,7 +115,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        return this.InvokeAsync<long>(RpcMethods.Set, [key, value], [typeof(string), typeof(T)], cancellationToken);
+        return this.SetCoreAsync(key, value, null, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -111,7 +124,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return this.InvokeAsync<long>(RpcMethods.Set, [key, value, options.TimeToLive?.TotalMilliseconds, options.Ephemeral], [typeof(string), typeof(T), typeof(double?), typeof(bool)], cancellationToken);
+        return this.SetCoreAsync(key, value, options, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -119,10 +132,12 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         options?.Validate();
-        var result = await this.InvokeAsync<CompareAndSetMessage>(
+        var json = this.Serialize(key, value);
+        var result = await this.CallAsync(
             RpcMethods.CompareAndSet,
-            [key, expectedVersion, value, options?.TimeToLive?.TotalMilliseconds, options?.Ephemeral ?? false],
-            [typeof(string), typeof(long), typeof(T), typeof(double?), typeof(bool)],
+            [key, expectedVersion, json, options?.TimeToLive?.TotalMilliseconds, options?.Ephemeral ?? false],
+            CallBytes(key, json),
+            static (result, options) => result.Deserialize<CompareAndSetMessage>(options)!,
             cancellationToken).ConfigureAwait(false);
         return new CompareAndSetResult(result.Succeeded, result.Version);
     }
@@ -131,7 +146,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     public async ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        var result = await this.InvokeAsync<EntryMessage<long>>(RpcMethods.Increment, [key, delta], cancellationToken).ConfigureAwait(false);
+        var result = await this.CallAsync(RpcMethods.Increment, [key, delta], CallBytes(key), static (result, options) => result.Deserialize<EntryMessage<long>>(options)!, cancellationToken).ConfigureAwait(false);
         return new StoreEntry<long>(result.Value, result.Version);
     }
 
@@ -148,7 +163,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     public async ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        return await this.InvokeAsync<long>(RpcMethods.Delete, [key], cancellationToken).ConfigureAwait(false) != 0;
+        return await this.CallAsync(RpcMethods.Delete, [key], CallBytes(key), static (result, _) => result.GetInt64(), cancellationToken).ConfigureAwait(false) != 0;
     }
 
     /// <inheritdoc/>
@@ -250,6 +265,51 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
             this.logger.LogDebug(ex, "Unsubscribing {SubscriptionId} failed.", subscriptionId);
         }
     }
+
+    private ValueTask<long> SetCoreAsync<T>(string key, T value, SetOptions? options, CancellationToken cancellationToken)
+    {
+        var json = this.Serialize(key, value);
+        object?[] arguments = options is null ? [key, json] : [key, json, options.TimeToLive?.TotalMilliseconds, options.Ephemeral];
+        return this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken);
+    }
+
+    /// <summary>Serializes a value as its request would, refusing here, before it travels, one the master would refuse for its size.</summary>
+    private RawJson Serialize<T>(string key, T value)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(value, this.valueOptions);
+        if (json.Length > this.maxValueBytes)
+        {
+            throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxValueBytes), this.maxValueBytes, json.Length);
+        }
+
+        return new RawJson(json);
+    }
+
+    /// <summary>An upper bound of a call's size in a batch: a key's JSON is at most six bytes a character (\uXXXX), then the value and room for the rest.</summary>
+    private static int CallBytes(string key, RawJson? value = null) => (6 * key.Length) + (value?.Utf8.Length ?? 0) + 64;
+
+    /// <summary>Calls a data operation: in the next batch when the master takes batches, else as a request of its own.</summary>
+    private ValueTask<T> CallAsync<T>(string method, object?[] arguments, int bytes, Func<JsonElement, JsonSerializerOptions, T> readResult, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);
+        if (this.connectionLost is { } lost)
+        {
+            throw this.Disconnected(lost);
+        }
+
+        if (this.batcher is null)
+        {
+            return this.InvokeAsync<T>(method, arguments, cancellationToken);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var call = new BatchedCall<T>(method, arguments, bytes, readResult, cancellationToken);
+        this.batcher.Enqueue(call);
+        return new ValueTask<T>(call.Task);
+    }
+
+    private Task<JsonElement> SendBatchAsync(CallBatcher.Batch batch) =>
+        this.InvokeAsync<JsonElement>(RpcMethods.Batch, [batch], CancellationToken.None).AsTask();
 
     private ValueTask<T> InvokeAsync<T>(string method, object?[] arguments, CancellationToken cancellationToken) =>
         this.InvokeAsync<T>(method, arguments, declaredTypes: null, cancellationToken);

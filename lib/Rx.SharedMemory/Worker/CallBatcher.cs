@@ -1,0 +1,164 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Rx.SharedMemory.Worker;
+
+/// <summary>
+/// Sends a worker's data operations to the master in <c>batch</c> requests, many to one frame, with at most one batch
+/// in flight: a call made while the connection is idle goes at once, alone, and calls made while a batch is on its
+/// way wait and go together in the next one. Under load a JSON-RPC message, its parse, its dispatch and its response
+/// then carry tens of operations instead of one, on both sides; a lone call loses nothing.
+/// </summary>
+/// <remarks>
+/// When a batch's results arrive, each call is completed on a thread-pool work item of its own (so that the callers'
+/// continuations run in parallel, never on a thread of ours), and the next batch is sent by a work item queued after
+/// them: the calls those continuations make join it instead of trickling out one by one.
+/// </remarks>
+internal sealed class CallBatcher
+{
+    private readonly object gate = new();
+    private readonly Func<Batch, Task<JsonElement>> send;
+    private readonly JsonSerializerOptions options;
+    private readonly int maxBatchBytes;
+    private List<BatchedCall> queued = [];
+    private bool inFlight;
+
+    /// <param name="send">Sends one batch request and returns its result; failures are already the worker's exceptions.</param>
+    /// <param name="options">How the worker (de)serializes values.</param>
+    /// <param name="maxBatchBytes">The size past which no further call joins a batch: the master refuses frames much larger than its largest value.</param>
+    public CallBatcher(Func<Batch, Task<JsonElement>> send, JsonSerializerOptions options, int maxBatchBytes)
+    {
+        this.send = send;
+        this.options = options;
+        this.maxBatchBytes = maxBatchBytes;
+    }
+
+    public void Enqueue(BatchedCall call)
+    {
+        List<BatchedCall>? batch;
+        lock (this.gate)
+        {
+            this.queued.Add(call);
+            if (this.inFlight)
+            {
+                return;
+            }
+
+            batch = this.TakeBatch();
+        }
+
+        if (batch is not null)
+        {
+            _ = this.SendAsync(batch);
+        }
+    }
+
+    /// <summary>Takes the next batch off the queue, or, with nothing to send, marks the connection idle. Under the gate.</summary>
+    private List<BatchedCall>? TakeBatch()
+    {
+        var batch = new List<BatchedCall>();
+        int bytes = 0;
+        int taken = 0;
+        for (; taken < this.queued.Count; taken++)
+        {
+            var call = this.queued[taken];
+            if (call.IsOver)
+            {
+                continue; // canceled before it went
+            }
+
+            if (batch.Count > 0 && bytes + call.Bytes > this.maxBatchBytes)
+            {
+                break;
+            }
+
+            batch.Add(call);
+            bytes += call.Bytes;
+        }
+
+        this.queued.RemoveRange(0, taken);
+        this.inFlight = batch.Count > 0;
+        return this.inFlight ? batch : null;
+    }
+
+    private async Task SendAsync(List<BatchedCall> batch)
+    {
+        JsonElement results;
+        try
+        {
+            results = await this.send(new Batch(batch)).ConfigureAwait(false);
+            if (results.ValueKind != JsonValueKind.Array || results.GetArrayLength() != batch.Count)
+            {
+                throw new SharedMemoryException($"The master answered a batch of {batch.Count} calls with {results.ValueKind} {(results.ValueKind == JsonValueKind.Array ? results.GetArrayLength() : 0)} results.");
+            }
+        }
+        catch (Exception ex)
+        {
+            foreach (var call in batch)
+            {
+                call.Fail(ex);
+            }
+
+            this.SendNext();
+            return;
+        }
+
+        if (batch.Count == 1)
+        {
+            // The common case of a lone call: completed here, on the pool thread that read its result. A call its
+            // caller makes next waits in the queue (one is in flight until SendNext) and goes right after.
+            batch[0].Outcome = results[0];
+            batch[0].Options = this.options;
+            batch[0].Complete();
+            this.SendNext();
+            return;
+        }
+
+        int index = 0;
+        foreach (var outcome in results.EnumerateArray())
+        {
+            var call = batch[index++];
+            call.Outcome = outcome;
+            call.Options = this.options;
+            ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendNext(), this, preferLocal: false);
+    }
+
+    private void SendNext()
+    {
+        List<BatchedCall>? batch;
+        lock (this.gate)
+        {
+            batch = this.TakeBatch();
+        }
+
+        if (batch is not null)
+        {
+            _ = this.SendAsync(batch);
+        }
+    }
+
+    /// <summary>The parameter of a <c>batch</c> request: the calls as an array of <c>[method, arguments…]</c> arrays.</summary>
+    [JsonConverter(typeof(BatchConverter))]
+    internal readonly record struct Batch(IReadOnlyList<BatchedCall> Calls)
+    {
+        private sealed class BatchConverter : JsonConverter<Batch>
+        {
+            public override Batch Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+                throw new NotSupportedException("The master reads a batch as JSON.");
+
+            public override void Write(Utf8JsonWriter writer, Batch batch, JsonSerializerOptions options)
+            {
+                writer.WriteStartArray();
+                foreach (var call in batch.Calls)
+                {
+                    call.WriteTo(writer);
+                }
+
+                writer.WriteEndArray();
+            }
+        }
+    }
+}
