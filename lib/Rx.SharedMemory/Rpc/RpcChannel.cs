@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.IO.Pipelines;
+using System.Text.Json;
 using Microsoft.VisualStudio.Threading;
 using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
