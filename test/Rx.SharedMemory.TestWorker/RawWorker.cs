@@ -47,6 +47,15 @@ internal static class RawWorker
                     break;
                 }
 
+            case "raw-batch":
+                {
+                    // A batch written by hand, as a worker in another language would: reports the result as is.
+                    await WriteFrameAsync(toMaster, """{"jsonrpc":"2.0","id":2,"method":"batch","params":[[["set","raw/a",[1,2]],["get","raw/a"],["increment","raw/a"],["unknown","x"],["get","raw/missing"],["set",""],["increment","raw/n",5]]]}""");
+                    await ReadUntilAsync(fromMaster, text => text.Contains("\"id\":2", StringComparison.Ordinal) && IsWhole(LastBody(text)));
+                    report.Line(LastBody(Received.ToString()));
+                    return;
+                }
+
             default:
                 throw new ArgumentException($"Unknown scenario '{scenario}'.");
         }
@@ -83,13 +92,32 @@ internal static class RawWorker
         ReceivedSignal.Release();
     }
 
-    private static async Task ReadUntilAsync(Stream stream, string text)
+    /// <summary>The body of the last frame in what was received.</summary>
+    private static string LastBody(string received) => received[(received.LastIndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
+
+    private static bool IsWhole(string json)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            return true;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static Task ReadUntilAsync(Stream stream, string text) =>
+        ReadUntilAsync(stream, received => received.Contains(text, StringComparison.Ordinal));
+
+    private static async Task ReadUntilAsync(Stream stream, Func<string, bool> done)
     {
         while (true)
         {
             lock (Received)
             {
-                if (Received.ToString().Contains(text, StringComparison.Ordinal))
+                if (done(Received.ToString()))
                 {
                     return;
                 }

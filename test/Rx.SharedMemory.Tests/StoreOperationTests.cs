@@ -38,11 +38,18 @@ public sealed class StoreOperationTests : WorkerProcessTestBase
     {
         const int Rounds = 200;
         var log = new List<string>();
+        var ended = new TaskCompletionSource();
         using var recording = this.Master.Changes.Where(c => c.Key == "locklog").Subscribe(c =>
         {
+            var entry = c.GetValue<string>()!;
             lock (log)
             {
-                log.Add(c.GetValue<string>()!);
+                log.Add(entry);
+            }
+
+            if (entry == "end")
+            {
+                ended.TrySetResult();
             }
         });
         var workers = new[] { await this.SpawnAsync("lock", "the-lock", Rounds.ToString()), await this.SpawnAsync("lock", "the-lock", Rounds.ToString()) };
@@ -52,8 +59,9 @@ public sealed class StoreOperationTests : WorkerProcessTestBase
         }
 
         // The commit order of the log is the global order: every enter is followed by the same worker's exit.
+        // Each subscription has a queue of its own: the end marker reaching the recording one means all has.
         await this.Master.Store.SetAsync("locklog", "end", this.TimeoutToken);
-        await this.FirstAsync(this.Master.Store.Observe("locklog"), c => c.GetValue<string>() == "end");
+        await ended.Task.WaitAsync(this.TimeoutToken);
         string[] entries;
         lock (log)
         {

@@ -125,6 +125,7 @@ internal sealed class StoreRpcTarget
             writer.WriteEndArray();
         }
 
+        SharedMemoryMetrics.BatchCalls.Record(calls.GetArrayLength());
         return new RawJson(buffer.WrittenSpan.ToArray());
     }
 

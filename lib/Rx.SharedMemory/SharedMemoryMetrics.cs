@@ -1,0 +1,18 @@
+using System.Diagnostics.Metrics;
+
+namespace Rx.SharedMemory;
+
+/// <summary>
+/// The library's instruments, on the <see cref="MeterName"/> meter (read them with <c>dotnet-counters</c>, OpenTelemetry
+/// or a <see cref="MeterListener"/>).
+/// </summary>
+public static class SharedMemoryMetrics
+{
+    /// <summary>The name of the meter the master publishes on.</summary>
+    public const string MeterName = "Rx.SharedMemory";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    /// <summary>Gets the number of calls in each <c>batch</c> request the master runs: how much the worker's batching saves.</summary>
+    internal static Histogram<int> BatchCalls { get; } = Meter.CreateHistogram<int>("rx.sharedmemory.batch.calls", "{call}", "Calls carried by one batch request.");
+}

@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Reactive.Linq;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>
+/// A worker's pipelined calls travel in batch requests, keep their order and each get its own result or error. In the
+/// non-parallel collection, since the meter that counts batches is process-wide.
+/// </summary>
+[Collection(nameof(Measurements))]
+public sealed class BatchingTests : WorkerProcessTestBase
+{
+    [Fact]
+    public async Task PipelinedCalls_TravelInBatches_CommitInCallOrder_EachWithItsOwnResultOrError()
+    {
+        const int Rounds = 2000;
+        const int Refused = Rounds / 50;
+        var batchSizes = new ConcurrentQueue<int>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == SharedMemoryMetrics.MeterName && instrument.Name == "rx.sharedmemory.batch.calls")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<int>((_, calls, _, _) => batchSizes.Enqueue(calls));
+        listener.Start();
+        var commits = new List<string>();
+        var ended = new TaskCompletionSource();
+        using var recording = this.Master.Changes.Where(c => c.Key.StartsWith("pipeline/", StringComparison.Ordinal)).Subscribe(c =>
+        {
+            lock (commits)
+            {
+                commits.Add(c.Key);
+            }
+
+            if (c.Key == "pipeline/end")
+            {
+                ended.TrySetResult();
+            }
+        });
+
+        var report = await this.ReportAfterExitAsync(await this.SpawnAsync("pipeline", Rounds.ToString()));
+
+        Assert.Contains("wrong 0", report);
+        Assert.Contains($"refused {Refused} of {Refused}", report);
+        // Each subscription has a queue of its own: the end marker reaching this one means every earlier change has.
+        await this.Master.Store.SetAsync("pipeline/end", true, this.TimeoutToken);
+        await ended.Task.WaitAsync(this.TimeoutToken);
+        string[] committed;
+        lock (commits)
+        {
+            committed = [.. commits];
+        }
+
+        // The order the worker called in: its text key, then each round's set and increment (gets and refused
+        // increments commit nothing).
+        string[] expected = ["pipeline/text", .. Enumerable.Range(0, Rounds).SelectMany(i => new[] { $"pipeline/{i}", "pipeline/count" }), "pipeline/end"];
+        Assert.Equal(expected, committed);
+
+        // Every call went in a batch, and most in batches of many.
+        var sizes = batchSizes.ToArray();
+        Assert.Equal(1 + (3 * Rounds) + Refused, sizes.Sum());
+        Assert.True(sizes.Length < Rounds / 4, $"{sizes.Sum()} calls took {sizes.Length} batches (largest {sizes.Max()})");
+    }
+}

@@ -1,0 +1,139 @@
+using System.Text.Json;
+using Rx.SharedMemory.Worker;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>How the worker forms batches, against a fake master whose answers the test releases one at a time.</summary>
+public sealed class CallBatcherTests : TestBase
+{
+    private readonly List<(string[] Calls, TaskCompletionSource<JsonElement> Answer)> sent = [];
+    private readonly SemaphoreSlim sentSignal = new(0);
+
+    [Fact]
+    public async Task ALoneCallGoesAtOnce_CallsMadeWhileItIsInFlightGoTogetherNext()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+        var first = Call("a");
+        batcher.Enqueue(first);
+        await this.NextSentAsync();
+        var waiting = Enumerable.Range(0, 5).Select(i => Call($"b{i}")).ToArray();
+        foreach (var call in waiting)
+        {
+            batcher.Enqueue(call);
+        }
+
+        Assert.Single(this.sent);
+        this.Answer(0, """[{"result":1}]""");
+        Assert.Equal(1, await first.Task.WaitAsync(this.TimeoutToken));
+
+        await this.NextSentAsync();
+        Assert.Equal(["b0", "b1", "b2", "b3", "b4"], this.sent[1].Calls);
+        this.Answer(1, """[{"result":10},{"result":11},{"error":{"code":-32012,"message":"no"}},{"result":13},{"result":14}]""");
+        Assert.Equal(10, await waiting[0].Task.WaitAsync(this.TimeoutToken));
+        Assert.Equal(14, await waiting[4].Task.WaitAsync(this.TimeoutToken));
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => waiting[2].Task.WaitAsync(this.TimeoutToken));
+        Assert.Equal("no", refused.Message);
+
+        // Idle again: the next call goes at once.
+        var last = Call("c");
+        batcher.Enqueue(last);
+        await this.NextSentAsync();
+        Assert.Equal(["c"], this.sent[2].Calls);
+    }
+
+    [Fact]
+    public async Task ACallCanceledWhileQueued_NeverTravels()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+        batcher.Enqueue(Call("a"));
+        await this.NextSentAsync();
+        using var cancel = new CancellationTokenSource();
+        var canceled = Call("canceled", cancel.Token);
+        var kept = Call("kept");
+        batcher.Enqueue(canceled);
+        batcher.Enqueue(kept);
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => canceled.Task);
+
+        this.Answer(0, """[{"result":1}]""");
+        await this.NextSentAsync();
+        Assert.Equal(["kept"], this.sent[1].Calls);
+    }
+
+    [Fact]
+    public async Task ABatchStopsAtItsByteBudget_ButALargerCallStillGoesAlone()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1000);
+        batcher.Enqueue(Call("first"));
+        await this.NextSentAsync();
+        batcher.Enqueue(Call("a", bytes: 400));
+        batcher.Enqueue(Call("b", bytes: 400));
+        batcher.Enqueue(Call("c", bytes: 400));
+        batcher.Enqueue(Call("huge", bytes: 5000));
+        batcher.Enqueue(Call("d", bytes: 400));
+
+        this.Answer(0, """[{"result":0}]""");
+        await this.NextSentAsync();
+        Assert.Equal(["a", "b"], this.sent[1].Calls);
+        this.Answer(1, """[{"result":0},{"result":0}]""");
+        await this.NextSentAsync();
+        Assert.Equal(["c"], this.sent[2].Calls);
+        this.Answer(2, """[{"result":0}]""");
+        await this.NextSentAsync();
+        Assert.Equal(["huge"], this.sent[3].Calls);
+        this.Answer(3, """[{"result":0}]""");
+        await this.NextSentAsync();
+        Assert.Equal(["d"], this.sent[4].Calls);
+    }
+
+    [Fact]
+    public async Task AFailedBatch_FailsItsCalls_AndTheQueuedOnesStillGo()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+        var failing = Call("a");
+        batcher.Enqueue(failing);
+        await this.NextSentAsync();
+        var queued = Call("b");
+        batcher.Enqueue(queued);
+
+        this.sent[0].Answer.SetException(new SharedMemoryDisconnectedException("gone"));
+        await Assert.ThrowsAsync<SharedMemoryDisconnectedException>(() => failing.Task.WaitAsync(this.TimeoutToken));
+        await this.NextSentAsync();
+        this.Answer(1, """[{"result":2}]""");
+        Assert.Equal(2, await queued.Task.WaitAsync(this.TimeoutToken));
+    }
+
+    [Fact]
+    public async Task AnAnswerWithTheWrongNumberOfResults_FailsTheBatchsCalls()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+        var call = Call("a");
+        batcher.Enqueue(call);
+        await this.NextSentAsync();
+        this.Answer(0, """[{"result":1},{"result":2}]""");
+        var error = await Assert.ThrowsAsync<SharedMemoryException>(() => call.Task.WaitAsync(this.TimeoutToken));
+        Assert.Contains("batch of 1", error.Message, StringComparison.Ordinal);
+    }
+
+    private static BatchedCall<long> Call(string key, CancellationToken cancellationToken = default, int bytes = 100) =>
+        new(Rpc.RpcMethods.Get, [key], bytes, static (result, _) => result.GetInt64(), cancellationToken);
+
+    private CallBatcher CreateBatcher(int maxBatchBytes) => new(
+        batch =>
+        {
+            var answer = new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (this.sent)
+            {
+                this.sent.Add(([.. batch.Calls.Select(c => (string)c.Arguments[0]!)], answer));
+            }
+
+            this.sentSignal.Release();
+            return answer.Task;
+        },
+        JsonSerializerOptions.Default,
+        maxBatchBytes);
+
+    private Task NextSentAsync() => this.sentSignal.WaitAsync(this.TimeoutToken);
+
+    private void Answer(int batch, string json) => this.sent[batch].Answer.SetResult(JsonDocument.Parse(json).RootElement);
+}
