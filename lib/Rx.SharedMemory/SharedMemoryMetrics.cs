@@ -15,4 +15,14 @@ public static class SharedMemoryMetrics
 
     /// <summary>Gets the number of calls in each <c>batch</c> request the master runs: how much the worker's batching saves.</summary>
     internal static Histogram<int> BatchCalls { get; } = Meter.CreateHistogram<int>("rx.sharedmemory.batch.calls", "{call}", "Calls carried by one batch request.");
+
+    /// <summary>
+    /// Gets the bytes of large values that travelled through shared memory instead of the pipe, tagged
+    /// <c>direction</c> = <c>to_master</c> or <c>to_worker</c>.
+    /// </summary>
+    internal static Counter<long> SharedRegionBytes { get; } = Meter.CreateCounter<long>("rx.sharedmemory.shared_region.bytes", "By", "Bytes of large values moved through shared memory.");
+
+    internal static readonly KeyValuePair<string, object?> ToMaster = new("direction", "to_master");
+
+    internal static readonly KeyValuePair<string, object?> ToWorker = new("direction", "to_worker");
 }

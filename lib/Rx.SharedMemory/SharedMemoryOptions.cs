@@ -9,6 +9,14 @@ public sealed class SharedMemoryOptions
     /// <summary>Gets or sets the largest value allowed, in bytes of its compact JSON (a byte array counts as its base64 text). Default: 16 MiB.</summary>
     public int MaxValueBytes { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// Gets or sets a value indicating whether values of 32 KiB and more travel between the master and a worker through
+    /// memory both processes map, instead of through the pipe (Linux; elsewhere they always take the pipe). Each
+    /// worker then maps two areas of <see cref="MaxValueBytes"/> in <c>/dev/shm</c>, which take memory only as far as
+    /// large values have used them, and are freed when the worker's connection ends. Default: true.
+    /// </summary>
+    public bool LargeValuesThroughSharedMemory { get; set; } = true;
+
     /// <summary>Gets or sets the most keys the store holds; <see langword="null"/> (the default) for no limit by count.</summary>
     public int? MaxEntries { get; set; }
 

@@ -474,6 +474,28 @@ switch (scenario)
             break;
         }
 
+    case "large":
+        {
+            // large COUNT SIZE: byte arrays of SIZE bytes set and read back one by one, then read all at once
+            // (pipelined, many in one batch), then rewritten all at once; reports any value that came back wrong.
+            int count = int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture);
+            int size = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            int mismatches = 0;
+            for (int i = 0; i < count; i++)
+            {
+                await store.SetAsync($"large/{i}", LargeValue(i, 0, size), timeout);
+                mismatches += (await store.GetAsync<byte[]>($"large/{i}", timeout))!.AsSpan().SequenceEqual(LargeValue(i, 0, size)) ? 0 : 1;
+            }
+
+            var all = await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.GetAsync<byte[]>($"large/{i}", timeout).AsTask()));
+            mismatches += all.Where((value, i) => !value!.AsSpan().SequenceEqual(LargeValue(i, 0, size))).Count();
+            await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.SetAsync($"large/{i}", LargeValue(i, 1, size), timeout).AsTask()));
+            all = await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.GetAsync<byte[]>($"large/{i}", timeout).AsTask()));
+            mismatches += all.Where((value, i) => !value!.AsSpan().SequenceEqual(LargeValue(i, 1, size))).Count();
+            report.Line($"mismatches {mismatches}");
+            break;
+        }
+
     case "pipeline":
         {
             // pipeline N: N rounds started without awaiting any, each a set of its own key, a get of the key the
@@ -528,6 +550,13 @@ switch (scenario)
 
     default:
         throw new ArgumentException($"Unknown scenario '{scenario}'.");
+}
+
+static byte[] LargeValue(int index, int round, int size)
+{
+    var value = new byte[size];
+    new Random((index * 7919) + round).NextBytes(value);
+    return value;
 }
 
 namespace Rx.SharedMemory.TestWorker

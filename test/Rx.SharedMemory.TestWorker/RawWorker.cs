@@ -10,7 +10,9 @@ internal static class RawWorker
     {
         using var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN")!);
         using var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")!);
-        await WriteFrameAsync(toMaster, $$$"""{"jsonrpc":"2.0","id":1,"method":"hello","params":{"protocolVersion":1,"processId":{{{Environment.ProcessId}}}}}""");
+        // The region (raw-region maps it by hand) is announced only by the scenario that uses it.
+        var region = scenario == "raw-region" ? MapRegion() : null;
+        await WriteFrameAsync(toMaster, $$$"""{"jsonrpc":"2.0","id":1,"method":"hello","params":{"protocolVersion":1,"processId":{{{Environment.ProcessId}}},"sharedRegion":{{{(region is null ? "false" : "true")}}}}}""");
 
         // Reads until the master closes the connection.
         var endOfFile = DrainAsync(fromMaster);
@@ -56,12 +58,38 @@ internal static class RawWorker
                     return;
                 }
 
+            case "raw-region":
+                {
+                    // Values placed in the shared region by hand: malformed, out of range, too large, then good.
+                    region!.Write(Encoding.UTF8.GetBytes("{\"a\":"), 0);
+                    region.Write(Encoding.UTF8.GetBytes("[1,2,3]"), 100);
+                    await WriteFrameAsync(toMaster, """{"jsonrpc":"2.0","id":2,"method":"batch","params":[[["set","r/bad",null,null,null,0,5],["set","r/out",null,null,null,1099511627776,10],["set","r/big",null,null,null,0,999999999],["set","r/ok",null,null,null,100,7],["get","r/ok"]]]}""");
+                    await ReadUntilAsync(fromMaster, text => text.Contains("\"id\":2", StringComparison.Ordinal) && IsWhole(LastBody(text)));
+                    report.Line(LastBody(Received.ToString()));
+                    return;
+                }
+
             default:
                 throw new ArgumentException($"Unknown scenario '{scenario}'.");
         }
 
         await endOfFile;
         report.Line("master closed the connection");
+    }
+
+    /// <summary>Maps the region's to-master area (after its 64-byte header) as a worker in another language would, and returns a writer for it.</summary>
+    private static RegionBytes MapRegion()
+    {
+        var parts = Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_REGION")!.Split(':');
+        var file = new FileStream($"/proc/self/fd/{parts[0]}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
+        var mapping = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(file, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
+        return new RegionBytes(mapping.CreateViewAccessor());
+    }
+
+    /// <summary>The to-master area of a mapped region.</summary>
+    private sealed class RegionBytes(System.IO.MemoryMappedFiles.MemoryMappedViewAccessor view)
+    {
+        public void Write(byte[] bytes, int offset) => view.WriteArray(64 + offset, bytes, 0, bytes.Length);
     }
 
     private static async Task WriteFrameAsync(Stream stream, string json)

@@ -33,6 +33,28 @@ public sealed class BadInputTests() : WorkerProcessTestBase(new SharedMemoryOpti
         Assert.Equal(2, this.Master.Count);
     }
 
+    [Fact]
+    public async Task ValuesPlacedInTheSharedRegion_ThatAreMalformedOutOfRangeOrTooLarge_AreRefused_AndTheConnectionGoesOn()
+    {
+        var report = await this.ReportAfterExitAsync(await this.SpawnAsync("raw-region"));
+
+        using var response = System.Text.Json.JsonDocument.Parse(report[^1]);
+        var results = response.RootElement.GetProperty("result").EnumerateArray().ToArray();
+        int Code(int call) => results[call].GetProperty("error").GetProperty("code").GetInt32();
+        Assert.Equal(-32011, Code(0));
+        Assert.Contains("not one JSON value", results[0].GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(-32011, Code(1));
+        Assert.Equal(-32010, Code(2));
+        Assert.Equal("MaxValueBytes", results[2].GetProperty("error").GetProperty("data").GetProperty("limitName").GetString());
+        Assert.Equal("[1,2,3]", results[4].GetProperty("result").GetProperty("value").GetRawText());
+        var stored = await this.Master.Store.GetAsync<int[]>("r/ok", this.TimeoutToken);
+        Assert.Equal(new[] { 1, 2, 3 }, stored);
+        foreach (var refused in new[] { "r/bad", "r/out", "r/big" })
+        {
+            Assert.Null(await this.Master.Store.GetEntryAsync<System.Text.Json.JsonElement>(refused, this.TimeoutToken));
+        }
+    }
+
     [Theory]
     [InlineData("raw-garbage")]
     [InlineData("raw-oversized")]

@@ -107,7 +107,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         try
         {
             this.ThrowIfDisposed();
-            var pipes = new WorkerPipes();
+            var pipes = new WorkerPipes(this.options.LargeValuesThroughSharedMemory ? SharedRegion.TryCreate(this.options.MaxValueBytes) : null);
             var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
             try
             {
@@ -121,6 +121,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
                     pipes.ReleaseClientEnds();
                     startInfo.Environment.Remove(PipeEnvironment.FromMaster);
                     startInfo.Environment.Remove(PipeEnvironment.ToMaster);
+                    startInfo.Environment.Remove(PipeEnvironment.Region);
                 }
             }
             catch

@@ -9,6 +9,9 @@ internal static class RpcMethods
     /// <summary>The <c>hello</c> feature that says the master takes <see cref="Batch"/> requests.</summary>
     public const string BatchFeature = "batch";
 
+    /// <summary>The <c>hello</c> feature that says large values may travel through the shared region (docs/protocol.md).</summary>
+    public const string SharedRegionFeature = "sharedRegion";
+
     // Worker to master, requests.
     public const string Hello = "hello";
     public const string Get = "get";

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Store;
+using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
 
 namespace Rx.SharedMemory.Rpc;
@@ -19,12 +20,15 @@ internal sealed class StoreRpcTarget
     private readonly SharedMemoryOptions options;
     private readonly int workerId;
     private readonly ILogger logger;
+    private readonly SharedRegion? offeredRegion;
+    private SharedRegion? region;
     private readonly ConcurrentDictionary<long, StoreSubscription> subscriptions = new();
     private readonly TaskCompletionSource<int> hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool released;
 
-    public StoreRpcTarget(KeyValueStore store, LockTable locks, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, ILogger logger)
+    public StoreRpcTarget(KeyValueStore store, LockTable locks, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger)
     {
+        this.offeredRegion = region;
         this.store = store;
         this.locks = locks;
         this.outbox = outbox;
@@ -37,14 +41,18 @@ internal sealed class StoreRpcTarget
     public Task<int> Hello => this.hello.Task;
 
 
+    /// <param name="protocolVersion">The protocol version the worker speaks.</param>
+    /// <param name="processId">The worker's process id.</param>
+    /// <param name="sharedRegion">True when the worker has mapped the shared region it was given.</param>
     [JsonRpcMethod(RpcMethods.Hello)]
-    public HelloResult OnHello(int protocolVersion, int processId)
+    public HelloResult OnHello(int protocolVersion, int processId, bool sharedRegion = false)
     {
         if (protocolVersion != RpcMethods.ProtocolVersion)
         {
             throw new ArgumentException($"Protocol version {protocolVersion} is not supported; this master speaks {RpcMethods.ProtocolVersion}.", nameof(protocolVersion));
         }
 
+        this.region = sharedRegion ? this.offeredRegion : null;
         this.hello.TrySetResult(processId);
         return new HelloResult
         {
@@ -52,7 +60,7 @@ internal sealed class StoreRpcTarget
             WorkerId = this.workerId,
             MaxKeyLength = this.options.MaxKeyLength,
             MaxValueBytes = this.options.MaxValueBytes,
-            Features = [RpcMethods.BatchFeature],
+            Features = this.region is null ? [RpcMethods.BatchFeature] : [RpcMethods.BatchFeature, RpcMethods.SharedRegionFeature],
         };
     }
 
@@ -114,12 +122,13 @@ internal sealed class StoreRpcTarget
         }
 
         var buffer = new ArrayBufferWriter<byte>(256 + (calls.GetArrayLength() * 32));
+        var results = new RegionResults(this.region);
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
             foreach (var call in calls.EnumerateArray())
             {
-                this.Execute(call, writer);
+                this.Execute(call, writer, ref results);
             }
 
             writer.WriteEndArray();
@@ -192,7 +201,7 @@ internal sealed class StoreRpcTarget
     }
 
     /// <summary>Runs one <c>[method, arguments…]</c> call of a batch and writes its outcome; the outcome is known before anything is written.</summary>
-    private void Execute(JsonElement call, Utf8JsonWriter writer)
+    private void Execute(JsonElement call, Utf8JsonWriter writer, ref RegionResults regionResults)
     {
         EntryMessage<RawJson>? entry = null;
         long number = 0;
@@ -207,11 +216,23 @@ internal sealed class StoreRpcTarget
                     entry = this.Get(arguments.String(1, "key"));
                     break;
                 case RpcMethods.Set:
-                    number = this.Set(arguments.String(1, "key"), arguments.Value(2, "value"), arguments.OptionalDouble(3, "ttlMs"), arguments.OptionalBoolean(4, "ephemeral"));
-                    break;
+                    {
+                        var key = arguments.String(1, "key");
+                        var value = this.ValueOf(arguments, 2, regionAt: 5);
+                        number = this.store.Set(key, value, TimeToLive(arguments.OptionalDouble(3, "ttlMs")), arguments.OptionalBoolean(4, "ephemeral") ? this.workerId : 0);
+                        break;
+                    }
+
                 case RpcMethods.CompareAndSet:
-                    swap = this.CompareAndSet(arguments.String(1, "key"), arguments.Int64(2, "expectedVersion"), arguments.Value(3, "value"), arguments.OptionalDouble(4, "ttlMs"), arguments.OptionalBoolean(5, "ephemeral"));
-                    break;
+                    {
+                        var key = arguments.String(1, "key");
+                        long expected = arguments.Int64(2, "expectedVersion");
+                        var value = this.ValueOf(arguments, 3, regionAt: 6);
+                        var result = this.store.CompareAndSet(key, expected, value, TimeToLive(arguments.OptionalDouble(4, "ttlMs")), arguments.OptionalBoolean(5, "ephemeral") ? this.workerId : 0);
+                        swap = new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
+                        break;
+                    }
+
                 case RpcMethods.Increment:
                     counter = this.Increment(arguments.String(1, "key"), arguments.OptionalInt64(2, "delta") ?? 1);
                     break;
@@ -236,7 +257,21 @@ internal sealed class StoreRpcTarget
         writer.WritePropertyName("result"u8);
         if (entry is not null)
         {
-            WriteEntry(writer, entry.Value.Utf8, entry.Version);
+            if (regionResults.TryPlace(entry.Value.Utf8) is { } offset)
+            {
+                // The value waits in the region; the worker reads it there.
+                writer.WriteStartObject();
+                writer.WriteNumber("version"u8, entry.Version);
+                writer.WriteStartArray("region"u8);
+                writer.WriteNumberValue(offset);
+                writer.WriteNumberValue(entry.Value.Utf8.Length);
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+            else
+            {
+                WriteEntry(writer, entry.Value.Utf8, entry.Version);
+            }
         }
         else if (swap is not null)
         {
@@ -264,6 +299,52 @@ internal sealed class StoreRpcTarget
         writer.WriteEndObject();
     }
 
+    /// <summary>
+    /// A set's value: the JSON argument, or, when the call carries <c>regionOffset, regionLength</c> at
+    /// <paramref name="regionAt"/>, a copy of what the worker put in the shared region, checked to be one JSON value.
+    /// </summary>
+    private byte[] ValueOf(BatchArguments arguments, int valueAt, int regionAt)
+    {
+        if (arguments.OptionalInt64(regionAt, "regionOffset") is not { } offset)
+        {
+            return RawJson.CopyOf(arguments.Value(valueAt, "value"));
+        }
+
+        long length = arguments.OptionalInt64(regionAt + 1, "regionLength") ?? throw new ArgumentException("A region offset comes with a region length.", "regionLength");
+        if (this.region is null)
+        {
+            throw new ArgumentException("This connection has no shared region.", "regionOffset");
+        }
+
+        if (length > this.options.MaxValueBytes)
+        {
+            throw new SharedMemoryLimitExceededException(arguments.String(1, "key"), nameof(SharedMemoryOptions.MaxValueBytes), this.options.MaxValueBytes, length);
+        }
+
+        // Copied before it is checked: the worker could change the region's bytes meanwhile, never the copy's.
+        var value = this.region.Read(SharedRegion.Area.ToMaster, offset, length, static bytes => bytes.ToArray());
+        if (!IsOneJsonValue(value))
+        {
+            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(1, "key"))} in the shared region is not one JSON value.", "regionOffset");
+        }
+
+        SharedMemoryMetrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToMaster);
+        return value;
+    }
+
+    private static bool IsOneJsonValue(byte[] json)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json);
+            return reader.Read() && reader.TrySkip() && !reader.Read();
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
     private static void WriteEntry(Utf8JsonWriter writer, byte[] value, long version)
     {
         writer.WriteStartObject();
@@ -279,4 +360,42 @@ internal sealed class StoreRpcTarget
         > 0 and < 1e15 => TimeSpan.FromMilliseconds(milliseconds.Value),
         _ => throw new ArgumentOutOfRangeException(nameof(milliseconds), milliseconds, "A time to live must be a positive number of milliseconds."),
     };
+
+    /// <summary>The to-worker area of the shared region, taken for one batch's large results when it is free.</summary>
+    private struct RegionResults(SharedRegion? region)
+    {
+        private bool claimed;
+        private bool unavailable = region is null;
+        private int used;
+
+        /// <summary>Copies a large value into the area and returns its offset; null when it travels inline.</summary>
+        public int? TryPlace(byte[] value)
+        {
+            if (this.unavailable || value.Length < SharedRegion.MinValueBytes || value.Length > region!.AreaBytes - this.used)
+            {
+                return null;
+            }
+
+            if (!this.claimed)
+            {
+                // Still busy means the worker has not read the last batch's values yet: these take the pipe.
+                this.claimed = region!.TryClaimToWorker();
+                this.unavailable = !this.claimed;
+                if (this.unavailable)
+                {
+                    return null;
+                }
+            }
+
+            if (!region!.TryWrite(SharedRegion.Area.ToWorker, this.used, value))
+            {
+                return null;
+            }
+
+            int offset = this.used;
+            this.used += value.Length;
+            SharedMemoryMetrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToWorker);
+            return offset;
+        }
+    }
 }

@@ -10,7 +10,7 @@ internal static partial class MasterPipes
         && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(PipeEnvironment.ToMaster));
 
     /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
-    public static (Stream FromMaster, Stream ToMaster) Open()
+    public static (Stream FromMaster, Stream ToMaster, SharedRegion? Region) Open()
     {
         var input = Environment.GetEnvironmentVariable(PipeEnvironment.FromMaster);
         var output = Environment.GetEnvironmentVariable(PipeEnvironment.ToMaster);
@@ -23,13 +23,15 @@ internal static partial class MasterPipes
         // Cleared so that processes this worker starts do not believe they are workers of the same master.
         Environment.SetEnvironmentVariable(PipeEnvironment.FromMaster, null);
         Environment.SetEnvironmentVariable(PipeEnvironment.ToMaster, null);
+        var region = Environment.GetEnvironmentVariable(PipeEnvironment.Region);
+        Environment.SetEnvironmentVariable(PipeEnvironment.Region, null);
         var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, input);
         try
         {
             var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, output);
             KeepFromChildren(fromMaster);
             KeepFromChildren(toMaster);
-            return (fromMaster, toMaster);
+            return (fromMaster, toMaster, SharedRegion.Open(region));
         }
         catch
         {

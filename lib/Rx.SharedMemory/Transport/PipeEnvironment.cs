@@ -11,4 +11,7 @@ internal static class PipeEnvironment
 
     /// <summary>The handle the worker writes to (the master reads from it).</summary>
     public const string ToMaster = "RX_SHAREDMEMORY_PIPE_OUT";
+
+    /// <summary>The shared region for large values (<see cref="SharedRegion"/>), when the master made one: <c>descriptor:areaBytes</c>.</summary>
+    public const string Region = "RX_SHAREDMEMORY_REGION";
 }

@@ -9,6 +9,11 @@ internal sealed class WorkerPipes : IDisposable
     private readonly AnonymousPipeServerStream toWorker = new(PipeDirection.Out, HandleInheritability.Inheritable);
     private readonly AnonymousPipeServerStream fromWorker = new(PipeDirection.In, HandleInheritability.Inheritable);
 
+    /// <param name="region">The shared region for the worker's large values, or null; the pipes own it from now on.</param>
+    public WorkerPipes(SharedRegion? region) => this.Region = region;
+
+    public SharedRegion? Region { get; }
+
     public Stream ToWorker => this.toWorker;
 
     public Stream FromWorker => this.fromWorker;
@@ -18,6 +23,11 @@ internal sealed class WorkerPipes : IDisposable
     {
         startInfo.Environment[PipeEnvironment.FromMaster] = this.toWorker.GetClientHandleAsString();
         startInfo.Environment[PipeEnvironment.ToMaster] = this.fromWorker.GetClientHandleAsString();
+        if (this.Region is { } region)
+        {
+            startInfo.Environment[PipeEnvironment.Region] = region.EnvironmentValue;
+            region.SetInheritable(true);
+        }
     }
 
     /// <summary>
@@ -28,11 +38,13 @@ internal sealed class WorkerPipes : IDisposable
     {
         this.toWorker.DisposeLocalCopyOfClientHandle();
         this.fromWorker.DisposeLocalCopyOfClientHandle();
+        this.Region?.SetInheritable(false);
     }
 
     public void Dispose()
     {
         this.toWorker.Dispose();
         this.fromWorker.Dispose();
+        this.Region?.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Transport;
 
 namespace Rx.SharedMemory.Worker;
 
@@ -9,11 +10,12 @@ namespace Rx.SharedMemory.Worker;
 /// </summary>
 internal abstract class BatchedCall : IThreadPoolWorkItem
 {
-    protected BatchedCall(string method, object?[] arguments, int bytes)
+    protected BatchedCall(string method, object?[] arguments, int bytes, int regionAt)
     {
         this.Method = method;
         this.Arguments = arguments;
         this.Bytes = bytes;
+        this.RegionAt = regionAt;
     }
 
     public string Method { get; }
@@ -23,6 +25,9 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
 
     /// <summary>Gets an upper bound of the operation's size in the batch's JSON, used to keep a batch under the master's frame limit.</summary>
     public int Bytes { get; }
+
+    /// <summary>Gets the position of the <c>regionOffset, regionLength</c> arguments, for a call whose value may travel in the shared region; 0 for others.</summary>
+    public int RegionAt { get; }
 
     /// <summary>Gets a value indicating whether the caller's task is over (completed, failed or canceled).</summary>
     public abstract bool IsOver { get; }
@@ -41,13 +46,24 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
 
     public abstract void Fail(Exception error);
 
-    /// <summary>Writes <c>[method, arguments…]</c>.</summary>
-    public void WriteTo(Utf8JsonWriter writer)
+    /// <summary>Reads a result whose value waits in the shared region (<c>{"version", "region": [offset, length]}</c>), before the region is given back.</summary>
+    public abstract void ResolveFromRegion(SharedRegion region, JsonElement result);
+
+    /// <summary>Writes <c>[method, arguments…]</c>; a large value goes into the batch's part of the shared region when <paramref name="region"/> has room.</summary>
+    public void WriteTo(Utf8JsonWriter writer, RegionWriter? region)
     {
         writer.WriteStartArray();
         writer.WriteStringValue(this.Method);
+        (int Offset, int Length)? placed = null;
         foreach (var argument in this.Arguments)
         {
+            if (argument is RawJson large && this.RegionAt > 0 && region?.TryPlace(large.Utf8) is { } offset)
+            {
+                placed = (offset, large.Utf8.Length);
+                writer.WriteNullValue();
+                continue;
+            }
+
             switch (argument)
             {
                 case null: writer.WriteNullValue(); break;
@@ -58,6 +74,17 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
                 case RawJson json: writer.WriteRawValue(json.Utf8, skipInputValidation: true); break;
                 default: throw new InvalidOperationException($"A batched argument cannot be a {argument.GetType()}.");
             }
+        }
+
+        if (placed is { } spot)
+        {
+            for (int i = this.Arguments.Length; i < this.RegionAt; i++)
+            {
+                writer.WriteNullValue();
+            }
+
+            writer.WriteNumberValue(spot.Offset);
+            writer.WriteNumberValue(spot.Length);
         }
 
         writer.WriteEndArray();
@@ -71,12 +98,22 @@ internal sealed class BatchedCall<T> : BatchedCall
     // reader thread, so an awaiting caller goes on without one more hop.
     private readonly TaskCompletionSource<T> completion = new();
     private readonly Func<JsonElement, JsonSerializerOptions, T> readResult;
+    private readonly RegionResultReader? readRegionResult;
     private CancellationTokenRegistration cancellation;
+    private (T Value, Exception? Error)? resolved;
 
-    public BatchedCall(string method, object?[] arguments, int bytes, Func<JsonElement, JsonSerializerOptions, T> readResult, CancellationToken cancellationToken)
-        : base(method, arguments, bytes)
+    /// <param name="method">The method's name.</param>
+    /// <param name="arguments">The positional arguments.</param>
+    /// <param name="bytes">An upper bound of the call's size in the batch's JSON.</param>
+    /// <param name="readResult">Reads the call's <c>result</c>.</param>
+    /// <param name="cancellationToken">Cancels the caller's wait.</param>
+    /// <param name="regionAt">Where the region arguments go, for a call whose value may travel in the shared region; 0 otherwise.</param>
+    /// <param name="readRegionResult">Reads a result whose value waits in the shared region, for a call that may get one.</param>
+    public BatchedCall(string method, object?[] arguments, int bytes, Func<JsonElement, JsonSerializerOptions, T> readResult, CancellationToken cancellationToken, int regionAt = 0, RegionResultReader? readRegionResult = null)
+        : base(method, arguments, bytes, regionAt)
     {
         this.readResult = readResult;
+        this.readRegionResult = readRegionResult;
         if (cancellationToken.CanBeCanceled)
         {
             // A canceled call still travels if its batch has gone: the master may have applied it, as with any
@@ -85,7 +122,30 @@ internal sealed class BatchedCall<T> : BatchedCall
         }
     }
 
+    /// <summary>Deserializes a value read from the shared region into the call's result, with the entry's version.</summary>
+    public delegate T RegionResultReader(ReadOnlySpan<byte> value, long version, JsonSerializerOptions options);
+
     public Task<T> Task => this.completion.Task;
+
+    public override void ResolveFromRegion(SharedRegion region, JsonElement result)
+    {
+        try
+        {
+            if (this.readRegionResult is null)
+            {
+                throw new SharedMemoryException($"The master put the result of a '{this.Method}' call in the shared region, which only a get's may be.");
+            }
+
+            var place = result.GetProperty("region"u8);
+            long version = result.GetProperty("version"u8).GetInt64();
+            var options = this.Options ?? JsonSerializerOptions.Default;
+            this.resolved = (region.Read(SharedRegion.Area.ToWorker, place[0].GetInt64(), place[1].GetInt64(), bytes => this.readRegionResult(bytes, version, options)), null);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException or ArgumentException or NotSupportedException or SharedMemoryException or ObjectDisposedException)
+        {
+            this.resolved = (default!, ex);
+        }
+    }
 
     public override bool IsOver => this.completion.Task.IsCompleted;
 
@@ -94,6 +154,20 @@ internal sealed class BatchedCall<T> : BatchedCall
         this.cancellation.Dispose();
         if (this.IsOver)
         {
+            return;
+        }
+
+        if (this.resolved is { } early)
+        {
+            if (early.Error is null)
+            {
+                this.completion.TrySetResult(early.Value);
+            }
+            else
+            {
+                this.completion.TrySetException(early.Error);
+            }
+
             return;
         }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Rx.SharedMemory.Transport;
 
 namespace Rx.SharedMemory.Worker;
 
@@ -20,17 +21,20 @@ internal sealed class CallBatcher
     private readonly Func<Batch, Task<JsonElement>> send;
     private readonly JsonSerializerOptions options;
     private readonly int maxBatchBytes;
+    private readonly SharedRegion? region;
     private List<BatchedCall> queued = [];
     private bool inFlight;
 
     /// <param name="send">Sends one batch request and returns its result; failures are already the worker's exceptions.</param>
     /// <param name="options">How the worker (de)serializes values.</param>
     /// <param name="maxBatchBytes">The size past which no further call joins a batch: the master refuses frames much larger than its largest value.</param>
-    public CallBatcher(Func<Batch, Task<JsonElement>> send, JsonSerializerOptions options, int maxBatchBytes)
+    /// <param name="region">The shared region large values travel through, or null.</param>
+    public CallBatcher(Func<Batch, Task<JsonElement>> send, JsonSerializerOptions options, int maxBatchBytes, SharedRegion? region = null)
     {
         this.send = send;
         this.options = options;
         this.maxBatchBytes = maxBatchBytes;
+        this.region = region;
     }
 
     public void Enqueue(BatchedCall call)
@@ -86,7 +90,7 @@ internal sealed class CallBatcher
         JsonElement results;
         try
         {
-            results = await this.send(new Batch(batch)).ConfigureAwait(false);
+            results = await this.send(new Batch(batch, this.region is null ? null : new RegionWriter(this.region))).ConfigureAwait(false);
             if (results.ValueKind != JsonValueKind.Array || results.GetArrayLength() != batch.Count)
             {
                 throw new SharedMemoryException($"The master answered a batch of {batch.Count} calls with {results.ValueKind} {(results.ValueKind == JsonValueKind.Array ? results.GetArrayLength() : 0)} results.");
@@ -103,6 +107,7 @@ internal sealed class CallBatcher
             return;
         }
 
+        this.ResolveRegionResults(batch, results);
         if (batch.Count == 1)
         {
             // The common case of a lone call: completed here, on the pool thread that read its result. A call its
@@ -126,6 +131,34 @@ internal sealed class CallBatcher
         ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendNext(), this, preferLocal: false);
     }
 
+    /// <summary>Reads every result that waits in the shared region, then gives the region back to the master for its next answer.</summary>
+    private void ResolveRegionResults(List<BatchedCall> batch, JsonElement results)
+    {
+        if (this.region is null)
+        {
+            return;
+        }
+
+        bool any = false;
+        int index = 0;
+        foreach (var outcome in results.EnumerateArray())
+        {
+            var call = batch[index++];
+            call.Options = this.options;
+            if (outcome.ValueKind == JsonValueKind.Object && outcome.TryGetProperty("result"u8, out var result)
+                && result.ValueKind == JsonValueKind.Object && result.TryGetProperty("region"u8, out _))
+            {
+                call.ResolveFromRegion(this.region, result);
+                any = true;
+            }
+        }
+
+        if (any)
+        {
+            this.region.ReleaseToWorker();
+        }
+    }
+
     private void SendNext()
     {
         List<BatchedCall>? batch;
@@ -142,7 +175,7 @@ internal sealed class CallBatcher
 
     /// <summary>The parameter of a <c>batch</c> request: the calls as an array of <c>[method, arguments…]</c> arrays.</summary>
     [JsonConverter(typeof(BatchConverter))]
-    internal readonly record struct Batch(IReadOnlyList<BatchedCall> Calls)
+    internal readonly record struct Batch(IReadOnlyList<BatchedCall> Calls, RegionWriter? Region = null)
     {
         private sealed class BatchConverter : JsonConverter<Batch>
         {
@@ -154,7 +187,7 @@ internal sealed class CallBatcher
                 writer.WriteStartArray();
                 foreach (var call in batch.Calls)
                 {
-                    call.WriteTo(writer);
+                    call.WriteTo(writer, batch.Region);
                 }
 
                 writer.WriteEndArray();

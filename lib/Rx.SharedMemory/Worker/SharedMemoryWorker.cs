@@ -26,6 +26,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 
     private readonly JsonRpc rpc;
     private readonly JsonSerializerOptions valueOptions;
+    private readonly SharedRegion? region;
     private readonly ILogger logger;
     private readonly ConcurrentDictionary<long, RemoteSubscription> subscriptions = new();
     private readonly TaskCompletionSource completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -35,9 +36,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     private CallBatcher? batcher;
     private int maxValueBytes = int.MaxValue;
 
-    private SharedMemoryWorker(Stream fromMaster, Stream toMaster, ILogger logger)
+    private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, ILogger logger)
     {
         this.logger = logger;
+        this.region = region;
         this.rpc = RpcChannel.Create(fromMaster, toMaster, inlineDispatch: false, "Rx.SharedMemory master reader", out this.valueOptions);
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
@@ -69,22 +71,28 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
     public static Task<SharedMemoryWorker> ConnectAsync(ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
     {
-        var (fromMaster, toMaster) = MasterPipes.Open();
-        return ConnectAsync(fromMaster, toMaster, loggerFactory, cancellationToken);
+        var (fromMaster, toMaster, region) = MasterPipes.Open();
+        return ConnectAsync(fromMaster, toMaster, region, loggerFactory, cancellationToken);
     }
 
     /// <summary>Connects over any pair of streams, such as an in-process pipe to a master in tests.</summary>
-    internal static async Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
+    internal static Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, ILoggerFactory? loggerFactory, CancellationToken cancellationToken) =>
+        ConnectAsync(fromMaster, toMaster, region: null, loggerFactory, cancellationToken);
+
+    private static async Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, SharedRegion? region, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
     {
-        var worker = new SharedMemoryWorker(fromMaster, toMaster, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Worker"));
+        var worker = new SharedMemoryWorker(fromMaster, toMaster, region, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Worker"));
         try
         {
-            var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, [RpcMethods.ProtocolVersion, Environment.ProcessId], cancellationToken).ConfigureAwait(false);
+            // The third argument only when there is a region to announce: a master without the feature takes two.
+            object?[] arguments = region is null ? [RpcMethods.ProtocolVersion, Environment.ProcessId] : [RpcMethods.ProtocolVersion, Environment.ProcessId, true];
+            var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, arguments, cancellationToken).ConfigureAwait(false);
             worker.WorkerId = hello.WorkerId;
             worker.maxValueBytes = hello.MaxValueBytes;
             if (hello.Features?.Contains(RpcMethods.BatchFeature) == true)
             {
-                worker.batcher = new CallBatcher(worker.SendBatchAsync, worker.valueOptions, Math.Min(MaxBatchBytes, hello.MaxValueBytes));
+                var usable = hello.Features.Contains(RpcMethods.SharedRegionFeature) ? region : null;
+                worker.batcher = new CallBatcher(worker.SendBatchAsync, worker.valueOptions, Math.Min(MaxBatchBytes, hello.MaxValueBytes), usable);
             }
 
             return worker;
@@ -107,7 +115,13 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     public async ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        var entry = await this.CallAsync(RpcMethods.Get, [key], CallBytes(key), static (result, options) => result.Deserialize<EntryMessage<T>?>(options), cancellationToken).ConfigureAwait(false);
+        var entry = await this.CallAsync(
+            RpcMethods.Get,
+            [key],
+            CallBytes(key),
+            static (result, options) => result.Deserialize<EntryMessage<T>?>(options),
+            cancellationToken,
+            readRegionResult: static (value, version, options) => new EntryMessage<T> { Value = JsonSerializer.Deserialize<T>(value, options)!, Version = version }).ConfigureAwait(false);
         return entry is null ? null : new StoreEntry<T>(entry.Value, entry.Version);
     }
 
@@ -138,7 +152,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
             [key, expectedVersion, json, options?.TimeToLive?.TotalMilliseconds, options?.Ephemeral ?? false],
             CallBytes(key, json),
             static (result, options) => result.Deserialize<CompareAndSetMessage>(options)!,
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken,
+            regionAt: 5).ConfigureAwait(false);
         return new CompareAndSetResult(result.Succeeded, result.Version);
     }
 
@@ -205,6 +220,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         }
 
         this.subscriptions.Clear();
+
+        // Unmapped once no call is reading or writing it (each access holds a reference).
+        this.region?.Dispose();
         this.completion.TrySetResult();
     }
 
@@ -270,7 +288,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     {
         var json = this.Serialize(key, value);
         object?[] arguments = options is null ? [key, json] : [key, json, options.TimeToLive?.TotalMilliseconds, options.Ephemeral];
-        return this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken);
+        return this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken, regionAt: 4);
     }
 
     /// <summary>Serializes a value as its request would, refusing here, before it travels, one the master would refuse for its size.</summary>
@@ -289,7 +307,14 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     private static int CallBytes(string key, RawJson? value = null) => (6 * key.Length) + (value?.Utf8.Length ?? 0) + 64;
 
     /// <summary>Calls a data operation: in the next batch when the master takes batches, else as a request of its own.</summary>
-    private ValueTask<T> CallAsync<T>(string method, object?[] arguments, int bytes, Func<JsonElement, JsonSerializerOptions, T> readResult, CancellationToken cancellationToken)
+    private ValueTask<T> CallAsync<T>(
+        string method,
+        object?[] arguments,
+        int bytes,
+        Func<JsonElement, JsonSerializerOptions, T> readResult,
+        CancellationToken cancellationToken,
+        int regionAt = 0,
+        BatchedCall<T>.RegionResultReader? readRegionResult = null)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);
         if (this.connectionLost is { } lost)
@@ -303,7 +328,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var call = new BatchedCall<T>(method, arguments, bytes, readResult, cancellationToken);
+        var call = new BatchedCall<T>(method, arguments, bytes, readResult, cancellationToken, regionAt, readRegionResult);
         this.batcher.Enqueue(call);
         return new ValueTask<T>(call.Task);
     }

@@ -1,0 +1,25 @@
+using Rx.SharedMemory.Transport;
+
+namespace Rx.SharedMemory.Worker;
+
+/// <summary>
+/// Lays one batch's large values out in the to-master area of the shared region, one after another. The area is the
+/// batch's alone: a worker has one batch in flight, and the master has copied every value out before it answers.
+/// </summary>
+internal sealed class RegionWriter(SharedRegion region)
+{
+    private int used;
+
+    /// <summary>Copies a large value into the area and returns its offset; null when it is small or there is no room left (it then travels inline).</summary>
+    public int? TryPlace(byte[] value)
+    {
+        if (value.Length < SharedRegion.MinValueBytes || !region.TryWrite(SharedRegion.Area.ToMaster, this.used, value))
+        {
+            return null;
+        }
+
+        int offset = this.used;
+        this.used += value.Length;
+        return offset;
+    }
+}
