@@ -33,11 +33,15 @@ public sealed class ExpiryTimingTests(ITestOutputHelper output) : TestBase
         Assert.Contains("left 0", lines);
         var written = double.Parse(lines.Single(l => l.StartsWith("written ", StringComparison.Ordinal)).Split(' ')[1], CultureInfo.InvariantCulture);
         Assert.True(written < 3000, $"the keys took {written} ms to write, past the first deadline: the test means nothing");
+        // Within 100 ms; on a machine so loaded that a thread asking to sleep 1 ms wakes 50 ms late or more (the
+        // control), within that delay plus 50 ms: what the expiry adds is what it can answer for.
+        var control = double.Parse(lines.Single(l => l.StartsWith("control ", StringComparison.Ordinal)).Split(' ')[1], CultureInfo.InvariantCulture);
+        var bound = Math.Max(100, control + 50);
         foreach (var name in new[] { "committed", "received" })
         {
             var figures = lines.Single(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Split(' ')[1..].Select(f => double.Parse(f, CultureInfo.InvariantCulture)).ToArray();
             Assert.True(figures[0] >= 0, $"a key was {name} {-figures[0]} ms before its deadline");
-            Assert.True(figures[3] < 100, $"a key was {name} {figures[3]} ms after its deadline");
+            Assert.True(figures[3] < bound, $"a key was {name} {figures[3]} ms after its deadline (bound {bound} ms; a control thread woke up to {control} ms late)");
         }
     }
 }

@@ -20,7 +20,7 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
 
     public string Method { get; }
 
-    /// <summary>Gets the positional arguments: strings, numbers, booleans, nulls and <see cref="RawJson"/> values.</summary>
+    /// <summary>Gets the positional arguments: strings, numbers, booleans, nulls and <see cref="PooledJson"/> values.</summary>
     public object?[] Arguments { get; }
 
     /// <summary>Gets an upper bound of the operation's size in the batch's JSON, used to keep a batch under the master's frame limit.</summary>
@@ -46,6 +46,15 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
 
     public abstract void Fail(Exception error);
 
+    /// <summary>Gives a value's pooled buffers back, once its message is written or it will not be.</summary>
+    public void ReleaseArguments()
+    {
+        foreach (var argument in this.Arguments)
+        {
+            (argument as PooledJson)?.Dispose();
+        }
+    }
+
     /// <summary>Reads a result whose value waits in the shared region (<c>{"version", "region": [offset, length]}</c>), before the region is given back.</summary>
     public abstract void ResolveFromRegion(SharedRegion region, JsonElement result);
 
@@ -54,12 +63,12 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
     {
         writer.WriteStartArray();
         writer.WriteStringValue(this.Method);
-        (int Offset, int Length)? placed = null;
+        (int Offset, long Length)? placed = null;
         foreach (var argument in this.Arguments)
         {
-            if (argument is RawJson large && this.RegionAt > 0 && region?.TryPlace(large.Utf8) is { } offset)
+            if (argument is PooledJson value && this.RegionAt > 0 && region?.TryPlace(value.Bytes) is { } offset)
             {
-                placed = (offset, large.Utf8.Length);
+                placed = (offset, value.Length);
                 writer.WriteNullValue();
                 continue;
             }
@@ -71,7 +80,7 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
                 case long number: writer.WriteNumberValue(number); break;
                 case double number: writer.WriteNumberValue(number); break;
                 case bool flag: writer.WriteBooleanValue(flag); break;
-                case RawJson json: writer.WriteRawValue(json.Utf8, skipInputValidation: true); break;
+                case PooledJson json: writer.WriteRawValue(json.Bytes, skipInputValidation: true); break;
                 default: throw new InvalidOperationException($"A batched argument cannot be a {argument.GetType()}.");
             }
         }

@@ -68,7 +68,8 @@ internal sealed class CallBatcher
             var call = this.queued[taken];
             if (call.IsOver)
             {
-                continue; // canceled before it went
+                call.ReleaseArguments(); // canceled before it went
+                continue;
             }
 
             if (batch.Count > 0 && bytes + call.Bytes > this.maxBatchBytes)
@@ -100,11 +101,17 @@ internal sealed class CallBatcher
         {
             foreach (var call in batch)
             {
+                call.ReleaseArguments();
                 call.Fail(ex);
             }
 
             this.SendNext();
             return;
+        }
+
+        foreach (var call in batch)
+        {
+            call.ReleaseArguments();
         }
 
         this.ResolveRegionResults(batch, results);

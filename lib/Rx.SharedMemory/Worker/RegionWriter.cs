@@ -1,3 +1,4 @@
+using System.Buffers;
 using Rx.SharedMemory.Transport;
 
 namespace Rx.SharedMemory.Worker;
@@ -11,15 +12,20 @@ internal sealed class RegionWriter(SharedRegion region)
     private int used;
 
     /// <summary>Copies a large value into the area and returns its offset; null when it is small or there is no room left (it then travels inline).</summary>
-    public int? TryPlace(byte[] value)
+    public int? TryPlace(ReadOnlySequence<byte> value)
     {
-        if (value.Length < SharedRegion.MinValueBytes || !region.TryWrite(SharedRegion.Area.ToMaster, this.used, value))
+        if (value.Length < SharedRegion.MinValueBytes || value.Length > region.AreaBytes - this.used)
         {
             return null;
         }
 
         int offset = this.used;
-        this.used += value.Length;
+        foreach (var segment in value)
+        {
+            region.TryWrite(SharedRegion.Area.ToMaster, this.used, segment.Span);
+            this.used += segment.Length;
+        }
+
         return offset;
     }
 }

@@ -292,19 +292,21 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     }
 
     /// <summary>Serializes a value as its request would, refusing here, before it travels, one the master would refuse for its size.</summary>
-    private RawJson Serialize<T>(string key, T value)
+    private PooledJson Serialize<T>(string key, T value)
     {
-        var json = JsonSerializer.SerializeToUtf8Bytes(value, this.valueOptions);
-        if (json.Length > this.maxValueBytes)
+        var json = PooledJson.Serialize(value, this.valueOptions);
+        long length = json.Length;
+        if (length > this.maxValueBytes)
         {
-            throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxValueBytes), this.maxValueBytes, json.Length);
+            json.Dispose();
+            throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxValueBytes), this.maxValueBytes, length);
         }
 
-        return new RawJson(json);
+        return json;
     }
 
     /// <summary>An upper bound of a call's size in a batch: a key's JSON is at most six bytes a character (\uXXXX), then the value and room for the rest.</summary>
-    private static int CallBytes(string key, RawJson? value = null) => (6 * key.Length) + (value?.Utf8.Length ?? 0) + 64;
+    private static int CallBytes(string key, PooledJson? value = null) => (int)Math.Min(int.MaxValue, (6L * key.Length) + (value?.Length ?? 0) + 64);
 
     /// <summary>Calls a data operation: in the next batch when the master takes batches, else as a request of its own.</summary>
     private ValueTask<T> CallAsync<T>(
@@ -324,13 +326,39 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 
         if (this.batcher is null)
         {
-            return this.InvokeAsync<T>(method, arguments, cancellationToken);
+            return this.InvokeSingleAsync<T>(method, arguments, cancellationToken);
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            Release(arguments);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
         var call = new BatchedCall<T>(method, arguments, bytes, readResult, cancellationToken, regionAt, readRegionResult);
         this.batcher.Enqueue(call);
         return new ValueTask<T>(call.Task);
+    }
+
+    private static void Release(object?[] arguments)
+    {
+        foreach (var argument in arguments)
+        {
+            (argument as PooledJson)?.Dispose();
+        }
+    }
+
+    /// <summary>A data operation as a request of its own, for a master without batches.</summary>
+    private async ValueTask<T> InvokeSingleAsync<T>(string method, object?[] arguments, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await this.InvokeAsync<T>(method, arguments, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Release(arguments);
+        }
     }
 
     private Task<JsonElement> SendBatchAsync(CallBatcher.Batch batch) =>

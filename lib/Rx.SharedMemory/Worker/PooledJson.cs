@@ -1,0 +1,51 @@
+using System.Buffers;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Nerdbank.Streams;
+
+namespace Rx.SharedMemory.Worker;
+
+/// <summary>
+/// A value serialized into pooled buffers, held until its message has been written: a large value then costs the
+/// worker no fresh allocation (and so no garbage collection and no page faults) on its way out.
+/// </summary>
+[JsonConverter(typeof(PooledJsonConverter))]
+internal sealed class PooledJson : IDisposable
+{
+    private readonly Sequence<byte> bytes = new(ArrayPool<byte>.Shared);
+    private int disposed;
+
+    private PooledJson()
+    {
+    }
+
+    public long Length => this.bytes.Length;
+
+    public ReadOnlySequence<byte> Bytes => this.bytes.AsReadOnlySequence;
+
+    public static PooledJson Serialize<T>(T value, JsonSerializerOptions options)
+    {
+        var json = new PooledJson();
+        using var writer = new Utf8JsonWriter(json.bytes);
+        JsonSerializer.Serialize(writer, value, options);
+        return json;
+    }
+
+    /// <summary>Gives the buffers back to the pool; once.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref this.disposed, 1) == 0)
+        {
+            this.bytes.Dispose();
+        }
+    }
+
+    private sealed class PooledJsonConverter : JsonConverter<PooledJson>
+    {
+        public override PooledJson Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            throw new NotSupportedException("A pooled value is only written.");
+
+        public override void Write(Utf8JsonWriter writer, PooledJson value, JsonSerializerOptions options) =>
+            writer.WriteRawValue(value.Bytes, skipInputValidation: true);
+    }
+}
