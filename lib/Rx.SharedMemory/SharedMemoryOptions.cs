@@ -36,6 +36,13 @@ public sealed class SharedMemoryOptions
     public int ChangeLogCapacity { get; set; } = 65_536;
 
     /// <summary>
+    /// Gets or sets the most bytes of values the change log of <see cref="ChangeLogCapacity"/> holds: past it, the
+    /// oldest changes are dropped first (a resume from before them gets a <see cref="KeyChangeKind.Reset"/>). Without
+    /// it, a store that rewrites large values would keep the last 65,536 of them. Default: 64 MiB.
+    /// </summary>
+    public long ChangeLogMaxBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
     /// Gets or sets how many changes may wait to be sent to one subscriber connection (a worker, or one in-process
     /// observer). Past it, pending changes to the same key are conflated to the latest, which then reports the number
     /// it replaced in <see cref="KeyChange.SkippedVersions"/>. Default: 10,000.
@@ -59,6 +66,7 @@ public sealed class SharedMemoryOptions
         Positive(this.MaxKeyLength, nameof(this.MaxKeyLength));
         Positive(this.MaxValueBytes, nameof(this.MaxValueBytes));
         Positive(this.ChangeLogCapacity, nameof(this.ChangeLogCapacity));
+        Positive(this.ChangeLogMaxBytes, nameof(this.ChangeLogMaxBytes));
         if (this.MaxEntries is { } maxEntries)
         {
             Positive(maxEntries, nameof(this.MaxEntries));

@@ -63,7 +63,7 @@ public sealed class KeyValueStoreTests
     [Fact]
     public void ChangeLog_CoversOnlyTheLastCapacityVersions()
     {
-        var log = new ChangeLog(4);
+        var log = new ChangeLog(4, long.MaxValue);
         for (int v = 1; v <= 10; v++)
         {
             log.Append(new ChangeRecord("k", KeyChangeKind.Set, null, v, DateTimeOffset.UnixEpoch));
@@ -74,5 +74,52 @@ public sealed class KeyValueStoreTests
         Assert.False(log.CoversAfter(5));
         Assert.False(log.CoversAfter(11));
         Assert.Equal([8L, 9, 10], log.After(7).Select(c => c.Version));
+    }
+
+    [Fact]
+    public void ChangeLog_DropsItsOldestChanges_PastItsByteBound_KeepingARangeOfVersions()
+    {
+        var log = new ChangeLog(100, maxBytes: 1000);
+        for (int v = 1; v <= 10; v++)
+        {
+            log.Append(new ChangeRecord("k", KeyChangeKind.Set, new byte[300], v, DateTimeOffset.UnixEpoch));
+        }
+
+        Assert.Equal(900, log.Bytes);
+        Assert.Equal(8, log.FirstVersion);
+        Assert.True(log.CoversAfter(7));
+        Assert.False(log.CoversAfter(6));
+        Assert.Equal([8L, 9, 10], log.After(0).Select(c => c.Version));
+
+        // A change larger than the bound is held alone; a deletion (no value) costs nothing.
+        log.Append(new ChangeRecord("k", KeyChangeKind.Set, new byte[5000], 11, DateTimeOffset.UnixEpoch));
+        log.Append(new ChangeRecord("k", KeyChangeKind.Deleted, null, 12, DateTimeOffset.UnixEpoch));
+        Assert.Equal([12L], log.After(0).Select(c => c.Version));
+        Assert.Equal(0, log.Bytes);
+    }
+
+    [Fact]
+    public async Task ResumeFromAVersionTheByteBoundDropped_GetsAReset_NotAGap()
+    {
+        using var store = new KeyValueStore(new SharedMemoryOptions { ChangeLogMaxBytes = 1000 });
+        for (int i = 0; i < 10; i++)
+        {
+            store.Set("big", System.Text.Encoding.UTF8.GetBytes($"\"{new string('x', 298)}\""));
+        }
+
+        var first = new TaskCompletionSource<KeyChange>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var outbox = new ChangeOutbox(
+            100,
+            batch =>
+            {
+                first.TrySetResult(batch[0].Change.ToKeyChange(batch[0].Skipped));
+                return default;
+            },
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        store.Subscribe(new StoreSubscription(1, "big", isPrefix: false, outbox), fromVersion: 2);
+
+        var change = await first.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(KeyChangeKind.Reset, change.Kind);
+        Assert.Equal(10, change.Version);
     }
 }

@@ -1,23 +1,45 @@
 namespace Rx.SharedMemory.Store;
 
 /// <summary>
-/// The most recent changes, indexed by version. Versions are contiguous (each commit takes the next one), so a ring
-/// buffer indexed by version modulo capacity needs no search.
+/// The most recent changes, indexed by version, bounded by count and by the bytes of the values they hold. Versions
+/// are contiguous (each commit takes the next one), so a ring buffer indexed by version modulo capacity needs no
+/// search; the byte bound drops the oldest changes first, so what is held is always a contiguous range of versions.
 /// </summary>
-internal sealed class ChangeLog(int capacity)
+/// <param name="capacity">The most changes held.</param>
+/// <param name="maxBytes">The most value bytes held; the newest change is held whatever its size.</param>
+internal sealed class ChangeLog(int capacity, long maxBytes)
 {
     private readonly ChangeRecord?[] ring = new ChangeRecord?[capacity];
+    private long oldestKept = 1;
 
     /// <summary>Gets the newest version appended, or 0.</summary>
     public long LastVersion { get; private set; }
 
     /// <summary>Gets the oldest version still held (LastVersion + 1 when empty).</summary>
-    public long FirstVersion => Math.Max(1, this.LastVersion - this.ring.Length + 1);
+    public long FirstVersion => Math.Max(this.oldestKept, Math.Max(1, this.LastVersion - this.ring.Length + 1));
+
+    /// <summary>Gets the bytes of the values held.</summary>
+    public long Bytes { get; private set; }
 
     public void Append(ChangeRecord change)
     {
-        this.ring[change.Version % this.ring.Length] = change;
+        ref var slot = ref this.ring[change.Version % this.ring.Length];
+        if (slot is not null)
+        {
+            this.Bytes -= SizeOf(slot);
+        }
+
+        slot = change;
+        this.Bytes += SizeOf(change);
         this.LastVersion = change.Version;
+        while (this.Bytes > maxBytes && this.FirstVersion < this.LastVersion)
+        {
+            long oldest = this.FirstVersion;
+            ref var dropped = ref this.ring[oldest % this.ring.Length];
+            this.Bytes -= SizeOf(dropped!);
+            dropped = null;
+            this.oldestKept = oldest + 1;
+        }
     }
 
     /// <summary>Whether every change after <paramref name="version"/> is still held.</summary>
@@ -31,4 +53,6 @@ internal sealed class ChangeLog(int capacity)
             yield return this.ring[v % this.ring.Length]!;
         }
     }
+
+    private static long SizeOf(ChangeRecord change) => change.Value?.Length ?? 0;
 }

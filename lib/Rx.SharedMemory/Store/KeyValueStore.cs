@@ -34,7 +34,7 @@ internal sealed class KeyValueStore : IDisposable
     {
         this.options = options;
         this.time = options.TimeProvider;
-        this.log = new ChangeLog(options.ChangeLogCapacity);
+        this.log = new ChangeLog(options.ChangeLogCapacity, options.ChangeLogMaxBytes);
     }
 
     /// <summary>Gets the version of the last committed change.</summary>
