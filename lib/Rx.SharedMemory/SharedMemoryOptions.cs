@@ -49,6 +49,13 @@ public sealed class SharedMemoryOptions
     /// </summary>
     public int SubscriberQueueCapacity { get; set; } = 10_000;
 
+    /// <summary>
+    /// Gets or sets how many bytes of values may wait to be sent to one subscriber connection: past it, pending
+    /// changes conflate as past <see cref="SubscriberQueueCapacity"/>, so that a slow subscriber to large values holds
+    /// at most this much plus the latest value of each key it watches. Default: 64 MiB.
+    /// </summary>
+    public long SubscriberQueueMaxBytes { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>Gets or sets how long a spawned worker may take to connect before <see cref="SharedMemoryMaster.SpawnWorkerAsync"/> fails. Default: 30 s.</summary>
     public TimeSpan WorkerStartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -82,6 +89,7 @@ public sealed class SharedMemoryOptions
             throw new ArgumentOutOfRangeException(Name(nameof(this.EvictionPolicy)), this.EvictionPolicy, $"{Name(nameof(this.EvictionPolicy))} is not a known policy.");
         }
         Positive(this.SubscriberQueueCapacity, nameof(this.SubscriberQueueCapacity));
+        Positive(this.SubscriberQueueMaxBytes, nameof(this.SubscriberQueueMaxBytes));
         Positive(this.WorkerStartTimeout, nameof(this.WorkerStartTimeout));
         Positive(this.WorkerShutdownTimeout, nameof(this.WorkerShutdownTimeout));
         if (this.TimeProvider is null)

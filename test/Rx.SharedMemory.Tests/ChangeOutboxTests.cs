@@ -51,6 +51,55 @@ public sealed class ChangeOutboxTests : TestBase
     }
 
     [Fact]
+    public async Task BlockedConsumer_OfLargeValues_BoundsTheQueuedBytes_AndEndsWithTheLatestOfEachKey()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstBatchTaken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var delivered = new List<OutboxItem>();
+        var allDelivered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        const int ValueBytes = 1000;
+        const int MaxBytes = 10 * ValueBytes;
+        const int Writes = 2_000;
+        using var outbox = new ChangeOutbox(
+            capacity: 1_000_000,
+            async batch =>
+            {
+                firstBatchTaken.TrySetResult();
+                await gate.Task;
+                lock (delivered)
+                {
+                    delivered.AddRange(batch);
+                    if (delivered[^1].Change.Version == Writes)
+                    {
+                        allDelivered.TrySetResult();
+                    }
+                }
+            },
+            NullLogger.Instance,
+            maxBytes: MaxBytes);
+
+        outbox.Enqueue(1, new ChangeRecord("k0", KeyChangeKind.Set, new byte[ValueBytes], 0, DateTimeOffset.UnixEpoch));
+        await firstBatchTaken.Task.WaitAsync(this.TimeoutToken);
+        for (int v = 1; v <= Writes; v++)
+        {
+            outbox.Enqueue(1, new ChangeRecord($"k{v % 5}", KeyChangeKind.Set, new byte[ValueBytes], v, DateTimeOffset.UnixEpoch));
+
+            // The bound, plus the one change of each key that a newer one replaces at the tail.
+            Assert.True(outbox.Bytes <= MaxBytes + (5 * ValueBytes), $"{outbox.Bytes} bytes waiting");
+        }
+
+        Assert.True(outbox.Conflated >= Writes - 15, $"only {outbox.Conflated} changes conflated");
+        gate.SetResult();
+        await allDelivered.Task.WaitAsync(this.TimeoutToken);
+        Assert.Equal(Writes + 1, delivered.Count + delivered.Sum(i => i.Skipped));
+        for (int k = 0; k < 5; k++)
+        {
+            var latest = Enumerable.Range(0, Writes + 1).Last(v => v % 5 == k);
+            Assert.Equal(latest, delivered.Last(i => i.Change.Key == $"k{k}").Change.Version);
+        }
+    }
+
+    [Fact]
     public async Task RemovedSubscription_GetsNothingThatWasWaiting()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -127,6 +127,7 @@ internal sealed class LocalStore : ISharedStore
                 this.store,
                 observer,
                 this.options.SubscriberQueueCapacity,
+                this.options.SubscriberQueueMaxBytes,
                 this.logger,
                 s => this.subscriptions.TryRemove(s, out _));
             this.subscriptions.TryAdd(subscription, true);

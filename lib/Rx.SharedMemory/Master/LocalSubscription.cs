@@ -13,7 +13,7 @@ internal sealed class LocalSubscription : IDisposable
     private readonly Action<LocalSubscription> onDispose;
     private volatile bool disposed;
 
-    public LocalSubscription(long id, string keyOrPrefix, bool isPrefix, KeyValueStore store, IObserver<KeyChange> observer, int queueCapacity, ILogger logger, Action<LocalSubscription> onDispose)
+    public LocalSubscription(long id, string keyOrPrefix, bool isPrefix, KeyValueStore store, IObserver<KeyChange> observer, int queueCapacity, long queueMaxBytes, ILogger logger, Action<LocalSubscription> onDispose)
     {
         this.store = store;
         this.logger = logger;
@@ -21,7 +21,7 @@ internal sealed class LocalSubscription : IDisposable
 
         // Serialized: completion on shutdown must not overlap a delivery in flight.
         this.observer = Observer.Synchronize(observer);
-        var outbox = new ChangeOutbox(queueCapacity, this.DeliverAsync, logger);
+        var outbox = new ChangeOutbox(queueCapacity, this.DeliverAsync, logger, queueMaxBytes);
         this.Registration = new StoreSubscription(id, keyOrPrefix, isPrefix, outbox);
     }
 

@@ -27,7 +27,7 @@ internal sealed class WorkerConnection : IWorker
         this.pipes = pipes;
         this.logger = logger;
         this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, MaxMessageBytes(options)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _);
-        this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger);
+        this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes);
         this.target = new StoreRpcTarget(store, locks, this.outbox, options, id, pipes.Region, logger);
         this.rpc.AddLocalRpcTarget(this.target, new JsonRpcTargetOptions { DisposeOnDisconnect = false });
         this.rpc.Disconnected += this.OnDisconnected;

@@ -27,9 +27,15 @@ internal sealed class ChangeOutbox : IDisposable
     /// <param name="capacity">How many changes may wait before conflation starts.</param>
     /// <param name="deliver">Delivers a batch in order; never called concurrently; must not keep the list.</param>
     /// <param name="logger">Where delivery failures go.</param>
-    public ChangeOutbox(int capacity, Func<IReadOnlyList<OutboxItem>, ValueTask> deliver, ILogger logger)
+    /// <param name="maxBytes">How many bytes of values may wait before conflation starts.</param>
+    public ChangeOutbox(int capacity, Func<IReadOnlyList<OutboxItem>, ValueTask> deliver, ILogger logger, long maxBytes = long.MaxValue)
     {
-        this.queue = new(capacity, item => (item.SubscriptionId, item.Change.Key, item.Change.Kind == KeyChangeKind.PrefixReset), (waiting, newer) => newer with { Skipped = waiting.Skipped + 1 + newer.Skipped });
+        this.queue = new(
+            capacity,
+            maxBytes,
+            item => (item.SubscriptionId, item.Change.Key, item.Change.Kind == KeyChangeKind.PrefixReset),
+            (waiting, newer) => newer with { Skipped = waiting.Skipped + 1 + newer.Skipped },
+            item => item.Change.Value?.Length ?? 0);
         this.deliver = deliver;
         this.logger = logger;
     }
@@ -42,6 +48,18 @@ internal sealed class ChangeOutbox : IDisposable
             lock (this.gate)
             {
                 return this.queue.Count;
+            }
+        }
+    }
+
+    /// <summary>Gets the bytes of the values waiting.</summary>
+    public long Bytes
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.queue.Bytes;
             }
         }
     }

@@ -1,15 +1,16 @@
 namespace Rx.SharedMemory.Store;
 
 /// <summary>
-/// A FIFO queue that stays bounded by conflation instead of dropping or blocking. Below <c>capacity</c> every item is
-/// queued. At or above it, an item whose slot (a subscription and key) already has an item waiting replaces that item
-/// and moves to the tail, merged with it (so that the newcomer can count what it replaced). Items arrive in version
-/// order, so moving the replacement to the tail keeps the queue in version order. The queue then holds at most
-/// <c>capacity</c> items plus one per distinct slot. Not thread-safe: the owner locks.
+/// A FIFO queue that stays bounded by conflation instead of dropping or blocking. Below <c>capacity</c> items and
+/// <c>maxBytes</c> bytes every item is queued. At or above either, an item whose slot (a subscription and key) already
+/// has an item waiting replaces that item and moves to the tail, merged with it (so that the newcomer can count what
+/// it replaced). Items arrive in version order, so moving the replacement to the tail keeps the queue in version
+/// order. The queue then holds at most <c>capacity</c> items and <c>maxBytes</c> bytes plus one item per distinct
+/// slot. Not thread-safe: the owner locks.
 /// </summary>
 /// <typeparam name="TSlot">What identifies items that may replace each other.</typeparam>
 /// <typeparam name="TItem">The queued item.</typeparam>
-internal sealed class ConflatingQueue<TSlot, TItem>(int capacity, Func<TItem, TSlot> slotOf, Func<TItem, TItem, TItem> merge)
+internal sealed class ConflatingQueue<TSlot, TItem>(int capacity, long maxBytes, Func<TItem, TSlot> slotOf, Func<TItem, TItem, TItem> merge, Func<TItem, long> sizeOf)
     where TSlot : notnull
 {
     private readonly LinkedList<TItem> queue = new();
@@ -17,15 +18,20 @@ internal sealed class ConflatingQueue<TSlot, TItem>(int capacity, Func<TItem, TS
 
     public int Count => this.queue.Count;
 
+    /// <summary>Gets the size of the waiting items.</summary>
+    public long Bytes { get; private set; }
+
     /// <summary>Gets the number of items replaced by conflation so far.</summary>
     public long Conflated { get; private set; }
 
     public void Enqueue(TItem item)
     {
         var slot = slotOf(item);
-        if (this.queue.Count >= capacity && this.latest.TryGetValue(slot, out var waiting))
+        this.Bytes += sizeOf(item);
+        if ((this.queue.Count >= capacity || this.Bytes > maxBytes) && this.latest.TryGetValue(slot, out var waiting))
         {
             this.queue.Remove(waiting);
+            this.Bytes -= sizeOf(waiting.Value);
             waiting.Value = merge(waiting.Value, item);
             this.queue.AddLast(waiting);
             this.Conflated++;
@@ -42,6 +48,7 @@ internal sealed class ConflatingQueue<TSlot, TItem>(int capacity, Func<TItem, TS
         while (into.Count < max && this.queue.First is { } node)
         {
             this.queue.RemoveFirst();
+            this.Bytes -= sizeOf(node.Value);
             var slot = slotOf(node.Value);
             if (this.latest.TryGetValue(slot, out var indexed) && indexed == node)
             {
@@ -61,6 +68,7 @@ internal sealed class ConflatingQueue<TSlot, TItem>(int capacity, Func<TItem, TS
             if (match(node.Value))
             {
                 this.queue.Remove(node);
+                this.Bytes -= sizeOf(node.Value);
                 var slot = slotOf(node.Value);
                 if (this.latest.TryGetValue(slot, out var indexed) && indexed == node)
                 {
@@ -76,5 +84,6 @@ internal sealed class ConflatingQueue<TSlot, TItem>(int capacity, Func<TItem, TS
     {
         this.queue.Clear();
         this.latest.Clear();
+        this.Bytes = 0;
     }
 }

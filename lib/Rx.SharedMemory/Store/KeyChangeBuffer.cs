@@ -9,8 +9,10 @@ internal sealed class KeyChangeBuffer(int capacity) : IObserver<KeyChange>
     private readonly Lock gate = new();
     private readonly ConflatingQueue<(string Key, bool Marker), KeyChange> queue = new(
         capacity,
+        long.MaxValue,
         change => (change.Key, change.Kind == KeyChangeKind.PrefixReset),
-        (waiting, newer) => newer.WithSkipped(waiting.SkippedVersions + 1 + newer.SkippedVersions));
+        (waiting, newer) => newer.WithSkipped(waiting.SkippedVersions + 1 + newer.SkippedVersions),
+        change => 0);
 
     private TaskCompletionSource? waiter;
     private bool completed;
