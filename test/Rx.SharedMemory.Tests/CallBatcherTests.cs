@@ -115,6 +115,60 @@ public sealed class CallBatcherTests : TestBase
         Assert.Contains("batch of 1", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AResultItsReaderCannotRead_FailsThatCallOnly_AndLaterCallsStillGo()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+
+        // A lone call, then two in one batch: a reader that throws (as a value's constructor or converter may) fails
+        // its own call, on either path, and neither hangs the batcher nor escapes onto the thread pool.
+        var lone = new BatchedCall<long>(Rpc.RpcMethods.Get, ["lone"], 100, static (_, _) => throw new FormatException("unreadable"), CancellationToken.None);
+        batcher.Enqueue(lone);
+        await this.NextSentAsync();
+        var unreadable = new BatchedCall<long>(Rpc.RpcMethods.Get, ["unreadable"], 100, static (_, _) => throw new ArgumentException("unreadable"), CancellationToken.None);
+        var readable = Call("readable");
+        batcher.Enqueue(unreadable);
+        batcher.Enqueue(readable);
+
+        this.Answer(0, """[{"result":1}]""");
+        await Assert.ThrowsAsync<FormatException>(() => lone.Task.WaitAsync(this.TimeoutToken));
+        await this.NextSentAsync();
+        this.Answer(1, """[{"result":1},{"result":2}]""");
+        await Assert.ThrowsAsync<ArgumentException>(() => unreadable.Task.WaitAsync(this.TimeoutToken));
+        Assert.Equal(2, await readable.Task.WaitAsync(this.TimeoutToken));
+
+        var later = Call("later");
+        batcher.Enqueue(later);
+        await this.NextSentAsync();
+        this.Answer(2, """[{"result":3}]""");
+        Assert.Equal(3, await later.Task.WaitAsync(this.TimeoutToken));
+    }
+
+    [Fact]
+    public async Task ACallerThatBlocksOnItsNextCall_InsideItsContinuation_FindsItSent()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+        var first = Call("first");
+        batcher.Enqueue(first);
+        await this.NextSentAsync();
+
+        // Runs where the first call completes, and blocks there until its next call has gone to the master.
+        var next = Call("next");
+        var blockedAndSaw = first.Task.ContinueWith(
+            _ =>
+            {
+                batcher.Enqueue(next);
+                return this.sentSignal.Wait(TimeSpan.FromSeconds(30));
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+
+        this.Answer(0, """[{"result":1}]""");
+        Assert.True(await blockedAndSaw.WaitAsync(this.TimeoutToken), "the next call was held back behind its caller's continuation");
+        Assert.Equal(["next"], this.sent[1].Calls);
+    }
+
     private static BatchedCall<long> Call(string key, CancellationToken cancellationToken = default, int bytes = 100) =>
         new(Rpc.RpcMethods.Get, [key], bytes, static (result, _) => result.GetInt64(), cancellationToken);
 

@@ -103,8 +103,8 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
 /// <summary>A <see cref="BatchedCall"/> whose result is a <typeparamref name="T"/>.</summary>
 internal sealed class BatchedCall<T> : BatchedCall
 {
-    // Continuations run where the call completes: on a thread-pool work item of the batcher, never on the pipe's
-    // reader thread, so an awaiting caller goes on without one more hop.
+    // Continuations run where the call completes: on a thread-pool thread of the batcher, after it has sent what
+    // waits, never on the pipe's reader thread, so an awaiting caller goes on without one more hop.
     private readonly TaskCompletionSource<T> completion = new();
     private readonly Func<JsonElement, JsonSerializerOptions, T> readResult;
     private readonly RegionResultReader? readRegionResult;
@@ -150,8 +150,9 @@ internal sealed class BatchedCall<T> : BatchedCall
             var options = this.Options ?? JsonSerializerOptions.Default;
             this.resolved = (region.Read(SharedRegion.Area.ToWorker, place[0].GetInt64(), place[1].GetInt64(), bytes => this.readRegionResult(bytes, version, options)), null);
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException or ArgumentException or NotSupportedException or SharedMemoryException or ObjectDisposedException)
+        catch (Exception ex)
         {
+            // Whatever the value's type or converter throws is the caller's error, not the batcher's.
             this.resolved = (default!, ex);
         }
     }
@@ -160,7 +161,8 @@ internal sealed class BatchedCall<T> : BatchedCall
 
     public override void Complete()
     {
-        this.cancellation.Dispose();
+        // Unregister, not Dispose: a cancellation callback running now must not hold this thread.
+        this.cancellation.Unregister();
         if (this.IsOver)
         {
             return;
@@ -197,15 +199,16 @@ internal sealed class BatchedCall<T> : BatchedCall
                 this.completion.TrySetException(new SharedMemoryException($"The master's batch result for a '{this.Method}' call is malformed: {outcome.GetRawText()}"));
             }
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or NotSupportedException)
+        catch (Exception ex)
         {
+            // Whatever the value's type or converter throws is the caller's error, not the batcher's.
             this.completion.TrySetException(ex);
         }
     }
 
     public override void Fail(Exception error)
     {
-        this.cancellation.Dispose();
+        this.cancellation.Unregister();
         this.completion.TrySetException(error);
     }
 }

@@ -12,8 +12,9 @@ namespace Rx.SharedMemory.Worker;
 /// </summary>
 /// <remarks>
 /// When a batch's results arrive, each call is completed on a thread-pool work item of its own (so that the callers'
-/// continuations run in parallel, never on a thread of ours), and the next batch is sent by a work item queued after
-/// them: the calls those continuations make join it instead of trickling out one by one.
+/// continuations run in parallel, never on the pipe's reader thread), and the next batch is sent by a work item queued
+/// after them: the calls those continuations make join it instead of trickling out one by one. A lone call is
+/// completed on the pool thread that read its result, once what waited has been sent.
 /// </remarks>
 internal sealed class CallBatcher
 {
@@ -88,7 +89,8 @@ internal sealed class CallBatcher
 
     private async Task SendAsync(List<BatchedCall> batch)
     {
-        JsonElement results;
+        JsonElement results = default;
+        Exception? failure = null;
         try
         {
             results = await this.send(new Batch(batch, this.region is null ? null : new RegionWriter(this.region))).ConfigureAwait(false);
@@ -99,14 +101,7 @@ internal sealed class CallBatcher
         }
         catch (Exception ex)
         {
-            foreach (var call in batch)
-            {
-                call.ReleaseArguments();
-                call.Fail(ex);
-            }
-
-            this.SendNext();
-            return;
+            failure = ex;
         }
 
         foreach (var call in batch)
@@ -114,15 +109,27 @@ internal sealed class CallBatcher
             call.ReleaseArguments();
         }
 
+        // What waits goes before any caller's code runs here: a caller that blocks on its next call must find it sent.
+        if (failure is not null)
+        {
+            this.SendNext();
+            foreach (var call in batch)
+            {
+                call.Fail(failure);
+            }
+
+            return;
+        }
+
         this.ResolveRegionResults(batch, results);
         if (batch.Count == 1)
         {
-            // The common case of a lone call: completed here, on the pool thread that read its result. A call its
-            // caller makes next waits in the queue (one is in flight until SendNext) and goes right after.
+            // The common case of a lone call: completed here, on the pool thread that read its result, so that its
+            // caller goes on without one more hop.
             batch[0].Outcome = results[0];
             batch[0].Options = this.options;
-            batch[0].Complete();
             this.SendNext();
+            batch[0].Complete();
             return;
         }
 
@@ -135,6 +142,7 @@ internal sealed class CallBatcher
             ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
         }
 
+        // Queued after the completions, so that the calls their callers make next join one batch.
         ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendNext(), this, preferLocal: false);
     }
 
@@ -162,7 +170,14 @@ internal sealed class CallBatcher
 
         if (any)
         {
-            this.region.ReleaseToWorker();
+            try
+            {
+                this.region.ReleaseToWorker();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The worker is closing and has unmapped the region; the master has gone with it or soon will.
+            }
         }
     }
 
