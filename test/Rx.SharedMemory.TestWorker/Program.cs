@@ -2,6 +2,7 @@
 // Each scenario drives the store through the public worker API and writes what it saw, one line per fact, to the
 // report file, which the test reads once the process has exited. Standard output is left alone.
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using System.Text.Json;
 using Rx.SharedMemory;
 using Rx.SharedMemory.TestWorker;
@@ -398,6 +399,21 @@ switch (scenario)
             break;
         }
 
+    case "writes-then-unlock":
+        {
+            // writes-then-unlock NAME N: takes the lock, says ready, waits for "go", then starts N writes of
+            // "guarded" without awaiting them and releases the lock: the writes were made under the lock.
+            var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(30), timeout);
+            var go = store.Observe("go").FirstAsync(c => c.HasValue).ToTask(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await go;
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            var writes = Enumerable.Range(1, n).Select(i => store.SetAsync("guarded", i, timeout).AsTask()).ToArray();
+            await held.DisposeAsync();
+            await Task.WhenAll(writes);
+            break;
+        }
+
     case "hold":
         {
             // hold NAME: takes the lock, says ready, and holds it until killed.
@@ -493,6 +509,14 @@ switch (scenario)
             all = await Task.WhenAll(Enumerable.Range(0, count).Select(i => store.GetAsync<byte[]>($"large/{i}", timeout).AsTask()));
             mismatches += all.Where((value, i) => !value!.AsSpan().SequenceEqual(LargeValue(i, 1, size))).Count();
             report.Line($"mismatches {mismatches}");
+            foreach (var descriptor in Directory.GetFiles("/proc/self/fd"))
+            {
+                if (new FileInfo(descriptor).LinkTarget is { } target && target.Contains("rx-sharedmemory", StringComparison.Ordinal))
+                {
+                    report.Line($"mapped {target}");
+                }
+            }
+
             break;
         }
 

@@ -11,7 +11,7 @@ internal static class RawWorker
         using var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN")!);
         using var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")!);
         // The region (raw-region maps it by hand) is announced only by the scenario that uses it.
-        var region = scenario == "raw-region" ? MapRegion() : null;
+        var region = scenario == "raw-region" ? MapRegion(report) : null;
         await WriteFrameAsync(toMaster, $$$"""{"jsonrpc":"2.0","id":1,"method":"hello","params":{"protocolVersion":1,"processId":{{{Environment.ProcessId}}},"sharedRegion":{{{(region is null ? "false" : "true")}}}}}""");
 
         // Reads until the master closes the connection.
@@ -78,10 +78,22 @@ internal static class RawWorker
     }
 
     /// <summary>Maps the region's to-master area (after its 64-byte header) as a worker in another language would, and returns a writer for it.</summary>
-    private static RegionBytes MapRegion()
+    private static RegionBytes MapRegion(Report report)
     {
         var parts = Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_REGION")!.Split(':');
         var file = new FileStream($"/proc/self/fd/{parts[0]}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
+
+        // A worker that shrank the region under the master's mapping would kill the master at its next access.
+        try
+        {
+            file.SetLength(0);
+            report.Line("shrink allowed");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            report.Line("shrink refused");
+        }
+
         var mapping = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(file, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
         return new RegionBytes(mapping.CreateViewAccessor());
     }

@@ -37,6 +37,7 @@ public sealed class BadInputTests() : WorkerProcessTestBase(new SharedMemoryOpti
     public async Task ValuesPlacedInTheSharedRegion_ThatAreMalformedOutOfRangeOrTooLarge_AreRefused_AndTheConnectionGoesOn()
     {
         var report = await this.ReportAfterExitAsync(await this.SpawnAsync("raw-region"));
+        Assert.Contains("shrink refused", report);
 
         using var response = System.Text.Json.JsonDocument.Parse(report[^1]);
         var results = response.RootElement.GetProperty("result").EnumerateArray().ToArray();

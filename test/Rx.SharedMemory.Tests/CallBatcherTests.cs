@@ -87,6 +87,25 @@ public sealed class CallBatcherTests : TestBase
     }
 
     [Fact]
+    public async Task ABatchCarriesAtMost64Gets_SinceTheirValuesComeBackInOneResponse()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+        batcher.Enqueue(Call("first"));
+        await this.NextSentAsync();
+        for (int i = 0; i < 100; i++)
+        {
+            batcher.Enqueue(Call($"g{i}"));
+        }
+
+        this.Answer(0, """[{"result":0}]""");
+        await this.NextSentAsync();
+        Assert.Equal(64, this.sent[1].Calls.Length);
+        this.Answer(1, "[" + string.Join(',', Enumerable.Repeat("""{"result":0}""", 64)) + "]");
+        await this.NextSentAsync();
+        Assert.Equal(36, this.sent[2].Calls.Length);
+    }
+
+    [Fact]
     public async Task AFailedBatch_FailsItsCalls_AndTheQueuedOnesStillGo()
     {
         var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);

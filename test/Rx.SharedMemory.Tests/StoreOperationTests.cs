@@ -79,6 +79,23 @@ public sealed class StoreOperationTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task WritesMadeUnderALock_CommitBeforeItIsReleased_EvenWhenNotAwaited()
+    {
+        const int Writes = 1000;
+        var holder = await this.SpawnReadyAsync("writes-then-unlock", "the-lock", Writes.ToString());
+
+        // Queued behind the worker; granted when its release arrives.
+        var acquiring = this.Master.Store.AcquireLockAsync("the-lock", UnexpectedTimeout, this.TimeoutToken).AsTask();
+        await this.Master.Store.SetAsync("go", true, this.TimeoutToken);
+        await using (await acquiring)
+        {
+            Assert.Equal(Writes, await this.Master.Store.GetAsync<int>("guarded", this.TimeoutToken));
+        }
+
+        await this.ReportAfterExitAsync(holder);
+    }
+
+    [Fact]
     public async Task KilledLockHolder_LetsTheWaiterInPromptly()
     {
         var holder = await this.SpawnReadyAsync("hold", "the-lock");

@@ -207,6 +207,7 @@ internal sealed class StoreRpcTarget
         long number = 0;
         CompareAndSetMessage? swap = null;
         EntryMessage<long>? counter = null;
+        bool? released = null;
         try
         {
             var arguments = new BatchArguments(call);
@@ -239,8 +240,11 @@ internal sealed class StoreRpcTarget
                 case RpcMethods.Delete:
                     number = this.Delete(arguments.String(1, "key"));
                     break;
+                case RpcMethods.Unlock:
+                    released = this.Unlock(arguments.String(1, "name"), arguments.Int64(2, "token"));
+                    break;
                 default:
-                    throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only get, set, compareAndSet, increment and delete can.");
+                    throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only get, set, compareAndSet, increment, delete and unlock can.");
             }
         }
         catch (Exception ex)
@@ -287,6 +291,10 @@ internal sealed class StoreRpcTarget
             writer.WriteNumber("version"u8, counter.Version);
             writer.WriteEndObject();
         }
+        else if (released is { } flag)
+        {
+            writer.WriteBooleanValue(flag);
+        }
         else if (call[0].ValueEquals(RpcMethods.Get))
         {
             writer.WriteNullValue();
@@ -323,25 +331,43 @@ internal sealed class StoreRpcTarget
 
         // Copied before it is checked: the worker could change the region's bytes meanwhile, never the copy's.
         var value = this.region.Read(SharedRegion.Area.ToMaster, offset, length, static bytes => bytes.ToArray());
-        if (!IsOneJsonValue(value))
+        if (OneJsonValue(value) is not { } range)
         {
             throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(1, "key"))} in the shared region is not one JSON value.", "regionOffset");
+        }
+
+        if (range.Start.Value != 0 || range.End.Value != value.Length)
+        {
+            value = value[range]; // without the whitespace around it, as an inline value is stored
         }
 
         SharedMemoryMetrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToMaster);
         return value;
     }
 
-    private static bool IsOneJsonValue(byte[] json)
+    /// <summary>Where the one JSON value of <paramref name="json"/> lies, whitespace aside; null when it is not exactly one value.</summary>
+    private static Range? OneJsonValue(byte[] json)
     {
         try
         {
             var reader = new Utf8JsonReader(json);
-            return reader.Read() && reader.TrySkip() && !reader.Read();
+            if (!reader.Read())
+            {
+                return null;
+            }
+
+            int start = (int)reader.TokenStartIndex;
+            if (!reader.TrySkip())
+            {
+                return null;
+            }
+
+            int end = (int)reader.BytesConsumed;
+            return reader.Read() ? null : start..end;
         }
         catch (JsonException)
         {
-            return false;
+            return null;
         }
     }
 

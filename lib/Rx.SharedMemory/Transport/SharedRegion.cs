@@ -13,8 +13,8 @@ namespace Rx.SharedMemory.Transport;
 /// Layout: a 64-byte header (at 0, the to-worker area's busy flag), then the to-master area, then the to-worker area,
 /// each <see cref="AreaBytes"/> long. The to-master area belongs to the worker's batch in flight (one at a time); the
 /// to-worker area to the master from when it sets the busy flag until the worker has read the values and clears it.
-/// The file is unlinked as soon as it is created and reaches the worker as an inherited descriptor, so that nothing is
-/// left behind whichever process dies. Every access holds a reference on the view, so disposing while a message is
+/// The file is anonymous (it has no name to open or to leave behind, whichever process dies) and reaches the worker as
+/// an inherited descriptor. Every access holds a reference on the view, so disposing while a message is
 /// being handled unmaps only after it.
 /// </remarks>
 internal sealed unsafe partial class SharedRegion : IDisposable
@@ -32,7 +32,15 @@ internal sealed unsafe partial class SharedRegion : IDisposable
         this.file = file;
         this.AreaBytes = areaBytes;
         this.mapping = MemoryMappedFile.CreateFromFile(file, mapName: null, HeaderBytes + (2L * areaBytes), MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true);
-        this.view = this.mapping.CreateViewAccessor(0, HeaderBytes + (2L * areaBytes), MemoryMappedFileAccess.ReadWrite);
+        try
+        {
+            this.view = this.mapping.CreateViewAccessor(0, HeaderBytes + (2L * areaBytes), MemoryMappedFileAccess.ReadWrite);
+        }
+        catch
+        {
+            this.mapping.Dispose();
+            throw;
+        }
     }
 
     public enum Area
@@ -46,33 +54,66 @@ internal sealed unsafe partial class SharedRegion : IDisposable
     /// <summary>Gets what the worker finds in <see cref="PipeEnvironment.Region"/>: the descriptor and the area size.</summary>
     public string EnvironmentValue => $"{this.file.SafeFileHandle.DangerousGetHandle()}:{this.AreaBytes}";
 
-    /// <summary>Creates a region in <c>/dev/shm</c> for a worker about to start; null where that is not available.</summary>
+    /// <summary>
+    /// Creates a region for a worker about to start: an anonymous memory file (<c>memfd_create</c>), sealed against
+    /// resizing once it has its size, so that the worker cannot shrink it under the master's mapping (touching a page
+    /// past the end of a shrunk file kills the process). Null where that is not available (not Linux, or too old).
+    /// </summary>
     public static SharedRegion? TryCreate(int areaBytes)
     {
-        if (!OperatingSystem.IsLinux() || !Directory.Exists("/dev/shm"))
+        if (!OperatingSystem.IsLinux())
         {
             return null;
         }
 
-        var path = $"/dev/shm/rx-sharedmemory-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        const uint CloseOnExec = 1;
+        const uint AllowSealing = 2;
+        const int AddSeals = 1033;
+        const int SealSeal = 1;
+        const int SealShrink = 2;
+        const int SealGrow = 4;
+        int descriptor;
+        try
+        {
+            descriptor = NativeMethods.memfd_create("rx-sharedmemory", CloseOnExec | AllowSealing);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return null;
+        }
+
+        if (descriptor < 0)
+        {
+            return null;
+        }
+
         FileStream? file = null;
         try
         {
-            file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
-            File.Delete(path);
+            file = new FileStream(new SafeFileHandle(descriptor, ownsHandle: true), FileAccess.ReadWrite, bufferSize: 0);
             file.SetLength(HeaderBytes + (2L * areaBytes));
+            if (NativeMethods.fcntl(descriptor, AddSeals, SealShrink | SealGrow | SealSeal) != 0)
+            {
+                file.Dispose();
+                return null;
+            }
+
             return new SharedRegion(file, areaBytes);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // No shared memory to be had: large values take the pipe.
+            if (file is null)
+            {
+                new SafeFileHandle(descriptor, ownsHandle: true).Dispose();
+            }
+
             file?.Dispose();
-            File.Delete(path);
             return null;
         }
     }
 
-    /// <summary>Maps the region a worker inherited, from <see cref="EnvironmentValue"/>; null when there is none.</summary>
+    /// <summary>Maps the region a worker inherited, from <see cref="EnvironmentValue"/>; null when there is none or it cannot be mapped.</summary>
     public static SharedRegion? Open(string? environmentValue)
     {
         if (string.IsNullOrEmpty(environmentValue) || !OperatingSystem.IsLinux())
@@ -81,8 +122,14 @@ internal sealed unsafe partial class SharedRegion : IDisposable
         }
 
         var parts = environmentValue.Split(':');
-        int descriptor = int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture);
-        int areaBytes = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
+        if (parts.Length != 2
+            || !int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out int descriptor)
+            || !int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out int areaBytes)
+            || descriptor < 0
+            || areaBytes <= 0)
+        {
+            return null;
+        }
 
         // A descriptor of our own, close-on-exec, to the same file; the inherited one is closed so no child gets it.
         FileStream? file = null;
@@ -91,7 +138,7 @@ internal sealed unsafe partial class SharedRegion : IDisposable
             file = new FileStream($"/proc/self/fd/{descriptor}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
             return new SharedRegion(file, areaBytes);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
         {
             // Large values take the pipe; the master learns it from hello.
             file?.Dispose();
@@ -193,5 +240,8 @@ internal sealed unsafe partial class SharedRegion : IDisposable
     {
         [LibraryImport("libc", SetLastError = true)]
         internal static partial int fcntl(int fd, int command, int argument);
+
+        [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int memfd_create(string name, uint flags);
     }
 }

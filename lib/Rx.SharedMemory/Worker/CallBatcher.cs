@@ -18,6 +18,9 @@ namespace Rx.SharedMemory.Worker;
 /// </remarks>
 internal sealed class CallBatcher
 {
+    /// <summary>The most gets in one batch: their values come back in one response, inline when they do not fit the shared region.</summary>
+    private const int MaxGetsPerBatch = 64;
+
     private readonly object gate = new();
     private readonly Func<Batch, Task<JsonElement>> send;
     private readonly JsonSerializerOptions options;
@@ -63,6 +66,7 @@ internal sealed class CallBatcher
     {
         var batch = new List<BatchedCall>();
         int bytes = 0;
+        int gets = 0;
         int taken = 0;
         for (; taken < this.queued.Count; taken++)
         {
@@ -73,13 +77,15 @@ internal sealed class CallBatcher
                 continue;
             }
 
-            if (batch.Count > 0 && bytes + call.Bytes > this.maxBatchBytes)
+            bool isGet = call.Method == Rpc.RpcMethods.Get;
+            if (batch.Count > 0 && (bytes + call.Bytes > this.maxBatchBytes || (isGet && gets == MaxGetsPerBatch)))
             {
                 break;
             }
 
             batch.Add(call);
             bytes += call.Bytes;
+            gets += isGet ? 1 : 0;
         }
 
         this.queued.RemoveRange(0, taken);

@@ -26,7 +26,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 
     private readonly JsonRpc rpc;
     private readonly JsonSerializerOptions valueOptions;
-    private readonly SharedRegion? region;
+    private SharedRegion? region;
     private readonly ILogger logger;
     private readonly ConcurrentDictionary<long, RemoteSubscription> subscriptions = new();
     private readonly TaskCompletionSource completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -89,10 +89,17 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
             var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, arguments, cancellationToken).ConfigureAwait(false);
             worker.WorkerId = hello.WorkerId;
             worker.maxValueBytes = hello.MaxValueBytes;
-            if (hello.Features?.Contains(RpcMethods.BatchFeature) == true)
+            bool batches = hello.Features?.Contains(RpcMethods.BatchFeature) == true;
+            if (!batches || hello.Features?.Contains(RpcMethods.SharedRegionFeature) != true)
             {
-                var usable = hello.Features.Contains(RpcMethods.SharedRegionFeature) ? region : null;
-                worker.batcher = new CallBatcher(worker.SendBatchAsync, worker.valueOptions, Math.Min(MaxBatchBytes, hello.MaxValueBytes), usable);
+                // The master will not use it: unmapped at once.
+                worker.region?.Dispose();
+                worker.region = null;
+            }
+
+            if (batches)
+            {
+                worker.batcher = new CallBatcher(worker.SendBatchAsync, worker.valueOptions, Math.Min(MaxBatchBytes, hello.MaxValueBytes), worker.region);
             }
 
             return worker;
@@ -455,7 +462,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 
             try
             {
-                await owner.InvokeAsync<bool>(RpcMethods.Unlock, [name, token], CancellationToken.None).ConfigureAwait(false);
+                // Behind the data operations called before it, so that none of them commits after the lock is released.
+                await owner.CallAsync(RpcMethods.Unlock, [name, token], CallBytes(name), static (result, _) => result.GetBoolean(), CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SharedMemoryDisconnectedException or ObjectDisposedException)
             {
