@@ -77,7 +77,7 @@ internal sealed unsafe partial class SharedRegion : IDisposable
         {
             descriptor = NativeMethods.memfd_create("rx-sharedmemory", CloseOnExec | AllowSealing);
         }
-        catch (EntryPointNotFoundException)
+        catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
         {
             return null;
         }
@@ -87,10 +87,11 @@ internal sealed unsafe partial class SharedRegion : IDisposable
             return null;
         }
 
+        var handle = new SafeFileHandle(descriptor, ownsHandle: true);
         FileStream? file = null;
         try
         {
-            file = new FileStream(new SafeFileHandle(descriptor, ownsHandle: true), FileAccess.ReadWrite, bufferSize: 0);
+            file = new FileStream(handle, FileAccess.ReadWrite, bufferSize: 0);
             file.SetLength(HeaderBytes + (2L * areaBytes));
             if (NativeMethods.fcntl(descriptor, AddSeals, SealShrink | SealGrow | SealSeal) != 0)
             {
@@ -103,12 +104,8 @@ internal sealed unsafe partial class SharedRegion : IDisposable
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // No shared memory to be had: large values take the pipe.
-            if (file is null)
-            {
-                new SafeFileHandle(descriptor, ownsHandle: true).Dispose();
-            }
-
             file?.Dispose();
+            handle.Dispose();
             return null;
         }
     }

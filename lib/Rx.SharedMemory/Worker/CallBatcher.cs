@@ -115,10 +115,13 @@ internal sealed class CallBatcher
             call.ReleaseArguments();
         }
 
-        // What waits goes before any caller's code runs here: a caller that blocks on its next call must find it sent.
+        // What waits goes before any caller's code runs on this thread (or, on failure, from a work item of its own):
+        // a caller that blocks on its next call must find it sent.
         if (failure is not null)
         {
-            this.SendNext();
+            // From a work item, not inline: once the connection is gone every send fails at once, and inline each
+            // queued batch would add to this stack.
+            ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendNext(), this, preferLocal: false);
             foreach (var call in batch)
             {
                 call.Fail(failure);
