@@ -2,7 +2,7 @@
 // Usage: dotnet run -c Release --project test/Rx.SharedMemory.Benchmarks -- [--scenario NAME[,NAME...]] [--seconds N] [--warmup N]
 // Each measurement runs for --seconds (default 3) after --warmup seconds (default 5) of the same work, so that the
 // code is jitted at its final tier before it is timed: with 2 s, ops_per_s measured a third of its value after 6 s.
-// Scenarios: pipe, get_rtt, ops, buffer, notify, memory.
+// Scenarios: pipe, get_rtt, ops, buffer, notify, memory, slow_subscriber.
 // Standard output carries only the figures, one per line as "name value unit"; progress goes to standard error.
 using System.Globalization;
 using Rx.SharedMemory;
@@ -53,6 +53,7 @@ var scenarios = new (string Name, Func<Task> Run)[]
     ("buffer", () => Scenarios.LargeBufferAsync(figures, phase)),
     ("notify", () => Scenarios.NotifyAsync(figures, phase)),
     ("memory", () => Scenarios.MasterBytesPerKeyAsync(figures)),
+    ("slow_subscriber", () => Scenarios.SlowSubscriberAsync(figures)),
 };
 
 foreach (var (name, run) in scenarios)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
@@ -39,6 +40,30 @@ internal static class Scenarios
         figures.Add("notify_per_s", results[0][2], "changes/s");
     }
 
+    /// <summary>
+    /// Master memory while one subscriber never reads (stopped with SIGSTOP) and a writer sets 1 KB values of 1,000
+    /// keys under its prefix for 10 s, 64 in flight: bounded by the change log and the subscriber's queue, not by time.
+    /// </summary>
+    public static async Task SlowSubscriberAsync(Figures figures)
+    {
+        await using var master = new SharedMemoryMaster();
+        var subscriber = await master.SpawnWorkerAsync(WorkerStartInfo.ForThisProgram(["slow-subscriber", "0", "0"]));
+        await master.Store.Observe($"ready/{subscriber.Id}").FirstAsync(c => c.HasValue).ToTask();
+        await SignalAsync(subscriber, "STOP");
+        try
+        {
+            long before = GC.GetTotalMemory(forceFullCollection: true);
+            var results = await RunWorkersAsync(master, new Phase(TimeSpan.Zero, TimeSpan.FromSeconds(10)), "slow-writer");
+            long after = GC.GetTotalMemory(forceFullCollection: true);
+            await Console.Error.WriteLineAsync($"the writer made {results[0][0]:F0} writes while the subscriber was stopped");
+            figures.Add("slow_subscriber_master_mb", (after - before) / 1e6, "MB");
+        }
+        finally
+        {
+            await SignalAsync(subscriber, "CONT");
+        }
+    }
+
     public static async Task MasterBytesPerKeyAsync(Figures figures)
     {
         const int Keys = 1_000_000;
@@ -55,6 +80,12 @@ internal static class Scenarios
         long after = GC.GetTotalMemory(forceFullCollection: true);
         figures.Add("master_bytes_per_key", (after - before - payload) / (double)Keys, "bytes");
         GC.KeepAlive(master);
+    }
+
+    private static async Task SignalAsync(IWorker worker, string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", worker.ProcessId.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
     }
 
     /// <summary>Spawns one worker per role, waits until all are ready, says go, and returns each one's results in role order.</summary>

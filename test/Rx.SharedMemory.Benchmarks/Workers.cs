@@ -10,6 +10,15 @@ internal static class Workers
     public static async Task RunAsync(SharedMemoryWorker store, string[] args)
     {
         var phase = Phase.FromArguments(args[1], args[2]);
+        if (args[0] == "slow-subscriber")
+        {
+            // Subscribes, says ready, and is stopped by the master; it ends with the connection.
+            using var watching = store.ObservePrefix("s/").Subscribe(_ => { });
+            await store.SetAsync($"ready/{store.WorkerId}", true);
+            await store.Completion;
+            return;
+        }
+
         var go = store.Observe("go").FirstAsync(c => c.HasValue).ToTask();
         Func<Task<double[]>> run = args[0] switch
         {
@@ -18,6 +27,7 @@ internal static class Workers
             "buffer" => () => LargeBufferAsync(store, phase),
             "notify-subscriber" => () => NotifySubscriberAsync(store),
             "notify-writer" => () => NotifyWriterAsync(store, phase),
+            "slow-writer" => () => SlowWriterAsync(store, phase),
             _ => throw new ArgumentException($"Unknown role '{args[0]}'."),
         };
 
@@ -102,6 +112,22 @@ internal static class Workers
         });
 
         return [moved / seconds / 1e6];
+    }
+
+    /// <summary>1 KB values to 1,000 keys under s/, 64 in flight, for the measured time.</summary>
+    private static async Task<double[]> SlowWriterAsync(SharedMemoryWorker store, Phase phase)
+    {
+        var value = new string('v', 1000);
+        long writes = 0;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
+        {
+            while (clock.Elapsed < phase.Measure)
+            {
+                await store.SetAsync($"s/{Interlocked.Increment(ref writes) % 1000}", value);
+            }
+        }));
+        return [writes];
     }
 
     /// <summary>Latency of n/latency writes (each acknowledged before the next), then the rate of n/flood changes until n/end.</summary>
