@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Reactive.Linq;
 
 namespace Rx.SharedMemory.Tests;
@@ -16,19 +14,7 @@ public sealed class BatchingTests : WorkerProcessTestBase
     {
         const int Rounds = 2000;
         const int Refused = Rounds / 50;
-        var batchSizes = new ConcurrentQueue<int>();
-        using var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == SharedMemoryMetrics.MeterName && instrument.Name == "rx.sharedmemory.batch.calls")
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<int>((_, calls, _, _) => batchSizes.Enqueue(calls));
-        listener.Start();
+        using var batchSizes = new InstrumentRecorder<int>("rx.sharedmemory.batch.calls");
         var commits = new List<string>();
         var ended = new TaskCompletionSource();
         using var recording = this.Master.Changes.Where(c => c.Key.StartsWith("pipeline/", StringComparison.Ordinal)).Subscribe(c =>
@@ -63,7 +49,7 @@ public sealed class BatchingTests : WorkerProcessTestBase
         Assert.Equal(expected, committed);
 
         // Every call went in a batch, and most in batches of many.
-        var sizes = batchSizes.ToArray();
+        var sizes = batchSizes.Measurements.Select(m => m.Value).ToArray();
         Assert.Equal(1 + (3 * Rounds) + Refused, sizes.Sum());
         Assert.True(sizes.Length < Rounds / 4, $"{sizes.Sum()} calls took {sizes.Length} batches (largest {sizes.Max()})");
     }

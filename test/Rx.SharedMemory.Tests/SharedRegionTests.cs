@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
-
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>
@@ -21,19 +18,7 @@ public sealed class SharedRegionTests : TestBase
     [InlineData(false)]
     public async Task LargeValues_ComeBackTheSame_ThroughSharedMemoryOrThePipe(bool throughSharedMemory)
     {
-        var moved = new ConcurrentDictionary<string, long>();
-        using var listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == SharedMemoryMetrics.MeterName && instrument.Name == "rx.sharedmemory.shared_region.bytes")
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        listener.SetMeasurementEventCallback<long>((_, bytes, tags, _) => moved.AddOrUpdate((string)tags[0].Value!, bytes, (_, total) => total + bytes));
-        listener.Start();
+        using var moved = new InstrumentRecorder<long>("rx.sharedmemory.shared_region.bytes");
 
         // An area of 256 KiB holds only four of the sixteen values a pipelined batch of gets asks for: the others take the pipe.
         await using var master = new SharedMemoryMaster(new SharedMemoryOptions { MaxValueBytes = 256 * 1024, LargeValuesThroughSharedMemory = throughSharedMemory });
@@ -52,8 +37,8 @@ public sealed class SharedRegionTests : TestBase
             Assert.Equal(expected, await master.Store.GetAsync<byte[]>($"large/{i}", this.TimeoutToken));
         }
 
-        long toMaster = moved.GetValueOrDefault("to_master");
-        long toWorker = moved.GetValueOrDefault("to_worker");
+        long toMaster = moved.Measurements.Where(m => m.Tag == "to_master").Sum(m => m.Value);
+        long toWorker = moved.Measurements.Where(m => m.Tag == "to_worker").Sum(m => m.Value);
         if (throughSharedMemory)
         {
             // An anonymous memory file, reached through an inherited descriptor: nothing to leave behind.

@@ -70,14 +70,11 @@ internal sealed class StoreRpcTarget
 
     [JsonRpcMethod(RpcMethods.Set)]
     public long Set(string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) =>
-        this.store.Set(key, RawJson.CopyOf(value), TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
+        this.SetValue(key, RawJson.CopyOf(value), ttlMs, ephemeral);
 
     [JsonRpcMethod(RpcMethods.CompareAndSet)]
-    public CompareAndSetMessage CompareAndSet(string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false)
-    {
-        var result = this.store.CompareAndSet(key, expectedVersion, RawJson.CopyOf(value), TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
-        return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
-    }
+    public CompareAndSetMessage CompareAndSet(string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) =>
+        this.CompareAndSetValue(key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral);
 
     [JsonRpcMethod(RpcMethods.Increment)]
     public EntryMessage<long> Increment(string key, long delta = 1)
@@ -217,22 +214,11 @@ internal sealed class StoreRpcTarget
                     entry = this.Get(arguments.String(1, "key"));
                     break;
                 case RpcMethods.Set:
-                    {
-                        var key = arguments.String(1, "key");
-                        var value = this.ValueOf(arguments, 2, regionAt: 5);
-                        number = this.store.Set(key, value, TimeToLive(arguments.OptionalDouble(3, "ttlMs")), arguments.OptionalBoolean(4, "ephemeral") ? this.workerId : 0);
-                        break;
-                    }
-
+                    number = this.SetValue(arguments.String(1, "key"), this.ValueOf(arguments, 2, regionAt: 5), arguments.OptionalDouble(3, "ttlMs"), arguments.OptionalBoolean(4, "ephemeral"));
+                    break;
                 case RpcMethods.CompareAndSet:
-                    {
-                        var key = arguments.String(1, "key");
-                        long expected = arguments.Int64(2, "expectedVersion");
-                        var value = this.ValueOf(arguments, 3, regionAt: 6);
-                        var result = this.store.CompareAndSet(key, expected, value, TimeToLive(arguments.OptionalDouble(4, "ttlMs")), arguments.OptionalBoolean(5, "ephemeral") ? this.workerId : 0);
-                        swap = new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
-                        break;
-                    }
+                    swap = this.CompareAndSetValue(arguments.String(1, "key"), arguments.Int64(2, "expectedVersion"), this.ValueOf(arguments, 3, regionAt: 6), arguments.OptionalDouble(4, "ttlMs"), arguments.OptionalBoolean(5, "ephemeral"));
+                    break;
 
                 case RpcMethods.Increment:
                     counter = this.Increment(arguments.String(1, "key"), arguments.OptionalInt64(2, "delta") ?? 1);
@@ -305,6 +291,15 @@ internal sealed class StoreRpcTarget
         }
 
         writer.WriteEndObject();
+    }
+
+    private long SetValue(string key, byte[] value, double? ttlMs, bool ephemeral) =>
+        this.store.Set(key, value, TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
+
+    private CompareAndSetMessage CompareAndSetValue(string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
+    {
+        var result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
+        return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
     }
 
     /// <summary>

@@ -47,13 +47,7 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
     public abstract void Fail(Exception error);
 
     /// <summary>Gives a value's pooled buffers back, once its message is written or it will not be.</summary>
-    public void ReleaseArguments()
-    {
-        foreach (var argument in this.Arguments)
-        {
-            (argument as PooledJson)?.Dispose();
-        }
-    }
+    public void ReleaseArguments() => PooledJson.ReleaseAll(this.Arguments);
 
     /// <summary>Reads a result whose value waits in the shared region (<c>{"version", "region": [offset, length]}</c>), before the region is given back.</summary>
     public abstract void ResolveFromRegion(SharedRegion region, JsonElement result);

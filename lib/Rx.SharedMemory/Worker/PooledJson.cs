@@ -31,6 +31,15 @@ internal sealed class PooledJson : IDisposable
         return json;
     }
 
+    /// <summary>Gives the buffers of every pooled value among <paramref name="arguments"/> back to the pool.</summary>
+    public static void ReleaseAll(object?[] arguments)
+    {
+        foreach (var argument in arguments)
+        {
+            (argument as PooledJson)?.Dispose();
+        }
+    }
+
     /// <summary>Gives the buffers back to the pool; once.</summary>
     public void Dispose()
     {

@@ -338,21 +338,13 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 
         if (cancellationToken.IsCancellationRequested)
         {
-            Release(arguments);
+            PooledJson.ReleaseAll(arguments);
             cancellationToken.ThrowIfCancellationRequested();
         }
 
         var call = new BatchedCall<T>(method, arguments, bytes, readResult, cancellationToken, regionAt, readRegionResult);
         this.batcher.Enqueue(call);
         return new ValueTask<T>(call.Task);
-    }
-
-    private static void Release(object?[] arguments)
-    {
-        foreach (var argument in arguments)
-        {
-            (argument as PooledJson)?.Dispose();
-        }
     }
 
     /// <summary>A data operation as a request of its own, for a master without batches.</summary>
@@ -364,7 +356,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         }
         finally
         {
-            Release(arguments);
+            PooledJson.ReleaseAll(arguments);
         }
     }
 
