@@ -22,6 +22,16 @@ public static class SharedMemoryMetrics
     /// </summary>
     internal static Counter<long> SharedRegionBytes { get; } = Meter.CreateCounter<long>("rx.sharedmemory.shared_region.bytes", "By", "Bytes of large values moved through shared memory.");
 
+    /// <summary>Gets the keys removed by the store itself, tagged <c>reason</c> = <c>expired</c> or <c>evicted</c>.</summary>
+    internal static Counter<long> KeysRemoved { get; } = Meter.CreateCounter<long>("rx.sharedmemory.keys.removed", "{key}", "Keys removed by expiry or eviction.");
+
+    /// <summary>Gets the changes a slow subscriber's queue replaced by a newer change to the same key.</summary>
+    internal static Counter<long> ChangesConflated { get; } = Meter.CreateCounter<long>("rx.sharedmemory.changes.conflated", "{change}", "Changes replaced in a subscriber's queue by a newer one to the same key.");
+
+    internal static readonly KeyValuePair<string, object?> Expired = new("reason", "expired");
+
+    internal static readonly KeyValuePair<string, object?> Evicted = new("reason", "evicted");
+
     internal static readonly KeyValuePair<string, object?> ToMaster = new("direction", "to_master");
 
     internal static readonly KeyValuePair<string, object?> ToWorker = new("direction", "to_worker");

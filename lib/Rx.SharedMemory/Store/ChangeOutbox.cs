@@ -86,7 +86,13 @@ internal sealed class ChangeOutbox : IDisposable
                 return;
             }
 
+            long conflated = this.queue.Conflated;
             this.queue.Enqueue(new OutboxItem(subscriptionId, change, 0));
+            if (this.queue.Conflated != conflated)
+            {
+                SharedMemoryMetrics.ChangesConflated.Add(1);
+            }
+
             if (!this.draining)
             {
                 this.draining = startDrain = true;

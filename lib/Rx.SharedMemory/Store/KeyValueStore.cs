@@ -418,6 +418,11 @@ internal sealed class KeyValueStore : IDisposable
         this.bytes -= entry.Size;
         this.SetOwner(entry, 0);
         this.SetExpiry(entry, 0);
+        if (kind is KeyChangeKind.Expired or KeyChangeKind.Evicted)
+        {
+            SharedMemoryMetrics.KeysRemoved.Add(1, kind == KeyChangeKind.Expired ? SharedMemoryMetrics.Expired : SharedMemoryMetrics.Evicted);
+        }
+
         return this.Commit(entry.Key, kind, null).Version;
     }
 
