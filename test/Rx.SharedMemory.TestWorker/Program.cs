@@ -520,6 +520,32 @@ switch (scenario)
             break;
         }
 
+    case "big-gets":
+        {
+            // big-gets N: N values of 1.5 MB set one by one, then read all at once (more than one answer can hold),
+            // followed by a rewrite of the first and a read of it: each read must see what the order of calls implies.
+            int count = int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture);
+            string Big(int i) => new((char)('a' + i), 1_500_000);
+            for (int i = 0; i < count; i++)
+            {
+                await store.SetAsync($"big/{i}", Big(i), timeout);
+            }
+
+            var reads = Enumerable.Range(0, count).Select(i => store.GetAsync<string>($"big/{i}", timeout).AsTask()).ToArray();
+            var rewrite = store.SetAsync("big/0", "changed", timeout).AsTask();
+            var reread = store.GetAsync<string>("big/0", timeout).AsTask();
+            int wrong = 0;
+            for (int i = 0; i < count; i++)
+            {
+                wrong += await reads[i] == Big(i) ? 0 : 1;
+            }
+
+            await rewrite;
+            wrong += await reread == "changed" ? 0 : 1;
+            report.Line($"wrong {wrong}");
+            break;
+        }
+
     case "pipeline":
         {
             // pipeline N: N rounds started without awaiting any, each a set of its own key, a get of the key the

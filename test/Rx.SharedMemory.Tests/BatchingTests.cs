@@ -10,6 +10,27 @@ namespace Rx.SharedMemory.Tests;
 public sealed class BatchingTests : WorkerProcessTestBase
 {
     [Fact]
+    public async Task PipelinedGets_OfMoreThanOneAnswerHolds_ComeBackWhole_AndInCallOrder()
+    {
+        // Inline, not through shared memory: a batch's answer holds at most 4 MiB (plus one value) of the twelve 1.5 MB
+        // values asked for, and the calls the master did not run go again, before the rewrite that follows them.
+        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { MaxValueBytes = 2 * 1024 * 1024, LargeValuesThroughSharedMemory = false });
+        using var batchSizes = new InstrumentRecorder<int>("rx.sharedmemory.batch.calls");
+        var reportPath = Path.Combine(Path.GetTempPath(), $"rxsm-big-{Guid.NewGuid():N}.txt");
+        var worker = await master.SpawnWorkerAsync(
+            WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), ["big-gets", reportPath, "12"]),
+            this.TimeoutToken);
+
+        var report = await this.ReportAfterExitAsync((worker, reportPath));
+
+        Assert.Contains("wrong 0", report);
+        Assert.Equal("changed", await master.Store.GetAsync<string>("big/0", this.TimeoutToken));
+
+        // Twelve sets, then 14 pipelined calls, of which at least 9 were sent twice or more.
+        Assert.True(batchSizes.Measurements.Sum(m => m.Value) >= 12 + 14 + 9, $"{batchSizes.Measurements.Sum(m => m.Value)} calls in batches");
+    }
+
+    [Fact]
     public async Task PipelinedCalls_TravelInBatches_CommitInCallOrder_EachWithItsOwnResultOrError()
     {
         const int Rounds = 2000;

@@ -106,6 +106,35 @@ public sealed class CallBatcherTests : TestBase
     }
 
     [Fact]
+    public async Task CallsTheMasterDidNotRun_GoAgainFirst_InOrder()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+        batcher.Enqueue(Call("first"));
+        await this.NextSentAsync();
+        var calls = new[] { Call("a"), Call("b"), Call("c"), Call("d") };
+        foreach (var call in calls)
+        {
+            batcher.Enqueue(call);
+        }
+
+        this.Answer(0, """[{"result":0}]""");
+        await this.NextSentAsync();
+        var later = Call("e");
+        batcher.Enqueue(later);
+        this.Answer(1, """[{"result":1},{"result":2},{"error":{"code":-32014,"message":"not run"}},{"error":{"code":-32014,"message":"not run"}}]""");
+
+        await this.NextSentAsync();
+        Assert.Equal(["c", "d", "e"], this.sent[2].Calls);
+        Assert.Equal(1, await calls[0].Task.WaitAsync(this.TimeoutToken));
+        Assert.Equal(2, await calls[1].Task.WaitAsync(this.TimeoutToken));
+        Assert.False(calls[2].Task.IsCompleted);
+        this.Answer(2, """[{"result":3},{"result":4},{"result":5}]""");
+        Assert.Equal(3, await calls[2].Task.WaitAsync(this.TimeoutToken));
+        Assert.Equal(4, await calls[3].Task.WaitAsync(this.TimeoutToken));
+        Assert.Equal(5, await later.Task.WaitAsync(this.TimeoutToken));
+    }
+
+    [Fact]
     public async Task AFailedBatch_FailsItsCalls_AndTheQueuedOnesStillGo()
     {
         var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);

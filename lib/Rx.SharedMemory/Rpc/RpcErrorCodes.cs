@@ -14,4 +14,7 @@ internal static class RpcErrorCodes
 
     /// <summary>A lock was not granted in time: <see cref="TimeoutException"/>.</summary>
     public const int Timeout = -32013;
+
+    /// <summary>A call of a batch that was not run because the batch's answer was full; the worker sends it again.</summary>
+    public const int NotRun = -32014;
 }

@@ -19,6 +19,9 @@ internal sealed class StoreRpcTarget
     private readonly ChangeOutbox outbox;
     private readonly SharedMemoryOptions options;
     private readonly int workerId;
+    /// <summary>The answer size past which the rest of a batch is not run, unless the largest value is larger.</summary>
+    private const long MinResponseBudget = 4 * 1024 * 1024;
+
     private readonly ILogger logger;
     private readonly SharedRegion? offeredRegion;
     private SharedRegion? region;
@@ -108,7 +111,10 @@ internal sealed class StoreRpcTarget
 
     /// <summary>
     /// Runs many data operations of one message in order, each as its own request would run: one failing does not
-    /// stop the others. The result has one <c>{"result": …}</c> or <c>{"error": …}</c> object per call.
+    /// stop the others. The result has one <c>{"result": …}</c> or <c>{"error": …}</c> object per call. Once the
+    /// answer holds more than <see cref="MinResponseBudget"/> bytes (or <see cref="SharedMemoryOptions.MaxValueBytes"/>,
+    /// if larger), the calls left are not run and are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to
+    /// send again: an answer holds at most that plus one value, whatever the gets of the batch find.
     /// </summary>
     [JsonRpcMethod(RpcMethods.Batch)]
     public RawJson Batch(JsonElement calls)
@@ -120,12 +126,22 @@ internal sealed class StoreRpcTarget
 
         var buffer = new ArrayBufferWriter<byte>(256 + (calls.GetArrayLength() * 32));
         var results = new RegionResults(this.region);
+        long budget = Math.Max(MinResponseBudget, this.options.MaxValueBytes);
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
+            bool full = false;
             foreach (var call in calls.EnumerateArray())
             {
-                this.Execute(call, writer, ref results);
+                full = full || writer.BytesCommitted + writer.BytesPending > budget;
+                if (full)
+                {
+                    WriteNotRun(writer);
+                }
+                else
+                {
+                    this.Execute(call, writer, ref results);
+                }
             }
 
             writer.WriteEndArray();
@@ -364,6 +380,16 @@ internal sealed class StoreRpcTarget
         {
             return null;
         }
+    }
+
+    private static void WriteNotRun(Utf8JsonWriter writer)
+    {
+        writer.WriteStartObject();
+        writer.WriteStartObject("error"u8);
+        writer.WriteNumber("code"u8, RpcErrorCodes.NotRun);
+        writer.WriteString("message"u8, "Not run: the batch's answer is full. Send this call again.");
+        writer.WriteEndObject();
+        writer.WriteEndObject();
     }
 
     private static void WriteEntry(Utf8JsonWriter writer, byte[] value, long version)

@@ -110,7 +110,10 @@ internal sealed class CallBatcher
             failure = ex;
         }
 
-        foreach (var call in batch)
+        // The calls the master did not run (its answer was full) go back to the head of the queue, in order, as they
+        // are: they go first in the next batch, before any later call.
+        var ran = failure is null ? this.TakeBackNotRun(batch, results) : batch;
+        foreach (var call in ran)
         {
             call.ReleaseArguments();
         }
@@ -130,23 +133,22 @@ internal sealed class CallBatcher
             return;
         }
 
-        this.ResolveRegionResults(batch, results);
-        if (batch.Count == 1)
+        this.ResolveRegionResults(ran, results);
+        if (ran.Count == 1)
         {
             // The common case of a lone call: completed here, on the pool thread that read its result, so that its
             // caller goes on without one more hop.
-            batch[0].Outcome = results[0];
-            batch[0].Options = this.options;
+            ran[0].Outcome = results[0];
+            ran[0].Options = this.options;
             this.SendNext();
-            batch[0].Complete();
+            ran[0].Complete();
             return;
         }
 
-        int index = 0;
-        foreach (var outcome in results.EnumerateArray())
+        for (int i = 0; i < ran.Count; i++)
         {
-            var call = batch[index++];
-            call.Outcome = outcome;
+            var call = ran[i];
+            call.Outcome = results[i];
             call.Options = this.options;
             ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
         }
@@ -155,8 +157,40 @@ internal sealed class CallBatcher
         ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendNext(), this, preferLocal: false);
     }
 
+    /// <summary>Puts the calls answered <see cref="Rpc.RpcErrorCodes.NotRun"/> (the tail of the batch) back at the head of the queue, and returns those that ran.</summary>
+    private List<BatchedCall> TakeBackNotRun(List<BatchedCall> batch, JsonElement results)
+    {
+        int ran = batch.Count;
+        while (ran > 1 && IsNotRun(results[ran - 1]))
+        {
+            ran--;
+        }
+
+        if (ran == batch.Count)
+        {
+            return batch;
+        }
+
+        lock (this.gate)
+        {
+            this.queued.InsertRange(0, batch.Skip(ran));
+        }
+
+        return batch.GetRange(0, ran);
+    }
+
+    private static bool IsNotRun(JsonElement outcome) =>
+        outcome.ValueKind == JsonValueKind.Object
+        && outcome.TryGetProperty("error"u8, out var error)
+        && error.ValueKind == JsonValueKind.Object
+        && error.TryGetProperty("code"u8, out var code)
+        && code.TryGetInt32(out int number)
+        && number == Rpc.RpcErrorCodes.NotRun;
+
     /// <summary>Reads every result that waits in the shared region, then gives the region back to the master for its next answer.</summary>
-    private void ResolveRegionResults(List<BatchedCall> batch, JsonElement results)
+    /// <param name="ran">The calls that ran: the first of <paramref name="results"/>.</param>
+    /// <param name="results">The batch's results.</param>
+    private void ResolveRegionResults(List<BatchedCall> ran, JsonElement results)
     {
         if (this.region is null)
         {
@@ -164,10 +198,10 @@ internal sealed class CallBatcher
         }
 
         bool any = false;
-        int index = 0;
-        foreach (var outcome in results.EnumerateArray())
+        for (int i = 0; i < ran.Count; i++)
         {
-            var call = batch[index++];
+            var call = ran[i];
+            var outcome = results[i];
             call.Options = this.options;
             if (outcome.ValueKind == JsonValueKind.Object && outcome.TryGetProperty("result"u8, out var result)
                 && result.ValueKind == JsonValueKind.Object && result.TryGetProperty("region"u8, out _))

@@ -1,0 +1,38 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Store;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>The master's side of a batch, called directly: an answer stops growing once it is full.</summary>
+public sealed class BatchAnswerTests : TestBase
+{
+    [Fact]
+    public void OnceTheAnswerIsFull_TheCallsLeftAreNotRun_AndSaySo()
+    {
+        var options = new SharedMemoryOptions { MaxValueBytes = 2 * 1024 * 1024 };
+        using var store = new KeyValueStore(options);
+        var big = Encoding.UTF8.GetBytes($"\"{new string('x', 1_500_000)}\"");
+        for (int i = 0; i < 5; i++)
+        {
+            store.Set($"b{i}", big);
+        }
+
+        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
+        var target = new StoreRpcTarget(store, new LockTable(), outbox, options, 1, region: null, NullLogger.Instance);
+        using var calls = JsonDocument.Parse("""[["get","b0"],["get","b1"],["get","b2"],["get","b3"],["set","after",1],["get","b4"]]""");
+
+        var answer = target.Batch(calls.RootElement);
+
+        // 4 MiB is the budget: three values of 1.5 MB fill it, and nothing after them runs, not even the set.
+        using var results = JsonDocument.Parse(answer.Utf8);
+        var outcomes = results.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(6, outcomes.Length);
+        Assert.All(outcomes[..3], o => Assert.Equal(1_500_002, o.GetProperty("result").GetProperty("value").GetRawText().Length));
+        Assert.All(outcomes[3..], o => Assert.Equal(RpcErrorCodes.NotRun, o.GetProperty("error").GetProperty("code").GetInt32()));
+        Assert.Null(store.Get("after"));
+        Assert.InRange(answer.Utf8.Length, 3 * 1_500_000, (4 * 1024 * 1024) + 1_600_000);
+    }
+}
