@@ -145,10 +145,17 @@ internal sealed class CallBatcher
             return;
         }
 
-        for (int i = 0; i < ran.Count; i++)
+        // Enumerated, not indexed: finding the n-th of an array of objects walks the ones before it.
+        int index = 0;
+        foreach (var outcome in results.EnumerateArray())
         {
-            var call = ran[i];
-            call.Outcome = results[i];
+            if (index == ran.Count)
+            {
+                break;
+            }
+
+            var call = ran[index++];
+            call.Outcome = outcome;
             call.Options = this.options;
             ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
         }
@@ -160,15 +167,21 @@ internal sealed class CallBatcher
     /// <summary>Puts the calls answered <see cref="Rpc.RpcErrorCodes.NotRun"/> (the tail of the batch) back at the head of the queue, and returns those that ran.</summary>
     private List<BatchedCall> TakeBackNotRun(List<BatchedCall> batch, JsonElement results)
     {
-        int ran = batch.Count;
-        while (ran > 1 && IsNotRun(results[ran - 1]))
-        {
-            ran--;
-        }
-
-        if (ran == batch.Count)
+        // Almost always none: the last result says so at once.
+        if (!IsNotRun(results[batch.Count - 1]))
         {
             return batch;
+        }
+
+        int ran = 0;
+        foreach (var outcome in results.EnumerateArray())
+        {
+            if (ran > 0 && IsNotRun(outcome))
+            {
+                break;
+            }
+
+            ran++;
         }
 
         lock (this.gate)
@@ -198,10 +211,15 @@ internal sealed class CallBatcher
         }
 
         bool any = false;
-        for (int i = 0; i < ran.Count; i++)
+        int index = 0;
+        foreach (var outcome in results.EnumerateArray())
         {
-            var call = ran[i];
-            var outcome = results[i];
+            if (index == ran.Count)
+            {
+                break;
+            }
+
+            var call = ran[index++];
             call.Options = this.options;
             if (outcome.ValueKind == JsonValueKind.Object && outcome.TryGetProperty("result"u8, out var result)
                 && result.ValueKind == JsonValueKind.Object && result.TryGetProperty("region"u8, out _))
