@@ -39,19 +39,27 @@ internal static class RpcErrors
         return ToException(code, message, data, inner: null);
     }
 
-    /// <summary>Writes the error object of a failed call of a <c>batch</c>: the code and data a single request would have had.</summary>
-    public static void Write(Utf8JsonWriter writer, Exception exception)
+    /// <summary>Writes the outcome <c>{"error": {"code", "message", "data"}}</c> of a failed call of a <c>batch</c>: the code and data a single request would have had.</summary>
+    public static void WriteOutcome(Utf8JsonWriter writer, Exception exception)
     {
         var detail = ToErrorDetail(exception);
+        WriteOutcome(writer, detail is null ? (int)JsonRpcErrorCode.InternalError : (int)detail.Code, detail?.Message ?? exception.Message, detail?.Data as LimitErrorData);
+    }
+
+    /// <summary>Writes the outcome <c>{"error": {"code", "message", "data"}}</c> of a call of a <c>batch</c>.</summary>
+    public static void WriteOutcome(Utf8JsonWriter writer, int code, string message, LimitErrorData? data = null)
+    {
         writer.WriteStartObject();
-        writer.WriteNumber("code"u8, detail is null ? (int)JsonRpcErrorCode.InternalError : (int)detail.Code);
-        writer.WriteString("message"u8, detail?.Message ?? exception.Message);
-        if (detail?.Data is LimitErrorData data)
+        writer.WriteStartObject("error"u8);
+        writer.WriteNumber("code"u8, code);
+        writer.WriteString("message"u8, message);
+        if (data is not null)
         {
             writer.WritePropertyName("data"u8);
             JsonSerializer.Serialize(writer, data);
         }
 
+        writer.WriteEndObject();
         writer.WriteEndObject();
     }
 

@@ -136,7 +136,7 @@ internal sealed class StoreRpcTarget
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
                 if (full)
                 {
-                    WriteNotRun(writer);
+                    RpcErrors.WriteOutcome(writer, RpcErrorCodes.NotRun, "Not run: the batch's answer is full. Send this call again.");
                 }
                 else
                 {
@@ -213,58 +213,39 @@ internal sealed class StoreRpcTarget
         this.logger.LogDebug("Released the subscriptions of worker {WorkerId}.", this.workerId);
     }
 
-    /// <summary>Runs one <c>[method, arguments…]</c> call of a batch and writes its outcome; the outcome is known before anything is written.</summary>
+    /// <summary>
+    /// Runs one <c>[method, arguments…]</c> call of a batch and writes its outcome, known before anything is written:
+    /// the result its own request would return, serialized from the same message types.
+    /// </summary>
     private void Execute(JsonElement call, Utf8JsonWriter writer, ref RegionResults regionResults)
     {
-        EntryMessage<RawJson>? entry = null;
-        long number = 0;
-        CompareAndSetMessage? swap = null;
-        EntryMessage<long>? counter = null;
-        bool? released = null;
+        object? result;
         try
         {
             var arguments = new BatchArguments(call);
-            switch (arguments.Method)
+            result = arguments.Method switch
             {
-                case RpcMethods.Get:
-                    entry = this.Get(arguments.String(1, "key"));
-                    break;
-                case RpcMethods.Set:
-                    number = this.SetValue(arguments.String(1, "key"), this.ValueOf(arguments, 2, regionAt: 5), arguments.OptionalDouble(3, "ttlMs"), arguments.OptionalBoolean(4, "ephemeral"));
-                    break;
-                case RpcMethods.CompareAndSet:
-                    swap = this.CompareAndSetValue(arguments.String(1, "key"), arguments.Int64(2, "expectedVersion"), this.ValueOf(arguments, 3, regionAt: 6), arguments.OptionalDouble(4, "ttlMs"), arguments.OptionalBoolean(5, "ephemeral"));
-                    break;
-
-                case RpcMethods.Increment:
-                    counter = this.Increment(arguments.String(1, "key"), arguments.OptionalInt64(2, "delta") ?? 1);
-                    break;
-                case RpcMethods.Delete:
-                    number = this.Delete(arguments.String(1, "key"));
-                    break;
-                case RpcMethods.Unlock:
-                    released = this.Unlock(arguments.String(1, "name"), arguments.Int64(2, "token"));
-                    break;
-                default:
-                    throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only get, set, compareAndSet, increment, delete and unlock can.");
-            }
+                RpcMethods.Get => this.Get(arguments.String(1, "key")),
+                RpcMethods.Set => this.SetValue(arguments.String(1, "key"), this.ValueOf(arguments, 2, regionAt: 5), arguments.OptionalDouble(3, "ttlMs"), arguments.OptionalBoolean(4, "ephemeral")),
+                RpcMethods.CompareAndSet => this.CompareAndSetValue(arguments.String(1, "key"), arguments.Int64(2, "expectedVersion"), this.ValueOf(arguments, 3, regionAt: 6), arguments.OptionalDouble(4, "ttlMs"), arguments.OptionalBoolean(5, "ephemeral")),
+                RpcMethods.Increment => this.Increment(arguments.String(1, "key"), arguments.OptionalInt64(2, "delta") ?? 1),
+                RpcMethods.Delete => this.Delete(arguments.String(1, "key")),
+                RpcMethods.Unlock => this.Unlock(arguments.String(1, "name"), arguments.Int64(2, "token")),
+                _ => throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only get, set, compareAndSet, increment, delete and unlock can."),
+            };
         }
         catch (Exception ex)
         {
             // One call's failure is its own result; the master and the other calls go on.
-            writer.WriteStartObject();
-            writer.WritePropertyName("error"u8);
-            RpcErrors.Write(writer, ex);
-            writer.WriteEndObject();
+            RpcErrors.WriteOutcome(writer, ex);
             return;
         }
 
         writer.WriteStartObject();
         writer.WritePropertyName("result"u8);
-        if (entry is not null)
+        switch (result)
         {
-            if (regionResults.TryPlace(entry.Value.Utf8) is { } offset)
-            {
+            case EntryMessage<RawJson> entry when regionResults.TryPlace(entry.Value.Utf8) is { } offset:
                 // The value waits in the region; the worker reads it there.
                 writer.WriteStartObject();
                 writer.WriteNumber("version"u8, entry.Version);
@@ -273,37 +254,19 @@ internal sealed class StoreRpcTarget
                 writer.WriteNumberValue(entry.Value.Utf8.Length);
                 writer.WriteEndArray();
                 writer.WriteEndObject();
-            }
-            else
-            {
-                WriteEntry(writer, entry.Value.Utf8, entry.Version);
-            }
-        }
-        else if (swap is not null)
-        {
-            writer.WriteStartObject();
-            writer.WriteBoolean("succeeded"u8, swap.Succeeded);
-            writer.WriteNumber("version"u8, swap.Version);
-            writer.WriteEndObject();
-        }
-        else if (counter is not null)
-        {
-            writer.WriteStartObject();
-            writer.WriteNumber("value"u8, counter.Value);
-            writer.WriteNumber("version"u8, counter.Version);
-            writer.WriteEndObject();
-        }
-        else if (released is { } flag)
-        {
-            writer.WriteBooleanValue(flag);
-        }
-        else if (call[0].ValueEquals(RpcMethods.Get))
-        {
-            writer.WriteNullValue();
-        }
-        else
-        {
-            writer.WriteNumberValue(number);
+                break;
+            case long number:
+                writer.WriteNumberValue(number);
+                break;
+            case bool flag:
+                writer.WriteBooleanValue(flag);
+                break;
+            case null:
+                writer.WriteNullValue(); // a get of a key that does not exist
+                break;
+            default:
+                JsonSerializer.Serialize(writer, result, result.GetType());
+                break;
         }
 
         writer.WriteEndObject();
@@ -380,25 +343,6 @@ internal sealed class StoreRpcTarget
         {
             return null;
         }
-    }
-
-    private static void WriteNotRun(Utf8JsonWriter writer)
-    {
-        writer.WriteStartObject();
-        writer.WriteStartObject("error"u8);
-        writer.WriteNumber("code"u8, RpcErrorCodes.NotRun);
-        writer.WriteString("message"u8, "Not run: the batch's answer is full. Send this call again.");
-        writer.WriteEndObject();
-        writer.WriteEndObject();
-    }
-
-    private static void WriteEntry(Utf8JsonWriter writer, byte[] value, long version)
-    {
-        writer.WriteStartObject();
-        writer.WritePropertyName("value"u8);
-        writer.WriteRawValue(value, skipInputValidation: true);
-        writer.WriteNumber("version"u8, version);
-        writer.WriteEndObject();
     }
 
     private static TimeSpan? TimeToLive(double? milliseconds) => milliseconds switch
