@@ -325,11 +325,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         int regionAt = 0,
         BatchedCall<T>.RegionResultReader? readRegionResult = null)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);
-        if (this.connectionLost is { } lost)
-        {
-            throw this.Disconnected(lost);
-        }
+        this.ThrowIfUnusable();
 
         if (this.batcher is null)
         {
@@ -369,11 +365,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     /// </summary>
     private async ValueTask<T> InvokeAsync<T>(string method, object?[] arguments, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);
-        if (this.connectionLost is { } lost)
-        {
-            throw this.Disconnected(lost);
-        }
+        this.ThrowIfUnusable();
 
         try
         {
@@ -391,6 +383,16 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         {
             // Not the caller's cancellation: the connection ended while the request was being sent.
             throw this.Disconnected(ex);
+        }
+    }
+
+    /// <summary>Refuses a call on a disposed worker, or one whose connection is lost, before anything is sent.</summary>
+    private void ThrowIfUnusable()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);
+        if (this.connectionLost is { } lost)
+        {
+            throw this.Disconnected(lost);
         }
     }
 
