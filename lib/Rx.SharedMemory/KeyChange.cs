@@ -54,6 +54,14 @@ public sealed class KeyChange
     /// <summary>Gets a value indicating whether this change carries a value (a set, or a reset of an existing key).</summary>
     public bool HasValue { get; }
 
+    /// <summary>
+    /// Gets a value indicating whether the key exists once this change is applied: <see langword="true"/> for a
+    /// <see cref="KeyChangeKind.Set"/> and for a <see cref="KeyChangeKind.Reset"/> of an existing key (even when its
+    /// value is JSON <c>null</c>); <see langword="false"/> for a deletion, an expiry, an eviction, a
+    /// <see cref="KeyChangeKind.Reset"/> of an absent key and a <see cref="KeyChangeKind.PrefixReset"/>.
+    /// </summary>
+    public bool Exists => this.HasValue;
+
     /// <summary>Gets the value as JSON; <see cref="JsonValueKind.Undefined"/> when <see cref="HasValue"/> is <see langword="false"/>.</summary>
     public JsonElement Value
     {
