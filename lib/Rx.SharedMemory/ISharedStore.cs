@@ -106,10 +106,12 @@ public interface ISharedStore
     /// <summary>Observes one key.</summary>
     /// <param name="key">The key.</param>
     /// <param name="fromVersion">
-    /// <see langword="null"/> to receive the key's current state first (a <see cref="KeyChangeKind.Reset"/>, when it
-    /// exists) and then every later change; or a version already seen, to receive every change after it. When that
-    /// version is older than the master's change log, a <see cref="KeyChangeKind.Reset"/> with the current state comes
-    /// first instead of the lost changes.
+    /// <see langword="null"/> to receive the key's current state first and then every later change; or a version
+    /// already seen, to receive every change after it. The state is one <see cref="KeyChangeKind.Reset"/>: of an
+    /// existing key, with its value and its version; of an absent key, with <see cref="KeyChange.Exists"/>
+    /// <see langword="false"/>, no value, and the store version at which it was found absent. When
+    /// <paramref name="fromVersion"/> is older than the master's change log, that <see cref="KeyChangeKind.Reset"/>
+    /// comes first instead of the lost changes. Once the first change has arrived, the subscriber is in sync.
     /// </param>
     /// <returns>
     /// A cold observable: each subscription registers with the master, and disposing it unregisters. It ends with

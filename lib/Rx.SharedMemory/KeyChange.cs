@@ -48,11 +48,24 @@ public sealed class KeyChange
     /// <summary>Gets when the master committed the change.</summary>
     public DateTimeOffset Timestamp { get; }
 
-    /// <summary>Gets how many earlier changes to this key were conflated into this one because the subscriber fell behind.</summary>
+    /// <summary>
+    /// Gets how many changes to this key the subscriber will never see because they were conflated into this one when
+    /// it fell behind: exactly the changes to the key committed after the subscription's previous change of it (or
+    /// after the state or version it started from) and before this one. Always 0 for a
+    /// <see cref="KeyChangeKind.Reset"/> and a <see cref="KeyChangeKind.PrefixReset"/>.
+    /// </summary>
     public long SkippedVersions { get; }
 
     /// <summary>Gets a value indicating whether this change carries a value (a set, or a reset of an existing key).</summary>
     public bool HasValue { get; }
+
+    /// <summary>
+    /// Gets a value indicating whether the key exists once this change is applied: <see langword="true"/> for a
+    /// <see cref="KeyChangeKind.Set"/> and for a <see cref="KeyChangeKind.Reset"/> of an existing key (even when its
+    /// value is JSON <c>null</c>); <see langword="false"/> for a deletion, an expiry, an eviction, a
+    /// <see cref="KeyChangeKind.Reset"/> of an absent key and a <see cref="KeyChangeKind.PrefixReset"/>.
+    /// </summary>
+    public bool Exists => this.HasValue;
 
     /// <summary>Gets the value as JSON; <see cref="JsonValueKind.Undefined"/> when <see cref="HasValue"/> is <see langword="false"/>.</summary>
     public JsonElement Value

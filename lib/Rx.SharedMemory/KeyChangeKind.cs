@@ -18,7 +18,8 @@ public enum KeyChangeKind
     /// <summary>
     /// The current state of a key, sent instead of individual changes: when a subscription starts without a
     /// version to resume from, or resumes from a version older than the master's change log.
-    /// <see cref="KeyChange.HasValue"/> is <see langword="false"/> when the key does not exist.
+    /// <see cref="KeyChange.Exists"/> (and <see cref="KeyChange.HasValue"/>) is <see langword="false"/> when the key does
+    /// not exist; <see cref="KeyChange.Version"/> is then the store version at which it was found absent.
     /// </summary>
     Reset,
 

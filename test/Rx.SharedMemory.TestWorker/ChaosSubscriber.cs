@@ -6,7 +6,7 @@ namespace Rx.SharedMemory.TestWorker;
 /// <summary>Subscriptions that come and go at random while other workers write, each recording what it saw.</summary>
 internal static class ChaosSubscriber
 {
-    public static async Task RunAsync(SharedMemoryWorker store, int seed, Report report, CancellationToken timeout)
+    public static async Task RunAsync(SharedMemoryWorker store, int seed, Report report, CancellationToken timeout, int maxDelayMs = 0)
     {
         var random = new Random(seed);
         var records = new List<SubscriptionRecord>();
@@ -60,7 +60,15 @@ internal static class ChaosSubscriber
                 var record = new SubscriptionRecord { Id = records.Count, Filter = filter, IsPrefix = prefix, FromVersion = from };
                 records.Add(record);
                 var source = prefix ? store.ObservePrefix(filter, from) : store.Observe(filter, from);
-                active.Add((record, source.Subscribe(record.Add)));
+                active.Add((record, source.Subscribe(change =>
+                {
+                    record.Add(change);
+                    if (maxDelayMs > 0 && Random.Shared.Next(20) == 0)
+                    {
+                        // A slow observer now and then, so that changes wait in this worker too.
+                        Thread.Sleep(Random.Shared.Next(maxDelayMs + 1));
+                    }
+                })));
             }
 
             await Task.Delay(1 + random.Next(5), timeout);
@@ -95,11 +103,16 @@ internal static class ChaosSubscriber
 
         internal long LastVersion { get; private set; }
 
+        /// <summary>Gets or sets how many characters of each value to keep, so that the record of large values stays small; null for all.</summary>
+        internal int? ValuePrefix { get; set; }
+
+        private string Prefix(string value) => this.ValuePrefix is { } length && value.Length > length ? value[..length] : value;
+
         public void Add(KeyChange change)
         {
             lock (this.Changes)
             {
-                this.Changes.Add(new ChangeRecord(change.Key, change.Kind.ToString(), change.Version, change.SkippedVersions, change.HasValue ? change.Value.GetRawText() : null));
+                this.Changes.Add(new ChangeRecord(change.Key, change.Kind.ToString(), change.Version, change.SkippedVersions, change.HasValue ? this.Prefix(change.Value.GetRawText()) : null));
                 this.LastVersion = Math.Max(this.LastVersion, change.Version);
             }
         }

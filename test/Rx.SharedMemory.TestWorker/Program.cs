@@ -26,7 +26,15 @@ if (scenario.StartsWith("raw-", StringComparison.Ordinal))
     return;
 }
 
-await using var store = await SharedMemoryWorker.ConnectAsync();
+// A scenario with a slow observer bounds what waits for it: chaos-subscriber SEED [CAPACITY [MAXBYTES [DELAY_MS]]],
+// slow-observer PREFIX CAPACITY MAXBYTES DELAY_MS.
+var workerOptions = scenario switch
+{
+    "chaos-subscriber" when arguments.Length > 2 => new SharedMemoryWorkerOptions { SubscriberQueueCapacity = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture), SubscriberQueueMaxBytes = long.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture) },
+    "slow-observer" => new SharedMemoryWorkerOptions { SubscriberQueueCapacity = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture), SubscriberQueueMaxBytes = long.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture) },
+    _ => null,
+};
+await using var store = await SharedMemoryWorker.ConnectAsync(workerOptions, loggerFactory: null);
 var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token;
 report.Line($"worker {store.WorkerId}");
 
@@ -67,6 +75,35 @@ switch (scenario)
             }
 
             report.Line("done");
+            break;
+        }
+
+    case "observe-first":
+        {
+            // observe-first KEY N: observes KEY, says ready/<worker> once the first change came, and reports the first N
+            // changes as "change KIND EXISTS VERSION RAWVALUE".
+            var key = arguments[0];
+            int count = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            var changes = new List<KeyChange>();
+            var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var subscription = store.Observe(key).Subscribe(change =>
+            {
+                changes.Add(change);
+                first.TrySetResult();
+                if (changes.Count == count)
+                {
+                    done.TrySetResult();
+                }
+            });
+            await first.Task.WaitAsync(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await done.Task.WaitAsync(timeout);
+            foreach (var change in changes)
+            {
+                report.Line($"change {change.Kind} {change.Exists} {change.Version} {(change.HasValue ? change.Value.GetRawText() : "-")}");
+            }
+
             break;
         }
 
@@ -342,7 +379,52 @@ switch (scenario)
             // chaos-subscriber SEED: until chaos/end is true, keeps opening subscriptions to random keys and prefixes
             // (from the current state, resuming where a disposed one stopped, or from a random version seen) and
             // disposing them; then reports every subscription and what it saw, as one JSON document.
-            await ChaosSubscriber.RunAsync(store, int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture), report, timeout);
+            int maxDelayMs = arguments.Length > 3 ? int.Parse(arguments[3], System.Globalization.CultureInfo.InvariantCulture) : 0;
+            await ChaosSubscriber.RunAsync(store, int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture), report, timeout, maxDelayMs);
+            break;
+        }
+
+    case "slow-observer":
+        {
+            // slow-observer PREFIX CAPACITY MAXBYTES DELAY_MS: observes PREFIX with an observer that takes DELAY_MS per
+            // change, until PREFIX + "end" is true; sets ready/<id> once its state has arrived. Reports the growth of the
+            // managed heap (sampled after full collections while it runs, in bytes) and what it saw, as one JSON document
+            // (of each value, its first 24 characters: the record must not weigh more than what it measures).
+            string prefix = arguments[0];
+            int delayMs = int.Parse(arguments[3], System.Globalization.CultureInfo.InvariantCulture);
+            var record = new ChaosSubscriber.SubscriptionRecord { Filter = prefix, IsPrefix = true, ValuePrefix = 24 };
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            long baseline = GC.GetTotalMemory(forceFullCollection: true);
+            using var subscription = store.ObservePrefix(prefix).Subscribe(change =>
+            {
+                record.Add(change);
+                if (change.Kind == KeyChangeKind.PrefixReset)
+                {
+                    ready.TrySetResult();
+                    return;
+                }
+
+                if (change.Key == prefix + "end" && change.Value.ValueKind == JsonValueKind.True)
+                {
+                    ended.TrySetResult();
+                    return;
+                }
+
+                // The observer's own work, slower than the writer: what this scenario is about.
+                Thread.Sleep(delayMs);
+            });
+            await ready.Task.WaitAsync(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            long peak = 0;
+            while (!ended.Task.IsCompleted)
+            {
+                peak = Math.Max(peak, GC.GetTotalMemory(forceFullCollection: true) - baseline);
+                await Task.WhenAny(ended.Task, Task.Delay(50, timeout));
+            }
+
+            report.Line($"heap-growth {peak}");
+            report.Line(JsonSerializer.Serialize(new[] { record }));
             break;
         }
 

@@ -3,15 +3,25 @@ using System.Text.Json;
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>
-/// Checks what one subscription saw against the master's record of every commit: the initial state (resets) must be
-/// the state at some version R, and the live changes must be exactly the matching commits after R, in order, each
-/// once; a subscription that lived to the end must end with the last matching commit.
+/// Checks what one subscription saw against the master's record of every commit: the initial state (a prefix reset
+/// and resets, or one reset of a key) must be the state at some version R, whole and before any change; the changes
+/// after it must be matching commits after R, in version order, each once; each must count in its skipped field
+/// exactly the matching commits to its key that it stands for (after the last change seen of that key, or after R);
+/// and a subscription that lived to the end must end with the last matching commit of every key.
 /// </summary>
-internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits)
+/// <param name="commits">Every commit, in version order, without a gap.</param>
+/// <param name="conflation">Whether the subscriptions may have fallen behind; if not, every skipped count must be 0.</param>
+/// <param name="valuePrefix">How many characters of each value's JSON the subscriptions recorded; null for all.</param>
+internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits, bool conflation = false, int? valuePrefix = null)
 {
+    private readonly Dictionary<long, KeyChange> byVersion = commits.ToDictionary(c => c.Version);
+
     public int ResumesChecked { get; private set; }
 
     public int SnapshotsChecked { get; private set; }
+
+    /// <summary>Gets how many commits the subscriptions checked were told they skipped.</summary>
+    public long SkippedChecked { get; private set; }
 
     public void Check(JsonElement subscription)
     {
@@ -30,11 +40,15 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits)
         bool Matches(string key) => isPrefix ? key.StartsWith(filter, StringComparison.Ordinal) : key == filter;
         var matching = commits.Where(c => Matches(c.Key)).ToArray();
 
-        Assert.All(seen, c => Assert.Equal(0, c.Skipped));
+        if (!conflation)
+        {
+            Assert.All(seen, c => Assert.Equal(0, c.Skipped));
+        }
+
         var marker = seen.TakeWhile(c => c.Kind == "PrefixReset").ToArray();
         var resets = seen.Skip(marker.Length).TakeWhile(c => c.Kind == "Reset").ToArray();
         var live = seen[(marker.Length + resets.Length)..];
-        Assert.DoesNotContain(live, c => c.Kind is "Reset" or "PrefixReset");
+        Assert.False(live.Any(c => c.Kind is "Reset" or "PrefixReset"), $"{what}: a reset came after a change");
         if (seen.Length == 0)
         {
             return;
@@ -42,25 +56,25 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits)
 
         // The point R after which changes are live.
         long r;
-        if (marker.Length + resets.Length == 0 && from is { } resumedFrom)
+        if (marker.Length + resets.Length == 0)
         {
-            r = resumedFrom;
+            Assert.True(from is not null, $"{what}: a subscription from now must start with its state");
+            r = from!.Value;
             this.ResumesChecked++;
         }
         else
         {
             Assert.True(marker.Length == (isPrefix ? 1 : 0), $"{what}: the state of a prefix, and only of a prefix, starts with one prefix reset");
-            long firstLive = live.Length > 0 ? live[0].Version : long.MaxValue;
-            r = isPrefix ? marker[0].Version : matching.Where(c => c.Version < firstLive).Select(c => c.Version).DefaultIfEmpty(0).Max();
-            if (!isPrefix && live.Length == 0 && disposedEarly)
+            Assert.All(resets, x => Assert.Equal(0, x.Skipped));
+            if (isPrefix)
             {
-                // Disposed before anything live arrived: R is unknown, but the reset must be a real commit.
-                foreach (var reset in resets.Where(x => x.Value is not null))
-                {
-                    Assert.Contains(commits, c => c.Key == reset.Key && c.Version == reset.Version && c.Kind == KeyChangeKind.Set && c.Value.GetRawText() == reset.Value);
-                }
-
-                return;
+                r = marker[0].Version;
+            }
+            else
+            {
+                // A key's state is one reset: of its value at its version, or of its absence at the store's version.
+                Assert.True(resets.Length == 1, $"{what}: the state of a key is one reset; saw {resets.Length}");
+                r = resets[0].Version;
             }
 
             var state = new Dictionary<string, KeyChange>();
@@ -69,8 +83,15 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits)
                 state[commit.Key] = commit;
             }
 
-            var expectedResets = state.Values.Where(c => c.Kind == KeyChangeKind.Set).OrderBy(c => c.Version).Select(c => (c.Key, c.Version, c.Value.GetRawText())).ToArray();
+            var expectedResets = state.Values.Where(c => c.Kind == KeyChangeKind.Set).OrderBy(c => c.Version).Select(c => (c.Key, c.Version, this.Text(c.Value))).ToArray();
             var actualResets = resets.Where(x => x.Value is not null).Select(x => (x.Key, x.Version, x.Value!)).ToArray();
+            if (!isPrefix)
+            {
+                Assert.True(
+                    resets[0].Value is not null || expectedResets.Length == 0,
+                    $"{what}: a reset said absent at {r}, where the key was {string.Join(", ", expectedResets.Select(x => $"{x.Version}={x.Item3}"))}");
+            }
+
             if (live.Length == 0 && disposedEarly)
             {
                 // Disposed while the state was arriving: what came must be the start of it.
@@ -81,14 +102,37 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits)
             this.SnapshotsChecked++;
         }
 
-        long lastLive = live.Length > 0 ? live[^1].Version : r;
-        var expectedLive = matching.Where(c => c.Version > r && c.Version <= lastLive)
-            .Select(c => (c.Key, c.Kind.ToString(), c.Version, c.HasValue ? c.Value.GetRawText() : null)).ToArray();
-        var actualLive = live.Select(c => (c.Key, c.Kind, c.Version, c.Value)).ToArray();
-        Assert.True(expectedLive.SequenceEqual(actualLive), $"{what}: live changes differ from the commits after {r}: expected {expectedLive.Length}, saw {actualLive.Length}");
-        if (!disposedEarly && matching.Length > 0)
+        // Each change is a matching commit after R, in version order; it stands for every commit to its key since the
+        // last one seen of that key (or R), and counts the others in skipped.
+        var lastSeen = new Dictionary<string, long>();
+        long previous = r;
+        foreach (var change in live)
         {
-            Assert.True(lastLive >= matching[^1].Version, $"{what}: ended at {lastLive}, before the last matching commit {matching[^1].Version}");
+            Assert.True(change.Version > previous, $"{what}: {change.Kind} {change.Key}@{change.Version} came after version {previous}");
+            Assert.True(this.byVersion.TryGetValue(change.Version, out var commit), $"{what}: {change.Key}@{change.Version} is no commit");
+            Assert.True(
+                commit.Key == change.Key && commit.Kind.ToString() == change.Kind && (commit.HasValue ? this.Text(commit.Value) : null) == change.Value,
+                $"{what}: saw {change.Kind} {change.Key}@{change.Version}={change.Value}; the commit was {commit}");
+            long since = lastSeen.GetValueOrDefault(change.Key, r);
+            long expected = matching.Count(c => c.Key == change.Key && c.Version > since && c.Version < change.Version);
+            Assert.True(expected == change.Skipped, $"{what}: {change.Kind} {change.Key}@{change.Version} says it skipped {change.Skipped}; {expected} commits of the key came since {since}");
+            this.SkippedChecked += change.Skipped;
+            lastSeen[change.Key] = change.Version;
+            previous = change.Version;
         }
+
+        if (!disposedEarly)
+        {
+            foreach (var last in matching.Where(c => c.Version > r).GroupBy(c => c.Key).Select(g => g.Last()))
+            {
+                Assert.True(lastSeen.GetValueOrDefault(last.Key) == last.Version, $"{what}: ended at {lastSeen.GetValueOrDefault(last.Key)} for {last.Key}, before its last commit {last.Version}");
+            }
+        }
+    }
+
+    private string Text(JsonElement value)
+    {
+        string text = value.GetRawText();
+        return valuePrefix is { } length && text.Length > length ? text[..length] : text;
     }
 }

@@ -25,6 +25,26 @@ public sealed class KeyChangeBufferTests : TestBase
     }
 
     [Fact]
+    public async Task ConsumerThatFellBehind_KeepsTheStartingState_AheadOfTheConflatedChanges()
+    {
+        var buffer = new KeyChangeBuffer(capacity: 1);
+        buffer.OnNext(Change("p/", KeyChangeKind.PrefixReset, 10));
+        buffer.OnNext(Change("p/a", KeyChangeKind.Reset, 3));
+        buffer.OnNext(Change("p/b", KeyChangeKind.Reset, 5));
+        for (int v = 11; v <= 20; v++)
+        {
+            buffer.OnNext(Change(v % 2 == 0 ? "p/a" : "p/b", KeyChangeKind.Set, v));
+        }
+
+        var taken = new List<KeyChange>();
+        Assert.True(await buffer.TakeAsync(taken, this.TimeoutToken));
+
+        Assert.Equal(
+            [(KeyChangeKind.PrefixReset, "p/", 10L, 0L), (KeyChangeKind.Reset, "p/a", 3, 0), (KeyChangeKind.Reset, "p/b", 5, 0), (KeyChangeKind.Set, "p/b", 19, 4), (KeyChangeKind.Set, "p/a", 20, 4)],
+            taken.Select(c => (c.Kind, c.Key, c.Version, c.SkippedVersions)));
+    }
+
+    [Fact]
     public async Task SourceError_IsThrownAfterWhatCameBeforeIt()
     {
         var buffer = new KeyChangeBuffer(capacity: 10);
@@ -36,4 +56,7 @@ public sealed class KeyChangeBufferTests : TestBase
         Assert.Single(taken);
         await Assert.ThrowsAsync<SharedMemoryDisconnectedException>(() => buffer.TakeAsync([], this.TimeoutToken).AsTask());
     }
+
+    private static KeyChange Change(string key, KeyChangeKind kind, long version) =>
+        new(key, kind, version, DateTimeOffset.UnixEpoch, kind == KeyChangeKind.PrefixReset ? null : (ReadOnlyMemory<byte>?)"1"u8.ToArray(), 0);
 }

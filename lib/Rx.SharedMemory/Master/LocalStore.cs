@@ -83,17 +83,17 @@ internal sealed class LocalStore : ISharedStore
     public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        return this.ObserveCore(key, isPrefix: false, fromVersion, live: false);
+        return this.ObserveCore(key, isPrefix: false, fromVersion, live: false, this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
     }
 
     public IObservable<KeyChange> ObservePrefix(string prefix, long? fromVersion = null)
     {
         ArgumentNullException.ThrowIfNull(prefix);
-        return this.ObserveCore(prefix, isPrefix: true, fromVersion, live: false);
+        return this.ObserveCore(prefix, isPrefix: true, fromVersion, live: false, this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
     }
 
-    /// <summary>Every change committed after the moment of subscription, with no initial state.</summary>
-    public IObservable<KeyChange> ObserveAllLive() => this.ObserveCore(string.Empty, isPrefix: true, fromVersion: null, live: true);
+    /// <summary>Every change committed after the moment of subscription, with no initial state, queued for the observer within the bounds given.</summary>
+    public IObservable<KeyChange> ObserveAllLive(int queueCapacity, long queueMaxBytes) => this.ObserveCore(string.Empty, isPrefix: true, fromVersion: null, live: true, queueCapacity, queueMaxBytes);
 
     /// <summary>Completes every in-process subscription; later calls throw <see cref="ObjectDisposedException"/>.</summary>
     public void Shutdown()
@@ -111,7 +111,7 @@ internal sealed class LocalStore : ISharedStore
         return this.store.Get(key) is { } stored ? new StoreEntry<T>(JsonSerializer.Deserialize<T>(stored.Value)!, stored.Version) : null;
     }
 
-    private IObservable<KeyChange> ObserveCore(string keyOrPrefix, bool isPrefix, long? fromVersion, bool live) =>
+    private IObservable<KeyChange> ObserveCore(string keyOrPrefix, bool isPrefix, long? fromVersion, bool live, int queueCapacity, long queueMaxBytes) =>
         Observable.Create<KeyChange>(observer =>
         {
             if (this.disposed)
@@ -126,8 +126,8 @@ internal sealed class LocalStore : ISharedStore
                 isPrefix,
                 this.store,
                 observer,
-                this.options.SubscriberQueueCapacity,
-                this.options.SubscriberQueueMaxBytes,
+                queueCapacity,
+                queueMaxBytes,
                 this.logger,
                 s => this.subscriptions.TryRemove(s, out _));
             this.subscriptions.TryAdd(subscription, true);

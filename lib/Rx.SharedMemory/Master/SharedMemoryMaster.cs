@@ -47,17 +47,39 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         this.logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Master");
         this.store = new KeyValueStore(this.options);
         this.localStore = new LocalStore(this.store, this.locks, this.options, this.logger);
-        this.Changes = this.localStore.ObserveAllLive();
+        this.Changes = this.localStore.ObserveAllLive(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
     }
 
     /// <summary>Gets the store, for the master's own code: the same API a worker has, without a pipe.</summary>
     public ISharedStore Store => this.localStore;
 
     /// <summary>
-    /// Gets every change committed after the moment of subscription, from every worker and from the master, in
-    /// version order. It completes when the master is disposed.
+    /// Gets the changes committed after the moment of subscription, from every worker and from the master, in version
+    /// order, delivered like any subscriber's: each observer has a queue bounded by
+    /// <see cref="SharedMemoryOptions.SubscriberQueueCapacity"/> and <see cref="SharedMemoryOptions.SubscriberQueueMaxBytes"/>,
+    /// and an observer that falls behind them gets, for each key, its latest change with
+    /// <see cref="KeyChange.SkippedVersions"/> saying how many earlier changes to the key it replaced. It completes when
+    /// the master is disposed. A consumer that must see every change individually uses <see cref="ObserveChanges"/>.
     /// </summary>
     public IObservable<KeyChange> Changes { get; }
+
+    /// <summary>
+    /// Observes the changes committed after the moment of subscription, as <see cref="Changes"/> does, with a queue for
+    /// each observer bounded as the caller chooses. With the defaults the queue is unbounded: the observer sees every
+    /// change, individually and in version order (<see cref="KeyChange.SkippedVersions"/> always 0), and the master
+    /// holds every change the observer has not yet taken, however far it falls behind: its memory then grows with the
+    /// observer's lag. Writers are never slowed or blocked by an observer.
+    /// </summary>
+    /// <param name="queueCapacity">How many changes may wait for an observer before they conflate per key.</param>
+    /// <param name="queueMaxBytes">How many bytes of values may wait for an observer before they conflate per key.</param>
+    /// <returns>A cold observable: each subscription registers, and disposing it unregisters. It completes when the master is disposed.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="queueCapacity"/> or <paramref name="queueMaxBytes"/> is not positive.</exception>
+    public IObservable<KeyChange> ObserveChanges(int queueCapacity = int.MaxValue, long queueMaxBytes = long.MaxValue)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queueCapacity);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queueMaxBytes);
+        return this.localStore.ObserveAllLive(queueCapacity, queueMaxBytes);
+    }
 
     /// <summary>Gets the workers that connect, as each says hello (like <c>cluster.on('online')</c>).</summary>
     public IObservable<IWorker> WorkerOnline => this.online.AsObservable();

@@ -10,15 +10,17 @@ namespace Rx.SharedMemory.Store;
 /// The store enqueues under its lock, so enqueueing never waits on the consumer. Past the capacity, changes conflate
 /// per (subscription, key) as <see cref="ConflatingQueue{TSlot, TItem}"/> describes, the survivor carrying the count of
 /// the changes it replaced: memory stays bounded, the queue stays in version order, and the consumer ends with the
-/// latest value of every key.
+/// latest value of every key. A subscription's starting state (its <see cref="KeyChangeKind.PrefixReset"/> and
+/// <see cref="KeyChangeKind.Reset"/> changes) never conflates with the changes after it: merged, a reset would move to
+/// the tail, behind changes to other keys that the whole state must precede, or turn into a change that is not the
+/// state; kept apart, the state arrives whole and first, for at most one more waiting change per key.
 /// </remarks>
 internal sealed class ChangeOutbox : IDisposable
 {
     private const int MaxBatch = 256;
 
     private readonly Lock gate = new();
-    // A prefix reset marker has the prefix as its key: its own slot keeps it from conflating with a key of that name.
-    private readonly ConflatingQueue<(long SubscriptionId, string Key, bool Marker), OutboxItem> queue;
+    private readonly ConflatingQueue<(long SubscriptionId, string Key, StreamPart Part), OutboxItem> queue;
     private readonly Func<IReadOnlyList<OutboxItem>, ValueTask> deliver;
     private readonly ILogger logger;
     private bool draining;
@@ -33,7 +35,7 @@ internal sealed class ChangeOutbox : IDisposable
         this.queue = new(
             capacity,
             maxBytes,
-            item => (item.SubscriptionId, item.Change.Key, item.Change.Kind == KeyChangeKind.PrefixReset),
+            item => (item.SubscriptionId, item.Change.Key, PartOf(item.Change.Kind)),
             (waiting, newer) => newer with { Skipped = waiting.Skipped + 1 + newer.Skipped },
             item => item.Change.Value?.Length ?? 0);
         this.deliver = deliver;
@@ -75,6 +77,27 @@ internal sealed class ChangeOutbox : IDisposable
             }
         }
     }
+
+    /// <summary>What a change is to its stream; changes conflate only with changes of the same part.</summary>
+    internal enum StreamPart
+    {
+        /// <summary>A change after the starting state.</summary>
+        Change,
+
+        /// <summary>The starting state of a key.</summary>
+        Reset,
+
+        /// <summary>The start of a prefix's state, keyed by the prefix: its own part keeps it from conflating with a key of that name.</summary>
+        PrefixReset,
+    }
+
+    /// <summary>Gets what a change of <paramref name="kind"/> is to its stream.</summary>
+    internal static StreamPart PartOf(KeyChangeKind kind) => kind switch
+    {
+        KeyChangeKind.Reset => StreamPart.Reset,
+        KeyChangeKind.PrefixReset => StreamPart.PrefixReset,
+        _ => StreamPart.Change,
+    };
 
     public void Enqueue(long subscriptionId, ChangeRecord change)
     {

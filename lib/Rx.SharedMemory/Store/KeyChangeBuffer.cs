@@ -7,10 +7,11 @@ namespace Rx.SharedMemory.Store;
 internal sealed class KeyChangeBuffer(int capacity) : IObserver<KeyChange>
 {
     private readonly Lock gate = new();
-    private readonly ConflatingQueue<(string Key, bool Marker), KeyChange> queue = new(
+    // The starting state never conflates with later changes (see ChangeOutbox).
+    private readonly ConflatingQueue<(string Key, ChangeOutbox.StreamPart Part), KeyChange> queue = new(
         capacity,
         long.MaxValue,
-        change => (change.Key, change.Kind == KeyChangeKind.PrefixReset),
+        change => (change.Key, ChangeOutbox.PartOf(change.Kind)),
         (waiting, newer) => newer.WithSkipped(waiting.SkippedVersions + 1 + newer.SkippedVersions),
         change => 0);
 

@@ -213,7 +213,7 @@ internal sealed class KeyValueStore : IDisposable
             }
             else
             {
-                this.EnqueueCurrentState(subscription, reportAbsentKey: fromVersion is not null);
+                this.EnqueueCurrentState(subscription);
             }
 
             this.Register(subscription);
@@ -564,7 +564,7 @@ internal sealed class KeyValueStore : IDisposable
         return change;
     }
 
-    private void EnqueueCurrentState(StoreSubscription subscription, bool reportAbsentKey)
+    private void EnqueueCurrentState(StoreSubscription subscription)
     {
         if (!subscription.IsPrefix)
         {
@@ -572,9 +572,9 @@ internal sealed class KeyValueStore : IDisposable
             {
                 subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.Reset, entry.Value, entry.Version, entry.Timestamp));
             }
-            else if (reportAbsentKey)
+            else
             {
-                // The subscriber knew some state that may be gone: tell it the key is absent as of now.
+                // Absent as of now: the subscriber learns that it is in sync (and forgets a state it resumed from).
                 subscription.Outbox.Enqueue(subscription.Id, new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.Reset, null, this.version, this.time.GetUtcNow()));
             }
 

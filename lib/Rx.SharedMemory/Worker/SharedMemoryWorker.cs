@@ -29,6 +29,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     private SharedRegion? region;
     private readonly ILogger logger;
     private readonly ConcurrentDictionary<long, RemoteSubscription> subscriptions = new();
+    private readonly ChangeInbox inbox;
     private readonly TaskCompletionSource completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long nextSubscriptionId;
     private volatile Exception? connectionLost;
@@ -36,9 +37,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     private CallBatcher? batcher;
     private int maxValueBytes = int.MaxValue;
 
-    private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, ILogger logger)
+    private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
     {
         this.logger = logger;
+        this.inbox = new ChangeInbox(options.SubscriberQueueCapacity, options.SubscriberQueueMaxBytes, this.Unsubscribe, logger);
         this.region = region;
         this.rpc = RpcChannel.Create(fromMaster, toMaster, inlineDispatch: false, "Rx.SharedMemory master reader", out this.valueOptions);
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
@@ -69,19 +71,40 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     /// <returns>The connected worker.</returns>
     /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
-    public static Task<SharedMemoryWorker> ConnectAsync(ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
+    public static Task<SharedMemoryWorker> ConnectAsync(ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default) =>
+        ConnectAsync(options: null, loggerFactory, cancellationToken);
+
+    /// <summary>Connects to the master that started this process, through the pipes it passed in the environment.</summary>
+    /// <param name="options">The worker's settings; <see langword="null"/> for the defaults. They are copied and checked here.</param>
+    /// <param name="loggerFactory">Where the worker logs; <see langword="null"/> for none. It must not write to standard output if the master reads it.</param>
+    /// <param name="cancellationToken">A token that cancels the handshake.</param>
+    /// <returns>The connected worker.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is invalid; the message names it.</exception>
+    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
+    public static Task<SharedMemoryWorker> ConnectAsync(SharedMemoryWorkerOptions? options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
     {
+        options = (options ?? new SharedMemoryWorkerOptions()).Clone();
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            return Task.FromException<SharedMemoryWorker>(ex);
+        }
+
         var (fromMaster, toMaster, region) = MasterPipes.Open();
-        return ConnectAsync(fromMaster, toMaster, region, loggerFactory, cancellationToken);
+        return ConnectAsync(fromMaster, toMaster, region, options, loggerFactory, cancellationToken);
     }
 
     /// <summary>Connects over any pair of streams, such as an in-process pipe to a master in tests.</summary>
-    internal static Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, ILoggerFactory? loggerFactory, CancellationToken cancellationToken) =>
-        ConnectAsync(fromMaster, toMaster, region: null, loggerFactory, cancellationToken);
+    internal static Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, ILoggerFactory? loggerFactory, CancellationToken cancellationToken, SharedMemoryWorkerOptions? options = null) =>
+        ConnectAsync(fromMaster, toMaster, region: null, options ?? new SharedMemoryWorkerOptions(), loggerFactory, cancellationToken);
 
-    private static async Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, SharedRegion? region, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
+    private static async Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
     {
-        var worker = new SharedMemoryWorker(fromMaster, toMaster, region, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Worker"));
+        var worker = new SharedMemoryWorker(fromMaster, toMaster, region, options, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Worker"));
         try
         {
             // The third argument only when there is a region to announce: a master without the feature takes two.
@@ -227,6 +250,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         }
 
         this.subscriptions.Clear();
+        this.inbox.Close();
 
         // Unmapped once no call is reading or writing it (each access holds a reference).
         this.region?.Dispose();
@@ -274,6 +298,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     {
         if (this.subscriptions.TryRemove(subscription.Id, out _) && subscription.End())
         {
+            this.inbox.Remove(subscription.Id);
             _ = this.UnsubscribeRemoteAsync(subscription.Id);
         }
     }
@@ -413,6 +438,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
                     subscription.Fail(error);
                 }
             }
+
+            this.inbox.Close();
         }
 
         this.completion.TrySetResult();
@@ -422,19 +449,11 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     {
         foreach (var message in changes)
         {
-            // A change for a subscription disposed here may still be on its way: it is dropped.
+            // A change for a subscription disposed here may still be on its way: it is dropped. The others wait, bounded,
+            // for their observers, so that the pipe is read on at the master's pace whatever the observers do.
             if (this.subscriptions.TryGetValue(message.Subscription, out var subscription))
             {
-                try
-                {
-                    subscription.Deliver(message.ToKeyChange());
-                }
-                catch (Exception ex)
-                {
-                    // An observer's fault ends its own subscription, not the connection.
-                    this.logger.LogError(ex, "An observer threw; its subscription {SubscriptionId} is ended.", subscription.Id);
-                    this.Unsubscribe(subscription);
-                }
+                this.inbox.Enqueue(subscription, message.ToKeyChange());
             }
         }
     }

@@ -1,0 +1,135 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Store;
+
+namespace Rx.SharedMemory.Worker;
+
+/// <summary>
+/// The changes a worker has read from its pipe and its observers have not yet taken, delivered in the order the master
+/// sent them by at most one delivery at a time, so that a slow observer never holds up the reading of the pipe.
+/// </summary>
+/// <remarks>
+/// Bounded as the master's <see cref="ChangeOutbox"/> is: past the bounds, changes conflate per (subscription, key),
+/// the survivor counting what it replaced, and a subscription's starting state never conflates with later changes.
+/// </remarks>
+internal sealed class ChangeInbox
+{
+    private const int MaxBatch = 256;
+
+    private readonly Lock gate = new();
+
+    // Guarded by gate.
+    private readonly ConflatingQueue<(long Subscription, string Key, ChangeOutbox.StreamPart Part), Item> queue;
+    private readonly Action<RemoteSubscription> onObserverFault;
+    private readonly ILogger logger;
+
+    // Guarded by gate.
+    private bool draining;
+    private bool closed;
+
+    /// <param name="capacity">How many changes may wait before conflation starts.</param>
+    /// <param name="maxBytes">How many bytes of values may wait before conflation starts.</param>
+    /// <param name="onObserverFault">Ends a subscription whose observer threw.</param>
+    /// <param name="logger">Where an observer's fault goes.</param>
+    public ChangeInbox(int capacity, long maxBytes, Action<RemoteSubscription> onObserverFault, ILogger logger)
+    {
+        this.queue = new(
+            capacity,
+            maxBytes,
+            item => (item.Subscription.Id, item.Change.Key, ChangeOutbox.PartOf(item.Change.Kind)),
+            (waiting, newer) => newer with { Change = newer.Change.WithSkipped(waiting.Change.SkippedVersions + 1 + newer.Change.SkippedVersions) },
+            item => item.Bytes);
+        this.onObserverFault = onObserverFault;
+        this.logger = logger;
+    }
+
+    /// <summary>Gets the number of changes waiting.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.queue.Count;
+            }
+        }
+    }
+
+    /// <summary>Queues a change for a subscription's observer; returns at once.</summary>
+    public void Enqueue(RemoteSubscription subscription, KeyChange change)
+    {
+        long bytes = change.HasValue ? JsonMarshal.GetRawUtf8Value(change.Value).Length : 0;
+        lock (this.gate)
+        {
+            if (this.closed)
+            {
+                return;
+            }
+
+            this.queue.Enqueue(new Item(subscription, change, bytes));
+            if (this.draining)
+            {
+                return;
+            }
+
+            this.draining = true;
+        }
+
+        // Off the reader's thread: the observer may take its time.
+        _ = Task.Run(this.Drain);
+    }
+
+    /// <summary>Drops what waits for a subscription that has ended.</summary>
+    public void Remove(long subscriptionId)
+    {
+        lock (this.gate)
+        {
+            this.queue.RemoveWhere(item => item.Subscription.Id == subscriptionId);
+        }
+    }
+
+    /// <summary>Drops everything waiting; later changes are ignored.</summary>
+    public void Close()
+    {
+        lock (this.gate)
+        {
+            this.closed = true;
+            this.queue.Clear();
+        }
+    }
+
+    private void Drain()
+    {
+        var batch = new List<Item>(MaxBatch);
+        while (true)
+        {
+            batch.Clear();
+            lock (this.gate)
+            {
+                this.queue.TakeInto(batch, MaxBatch);
+                if (batch.Count == 0 || this.closed)
+                {
+                    this.draining = false;
+                    return;
+                }
+            }
+
+            foreach (var item in batch)
+            {
+                try
+                {
+                    item.Subscription.Deliver(item.Change);
+                }
+                catch (Exception ex)
+                {
+                    // An observer's fault ends its own subscription, not the connection.
+                    this.logger.LogError(ex, "An observer threw; its subscription {SubscriptionId} is ended.", item.Subscription.Id);
+                    this.onObserverFault(item.Subscription);
+                }
+            }
+        }
+    }
+
+    private readonly record struct Item(RemoteSubscription Subscription, KeyChange Change, long Bytes);
+}
