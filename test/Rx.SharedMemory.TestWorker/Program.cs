@@ -527,6 +527,116 @@ switch (scenario)
             break;
         }
 
+    case "own":
+        {
+            // own KIND NAME: waits until go/<worker> is set, then takes the lock NAME (lock), writes NAME as an
+            // ephemeral key (ephemeral), or observes NAME (subscribe), and waits until killed.
+            await store.Observe($"go/{store.WorkerId}").FirstAsync(c => c.HasValue).ToTask(timeout);
+            var name = arguments[1];
+            IDisposable? observing = null;
+            switch (arguments[0])
+            {
+                case "lock":
+                    await store.AcquireLockAsync(name, TimeSpan.FromSeconds(30), timeout);
+                    break;
+                case "ephemeral":
+                    await store.SetAsync(name, "mine", new SetOptions { Ephemeral = true }, timeout);
+                    break;
+                case "subscribe":
+                    observing = store.Observe(name).Subscribe(_ => { });
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown kind '{arguments[0]}'.");
+            }
+
+            await Task.Delay(Timeout.Infinite, timeout);
+            observing?.Dispose();
+            break;
+        }
+
+    case "busy":
+        {
+            // busy SEED: holds a lock of storm/lock/<0..3> (an odd SEED keeps it until killed), an ephemeral key and a
+            // subscription, says ready/<worker>, then until killed 4 loops take and drop locks, ephemeral keys and
+            // subscriptions to storm/k<n> and storm/k, write 30 KB values 16 at a time to storm/w<n> (a frame the kill
+            // can cut), and read the 200 KB values storm/big/<0..3> all at once (a large batch answer).
+            int seed = int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture);
+            var value = new string('v', 30_000);
+            var id = store.WorkerId;
+            var first = await store.AcquireLockAsync($"storm/lock/{seed % 4}", TimeSpan.FromSeconds(30), timeout);
+            await store.SetAsync($"storm/eph/{id}/0", seed, new SetOptions { Ephemeral = true }, timeout);
+            using var initial = store.ObservePrefix("storm/k").Subscribe(_ => { });
+            await store.SetAsync($"ready/{id}", true, timeout);
+            if (seed % 2 == 0)
+            {
+                await first.DisposeAsync();
+            }
+
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(async loop =>
+            {
+                var random = new Random((seed * 31) + loop);
+                var subscriptions = new List<IDisposable>();
+                while (true)
+                {
+                    switch (random.Next(5))
+                    {
+                        case 0:
+                            try
+                            {
+                                await using var held = await store.AcquireLockAsync($"storm/lock/{random.Next(4)}", TimeSpan.FromMilliseconds(random.Next(1, 200)), timeout);
+                                await store.SetAsync($"storm/eph/{id}/{random.Next(4)}", loop, new SetOptions { Ephemeral = true }, timeout);
+                                await Task.Delay(random.Next(10), timeout);
+                            }
+                            catch (TimeoutException)
+                            {
+                                // Another worker held it: the storm goes on.
+                            }
+
+                            break;
+                        case 1:
+                            await store.SetAsync($"storm/eph/{id}/{random.Next(4)}", loop, new SetOptions { Ephemeral = true }, timeout);
+                            await store.SetAsync($"storm/k{random.Next(8)}", loop, timeout);
+                            break;
+                        case 2:
+                            subscriptions.Add(random.Next(2) == 0 ? store.Observe($"storm/k{random.Next(8)}").Subscribe(_ => { }) : store.ObservePrefix("storm/k").Subscribe(_ => { }));
+                            if (subscriptions.Count > 4)
+                            {
+                                subscriptions[0].Dispose();
+                                subscriptions.RemoveAt(0);
+                            }
+
+                            break;
+                        case 3:
+                            await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => store.SetAsync($"storm/w{random.Next(8)}", value, timeout).AsTask()));
+                            break;
+                        default:
+                            await Task.WhenAll(Enumerable.Range(0, 4).Select(i => store.GetAsync<string>($"storm/big/{i}", timeout).AsTask()));
+                            break;
+                    }
+                }
+            }));
+            break;
+        }
+
+    case "take-locks":
+        {
+            // take-locks NAME...: takes and releases each lock, waiting at most 10 s for each; reports each outcome.
+            foreach (var name in arguments)
+            {
+                try
+                {
+                    await using var held = await store.AcquireLockAsync(name, TimeSpan.FromSeconds(10), timeout);
+                    report.Line($"took {name}");
+                }
+                catch (TimeoutException)
+                {
+                    report.Line($"timeout {name}");
+                }
+            }
+
+            break;
+        }
+
     case "spawn-child":
         {
             // spawn-child: starts a child process and reports whether it inherited this worker's pipes to the master.

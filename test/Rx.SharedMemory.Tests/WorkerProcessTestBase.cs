@@ -7,7 +7,10 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
 {
     private readonly string reportDirectory = Directory.CreateTempSubdirectory("rxsm-test-").FullName;
 
-    protected WorkerProcessTestBase(SharedMemoryOptions? options = null)
+    /// <param name="options">The master's settings.</param>
+    /// <param name="timeout">How long the whole test may take; <see cref="TestBase.UnexpectedTimeout"/> when null.</param>
+    protected WorkerProcessTestBase(SharedMemoryOptions? options = null, TimeSpan? timeout = null)
+        : base(timeout)
     {
         this.Master = new SharedMemoryMaster(options);
     }

@@ -11,7 +11,11 @@ public interface IWorker
     /// <summary>Gets the worker's process id, known from the start and kept after the process exits.</summary>
     int ProcessId { get; }
 
-    /// <summary>Gets the worker's process. It stays usable after the worker exits (for its exit code, or output the caller redirected).</summary>
+    /// <summary>
+    /// Gets the worker's process. It stays usable after the worker exits (for its exit code, or output the caller
+    /// redirected) for as long as you hold this <see cref="IWorker"/>: the master keeps no reference to a worker once
+    /// it has reported its exit, and disposes only the processes of the workers it stops when it is disposed.
+    /// </summary>
     Process Process { get; }
 
     /// <summary>

@@ -27,10 +27,10 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     private readonly LocalStore localStore;
     private readonly ILogger logger;
     private readonly SemaphoreSlim spawnGate = new(1, 1);
-    private readonly ConcurrentDictionary<int, WorkerConnection> workers = new();
 
-    // Every worker ever spawned: their Process objects stay usable after exit and are released with the master.
-    private readonly ConcurrentQueue<WorkerConnection> spawned = new();
+    // The workers whose exit has not been reported yet: the master keeps nothing of a worker after that, so that a
+    // master that restarts crashing workers for months does not grow (whoever holds an IWorker keeps its Process).
+    private readonly ConcurrentDictionary<int, WorkerConnection> workers = new();
     private readonly ISubject<IWorker> online = Subject.Synchronize(new Subject<IWorker>());
     private readonly ISubject<WorkerExit> exited = Subject.Synchronize(new Subject<WorkerExit>());
     private int nextWorkerId;
@@ -155,7 +155,6 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
             worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.store, this.locks, this.options, this.logger);
             this.workers[worker.Id] = worker;
-            this.spawned.Enqueue(worker);
             worker.Start(this.OnWorkerExited);
         }
         finally
@@ -208,9 +207,10 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
         // Waits for a spawn in progress, so that its worker is stopped too.
         await this.spawnGate.WaitAsync().ConfigureAwait(false);
+        WorkerConnection[] stopped = [.. this.workers.Values];
         try
         {
-            await Task.WhenAll(this.workers.Values.Select(w => w.StopAsync(this.options.WorkerShutdownTimeout))).ConfigureAwait(false);
+            await Task.WhenAll(stopped.Select(w => w.StopAsync(this.options.WorkerShutdownTimeout))).ConfigureAwait(false);
         }
         finally
         {
@@ -219,7 +219,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
         this.localStore.Shutdown();
         this.store.Dispose();
-        foreach (var worker in this.spawned)
+        foreach (var worker in stopped)
         {
             worker.Process.Dispose();
         }
@@ -227,6 +227,12 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         this.online.OnCompleted();
         this.exited.OnCompleted();
     }
+
+    /// <summary>Gets the store itself, for tests that check what a dead worker left.</summary>
+    internal KeyValueStore Engine => this.store;
+
+    /// <summary>Gets the lock table, for tests that check what a dead worker left.</summary>
+    internal LockTable Locks => this.locks;
 
     private void OnWorkerExited(WorkerConnection worker, int exitCode)
     {

@@ -53,11 +53,17 @@ internal sealed class WorkerConnection : IWorker
     /// <summary>Tells the connection that the spawn is over, online or not: its exit is reported only after that, so that no exit precedes its online.</summary>
     public void SpawnSettled() => this.onlineReported.TrySetResult();
 
+    /// <summary>Gets the connection's RPC target, for tests that hold its reader back.</summary>
+    internal StoreRpcTarget Target => this.target;
+
+    /// <summary>Gets a task that completes when none of the worker's requests is running, for tests.</summary>
+    internal Task DispatchCompletion => this.rpc.DispatchCompletion;
 
     /// <summary>Starts serving the worker, and watching for its end; <paramref name="onExit"/> runs once it is gone.</summary>
     public void Start(Action<WorkerConnection, int> onExit)
     {
         this.rpc.StartListening();
+        RpcChannel.ObserveCompletion(this.rpc, this.logger);
         _ = this.WatchAsync(onExit);
     }
 
@@ -119,7 +125,15 @@ internal sealed class WorkerConnection : IWorker
         await this.onlineReported.Task.ConfigureAwait(false);
         this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) exited with code {ExitCode}.", this.Id, this.ProcessId, exitCode);
         this.exited.TrySetResult(exitCode);
-        onExit(this, exitCode);
+        try
+        {
+            onExit(this, exitCode);
+        }
+        catch (Exception ex)
+        {
+            // An observer of WorkerExited threw: that is its own failure, and nothing else awaits this task.
+            this.logger.LogError(ex, "An observer of the exit of worker {WorkerId} threw.", this.Id);
+        }
     }
 
     private void OnDisconnected(object? sender, JsonRpcDisconnectedEventArgs e)

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
 using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
@@ -30,6 +31,19 @@ internal static class RpcChannel
             SynchronizationContext = inlineDispatch ? InlineSynchronizationContext.Instance : new NonConcurrentSynchronizationContext(sticky: false),
         };
     }
+
+    /// <summary>
+    /// Observes the connection's completion, so that its failure never surfaces as an unobserved task exception: a
+    /// peer killed in the middle of writing a message leaves a truncated frame, and the completion faults while the
+    /// owner may already have gone on with the peer's end (a process exit, a disconnection event).
+    /// </summary>
+    public static void ObserveCompletion(JsonRpc rpc, ILogger logger) =>
+        _ = rpc.Completion.ContinueWith(
+            static (completion, state) => ((ILogger)state!).LogDebug(completion.Exception, "The connection ended with an error."),
+            logger,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 
     /// <summary>Maps our exceptions to the protocol's error codes, and reads those errors' <c>data</c> back as their types.</summary>
     private sealed class ProtocolJsonRpc(IJsonRpcMessageHandler handler) : JsonRpc(handler)

@@ -27,7 +27,13 @@ internal sealed class StoreRpcTarget
     private SharedRegion? region;
     private readonly ConcurrentDictionary<long, StoreSubscription> subscriptions = new();
     private readonly TaskCompletionSource<int> hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private bool released;
+
+    // A call that gives the connection something to own (a lock or a place in a lock's queue, an ephemeral key, a
+    // subscription) takes effect under this gate, and ReleaseAll closes it first: such a call either lands before the
+    // release, which then takes it back, or is refused. A request the reader had already read when the worker died
+    // thus cannot leave the dead worker owning anything.
+    private readonly Lock releaseGate = new();
+    private bool released; // guarded by releaseGate
 
     public StoreRpcTarget(KeyValueStore store, LockTable locks, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger)
     {
@@ -42,6 +48,12 @@ internal sealed class StoreRpcTarget
 
     /// <summary>Gets a task that completes with the worker's process id when it has said hello.</summary>
     public Task<int> Hello => this.hello.Task;
+
+    /// <summary>
+    /// Gets or sets a test hook, run with the method and the key or lock name before a call that gives the connection
+    /// something to own, on the reader's thread and outside every lock: a test holds the reader back with it.
+    /// </summary>
+    internal Action<string, string>? BeforeOwningCall { get; set; }
 
 
     /// <param name="protocolVersion">The protocol version the worker speaks.</param>
@@ -99,7 +111,16 @@ internal sealed class StoreRpcTarget
             throw new ArgumentOutOfRangeException(nameof(timeoutMs), timeoutMs, "A lock timeout must be zero or more milliseconds.");
         }
 
-        return await this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken).ConfigureAwait(false);
+        this.BeforeOwningCall?.Invoke(RpcMethods.Lock, name);
+        Task<long> acquiring;
+        lock (this.releaseGate)
+        {
+            // The lock is taken, or the wait queued, before the gate opens again; only the wait itself is outside.
+            this.ThrowIfReleased();
+            acquiring = this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken);
+        }
+
+        return await acquiring.ConfigureAwait(false);
     }
 
     [JsonRpcMethod(RpcMethods.Unlock)]
@@ -155,27 +176,24 @@ internal sealed class StoreRpcTarget
     public long Subscribe(long subscription, string key, bool prefix = false, long? fromVersion = null)
     {
         var registration = new StoreSubscription(subscription, key ?? throw new ArgumentNullException(nameof(key)), prefix, this.outbox);
-        lock (this.subscriptions)
+        this.BeforeOwningCall?.Invoke(RpcMethods.Subscribe, key);
+        lock (this.releaseGate)
         {
-            if (this.released)
-            {
-                throw new ObjectDisposedException("The connection is closing.");
-            }
-
+            this.ThrowIfReleased();
             if (!this.subscriptions.TryAdd(subscription, registration))
             {
                 throw new ArgumentException($"Subscription {subscription} already exists on this connection.", nameof(subscription));
             }
-        }
 
-        try
-        {
-            return this.store.Subscribe(registration, fromVersion);
-        }
-        catch
-        {
-            this.subscriptions.TryRemove(subscription, out _);
-            throw;
+            try
+            {
+                return this.store.Subscribe(registration, fromVersion);
+            }
+            catch
+            {
+                this.subscriptions.TryRemove(subscription, out _);
+                throw;
+            }
         }
     }
 
@@ -191,10 +209,13 @@ internal sealed class StoreRpcTarget
         return false;
     }
 
-    /// <summary>Releases every subscription of the connection; later subscribes are refused.</summary>
+    /// <summary>
+    /// Releases every lock, lock wait, ephemeral key and subscription of the connection; from now on the calls that
+    /// would give it one are refused, even those already read from the pipe.
+    /// </summary>
     public void ReleaseAll()
     {
-        lock (this.subscriptions)
+        lock (this.releaseGate)
         {
             this.released = true;
         }
@@ -272,13 +293,48 @@ internal sealed class StoreRpcTarget
         writer.WriteEndObject();
     }
 
-    private long SetValue(string key, byte[] value, double? ttlMs, bool ephemeral) =>
-        this.store.Set(key, value, TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
+    private long SetValue(string key, byte[] value, double? ttlMs, bool ephemeral)
+    {
+        if (!ephemeral)
+        {
+            return this.store.Set(key, value, TimeToLive(ttlMs));
+        }
+
+        this.BeforeOwningCall?.Invoke(RpcMethods.Set, key);
+        lock (this.releaseGate)
+        {
+            this.ThrowIfReleased();
+            return this.store.Set(key, value, TimeToLive(ttlMs), this.workerId);
+        }
+    }
 
     private CompareAndSetMessage CompareAndSetValue(string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
     {
-        var result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
+        CompareAndSetResult result;
+        if (!ephemeral)
+        {
+            result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs));
+        }
+        else
+        {
+            this.BeforeOwningCall?.Invoke(RpcMethods.CompareAndSet, key);
+            lock (this.releaseGate)
+            {
+                this.ThrowIfReleased();
+                result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs), this.workerId);
+            }
+        }
+
         return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
+    }
+
+    /// <summary>Refuses a call that would give a released connection something to own; under <see cref="releaseGate"/>.</summary>
+    private void ThrowIfReleased()
+    {
+        if (this.released)
+        {
+            throw new ObjectDisposedException($"worker {this.workerId}", $"The connection of worker {this.workerId} is closed: its process has exited or its pipe has ended.");
+        }
     }
 
     /// <summary>

@@ -85,6 +85,18 @@ internal sealed class KeyValueStore : IDisposable
         }
     }
 
+    /// <summary>Gets the number of connections that own ephemeral keys, and the number of those keys.</summary>
+    internal (int Owners, int Keys) Ephemeral
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return (this.ephemeralKeys.Count, this.ephemeralKeys.Values.Sum(keys => keys.Count));
+            }
+        }
+    }
+
     /// <summary>Reads a key, counting as a use for eviction.</summary>
     public StoredValue? Get(string key)
     {

@@ -10,6 +10,18 @@ internal sealed class LockTable
     private readonly Dictionary<string, LockState> locks = new(StringComparer.Ordinal);
     private long nextToken;
 
+    /// <summary>Gets the number of locks held or waited for.</summary>
+    internal int Count
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.locks.Count;
+            }
+        }
+    }
+
     /// <summary>Waits for the lock.</summary>
     /// <returns>The token that releases it.</returns>
     /// <exception cref="TimeoutException">The lock was not granted within <paramref name="timeout"/>.</exception>

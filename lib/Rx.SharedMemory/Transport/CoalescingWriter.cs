@@ -52,6 +52,13 @@ internal static class CoalescingWriter
         }
 
         await reader.CompleteAsync(failure).ConfigureAwait(false);
-        await stream.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // Closed either way; nothing awaits this task, so nothing may escape it.
+        }
     }
 }

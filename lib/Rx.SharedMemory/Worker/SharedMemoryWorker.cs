@@ -45,6 +45,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         this.rpc = RpcChannel.Create(fromMaster, toMaster, inlineDispatch: false, "Rx.SharedMemory master reader", out this.valueOptions);
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
+        RpcChannel.ObserveCompletion(this.rpc, this.logger);
         this.rpc.StartListening();
     }
 
@@ -289,7 +290,16 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         catch (Exception ex)
         {
             this.subscriptions.TryRemove(subscription.Id, out _);
-            subscription.Fail(ex);
+            try
+            {
+                subscription.Fail(ex);
+            }
+            catch (Exception observerError)
+            {
+                // The observer threw from OnError (as Subscribe without an error handler does): nothing awaits this
+                // task, so the error is logged rather than left to surface as an unobserved task exception.
+                this.logger.LogError(observerError, "An observer of subscription {SubscriptionId} threw from OnError.", subscription.Id);
+            }
         }
     }
 
