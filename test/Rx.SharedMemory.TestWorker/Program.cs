@@ -22,7 +22,7 @@ if (scenario == "expiry-timing")
 if (scenario.StartsWith("raw-", StringComparison.Ordinal))
 {
     // Speaks the protocol by hand, as a worker in another language would, then breaks it.
-    await RawWorker.RunAsync(scenario, report);
+    await RawWorker.RunAsync(scenario, report, arguments);
     return;
 }
 
@@ -543,6 +543,30 @@ switch (scenario)
             await rewrite;
             wrong += await reread == "changed" ? 0 : 1;
             report.Line($"wrong {wrong}");
+            break;
+        }
+
+    case "bystander":
+        {
+            // bystander KEY: increments KEY, one call at a time, until KEY + "/stop" is set; reports the calls and
+            // the slowest one.
+            var key = arguments[0];
+            var stop = store.Observe(key + "/stop").FirstAsync(c => c.HasValue).ToTask(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            long calls = 0;
+            var slowest = TimeSpan.Zero;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!stop.IsCompleted)
+            {
+                var started = clock.Elapsed;
+                await store.IncrementAsync(key, 1, timeout);
+                var took = clock.Elapsed - started;
+                slowest = took > slowest ? took : slowest;
+                calls++;
+            }
+
+            await stop;
+            report.Line($"calls {calls} slowest {slowest.TotalMilliseconds:F1} ms");
             break;
         }
 

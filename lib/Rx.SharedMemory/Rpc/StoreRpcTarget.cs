@@ -29,6 +29,9 @@ internal sealed class StoreRpcTarget
     private readonly TaskCompletionSource<int> hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool released;
 
+    // Lock requests of this connection being run or waiting; changed with Interlocked.
+    private int lockRequests;
+
     public StoreRpcTarget(KeyValueStore store, LockTable locks, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger)
     {
         this.offeredRegion = region;
@@ -99,7 +102,21 @@ internal sealed class StoreRpcTarget
             throw new ArgumentOutOfRangeException(nameof(timeoutMs), timeoutMs, "A lock timeout must be zero or more milliseconds.");
         }
 
-        return await this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken).ConfigureAwait(false);
+        // A waiting request holds memory until granted or timed out, and the master reads on while it waits: bounded.
+        int requests = Interlocked.Increment(ref this.lockRequests);
+        try
+        {
+            if (requests > this.options.MaxWaitingLocksPerConnection)
+            {
+                throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxWaitingLocksPerConnection), this.options.MaxWaitingLocksPerConnection, requests);
+            }
+
+            return await this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref this.lockRequests);
+        }
     }
 
     [JsonRpcMethod(RpcMethods.Unlock)]
@@ -160,6 +177,11 @@ internal sealed class StoreRpcTarget
             if (this.released)
             {
                 throw new ObjectDisposedException("The connection is closing.");
+            }
+
+            if (this.subscriptions.Count >= this.options.MaxSubscriptionsPerConnection && !this.subscriptions.ContainsKey(subscription))
+            {
+                throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxSubscriptionsPerConnection), this.options.MaxSubscriptionsPerConnection, this.subscriptions.Count + 1L);
             }
 
             if (!this.subscriptions.TryAdd(subscription, registration))
