@@ -546,6 +546,83 @@ switch (scenario)
             break;
         }
 
+    case "subscribe-many":
+        {
+            // subscribe-many KEY N: sets KEY, observes it N times and keeps every subscription, reports how many
+            // started (their Reset came) and how the others failed; then ends ten of those that started and observes
+            // ten more times, reporting how many of those started.
+            var key = arguments[0];
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            await store.SetAsync(key, 1, timeout);
+            var subscriptions = new List<(IDisposable Subscription, Task<string> Outcome)>();
+            void Observe()
+            {
+                var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+                var subscription = store.Observe(key).Subscribe(
+                    _ => outcome.TrySetResult("started"),
+                    ex => outcome.TrySetResult(ex is SharedMemoryLimitExceededException limit
+                        ? $"refused {limit.LimitName} {limit.Limit} {limit.Actual} {limit.Key}: {limit.Message}"
+                        : $"failed {ex.GetType().Name}: {ex.Message}"));
+                subscriptions.Add((subscription, outcome.Task));
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                Observe();
+            }
+
+            var outcomes = await Task.WhenAll(subscriptions.Select(s => s.Outcome)).WaitAsync(timeout);
+            foreach (var outcome in outcomes.GroupBy(o => o))
+            {
+                report.Line($"{outcome.Count()} {outcome.Key}");
+            }
+
+            foreach (var (subscription, _) in subscriptions.Where((_, i) => outcomes[i] == "started").Take(10).ToArray())
+            {
+                subscription.Dispose();
+            }
+
+            subscriptions.Clear();
+            for (int i = 0; i < 10; i++)
+            {
+                Observe();
+            }
+
+            var again = await Task.WhenAll(subscriptions.Select(s => s.Outcome)).WaitAsync(timeout);
+            report.Line($"again {again.Count(o => o == "started")} started");
+            break;
+        }
+
+    case "lock-waits":
+        {
+            // lock-waits NAME N: asks for the lock NAME (held by another worker) N times at once, each waiting up to
+            // two seconds, and reports how the requests ended.
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            async Task<string> WaitAsync()
+            {
+                try
+                {
+                    await using var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(2), timeout);
+                    return "granted";
+                }
+                catch (SharedMemoryLimitExceededException limit)
+                {
+                    return $"refused {limit.LimitName} {limit.Limit} {limit.Actual}";
+                }
+                catch (TimeoutException)
+                {
+                    return "timed out";
+                }
+            }
+
+            foreach (var outcome in (await Task.WhenAll(Enumerable.Range(0, n).Select(_ => WaitAsync()))).GroupBy(o => o))
+            {
+                report.Line($"{outcome.Count()} {outcome.Key}");
+            }
+
+            break;
+        }
+
     case "bystander":
         {
             // bystander KEY: increments KEY, one call at a time, until KEY + "/stop" is set; reports the calls and
