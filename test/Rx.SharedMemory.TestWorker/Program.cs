@@ -623,27 +623,71 @@ switch (scenario)
             break;
         }
 
+    case "subscribe-hold":
+        {
+            // subscribe-hold KEY N: observes KEY N times, says ready once every subscription has its Reset, and keeps
+            // them until the master goes away.
+            var key = arguments[0];
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            int started = 0;
+            var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var subscriptions = Enumerable.Range(0, n).Select(_ =>
+            {
+                bool first = true;
+                return store.Observe(key).Subscribe(_ =>
+                {
+                    if (first)
+                    {
+                        first = false;
+                        if (Interlocked.Increment(ref started) == n)
+                        {
+                            all.TrySetResult();
+                        }
+                    }
+                });
+            }).ToArray();
+            await all.Task.WaitAsync(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await Task.Delay(Timeout.Infinite, timeout);
+            break;
+        }
+
     case "bystander":
         {
-            // bystander KEY: increments KEY, one call at a time, until KEY + "/stop" is set; reports the calls and
-            // the slowest one.
+            // bystander KEY [WARMUP]: increments KEY, one call at a time, until KEY + "/stop" is set. Each time
+            // KEY + "/mark" is set to a name, reports "window NAME calls C slowest S ms" for the calls since the mark
+            // before (the first WARMUP calls left out), and starts a new window; at the stop, reports the last one.
             var key = arguments[0];
+            int warmup = arguments.Length > 1 ? int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture) : 0;
             var stop = store.Observe(key + "/stop").FirstAsync(c => c.HasValue).ToTask(timeout);
-            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
             long calls = 0;
-            var slowest = TimeSpan.Zero;
+            long slowestTicks = 0;
+            using var marks = store.Observe(key + "/mark").Where(c => c.Kind == KeyChangeKind.Set).Subscribe(change =>
+            {
+                long slowest = Interlocked.Exchange(ref slowestTicks, 0);
+                long counted = Interlocked.Exchange(ref calls, 0);
+                report.Line($"window {change.GetValue<string>()} calls {counted} slowest {TimeSpan.FromTicks(slowest).TotalMilliseconds:F1} ms");
+            });
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            long made = 0;
             var clock = System.Diagnostics.Stopwatch.StartNew();
             while (!stop.IsCompleted)
             {
                 var started = clock.Elapsed;
                 await store.IncrementAsync(key, 1, timeout);
-                var took = clock.Elapsed - started;
-                slowest = took > slowest ? took : slowest;
-                calls++;
+                long took = (clock.Elapsed - started).Ticks;
+                if (++made > warmup)
+                {
+                    Interlocked.Increment(ref calls);
+                    long seen;
+                    while (took > (seen = Interlocked.Read(ref slowestTicks)) && Interlocked.CompareExchange(ref slowestTicks, took, seen) != seen)
+                    {
+                    }
+                }
             }
 
             await stop;
-            report.Line($"calls {calls} slowest {slowest.TotalMilliseconds:F1} ms");
+            report.Line($"calls {made} slowest {TimeSpan.FromTicks(Interlocked.Read(ref slowestTicks)).TotalMilliseconds:F1} ms");
             break;
         }
 
