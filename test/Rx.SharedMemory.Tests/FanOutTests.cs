@@ -66,7 +66,9 @@ public sealed partial class FanOutTests(ITestOutputHelper output) : WorkerProces
             var rewritten = Measured("rewritten");
             output.WriteLine($"{connections * perConnection:N0} subscriptions of one key, rewritten {sets / (Rounds * Window.TotalSeconds):F0} times/s");
             output.WriteLine($"bystander with the writer stopped: {quiet.Calls} calls, the slowest {quiet.Slowest} ms; with it writing: {rewritten.Calls} calls, the slowest {rewritten.Slowest} ms");
-            Assert.True(rewritten.Calls >= quiet.Calls / 2, $"the bystander made {rewritten.Calls} calls while a key with {connections * perConnection} subscriptions was rewritten, {quiet.Calls} in as long without the writer");
+            // Handing 100,000 changes out per set takes one of the two cores while the writer runs, so the bystander shares
+            // the other: measured 45-80% of its rate. With the changes handed out under the store's lock it kept 3%.
+            Assert.True(rewritten.Calls >= quiet.Calls / 4, $"the bystander made {rewritten.Calls} calls while a key with {connections * perConnection} subscriptions was rewritten, {quiet.Calls} in as long without the writer");
             Assert.True(rewritten.Slowest < quiet.Slowest + 50, $"a bystander's call took {rewritten.Slowest} ms while a key with {connections * perConnection} subscriptions was rewritten, {quiet.Slowest} ms at most without the writer");
         }
         finally
