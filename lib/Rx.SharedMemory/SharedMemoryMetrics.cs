@@ -28,6 +28,12 @@ public static class SharedMemoryMetrics
     /// <summary>Gets the changes a slow subscriber's queue replaced by a newer change to the same key.</summary>
     internal static Counter<long> ChangesConflated { get; } = Meter.CreateCounter<long>("rx.sharedmemory.changes.conflated", "{change}", "Changes replaced in a subscriber's queue by a newer one to the same key.");
 
+    /// <summary>
+    /// Gets the times the master stopped reading a worker's requests because the answers and changes waiting for that
+    /// worker reached <see cref="SharedMemoryOptions.MaxConnectionBufferBytes"/> (back-pressure on a worker that does not read).
+    /// </summary>
+    internal static Counter<long> ReadPauses { get; } = Meter.CreateCounter<long>("rx.sharedmemory.connection.read_pauses", "{pause}", "Times the master stopped reading a worker's requests until the worker read its answers.");
+
     internal static readonly KeyValuePair<string, object?> Expired = new("reason", "expired");
 
     internal static readonly KeyValuePair<string, object?> Evicted = new("reason", "evicted");

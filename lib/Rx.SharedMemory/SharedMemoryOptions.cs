@@ -56,6 +56,29 @@ public sealed class SharedMemoryOptions
     /// </summary>
     public long SubscriberQueueMaxBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// Gets or sets how many bytes of answers and change notifications the master holds for one worker connection
+    /// while the worker does not read them. Past it, the master stops reading that worker's requests until the worker
+    /// has read enough: its own writes then block (back-pressure). No answer is dropped, and other workers are not
+    /// slowed. The master holds at most this plus one answer (a value, or a batch's answer), plus the answers of the
+    /// worker's waiting locks, for each connection. Default: 32 MiB.
+    /// </summary>
+    public long MaxConnectionBufferBytes { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>
+    /// Gets or sets how many subscriptions one worker connection may hold at once. Each one costs the master memory,
+    /// and each change of its key costs one queued change, under the store's lock; past the limit a subscribe fails
+    /// with <see cref="SharedMemoryLimitExceededException"/>. Default: 10,000.
+    /// </summary>
+    public int MaxSubscriptionsPerConnection { get; set; } = 10_000;
+
+    /// <summary>
+    /// Gets or sets how many lock requests of one worker connection may wait at once for a lock held by another. A
+    /// waiting request is held by the master until granted or timed out; past the limit a lock request fails with
+    /// <see cref="SharedMemoryLimitExceededException"/>. Default: 1,000.
+    /// </summary>
+    public int MaxWaitingLocksPerConnection { get; set; } = 1_000;
+
     /// <summary>Gets or sets how long a spawned worker may take to connect before <see cref="SharedMemoryMaster.SpawnWorkerAsync"/> fails. Default: 30 s.</summary>
     public TimeSpan WorkerStartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -90,6 +113,9 @@ public sealed class SharedMemoryOptions
         }
         Positive(this.SubscriberQueueCapacity, nameof(this.SubscriberQueueCapacity));
         Positive(this.SubscriberQueueMaxBytes, nameof(this.SubscriberQueueMaxBytes));
+        Positive(this.MaxConnectionBufferBytes, nameof(this.MaxConnectionBufferBytes));
+        Positive(this.MaxSubscriptionsPerConnection, nameof(this.MaxSubscriptionsPerConnection));
+        Positive(this.MaxWaitingLocksPerConnection, nameof(this.MaxWaitingLocksPerConnection));
         Positive(this.WorkerStartTimeout, nameof(this.WorkerStartTimeout));
         Positive(this.WorkerShutdownTimeout, nameof(this.WorkerShutdownTimeout));
         if (this.TimeProvider is null)

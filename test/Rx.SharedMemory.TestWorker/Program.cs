@@ -22,7 +22,7 @@ if (scenario == "expiry-timing")
 if (scenario.StartsWith("raw-", StringComparison.Ordinal))
 {
     // Speaks the protocol by hand, as a worker in another language would, then breaks it.
-    await RawWorker.RunAsync(scenario, report);
+    await RawWorker.RunAsync(scenario, report, arguments);
     return;
 }
 
@@ -735,6 +735,151 @@ switch (scenario)
             await rewrite;
             wrong += await reread == "changed" ? 0 : 1;
             report.Line($"wrong {wrong}");
+            break;
+        }
+
+    case "subscribe-many":
+        {
+            // subscribe-many KEY N: sets KEY, observes it N times and keeps every subscription, reports how many
+            // started (their Reset came) and how the others failed; then ends ten of those that started and observes
+            // ten more times, reporting how many of those started.
+            var key = arguments[0];
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            await store.SetAsync(key, 1, timeout);
+            var subscriptions = new List<(IDisposable Subscription, Task<string> Outcome)>();
+            void Observe()
+            {
+                var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+                var subscription = store.Observe(key).Subscribe(
+                    _ => outcome.TrySetResult("started"),
+                    ex => outcome.TrySetResult(ex is SharedMemoryLimitExceededException limit
+                        ? $"refused {limit.LimitName} {limit.Limit} {limit.Actual} {limit.Key}: {limit.Message}"
+                        : $"failed {ex.GetType().Name}: {ex.Message}"));
+                subscriptions.Add((subscription, outcome.Task));
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                Observe();
+            }
+
+            var outcomes = await Task.WhenAll(subscriptions.Select(s => s.Outcome)).WaitAsync(timeout);
+            foreach (var outcome in outcomes.GroupBy(o => o))
+            {
+                report.Line($"{outcome.Count()} {outcome.Key}");
+            }
+
+            foreach (var (subscription, _) in subscriptions.Where((_, i) => outcomes[i] == "started").Take(10).ToArray())
+            {
+                subscription.Dispose();
+            }
+
+            subscriptions.Clear();
+            for (int i = 0; i < 10; i++)
+            {
+                Observe();
+            }
+
+            var again = await Task.WhenAll(subscriptions.Select(s => s.Outcome)).WaitAsync(timeout);
+            report.Line($"again {again.Count(o => o == "started")} started");
+            break;
+        }
+
+    case "lock-waits":
+        {
+            // lock-waits NAME N: asks for the lock NAME (held by another worker) N times at once, each waiting up to
+            // two seconds, and reports how the requests ended.
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            async Task<string> WaitAsync()
+            {
+                try
+                {
+                    await using var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(2), timeout);
+                    return "granted";
+                }
+                catch (SharedMemoryLimitExceededException limit)
+                {
+                    return $"refused {limit.LimitName} {limit.Limit} {limit.Actual}";
+                }
+                catch (TimeoutException)
+                {
+                    return "timed out";
+                }
+            }
+
+            foreach (var outcome in (await Task.WhenAll(Enumerable.Range(0, n).Select(_ => WaitAsync()))).GroupBy(o => o))
+            {
+                report.Line($"{outcome.Count()} {outcome.Key}");
+            }
+
+            break;
+        }
+
+    case "subscribe-hold":
+        {
+            // subscribe-hold KEY N: observes KEY N times, says ready once every subscription has its Reset, and keeps
+            // them until the master goes away.
+            var key = arguments[0];
+            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+            int started = 0;
+            var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var subscriptions = Enumerable.Range(0, n).Select(_ =>
+            {
+                bool first = true;
+                return store.Observe(key).Subscribe(_ =>
+                {
+                    if (first)
+                    {
+                        first = false;
+                        if (Interlocked.Increment(ref started) == n)
+                        {
+                            all.TrySetResult();
+                        }
+                    }
+                });
+            }).ToArray();
+            await all.Task.WaitAsync(timeout);
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            await Task.Delay(Timeout.Infinite, timeout);
+            break;
+        }
+
+    case "bystander":
+        {
+            // bystander KEY [WARMUP]: increments KEY, one call at a time, until KEY + "/stop" is set. Each time
+            // KEY + "/mark" is set to a name, reports "window NAME calls C slowest S ms" for the calls since the mark
+            // before (the first WARMUP calls left out), and starts a new window; at the stop, reports the last one.
+            var key = arguments[0];
+            int warmup = arguments.Length > 1 ? int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture) : 0;
+            var stop = store.Observe(key + "/stop").FirstAsync(c => c.HasValue).ToTask(timeout);
+            long calls = 0;
+            long slowestTicks = 0;
+            using var marks = store.Observe(key + "/mark").Where(c => c.Kind == KeyChangeKind.Set).Subscribe(change =>
+            {
+                long slowest = Interlocked.Exchange(ref slowestTicks, 0);
+                long counted = Interlocked.Exchange(ref calls, 0);
+                report.Line($"window {change.GetValue<string>()} calls {counted} slowest {TimeSpan.FromTicks(slowest).TotalMilliseconds:F1} ms");
+            });
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            long made = 0;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!stop.IsCompleted)
+            {
+                var started = clock.Elapsed;
+                await store.IncrementAsync(key, 1, timeout);
+                long took = (clock.Elapsed - started).Ticks;
+                if (++made > warmup)
+                {
+                    Interlocked.Increment(ref calls);
+                    long seen;
+                    while (took > (seen = Interlocked.Read(ref slowestTicks)) && Interlocked.CompareExchange(ref slowestTicks, took, seen) != seen)
+                    {
+                    }
+                }
+            }
+
+            await stop;
+            report.Line($"calls {made} slowest {TimeSpan.FromTicks(Interlocked.Read(ref slowestTicks)).TotalMilliseconds:F1} ms");
             break;
         }
 

@@ -6,8 +6,14 @@ namespace Rx.SharedMemory.TestWorker;
 /// <summary>A worker that writes protocol frames by hand: a valid hello, then a fault of the scenario's choosing.</summary>
 internal static class RawWorker
 {
-    public static async Task RunAsync(string scenario, Report report)
+    public static async Task RunAsync(string scenario, Report report, string[] arguments)
     {
+        if (scenario == "raw-flood" && !OperatingSystem.IsWindows())
+        {
+            Flood(report, int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture));
+            return;
+        }
+
         using var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN")!);
         using var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")!);
         // The region (raw-region maps it by hand) is announced only by the scenario that uses it.
@@ -75,6 +81,131 @@ internal static class RawWorker
 
         await endOfFile;
         report.Line("master closed the connection");
+    }
+
+    /// <summary>
+    /// raw-flood N: says hello, then writes up to N gets of flood/value without reading a byte of the answers, for as
+    /// long as the master reads (its writes block once the master stops reading). On SIGCONT it stops writing after the
+    /// message it is in, reads every answer, and reports "written W answers A".
+    /// </summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static void Flood(Report report, int requests)
+    {
+        using var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN")!);
+        using var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")!);
+        var frames = new FrameCounter(fromMaster);
+        using var read = new ManualResetEventSlim();
+        using var signal = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGCONT, context =>
+        {
+            context.Cancel = true;
+            read.Set();
+        });
+        var hello = Encoding.UTF8.GetBytes($$$"""{"jsonrpc":"2.0","id":0,"method":"hello","params":{"protocolVersion":1,"processId":{{{Environment.ProcessId}}}}}""");
+        toMaster.Write(Encoding.ASCII.GetBytes($"Content-Length: {hello.Length}\r\n\r\n"));
+        toMaster.Write(hello);
+        frames.ReadUntil(1);
+        report.Line("hello answered");
+
+        // Reads only once told to: until then every answer stays with the master, or in the pipe.
+        object progress = new();
+        var reader = new Thread(() =>
+        {
+            read.Wait();
+            try
+            {
+                while (true)
+                {
+                    frames.ReadUntil(frames.Count + 1);
+                    lock (progress)
+                    {
+                        Monitor.PulseAll(progress);
+                    }
+                }
+            }
+            catch (EndOfStreamException)
+            {
+            }
+        })
+        { IsBackground = true };
+        reader.Start();
+
+        int written = 0;
+        var batch = new MemoryStream();
+        int inBatch = 0;
+        for (int i = 1; i <= requests && !read.IsSet; i++)
+        {
+            var body = Encoding.UTF8.GetBytes($$$"""{"jsonrpc":"2.0","id":{{{i}}},"method":"get","params":["flood/value"]}""");
+            batch.Write(Encoding.ASCII.GetBytes($"Content-Length: {body.Length}\r\n\r\n"));
+            batch.Write(body);
+            inBatch++;
+            if (batch.Length > 16 * 1024 || i == requests)
+            {
+                toMaster.Write(batch.GetBuffer(), 0, (int)batch.Length);
+                written += inBatch;
+                batch.SetLength(0);
+                inBatch = 0;
+            }
+        }
+
+        read.Set();
+        lock (progress)
+        {
+            while (frames.Count - 1 < written)
+            {
+                Monitor.Wait(progress);
+            }
+        }
+
+        report.Line($"written {written} answers {frames.Count - 1}");
+    }
+
+    /// <summary>Counts whole frames read from a stream, by their Content-Length headers.</summary>
+    private sealed class FrameCounter(Stream stream)
+    {
+        private readonly byte[] buffer = new byte[256 * 1024];
+        private readonly List<byte> header = [];
+        private long bodyLeft;
+
+        private volatile int count;
+
+        public int Count => this.count;
+
+        public void ReadUntil(int frames)
+        {
+            while (this.Count < frames)
+            {
+                int read = stream.Read(this.buffer);
+                if (read == 0)
+                {
+                    throw new EndOfStreamException($"The master closed the pipe after {this.Count} frames.");
+                }
+
+                for (int i = 0; i < read;)
+                {
+                    if (this.bodyLeft > 0)
+                    {
+                        int body = (int)Math.Min(this.bodyLeft, read - i);
+                        this.bodyLeft -= body;
+                        i += body;
+                        if (this.bodyLeft == 0)
+                        {
+                            this.count++;
+                        }
+
+                        continue;
+                    }
+
+                    this.header.Add(this.buffer[i++]);
+                    int n = this.header.Count;
+                    if (n >= 4 && this.header[n - 4] == '\r' && this.header[n - 3] == '\n' && this.header[n - 2] == '\r' && this.header[n - 1] == '\n')
+                    {
+                        var text = Encoding.ASCII.GetString([.. this.header]);
+                        this.bodyLeft = long.Parse(text.Split(':')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                        this.header.Clear();
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>Maps the region's to-master area (after its 64-byte header) as a worker in another language would, and returns a writer for it.</summary>

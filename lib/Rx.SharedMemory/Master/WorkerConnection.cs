@@ -15,6 +15,7 @@ internal sealed class WorkerConnection : IWorker
     private readonly ChangeOutbox outbox;
     private readonly StoreRpcTarget target;
     private readonly ILogger logger;
+    private readonly OutboundBuffer outbound;
     private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -26,7 +27,8 @@ internal sealed class WorkerConnection : IWorker
         this.ProcessId = process.Id;
         this.pipes = pipes;
         this.logger = logger;
-        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, MaxMessageBytes(options)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _);
+        this.outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
+        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, MaxMessageBytes(options)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes);
         this.target = new StoreRpcTarget(store, locks, this.outbox, options, id, pipes.Region, logger);
         this.rpc.AddLocalRpcTarget(this.target, new JsonRpcTargetOptions { DisposeOnDisconnect = false });
@@ -154,6 +156,8 @@ internal sealed class WorkerConnection : IWorker
 
         try
         {
+            // Held back while answers fill the write buffer: waiting here, later changes conflate in the outbox.
+            await this.outbound.WaitAtMostAsync(OutboundBuffer.ChangeThreshold, CancellationToken.None).ConfigureAwait(false);
             await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new { changes = new ChangeBatch(batch) }).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ConnectionLostException or ObjectDisposedException or IOException)

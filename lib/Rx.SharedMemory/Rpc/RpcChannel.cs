@@ -21,11 +21,17 @@ internal static class RpcChannel
     /// </param>
     /// <param name="name">The reader thread's name.</param>
     /// <param name="valueOptions">How the connection serializes values: what a batch must use to write them as a single request would.</param>
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name, out JsonSerializerOptions valueOptions)
+    /// <param name="outbound">
+    /// For the master: counts what waits to be written to the peer, and the next request is read only while that is
+    /// within its limit (<see cref="OutboundBuffer"/>). Null for a worker.
+    /// </param>
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null)
     {
         var formatter = new SystemTextJsonFormatter();
         valueOptions = formatter.JsonSerializerOptions;
-        var handler = new HeaderDelimitedMessageHandler(CoalescingWriter.Start(writeTo), ReaderThread.Start(readFrom, name), formatter);
+        var writer = CoalescingWriter.Start(writeTo, outbound);
+        var reader = ReaderThread.Start(readFrom, name);
+        var handler = outbound is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound);
         return new ProtocolJsonRpc(handler)
         {
             SynchronizationContext = inlineDispatch ? InlineSynchronizationContext.Instance : new NonConcurrentSynchronizationContext(sticky: false),
@@ -44,6 +50,32 @@ internal static class RpcChannel
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
+
+    /// <summary>
+    /// Reads the next message only while the answers and notifications not yet written to the peer are within their
+    /// limit. A peer that sends requests and does not read the answers then stops being read: the master holds at most
+    /// the limit plus one answer for it, and the peer's own writes block once the pipe between them is full.
+    /// </summary>
+    /// <remarks>
+    /// The master runs each request inline as it is read (<see cref="InlineSynchronizationContext"/>) and writes its
+    /// answer without waiting, so by the time the next read starts, the previous answer is counted.
+    /// </remarks>
+    private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer outbound)
+        : HeaderDelimitedMessageHandler(writer, reader, formatter)
+    {
+        protected override ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadCoreAsync(CancellationToken cancellationToken)
+        {
+            var room = outbound.WaitForRoomAsync(cancellationToken);
+            return room.IsCompletedSuccessfully ? base.ReadCoreAsync(cancellationToken) : this.ReadWhenRoomAsync(room, cancellationToken);
+        }
+
+        private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadWhenRoomAsync(ValueTask room, CancellationToken cancellationToken)
+        {
+            SharedMemoryMetrics.ReadPauses.Add(1);
+            await room.ConfigureAwait(false);
+            return await base.ReadCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Maps our exceptions to the protocol's error codes, and reads those errors' <c>data</c> back as their types.</summary>
     private sealed class ProtocolJsonRpc(IJsonRpcMessageHandler handler) : JsonRpc(handler)

@@ -35,6 +35,9 @@ internal sealed class StoreRpcTarget
     private readonly Lock releaseGate = new();
     private bool released; // guarded by releaseGate
 
+    // Lock requests of this connection being run or waiting; changed with Interlocked.
+    private int lockRequests;
+
     public StoreRpcTarget(KeyValueStore store, LockTable locks, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger)
     {
         this.offeredRegion = region;
@@ -111,16 +114,30 @@ internal sealed class StoreRpcTarget
             throw new ArgumentOutOfRangeException(nameof(timeoutMs), timeoutMs, "A lock timeout must be zero or more milliseconds.");
         }
 
-        this.BeforeOwningCall?.Invoke(RpcMethods.Lock, name);
-        Task<long> acquiring;
-        lock (this.releaseGate)
+        // A waiting request holds memory until granted or timed out, and the master reads on while it waits: bounded.
+        int requests = Interlocked.Increment(ref this.lockRequests);
+        try
         {
-            // The lock is taken, or the wait queued, before the gate opens again; only the wait itself is outside.
-            this.ThrowIfReleased();
-            acquiring = this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken);
-        }
+            if (requests > this.options.MaxWaitingLocksPerConnection)
+            {
+                throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxWaitingLocksPerConnection), this.options.MaxWaitingLocksPerConnection, requests);
+            }
 
-        return await acquiring.ConfigureAwait(false);
+            this.BeforeOwningCall?.Invoke(RpcMethods.Lock, name);
+            Task<long> acquiring;
+            lock (this.releaseGate)
+            {
+                // The lock is taken, or the wait queued, before the gate opens again; only the wait itself is outside.
+                this.ThrowIfReleased();
+                acquiring = this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken);
+            }
+
+            return await acquiring.ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref this.lockRequests);
+        }
     }
 
     [JsonRpcMethod(RpcMethods.Unlock)]
@@ -180,6 +197,11 @@ internal sealed class StoreRpcTarget
         lock (this.releaseGate)
         {
             this.ThrowIfReleased();
+            if (this.subscriptions.Count >= this.options.MaxSubscriptionsPerConnection && !this.subscriptions.ContainsKey(subscription))
+            {
+                throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxSubscriptionsPerConnection), this.options.MaxSubscriptionsPerConnection, this.subscriptions.Count + 1L);
+            }
+
             if (!this.subscriptions.TryAdd(subscription, registration))
             {
                 throw new ArgumentException($"Subscription {subscription} already exists on this connection.", nameof(subscription));

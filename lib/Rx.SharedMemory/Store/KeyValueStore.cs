@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
 
@@ -6,8 +7,10 @@ namespace Rx.SharedMemory.Store;
 /// <summary>
 /// The in-memory store: entries, the version counter, the change log, expiry, eviction, ephemeral ownership and the
 /// subscriptions. Synchronous and free of I/O; every mutation goes through <see cref="Commit"/>, which assigns the
-/// version, logs the change and hands it to the matching subscriptions' outboxes, all under one lock, so that every
-/// subscriber sees versions in order. Observers are never called here: outboxes deliver on their own.
+/// version and logs the change under one lock, and takes the list of the subscriptions it matches. The change is then
+/// handed to those subscriptions' outboxes after the lock is released, in commit order (<see cref="FanOut"/>), so that
+/// every subscriber sees versions in order while a key with many subscriptions holds up no other caller. Observers
+/// are never called here: outboxes deliver on their own.
 /// </summary>
 internal sealed class KeyValueStore : IDisposable
 {
@@ -21,6 +24,22 @@ internal sealed class KeyValueStore : IDisposable
     private readonly SharedMemoryOptions options;
     private readonly TimeProvider time;
     private readonly AutoResetEvent expiryWake = new(false);
+
+    // Guarded by gate: the commits whose changes wait to be handed to their subscriptions, in version order.
+    private readonly Queue<PendingFanOut> fanOuts = new();
+
+    // Taken without gate by whoever hands changes out, one at a time, so that they reach each outbox in version order.
+    private readonly Lock fanOutTurn = new();
+
+    // The last fan-out ticket this thread issued and has not yet seen handed out; 0 for none.
+    [ThreadStatic]
+    private static long pendingTicket;
+
+    // Guarded by gate.
+    private long ticketsIssued;
+
+    // Guarded by fanOutTurn.
+    private long ticketsDone;
     private Thread? expiryThread;
     private Entry? leastRecent;
     private Entry? mostRecent;
@@ -100,6 +119,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Reads a key, counting as a use for eviction.</summary>
     public StoredValue? Get(string key)
     {
+        using var fanOut = new FanOutScope(this);
         this.ValidateKey(key);
         lock (this.gate)
         {
@@ -122,6 +142,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The version of the change.</returns>
     public long Set(string key, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
     {
+        using var fanOut = new FanOutScope(this);
         this.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
@@ -132,6 +153,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Stores a value only if the key is at the expected version (0: absent).</summary>
     public CompareAndSetResult CompareAndSet(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
     {
+        using var fanOut = new FanOutScope(this);
         this.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
@@ -147,6 +169,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <exception cref="InvalidOperationException">The value is not an integer, or the sum overflows.</exception>
     public (long Value, long Version) Increment(string key, long delta)
     {
+        using var fanOut = new FanOutScope(this);
         this.ValidateKey(key);
         lock (this.gate)
         {
@@ -177,6 +200,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The version of the change, or 0 when the key did not exist (and nothing was committed).</returns>
     public long Delete(string key)
     {
+        using var fanOut = new FanOutScope(this);
         this.ValidateKey(key);
         lock (this.gate)
         {
@@ -187,6 +211,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Deletes every key a connection still owns as ephemeral, publishing each deletion.</summary>
     public void ReleaseOwner(long owner)
     {
+        using var fanOut = new FanOutScope(this);
         lock (this.gate)
         {
             if (this.ephemeralKeys.Remove(owner, out var keys))
@@ -210,6 +235,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The store version at registration; later changes are delivered live.</returns>
     public long Subscribe(StoreSubscription subscription, long? fromVersion)
     {
+        using var fanOut = new FanOutScope(this);
         this.ValidateSubscription(subscription);
         lock (this.gate)
         {
@@ -247,8 +273,10 @@ internal sealed class KeyValueStore : IDisposable
 
     public void Unsubscribe(StoreSubscription subscription)
     {
+        long issued;
         lock (this.gate)
         {
+            issued = this.ticketsIssued;
             if (subscription.IsPrefix)
             {
                 this.prefixSubscriptions.Remove(subscription);
@@ -263,14 +291,20 @@ internal sealed class KeyValueStore : IDisposable
             }
         }
 
-        // Outside the store's lock: what was queued for it must not be delivered after this returns.
-        subscription.Outbox.Remove(subscription.Id);
+        // Outside the store's lock: what was queued for it must not be delivered after this returns, including the
+        // changes committed before it was removed and not yet handed out.
+        lock (this.fanOutTurn)
+        {
+            this.HandOut(issued);
+            subscription.Outbox.Remove(subscription.Id);
+        }
     }
 
     /// <summary>Removes every key whose time has come.</summary>
     /// <returns>The next deadline in UTC ticks, or <see cref="long.MaxValue"/> when none is left.</returns>
     private long ExpireDue()
     {
+        using var fanOut = new FanOutScope(this);
         lock (this.gate)
         {
             if (this.disposed)
@@ -557,23 +591,78 @@ internal sealed class KeyValueStore : IDisposable
     {
         var change = new ChangeRecord(key, kind, value, ++this.version, this.time.GetUtcNow());
         this.log.Append(change);
-        if (this.keySubscriptions.TryGetValue(key, out var list))
+
+        // Only the list of subscriptions is taken here; handing the change to each is done after the lock is released.
+        StoreSubscription[]? matched = null;
+        int count = 0;
+        if (this.keySubscriptions.TryGetValue(key, out var list) && list.Count > 0)
         {
-            foreach (var subscription in list)
-            {
-                subscription.Outbox.Enqueue(subscription.Id, change);
-            }
+            matched = ArrayPool<StoreSubscription>.Shared.Rent(list.Count + this.prefixSubscriptions.Count);
+            list.CopyTo(matched);
+            count = list.Count;
         }
 
         foreach (var subscription in this.prefixSubscriptions)
         {
             if (subscription.Matches(key))
             {
-                subscription.Outbox.Enqueue(subscription.Id, change);
+                matched ??= ArrayPool<StoreSubscription>.Shared.Rent(this.prefixSubscriptions.Count);
+                matched[count++] = subscription;
             }
         }
 
+        if (matched is not null)
+        {
+            this.fanOuts.Enqueue(new PendingFanOut(++this.ticketsIssued, change, matched, count));
+            pendingTicket = this.ticketsIssued;
+        }
+
         return change;
+    }
+
+    /// <summary>
+    /// Hands the changes this thread committed to their subscriptions, once the store's lock is released: the caller
+    /// returns only when they are queued, so that a writer cannot commit faster than its changes are handed out.
+    /// </summary>
+    private void FanOut()
+    {
+        long mine = pendingTicket;
+        if (mine == 0)
+        {
+            return;
+        }
+
+        pendingTicket = 0;
+        lock (this.fanOutTurn)
+        {
+            this.HandOut(mine);
+        }
+    }
+
+    /// <summary>Hands out the waiting changes, oldest first, up to the ticket; the caller holds <see cref="fanOutTurn"/>.</summary>
+    private void HandOut(long upTo)
+    {
+        while (this.ticketsDone < upTo)
+        {
+            PendingFanOut next;
+            lock (this.gate)
+            {
+                next = this.fanOuts.Dequeue();
+            }
+
+            try
+            {
+                for (int i = 0; i < next.Count; i++)
+                {
+                    next.Subscriptions[i].Outbox.Enqueue(next.Subscriptions[i].Id, next.Change);
+                }
+            }
+            finally
+            {
+                ArrayPool<StoreSubscription>.Shared.Return(next.Subscriptions, clearArray: true);
+                this.ticketsDone = next.Ticket;
+            }
+        }
     }
 
     private void EnqueueCurrentState(StoreSubscription subscription)
@@ -663,5 +752,14 @@ internal sealed class KeyValueStore : IDisposable
         {
             this.ValidateKey(subscription.KeyOrPrefix);
         }
+    }
+
+    /// <summary>A commit's change and the subscriptions it matched, waiting to be handed out.</summary>
+    private readonly record struct PendingFanOut(long Ticket, ChangeRecord Change, StoreSubscription[] Subscriptions, int Count);
+
+    /// <summary>Runs <see cref="FanOut"/> when the method that declares it returns, after its lock is released.</summary>
+    private readonly ref struct FanOutScope(KeyValueStore store)
+    {
+        public void Dispose() => store.FanOut();
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 
 namespace Rx.SharedMemory.Transport;
@@ -13,19 +14,28 @@ internal static class CoalescingWriter
 {
     private const int PauseBytes = 256 * 1024;
 
-    public static PipeWriter Start(Stream stream)
+    /// <param name="stream">The stream written to.</param>
+    /// <param name="outbound">
+    /// Null: a flush waits while <c>PauseBytes</c> are unwritten (the worker's side, whose messages are its own calls).
+    /// Otherwise a flush never waits and <paramref name="outbound"/> counts the memory that holds unwritten bytes, for
+    /// the master to bound it where it can: by reading no more requests. A flush that waited would hold the JSON-RPC
+    /// handler's send lock, and every later answer would wait for it in a queue nothing bounds.
+    /// </param>
+    public static PipeWriter Start(Stream stream, OutboundBuffer? outbound = null)
     {
+        int pause = outbound is null ? PauseBytes : 0;
         var pipe = new Pipe(new PipeOptions(
+            pool: outbound is null ? null : new CountingPool(outbound),
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: PauseBytes,
-            resumeWriterThreshold: PauseBytes / 2,
+            pauseWriterThreshold: pause,
+            resumeWriterThreshold: pause / 2,
             useSynchronizationContext: false));
-        _ = DrainAsync(pipe.Reader, stream);
+        _ = DrainAsync(pipe.Reader, stream, outbound);
         return pipe.Writer;
     }
 
-    private static async Task DrainAsync(PipeReader reader, Stream stream)
+    private static async Task DrainAsync(PipeReader reader, Stream stream, OutboundBuffer? outbound)
     {
         Exception? failure = null;
         try
@@ -51,6 +61,7 @@ internal static class CoalescingWriter
             failure = ex;
         }
 
+        outbound?.Close();
         await reader.CompleteAsync(failure).ConfigureAwait(false);
         try
         {
@@ -59,6 +70,42 @@ internal static class CoalescingWriter
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
             // Closed either way; nothing awaits this task, so nothing may escape it.
+        }
+    }
+
+    /// <summary>
+    /// The pipe's memory, counted in <see cref="OutboundBuffer"/> from the moment the pipe takes a block until it gives
+    /// it back, once the stream has taken its bytes: what the master really holds, partly filled blocks included.
+    /// </summary>
+    private sealed class CountingPool(OutboundBuffer outbound) : MemoryPool<byte>
+    {
+        public override int MaxBufferSize => Shared.MaxBufferSize;
+
+        public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
+        {
+            var block = Shared.Rent(minBufferSize);
+            outbound.Added(block.Memory.Length);
+            return new Block(block, outbound);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+        }
+
+        private sealed class Block(IMemoryOwner<byte> inner, OutboundBuffer outbound) : IMemoryOwner<byte>
+        {
+            private int disposed;
+
+            public Memory<byte> Memory => inner.Memory;
+
+            public void Dispose()
+            {
+                if (Interlocked.Exchange(ref this.disposed, 1) == 0)
+                {
+                    outbound.Written(inner.Memory.Length);
+                    inner.Dispose();
+                }
+            }
         }
     }
 }
