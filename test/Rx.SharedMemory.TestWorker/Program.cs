@@ -19,6 +19,12 @@ if (scenario == "expiry-timing")
     return;
 }
 
+if (scenario is "raw-frames" or "raw-fuzz")
+{
+    await RawFuzz.RunAsync(scenario, arguments, report);
+    return;
+}
+
 if (scenario.StartsWith("raw-", StringComparison.Ordinal))
 {
     // Speaks the protocol by hand, as a worker in another language would, then breaks it.
@@ -237,6 +243,53 @@ switch (scenario)
             await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
             await gone.Task.WaitAsync(timeout);
             report.Line("master gone");
+            break;
+        }
+
+    case "bystander":
+        {
+            // bystander PREFIX: sets, reads back and increments its own keys, and watches one of them, until PREFIX +
+            // "stop" is set; reports how many calls it made and every error or wrong answer it saw.
+            var prefix = arguments[0];
+            long errors = 0;
+            long changes = 0;
+            void Error(string what)
+            {
+                Interlocked.Increment(ref errors);
+                report.Line($"error {what}");
+            }
+
+            var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var stopped = store.Observe(prefix + "stop").Where(c => c.Kind == KeyChangeKind.Set).Subscribe(_ => stop.TrySetResult(), ex => Error($"stop stream {ex}"));
+            using var watched = store.Observe(prefix + "n").Subscribe(_ => Interlocked.Increment(ref changes), ex => Error($"watch {ex}"), () => Error("watch completed"));
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            long ops = 0;
+            for (long i = 1; !stop.Task.IsCompleted; i++)
+            {
+                try
+                {
+                    // Each call within 30 s: the run as a whole may take longer than the scenario's usual minute.
+                    using var call = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    long version = await store.SetAsync(prefix + "n", i, call.Token);
+                    var read = await store.GetEntryAsync<long>(prefix + "n", call.Token);
+                    var counted = await store.IncrementAsync(prefix + "c", 1, call.Token);
+                    if (read is null || read.Value != i || read.Version != version || counted.Value != i)
+                    {
+                        Error($"wrong answer at {i}: read {read?.Value} v{read?.Version} (set v{version}), count {counted.Value}");
+                    }
+
+                    ops += 3;
+                }
+                catch (Exception ex)
+                {
+                    Error($"call {ex.GetType().Name} {ex.Message}");
+                    break;
+                }
+            }
+
+            report.Line($"ops {ops}");
+            report.Line($"changes {Interlocked.Read(ref changes)}");
+            report.Line($"errors {Interlocked.Read(ref errors)}");
             break;
         }
 

@@ -10,7 +10,13 @@ public abstract class TestBase
     /// <summary>How long anything that should happen may take, generous for a loaded two-core machine.</summary>
     protected static readonly TimeSpan UnexpectedTimeout = Debugger.IsAttached ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(60);
 
-    private readonly CancellationTokenSource timeout = new(UnexpectedTimeout);
+    private readonly CancellationTokenSource timeout;
+
+    /// <param name="timeout">How long the whole test may take; <see langword="null"/> for <see cref="UnexpectedTimeout"/>.</param>
+    protected TestBase(TimeSpan? timeout = null)
+    {
+        this.timeout = new(Debugger.IsAttached ? Timeout.InfiniteTimeSpan : timeout ?? UnexpectedTimeout);
+    }
 
 
     /// <summary>Gets a token cancelled when the test has run too long.</summary>

@@ -7,7 +7,8 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
 {
     private readonly string reportDirectory = Directory.CreateTempSubdirectory("rxsm-test-").FullName;
 
-    protected WorkerProcessTestBase(SharedMemoryOptions? options = null)
+    protected WorkerProcessTestBase(SharedMemoryOptions? options = null, TimeSpan? timeout = null)
+        : base(timeout)
     {
         this.Master = new SharedMemoryMaster(options);
     }
