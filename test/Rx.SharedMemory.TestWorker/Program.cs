@@ -293,6 +293,83 @@ switch (scenario)
             break;
         }
 
+    case "input-rules":
+        {
+            // input-rules: breaks each rule on input and reports the exception (type, parameter or limit, message), or
+            // "ok"; a call must fail through its task, never at its call site.
+            async Task TryAsync(string what, Func<ValueTask> call)
+            {
+                ValueTask pending;
+                try
+                {
+                    pending = call();
+                }
+                catch (Exception ex)
+                {
+                    report.Line($"{what} thrown-at-call-site {ex.GetType().Name}");
+                    return;
+                }
+
+                try
+                {
+                    await pending;
+                    report.Line($"{what} ok");
+                }
+                catch (Exception ex)
+                {
+                    string detail = ex switch
+                    {
+                        SharedMemoryLimitExceededException limit => $"{limit.LimitName} {limit.Limit} {limit.Actual}",
+                        ArgumentException argument => $"param={argument.ParamName}",
+                        _ => string.Empty,
+                    };
+                    report.Line($"{what} {ex.GetType().Name} {detail} inner={ex.InnerException?.GetType().FullName ?? "none"} | {ex.Message}");
+                }
+            }
+
+            static string Nested(int depth) => new string('[', depth) + "1" + new string(']', depth);
+            await TryAsync("lone-high", async () => await store.SetAsync("k\ud800", 1, timeout));
+            await TryAsync("lone-low", async () => await store.SetAsync("k\udc00", 1, timeout));
+            await TryAsync("pair", async () => await store.SetAsync("k\ud83d\ude00", 1, timeout));
+            await TryAsync("get-lone", async () => await store.GetAsync<int>("\udfff", timeout));
+            await TryAsync("lock-lone", async () => await store.AcquireLockAsync("l\ud800", TimeSpan.Zero, timeout));
+            try
+            {
+                _ = store.ObservePrefix("p\ud800");
+                report.Line("prefix-lone ok");
+            }
+            catch (ArgumentException ex)
+            {
+                report.Line($"prefix-lone {ex.GetType().Name} param={ex.ParamName}");
+            }
+
+            await TryAsync("depth-32", async () => await store.SetAsync("deep/32", JsonElement.Parse(Nested(32)), timeout));
+            await TryAsync("depth-33", async () => await store.SetAsync("deep/33", JsonElement.Parse(Nested(33)), timeout));
+            await TryAsync("depth-33-cas", async () => await store.CompareAndSetAsync("deep/33", 0, JsonElement.Parse(Nested(33)), null, timeout));
+            await TryAsync("ttl-max", async () => await store.SetAsync("ttl/max", 1, new SetOptions { TimeToLive = TimeSpan.MaxValue }, timeout));
+            report.Line($"ttl-present {(await store.GetEntryAsync<int>("ttl/max", timeout)) is not null}");
+
+            // Issued together: the refused one fails through its task, and the other still runs.
+            var refused = store.SetAsync(string.Empty, 1, timeout);
+            var tooBig = store.SetAsync("big", new string('x', 2_000_000), timeout);
+            var accepted = store.SetAsync("together", 1, timeout);
+            report.Line($"together faulted {refused.IsFaulted} {tooBig.IsFaulted}");
+            await TryAsync("together-accepted", async () => await accepted);
+            await TryAsync("unreadable", async () => await store.GetAsync<int>("ttl/text", timeout));
+            await TryAsync("unwritable", async () => await store.SetAsync("cycle", typeof(int), timeout));
+            await TryAsync("lock-timeout", async () => await store.AcquireLockAsync("held", TimeSpan.FromMilliseconds(10), timeout));
+            break;
+        }
+
+    case "observe-raw":
+        {
+            // observe-raw KEY: reports the raw JSON of the first change of KEY (its current state), and of a get.
+            var first = await store.Observe(arguments[0]).FirstAsync().ToTask(timeout);
+            report.Line($"observed {first.Value.GetRawText()}");
+            report.Line($"got {(await store.GetAsync<JsonElement>(arguments[0], timeout)).GetRawText()}");
+            break;
+        }
+
     case "flood":
         {
             // flood KEY: writes KEY as fast as it can, 16 writes in flight, until it is killed.

@@ -17,16 +17,28 @@ internal static class RawFuzz
     public static async Task RunAsync(string scenario, string[] arguments, Report report)
     {
         using var connection = new RawConnection();
-        await connection.HelloAsync();
+        bool beforeHello = arguments.Length > 2 && arguments[2] == "before-hello";
+        if (!beforeHello)
+        {
+            await connection.HelloAsync();
+        }
+
         switch (scenario)
         {
             case "raw-frames":
                 {
-                    // raw-frames FILE FILLERBYTES: sends the file's bytes as they are, then a probe; reports what came back.
+                    // raw-frames FILE FILLERBYTES [before-hello]: sends the file's bytes as they are (before the hello,
+                    // if asked), then a probe; reports what came back.
                     connection.Unclaimed = [];
                     var bytes = await File.ReadAllBytesAsync(arguments[0]);
                     int filler = int.Parse(arguments[1], CultureInfo.InvariantCulture);
-                    var outcome = await connection.WriteAsync(bytes)
+                    bool sent = await connection.WriteAsync(bytes);
+                    if (beforeHello)
+                    {
+                        await connection.HelloAsync();
+                    }
+
+                    var outcome = sent
                         ? await connection.ProbeAsync(Patience, () => connection.WriteAsync(Filler(filler)), Limit)
                         : ProbeOutcome.Closed;
                     lock (connection.Unclaimed)

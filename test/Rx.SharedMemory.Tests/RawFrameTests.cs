@@ -25,14 +25,67 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
         await this.AssertServesOthersAsync(echo.Worker);
     }
 
-    /// <summary>Sends bytes from a raw worker after its hello, then a probe; returns what became of the probe and every other answer.</summary>
-    internal async Task<(string Outcome, JsonElement[] Replies)> SendAsync(byte[] bytes)
+    [Fact]
+    public async Task Hello_MustBeTheFirstRequest_AndIsAnsweredOnce()
+    {
+        var (_, early) = await this.SendAsync(Frame("""{"jsonrpc":"2.0","id":10,"method":"get","params":["a"]}"""), beforeHello: true);
+        var (outcome, again) = await this.SendAsync(Frame("""{"jsonrpc":"2.0","id":11,"method":"hello","params":[1,1]}"""));
+
+        Assert.Equal(-32015, Error(Reply(early, 10)).GetProperty("code").GetInt32());
+        Assert.Contains("before hello", Error(Reply(early, 10)).GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(-32015, Error(Reply(again, 11)).GetProperty("code").GetInt32());
+        Assert.Equal("Answered", outcome);
+    }
+
+    [Fact]
+    public async Task BadKeysDeepValuesAndLongTimesToLive_OnTheWire_GetTheirErrors_AndInvalidUtf8CostsTheConnection()
+    {
+        string deep = new string('[', 33) + "1" + new string(']', 33);
+        byte[] frames =
+        [
+            .. Frame("""{"jsonrpc":"2.0","id":20,"method":"set","params":["k\ud800",1]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":21,"method":"batch","params":[[["set","k\udc00",1],["get","ok\ud83d\ude00"]]]}"""),
+            .. Frame($$"""{"jsonrpc":"2.0","id":22,"method":"set","params":["deep",{{deep}}]}"""),
+            .. Frame($$"""{"jsonrpc":"2.0","id":23,"method":"batch","params":[[["set","deep",{{deep}}]]]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":24,"method":"set","params":["ttl",1,1e300]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":25,"method":"set","params":["ttl0",1,0]}"""),
+            .. Frame([.. Encoding.UTF8.GetBytes("""{"jsonrpc":"2.0","id":26,"method":"set","params":["k"""), 0xC3, 0x28, .. Encoding.UTF8.GetBytes("\",2]}")]),
+        ];
+
+        var (outcome, replies) = await this.SendAsync(frames);
+
+        Assert.Equal(-32011, Error(Reply(replies, 20)).GetProperty("code").GetInt32());
+        Assert.Contains("UTF-16", Error(Reply(replies, 20)).GetProperty("message").GetString(), StringComparison.Ordinal);
+        var batch = Reply(replies, 21).GetProperty("result");
+        Assert.Equal(-32011, batch[0].GetProperty("error").GetProperty("code").GetInt32());
+        Assert.Equal(JsonValueKind.Null, batch[1].GetProperty("result").ValueKind);
+        foreach (var error in new[] { Error(Reply(replies, 22)), Reply(replies, 23).GetProperty("result")[0].GetProperty("error") })
+        {
+            Assert.Equal(-32010, error.GetProperty("code").GetInt32());
+            Assert.Equal("""{"key":"deep","limitName":"MaxValueDepth","limit":32,"actual":33}""", error.GetProperty("data").GetRawText());
+        }
+
+        Assert.True(Reply(replies, 24).GetProperty("result").GetInt64() > 0);
+        Assert.Equal(-32011, Error(Reply(replies, 25)).GetProperty("code").GetInt32());
+        Assert.DoesNotContain(replies, r => r.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.Number && id.GetInt32() == 26);
+        Assert.Equal("Closed", outcome);
+        Assert.Equal(1, await this.Master.Store.GetAsync<int>("ttl", this.TimeoutToken));
+        Assert.Null(await this.Master.Store.GetEntryAsync<JsonElement>("deep", this.TimeoutToken));
+    }
+
+    private static JsonElement Reply(JsonElement[] replies, int id) =>
+        replies.Single(r => r.TryGetProperty("id", out var value) && value.ValueKind == JsonValueKind.Number && value.GetInt32() == id);
+
+    private static JsonElement Error(JsonElement reply) => reply.GetProperty("error");
+
+    /// <summary>Sends bytes from a raw worker after its hello (or before it), then a probe; returns what became of the probe and every other answer.</summary>
+    internal async Task<(string Outcome, JsonElement[] Replies)> SendAsync(byte[] bytes, bool beforeHello = false)
     {
         var file = Path.GetTempFileName();
         try
         {
             await File.WriteAllBytesAsync(file, bytes, this.TimeoutToken);
-            var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("raw-frames", file, (64 * 1024 + 16 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("raw-frames", file, (64 * 1024 + 16 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), beforeHello ? "before-hello" : "after-hello"));
             var replies = lines.Where(l => l.StartsWith("reply ", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l["reply ".Length..]).RootElement).ToArray();
             return (lines.Single(l => l.StartsWith("outcome ", StringComparison.Ordinal))["outcome ".Length..], replies);
         }
@@ -42,11 +95,9 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
         }
     }
 
-    internal static byte[] Frame(string json)
-    {
-        var body = Encoding.UTF8.GetBytes(json);
-        return [.. Encoding.ASCII.GetBytes($"Content-Length: {body.Length}\r\n\r\n"), .. body];
-    }
+    internal static byte[] Frame(string json) => Frame(Encoding.UTF8.GetBytes(json));
+
+    internal static byte[] Frame(byte[] body) => [.. Encoding.ASCII.GetBytes($"Content-Length: {body.Length}\r\n\r\n"), .. body];
 
     /// <summary>The other worker still answers through the master.</summary>
     private async Task AssertServesOthersAsync(IWorker other)

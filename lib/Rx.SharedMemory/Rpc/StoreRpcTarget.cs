@@ -107,6 +107,8 @@ internal sealed class StoreRpcTarget
             throw new ArgumentException("A lock name must be a non-empty string.", nameof(name));
         }
 
+        InputRules.ThrowIfNotUtf16(name, nameof(name));
+
         if (!(timeoutMs >= 0))
         {
             throw new ArgumentOutOfRangeException(nameof(timeoutMs), timeoutMs, "A lock timeout must be zero or more milliseconds.");
