@@ -19,9 +19,25 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
         var echo = await this.SpawnReadyAsync("echo");
         var bytes = await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "FuzzCorpus", name), this.TimeoutToken);
 
-        var (outcome, _) = await this.SendAsync(bytes);
+        // Beside each input, what it must get: the probe's outcome, then text every answer together holds, or "present KEY".
+        var expected = await File.ReadAllLinesAsync(Path.Combine(AppContext.BaseDirectory, "FuzzCorpus", Path.ChangeExtension(name, ".expect")), this.TimeoutToken);
 
-        Assert.True(outcome is "Answered" or "Closed", $"{name}: {outcome}");
+        var (outcome, replies) = await this.SendAsync(bytes);
+
+        Assert.True(outcome == expected[0], $"{name}: {outcome}, expected {expected[0]}");
+        string answers = string.Join('\n', replies.Select(r => r.GetRawText()));
+        foreach (var line in expected.Skip(1).Where(l => l.Length > 0))
+        {
+            if (line.StartsWith("present ", StringComparison.Ordinal))
+            {
+                Assert.True(await this.Master.Store.GetEntryAsync<JsonElement>(line["present ".Length..], this.TimeoutToken) is not null, $"{name}: {line}");
+            }
+            else
+            {
+                Assert.True(answers.Contains(line, StringComparison.Ordinal), $"{name}: no answer holds '{line}':\n{answers}");
+            }
+        }
+
         await this.AssertServesOthersAsync(echo.Worker);
     }
 
