@@ -3,6 +3,15 @@ namespace Rx.SharedMemory;
 /// <summary>Every setting of a <see cref="SharedMemoryMaster"/>, checked when the master is created.</summary>
 public sealed class SharedMemoryOptions
 {
+    /// <summary>
+    /// The deepest nesting of arrays and objects a value may have: 32 (a number or string is depth 0, <c>[1]</c> is 1).
+    /// Checked in a worker before a value travels, and by the master on every write, so that every value the store
+    /// holds fits inside every message that carries it (a <c>batch</c> answer or a <c>changes</c> notification adds four
+    /// levels) with room below the 64 levels System.Text.Json and StreamJsonRpc read. A deeper value is refused with
+    /// <see cref="SharedMemoryLimitExceededException"/> naming this limit.
+    /// </summary>
+    public const int MaxValueDepth = 32;
+
     /// <summary>Gets or sets the longest key allowed, in UTF-16 characters. Default: 1,024.</summary>
     public int MaxKeyLength { get; set; } = 1024;
 

@@ -19,6 +19,12 @@ if (scenario == "expiry-timing")
     return;
 }
 
+if (scenario is "raw-frames" or "raw-fuzz")
+{
+    await RawFuzz.RunAsync(scenario, arguments, report);
+    return;
+}
+
 if (scenario.StartsWith("raw-", StringComparison.Ordinal))
 {
     // Speaks the protocol by hand, as a worker in another language would, then breaks it.
@@ -274,6 +280,130 @@ switch (scenario)
             await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
             await gone.Task.WaitAsync(timeout);
             report.Line("master gone");
+            break;
+        }
+
+    case "checking-bystander":
+        {
+            // checking-bystander PREFIX: sets, reads back and increments its own keys, and watches one of them, until PREFIX +
+            // "stop" is set; reports how many calls it made and every error or wrong answer it saw.
+            var prefix = arguments[0];
+            long errors = 0;
+            long changes = 0;
+            void Error(string what)
+            {
+                Interlocked.Increment(ref errors);
+                report.Line($"error {what}");
+            }
+
+            var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var stopped = store.Observe(prefix + "stop").Where(c => c.Kind == KeyChangeKind.Set).Subscribe(_ => stop.TrySetResult(), ex => Error($"stop stream {ex}"));
+            using var watched = store.Observe(prefix + "n").Subscribe(_ => Interlocked.Increment(ref changes), ex => Error($"watch {ex}"), () => Error("watch completed"));
+            await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+            long ops = 0;
+            for (long i = 1; !stop.Task.IsCompleted; i++)
+            {
+                try
+                {
+                    // Each call within 30 s: the run as a whole may take longer than the scenario's usual minute.
+                    using var call = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    long version = await store.SetAsync(prefix + "n", i, call.Token);
+                    var read = await store.GetEntryAsync<long>(prefix + "n", call.Token);
+                    var counted = await store.IncrementAsync(prefix + "c", 1, call.Token);
+                    if (read is null || read.Value != i || read.Version != version || counted.Value != i)
+                    {
+                        Error($"wrong answer at {i}: read {read?.Value} v{read?.Version} (set v{version}), count {counted.Value}");
+                    }
+
+                    ops += 3;
+                }
+                catch (Exception ex)
+                {
+                    Error($"call {ex.GetType().Name} {ex.Message}");
+                    break;
+                }
+            }
+
+            report.Line($"ops {ops}");
+            report.Line($"changes {Interlocked.Read(ref changes)}");
+            report.Line($"errors {Interlocked.Read(ref errors)}");
+            break;
+        }
+
+    case "input-rules":
+        {
+            // input-rules: breaks each rule on input and reports the exception (type, parameter or limit, message), or
+            // "ok"; a call must fail through its task, never at its call site.
+            async Task TryAsync(string what, Func<ValueTask> call)
+            {
+                ValueTask pending;
+                try
+                {
+                    pending = call();
+                }
+                catch (Exception ex)
+                {
+                    report.Line($"{what} thrown-at-call-site {ex.GetType().Name}");
+                    return;
+                }
+
+                try
+                {
+                    await pending;
+                    report.Line($"{what} ok");
+                }
+                catch (Exception ex)
+                {
+                    string detail = ex switch
+                    {
+                        SharedMemoryLimitExceededException limit => $"{limit.LimitName} {limit.Limit} {limit.Actual}",
+                        ArgumentException argument => $"param={argument.ParamName}",
+                        _ => string.Empty,
+                    };
+                    report.Line($"{what} {ex.GetType().Name} {detail} inner={ex.InnerException?.GetType().FullName ?? "none"} | {ex.Message}");
+                }
+            }
+
+            static string Nested(int depth) => new string('[', depth) + "1" + new string(']', depth);
+            await TryAsync("lone-high", async () => await store.SetAsync("k\ud800", 1, timeout));
+            await TryAsync("lone-low", async () => await store.SetAsync("k\udc00", 1, timeout));
+            await TryAsync("pair", async () => await store.SetAsync("k\ud83d\ude00", 1, timeout));
+            await TryAsync("get-lone", async () => await store.GetAsync<int>("\udfff", timeout));
+            await TryAsync("lock-lone", async () => await store.AcquireLockAsync("l\ud800", TimeSpan.Zero, timeout));
+            try
+            {
+                _ = store.ObservePrefix("p\ud800");
+                report.Line("prefix-lone ok");
+            }
+            catch (ArgumentException ex)
+            {
+                report.Line($"prefix-lone {ex.GetType().Name} param={ex.ParamName}");
+            }
+
+            await TryAsync("depth-32", async () => await store.SetAsync("deep/32", JsonElement.Parse(Nested(32)), timeout));
+            await TryAsync("depth-33", async () => await store.SetAsync("deep/33", JsonElement.Parse(Nested(33)), timeout));
+            await TryAsync("depth-33-cas", async () => await store.CompareAndSetAsync("deep/33", 0, JsonElement.Parse(Nested(33)), null, timeout));
+            await TryAsync("ttl-max", async () => await store.SetAsync("ttl/max", 1, new SetOptions { TimeToLive = TimeSpan.MaxValue }, timeout));
+            report.Line($"ttl-present {(await store.GetEntryAsync<int>("ttl/max", timeout)) is not null}");
+
+            // Issued together: the refused one fails through its task, and the other still runs.
+            var refused = store.SetAsync(string.Empty, 1, timeout);
+            var tooBig = store.SetAsync("big", new string('x', 2_000_000), timeout);
+            var accepted = store.SetAsync("together", 1, timeout);
+            report.Line($"together faulted {refused.IsFaulted} {tooBig.IsFaulted}");
+            await TryAsync("together-accepted", async () => await accepted);
+            await TryAsync("unreadable", async () => await store.GetAsync<int>("ttl/text", timeout));
+            await TryAsync("unwritable", async () => await store.SetAsync("cycle", typeof(int), timeout));
+            await TryAsync("lock-timeout", async () => await store.AcquireLockAsync("held", TimeSpan.FromMilliseconds(10), timeout));
+            break;
+        }
+
+    case "observe-raw":
+        {
+            // observe-raw KEY: reports the raw JSON of the first change of KEY (its current state), and of a get.
+            var first = await store.Observe(arguments[0]).FirstAsync().ToTask(timeout);
+            report.Line($"observed {first.Value.GetRawText()}");
+            report.Line($"got {(await store.GetAsync<JsonElement>(arguments[0], timeout)).GetRawText()}");
             break;
         }
 

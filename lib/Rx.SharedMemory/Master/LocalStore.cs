@@ -3,6 +3,7 @@ using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Master;
@@ -28,43 +29,89 @@ internal sealed class LocalStore : ISharedStore
         this.logger = logger;
     }
 
+    // Every *Async method reports failure through its task, never by throwing at the call site: a caller that issues
+    // several calls before awaiting them gets every one run, as a worker's do.
     public ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
     {
-        var entry = this.Read<T>(key, cancellationToken);
-        return new(entry is null ? default : entry.Value);
+        try
+        {
+            var entry = this.Read<T>(key, cancellationToken);
+            return new(entry is null ? default : entry.Value);
+        }
+        catch (Exception ex)
+        {
+            return ValueErrors.FaultedAsync<T?>(ex);
+        }
     }
 
-    public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) =>
-        new(this.Read<T>(key, cancellationToken));
+    public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return new(this.Read<T>(key, cancellationToken));
+        }
+        catch (Exception ex)
+        {
+            return ValueErrors.FaultedAsync<StoreEntry<T>?>(ex);
+        }
+    }
 
     public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
     {
-        this.ThrowIfUnusable(cancellationToken);
-        return new(this.store.Set(key, JsonSerializer.SerializeToUtf8Bytes(value)));
+        try
+        {
+            this.ThrowIfUnusable(cancellationToken);
+            return new(this.store.Set(key, Serialize(key, value)));
+        }
+        catch (Exception ex)
+        {
+            return ValueErrors.FaultedAsync<long>(ex);
+        }
     }
 
     public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        this.ThrowIfUnusable(cancellationToken);
+        try
+        {
+            ArgumentNullException.ThrowIfNull(options);
+            options.Validate();
+            this.ThrowIfUnusable(cancellationToken);
 
-        // The master never disconnects from itself: its ephemeral keys live as long as it does.
-        return new(this.store.Set(key, JsonSerializer.SerializeToUtf8Bytes(value), options.TimeToLive));
+            // The master never disconnects from itself: its ephemeral keys live as long as it does.
+            return new(this.store.Set(key, Serialize(key, value), options.TimeToLive));
+        }
+        catch (Exception ex)
+        {
+            return ValueErrors.FaultedAsync<long>(ex);
+        }
     }
 
     public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
-        options?.Validate();
-        this.ThrowIfUnusable(cancellationToken);
-        return new(this.store.CompareAndSet(key, expectedVersion, JsonSerializer.SerializeToUtf8Bytes(value), options?.TimeToLive));
+        try
+        {
+            options?.Validate();
+            this.ThrowIfUnusable(cancellationToken);
+            return new(this.store.CompareAndSet(key, expectedVersion, Serialize(key, value), options?.TimeToLive));
+        }
+        catch (Exception ex)
+        {
+            return ValueErrors.FaultedAsync<CompareAndSetResult>(ex);
+        }
     }
 
     public ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
     {
-        this.ThrowIfUnusable(cancellationToken);
-        var (value, version) = this.store.Increment(key, delta);
-        return new(new StoreEntry<long>(value, version));
+        try
+        {
+            this.ThrowIfUnusable(cancellationToken);
+            var (value, version) = this.store.Increment(key, delta);
+            return new(new StoreEntry<long>(value, version));
+        }
+        catch (Exception ex)
+        {
+            return ValueErrors.FaultedAsync<StoreEntry<long>>(ex);
+        }
     }
 
     public async ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default)
@@ -76,8 +123,15 @@ internal sealed class LocalStore : ISharedStore
 
     public ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
-        this.ThrowIfUnusable(cancellationToken);
-        return new(this.store.Delete(key) != 0);
+        try
+        {
+            this.ThrowIfUnusable(cancellationToken);
+            return new(this.store.Delete(key) != 0);
+        }
+        catch (Exception ex)
+        {
+            return ValueErrors.FaultedAsync<bool>(ex);
+        }
     }
 
     public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
@@ -108,7 +162,31 @@ internal sealed class LocalStore : ISharedStore
     private StoreEntry<T>? Read<T>(string key, CancellationToken cancellationToken)
     {
         this.ThrowIfUnusable(cancellationToken);
-        return this.store.Get(key) is { } stored ? new StoreEntry<T>(JsonSerializer.Deserialize<T>(stored.Value)!, stored.Version) : null;
+        if (this.store.Get(key) is not { } stored)
+        {
+            return null;
+        }
+
+        try
+        {
+            return new StoreEntry<T>(JsonSerializer.Deserialize<T>(stored.Value)!, stored.Version);
+        }
+        catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+        {
+            throw ValueErrors.Unreadable(key, typeof(T), ex);
+        }
+    }
+
+    private static byte[] Serialize<T>(string key, T value)
+    {
+        try
+        {
+            return JsonSerializer.SerializeToUtf8Bytes(value);
+        }
+        catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+        {
+            throw ValueErrors.Unwritable(key, typeof(T), ex);
+        }
     }
 
     private IObservable<KeyChange> ObserveCore(string keyOrPrefix, bool isPrefix, long? fromVersion, bool live, int queueCapacity, long queueMaxBytes) =>

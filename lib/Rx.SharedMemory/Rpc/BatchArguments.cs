@@ -23,7 +23,7 @@ internal readonly struct BatchArguments
     public string Method { get; }
 
     public string String(int index, string name) =>
-        this.Required(index, name) is { ValueKind: JsonValueKind.String } element ? element.GetString()! : throw this.Invalid(name, "a string");
+        this.Required(index, name) is { ValueKind: JsonValueKind.String } element ? this.Text(element, name) : throw this.Invalid(name, "a string");
 
     public long Int64(int index, string name) =>
         this.Required(index, name) is { ValueKind: JsonValueKind.Number } element && element.TryGetInt64(out long value) ? value : throw this.Invalid(name, "an integer");
@@ -41,6 +41,19 @@ internal readonly struct BatchArguments
     public bool OptionalBoolean(int index, string name) =>
         this.Optional(index) is { } element
         && (element.ValueKind is JsonValueKind.True or JsonValueKind.False ? element.GetBoolean() : throw this.Invalid(name, "a boolean"));
+
+    /// <summary>A string argument; one whose escapes make a lone surrogate is refused, as a key the worker could not have meant.</summary>
+    private string Text(JsonElement element, string name)
+    {
+        try
+        {
+            return element.GetString()!;
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ArgumentException($"The '{name}' argument of a batched '{this.Method}' call is not valid UTF-16 text (a lone surrogate): {ex.Message}", name, ex);
+        }
+    }
 
     private static string Shorten(JsonElement element)
     {

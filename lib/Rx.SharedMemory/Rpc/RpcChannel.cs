@@ -28,6 +28,12 @@ internal static class RpcChannel
     public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null)
     {
         var formatter = new SystemTextJsonFormatter();
+        if (inlineDispatch)
+        {
+            // The master: a key that is not valid UTF-16 is read as sent, for the store to refuse it by name.
+            formatter.JsonSerializerOptions = new(formatter.JsonSerializerOptions) { Converters = { new VerbatimStringConverter() } };
+        }
+
         valueOptions = formatter.JsonSerializerOptions;
         var writer = CoalescingWriter.Start(writeTo, outbound);
         var reader = ReaderThread.Start(readFrom, name);

@@ -17,4 +17,7 @@ internal static class RpcErrorCodes
 
     /// <summary>A call of a batch that was not run because the batch's answer was full; the worker sends it again.</summary>
     public const int NotRun = -32014;
+
+    /// <summary>A request out of order: anything before <c>hello</c>, or a second <c>hello</c>.</summary>
+    public const int OutOfOrder = -32015;
 }

@@ -20,13 +20,18 @@ internal static class RpcErrors
             Data = new LimitErrorData(limit.Key, limit.LimitName, limit.Limit, limit.Actual),
         },
         ArgumentException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.InvalidArgument, Message = exception.Message },
+        ProtocolOrderException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.OutOfOrder, Message = exception.Message },
         InvalidOperationException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.InvalidOperation, Message = exception.Message },
         TimeoutException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.Timeout, Message = exception.Message },
         _ => null,
     };
 
+    /// <summary>
+    /// The exception for an error response. It does not wrap the <see cref="RemoteInvocationException"/>: users see
+    /// this library's exceptions and the master's message, never StreamJsonRpc's types.
+    /// </summary>
     public static Exception ToException(RemoteInvocationException error) =>
-        ToException(error.ErrorCode, error.Message, error.DeserializedErrorData as LimitErrorData, error);
+        ToException(error.ErrorCode, error.Message, error.DeserializedErrorData as LimitErrorData, inner: null);
 
     /// <summary>The exception for an <c>{"code", "message", "data"}</c> error object of a <c>batch</c> result.</summary>
     public static Exception ToException(JsonElement error, JsonSerializerOptions options)

@@ -22,6 +22,9 @@ internal sealed class StoreRpcTarget
     /// <summary>The answer size past which the rest of a batch is not run, unless the largest value is larger.</summary>
     private const long MinResponseBudget = 4 * 1024 * 1024;
 
+    /// <summary>The whole milliseconds of <see cref="TimeSpan.MaxValue"/>: from there on, a time to live is the longest there is.</summary>
+    private const double MaxTimeToLiveMilliseconds = 922_337_203_685_477;
+
     private readonly ILogger logger;
     private readonly SharedRegion? offeredRegion;
     private SharedRegion? region;
@@ -37,6 +40,9 @@ internal sealed class StoreRpcTarget
 
     // Lock requests of this connection being run or waiting; changed with Interlocked.
     private int lockRequests;
+
+    /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
+    private volatile bool greeted;
 
     public StoreRpcTarget(KeyValueStore store, LockTable locks, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger)
     {
@@ -65,12 +71,18 @@ internal sealed class StoreRpcTarget
     [JsonRpcMethod(RpcMethods.Hello)]
     public HelloResult OnHello(int protocolVersion, int processId, bool sharedRegion = false)
     {
+        if (this.greeted)
+        {
+            throw new ProtocolOrderException($"Worker {this.workerId} said hello twice; hello is answered once, as the first request.");
+        }
+
         if (protocolVersion != RpcMethods.ProtocolVersion)
         {
             throw new ArgumentException($"Protocol version {protocolVersion} is not supported; this master speaks {RpcMethods.ProtocolVersion}.", nameof(protocolVersion));
         }
 
         this.region = sharedRegion ? this.offeredRegion : null;
+        this.greeted = true;
         this.hello.TrySetResult(processId);
         return new HelloResult
         {
@@ -84,30 +96,33 @@ internal sealed class StoreRpcTarget
 
     [JsonRpcMethod(RpcMethods.Get)]
     public EntryMessage<RawJson>? Get(string key) =>
-        this.store.Get(key) is { } stored ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version } : null;
+        this.ThrowIfNotGreeted().store.Get(key) is { } stored ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version } : null;
 
     [JsonRpcMethod(RpcMethods.Set)]
     public long Set(string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) =>
-        this.SetValue(key, RawJson.CopyOf(value), ttlMs, ephemeral);
+        this.ThrowIfNotGreeted().SetValue(key, RawJson.CopyOf(value), ttlMs, ephemeral);
 
     [JsonRpcMethod(RpcMethods.CompareAndSet)]
     public CompareAndSetMessage CompareAndSet(string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) =>
-        this.CompareAndSetValue(key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral);
+        this.ThrowIfNotGreeted().CompareAndSetValue(key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral);
 
     [JsonRpcMethod(RpcMethods.Increment)]
     public EntryMessage<long> Increment(string key, long delta = 1)
     {
-        var (value, version) = this.store.Increment(key, delta);
+        var (value, version) = this.ThrowIfNotGreeted().store.Increment(key, delta);
         return new EntryMessage<long> { Value = value, Version = version };
     }
 
     [JsonRpcMethod(RpcMethods.Lock)]
     public async Task<long> LockAsync(string name, double timeoutMs, CancellationToken cancellationToken)
     {
+        this.ThrowIfNotGreeted();
         if (string.IsNullOrEmpty(name))
         {
             throw new ArgumentException("A lock name must be a non-empty string.", nameof(name));
         }
+
+        InputRules.ThrowIfNotUtf16(name, nameof(name));
 
         if (!(timeoutMs >= 0))
         {
@@ -141,11 +156,11 @@ internal sealed class StoreRpcTarget
     }
 
     [JsonRpcMethod(RpcMethods.Unlock)]
-    public bool Unlock(string name, long token) => this.locks.Release(name, token);
+    public bool Unlock(string name, long token) => this.ThrowIfNotGreeted().locks.Release(name, token);
 
     [JsonRpcMethod(RpcMethods.Delete)]
     public long Delete(string key) =>
-        this.store.Delete(key);
+        this.ThrowIfNotGreeted().store.Delete(key);
 
     /// <summary>
     /// Runs many data operations of one message in order, each as its own request would run: one failing does not
@@ -157,6 +172,7 @@ internal sealed class StoreRpcTarget
     [JsonRpcMethod(RpcMethods.Batch)]
     public RawJson Batch(JsonElement calls)
     {
+        this.ThrowIfNotGreeted();
         if (calls.ValueKind != JsonValueKind.Array)
         {
             throw new ArgumentException("A batch is an array of calls.", nameof(calls));
@@ -192,6 +208,7 @@ internal sealed class StoreRpcTarget
     [JsonRpcMethod(RpcMethods.Subscribe)]
     public long Subscribe(long subscription, string key, bool prefix = false, long? fromVersion = null)
     {
+        this.ThrowIfNotGreeted();
         var registration = new StoreSubscription(subscription, key ?? throw new ArgumentNullException(nameof(key)), prefix, this.outbox);
         this.BeforeOwningCall?.Invoke(RpcMethods.Subscribe, key);
         lock (this.releaseGate)
@@ -222,6 +239,7 @@ internal sealed class StoreRpcTarget
     [JsonRpcMethod(RpcMethods.Unsubscribe)]
     public bool Unsubscribe(long subscription)
     {
+        this.ThrowIfNotGreeted();
         if (this.subscriptions.TryRemove(subscription, out var registration))
         {
             this.store.Unsubscribe(registration);
@@ -255,6 +273,10 @@ internal sealed class StoreRpcTarget
 
         this.logger.LogDebug("Released the subscriptions of worker {WorkerId}.", this.workerId);
     }
+
+    /// <summary>Refuses a request before <c>hello</c>: until then the master does not know the worker speaks its protocol version.</summary>
+    private StoreRpcTarget ThrowIfNotGreeted() =>
+        this.greeted ? this : throw new ProtocolOrderException($"Worker {this.workerId} sent a request before hello; hello must be the first request.");
 
     /// <summary>
     /// Runs one <c>[method, arguments…]</c> call of a batch and writes its outcome, known before anything is written:
@@ -388,6 +410,12 @@ internal sealed class StoreRpcTarget
             throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(1, "key"))} in the shared region is not one JSON value.", "regionOffset");
         }
 
+        // The region does not pass the frame guard, which refuses bytes that are not UTF-8 in a message.
+        if (!System.Text.Unicode.Utf8.IsValid(value))
+        {
+            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(1, "key"))} in the shared region is not valid UTF-8.", "regionOffset");
+        }
+
         if (range.Start.Value != 0 || range.End.Value != value.Length)
         {
             value = value[range]; // without the whitespace around it, as an inline value is stored
@@ -423,11 +451,13 @@ internal sealed class StoreRpcTarget
         }
     }
 
+    /// <summary>A <c>ttlMs</c> argument: positive; one past what a <see cref="TimeSpan"/> holds (about 29,000 years) means as long as the store can keep a deadline.</summary>
     private static TimeSpan? TimeToLive(double? milliseconds) => milliseconds switch
     {
         null => null,
-        > 0 and < 1e15 => TimeSpan.FromMilliseconds(milliseconds.Value),
-        _ => throw new ArgumentOutOfRangeException(nameof(milliseconds), milliseconds, "A time to live must be a positive number of milliseconds."),
+        >= MaxTimeToLiveMilliseconds => TimeSpan.MaxValue,
+        > 0 => TimeSpan.FromMilliseconds(milliseconds.Value),
+        _ => throw new ArgumentOutOfRangeException("ttlMs", milliseconds, "A time to live (ttlMs) must be a positive number of milliseconds."),
     };
 
     /// <summary>The to-worker area of the shared region, taken for one batch's large results when it is free.</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
+using Rx.SharedMemory.Rpc;
 
 namespace Rx.SharedMemory.Store;
 
@@ -412,9 +413,17 @@ internal sealed class KeyValueStore : IDisposable
         this.bytes += size;
         this.LinkMostRecent(entry);
         this.SetOwner(entry, owner);
-        this.SetExpiry(entry, timeToLive is { } ttl ? change.Timestamp.UtcTicks + ttl.Ticks : 0);
+        this.SetExpiry(entry, timeToLive is { } ttl ? ExpiryTicks(change.Timestamp.UtcTicks, ttl) : 0);
         return change.Version;
     }
+
+    /// <summary>
+    /// The deadline <paramref name="timeToLive"/> after <paramref name="nowTicks"/>, at most the last tick a
+    /// <see cref="DateTimeOffset"/> can hold: a time to live of <see cref="TimeSpan.MaxValue"/> would otherwise
+    /// overflow into the past and expire the key at once.
+    /// </summary>
+    internal static long ExpiryTicks(long nowTicks, TimeSpan timeToLive) =>
+        timeToLive.Ticks >= DateTimeOffset.MaxValue.UtcTicks - nowTicks ? DateTimeOffset.MaxValue.UtcTicks : nowTicks + timeToLive.Ticks;
 
     /// <summary>Evicts least recently used keys, or refuses the write, so that a write of <paramref name="size"/> bytes fits.</summary>
     private void MakeRoom(string key, Entry? replaced, long size)
@@ -724,6 +733,9 @@ internal sealed class KeyValueStore : IDisposable
         {
             throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxValueBytes), this.options.MaxValueBytes, utf8Json.Length);
         }
+
+        // Every write passes here, from a worker or from master.Store: a value the store holds is one every worker can read.
+        InputRules.ThrowIfTooDeep(key, utf8Json);
     }
 
     private void ValidateKey(string key)
@@ -732,6 +744,8 @@ internal sealed class KeyValueStore : IDisposable
         {
             throw new ArgumentException("A key must be a non-empty string.", nameof(key));
         }
+
+        InputRules.ThrowIfNotUtf16(key, nameof(key));
 
         if (key.Length > this.options.MaxKeyLength)
         {
@@ -747,6 +761,8 @@ internal sealed class KeyValueStore : IDisposable
             {
                 throw new SharedMemoryLimitExceededException(subscription.KeyOrPrefix, nameof(SharedMemoryOptions.MaxKeyLength), this.options.MaxKeyLength, subscription.KeyOrPrefix.Length);
             }
+
+            InputRules.ThrowIfNotUtf16(subscription.KeyOrPrefix, "prefix");
         }
         else
         {

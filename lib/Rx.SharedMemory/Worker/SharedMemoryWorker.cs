@@ -85,18 +85,18 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
     public static Task<SharedMemoryWorker> ConnectAsync(SharedMemoryWorkerOptions? options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
     {
-        options = (options ?? new SharedMemoryWorkerOptions()).Clone();
         try
         {
+            options = (options ?? new SharedMemoryWorkerOptions()).Clone();
             options.Validate();
+            var (fromMaster, toMaster, region) = MasterPipes.Open();
+            return ConnectAsync(fromMaster, toMaster, region, options, loggerFactory, cancellationToken);
         }
-        catch (ArgumentException ex)
+        catch (Exception ex)
         {
+            // Through the task, as every failure of an async method.
             return Task.FromException<SharedMemoryWorker>(ex);
         }
-
-        var (fromMaster, toMaster, region) = MasterPipes.Open();
-        return ConnectAsync(fromMaster, toMaster, region, options, loggerFactory, cancellationToken);
     }
 
     /// <summary>Connects over any pair of streams, such as an in-process pipe to a master in tests.</summary>
@@ -145,37 +145,52 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
+        ThrowIfInvalidKey(key);
         var entry = await this.CallAsync(
             RpcMethods.Get,
             [key],
             CallBytes(key),
-            static (result, options) => result.Deserialize<EntryMessage<T>?>(options),
+            (result, options) => ReadValue<EntryMessage<T>?>(key, typeof(T), () => result.Deserialize<EntryMessage<T>?>(options)),
             cancellationToken,
-            readRegionResult: static (value, version, options) => new EntryMessage<T> { Value = JsonSerializer.Deserialize<T>(value, options)!, Version = version }).ConfigureAwait(false);
+            readRegionResult: (value, version, options) => new EntryMessage<T> { Value = ReadValue<T>(key, value, options)!, Version = version }).ConfigureAwait(false);
         return entry is null ? null : new StoreEntry<T>(entry.Value, entry.Version);
     }
 
     /// <inheritdoc/>
     public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
-        return this.SetCoreAsync(key, value, null, cancellationToken);
+        try
+        {
+            ThrowIfInvalidKey(key);
+            return this.SetCoreAsync(key, value, null, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            // Through the task: calls issued together all run, even when one of them is refused here.
+            return ValueErrors.FaultedAsync<long>(ex);
+        }
     }
 
     /// <inheritdoc/>
     public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        return this.SetCoreAsync(key, value, options, cancellationToken);
+        try
+        {
+            ThrowIfInvalidKey(key);
+            ArgumentNullException.ThrowIfNull(options);
+            options.Validate();
+            return this.SetCoreAsync(key, value, options, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueErrors.FaultedAsync<long>(ex);
+        }
     }
 
     /// <inheritdoc/>
     public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
+        ThrowIfInvalidKey(key);
         options?.Validate();
         var json = this.Serialize(key, value);
         var result = await this.CallAsync(
@@ -191,7 +206,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
+        ThrowIfInvalidKey(key);
         var result = await this.CallAsync(RpcMethods.Increment, [key, delta], CallBytes(key), static (result, options) => result.Deserialize<EntryMessage<long>>(options)!, cancellationToken).ConfigureAwait(false);
         return new StoreEntry<long>(result.Value, result.Version);
     }
@@ -199,7 +214,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(name);
+        ThrowIfInvalidKey(name, nameof(name));
         ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
         long token = await this.InvokeAsync<long>(RpcMethods.Lock, [name, timeout.TotalMilliseconds], cancellationToken).ConfigureAwait(false);
         return new RemoteLock(this, name, token);
@@ -208,14 +223,14 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
+        ThrowIfInvalidKey(key);
         return await this.CallAsync(RpcMethods.Delete, [key], CallBytes(key), static (result, _) => result.GetInt64(), cancellationToken).ConfigureAwait(false) != 0;
     }
 
     /// <inheritdoc/>
     public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key);
+        ThrowIfInvalidKey(key);
         return this.ObserveCore(key, prefix: false, fromVersion);
     }
 
@@ -223,6 +238,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     public IObservable<KeyChange> ObservePrefix(string prefix, long? fromVersion = null)
     {
         ArgumentNullException.ThrowIfNull(prefix);
+        InputRules.ThrowIfNotUtf16(prefix, nameof(prefix));
         return this.ObserveCore(prefix, prefix: true, fromVersion);
     }
 
@@ -333,18 +349,67 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         return this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken, regionAt: 4);
     }
 
-    /// <summary>Serializes a value as its request would, refusing here, before it travels, one the master would refuse for its size.</summary>
+    /// <summary>Serializes a value as its request would, refusing here, before it travels, one the master would refuse for its size or depth.</summary>
     private PooledJson Serialize<T>(string key, T value)
     {
-        var json = PooledJson.Serialize(value, this.valueOptions);
-        long length = json.Length;
-        if (length > this.maxValueBytes)
+        PooledJson json;
+        try
         {
-            json.Dispose();
-            throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxValueBytes), this.maxValueBytes, length);
+            json = PooledJson.Serialize(value, this.valueOptions);
+        }
+        catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+        {
+            throw ValueErrors.Unwritable(key, typeof(T), ex);
         }
 
-        return json;
+        try
+        {
+            long length = json.Length;
+            if (length > this.maxValueBytes)
+            {
+                throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxValueBytes), this.maxValueBytes, length);
+            }
+
+            InputRules.ThrowIfTooDeep(key, json.Bytes);
+            return json;
+        }
+        catch
+        {
+            json.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Refuses, before anything travels, a key (or lock name) the master would refuse or could not receive unchanged.</summary>
+    private static void ThrowIfInvalidKey(string key, string parameterName = "key")
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key, parameterName);
+        InputRules.ThrowIfNotUtf16(key, parameterName);
+    }
+
+    /// <summary>Reads a result, naming the key when its value cannot be read as the caller's type.</summary>
+    private static TResult ReadValue<TResult>(string key, Type type, Func<TResult> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+        {
+            throw ValueErrors.Unreadable(key, type, ex);
+        }
+    }
+
+    private static T? ReadValue<T>(string key, ReadOnlySpan<byte> value, JsonSerializerOptions options)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(value, options);
+        }
+        catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+        {
+            throw ValueErrors.Unreadable(key, typeof(T), ex);
+        }
     }
 
     /// <summary>An upper bound of a call's size in a batch: a key's JSON is at most six bytes a character (\uXXXX), then the value and room for the rest.</summary>
@@ -432,7 +497,21 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     }
 
     private SharedMemoryDisconnectedException Disconnected(Exception cause) =>
-        new($"Worker {this.WorkerId}: the connection to the shared memory master is lost.", cause);
+        new($"Worker {this.WorkerId}: the connection to the shared memory master is lost.", WithoutRpcTypes(cause));
+
+    /// <summary>
+    /// The cause of a disconnection as users may see it: StreamJsonRpc's own exception types are how this library
+    /// talks, not part of its API, so they are replaced by what they wrap (an I/O error), or left out.
+    /// </summary>
+    private static Exception? WithoutRpcTypes(Exception? cause)
+    {
+        while (cause is not null && cause.GetType().Namespace?.StartsWith(nameof(StreamJsonRpc), StringComparison.Ordinal) == true)
+        {
+            cause = cause.InnerException;
+        }
+
+        return cause;
+    }
 
     private void OnDisconnected(object? sender, JsonRpcDisconnectedEventArgs e)
     {

@@ -1,0 +1,130 @@
+using System.Text.Json;
+using Nerdbank.Streams;
+using StreamJsonRpc;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>Keys that are not UTF-16, values nested too deep, times to live past any clock: refused or handled alike in a worker, on the wire and in master.Store.</summary>
+public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOptions { MaxValueBytes = 1024 * 1024 })
+{
+    private static string Nested(int depth) => new string('[', depth) + "1" + new string(']', depth);
+
+    [Fact]
+    public async Task AWorker_RefusesBadKeysAndDeepValues_BeforeTheyTravel_ThroughTheTask_AndNamesKeysAndLimits()
+    {
+        await this.Master.Store.SetAsync("ttl/text", "not a number", this.TimeoutToken);
+        await using var held = await this.Master.Store.AcquireLockAsync("held", TimeSpan.FromSeconds(1), this.TimeoutToken);
+
+        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("input-rules"));
+        string Line(string what) => lines.Single(l => l.StartsWith(what + " ", StringComparison.Ordinal));
+
+        Assert.StartsWith("lone-high ArgumentException param=key", Line("lone-high"), StringComparison.Ordinal);
+        Assert.StartsWith("lone-low ArgumentException param=key", Line("lone-low"), StringComparison.Ordinal);
+        Assert.Equal("pair ok", Line("pair"));
+        Assert.StartsWith("get-lone ArgumentException param=key", Line("get-lone"), StringComparison.Ordinal);
+        Assert.StartsWith("lock-lone ArgumentException param=name", Line("lock-lone"), StringComparison.Ordinal);
+        Assert.Equal("prefix-lone ArgumentException param=prefix", Line("prefix-lone"));
+        Assert.Equal("depth-32 ok", Line("depth-32"));
+        Assert.StartsWith($"depth-33 SharedMemoryLimitExceededException MaxValueDepth {SharedMemoryOptions.MaxValueDepth} 33 inner=none | Key 'deep/33'", Line("depth-33"), StringComparison.Ordinal);
+        Assert.StartsWith("depth-33-cas SharedMemoryLimitExceededException MaxValueDepth", Line("depth-33-cas"), StringComparison.Ordinal);
+        Assert.Equal("ttl-max ok", Line("ttl-max"));
+        Assert.Equal("ttl-present True", Line("ttl-present"));
+        Assert.Equal("together faulted True True", Line("together faulted"));
+        Assert.Equal("together-accepted ok", Line("together-accepted"));
+        Assert.Contains("Key 'ttl/text': its value cannot be read as System.Int32", Line("unreadable"), StringComparison.Ordinal);
+        Assert.StartsWith("unreadable JsonException", Line("unreadable"), StringComparison.Ordinal);
+        Assert.Contains("Key 'cycle': a value of type System.Type cannot be serialized", Line("unwritable"), StringComparison.Ordinal);
+
+        // The master's error, as the worker's own exception, with nothing of StreamJsonRpc in it.
+        Assert.StartsWith("lock-timeout TimeoutException  inner=none | The lock 'held' was not granted", Line("lock-timeout"), StringComparison.Ordinal);
+
+        Assert.Null(await this.Master.Store.GetEntryAsync<JsonElement>("deep/33", this.TimeoutToken));
+        Assert.Equal(1, await this.Master.Store.GetAsync<int>("together", this.TimeoutToken));
+        Assert.Null(await this.Master.Store.GetEntryAsync<JsonElement>("big", this.TimeoutToken));
+    }
+
+    [Fact]
+    public async Task AWorker_SendsNothing_ForAKeyWithALoneSurrogate_OrAValueTooDeep()
+    {
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        var master = new RecordingMaster();
+        using var rpc = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()), master);
+        rpc.StartListening();
+        await using var worker = await SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
+
+        await Assert.ThrowsAsync<ArgumentException>(async () => await worker.SetAsync("a\ud800", 1, this.TimeoutToken));
+        await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.SetAsync("deep", JsonElement.Parse(Nested(33)), this.TimeoutToken));
+        await worker.SetAsync("after", 1, this.TimeoutToken);
+
+        Assert.Equal(["hello", "set after"], master.Calls);
+    }
+
+    [Fact]
+    public async Task TheDeepestValueAllowed_SetByOneWorker_IsReadAndObservedByAnother()
+    {
+        var deep = Nested(SharedMemoryOptions.MaxValueDepth);
+        await this.ReportAfterExitAsync(await this.SpawnAsync("set", "deep", deep));
+
+        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("observe-raw", "deep"));
+
+        Assert.Contains($"observed {deep}", lines);
+        Assert.Contains($"got {deep}", lines);
+    }
+
+    [Fact]
+    public async Task MasterStore_RefusesBadKeysAndDeepValues_ThroughTheTask()
+    {
+        var store = this.Master.Store;
+
+        // Issued together: none throws at its call site, and the good one runs.
+        var badKey = store.SetAsync("k\udc00", 1, this.TimeoutToken);
+        var tooDeep = store.SetAsync("deep", JsonElement.Parse(Nested(33)), this.TimeoutToken);
+        var badRead = store.GetAsync<int>(string.Empty, this.TimeoutToken);
+        var badIncrement = store.IncrementAsync("\ud800", 1, this.TimeoutToken);
+        var good = store.SetAsync("good", 1, this.TimeoutToken);
+
+        Assert.Equal("key", (await Assert.ThrowsAsync<ArgumentException>(async () => await badKey)).ParamName);
+        var limit = await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await tooDeep);
+        Assert.Equal(("deep", "MaxValueDepth", 32L, 33L), (limit.Key, limit.LimitName, limit.Limit, limit.Actual));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await badRead);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await badIncrement);
+        Assert.True(await good > 0);
+        Assert.Equal("prefix", Assert.Throws<ArgumentException>(() => store.ObservePrefix("p\ud800").Subscribe(_ => { })).ParamName);
+
+        await store.SetAsync("text", "abc", this.TimeoutToken);
+        var unreadable = await Assert.ThrowsAsync<JsonException>(async () => await store.GetAsync<int>("text", this.TimeoutToken));
+        Assert.Contains("Key 'text'", unreadable.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ATimeToLiveOfTimeSpanMaxValue_DoesNotOverflow_IntoAnImmediateExpiry()
+    {
+        await this.Master.Store.SetAsync("forever", 1, new SetOptions { TimeToLive = TimeSpan.MaxValue }, this.TimeoutToken);
+        await this.Master.Store.SetAsync("years", 1, new SetOptions { TimeToLive = TimeSpan.FromDays(365.25 * 28_000) }, this.TimeoutToken);
+        await this.Master.Store.IncrementAsync("forever", 1, this.TimeoutToken);
+
+        Assert.Equal(2, await this.Master.Store.GetAsync<int>("forever", this.TimeoutToken));
+        Assert.Equal(1, await this.Master.Store.GetAsync<int>("years", this.TimeoutToken));
+        Assert.Equal(DateTimeOffset.MaxValue.UtcTicks, Store.KeyValueStore.ExpiryTicks(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.MaxValue));
+    }
+
+    /// <summary>A master that records what arrives.</summary>
+    private sealed class RecordingMaster
+    {
+        public List<string> Calls { get; } = [];
+
+        [JsonRpcMethod("hello")]
+        public object Hello(int protocolVersion, int processId)
+        {
+            this.Calls.Add("hello");
+            return new { protocolVersion, workerId = 1, maxKeyLength = 100, maxValueBytes = 1000 };
+        }
+
+        [JsonRpcMethod("set")]
+        public long Set(string key, JsonElement value)
+        {
+            this.Calls.Add($"set {key}");
+            return this.Calls.Count;
+        }
+    }
+}
