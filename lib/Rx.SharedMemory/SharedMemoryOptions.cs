@@ -69,14 +69,15 @@ public sealed class SharedMemoryOptions
     /// Gets or sets how many bytes of answers and change notifications the master holds for one worker connection
     /// while the worker does not read them. Past it, the master stops reading that worker's requests until the worker
     /// has read enough: its own writes then block (back-pressure). No answer is dropped, and other workers are not
-    /// slowed. The master holds at most this plus one answer (a value, or a batch's answer), plus the answers of the
-    /// worker's waiting locks, for each connection. Default: 32 MiB.
+    /// slowed. The master holds at most this plus one answer (a value, or a batch's answer) and one change
+    /// notification (256 KiB of values, or one larger value), plus the answers of the worker's waiting locks, for each
+    /// connection. Default: 32 MiB.
     /// </summary>
     public long MaxConnectionBufferBytes { get; set; } = 32L * 1024 * 1024;
 
     /// <summary>
     /// Gets or sets how many subscriptions one worker connection may hold at once. Each one costs the master memory,
-    /// and each change of its key costs one queued change, under the store's lock; past the limit a subscribe fails
+    /// and each change of its key costs one queued change; past the limit a subscribe fails
     /// with <see cref="SharedMemoryLimitExceededException"/>. Default: 10,000.
     /// </summary>
     public int MaxSubscriptionsPerConnection { get; set; } = 10_000;

@@ -132,4 +132,52 @@ public sealed class ChangeOutboxTests : TestBase
     }
 
     private static ChangeRecord Change(string key, long version) => new(key, KeyChangeKind.Set, "1"u8.ToArray(), version, DateTimeOffset.UnixEpoch);
+
+    /// <summary>
+    /// protocol.md, Back-pressure: the master holds at most MaxConnectionBufferBytes plus one answer for a worker that
+    /// does not read. A change notification is one batch of up to 256 changes whatever their size, written in one go
+    /// once less than 256 KiB wait: with 1 MiB values that is up to 256 MiB (bounded only by SubscriberQueueMaxBytes,
+    /// 64 MiB by default), on top of the outbox's own 64 MiB that refills behind it.
+    /// </summary>
+    [Fact]
+    public async Task ChangeNotification_IsBoundedInBytes()
+    {
+        var value = new byte[1024 * 1024];
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var batches = new List<long>();
+        var seen = 0;
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var outbox = new ChangeOutbox(
+            10_000,
+            async batch =>
+            {
+                lock (batches)
+                {
+                    batches.Add(batch.Sum(item => (long)(item.Change.Value?.Length ?? 0)));
+                }
+
+                if (Interlocked.Add(ref seen, batch.Count) == 60)
+                {
+                    all.TrySetResult();
+                }
+
+                await first.Task.ConfigureAwait(false);
+            },
+            NullLogger.Instance,
+            maxBytes: 64L * 1024 * 1024);
+        for (int i = 0; i < 60; i++)
+        {
+            outbox.Enqueue(1, new ChangeRecord($"k{i}", KeyChangeKind.Set, value, i + 1, DateTimeOffset.UnixEpoch));
+        }
+
+        first.SetResult();
+        await all.Task.WaitAsync(this.TimeoutToken);
+        long largest;
+        lock (batches)
+        {
+            largest = batches.Max();
+        }
+
+        Assert.True(largest <= new SharedMemoryOptions().MaxConnectionBufferBytes, $"one notification carried {largest / (1024 * 1024)} MiB of values");
+    }
 }

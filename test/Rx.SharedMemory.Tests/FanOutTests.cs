@@ -5,7 +5,7 @@ namespace Rx.SharedMemory.Tests;
 
 /// <summary>A key with 100,000 subscriptions, rewritten without pause, must not hold up other workers' calls.</summary>
 [Collection(nameof(Measurements))]
-public sealed partial class FanOutTests(ITestOutputHelper output) : WorkerProcessTestBase(new SharedMemoryOptions { MaxSubscriptionsPerConnection = PerConnection })
+public sealed partial class FanOutTests(ITestOutputHelper output) : WorkerProcessTestBase(new SharedMemoryOptions { MaxSubscriptionsPerConnection = PerConnection }, timeout: TimeSpan.FromMinutes(3))
 {
     private const int PerConnection = 25_000;
     private const int SigStop = 19;

@@ -109,8 +109,13 @@ internal sealed class StoreRpcTarget
     [JsonRpcMethod(RpcMethods.Increment)]
     public EntryMessage<long> Increment(string key, long delta = 1)
     {
-        var (value, version) = this.ThrowIfNotGreeted().store.Increment(key, delta);
-        return new EntryMessage<long> { Value = value, Version = version };
+        this.ThrowIfNotGreeted();
+        lock (this.releaseGate)
+        {
+            this.ThrowIfReleased();
+            var (value, version) = this.store.Increment(key, delta);
+            return new EntryMessage<long> { Value = value, Version = version };
+        }
     }
 
     [JsonRpcMethod(RpcMethods.Lock)]
@@ -159,8 +164,15 @@ internal sealed class StoreRpcTarget
     public bool Unlock(string name, long token) => this.ThrowIfNotGreeted().locks.Release(name, token);
 
     [JsonRpcMethod(RpcMethods.Delete)]
-    public long Delete(string key) =>
-        this.ThrowIfNotGreeted().store.Delete(key);
+    public long Delete(string key)
+    {
+        this.ThrowIfNotGreeted();
+        lock (this.releaseGate)
+        {
+            this.ThrowIfReleased();
+            return this.store.Delete(key);
+        }
+    }
 
     /// <summary>
     /// Runs many data operations of one message in order, each as its own request would run: one failing does not
@@ -337,42 +349,40 @@ internal sealed class StoreRpcTarget
         writer.WriteEndObject();
     }
 
+    // Every write runs under releaseGate: a write the master read before the worker's death and runs after its
+    // release is refused, as the README promises, and an ephemeral one cannot be left owned by a dead worker.
     private long SetValue(string key, byte[] value, double? ttlMs, bool ephemeral)
     {
-        if (!ephemeral)
+        if (ephemeral)
         {
-            return this.store.Set(key, value, TimeToLive(ttlMs));
+            this.BeforeOwningCall?.Invoke(RpcMethods.Set, key);
         }
 
-        this.BeforeOwningCall?.Invoke(RpcMethods.Set, key);
         lock (this.releaseGate)
         {
             this.ThrowIfReleased();
-            return this.store.Set(key, value, TimeToLive(ttlMs), this.workerId);
+            return this.store.Set(key, value, TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
         }
     }
 
     private CompareAndSetMessage CompareAndSetValue(string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
     {
-        CompareAndSetResult result;
-        if (!ephemeral)
-        {
-            result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs));
-        }
-        else
+        if (ephemeral)
         {
             this.BeforeOwningCall?.Invoke(RpcMethods.CompareAndSet, key);
-            lock (this.releaseGate)
-            {
-                this.ThrowIfReleased();
-                result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs), this.workerId);
-            }
+        }
+
+        CompareAndSetResult result;
+        lock (this.releaseGate)
+        {
+            this.ThrowIfReleased();
+            result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
         }
 
         return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
     }
 
-    /// <summary>Refuses a call that would give a released connection something to own; under <see cref="releaseGate"/>.</summary>
+    /// <summary>Refuses a write, or a call that would give a released connection something to own; under <see cref="releaseGate"/>.</summary>
     private void ThrowIfReleased()
     {
         if (this.released)

@@ -19,6 +19,10 @@ internal sealed class ChangeOutbox : IDisposable
 {
     private const int MaxBatch = 256;
 
+    // One delivery (one notification on the wire) carries at most this many bytes of values, plus one value: what the
+    // master holds for a worker that does not read stays within its connection bound plus one notification.
+    private const long MaxBatchBytes = 256 * 1024;
+
     private readonly Lock gate = new();
     private readonly ConflatingQueue<(long SubscriptionId, string Key, StreamPart Part), OutboxItem> queue;
     private readonly Func<IReadOnlyList<OutboxItem>, ValueTask> deliver;
@@ -155,7 +159,7 @@ internal sealed class ChangeOutbox : IDisposable
             batch.Clear();
             lock (this.gate)
             {
-                this.queue.TakeInto(batch, MaxBatch);
+                this.queue.TakeInto(batch, MaxBatch, MaxBatchBytes);
                 if (batch.Count == 0 || this.disposed)
                 {
                     this.draining = false;

@@ -42,11 +42,16 @@ internal sealed class ConflatingQueue<TSlot, TItem>(int capacity, long maxBytes,
         }
     }
 
-    /// <summary>Moves up to <paramref name="max"/> items, oldest first, into <paramref name="into"/>.</summary>
-    public void TakeInto(List<TItem> into, int max)
+    /// <summary>
+    /// Moves up to <paramref name="max"/> items, oldest first, into <paramref name="into"/>, stopping once they hold
+    /// <paramref name="maxBytes"/> or more (at least one item is taken, whatever its size).
+    /// </summary>
+    public void TakeInto(List<TItem> into, int max, long maxBytes = long.MaxValue)
     {
-        while (into.Count < max && this.queue.First is { } node)
+        long taken = 0;
+        while (into.Count < max && taken < maxBytes && this.queue.First is { } node)
         {
+            taken += sizeOf(node.Value);
             this.queue.RemoveFirst();
             this.Bytes -= sizeOf(node.Value);
             var slot = slotOf(node.Value);

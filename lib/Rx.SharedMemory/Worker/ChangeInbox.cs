@@ -28,6 +28,9 @@ internal sealed class ChangeInbox
     private bool draining;
     private bool closed;
 
+    // Guarded by gate: what runs on the delivery thread once what waited is delivered, after CloseAfterDelivering.
+    private Action? onDrained;
+
     /// <param name="capacity">How many changes may wait before conflation starts.</param>
     /// <param name="maxBytes">How many bytes of values may wait before conflation starts.</param>
     /// <param name="onObserverFault">Ends a subscription whose observer threw.</param>
@@ -99,20 +102,55 @@ internal sealed class ChangeInbox
         }
     }
 
+    /// <summary>
+    /// Takes no more changes, delivers those waiting, then runs <paramref name="end"/> on the delivery thread: an end
+    /// (the master lost) reaches each observer after the changes it already has, and never from the caller's thread,
+    /// which may be the connection's and must not wait for a busy observer.
+    /// </summary>
+    public void CloseAfterDelivering(Action end)
+    {
+        lock (this.gate)
+        {
+            if (this.closed)
+            {
+                return;
+            }
+
+            this.closed = true;
+            this.onDrained = end;
+            if (this.draining)
+            {
+                return;
+            }
+
+            this.draining = true;
+        }
+
+        _ = Task.Run(this.Drain);
+    }
+
     private void Drain()
     {
         var batch = new List<Item>(MaxBatch);
         while (true)
         {
             batch.Clear();
+            Action? end = null;
             lock (this.gate)
             {
                 this.queue.TakeInto(batch, MaxBatch);
-                if (batch.Count == 0 || this.closed)
+                if (batch.Count == 0)
                 {
                     this.draining = false;
-                    return;
+                    end = this.onDrained;
+                    this.onDrained = null;
                 }
+            }
+
+            if (batch.Count == 0)
+            {
+                this.RunEnd(end);
+                return;
             }
 
             foreach (var item in batch)
@@ -128,6 +166,19 @@ internal sealed class ChangeInbox
                     this.onObserverFault(item.Subscription);
                 }
             }
+        }
+    }
+
+    private void RunEnd(Action? end)
+    {
+        try
+        {
+            end?.Invoke();
+        }
+        catch (Exception ex)
+        {
+            // An observer that throws from OnError: nothing awaits this thread, so it is logged.
+            this.logger.LogError(ex, "An observer threw while its subscription ended.");
         }
     }
 

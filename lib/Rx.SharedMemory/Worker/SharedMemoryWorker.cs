@@ -520,15 +520,31 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         {
             this.logger.LogWarning("The connection to the master is lost: {Reason} {Description}", e.Reason, e.Description);
             var error = this.Disconnected(this.connectionLost);
+            var ended = new List<RemoteSubscription>();
             foreach (var id in this.subscriptions.Keys)
             {
                 if (this.subscriptions.TryRemove(id, out var subscription))
                 {
-                    subscription.Fail(error);
+                    ended.Add(subscription);
                 }
             }
 
-            this.inbox.Close();
+            // Observers learn of it after the changes they already have, on the inbox's thread: this one is the
+            // connection's, and waiting here for a busy observer would hold up the failing of pending calls.
+            this.inbox.CloseAfterDelivering(() =>
+            {
+                foreach (var subscription in ended)
+                {
+                    try
+                    {
+                        subscription.Fail(error);
+                    }
+                    catch (Exception observerError)
+                    {
+                        this.logger.LogError(observerError, "An observer of subscription {SubscriptionId} threw from OnError.", subscription.Id);
+                    }
+                }
+            });
         }
 
         this.completion.TrySetResult();
