@@ -1,17 +1,24 @@
 // The worker process the tests spawn. Usage: <scenario> <report file> [arguments...]
-// Each scenario drives the store through the public worker API and writes what it saw, one line per fact, to the
-// report file, which the test reads once the process has exited. Standard output is left alone.
+// A scenario in ScenarioTable (Scenarios/, one class per file) drives the store through the public worker API and
+// writes what it saw as one typed JSON record to the report file, which the test reads back into the same record
+// type once the process has exited. The scenarios not yet moved there write one line per fact. Standard output is
+// left alone.
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using System.Text.Json;
 using Rx.SharedMemory;
 using Rx.SharedMemory.TestWorker;
+using Rx.SharedMemory.TestWorker.Scenarios;
 
-// Read before connecting, which clears them.
-string?[] pipeHandles = [Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN"), Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")];
 var scenario = args[0];
 var report = new Report(args[1]);
 var arguments = args[2..];
+if (ScenarioTable.TryGet(scenario, out var registered))
+{
+    await ScenarioRunner.RunAsync(registered, args[1], arguments);
+    return;
+}
+
 if (scenario == "expiry-timing")
 {
     // Not a worker: a master of its own, measured in a process of its own, away from the test host's threads.
@@ -46,44 +53,6 @@ report.Line($"worker {store.WorkerId}");
 
 switch (scenario)
 {
-    case "set":
-        {
-            // set KEY JSON...: sets each key to its JSON value.
-            for (int i = 0; i < arguments.Length; i += 2)
-            {
-                var version = await store.SetAsync(arguments[i], JsonElement.Parse(arguments[i + 1]), timeout);
-                report.Line($"set {arguments[i]} {version}");
-            }
-
-            break;
-        }
-
-    case "get":
-        {
-            // get KEY...: reports each key's raw JSON.
-            foreach (var key in arguments)
-            {
-                var entry = await store.GetEntryAsync<JsonElement>(key, timeout);
-                report.Line(entry is null ? $"absent {key}" : $"value {key} {entry.Version} {entry.Value.GetRawText()}");
-            }
-
-            break;
-        }
-
-    case "count":
-        {
-            // count KEY N: sets KEY to 1..N, one write at a time.
-            var key = arguments[0];
-            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-            for (int i = 1; i <= n; i++)
-            {
-                await store.SetAsync(key, i, timeout);
-            }
-
-            report.Line("done");
-            break;
-        }
-
     case "observe-first":
         {
             // observe-first KEY N: observes KEY, says ready/<worker> once the first change came, and reports the first N
@@ -398,15 +367,6 @@ switch (scenario)
             break;
         }
 
-    case "observe-raw":
-        {
-            // observe-raw KEY: reports the raw JSON of the first change of KEY (its current state), and of a get.
-            var first = await store.Observe(arguments[0]).FirstAsync().ToTask(timeout);
-            report.Line($"observed {first.Value.GetRawText()}");
-            report.Line($"got {(await store.GetAsync<JsonElement>(arguments[0], timeout)).GetRawText()}");
-            break;
-        }
-
     case "flood":
         {
             // flood KEY: writes KEY as fast as it can, 16 writes in flight, until it is killed.
@@ -422,18 +382,6 @@ switch (scenario)
 
                 await Task.WhenAll(batch);
             }
-        }
-
-    case "roundtrip":
-        {
-            // roundtrip: reads typed values the master set and writes them back under echo/<key>.
-            await store.SetAsync("echo/sample", await store.GetAsync<Sample>("sample", timeout), timeout);
-            await store.SetAsync("echo/bytes", await store.GetAsync<byte[]>("bytes", timeout), timeout);
-            await store.SetAsync("echo/unicode", await store.GetAsync<string>("unicode", timeout), timeout);
-            await store.SetAsync("echo/null", await store.GetAsync<object?>("null", timeout), timeout);
-            await store.SetAsync("echo/raw", await store.GetAsync<JsonElement>("raw", timeout), timeout);
-            report.Line("done");
-            break;
         }
 
     case "orphan":
@@ -555,59 +503,6 @@ switch (scenario)
 
             report.Line($"heap-growth {peak}");
             report.Line(JsonSerializer.Serialize(new[] { record }));
-            break;
-        }
-
-    case "increment":
-        {
-            // increment KEY N: adds 1 to KEY N times, 16 calls in flight.
-            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-            int issued = 0;
-            await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
-            {
-                while (Interlocked.Increment(ref issued) <= n)
-                {
-                    await store.IncrementAsync(arguments[0], 1, timeout);
-                }
-            }));
-            report.Line("done");
-            break;
-        }
-
-    case "update":
-        {
-            // update KEY FIELD N: N read-modify-writes of one JSON object, each adding 1 to FIELD and to "total".
-            int n = int.Parse(arguments[2], System.Globalization.CultureInfo.InvariantCulture);
-            int issued = 0;
-            await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
-            {
-                while (Interlocked.Increment(ref issued) <= n)
-                {
-                    await store.UpdateAsync<Dictionary<string, long>>(arguments[0], current =>
-                    {
-                        var next = current is null ? new Dictionary<string, long>() : new Dictionary<string, long>(current);
-                        next[arguments[1]] = next.GetValueOrDefault(arguments[1]) + 1;
-                        next["total"] = next.GetValueOrDefault("total") + 1;
-                        return next;
-                    }, maxAttempts: 10_000, cancellationToken: timeout);
-                }
-            }));
-            report.Line("done");
-            break;
-        }
-
-    case "lock":
-        {
-            // lock NAME N: N times takes the lock and records entering and leaving it in the key "locklog".
-            int n = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
-            for (int i = 0; i < n; i++)
-            {
-                await using var held = await store.AcquireLockAsync(arguments[0], TimeSpan.FromSeconds(30), timeout);
-                await store.SetAsync("locklog", $"enter {store.WorkerId}", timeout);
-                await store.SetAsync("locklog", $"exit {store.WorkerId}", timeout);
-            }
-
-            report.Line("done");
             break;
         }
 
@@ -764,18 +659,6 @@ switch (scenario)
                 }
             }
 
-            break;
-        }
-
-    case "spawn-child":
-        {
-            // spawn-child: starts a child process and reports whether it inherited this worker's pipes to the master.
-            var pipes = pipeHandles.Select(fd => new FileInfo($"/proc/self/fd/{fd}").LinkTarget).ToArray();
-            using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
-            var inherited = Directory.GetFiles($"/proc/{child.Id}/fd").Select(f => new FileInfo(f).LinkTarget).Where(pipes.Contains).ToArray();
-            child.Kill();
-            report.Line($"pipes {string.Join(' ', pipes)}");
-            report.Line($"inherited {inherited.Length}");
             break;
         }
 

@@ -65,10 +65,10 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         var deep = Nested(SharedMemoryOptions.MaxValueDepth);
         await this.ReportAfterExitAsync(await this.SpawnAsync("set", "deep", deep));
 
-        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("observe-raw", "deep"));
+        var report = await this.ReportAfterExitAsync<ObserveRawScenario.Report>(await this.SpawnAsync("observe-raw", "deep"));
 
-        Assert.Contains($"observed {deep}", lines);
-        Assert.Contains($"got {deep}", lines);
+        Assert.Equal(deep, report.Observed);
+        Assert.Equal(deep, report.Got);
     }
 
     [Fact]

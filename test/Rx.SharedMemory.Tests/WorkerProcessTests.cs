@@ -11,13 +11,14 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     public async Task Set_InOneWorker_IsReadInAnother()
     {
         var setter = await this.SpawnAsync("set", "a", "[0,1,2,3]");
-        var setterReport = await this.ReportAfterExitAsync(setter);
+        var setterReport = await this.ReportAfterExitAsync<SetScenario.Report>(setter);
         var getter = await this.SpawnAsync("get", "a", "missing");
-        var getterReport = await this.ReportAfterExitAsync(getter);
+        var getterReport = await this.ReportAfterExitAsync<GetScenario.Report>(getter);
 
-        var version = long.Parse(setterReport.Single(l => l.StartsWith("set a ", StringComparison.Ordinal))["set a ".Length..]);
-        Assert.Contains($"value a {version} [0,1,2,3]", getterReport);
-        Assert.Contains("absent missing", getterReport);
+        var version = setterReport.Versions["a"];
+        Assert.Equal(
+            [new GetScenario.Entry("a", true, version, "[0,1,2,3]"), new GetScenario.Entry("missing", false, null, null)],
+            getterReport.Entries);
         var a = await this.Master.Store.GetAsync<int[]>("a", this.TimeoutToken);
         Assert.Equal([0, 1, 2, 3], a!);
     }
@@ -40,10 +41,10 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     [Fact]
     public async Task ProcessesAWorkerStarts_DoNotInheritItsPipesToTheMaster()
     {
-        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("spawn-child"));
+        var report = await this.ReportAfterExitAsync<SpawnChildScenario.Report>(await this.SpawnAsync("spawn-child"));
 
-        Assert.Matches(@"^pipes pipe:\[\d+\] pipe:\[\d+\]$", lines.Single(l => l.StartsWith("pipes ", StringComparison.Ordinal)));
-        Assert.Contains("inherited 0", lines);
+        Assert.Collection(report.Pipes, pipe => Assert.Matches(@"^pipe:\[\d+\]$", pipe), pipe => Assert.Matches(@"^pipe:\[\d+\]$", pipe));
+        Assert.Equal(0, report.Inherited);
     }
 
     [Fact]
