@@ -58,15 +58,14 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         var watcher = await this.SpawnReadyAsync("watch", "counter", N.ToString());
         var counter = await this.SpawnAsync("count", "counter", N.ToString());
         await this.ReportAfterExitAsync(counter);
-        var lines = await this.ReportAfterExitAsync(watcher);
+        var changes = (await this.ReportAfterExitAsync<WatchScenario.Report>(watcher)).Changes;
 
-        var changes = lines.Where(l => l.StartsWith("change ", StringComparison.Ordinal)).Select(l => l.Split(' ')).ToArray();
-        Assert.Equal(["change", "Reset", "1", "0", "0"], changes[0]);
+        Assert.Equal(new WatchScenario.Change(KeyChangeKind.Reset, 1, 0, 0), changes[0]);
         changes = changes[1..];
-        Assert.Equal(Enumerable.Range(1, N), changes.Select(c => int.Parse(c[3])));
-        Assert.All(changes, c => Assert.Equal("Set", c[1]));
-        Assert.All(changes, c => Assert.Equal("0", c[4]));
-        var versions = changes.Select(c => long.Parse(c[2])).ToArray();
+        Assert.Equal(Enumerable.Range(1, N).Select(i => (long?)i), changes.Select(c => c.Value));
+        Assert.All(changes, c => Assert.Equal(KeyChangeKind.Set, c.Kind));
+        Assert.All(changes, c => Assert.Equal(0, c.Skipped));
+        var versions = changes.Select(c => c.Version).ToArray();
         Assert.Equal(await committed.Take(N).ToArray().ToTask(this.TimeoutToken), versions);
         Assert.True(versions.Zip(versions.Skip(1)).All(p => p.First < p.Second), "versions must strictly increase");
     }
@@ -95,10 +94,10 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         }
 
         await this.Master.Store.SetAsync("end", true, this.TimeoutToken);
-        var lines = await this.ReportAfterExitAsync(subscriber);
+        var report = await this.ReportAfterExitAsync<UnsubscribeScenario.Report>(subscriber);
 
-        Assert.Contains("received 10", lines);
-        Assert.Contains("after-dispose 0", lines);
+        Assert.Equal(10, report.Received);
+        Assert.Equal(0, report.AfterDispose);
         await subscriber.Worker.Exited.WaitAsync(this.TimeoutToken);
         Assert.Equal(baseline, this.Master.SubscriptionCount);
     }
@@ -154,11 +153,11 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         var orphan = await this.SpawnReadyAsync("orphan");
 
         await this.Master.DisposeAsync();
-        var lines = await this.ReportAfterExitAsync(orphan);
+        var report = await this.ReportAfterExitAsync<OrphanScenario.Report>(orphan);
 
-        Assert.Contains($"pending {nameof(SharedMemoryDisconnectedException)}", lines);
-        Assert.Contains($"later {nameof(SharedMemoryDisconnectedException)}", lines);
-        Assert.Contains($"observable {nameof(SharedMemoryDisconnectedException)}", lines);
+        Assert.Equal(nameof(SharedMemoryDisconnectedException), report.Pending);
+        Assert.Equal(nameof(SharedMemoryDisconnectedException), report.Later);
+        Assert.Equal(nameof(SharedMemoryDisconnectedException), report.Observable);
     }
 
     [Fact]

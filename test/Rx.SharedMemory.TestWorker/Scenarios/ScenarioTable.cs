@@ -17,6 +17,19 @@ internal static class ScenarioTable
         ["roundtrip"] = new RoundtripScenario(),
         ["observe-raw"] = new ObserveRawScenario(),
         ["spawn-child"] = new SpawnChildScenario(),
+
+        // Change streams.
+        ["watch"] = new WatchScenario(),
+        ["observe-first"] = new ObserveFirstScenario(),
+        ["latest"] = new LatestScenario(),
+        ["churn"] = new ChurnScenario(),
+        ["unsubscribe"] = new UnsubscribeScenario(),
+        ["echo"] = new EchoScenario(),
+        ["orphan"] = new OrphanScenario(),
+
+        // Bystanders, which measure or check what others cost them.
+        ["checking-bystander"] = new CheckingBystanderScenario(),
+        ["bystander"] = new BystanderScenario(),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     public static bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IScenario? scenario) =>
