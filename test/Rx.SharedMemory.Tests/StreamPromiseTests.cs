@@ -32,10 +32,10 @@ public sealed class StreamPromiseTests(ITestOutputHelper output) : WorkerProcess
         }
 
         long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
-        var reports = new List<string>();
+        var reports = new List<ChaosSubscriberScenario.Report>();
         foreach (var subscriber in subscribers)
         {
-            reports.Add((await this.ReportAfterExitAsync(subscriber)).Last());
+            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
         }
 
         KeyChange[] record;
@@ -50,7 +50,7 @@ public sealed class StreamPromiseTests(ITestOutputHelper output) : WorkerProcess
         int checkedSubscriptions = 0;
         foreach (var report in reports)
         {
-            foreach (var subscription in JsonDocument.Parse(report).RootElement.EnumerateArray())
+            foreach (var subscription in report.Subscriptions)
             {
                 checker.Check(subscription);
                 checkedSubscriptions++;

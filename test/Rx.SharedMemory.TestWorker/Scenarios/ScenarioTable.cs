@@ -30,6 +30,29 @@ internal static class ScenarioTable
         // Bystanders, which measure or check what others cost them.
         ["checking-bystander"] = new CheckingBystanderScenario(),
         ["bystander"] = new BystanderScenario(),
+
+        // Limits, bad input, large values and pipelined batches.
+        ["input-rules"] = new InputRulesScenario(),
+        ["limits"] = new LimitsScenario(),
+        ["large"] = new LargeScenario(),
+        ["big-gets"] = new BigGetsScenario(),
+        ["pipeline"] = new PipelineScenario(),
+        ["subscribe-many"] = new SubscribeManyScenario(),
+        ["lock-waits"] = new LockWaitsScenario(),
+        ["subscribe-hold"] = new SubscribeHoldScenario(),
+
+        // Random churn, slow observers, and workers that hold things until they are killed.
+        ["chaos-writer"] = new ChaosWriterScenario(),
+        ["chaos-subscriber"] = new ChaosSubscriberScenario(),
+        ["slow-observer"] = new SlowObserverScenario(),
+        ["flood"] = new FloodScenario(),
+        ["writes-then-unlock"] = new WritesThenUnlockScenario(),
+        ["hold"] = new HoldScenario(),
+        ["wait-lock"] = new WaitLockScenario(),
+        ["ephemeral"] = new EphemeralScenario(),
+        ["own"] = new OwnScenario(),
+        ["busy"] = new BusyScenario(),
+        ["take-locks"] = new TakeLocksScenario(),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     public static bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IScenario? scenario) =>
