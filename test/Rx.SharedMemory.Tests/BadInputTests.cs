@@ -13,17 +13,21 @@ public sealed class BadInputTests() : WorkerProcessTestBase(new SharedMemoryOpti
         await using var busy = await this.Master.Store.AcquireLockAsync("busy", TimeSpan.FromSeconds(1), this.TimeoutToken);
         var expired = this.Master.Changes.FirstAsync(c => c.Key == "short-lived" && c.Kind == KeyChangeKind.Expired).ToTask(this.TimeoutToken);
 
-        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("limits", "2000", "17"));
+        var report = await this.ReportAfterExitAsync<LimitsScenario.Report>(await this.SpawnAsync("limits", "2000", "17"));
+        var calls = report.Calls;
 
-        Assert.Contains($"value {nameof(SharedMemoryLimitExceededException)} Key 'big': 2002 exceeds the limit MaxValueBytes = 1024.", lines);
-        Assert.Contains("value data 3 MaxValueBytes 1024 2002", lines);
-        Assert.Contains($"key {nameof(SharedMemoryLimitExceededException)} Key '{new string('k', 17)}': 17 exceeds the limit MaxKeyLength = 16.", lines);
-        Assert.Contains(lines, l => l.StartsWith($"empty {nameof(ArgumentException)}", StringComparison.Ordinal));
-        Assert.Contains("small succeeded", lines);
-        Assert.Contains(lines, l => l.StartsWith($"increment {nameof(InvalidOperationException)} Key 'text' holds \"abc\"", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith($"lock {nameof(TimeoutException)} The lock 'busy' was not granted", StringComparison.Ordinal));
-        Assert.Contains("ttl succeeded", lines);
-        Assert.Contains("big stored False", lines);
+        var value = calls["value"];
+        Assert.Equal((nameof(SharedMemoryLimitExceededException), "Key 'big': 2002 exceeds the limit MaxValueBytes = 1024."), (value.Exception, value.Message));
+        Assert.Equal(("big", "MaxValueBytes", 1024L, 2002L), (value.LimitKey, value.LimitName, value.Limit, value.Actual));
+        Assert.Equal((nameof(SharedMemoryLimitExceededException), $"Key '{new string('k', 17)}': 17 exceeds the limit MaxKeyLength = 16."), (calls["key"].Exception, calls["key"].Message));
+        Assert.Equal(nameof(ArgumentException), calls["empty"].Exception);
+        Assert.Equal(Outcome.Succeeded, calls["small"]);
+        Assert.Equal(nameof(InvalidOperationException), calls["increment"].Exception);
+        Assert.StartsWith("Key 'text' holds \"abc\"", calls["increment"].Message, StringComparison.Ordinal);
+        Assert.Equal(nameof(TimeoutException), calls["lock"].Exception);
+        Assert.StartsWith("The lock 'busy' was not granted", calls["lock"].Message, StringComparison.Ordinal);
+        Assert.Equal(Outcome.Succeeded, calls["ttl"]);
+        Assert.False(report.BigStored);
         await expired;
         foreach (var gone in new[] { "big", "short-lived" })
         {

@@ -21,9 +21,9 @@ public sealed class BatchingTests : WorkerProcessTestBase
             WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), ["big-gets", reportPath, "12"]),
             this.TimeoutToken);
 
-        var report = await this.ReportAfterExitAsync((worker, reportPath));
+        var report = await this.ReportAfterExitAsync<BigGetsScenario.Report>((worker, reportPath));
 
-        Assert.Contains("wrong 0", report);
+        Assert.Equal(0, report.Wrong);
         Assert.Equal("changed", await master.Store.GetAsync<string>("big/0", this.TimeoutToken));
 
         // Twelve sets, then 14 pipelined calls, of which at least 9 were sent twice or more.
@@ -51,10 +51,10 @@ public sealed class BatchingTests : WorkerProcessTestBase
             }
         });
 
-        var report = await this.ReportAfterExitAsync(await this.SpawnAsync("pipeline", Rounds.ToString()));
+        var report = await this.ReportAfterExitAsync<PipelineScenario.Report>(await this.SpawnAsync("pipeline", Rounds.ToString()));
 
-        Assert.Contains("wrong 0", report);
-        Assert.Contains($"refused {Refused} of {Refused}", report);
+        Assert.Equal(0, report.Wrong);
+        Assert.Equal((Refused, Refused), (report.RefusedAsExpected, report.Refused));
         // Each subscription has a queue of its own: the end marker reaching this one means every earlier change has.
         await this.Master.Store.SetAsync("pipeline/end", true, this.TimeoutToken);
         await ended.Task.WaitAsync(this.TimeoutToken);

@@ -20,7 +20,7 @@ public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemory
             await this.Master.Store.SetAsync("k", i, this.TimeoutToken);
         }
 
-        var firstLines = Changes(await this.ReportAfterExitAsync(first));
+        var firstLines = (await this.ReportAfterExitAsync<WatchScenario.Report>(first)).Changes;
         long leftAt = firstLines[^1].Version;
         for (long i = 6; i <= 10; i++)
         {
@@ -33,9 +33,9 @@ public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemory
             await this.Master.Store.SetAsync("k", i, this.TimeoutToken);
         }
 
-        var resumedLines = Changes(await this.ReportAfterExitAsync(resumed));
+        var resumedLines = (await this.ReportAfterExitAsync<WatchScenario.Report>(resumed)).Changes;
         var expected = (await commits.Take(15).ToArray().ToTask(this.TimeoutToken)).Where(c => c.Version > leftAt).ToArray();
-        Assert.Equal(expected.Select(c => ("Set", c.Version, c.GetValue<long>())), resumedLines.Select(c => (c.Kind, c.Version, c.Value!.Value)));
+        Assert.Equal(expected.Select(c => (KeyChangeKind.Set, c.Version, c.GetValue<long>())), resumedLines.Select(c => (c.Kind, c.Version, c.Value!.Value)));
         Assert.Equal(Enumerable.Range(6, 10).Select(i => (long)i), resumedLines.Select(c => c.Value!.Value));
     }
 
@@ -51,11 +51,11 @@ public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemory
 
         var resumed = await this.SpawnReadyAsync("watch", "k", "3001", old.ToString());
         long live = await this.Master.Store.SetAsync("k", 3_001L, this.TimeoutToken);
-        var lines = Changes(await this.ReportAfterExitAsync(resumed));
+        var lines = (await this.ReportAfterExitAsync<WatchScenario.Report>(resumed)).Changes;
 
         Assert.Equal(2, lines.Length);
-        Assert.Equal(("Reset", current, 3_000L), (lines[0].Kind, lines[0].Version, lines[0].Value!.Value));
-        Assert.Equal(("Set", live, 3_001L), (lines[1].Kind, lines[1].Version, lines[1].Value!.Value));
+        Assert.Equal((KeyChangeKind.Reset, current, 3_000L), (lines[0].Kind, lines[0].Version, lines[0].Value!.Value));
+        Assert.Equal((KeyChangeKind.Set, live, 3_001L), (lines[1].Kind, lines[1].Version, lines[1].Value!.Value));
     }
 
     [Fact]
@@ -68,11 +68,11 @@ public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemory
         await started;
         var subscriber = await this.SpawnAsync("watch", "counter", Writes.ToString());
 
-        var lines = Changes(await this.ReportAfterExitAsync(subscriber));
+        var lines = (await this.ReportAfterExitAsync<WatchScenario.Report>(subscriber)).Changes;
         await this.ReportAfterExitAsync(writer);
 
-        Assert.Equal("Reset", lines[0].Kind);
-        Assert.All(lines[1..], c => Assert.Equal("Set", c.Kind));
+        Assert.Equal(KeyChangeKind.Reset, lines[0].Kind);
+        Assert.All(lines[1..], c => Assert.Equal(KeyChangeKind.Set, c.Kind));
         var values = lines.Select(c => c.Value!.Value).ToArray();
         Assert.Equal(Enumerable.Range((int)values[0], Writes - (int)values[0] + 1).Select(i => (long)i), values);
         Assert.True(lines.Zip(lines.Skip(1)).All(p => p.First.Version < p.Second.Version), "versions must strictly increase");
@@ -99,10 +99,10 @@ public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemory
         }
 
         long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
-        var reports = new List<string>();
+        var reports = new List<ChaosSubscriberScenario.Report>();
         foreach (var subscriber in subscribers)
         {
-            reports.Add((await this.ReportAfterExitAsync(subscriber)).Last());
+            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
         }
 
         KeyChange[] record;
@@ -116,7 +116,7 @@ public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemory
         int checkedSubscriptions = 0;
         foreach (var report in reports)
         {
-            foreach (var subscription in JsonDocument.Parse(report).RootElement.EnumerateArray())
+            foreach (var subscription in report.Subscriptions)
             {
                 checker.Check(subscription);
                 checkedSubscriptions++;
@@ -126,10 +126,6 @@ public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemory
         Assert.True(checkedSubscriptions >= 20, $"only {checkedSubscriptions} subscriptions were made");
         Assert.True(checker.ResumesChecked > 0 && checker.SnapshotsChecked > 0, $"resumes {checker.ResumesChecked}, snapshots {checker.SnapshotsChecked}");
     }
-
-    private static (string Kind, long Version, long? Value, long Skipped)[] Changes(string[] lines) =>
-        [.. lines.Where(l => l.StartsWith("change ", StringComparison.Ordinal)).Select(l => l.Split(' ')).Select(p =>
-            (p[1], long.Parse(p[2]), p[3].Length == 0 ? (long?)null : long.Parse(p[3]), long.Parse(p[4])))];
 
     private IConnectableObservable<KeyChange> RecordCommits(string key) => this.Master.Changes.Where(c => c.Key == key).Replay();
 }

@@ -23,19 +23,14 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits, bool
     /// <summary>Gets how many commits the subscriptions checked were told they skipped.</summary>
     public long SkippedChecked { get; private set; }
 
-    public void Check(JsonElement subscription)
+    public void Check(SubscriptionRecord subscription)
     {
-        string filter = subscription.GetProperty("Filter").GetString()!;
-        bool isPrefix = subscription.GetProperty("IsPrefix").GetBoolean();
-        long? from = subscription.GetProperty("FromVersion").ValueKind == JsonValueKind.Null ? null : subscription.GetProperty("FromVersion").GetInt64();
-        bool disposedEarly = subscription.GetProperty("DisposedEarly").GetBoolean();
-        var seen = subscription.GetProperty("Changes").EnumerateArray().Select(c => (
-            Key: c.GetProperty("Key").GetString()!,
-            Kind: c.GetProperty("Kind").GetString()!,
-            Version: c.GetProperty("Version").GetInt64(),
-            Skipped: c.GetProperty("Skipped").GetInt64(),
-            Value: c.GetProperty("Value").ValueKind == JsonValueKind.Null ? null : c.GetProperty("Value").GetString())).ToArray();
-        string what = $"subscription {subscription.GetProperty("Id").GetInt32()} to {filter} from {from?.ToString() ?? "now"}";
+        string filter = subscription.Filter;
+        bool isPrefix = subscription.IsPrefix;
+        long? from = subscription.FromVersion;
+        bool disposedEarly = subscription.DisposedEarly;
+        var seen = subscription.Changes.ToArray();
+        string what = $"subscription {subscription.Id} to {filter} from {from?.ToString() ?? "now"}";
 
         bool Matches(string key) => isPrefix ? key.StartsWith(filter, StringComparison.Ordinal) : key == filter;
         var matching = commits.Where(c => Matches(c.Key)).ToArray();
@@ -45,10 +40,10 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits, bool
             Assert.All(seen, c => Assert.Equal(0, c.Skipped));
         }
 
-        var marker = seen.TakeWhile(c => c.Kind == "PrefixReset").ToArray();
-        var resets = seen.Skip(marker.Length).TakeWhile(c => c.Kind == "Reset").ToArray();
+        var marker = seen.TakeWhile(c => c.Kind == KeyChangeKind.PrefixReset).ToArray();
+        var resets = seen.Skip(marker.Length).TakeWhile(c => c.Kind == KeyChangeKind.Reset).ToArray();
         var live = seen[(marker.Length + resets.Length)..];
-        Assert.False(live.Any(c => c.Kind is "Reset" or "PrefixReset"), $"{what}: a reset came after a change");
+        Assert.False(live.Any(c => c.Kind is KeyChangeKind.Reset or KeyChangeKind.PrefixReset), $"{what}: a reset came after a change");
         if (seen.Length == 0)
         {
             return;
@@ -111,7 +106,7 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits, bool
             Assert.True(change.Version > previous, $"{what}: {change.Kind} {change.Key}@{change.Version} came after version {previous}");
             Assert.True(this.byVersion.TryGetValue(change.Version, out var commit), $"{what}: {change.Key}@{change.Version} is no commit");
             Assert.True(
-                commit.Key == change.Key && commit.Kind.ToString() == change.Kind && (commit.HasValue ? this.Text(commit.Value) : null) == change.Value,
+                commit.Key == change.Key && commit.Kind == change.Kind && (commit.HasValue ? this.Text(commit.Value) : null) == change.Value,
                 $"{what}: saw {change.Kind} {change.Key}@{change.Version}={change.Value}; the commit was {commit}");
             long since = lastSeen.GetValueOrDefault(change.Key, r);
             long expected = matching.Count(c => c.Key == change.Key && c.Version > since && c.Version < change.Version);

@@ -68,7 +68,8 @@ public sealed partial class ConnectionBoundsTests(ITestOutputHelper output) : Wo
         Assert.True(int.Parse(counts[1], System.Globalization.CultureInfo.InvariantCulture) < Requests, "the master read every request of a worker that read no answer");
 
         await this.Master.Store.SetAsync("bystander/calls/stop", true, this.TimeoutToken);
-        output.WriteLine(string.Join(' ', await this.ReportAfterExitAsync(bystander)));
+        var seen = await this.ReportAfterExitAsync<BystanderScenario.Report>(bystander);
+        output.WriteLine($"bystander: {seen.Calls} calls, the slowest since the last mark {seen.SlowestMs:F1} ms");
     }
 
     /// <summary>

@@ -6,14 +6,17 @@ public sealed class ConnectionLimitTests() : WorkerProcessTestBase(new SharedMem
     [Fact]
     public async Task SubscriptionsPastTheLimit_FailInTheWorker_AsLimitExceeded_NamingTheLimit_AndEndedOnesMakeRoom()
     {
-        var report = await this.ReportAfterExitAsync(await this.SpawnAsync("subscribe-many", "many/key", "150"));
+        var report = await this.ReportAfterExitAsync<SubscribeManyScenario.Report>(await this.SpawnAsync("subscribe-many", "many/key", "150"));
 
-        Assert.Contains("100 started", report);
-        var refused = Assert.Single(report, l => l.StartsWith("50 refused ", StringComparison.Ordinal));
-        Assert.StartsWith("50 refused MaxSubscriptionsPerConnection 100 101 many/key: ", refused, StringComparison.Ordinal);
-        Assert.Contains("MaxSubscriptionsPerConnection = 100", refused, StringComparison.Ordinal);
-        Assert.Contains("again 10 started", report);
-        Assert.Equal(2, report.Count(l => l.EndsWith(" started", StringComparison.Ordinal)));
+        Assert.Contains(new Counted<Outcome>(100, Outcome.Succeeded), report.Outcomes);
+        var refused = Assert.Single(report.Outcomes, o => o.Value != Outcome.Succeeded);
+        Assert.Equal(50, refused.Count);
+        Assert.Equal(
+            (nameof(SharedMemoryLimitExceededException), "MaxSubscriptionsPerConnection", 100L, 101L, "many/key"),
+            (refused.Value.Exception, refused.Value.LimitName, refused.Value.Limit, refused.Value.Actual, refused.Value.LimitKey));
+        Assert.Contains("MaxSubscriptionsPerConnection = 100", refused.Value.Message, StringComparison.Ordinal);
+        Assert.Equal(10, report.AgainStarted);
+        Assert.Equal(2, report.Outcomes.Length);
     }
 
     [Fact]
@@ -21,12 +24,12 @@ public sealed class ConnectionLimitTests() : WorkerProcessTestBase(new SharedMem
     {
         var holder = await this.SpawnReadyAsync("hold", "busy");
 
-        var report = await this.ReportAfterExitAsync(await this.SpawnAsync("lock-waits", "busy", "20"));
+        var report = await this.ReportAfterExitAsync<LockWaitsScenario.Report>(await this.SpawnAsync("lock-waits", "busy", "20"));
 
         // Five wait (and time out, the lock being held throughout); the fifteen past them are refused at once.
-        Assert.Contains("5 timed out", report);
-        Assert.Contains("15 refused MaxWaitingLocksPerConnection 5 6", report);
-        Assert.Equal(3, report.Length);
+        Assert.Contains(new Counted<LockWaitsScenario.Wait>(5, new(LockWaitsScenario.WaitResult.TimedOut)), report.Outcomes);
+        Assert.Contains(new Counted<LockWaitsScenario.Wait>(15, new(LockWaitsScenario.WaitResult.Refused, "MaxWaitingLocksPerConnection", 5, 6)), report.Outcomes);
+        Assert.Equal(2, report.Outcomes.Length);
         holder.Worker.Kill();
     }
 }

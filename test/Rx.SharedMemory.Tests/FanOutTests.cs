@@ -53,13 +53,13 @@ public sealed partial class FanOutTests(ITestOutputHelper output) : WorkerProces
             }
 
             await this.Master.Store.SetAsync("bystander/calls/stop", true, this.TimeoutToken);
-            var report = await this.ReportAfterExitAsync(bystander);
+            var report = await this.ReportAfterExitAsync<BystanderScenario.Report>(bystander);
             writer.Worker.Kill();
 
             (long Calls, double Slowest) Measured(string name)
             {
-                var windows = Enumerable.Range(0, Rounds).Select(round => report.Single(l => l.StartsWith($"window {name}{round} ", StringComparison.Ordinal)).Split(' ')).ToArray();
-                return (windows.Sum(w => long.Parse(w[3], System.Globalization.CultureInfo.InvariantCulture)), windows.Max(w => double.Parse(w[5], System.Globalization.CultureInfo.InvariantCulture)));
+                var windows = Enumerable.Range(0, Rounds).Select(round => report.Windows.Single(w => w.Name == $"{name}{round}")).ToArray();
+                return (windows.Sum(w => w.Calls), windows.Max(w => w.SlowestMs));
             }
 
             var quiet = Measured("quiet");

@@ -15,28 +15,34 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         await this.Master.Store.SetAsync("ttl/text", "not a number", this.TimeoutToken);
         await using var held = await this.Master.Store.AcquireLockAsync("held", TimeSpan.FromSeconds(1), this.TimeoutToken);
 
-        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("input-rules"));
-        string Line(string what) => lines.Single(l => l.StartsWith(what + " ", StringComparison.Ordinal));
+        var report = await this.ReportAfterExitAsync<InputRulesScenario.Report>(await this.SpawnAsync("input-rules"));
+        var calls = report.Calls;
 
-        Assert.StartsWith("lone-high ArgumentException param=key", Line("lone-high"), StringComparison.Ordinal);
-        Assert.StartsWith("lone-low ArgumentException param=key", Line("lone-low"), StringComparison.Ordinal);
-        Assert.Equal("pair ok", Line("pair"));
-        Assert.StartsWith("get-lone ArgumentException param=key", Line("get-lone"), StringComparison.Ordinal);
-        Assert.StartsWith("lock-lone ArgumentException param=name", Line("lock-lone"), StringComparison.Ordinal);
-        Assert.Equal("prefix-lone ArgumentException param=prefix", Line("prefix-lone"));
-        Assert.Equal("depth-32 ok", Line("depth-32"));
-        Assert.StartsWith($"depth-33 SharedMemoryLimitExceededException MaxValueDepth {SharedMemoryOptions.MaxValueDepth} 33 inner=none | Key 'deep/33'", Line("depth-33"), StringComparison.Ordinal);
-        Assert.StartsWith("depth-33-cas SharedMemoryLimitExceededException MaxValueDepth", Line("depth-33-cas"), StringComparison.Ordinal);
-        Assert.Equal("ttl-max ok", Line("ttl-max"));
-        Assert.Equal("ttl-present True", Line("ttl-present"));
-        Assert.Equal("together faulted True True", Line("together faulted"));
-        Assert.Equal("together-accepted ok", Line("together-accepted"));
-        Assert.Contains("Key 'ttl/text': its value cannot be read as System.Int32", Line("unreadable"), StringComparison.Ordinal);
-        Assert.StartsWith("unreadable JsonException", Line("unreadable"), StringComparison.Ordinal);
-        Assert.Contains("Key 'cycle': a value of type System.Type cannot be serialized", Line("unwritable"), StringComparison.Ordinal);
+        // Every call fails through its task, never where it is made.
+        Assert.All(calls.Values, outcome => Assert.False(outcome.ThrownAtCallSite));
+        Assert.Equal((nameof(ArgumentException), "key"), (calls["lone-high"].Exception, calls["lone-high"].ParamName));
+        Assert.Equal((nameof(ArgumentException), "key"), (calls["lone-low"].Exception, calls["lone-low"].ParamName));
+        Assert.Equal(Outcome.Succeeded, calls["pair"]);
+        Assert.Equal((nameof(ArgumentException), "key"), (calls["get-lone"].Exception, calls["get-lone"].ParamName));
+        Assert.Equal((nameof(ArgumentException), "name"), (calls["lock-lone"].Exception, calls["lock-lone"].ParamName));
+        Assert.Equal((nameof(ArgumentException), "prefix"), (report.PrefixLone.Exception, report.PrefixLone.ParamName));
+        Assert.Equal(Outcome.Succeeded, calls["depth-32"]);
+        var depth33 = calls["depth-33"];
+        Assert.Equal((nameof(SharedMemoryLimitExceededException), "MaxValueDepth", SharedMemoryOptions.MaxValueDepth, 33L, null), (depth33.Exception, depth33.LimitName, depth33.Limit, depth33.Actual, depth33.Inner));
+        Assert.StartsWith("Key 'deep/33'", depth33.Message, StringComparison.Ordinal);
+        Assert.Equal((nameof(SharedMemoryLimitExceededException), "MaxValueDepth"), (calls["depth-33-cas"].Exception, calls["depth-33-cas"].LimitName));
+        Assert.Equal(Outcome.Succeeded, calls["ttl-max"]);
+        Assert.True(report.TtlPresent);
+        Assert.Equal([true, true], report.TogetherFaulted);
+        Assert.Equal(Outcome.Succeeded, calls["together-accepted"]);
+        Assert.Contains("Key 'ttl/text': its value cannot be read as System.Int32", calls["unreadable"].Message, StringComparison.Ordinal);
+        Assert.Equal(nameof(JsonException), calls["unreadable"].Exception);
+        Assert.Contains("Key 'cycle': a value of type System.Type cannot be serialized", calls["unwritable"].Message, StringComparison.Ordinal);
 
         // The master's error, as the worker's own exception, with nothing of StreamJsonRpc in it.
-        Assert.StartsWith("lock-timeout TimeoutException  inner=none | The lock 'held' was not granted", Line("lock-timeout"), StringComparison.Ordinal);
+        var lockTimeout = calls["lock-timeout"];
+        Assert.Equal((nameof(TimeoutException), null, null, null), (lockTimeout.Exception, lockTimeout.ParamName, lockTimeout.LimitName, lockTimeout.Inner));
+        Assert.StartsWith("The lock 'held' was not granted", lockTimeout.Message, StringComparison.Ordinal);
 
         Assert.Null(await this.Master.Store.GetEntryAsync<JsonElement>("deep/33", this.TimeoutToken));
         Assert.Equal(1, await this.Master.Store.GetAsync<int>("together", this.TimeoutToken));
@@ -65,10 +71,10 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         var deep = Nested(SharedMemoryOptions.MaxValueDepth);
         await this.ReportAfterExitAsync(await this.SpawnAsync("set", "deep", deep));
 
-        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("observe-raw", "deep"));
+        var report = await this.ReportAfterExitAsync<ObserveRawScenario.Report>(await this.SpawnAsync("observe-raw", "deep"));
 
-        Assert.Contains($"observed {deep}", lines);
-        Assert.Contains($"got {deep}", lines);
+        Assert.Equal(deep, report.Observed);
+        Assert.Equal(deep, report.Got);
     }
 
     [Fact]

@@ -27,9 +27,9 @@ public sealed class SharedRegionTests : TestBase
             WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), ["large", reportPath, Count.ToString(), Size.ToString()]),
             this.TimeoutToken);
 
-        var report = await this.ReportAfterExitAsync((worker, reportPath));
+        var report = await this.ReportAfterExitAsync<LargeScenario.Report>((worker, reportPath));
 
-        Assert.Contains("mismatches 0", report);
+        Assert.Equal(0, report.Mismatches);
         for (int i = 0; i < Count; i++)
         {
             var expected = new byte[Size];
@@ -42,14 +42,14 @@ public sealed class SharedRegionTests : TestBase
         if (throughSharedMemory)
         {
             // An anonymous memory file, reached through an inherited descriptor: nothing to leave behind.
-            Assert.Equal("mapped /memfd:rx-sharedmemory (deleted)", Assert.Single(report, l => l.StartsWith("mapped ", StringComparison.Ordinal)));
+            Assert.Equal("/memfd:rx-sharedmemory (deleted)", Assert.Single(report.Mapped));
             // Every set (two rounds), and at least the one-by-one gets plus four of each pipelined round.
             Assert.Equal(2 * Count * JsonBytes, toMaster);
             Assert.InRange(toWorker, (Count + 8) * JsonBytes, 3 * Count * JsonBytes);
         }
         else
         {
-            Assert.DoesNotContain(report, l => l.StartsWith("mapped ", StringComparison.Ordinal));
+            Assert.Empty(report.Mapped);
             Assert.Equal(0, toMaster + toWorker);
         }
     }

@@ -36,7 +36,7 @@ public sealed class SlowObserverTests(ITestOutputHelper output) : WorkerProcessT
         }
 
         await this.Master.Store.SetAsync("slow/end", true, this.TimeoutToken);
-        var lines = await this.ReportAfterExitAsync(subscriber);
+        var report = await this.ReportAfterExitAsync<SlowObserverScenario.Report>(subscriber);
 
         KeyChange[] record;
         lock (commits)
@@ -44,11 +44,10 @@ public sealed class SlowObserverTests(ITestOutputHelper output) : WorkerProcessT
             record = [.. commits.Where(c => c.Version >= first)];
         }
 
-        long growth = long.Parse(lines.Single(l => l.StartsWith("heap-growth ", StringComparison.Ordinal)).Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        long growth = report.HeapGrowth;
         var checker = new CommitRecordChecker(record, conflation: true, valuePrefix: 24);
-        var subscription = JsonDocument.Parse(lines.Last()).RootElement.EnumerateArray().Single();
-        checker.Check(subscription);
-        int delivered = subscription.GetProperty("Changes").GetArrayLength();
+        checker.Check(report.Subscription);
+        int delivered = report.Subscription.Changes.Count;
         output.WriteLine($"worker heap growth {growth / 1024} KiB; {delivered} changes delivered for {Writes + 1} commits, {checker.SkippedChecked} skipped");
 
         // What waits for the observer is at most 1 MiB of values plus the latest of each key. Around it: the frame being

@@ -47,12 +47,12 @@ public sealed partial class SlowSubscriberTests(ITestOutputHelper output) : Test
             {
                 long before = GC.GetTotalMemory(forceFullCollection: true);
                 var writer = await this.SpawnAsync("churn", "slow/", "3", "200", "1000");
-                var writerReport = await test.ReportAfterExitAsync(writer);
+                var writerReport = await test.ReportAfterExitAsync<ChurnScenario.Report>(writer);
 
                 // The running subscriber finished, with the latest of every key, while the other one was stopped.
-                var runningLatest = await test.ReportAfterExitAsync(running);
+                var runningLatest = await test.ReportAfterExitAsync<LatestScenario.Report>(running);
                 long growth = GC.GetTotalMemory(forceFullCollection: true) - before;
-                long writes = long.Parse(writerReport.Single(l => l.StartsWith("writes ", StringComparison.Ordinal)).Split(' ')[1]);
+                long writes = writerReport.Writes;
 
                 test.Output.WriteLine($"{writes} writes in 3 s while one subscriber was stopped; master managed memory grew by {growth / 1024} KiB");
 
@@ -69,9 +69,9 @@ public sealed partial class SlowSubscriberTests(ITestOutputHelper output) : Test
                 kill(stopped.Worker.Process.Id, SigCont);
             }
 
-            var stoppedLatest = await test.ReportAfterExitAsync(stopped);
+            var stoppedLatest = await test.ReportAfterExitAsync<LatestScenario.Report>(stopped);
             await this.AssertLatestAsync(stoppedLatest);
-            long skipped = long.Parse(stoppedLatest.Single(l => l.StartsWith("skipped ", StringComparison.Ordinal))["skipped ".Length..]);
+            long skipped = stoppedLatest.Skipped;
             test.Output.WriteLine($"after SIGCONT the stopped subscriber was told it skipped {skipped} versions");
             Assert.True(skipped > 0, "the stopped subscriber must be told that it skipped versions");
         }
@@ -85,15 +85,15 @@ public sealed partial class SlowSubscriberTests(ITestOutputHelper output) : Test
             return (worker, report);
         }
 
-        private async Task AssertLatestAsync(string[] report)
+        private async Task AssertLatestAsync(LatestScenario.Report report)
         {
-            var latest = report.Where(l => l.StartsWith("latest ", StringComparison.Ordinal)).Select(l => l.Split(' ', 4)).ToDictionary(p => p[1], p => (Version: long.Parse(p[2]), Value: p[3]));
+            var latest = report.Keys;
             Assert.True(latest.Count > 100, $"only {latest.Count} keys seen");
             foreach (var (key, seen) in latest)
             {
                 var entry = await master.Store.GetEntryAsync<JsonElement>(key, test.TimeoutToken);
                 Assert.NotNull(entry);
-                Assert.Equal((entry.Version, entry.Value.GetRawText()), seen);
+                Assert.Equal(new LatestScenario.Latest(entry.Version, entry.Value.GetRawText()), seen);
             }
         }
     }

@@ -108,7 +108,7 @@ public sealed class StoreOperationTests : WorkerProcessTestBase
         await got;
         clock.Stop();
 
-        Assert.Contains("got the lock", await this.ReportAfterExitAsync(waiter));
+        Assert.True((await this.ReportAfterExitAsync<WaitLockScenario.Report>(waiter)).GotTheLock);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the waiter got the lock {clock.ElapsedMilliseconds} ms after the holder was killed");
     }
 

@@ -32,10 +32,10 @@ public sealed class StreamPromiseTests(ITestOutputHelper output) : WorkerProcess
         }
 
         long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
-        var reports = new List<string>();
+        var reports = new List<ChaosSubscriberScenario.Report>();
         foreach (var subscriber in subscribers)
         {
-            reports.Add((await this.ReportAfterExitAsync(subscriber)).Last());
+            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
         }
 
         KeyChange[] record;
@@ -50,7 +50,7 @@ public sealed class StreamPromiseTests(ITestOutputHelper output) : WorkerProcess
         int checkedSubscriptions = 0;
         foreach (var report in reports)
         {
-            foreach (var subscription in JsonDocument.Parse(report).RootElement.EnumerateArray())
+            foreach (var subscription in report.Subscriptions)
             {
                 checker.Check(subscription);
                 checkedSubscriptions++;
@@ -72,8 +72,12 @@ public sealed class StreamPromiseTests(ITestOutputHelper output) : WorkerProcess
         var present = await this.SpawnReadyAsync("observe-first", "maybe", "2");
         long deleted = await this.Master.Store.DeleteAsync("maybe", this.TimeoutToken) ? this.Master.Version : 0;
 
-        Assert.Equal([$"change Reset False {version} -", $"change Set True {set} null", $"change Deleted False {deleted} -"], Changes(await this.ReportAfterExitAsync(absent)));
-        Assert.Equal([$"change Reset True {set} null", $"change Deleted False {deleted} -"], Changes(await this.ReportAfterExitAsync(present)));
+        Assert.Equal(
+            [new(KeyChangeKind.Reset, false, version, null), new(KeyChangeKind.Set, true, set, "null"), new(KeyChangeKind.Deleted, false, deleted, null)],
+            (await this.ReportAfterExitAsync<ObserveFirstScenario.Report>(absent)).Changes);
+        Assert.Equal(
+            [new(KeyChangeKind.Reset, true, set, "null"), new ObserveFirstScenario.Change(KeyChangeKind.Deleted, false, deleted, null)],
+            (await this.ReportAfterExitAsync<ObserveFirstScenario.Report>(present)).Changes);
 
         // The same in the master.
         var local = await this.Master.Store.Observe("maybe").FirstAsync().ToTask(this.TimeoutToken);
@@ -111,8 +115,6 @@ public sealed class StreamPromiseTests(ITestOutputHelper output) : WorkerProcess
         Assert.Throws<ArgumentOutOfRangeException>(() => this.Master.ObserveChanges(queueCapacity: 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => this.Master.ObserveChanges(queueMaxBytes: 0));
     }
-
-    private static string[] Changes(string[] lines) => [.. lines.Where(l => l.StartsWith("change ", StringComparison.Ordinal))];
 
     /// <summary>Writes 1,000 changes to 5 keys while the observer is stuck in its first call, then lets it go.</summary>
     private async Task<(List<KeyChange> Delivered, int Commits)> WriteWhileTheObserverIsStuckAsync(IObservable<KeyChange> changes)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
+using System.Text.Json;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -31,5 +32,13 @@ public abstract class TestBase
         File.Delete(spawned.Report);
         Assert.True(exitCode == 0, $"Worker {spawned.Worker.Id} exited with {exitCode}. Report:\n{string.Join('\n', lines)}");
         return lines;
+    }
+
+    /// <summary>Waits for the worker to exit with code 0, and returns its report read back as the record type its scenario wrote.</summary>
+    protected internal async Task<TReport> ReportAfterExitAsync<TReport>((IWorker Worker, string Report) spawned)
+    {
+        var lines = await this.ReportAfterExitAsync(spawned);
+        return JsonSerializer.Deserialize<TReport>(string.Join('\n', lines))
+            ?? throw new InvalidDataException($"Worker {spawned.Worker.Id} reported null.");
     }
 }

@@ -59,8 +59,8 @@ public sealed class WorkerLifecycleTests(ITestOutputHelper output) : WorkerProce
             Assert.Equal((0, 0), this.Master.Engine.Ephemeral);
             Assert.Equal(0, this.Master.Locks.Count);
             var taker = await this.SpawnAsync("take-locks", LockNames);
-            var taken = await this.ReportAfterExitAsync(taker);
-            Assert.Equal(LockNames.Select(n => $"took {n}"), taken.Where(l => !l.StartsWith("worker ", StringComparison.Ordinal)));
+            var taken = await this.ReportAfterExitAsync<TakeLocksScenario.Report>(taker);
+            Assert.Equal(LockNames.Select(n => new TakeLocksScenario.Taken(n, Took: true)), taken.Locks);
 
             // Nor in the master's process: its reader threads end, its descriptors close, its objects are collected.
             var after = Measure();

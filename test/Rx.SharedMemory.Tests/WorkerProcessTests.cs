@@ -11,13 +11,14 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     public async Task Set_InOneWorker_IsReadInAnother()
     {
         var setter = await this.SpawnAsync("set", "a", "[0,1,2,3]");
-        var setterReport = await this.ReportAfterExitAsync(setter);
+        var setterReport = await this.ReportAfterExitAsync<SetScenario.Report>(setter);
         var getter = await this.SpawnAsync("get", "a", "missing");
-        var getterReport = await this.ReportAfterExitAsync(getter);
+        var getterReport = await this.ReportAfterExitAsync<GetScenario.Report>(getter);
 
-        var version = long.Parse(setterReport.Single(l => l.StartsWith("set a ", StringComparison.Ordinal))["set a ".Length..]);
-        Assert.Contains($"value a {version} [0,1,2,3]", getterReport);
-        Assert.Contains("absent missing", getterReport);
+        var version = setterReport.Versions["a"];
+        Assert.Equal(
+            [new GetScenario.Entry("a", true, version, "[0,1,2,3]"), new GetScenario.Entry("missing", false, null, null)],
+            getterReport.Entries);
         var a = await this.Master.Store.GetAsync<int[]>("a", this.TimeoutToken);
         Assert.Equal([0, 1, 2, 3], a!);
     }
@@ -40,10 +41,10 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     [Fact]
     public async Task ProcessesAWorkerStarts_DoNotInheritItsPipesToTheMaster()
     {
-        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("spawn-child"));
+        var report = await this.ReportAfterExitAsync<SpawnChildScenario.Report>(await this.SpawnAsync("spawn-child"));
 
-        Assert.Matches(@"^pipes pipe:\[\d+\] pipe:\[\d+\]$", lines.Single(l => l.StartsWith("pipes ", StringComparison.Ordinal)));
-        Assert.Contains("inherited 0", lines);
+        Assert.Collection(report.Pipes, pipe => Assert.Matches(@"^pipe:\[\d+\]$", pipe), pipe => Assert.Matches(@"^pipe:\[\d+\]$", pipe));
+        Assert.Equal(0, report.Inherited);
     }
 
     [Fact]
@@ -57,15 +58,14 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         var watcher = await this.SpawnReadyAsync("watch", "counter", N.ToString());
         var counter = await this.SpawnAsync("count", "counter", N.ToString());
         await this.ReportAfterExitAsync(counter);
-        var lines = await this.ReportAfterExitAsync(watcher);
+        var changes = (await this.ReportAfterExitAsync<WatchScenario.Report>(watcher)).Changes;
 
-        var changes = lines.Where(l => l.StartsWith("change ", StringComparison.Ordinal)).Select(l => l.Split(' ')).ToArray();
-        Assert.Equal(["change", "Reset", "1", "0", "0"], changes[0]);
+        Assert.Equal(new WatchScenario.Change(KeyChangeKind.Reset, 1, 0, 0), changes[0]);
         changes = changes[1..];
-        Assert.Equal(Enumerable.Range(1, N), changes.Select(c => int.Parse(c[3])));
-        Assert.All(changes, c => Assert.Equal("Set", c[1]));
-        Assert.All(changes, c => Assert.Equal("0", c[4]));
-        var versions = changes.Select(c => long.Parse(c[2])).ToArray();
+        Assert.Equal(Enumerable.Range(1, N).Select(i => (long?)i), changes.Select(c => c.Value));
+        Assert.All(changes, c => Assert.Equal(KeyChangeKind.Set, c.Kind));
+        Assert.All(changes, c => Assert.Equal(0, c.Skipped));
+        var versions = changes.Select(c => c.Version).ToArray();
         Assert.Equal(await committed.Take(N).ToArray().ToTask(this.TimeoutToken), versions);
         Assert.True(versions.Zip(versions.Skip(1)).All(p => p.First < p.Second), "versions must strictly increase");
     }
@@ -94,10 +94,10 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         }
 
         await this.Master.Store.SetAsync("end", true, this.TimeoutToken);
-        var lines = await this.ReportAfterExitAsync(subscriber);
+        var report = await this.ReportAfterExitAsync<UnsubscribeScenario.Report>(subscriber);
 
-        Assert.Contains("received 10", lines);
-        Assert.Contains("after-dispose 0", lines);
+        Assert.Equal(10, report.Received);
+        Assert.Equal(0, report.AfterDispose);
         await subscriber.Worker.Exited.WaitAsync(this.TimeoutToken);
         Assert.Equal(baseline, this.Master.SubscriptionCount);
     }
@@ -153,11 +153,11 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         var orphan = await this.SpawnReadyAsync("orphan");
 
         await this.Master.DisposeAsync();
-        var lines = await this.ReportAfterExitAsync(orphan);
+        var report = await this.ReportAfterExitAsync<OrphanScenario.Report>(orphan);
 
-        Assert.Contains($"pending {nameof(SharedMemoryDisconnectedException)}", lines);
-        Assert.Contains($"later {nameof(SharedMemoryDisconnectedException)}", lines);
-        Assert.Contains($"observable {nameof(SharedMemoryDisconnectedException)}", lines);
+        Assert.Equal(nameof(SharedMemoryDisconnectedException), report.Pending);
+        Assert.Equal(nameof(SharedMemoryDisconnectedException), report.Later);
+        Assert.Equal(nameof(SharedMemoryDisconnectedException), report.Observable);
     }
 
     [Fact]

@@ -1,13 +1,24 @@
-using System.Reactive.Linq;
 using System.Text.Json;
 
-namespace Rx.SharedMemory.TestWorker;
+namespace Rx.SharedMemory.TestWorker.Scenarios;
 
-/// <summary>Subscriptions that come and go at random while other workers write, each recording what it saw.</summary>
-internal static class ChaosSubscriber
+/// <summary>
+/// chaos-subscriber SEED [CAPACITY MAXBYTES [DELAY_MS]]: until chaos/end is true, keeps opening subscriptions to random
+/// keys and prefixes (from the current state, resuming where a disposed one stopped, or from a random version seen) and
+/// disposing them; then reports every subscription and what it saw. With CAPACITY and MAXBYTES, the worker's queue for
+/// its observers is that small; with DELAY_MS, an observer sleeps up to that long now and then.
+/// </summary>
+internal sealed class ChaosSubscriberScenario : Scenario<ChaosSubscriberScenario.Report>
 {
-    public static async Task RunAsync(SharedMemoryWorker store, int seed, Report report, CancellationToken timeout, int maxDelayMs = 0)
+    public override SharedMemoryWorkerOptions? WorkerOptions(ScenarioArguments arguments) => arguments.Count > 2
+        ? new SharedMemoryWorkerOptions { SubscriberQueueCapacity = arguments.Int(1), SubscriberQueueMaxBytes = arguments.Long(2) }
+        : null;
+
+    protected override async Task<Report> RunAsync(ScenarioContext context)
     {
+        var (store, arguments, timeout, _) = context;
+        int seed = arguments.Int(0);
+        int maxDelayMs = arguments.Count > 3 ? arguments.Int(3) : 0;
         var random = new Random(seed);
         var records = new List<SubscriptionRecord>();
         var active = new List<(SubscriptionRecord Record, IDisposable Subscription)>();
@@ -84,39 +95,9 @@ internal static class ChaosSubscriber
             subscription.Dispose();
         }
 
-        report.Line(JsonSerializer.Serialize(records));
+        return new Report([.. records]);
     }
 
-    internal sealed class SubscriptionRecord
-    {
-        public int Id { get; set; }
-
-        public string Filter { get; set; } = string.Empty;
-
-        public bool IsPrefix { get; set; }
-
-        public long? FromVersion { get; set; }
-
-        public bool DisposedEarly { get; set; }
-
-        public List<ChangeRecord> Changes { get; set; } = [];
-
-        internal long LastVersion { get; private set; }
-
-        /// <summary>Gets or sets how many characters of each value to keep, so that the record of large values stays small; null for all.</summary>
-        internal int? ValuePrefix { get; set; }
-
-        private string Prefix(string value) => this.ValuePrefix is { } length && value.Length > length ? value[..length] : value;
-
-        public void Add(KeyChange change)
-        {
-            lock (this.Changes)
-            {
-                this.Changes.Add(new ChangeRecord(change.Key, change.Kind.ToString(), change.Version, change.SkippedVersions, change.HasValue ? this.Prefix(change.Value.GetRawText()) : null));
-                this.LastVersion = Math.Max(this.LastVersion, change.Version);
-            }
-        }
-    }
-
-    internal sealed record ChangeRecord(string Key, string Kind, long Version, long Skipped, string? Value);
+    /// <param name="Subscriptions">Every subscription made, in order, and what each saw.</param>
+    internal sealed record Report(SubscriptionRecord[] Subscriptions);
 }

@@ -1,0 +1,24 @@
+using System.Text.Json;
+
+namespace Rx.SharedMemory.TestWorker.Scenarios;
+
+/// <summary>Connects a worker, runs a scenario, and writes its typed report as one JSON document.</summary>
+internal static class ScenarioRunner
+{
+    public static async Task RunAsync(IScenario scenario, string reportPath, string[] arguments)
+    {
+        // Read before connecting, which clears them.
+        string?[] pipeHandles = [Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN"), Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")];
+        var parsed = new ScenarioArguments(arguments);
+        await using var store = await SharedMemoryWorker.ConnectAsync(scenario.WorkerOptions(parsed), loggerFactory: null);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var report = await scenario.RunAsync(new ScenarioContext(store, parsed, timeout.Token, pipeHandles));
+        if (report is not null)
+        {
+            // Written whole under another name, then renamed: a test never reads half a document.
+            var partial = reportPath + ".partial";
+            await File.WriteAllTextAsync(partial, JsonSerializer.Serialize(report, report.GetType()));
+            File.Move(partial, reportPath, overwrite: true);
+        }
+    }
+}
