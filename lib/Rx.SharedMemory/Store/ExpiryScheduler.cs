@@ -119,25 +119,30 @@ internal sealed class ExpiryScheduler : IDisposable
                 deadline = this.armed;
             }
 
-            long ticks = deadline == long.MaxValue ? -1 : Math.Max(0, deadline - this.time.GetUtcNow().UtcTicks);
-            if (ticks == 0)
-            {
-                continue;
-            }
-
-            if (this.timesItself)
-            {
-                // Rounded up to whole milliseconds, so that keys due close together expire in one pass.
-                this.Wait(ticks < 0 ? Timeout.Infinite : (int)Math.Min(int.MaxValue, (ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond));
-            }
-            else
-            {
-                // Set outside the monitor: a clock may run the callback at once, on this thread or another.
-                this.timer ??= this.time.CreateTimer(static state => ((ExpiryScheduler)state!).Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-                this.timer.Change(ticks < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromTicks(Math.Min(ticks, LongestTimer.Ticks)), Timeout.InfiniteTimeSpan);
-                this.Wait(Timeout.Infinite);
-            }
+            this.WaitFor(deadline);
         }
+    }
+
+    /// <summary>Waits until <paramref name="deadline"/> (UTC ticks) comes by the clock, or until woken.</summary>
+    private void WaitFor(long deadline)
+    {
+        long ticks = deadline == long.MaxValue ? -1 : Math.Max(0, deadline - this.time.GetUtcNow().UtcTicks);
+        if (ticks == 0)
+        {
+            return;
+        }
+
+        if (this.timesItself)
+        {
+            // Rounded up to whole milliseconds, so that keys due close together expire in one pass.
+            this.Wait(ticks < 0 ? Timeout.Infinite : (int)Math.Min(int.MaxValue, (ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond));
+            return;
+        }
+
+        // Set outside the monitor: a clock may run the callback at once, on this thread or another.
+        this.timer ??= this.time.CreateTimer(static state => ((ExpiryScheduler)state!).Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        this.timer.Change(ticks < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromTicks(Math.Min(ticks, LongestTimer.Ticks)), Timeout.InfiniteTimeSpan);
+        this.Wait(Timeout.Infinite);
     }
 
     /// <summary>Waits until woken or for <paramref name="milliseconds"/>, whichever comes first.</summary>
