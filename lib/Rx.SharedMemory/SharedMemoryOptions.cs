@@ -95,7 +95,15 @@ public sealed class SharedMemoryOptions
     /// <summary>Gets or sets how long disposing the master waits for its workers to exit before it kills them. Default: 5 s.</summary>
     public TimeSpan WorkerShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Gets or sets the clock used for change timestamps. Default: <see cref="TimeProvider.System"/>.</summary>
+    /// <summary>
+    /// Gets or sets the clock used for change timestamps and times to live. Default: <see cref="TimeProvider.System"/>.
+    /// </summary>
+    /// <remarks>
+    /// With <see cref="TimeProvider.System"/>, keys expire on a thread of the master's own that times its waits itself,
+    /// on time when the thread pool is busy. With another clock, that thread waits for the clock's timers
+    /// (<see cref="TimeProvider.CreateTimer"/>), so a fake clock drives expiry in tests: a key expires when the clock
+    /// passes its deadline.
+    /// </remarks>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>Checks every setting.</summary>

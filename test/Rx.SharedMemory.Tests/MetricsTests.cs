@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Tests;
@@ -50,5 +53,65 @@ public sealed class MetricsTests : TestBase
         Assert.Equal(2, removed.Measurements.Where(m => m.Tag == "evicted").Sum(m => m.Value));
         Assert.True(outboxConflated > 0);
         Assert.Equal(outboxConflated, conflated.Measurements.Sum(m => m.Value));
+    }
+
+    [Fact]
+    public async Task MetricListeners_NeverRunUnderTheStoresLock()
+    {
+        // One store evicts and expires keys on its callers' threads (its clock's timers never fire), the other
+        // expires on its expiry thread.
+        var stopped = new TimersStoppedClock();
+        using var callers = new KeyValueStore(new SharedMemoryOptions { MaxEntries = 2, TimeProvider = stopped });
+        var clock = new FakeTimeProvider();
+        using var scheduled = new KeyValueStore(new SharedMemoryOptions { TimeProvider = clock });
+        var measured = new ConcurrentQueue<(long Value, string? Reason, bool UnderLock)>();
+        var expiredByTheScheduler = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == SharedMemoryMetrics.MeterName && instrument.Name == "rx.sharedmemory.keys.removed")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            measured.Enqueue((value, tags[0].Value as string, callers.IsLockHeldByCurrentThread || scheduled.IsLockHeldByCurrentThread));
+            if (Thread.CurrentThread.Name == "Rx.SharedMemory expiry")
+            {
+                expiredByTheScheduler.TrySetResult();
+            }
+        });
+        listener.Start();
+
+        callers.Set("a", "1"u8.ToArray());
+        callers.Set("b", "1"u8.ToArray(), TimeSpan.FromMinutes(1));
+        callers.Set("c", "1"u8.ToArray());
+        stopped.Advance(TimeSpan.FromMinutes(2));
+        Assert.Null(callers.Get("b"));
+        scheduled.Set("t", "1"u8.ToArray(), TimeSpan.FromMinutes(1));
+        clock.Advance(TimeSpan.FromMinutes(2));
+        await expiredByTheScheduler.Task.WaitAsync(this.TimeoutToken);
+
+        Assert.Equal(1, measured.Where(m => m.Reason == "evicted").Sum(m => m.Value));
+        Assert.Equal(2, measured.Where(m => m.Reason == "expired").Sum(m => m.Value));
+        Assert.DoesNotContain(measured, m => m.UnderLock);
+    }
+
+    /// <summary>A fake clock whose timers never fire: keys expire only when read past their deadline.</summary>
+    private sealed class TimersStoppedClock : FakeTimeProvider
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => new StoppedTimer();
+
+        private sealed class StoppedTimer : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+
+            public void Dispose()
+            {
+            }
+
+            public ValueTask DisposeAsync() => default;
+        }
     }
 }

@@ -7,7 +7,7 @@ namespace Rx.SharedMemory.Store;
 /// in order by at most one delivery at a time.
 /// </summary>
 /// <remarks>
-/// The store enqueues under its lock, so enqueueing never waits on the consumer. Past the capacity, changes conflate
+/// The store enqueues in its hand-out turn (<see cref="ChangeFanOut"/>), so enqueueing never waits on the consumer. Past the capacity, changes conflate
 /// per (subscription, key) as <see cref="ConflatingQueue{TSlot, TItem}"/> describes, the survivor carrying the count of
 /// the changes it replaced: memory stays bounded, the queue stays in version order, and the consumer ends with the
 /// latest value of every key. A subscription's starting state (its <see cref="KeyChangeKind.PrefixReset"/> and
@@ -106,6 +106,7 @@ internal sealed class ChangeOutbox : IDisposable
     public void Enqueue(long subscriptionId, ChangeRecord change)
     {
         bool startDrain = false;
+        bool replaced;
         lock (this.gate)
         {
             if (this.disposed)
@@ -115,20 +116,23 @@ internal sealed class ChangeOutbox : IDisposable
 
             long conflated = this.queue.Conflated;
             this.queue.Enqueue(new OutboxItem(subscriptionId, change, 0));
-            if (this.queue.Conflated != conflated)
-            {
-                SharedMemoryMetrics.ChangesConflated.Add(1);
-            }
-
+            replaced = this.queue.Conflated != conflated;
             if (!this.draining)
             {
                 this.draining = startDrain = true;
             }
         }
 
+        // Outside the lock: a metric listener's callback is foreign code.
+        if (replaced)
+        {
+            SharedMemoryMetrics.ChangesConflated.Add(1);
+        }
+
         if (startDrain)
         {
-            // Delivery runs off the caller's thread: the store calls this under its lock.
+            // Delivery runs off the caller's thread: the caller is handing a change out to every subscription in turn,
+            // and other writers wait for that turn.
             _ = Task.Run(this.DrainAsync);
         }
     }
