@@ -66,9 +66,10 @@ public sealed class ExpiryClockTests : WorkerProcessTestBase
         Assert.NotNull(await this.Master.Store.GetEntryAsync<int>("watched", this.TimeoutToken));
         this.clock.Advance(TimeSpan.FromTicks(1));
 
-        var changes = (await this.ReportAfterExitAsync(spawned)).Where(l => l.StartsWith("change ", StringComparison.Ordinal)).ToArray();
+        var changes = (await this.ReportAfterExitAsync<ObserveFirstScenario.Report>(spawned)).Changes;
         Assert.Equal(2, changes.Length);
-        Assert.Equal("change Reset True 1 1", changes[0]);
-        Assert.StartsWith("change Expired False ", changes[1], StringComparison.Ordinal);
+        Assert.Equal(new ObserveFirstScenario.Change(KeyChangeKind.Reset, true, 1, "1"), changes[0]);
+        Assert.Equal(KeyChangeKind.Expired, changes[1].Kind);
+        Assert.False(changes[1].Exists);
     }
 }
