@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Transport;
@@ -28,7 +29,7 @@ internal sealed class WorkerConnection : IWorker
         this.pipes = pipes;
         this.logger = logger;
         this.outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
-        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, MaxMessageBytes(options)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound);
+        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes);
         this.target = new StoreRpcTarget(store, locks, this.outbox, options, id, pipes.Region, logger);
         this.rpc.AddLocalRpcTarget(this.target, new JsonRpcTargetOptions { DisposeOnDisconnect = false });
@@ -36,9 +37,6 @@ internal sealed class WorkerConnection : IWorker
     }
 
     public int Id { get; }
-
-    /// <summary>The largest message a worker may send: the largest value, the longest key fully escaped, and the envelope.</summary>
-    internal static long MaxMessageBytes(SharedMemoryOptions options) => options.MaxValueBytes + (6L * options.MaxKeyLength) + 4096;
 
     public int ProcessId { get; }
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
@@ -19,9 +20,6 @@ internal sealed class StoreRpcTarget
     private readonly ChangeOutbox outbox;
     private readonly SharedMemoryOptions options;
     private readonly int workerId;
-    /// <summary>The answer size past which the rest of a batch is not run, unless the largest value is larger.</summary>
-    private const long MinResponseBudget = 4 * 1024 * 1024;
-
     /// <summary>The whole milliseconds of <see cref="TimeSpan.MaxValue"/>: from there on, a time to live is the longest there is.</summary>
     private const double MaxTimeToLiveMilliseconds = 922_337_203_685_477;
 
@@ -165,14 +163,15 @@ internal sealed class StoreRpcTarget
     /// <summary>
     /// Runs many data operations of one message in order, each as its own request would run: one failing does not
     /// stop the others. The result has one <c>{"result": …}</c> or <c>{"error": …}</c> object per call. Once the
-    /// answer holds more than <see cref="MinResponseBudget"/> bytes (or <see cref="SharedMemoryOptions.MaxValueBytes"/>,
+    /// answer holds more than <see cref="ProtocolLimits.MinAnswerBudget"/> bytes (or <see cref="SharedMemoryOptions.MaxValueBytes"/>,
     /// if larger), the calls left are not run and are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to
     /// send again: an answer holds at most that plus one value, whatever the gets of the batch find.
     /// </summary>
     [JsonRpcMethod(RpcMethods.Batch)]
-    public RawJson Batch(JsonElement calls)
+    public RawJson Batch(BatchRequest request)
     {
         this.ThrowIfNotGreeted();
+        var calls = request.Calls;
         if (calls.ValueKind != JsonValueKind.Array)
         {
             throw new ArgumentException("A batch is an array of calls.", nameof(calls));
@@ -180,7 +179,7 @@ internal sealed class StoreRpcTarget
 
         var buffer = new ArrayBufferWriter<byte>(256 + (calls.GetArrayLength() * 32));
         var results = new RegionResults(this.region);
-        long budget = Math.Max(MinResponseBudget, this.options.MaxValueBytes);
+        long budget = ProtocolLimits.AnswerBudget(this.options.MaxValueBytes);
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
@@ -190,7 +189,7 @@ internal sealed class StoreRpcTarget
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
                 if (full)
                 {
-                    RpcErrors.WriteOutcome(writer, RpcErrorCodes.NotRun, "Not run: the batch's answer is full. Send this call again.");
+                    BatchAnswer.WriteNotRun(writer);
                 }
                 else
                 {
@@ -290,51 +289,40 @@ internal sealed class StoreRpcTarget
             var arguments = new BatchArguments(call);
             result = arguments.Method switch
             {
-                RpcMethods.Get => this.Get(arguments.String(1, "key")),
-                RpcMethods.Set => this.SetValue(arguments.String(1, "key"), this.ValueOf(arguments, 2, regionAt: 5), arguments.OptionalDouble(3, "ttlMs"), arguments.OptionalBoolean(4, "ephemeral")),
-                RpcMethods.CompareAndSet => this.CompareAndSetValue(arguments.String(1, "key"), arguments.Int64(2, "expectedVersion"), this.ValueOf(arguments, 3, regionAt: 6), arguments.OptionalDouble(4, "ttlMs"), arguments.OptionalBoolean(5, "ephemeral")),
-                RpcMethods.Increment => this.Increment(arguments.String(1, "key"), arguments.OptionalInt64(2, "delta") ?? 1),
-                RpcMethods.Delete => this.Delete(arguments.String(1, "key")),
-                RpcMethods.Unlock => this.Unlock(arguments.String(1, "name"), arguments.Int64(2, "token")),
+                RpcMethods.Get => this.Get(arguments.String(BatchPositions.Get.Key, "key")),
+                RpcMethods.Set => this.SetValue(
+                    arguments.String(BatchPositions.Set.Key, "key"),
+                    this.ValueOf(arguments, BatchPositions.Set.Key, BatchPositions.Set.Value, BatchPositions.Set.RegionOffset),
+                    arguments.OptionalDouble(BatchPositions.Set.TtlMs, "ttlMs"),
+                    arguments.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral")),
+                RpcMethods.CompareAndSet => this.CompareAndSetValue(
+                    arguments.String(BatchPositions.CompareAndSet.Key, "key"),
+                    arguments.Int64(BatchPositions.CompareAndSet.ExpectedVersion, "expectedVersion"),
+                    this.ValueOf(arguments, BatchPositions.CompareAndSet.Key, BatchPositions.CompareAndSet.Value, BatchPositions.CompareAndSet.RegionOffset),
+                    arguments.OptionalDouble(BatchPositions.CompareAndSet.TtlMs, "ttlMs"),
+                    arguments.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral")),
+                RpcMethods.Increment => this.Increment(arguments.String(BatchPositions.Increment.Key, "key"), arguments.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1),
+                RpcMethods.Delete => this.Delete(arguments.String(BatchPositions.Delete.Key, "key")),
+                RpcMethods.Unlock => this.Unlock(arguments.String(BatchPositions.Unlock.Name, "name"), arguments.Int64(BatchPositions.Unlock.Token, "token")),
                 _ => throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only get, set, compareAndSet, increment, delete and unlock can."),
             };
         }
         catch (Exception ex)
         {
             // One call's failure is its own result; the master and the other calls go on.
-            RpcErrors.WriteOutcome(writer, ex);
+            BatchAnswer.WriteError(writer, ex);
             return;
         }
 
-        writer.WriteStartObject();
-        writer.WritePropertyName("result"u8);
-        switch (result)
+        if (result is EntryMessage<RawJson> entry && regionResults.TryPlace(entry.Value.Utf8) is { } offset)
         {
-            case EntryMessage<RawJson> entry when regionResults.TryPlace(entry.Value.Utf8) is { } offset:
-                // The value waits in the region; the worker reads it there.
-                writer.WriteStartObject();
-                writer.WriteNumber("version"u8, entry.Version);
-                writer.WriteStartArray("region"u8);
-                writer.WriteNumberValue(offset);
-                writer.WriteNumberValue(entry.Value.Utf8.Length);
-                writer.WriteEndArray();
-                writer.WriteEndObject();
-                break;
-            case long number:
-                writer.WriteNumberValue(number);
-                break;
-            case bool flag:
-                writer.WriteBooleanValue(flag);
-                break;
-            case null:
-                writer.WriteNullValue(); // a get of a key that does not exist
-                break;
-            default:
-                JsonSerializer.Serialize(writer, result, result.GetType());
-                break;
+            // The value waits in the region; the worker reads it there.
+            BatchAnswer.WriteRegionResult(writer, entry.Version, offset, entry.Value.Utf8.Length);
         }
-
-        writer.WriteEndObject();
+        else
+        {
+            BatchAnswer.WriteResult(writer, result);
+        }
     }
 
     private long SetValue(string key, byte[] value, double? ttlMs, bool ephemeral)
@@ -385,7 +373,7 @@ internal sealed class StoreRpcTarget
     /// A set's value: the JSON argument, or, when the call carries <c>regionOffset, regionLength</c> at
     /// <paramref name="regionAt"/>, a copy of what the worker put in the shared region, checked to be one JSON value.
     /// </summary>
-    private byte[] ValueOf(BatchArguments arguments, int valueAt, int regionAt)
+    private byte[] ValueOf(BatchArguments arguments, int keyAt, int valueAt, int regionAt)
     {
         if (arguments.OptionalInt64(regionAt, "regionOffset") is not { } offset)
         {
@@ -400,20 +388,20 @@ internal sealed class StoreRpcTarget
 
         if (length > this.options.MaxValueBytes)
         {
-            throw new SharedMemoryLimitExceededException(arguments.String(1, "key"), nameof(SharedMemoryOptions.MaxValueBytes), this.options.MaxValueBytes, length);
+            throw new SharedMemoryLimitExceededException(arguments.String(keyAt, "key"), nameof(SharedMemoryOptions.MaxValueBytes), this.options.MaxValueBytes, length);
         }
 
         // Copied before it is checked: the worker could change the region's bytes meanwhile, never the copy's.
         var value = this.region.Read(SharedRegion.Area.ToMaster, offset, length, static bytes => bytes.ToArray());
         if (OneJsonValue(value) is not { } range)
         {
-            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(1, "key"))} in the shared region is not one JSON value.", "regionOffset");
+            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(keyAt, "key"))} in the shared region is not one JSON value.", "regionOffset");
         }
 
         // The region does not pass the frame guard, which refuses bytes that are not UTF-8 in a message.
         if (!System.Text.Unicode.Utf8.IsValid(value))
         {
-            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(1, "key"))} in the shared region is not valid UTF-8.", "regionOffset");
+            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(keyAt, "key"))} in the shared region is not valid UTF-8.", "regionOffset");
         }
 
         if (range.Start.Value != 0 || range.End.Value != value.Length)
@@ -470,7 +458,7 @@ internal sealed class StoreRpcTarget
         /// <summary>Copies a large value into the area and returns its offset; null when it travels inline.</summary>
         public int? TryPlace(byte[] value)
         {
-            if (this.unavailable || value.Length < SharedRegion.MinValueBytes || value.Length > region!.AreaBytes - this.used)
+            if (this.unavailable || value.Length < ProtocolLimits.MinRegionValueBytes || value.Length > region!.AreaBytes - this.used)
             {
                 return null;
             }
