@@ -32,7 +32,7 @@ internal sealed class WorkerConnection : IWorker
         this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes);
         this.target = new StoreRpcTarget(store, locks, this.outbox, options, id, pipes.Region, logger);
-        this.rpc.AddLocalRpcTarget(this.target, new JsonRpcTargetOptions { DisposeOnDisconnect = false });
+        OperationTable.Register(this.rpc, this.target);
         this.rpc.Disconnected += this.OnDisconnected;
     }
 

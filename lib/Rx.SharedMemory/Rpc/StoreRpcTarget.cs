@@ -20,9 +20,6 @@ internal sealed class StoreRpcTarget
     private readonly ChangeOutbox outbox;
     private readonly SharedMemoryOptions options;
     private readonly int workerId;
-    /// <summary>The whole milliseconds of <see cref="TimeSpan.MaxValue"/>: from there on, a time to live is the longest there is.</summary>
-    private const double MaxTimeToLiveMilliseconds = 922_337_203_685_477;
-
     private readonly ILogger logger;
     private readonly SharedRegion? offeredRegion;
     private SharedRegion? region;
@@ -53,6 +50,12 @@ internal sealed class StoreRpcTarget
         this.logger = logger;
     }
 
+    /// <summary>Gets the store the connection's operations run on.</summary>
+    internal KeyValueStore Store => this.store;
+
+    /// <summary>Gets the locks the connection's operations take and release.</summary>
+    internal LockTable Locks => this.locks;
+
     /// <summary>Gets a task that completes with the worker's process id when it has said hello.</summary>
     public Task<int> Hello => this.hello.Task;
 
@@ -66,7 +69,6 @@ internal sealed class StoreRpcTarget
     /// <param name="protocolVersion">The protocol version the worker speaks.</param>
     /// <param name="processId">The worker's process id.</param>
     /// <param name="sharedRegion">True when the worker has mapped the shared region it was given.</param>
-    [JsonRpcMethod(RpcMethods.Hello)]
     public HelloResult OnHello(int protocolVersion, int processId, bool sharedRegion = false)
     {
         if (this.greeted)
@@ -92,29 +94,9 @@ internal sealed class StoreRpcTarget
         };
     }
 
-    [JsonRpcMethod(RpcMethods.Get)]
-    public EntryMessage<RawJson>? Get(string key) =>
-        this.ThrowIfNotGreeted().store.Get(key) is { } stored ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version } : null;
-
-    [JsonRpcMethod(RpcMethods.Set)]
-    public long Set(string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) =>
-        this.ThrowIfNotGreeted().SetValue(key, RawJson.CopyOf(value), ttlMs, ephemeral);
-
-    [JsonRpcMethod(RpcMethods.CompareAndSet)]
-    public CompareAndSetMessage CompareAndSet(string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) =>
-        this.ThrowIfNotGreeted().CompareAndSetValue(key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral);
-
-    [JsonRpcMethod(RpcMethods.Increment)]
-    public EntryMessage<long> Increment(string key, long delta = 1)
-    {
-        var (value, version) = this.ThrowIfNotGreeted().store.Increment(key, delta);
-        return new EntryMessage<long> { Value = value, Version = version };
-    }
-
-    [JsonRpcMethod(RpcMethods.Lock)]
     public async Task<long> LockAsync(string name, double timeoutMs, CancellationToken cancellationToken)
     {
-        this.ThrowIfNotGreeted();
+        this.Greeted();
         if (string.IsNullOrEmpty(name))
         {
             throw new ArgumentException("A lock name must be a non-empty string.", nameof(name));
@@ -153,13 +135,6 @@ internal sealed class StoreRpcTarget
         }
     }
 
-    [JsonRpcMethod(RpcMethods.Unlock)]
-    public bool Unlock(string name, long token) => this.ThrowIfNotGreeted().locks.Release(name, token);
-
-    [JsonRpcMethod(RpcMethods.Delete)]
-    public long Delete(string key) =>
-        this.ThrowIfNotGreeted().store.Delete(key);
-
     /// <summary>
     /// Runs many data operations of one message in order, each as its own request would run: one failing does not
     /// stop the others. The result has one <c>{"result": …}</c> or <c>{"error": …}</c> object per call. Once the
@@ -167,24 +142,23 @@ internal sealed class StoreRpcTarget
     /// if larger), the calls left are not run and are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to
     /// send again: an answer holds at most that plus one value, whatever the gets of the batch find.
     /// </summary>
-    [JsonRpcMethod(RpcMethods.Batch)]
-    public RawJson Batch(BatchRequest request)
+    public RawJson Batch(BatchRequest calls)
     {
-        this.ThrowIfNotGreeted();
-        var calls = request.Calls;
-        if (calls.ValueKind != JsonValueKind.Array)
+        this.Greeted();
+        var array = calls.Calls;
+        if (array.ValueKind != JsonValueKind.Array)
         {
             throw new ArgumentException("A batch is an array of calls.", nameof(calls));
         }
 
-        var buffer = new ArrayBufferWriter<byte>(256 + (calls.GetArrayLength() * 32));
+        var buffer = new ArrayBufferWriter<byte>(256 + (array.GetArrayLength() * 32));
         var results = new RegionResults(this.region);
         long budget = ProtocolLimits.AnswerBudget(this.options.MaxValueBytes);
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
             bool full = false;
-            foreach (var call in calls.EnumerateArray())
+            foreach (var call in array.EnumerateArray())
             {
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
                 if (full)
@@ -200,14 +174,13 @@ internal sealed class StoreRpcTarget
             writer.WriteEndArray();
         }
 
-        SharedMemoryMetrics.BatchCalls.Record(calls.GetArrayLength());
+        SharedMemoryMetrics.BatchCalls.Record(array.GetArrayLength());
         return new RawJson(buffer.WrittenSpan.ToArray());
     }
 
-    [JsonRpcMethod(RpcMethods.Subscribe)]
     public long Subscribe(long subscription, string key, bool prefix = false, long? fromVersion = null)
     {
-        this.ThrowIfNotGreeted();
+        this.Greeted();
         var registration = new StoreSubscription(subscription, key ?? throw new ArgumentNullException(nameof(key)), prefix, this.outbox);
         this.BeforeOwningCall?.Invoke(RpcMethods.Subscribe, key);
         lock (this.releaseGate)
@@ -235,10 +208,9 @@ internal sealed class StoreRpcTarget
         }
     }
 
-    [JsonRpcMethod(RpcMethods.Unsubscribe)]
     public bool Unsubscribe(long subscription)
     {
-        this.ThrowIfNotGreeted();
+        this.Greeted();
         if (this.subscriptions.TryRemove(subscription, out var registration))
         {
             this.store.Unsubscribe(registration);
@@ -274,7 +246,8 @@ internal sealed class StoreRpcTarget
     }
 
     /// <summary>Refuses a request before <c>hello</c>: until then the master does not know the worker speaks its protocol version.</summary>
-    private StoreRpcTarget ThrowIfNotGreeted() =>
+    /// <returns>This connection, for a call to go on with.</returns>
+    internal StoreRpcTarget Greeted() =>
         this.greeted ? this : throw new ProtocolOrderException($"Worker {this.workerId} sent a request before hello; hello must be the first request.");
 
     /// <summary>
@@ -286,26 +259,7 @@ internal sealed class StoreRpcTarget
         object? result;
         try
         {
-            var arguments = new BatchArguments(call);
-            result = arguments.Method switch
-            {
-                RpcMethods.Get => this.Get(arguments.String(BatchPositions.Get.Key, "key")),
-                RpcMethods.Set => this.SetValue(
-                    arguments.String(BatchPositions.Set.Key, "key"),
-                    this.ValueOf(arguments, BatchPositions.Set.Key, BatchPositions.Set.Value, BatchPositions.Set.RegionOffset),
-                    arguments.OptionalDouble(BatchPositions.Set.TtlMs, "ttlMs"),
-                    arguments.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral")),
-                RpcMethods.CompareAndSet => this.CompareAndSetValue(
-                    arguments.String(BatchPositions.CompareAndSet.Key, "key"),
-                    arguments.Int64(BatchPositions.CompareAndSet.ExpectedVersion, "expectedVersion"),
-                    this.ValueOf(arguments, BatchPositions.CompareAndSet.Key, BatchPositions.CompareAndSet.Value, BatchPositions.CompareAndSet.RegionOffset),
-                    arguments.OptionalDouble(BatchPositions.CompareAndSet.TtlMs, "ttlMs"),
-                    arguments.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral")),
-                RpcMethods.Increment => this.Increment(arguments.String(BatchPositions.Increment.Key, "key"), arguments.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1),
-                RpcMethods.Delete => this.Delete(arguments.String(BatchPositions.Delete.Key, "key")),
-                RpcMethods.Unlock => this.Unlock(arguments.String(BatchPositions.Unlock.Name, "name"), arguments.Int64(BatchPositions.Unlock.Token, "token")),
-                _ => throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only get, set, compareAndSet, increment, delete and unlock can."),
-            };
+            result = OperationTable.RunBatched(this, new BatchArguments(call));
         }
         catch (Exception ex)
         {
@@ -325,39 +279,25 @@ internal sealed class StoreRpcTarget
         }
     }
 
-    private long SetValue(string key, byte[] value, double? ttlMs, bool ephemeral)
+    /// <summary>
+    /// Runs a store operation that makes this connection own a key (an ephemeral set), under the gate that
+    /// <see cref="ReleaseAll"/> closes: it lands before the release, which takes the key back, or is refused.
+    /// </summary>
+    /// <typeparam name="TState">What the operation needs.</typeparam>
+    /// <typeparam name="TResult">Its result.</typeparam>
+    /// <param name="method">The method, for <see cref="BeforeOwningCall"/>.</param>
+    /// <param name="key">The key, for <see cref="BeforeOwningCall"/>.</param>
+    /// <param name="state">What <paramref name="run"/> needs.</param>
+    /// <param name="run">The operation, given the store, the state and this connection's owner id.</param>
+    /// <returns>The operation's result.</returns>
+    internal TResult AsOwner<TState, TResult>(string method, string key, TState state, Func<KeyValueStore, TState, long, TResult> run)
     {
-        if (!ephemeral)
-        {
-            return this.store.Set(key, value, TimeToLive(ttlMs));
-        }
-
-        this.BeforeOwningCall?.Invoke(RpcMethods.Set, key);
+        this.BeforeOwningCall?.Invoke(method, key);
         lock (this.releaseGate)
         {
             this.ThrowIfReleased();
-            return this.store.Set(key, value, TimeToLive(ttlMs), this.workerId);
+            return run(this.store, state, this.workerId);
         }
-    }
-
-    private CompareAndSetMessage CompareAndSetValue(string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
-    {
-        CompareAndSetResult result;
-        if (!ephemeral)
-        {
-            result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs));
-        }
-        else
-        {
-            this.BeforeOwningCall?.Invoke(RpcMethods.CompareAndSet, key);
-            lock (this.releaseGate)
-            {
-                this.ThrowIfReleased();
-                result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs), this.workerId);
-            }
-        }
-
-        return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
     }
 
     /// <summary>Refuses a call that would give a released connection something to own; under <see cref="releaseGate"/>.</summary>
@@ -373,7 +313,7 @@ internal sealed class StoreRpcTarget
     /// A set's value: the JSON argument, or, when the call carries <c>regionOffset, regionLength</c> at
     /// <paramref name="regionAt"/>, a copy of what the worker put in the shared region, checked to be one JSON value.
     /// </summary>
-    private byte[] ValueOf(BatchArguments arguments, int keyAt, int valueAt, int regionAt)
+    internal byte[] ValueOf(BatchArguments arguments, int keyAt, int valueAt, int regionAt)
     {
         if (arguments.OptionalInt64(regionAt, "regionOffset") is not { } offset)
         {
@@ -438,15 +378,6 @@ internal sealed class StoreRpcTarget
             return null;
         }
     }
-
-    /// <summary>A <c>ttlMs</c> argument: positive; one past what a <see cref="TimeSpan"/> holds (about 29,000 years) means as long as the store can keep a deadline.</summary>
-    private static TimeSpan? TimeToLive(double? milliseconds) => milliseconds switch
-    {
-        null => null,
-        >= MaxTimeToLiveMilliseconds => TimeSpan.MaxValue,
-        > 0 => TimeSpan.FromMilliseconds(milliseconds.Value),
-        _ => throw new ArgumentOutOfRangeException("ttlMs", milliseconds, "A time to live (ttlMs) must be a positive number of milliseconds."),
-    };
 
     /// <summary>The to-worker area of the shared region, taken for one batch's large results when it is free.</summary>
     private struct RegionResults(SharedRegion? region)
