@@ -1,8 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Protocol;
-using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Tests;

@@ -11,7 +11,7 @@ namespace Rx.SharedMemory.Master;
 /// <summary>One spawned worker: its process, its pipes, its JSON-RPC connection and its outbound change queue.</summary>
 internal sealed class WorkerConnection : IWorker
 {
-    private readonly WorkerPipes pipes;
+    private readonly MasterEndPipes pipes;
     private readonly JsonRpc rpc;
     private readonly ChangeOutbox outbox;
     private readonly StoreRpcTarget target;
@@ -21,7 +21,7 @@ internal sealed class WorkerConnection : IWorker
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public WorkerConnection(int id, Process process, WorkerPipes pipes, KeyValueStore store, LockTable locks, SharedMemoryOptions options, ILogger logger)
+    public WorkerConnection(int id, Process process, MasterEndPipes pipes, KeyValueStore store, LockTable locks, SharedMemoryOptions options, ILogger logger)
     {
         this.Id = id;
         this.Process = process;

@@ -48,7 +48,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     }
 
     /// <summary>Gets a value indicating whether this process was started by a <see cref="SharedMemoryMaster"/> and has not connected yet.</summary>
-    public static bool IsWorkerProcess => MasterPipes.Available;
+    public static bool IsWorkerProcess => WorkerEndPipes.Available;
 
     /// <summary>Gets the id the master gave this worker.</summary>
     public int WorkerId { get; private set; }
@@ -87,7 +87,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         {
             options = (options ?? new SharedMemoryWorkerOptions()).Clone();
             options.Validate();
-            var (fromMaster, toMaster, region) = MasterPipes.Open();
+            var (fromMaster, toMaster, region) = WorkerEndPipes.Open();
             return ConnectAsync(fromMaster, toMaster, region, options, loggerFactory, cancellationToken);
         }
         catch (Exception ex)

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Master;
 
 /// <summary>
 /// Reads the master's string arguments as sent, even when their escapes make a lone surrogate (<c>"\ud800"</c>, as

@@ -3,15 +3,16 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Protocol;
+using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Transport;
-using StreamJsonRpc;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Master;
 
 /// <summary>
-/// The master's side of one worker connection: adapts the protocol's methods to the store, owns the connection's
-/// subscriptions. Its exceptions become the protocol's error codes in <see cref="RpcErrors"/>.
+/// The state of one worker connection that its operations use (<see cref="OperationTable"/> dispatches them): the
+/// hello, the shared region, the connection's subscriptions and lock requests, and the gate that keeps a dead worker
+/// from owning anything. Its exceptions become the protocol's error codes in <see cref="RpcErrors"/>.
 /// </summary>
 internal sealed class StoreRpcTarget
 {

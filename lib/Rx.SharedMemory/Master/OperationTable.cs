@@ -4,7 +4,7 @@ using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
 using StreamJsonRpc;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Master;
 
 /// <summary>
 /// The master's operations, one entry each: the handler a request of its own binds to (StreamJsonRpc matches its
