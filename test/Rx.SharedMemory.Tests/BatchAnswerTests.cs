@@ -1,7 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
-using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Tests;
@@ -25,7 +26,7 @@ public sealed class BatchAnswerTests : TestBase
         target.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId); // the first request of every connection
         using var calls = JsonDocument.Parse("""[["get","b0"],["get","b1"],["get","b2"],["get","b3"],["set","after",1],["get","b4"]]""");
 
-        var answer = target.Batch(calls.RootElement);
+        var answer = target.Batch(new BatchRequest(calls.RootElement));
 
         // 4 MiB is the budget: three values of 1.5 MB fill it, and nothing after them runs, not even the set.
         using var results = JsonDocument.Parse(answer.Utf8);

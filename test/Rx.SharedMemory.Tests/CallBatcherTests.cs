@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Worker;
 
 namespace Rx.SharedMemory.Tests;
@@ -170,10 +171,10 @@ public sealed class CallBatcherTests : TestBase
 
         // A lone call, then two in one batch: a reader that throws (as a value's constructor or converter may) fails
         // its own call, on either path, and neither hangs the batcher nor escapes onto the thread pool.
-        var lone = new BatchedCall<long>(Rpc.RpcMethods.Get, ["lone"], 100, static (_, _) => throw new FormatException("unreadable"), CancellationToken.None);
+        var lone = new BatchedCall<long>(RpcMethods.Get, ["lone"], 100, static (_, _) => throw new FormatException("unreadable"), CancellationToken.None);
         batcher.Enqueue(lone);
         await this.NextSentAsync();
-        var unreadable = new BatchedCall<long>(Rpc.RpcMethods.Get, ["unreadable"], 100, static (_, _) => throw new ArgumentException("unreadable"), CancellationToken.None);
+        var unreadable = new BatchedCall<long>(RpcMethods.Get, ["unreadable"], 100, static (_, _) => throw new ArgumentException("unreadable"), CancellationToken.None);
         var readable = Call("readable");
         batcher.Enqueue(unreadable);
         batcher.Enqueue(readable);
@@ -218,7 +219,7 @@ public sealed class CallBatcherTests : TestBase
     }
 
     private static BatchedCall<long> Call(string key, CancellationToken cancellationToken = default, int bytes = 100) =>
-        new(Rpc.RpcMethods.Get, [key], bytes, static (result, _) => result.GetInt64(), cancellationToken);
+        new(RpcMethods.Get, [key], bytes, static (result, _) => result.GetInt64(), cancellationToken);
 
     private CallBatcher CreateBatcher(int maxBatchBytes) => new(
         batch =>
@@ -226,7 +227,7 @@ public sealed class CallBatcherTests : TestBase
             var answer = new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously);
             lock (this.sent)
             {
-                this.sent.Add(([.. batch.Calls.Select(c => (string)c.Arguments[0]!)], answer));
+                this.sent.Add(([.. batch.Outgoing!.Select(c => (string)c.Arguments[0]!)], answer));
             }
 
             this.sentSignal.Release();

@@ -1,7 +1,9 @@
-using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
-using Rx.SharedMemory.Rpc;
+using Nerdbank.Streams;
+using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
+using StreamJsonRpc;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -10,37 +12,48 @@ public sealed class ReleasedConnectionTests : TestBase
 {
     /// <summary>
     /// README, Workers: "a request of it that the master read but had not run yet is refused rather than run for it".
-    /// Only the owning calls (lock, ephemeral set, subscribe) pass the release gate; a plain set, increment or delete
-    /// read before the worker died runs after its exit is reported.
+    /// The release happens first here, as when the worker's exit is handled while its reader still holds a request.
     /// </summary>
     [Theory]
-    [InlineData("set")]
-    [InlineData("increment")]
-    [InlineData("batch")]
-    public void DataCall_RunAfterItsWorkerWasReleased_IsRefused(string kind)
+    [InlineData(RpcMethods.Set)]
+    [InlineData(RpcMethods.Increment)]
+    [InlineData(RpcMethods.Delete)]
+    [InlineData(RpcMethods.Batch)]
+    public async Task DataCall_RunAfterItsWorkerWasReleased_IsRefused(string method)
     {
         var options = new SharedMemoryOptions();
         using var store = new KeyValueStore(options);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
         var target = new StoreRpcTarget(store, new LockTable(), outbox, options, 1, region: null, NullLogger.Instance);
-        target.OnHello(1, Environment.ProcessId);
-        target.ReleaseAll(); // the worker's exit is handled; its reader still holds a request it read before the death
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        using var master = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()));
+        OperationTable.Register(master, target);
+        master.StartListening();
+        using var worker = new JsonRpc(new HeaderDelimitedMessageHandler(workerEnd, workerEnd, new SystemTextJsonFormatter()));
+        worker.StartListening();
+        await worker.InvokeWithParameterObjectAsync<object>(RpcMethods.Hello, new { protocolVersion = 1, processId = Environment.ProcessId }, this.TimeoutToken);
+        store.Set("dead/d", "1"u8.ToArray());
+        long before = store.Version;
 
-        using var value = JsonDocument.Parse("1");
-        using var batch = JsonDocument.Parse("""[["set","dead/k",1]]""");
-        try
+        target.ReleaseAll();
+        Task call = method switch
         {
-            _ = kind switch
-            {
-                "set" => (object)target.Set("dead/k", value.RootElement),
-                "increment" => target.Increment("dead/k"),
-                _ => target.Batch(batch.RootElement),
-            };
+            RpcMethods.Set => worker.InvokeWithParameterObjectAsync<long>(method, new { key = "dead/k", value = 1 }, this.TimeoutToken),
+            RpcMethods.Increment => worker.InvokeWithParameterObjectAsync<object>(method, new { key = "dead/k" }, this.TimeoutToken),
+            RpcMethods.Delete => worker.InvokeWithParameterObjectAsync<long>(method, new { key = "dead/d" }, this.TimeoutToken),
+            _ => worker.InvokeWithCancellationAsync<object>(method, [new object[] { new object[] { "set", "dead/k", 1 }, new object[] { "delete", "dead/d" } }], this.TimeoutToken),
+        };
+        if (method != RpcMethods.Batch)
+        {
+            await Assert.ThrowsAsync<RemoteInvocationException>(() => call);
         }
-        catch (ObjectDisposedException)
+        else
         {
+            await call; // each call of a batch gets its own error
         }
 
         Assert.Null(store.Get("dead/k"));
+        Assert.NotNull(store.Get("dead/d"));
+        Assert.Equal(before, store.Version);
     }
 }

@@ -129,7 +129,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         try
         {
             this.ThrowIfDisposed();
-            var pipes = new WorkerPipes(this.options.LargeValuesThroughSharedMemory ? SharedRegion.TryCreate(this.options.MaxValueBytes) : null);
+            var pipes = new MasterEndPipes(this.options.LargeValuesThroughSharedMemory ? SharedRegion.TryCreate(this.options.MaxValueBytes) : null);
             var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
             try
             {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Transport;
@@ -10,7 +11,7 @@ namespace Rx.SharedMemory.Master;
 /// <summary>One spawned worker: its process, its pipes, its JSON-RPC connection and its outbound change queue.</summary>
 internal sealed class WorkerConnection : IWorker
 {
-    private readonly WorkerPipes pipes;
+    private readonly MasterEndPipes pipes;
     private readonly JsonRpc rpc;
     private readonly ChangeOutbox outbox;
     private readonly StoreRpcTarget target;
@@ -20,7 +21,7 @@ internal sealed class WorkerConnection : IWorker
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public WorkerConnection(int id, Process process, WorkerPipes pipes, KeyValueStore store, LockTable locks, SharedMemoryOptions options, ILogger logger)
+    public WorkerConnection(int id, Process process, MasterEndPipes pipes, KeyValueStore store, LockTable locks, SharedMemoryOptions options, ILogger logger)
     {
         this.Id = id;
         this.Process = process;
@@ -28,17 +29,14 @@ internal sealed class WorkerConnection : IWorker
         this.pipes = pipes;
         this.logger = logger;
         this.outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
-        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, MaxMessageBytes(options)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound);
+        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes);
         this.target = new StoreRpcTarget(store, locks, this.outbox, options, id, pipes.Region, logger);
-        this.rpc.AddLocalRpcTarget(this.target, new JsonRpcTargetOptions { DisposeOnDisconnect = false });
+        OperationTable.Register(this.rpc, this.target);
         this.rpc.Disconnected += this.OnDisconnected;
     }
 
     public int Id { get; }
-
-    /// <summary>The largest message a worker may send: the largest value, the longest key fully escaped, and the envelope.</summary>
-    internal static long MaxMessageBytes(SharedMemoryOptions options) => options.MaxValueBytes + (6L * options.MaxKeyLength) + 4096;
 
     public int ProcessId { get; }
 

@@ -2,6 +2,8 @@ using System.IO.Pipelines;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
 using System.Text.Unicode;
+using Rx.SharedMemory.Protocol;
 
 namespace Rx.SharedMemory.Transport;
 
@@ -15,7 +16,7 @@ namespace Rx.SharedMemory.Transport;
 /// The rules (docs/protocol.md, Framing) are a strict subset of what StreamJsonRpc's
 /// <c>HeaderDelimitedMessageHandler</c> accepts, so that the two always agree on where a frame ends: every header line
 /// ends with <c>\r\n</c> and holds no other <c>\r</c> or <c>\n</c>; it is <c>name: value</c> with a colon; an empty
-/// line ends the section, which is at most <see cref="MaxHeaderBytes"/> bytes; <c>Content-Length</c> comes exactly
+/// line ends the section, which is at most <see cref="ProtocolLimits.MaxHeaderBytes"/> bytes; <c>Content-Length</c> comes exactly
 /// once, spelt so (the handler matches names case-sensitively), as decimal digits; <c>Content-Type</c>, if present,
 /// comes once and says UTF-8; other headers are ignored. A read that brings a broken frame returns the bytes before
 /// it, and the next read fails: the frames before the broken one are still answered.
@@ -23,14 +24,13 @@ namespace Rx.SharedMemory.Transport;
 internal sealed class FrameGuardStream(Stream inner, long maxBodyBytes) : Stream
 {
     /// <summary>The most bytes a frame's header section may have, its final empty line included.</summary>
-    public const int MaxHeaderBytes = 4096;
 
     private static readonly byte[] ContentLength = "Content-Length"u8.ToArray();
     private static readonly byte[] ContentType = "Content-Type"u8.ToArray();
     private readonly long maxBody = Math.Min(maxBodyBytes, int.MaxValue);
 
     // Used only by the thread that reads (one read at a time, as a Stream allows).
-    private readonly byte[] line = new byte[MaxHeaderBytes];
+    private readonly byte[] line = new byte[ProtocolLimits.MaxHeaderBytes];
     private readonly byte[] pendingUtf8 = new byte[4];
     private int lineLength;
     private int headerBytes;
@@ -194,9 +194,9 @@ internal sealed class FrameGuardStream(Stream inner, long maxBodyBytes) : Stream
         int end = data.IndexOf((byte)'\n');
         var part = end < 0 ? data : data[..(end + 1)];
         this.headerBytes += part.Length;
-        if (this.headerBytes > MaxHeaderBytes)
+        if (this.headerBytes > ProtocolLimits.MaxHeaderBytes)
         {
-            throw new InvalidDataException($"A message's header section is longer than {MaxHeaderBytes} bytes.");
+            throw new InvalidDataException($"A message's header section is longer than {ProtocolLimits.MaxHeaderBytes} bytes.");
         }
 
         part.CopyTo(this.line.AsSpan(this.lineLength));

@@ -19,9 +19,6 @@ namespace Rx.SharedMemory.Transport;
 /// </remarks>
 internal sealed unsafe partial class SharedRegion : IDisposable
 {
-    /// <summary>Values smaller than this travel inline: below it, a copy through the pipe costs no more.</summary>
-    public const int MinValueBytes = 32 * 1024;
-
     private const int HeaderBytes = 64;
     private readonly FileStream file;
     private readonly MemoryMappedFile mapping;

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Transport;
 
 namespace Rx.SharedMemory.Worker;
@@ -8,7 +8,7 @@ namespace Rx.SharedMemory.Worker;
 /// One data operation waiting to travel in a <c>batch</c> request: its method and positional arguments, already
 /// serialized where they carry a value (so that the batcher knows its size before it sends), and the caller's task.
 /// </summary>
-internal abstract class BatchedCall : IThreadPoolWorkItem
+internal abstract class BatchedCall : IThreadPoolWorkItem, BatchRequest.IBatchCall
 {
     protected BatchedCall(string method, object?[] arguments, int bytes, int regionAt)
     {
@@ -26,7 +26,7 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
     /// <summary>Gets an upper bound of the operation's size in the batch's JSON, used to keep a batch under the master's frame limit.</summary>
     public int Bytes { get; }
 
-    /// <summary>Gets the position of the <c>regionOffset, regionLength</c> arguments, for a call whose value may travel in the shared region; 0 for others.</summary>
+    /// <summary>Gets the <see cref="BatchPositions"/> of the <c>regionOffset, regionLength</c> arguments, for a call whose value may travel in the shared region; 0 for others.</summary>
     public int RegionAt { get; }
 
     /// <summary>Gets a value indicating whether the caller's task is over (completed, failed or canceled).</summary>
@@ -50,48 +50,7 @@ internal abstract class BatchedCall : IThreadPoolWorkItem
     public void ReleaseArguments() => PooledJson.ReleaseAll(this.Arguments);
 
     /// <summary>Reads a result whose value waits in the shared region (<c>{"version", "region": [offset, length]}</c>), before the region is given back.</summary>
-    public abstract void ResolveFromRegion(SharedRegion region, JsonElement result);
-
-    /// <summary>Writes <c>[method, arguments…]</c>; a large value goes into the batch's part of the shared region when <paramref name="region"/> has room.</summary>
-    public void WriteTo(Utf8JsonWriter writer, RegionWriter? region)
-    {
-        writer.WriteStartArray();
-        writer.WriteStringValue(this.Method);
-        (int Offset, long Length)? placed = null;
-        foreach (var argument in this.Arguments)
-        {
-            if (argument is PooledJson value && this.RegionAt > 0 && region?.TryPlace(value.Bytes) is { } offset)
-            {
-                placed = (offset, value.Length);
-                writer.WriteNullValue();
-                continue;
-            }
-
-            switch (argument)
-            {
-                case null: writer.WriteNullValue(); break;
-                case string text: writer.WriteStringValue(text); break;
-                case long number: writer.WriteNumberValue(number); break;
-                case double number: writer.WriteNumberValue(number); break;
-                case bool flag: writer.WriteBooleanValue(flag); break;
-                case PooledJson json: writer.WriteRawValue(json.Bytes, skipInputValidation: true); break;
-                default: throw new InvalidOperationException($"A batched argument cannot be a {argument.GetType()}.");
-            }
-        }
-
-        if (placed is { } spot)
-        {
-            for (int i = this.Arguments.Length; i < this.RegionAt; i++)
-            {
-                writer.WriteNullValue();
-            }
-
-            writer.WriteNumberValue(spot.Offset);
-            writer.WriteNumberValue(spot.Length);
-        }
-
-        writer.WriteEndArray();
-    }
+    public abstract void ResolveFromRegion(SharedRegion region, long version, long offset, long length);
 }
 
 /// <summary>A <see cref="BatchedCall"/> whose result is a <typeparamref name="T"/>.</summary>
@@ -110,7 +69,7 @@ internal sealed class BatchedCall<T> : BatchedCall
     /// <param name="bytes">An upper bound of the call's size in the batch's JSON.</param>
     /// <param name="readResult">Reads the call's <c>result</c>.</param>
     /// <param name="cancellationToken">Cancels the caller's wait.</param>
-    /// <param name="regionAt">Where the region arguments go, for a call whose value may travel in the shared region; 0 otherwise.</param>
+    /// <param name="regionAt">The <see cref="BatchPositions"/> of the region arguments, for a call whose value may travel in the shared region; 0 otherwise.</param>
     /// <param name="readRegionResult">Reads a result whose value waits in the shared region, for a call that may get one.</param>
     public BatchedCall(string method, object?[] arguments, int bytes, Func<JsonElement, JsonSerializerOptions, T> readResult, CancellationToken cancellationToken, int regionAt = 0, RegionResultReader? readRegionResult = null)
         : base(method, arguments, bytes, regionAt)
@@ -130,7 +89,7 @@ internal sealed class BatchedCall<T> : BatchedCall
 
     public Task<T> Task => this.completion.Task;
 
-    public override void ResolveFromRegion(SharedRegion region, JsonElement result)
+    public override void ResolveFromRegion(SharedRegion region, long version, long offset, long length)
     {
         try
         {
@@ -139,10 +98,8 @@ internal sealed class BatchedCall<T> : BatchedCall
                 throw new SharedMemoryException($"The master put the result of a '{this.Method}' call in the shared region, which only a get's may be.");
             }
 
-            var place = result.GetProperty("region"u8);
-            long version = result.GetProperty("version"u8).GetInt64();
             var options = this.Options ?? JsonSerializerOptions.Default;
-            this.resolved = (region.Read(SharedRegion.Area.ToWorker, place[0].GetInt64(), place[1].GetInt64(), bytes => this.readRegionResult(bytes, version, options)), null);
+            this.resolved = (region.Read(SharedRegion.Area.ToWorker, offset, length, bytes => this.readRegionResult(bytes, version, options)), null);
         }
         catch (Exception ex)
         {
@@ -180,17 +137,17 @@ internal sealed class BatchedCall<T> : BatchedCall
         {
             var outcome = this.Outcome;
             var options = this.Options ?? JsonSerializerOptions.Default;
-            if (outcome.ValueKind == JsonValueKind.Object && outcome.TryGetProperty("error"u8, out var error))
+            if (!BatchAnswer.TryReadOutcome(outcome, options, out var result, out var error))
             {
-                this.completion.TrySetException(RpcErrors.ToException(error, options));
+                this.completion.TrySetException(new SharedMemoryException($"The master's batch result for a '{this.Method}' call is malformed: {outcome.GetRawText()}"));
             }
-            else if (outcome.ValueKind == JsonValueKind.Object && outcome.TryGetProperty("result"u8, out var result))
+            else if (error is not null)
             {
-                this.completion.TrySetResult(this.readResult(result, options));
+                this.completion.TrySetException(error);
             }
             else
             {
-                this.completion.TrySetException(new SharedMemoryException($"The master's batch result for a '{this.Method}' call is malformed: {outcome.GetRawText()}"));
+                this.completion.TrySetResult(this.readResult(result, options));
             }
         }
         catch (Exception ex)

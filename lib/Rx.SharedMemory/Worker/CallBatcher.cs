@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Transport;
 
 namespace Rx.SharedMemory.Worker;
@@ -18,11 +18,8 @@ namespace Rx.SharedMemory.Worker;
 /// </remarks>
 internal sealed class CallBatcher
 {
-    /// <summary>The most gets in one batch: their values come back in one response, inline when they do not fit the shared region.</summary>
-    private const int MaxGetsPerBatch = 64;
-
     private readonly object gate = new();
-    private readonly Func<Batch, Task<JsonElement>> send;
+    private readonly Func<BatchRequest, Task<JsonElement>> send;
     private readonly JsonSerializerOptions options;
     private readonly int maxBatchBytes;
     private readonly SharedRegion? region;
@@ -33,7 +30,7 @@ internal sealed class CallBatcher
     /// <param name="options">How the worker (de)serializes values.</param>
     /// <param name="maxBatchBytes">The size past which no further call joins a batch: the master refuses frames much larger than its largest value.</param>
     /// <param name="region">The shared region large values travel through, or null.</param>
-    public CallBatcher(Func<Batch, Task<JsonElement>> send, JsonSerializerOptions options, int maxBatchBytes, SharedRegion? region = null)
+    public CallBatcher(Func<BatchRequest, Task<JsonElement>> send, JsonSerializerOptions options, int maxBatchBytes, SharedRegion? region = null)
     {
         this.send = send;
         this.options = options;
@@ -77,8 +74,8 @@ internal sealed class CallBatcher
                 continue;
             }
 
-            bool isGet = call.Method == Rpc.RpcMethods.Get;
-            if (batch.Count > 0 && (bytes + call.Bytes > this.maxBatchBytes || (isGet && gets == MaxGetsPerBatch)))
+            bool isGet = call.Method == RpcMethods.Get;
+            if (batch.Count > 0 && (bytes + call.Bytes > this.maxBatchBytes || (isGet && gets == ProtocolLimits.MaxGetsPerBatch)))
             {
                 break;
             }
@@ -99,7 +96,7 @@ internal sealed class CallBatcher
         Exception? failure = null;
         try
         {
-            results = await this.send(new Batch(batch, this.region is null ? null : new RegionWriter(this.region))).ConfigureAwait(false);
+            results = await this.send(new BatchRequest(batch, this.region is null ? null : new RegionWriter(this.region))).ConfigureAwait(false);
             if (results.ValueKind != JsonValueKind.Array || results.GetArrayLength() != batch.Count)
             {
                 throw new SharedMemoryException($"The master answered a batch of {batch.Count} calls with {results.ValueKind} {(results.ValueKind == JsonValueKind.Array ? results.GetArrayLength() : 0)} results.");
@@ -164,11 +161,11 @@ internal sealed class CallBatcher
         ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendNext(), this, preferLocal: false);
     }
 
-    /// <summary>Puts the calls answered <see cref="Rpc.RpcErrorCodes.NotRun"/> (the tail of the batch) back at the head of the queue, and returns those that ran.</summary>
+    /// <summary>Puts the calls answered <see cref="RpcErrorCodes.NotRun"/> (the tail of the batch) back at the head of the queue, and returns those that ran.</summary>
     private List<BatchedCall> TakeBackNotRun(List<BatchedCall> batch, JsonElement results)
     {
         // Almost always none: the last result says so at once.
-        if (!IsNotRun(results[batch.Count - 1]))
+        if (!BatchAnswer.IsNotRun(results[batch.Count - 1]))
         {
             return batch;
         }
@@ -176,7 +173,7 @@ internal sealed class CallBatcher
         int ran = 0;
         foreach (var outcome in results.EnumerateArray())
         {
-            if (ran > 0 && IsNotRun(outcome))
+            if (ran > 0 && BatchAnswer.IsNotRun(outcome))
             {
                 break;
             }
@@ -191,14 +188,6 @@ internal sealed class CallBatcher
 
         return batch.GetRange(0, ran);
     }
-
-    private static bool IsNotRun(JsonElement outcome) =>
-        outcome.ValueKind == JsonValueKind.Object
-        && outcome.TryGetProperty("error"u8, out var error)
-        && error.ValueKind == JsonValueKind.Object
-        && error.TryGetProperty("code"u8, out var code)
-        && code.TryGetInt32(out int number)
-        && number == Rpc.RpcErrorCodes.NotRun;
 
     /// <summary>Reads every result that waits in the shared region, then gives the region back to the master for its next answer.</summary>
     /// <param name="ran">The calls that ran: the first of <paramref name="results"/>.</param>
@@ -221,10 +210,9 @@ internal sealed class CallBatcher
 
             var call = ran[index++];
             call.Options = this.options;
-            if (outcome.ValueKind == JsonValueKind.Object && outcome.TryGetProperty("result"u8, out var result)
-                && result.ValueKind == JsonValueKind.Object && result.TryGetProperty("region"u8, out _))
+            if (BatchAnswer.TryReadRegionResult(outcome, out long version, out long offset, out long length))
             {
-                call.ResolveFromRegion(this.region, result);
+                call.ResolveFromRegion(this.region, version, offset, length);
                 any = true;
             }
         }
@@ -253,28 +241,6 @@ internal sealed class CallBatcher
         if (batch is not null)
         {
             _ = this.SendAsync(batch);
-        }
-    }
-
-    /// <summary>The parameter of a <c>batch</c> request: the calls as an array of <c>[method, arguments…]</c> arrays.</summary>
-    [JsonConverter(typeof(BatchConverter))]
-    internal readonly record struct Batch(IReadOnlyList<BatchedCall> Calls, RegionWriter? Region = null)
-    {
-        private sealed class BatchConverter : JsonConverter<Batch>
-        {
-            public override Batch Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-                throw new NotSupportedException("The master reads a batch as JSON.");
-
-            public override void Write(Utf8JsonWriter writer, Batch batch, JsonSerializerOptions options)
-            {
-                writer.WriteStartArray();
-                foreach (var call in batch.Calls)
-                {
-                    call.WriteTo(writer, batch.Region);
-                }
-
-                writer.WriteEndArray();
-            }
         }
     }
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Nerdbank.Streams;
+using Rx.SharedMemory.Protocol;
 
 namespace Rx.SharedMemory.Worker;
 
@@ -10,7 +11,7 @@ namespace Rx.SharedMemory.Worker;
 /// worker no fresh allocation (and so no garbage collection and no page faults) on its way out.
 /// </summary>
 [JsonConverter(typeof(PooledJsonConverter))]
-internal sealed class PooledJson : IDisposable
+internal sealed class PooledJson : IDisposable, BatchRequest.IRawValue
 {
     private readonly Sequence<byte> bytes = new(ArrayPool<byte>.Shared);
     private int disposed;

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Transport;
 
 namespace Rx.SharedMemory.Worker;
@@ -7,14 +8,14 @@ namespace Rx.SharedMemory.Worker;
 /// Lays one batch's large values out in the to-master area of the shared region, one after another. The area is the
 /// batch's alone: a worker has one batch in flight, and the master has copied every value out before it answers.
 /// </summary>
-internal sealed class RegionWriter(SharedRegion region)
+internal sealed class RegionWriter(SharedRegion region) : BatchRequest.IValuePlacer
 {
     private int used;
 
     /// <summary>Copies a large value into the area and returns its offset; null when it is small or there is no room left (it then travels inline).</summary>
     public int? TryPlace(ReadOnlySequence<byte> value)
     {
-        if (value.Length < SharedRegion.MinValueBytes || value.Length > region.AreaBytes - this.used)
+        if (value.Length < ProtocolLimits.MinRegionValueBytes || value.Length > region.AreaBytes - this.used)
         {
             return null;
         }

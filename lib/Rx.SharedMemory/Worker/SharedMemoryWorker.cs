@@ -4,6 +4,7 @@ using System.Reactive.Linq;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Transport;
 using Rx.SharedMemory.Worker;
@@ -21,9 +22,6 @@ namespace Rx.SharedMemory;
 /// </remarks>
 public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 {
-    /// <summary>The most value and key JSON one batch request carries; a larger value travels in a batch of its own.</summary>
-    private const int MaxBatchBytes = 256 * 1024;
-
     private readonly JsonRpc rpc;
     private readonly JsonSerializerOptions valueOptions;
     private SharedRegion? region;
@@ -50,7 +48,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     }
 
     /// <summary>Gets a value indicating whether this process was started by a <see cref="SharedMemoryMaster"/> and has not connected yet.</summary>
-    public static bool IsWorkerProcess => MasterPipes.Available;
+    public static bool IsWorkerProcess => WorkerEndPipes.Available;
 
     /// <summary>Gets the id the master gave this worker.</summary>
     public int WorkerId { get; private set; }
@@ -89,7 +87,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         {
             options = (options ?? new SharedMemoryWorkerOptions()).Clone();
             options.Validate();
-            var (fromMaster, toMaster, region) = MasterPipes.Open();
+            var (fromMaster, toMaster, region) = WorkerEndPipes.Open();
             return ConnectAsync(fromMaster, toMaster, region, options, loggerFactory, cancellationToken);
         }
         catch (Exception ex)
@@ -123,7 +121,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 
             if (batches)
             {
-                worker.batcher = new CallBatcher(worker.SendBatchAsync, worker.valueOptions, Math.Min(MaxBatchBytes, hello.MaxValueBytes), worker.region);
+                worker.batcher = new CallBatcher(worker.SendBatchAsync, worker.valueOptions, Math.Min(ProtocolLimits.MaxBatchBytes, hello.MaxValueBytes), worker.region);
             }
 
             return worker;
@@ -199,7 +197,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
             CallBytes(key, json),
             static (result, options) => result.Deserialize<CompareAndSetMessage>(options)!,
             cancellationToken,
-            regionAt: 5).ConfigureAwait(false);
+            regionAt: BatchPositions.CompareAndSet.RegionOffset).ConfigureAwait(false);
         return new CompareAndSetResult(result.Succeeded, result.Version);
     }
 
@@ -346,7 +344,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     {
         var json = this.Serialize(key, value);
         object?[] arguments = options is null ? [key, json] : [key, json, options.TimeToLive?.TotalMilliseconds, options.Ephemeral];
-        return this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken, regionAt: 4);
+        return this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken, regionAt: BatchPositions.Set.RegionOffset);
     }
 
     /// <summary>Serializes a value as its request would, refusing here, before it travels, one the master would refuse for its size or depth.</summary>
@@ -412,8 +410,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         }
     }
 
-    /// <summary>An upper bound of a call's size in a batch: a key's JSON is at most six bytes a character (\uXXXX), then the value and room for the rest.</summary>
-    private static int CallBytes(string key, PooledJson? value = null) => (int)Math.Min(int.MaxValue, (6L * key.Length) + (value?.Length ?? 0) + 64);
+    /// <summary>An upper bound of a call's size in a batch (<see cref="ProtocolLimits.BatchCallBytes"/>).</summary>
+    private static int CallBytes(string key, PooledJson? value = null) => ProtocolLimits.BatchCallBytes(key.Length, value?.Length ?? 0);
 
     /// <summary>Calls a data operation: in the next batch when the master takes batches, else as a request of its own.</summary>
     private ValueTask<T> CallAsync<T>(
@@ -456,7 +454,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         }
     }
 
-    private Task<JsonElement> SendBatchAsync(CallBatcher.Batch batch) =>
+    private Task<JsonElement> SendBatchAsync(BatchRequest batch) =>
         this.InvokeAsync<JsonElement>(RpcMethods.Batch, [batch], CancellationToken.None).AsTask();
 
     /// <summary>
@@ -550,9 +548,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         this.completion.TrySetResult();
     }
 
-    private void OnChanges(ChangeMessage[] changes)
+    private void OnChanges(ChangeBatch changes)
     {
-        foreach (var message in changes)
+        foreach (var message in changes.Received ?? [])
         {
             // A change for a subscription disposed here may still be on its way: it is dropped. The others wait, bounded,
             // for their observers, so that the pipe is read on at the master's pace whatever the observers do.
@@ -591,6 +589,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     private sealed class WorkerCallbacks(SharedMemoryWorker owner)
     {
         [JsonRpcMethod(RpcMethods.Changes)]
-        public void Changes(ChangeMessage[] changes) => owner.OnChanges(changes);
+        public void Changes(ChangeBatch changes) => owner.OnChanges(changes);
     }
 }

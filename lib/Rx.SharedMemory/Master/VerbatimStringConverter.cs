@@ -4,13 +4,13 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Master;
 
 /// <summary>
 /// Reads the master's string arguments as sent, even when their escapes make a lone surrogate (<c>"\ud800"</c>, as
 /// JavaScript's <c>JSON.stringify</c> writes one): System.Text.Json refuses such a string, and StreamJsonRpc would then
 /// answer only "invalid params". Kept verbatim, the key reaches the store's checks, which refuse it with
-/// <see cref="ArgumentException"/> naming the argument (<see cref="RpcErrorCodes.InvalidArgument"/>).
+/// <see cref="ArgumentException"/> naming the argument (<see cref="Protocol.RpcErrorCodes.InvalidArgument"/>).
 /// </summary>
 internal sealed class VerbatimStringConverter : JsonConverter<string>
 {

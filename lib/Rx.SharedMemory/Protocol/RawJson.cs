@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>A JSON value kept as its UTF-8 text, written to a message as is, without a parse and a re-serialization.</summary>
 [JsonConverter(typeof(RawJsonConverter))]

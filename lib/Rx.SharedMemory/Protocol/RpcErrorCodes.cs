@@ -1,4 +1,4 @@
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>The JSON-RPC error codes of the protocol, each mapped back to one exception type in the worker.</summary>
 internal static class RpcErrorCodes

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>Reads the positional arguments of one <c>[method, arguments…]</c> call of a batch; a malformed one is an <see cref="ArgumentException"/>.</summary>
 internal readonly struct BatchArguments

@@ -2,7 +2,7 @@ using System.Text.Json;
 using StreamJsonRpc;
 using StreamJsonRpc.Protocol;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>
 /// The protocol's error codes, both ways: the master's exceptions become codes (with data) in the response, and a
@@ -42,30 +42,6 @@ internal static class RpcErrors
             ? dataElement.Deserialize<LimitErrorData>(options)
             : null;
         return ToException(code, message, data, inner: null);
-    }
-
-    /// <summary>Writes the outcome <c>{"error": {"code", "message", "data"}}</c> of a failed call of a <c>batch</c>: the code and data a single request would have had.</summary>
-    public static void WriteOutcome(Utf8JsonWriter writer, Exception exception)
-    {
-        var detail = ToErrorDetail(exception);
-        WriteOutcome(writer, detail is null ? (int)JsonRpcErrorCode.InternalError : (int)detail.Code, detail?.Message ?? exception.Message, detail?.Data as LimitErrorData);
-    }
-
-    /// <summary>Writes the outcome <c>{"error": {"code", "message", "data"}}</c> of a call of a <c>batch</c>.</summary>
-    public static void WriteOutcome(Utf8JsonWriter writer, int code, string message, LimitErrorData? data = null)
-    {
-        writer.WriteStartObject();
-        writer.WriteStartObject("error"u8);
-        writer.WriteNumber("code"u8, code);
-        writer.WriteString("message"u8, message);
-        if (data is not null)
-        {
-            writer.WritePropertyName("data"u8);
-            JsonSerializer.Serialize(writer, data);
-        }
-
-        writer.WriteEndObject();
-        writer.WriteEndObject();
     }
 
     private static Exception ToException(int code, string message, LimitErrorData? data, Exception? inner) => code switch

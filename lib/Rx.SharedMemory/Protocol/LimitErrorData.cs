@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>The <c>data</c> of a <see cref="RpcErrorCodes.LimitExceeded"/> error.</summary>
 internal sealed record LimitErrorData(

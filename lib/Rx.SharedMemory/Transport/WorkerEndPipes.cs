@@ -2,8 +2,8 @@ using System.IO.Pipes;
 
 namespace Rx.SharedMemory.Transport;
 
-/// <summary>A worker's ends of the pipes to its master, found through <see cref="PipeEnvironment"/>.</summary>
-internal static partial class MasterPipes
+/// <summary>A worker's end of the pipes to its master, found through <see cref="PipeEnvironment"/> (the master's end is <see cref="MasterEndPipes"/>).</summary>
+internal static partial class WorkerEndPipes
 {
     public static bool Available =>
         !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(PipeEnvironment.FromMaster))

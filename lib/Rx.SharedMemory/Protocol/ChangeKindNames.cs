@@ -1,4 +1,4 @@
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>How <see cref="KeyChangeKind"/> is spelled on the wire.</summary>
 internal static class ChangeKindNames

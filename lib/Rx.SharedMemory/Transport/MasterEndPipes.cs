@@ -3,14 +3,14 @@ using System.IO.Pipes;
 
 namespace Rx.SharedMemory.Transport;
 
-/// <summary>The master's ends of the two anonymous pipes to one worker.</summary>
-internal sealed class WorkerPipes : IDisposable
+/// <summary>The master's end of the two anonymous pipes to one worker (the worker's end is <see cref="WorkerEndPipes"/>).</summary>
+internal sealed class MasterEndPipes : IDisposable
 {
     private readonly AnonymousPipeServerStream toWorker = new(PipeDirection.Out, HandleInheritability.Inheritable);
     private readonly AnonymousPipeServerStream fromWorker = new(PipeDirection.In, HandleInheritability.Inheritable);
 
     /// <param name="region">The shared region for the worker's large values, or null; the pipes own it from now on.</param>
-    public WorkerPipes(SharedRegion? region) => this.Region = region;
+    public MasterEndPipes(SharedRegion? region) => this.Region = region;
 
     public SharedRegion? Region { get; }
 

@@ -2,15 +2,17 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Protocol;
+using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Transport;
-using StreamJsonRpc;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Master;
 
 /// <summary>
-/// The master's side of one worker connection: adapts the protocol's methods to the store, owns the connection's
-/// subscriptions. Its exceptions become the protocol's error codes in <see cref="RpcErrors"/>.
+/// The state of one worker connection that its operations use (<see cref="OperationTable"/> dispatches them): the
+/// hello, the shared region, the connection's subscriptions and lock requests, and the gate that keeps a dead worker
+/// from owning anything. Its exceptions become the protocol's error codes in <see cref="RpcErrors"/>.
 /// </summary>
 internal sealed class StoreRpcTarget
 {
@@ -19,12 +21,6 @@ internal sealed class StoreRpcTarget
     private readonly ChangeOutbox outbox;
     private readonly SharedMemoryOptions options;
     private readonly int workerId;
-    /// <summary>The answer size past which the rest of a batch is not run, unless the largest value is larger.</summary>
-    private const long MinResponseBudget = 4 * 1024 * 1024;
-
-    /// <summary>The whole milliseconds of <see cref="TimeSpan.MaxValue"/>: from there on, a time to live is the longest there is.</summary>
-    private const double MaxTimeToLiveMilliseconds = 922_337_203_685_477;
-
     private readonly ILogger logger;
     private readonly SharedRegion? offeredRegion;
     private SharedRegion? region;
@@ -55,6 +51,12 @@ internal sealed class StoreRpcTarget
         this.logger = logger;
     }
 
+    /// <summary>Gets the store the connection's operations run on.</summary>
+    internal KeyValueStore Store => this.store;
+
+    /// <summary>Gets the locks the connection's operations take and release.</summary>
+    internal LockTable Locks => this.locks;
+
     /// <summary>Gets a task that completes with the worker's process id when it has said hello.</summary>
     public Task<int> Hello => this.hello.Task;
 
@@ -68,7 +70,6 @@ internal sealed class StoreRpcTarget
     /// <param name="protocolVersion">The protocol version the worker speaks.</param>
     /// <param name="processId">The worker's process id.</param>
     /// <param name="sharedRegion">True when the worker has mapped the shared region it was given.</param>
-    [JsonRpcMethod(RpcMethods.Hello)]
     public HelloResult OnHello(int protocolVersion, int processId, bool sharedRegion = false)
     {
         if (this.greeted)
@@ -94,34 +95,9 @@ internal sealed class StoreRpcTarget
         };
     }
 
-    [JsonRpcMethod(RpcMethods.Get)]
-    public EntryMessage<RawJson>? Get(string key) =>
-        this.ThrowIfNotGreeted().store.Get(key) is { } stored ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version } : null;
-
-    [JsonRpcMethod(RpcMethods.Set)]
-    public long Set(string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) =>
-        this.ThrowIfNotGreeted().SetValue(key, RawJson.CopyOf(value), ttlMs, ephemeral);
-
-    [JsonRpcMethod(RpcMethods.CompareAndSet)]
-    public CompareAndSetMessage CompareAndSet(string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) =>
-        this.ThrowIfNotGreeted().CompareAndSetValue(key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral);
-
-    [JsonRpcMethod(RpcMethods.Increment)]
-    public EntryMessage<long> Increment(string key, long delta = 1)
-    {
-        this.ThrowIfNotGreeted();
-        lock (this.releaseGate)
-        {
-            this.ThrowIfReleased();
-            var (value, version) = this.store.Increment(key, delta);
-            return new EntryMessage<long> { Value = value, Version = version };
-        }
-    }
-
-    [JsonRpcMethod(RpcMethods.Lock)]
     public async Task<long> LockAsync(string name, double timeoutMs, CancellationToken cancellationToken)
     {
-        this.ThrowIfNotGreeted();
+        this.Greeted();
         if (string.IsNullOrEmpty(name))
         {
             throw new ArgumentException("A lock name must be a non-empty string.", nameof(name));
@@ -160,49 +136,35 @@ internal sealed class StoreRpcTarget
         }
     }
 
-    [JsonRpcMethod(RpcMethods.Unlock)]
-    public bool Unlock(string name, long token) => this.ThrowIfNotGreeted().locks.Release(name, token);
-
-    [JsonRpcMethod(RpcMethods.Delete)]
-    public long Delete(string key)
-    {
-        this.ThrowIfNotGreeted();
-        lock (this.releaseGate)
-        {
-            this.ThrowIfReleased();
-            return this.store.Delete(key);
-        }
-    }
-
     /// <summary>
     /// Runs many data operations of one message in order, each as its own request would run: one failing does not
     /// stop the others. The result has one <c>{"result": …}</c> or <c>{"error": …}</c> object per call. Once the
-    /// answer holds more than <see cref="MinResponseBudget"/> bytes (or <see cref="SharedMemoryOptions.MaxValueBytes"/>,
+    /// answer holds more than <see cref="ProtocolLimits.MinAnswerBudget"/> bytes (or <see cref="SharedMemoryOptions.MaxValueBytes"/>,
     /// if larger), the calls left are not run and are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to
     /// send again: an answer holds at most that plus one value, whatever the gets of the batch find.
     /// </summary>
-    [JsonRpcMethod(RpcMethods.Batch)]
-    public RawJson Batch(JsonElement calls)
+    public RawJson Batch(BatchRequest calls)
     {
-        this.ThrowIfNotGreeted();
-        if (calls.ValueKind != JsonValueKind.Array)
+        this.Greeted();
+        var array = calls.Calls;
+        if (array.ValueKind != JsonValueKind.Array)
         {
             throw new ArgumentException("A batch is an array of calls.", nameof(calls));
         }
 
-        var buffer = new ArrayBufferWriter<byte>(256 + (calls.GetArrayLength() * 32));
+        var buffer = new ArrayBufferWriter<byte>(256 + (array.GetArrayLength() * 32));
         var results = new RegionResults(this.region);
-        long budget = Math.Max(MinResponseBudget, this.options.MaxValueBytes);
+        long budget = ProtocolLimits.AnswerBudget(this.options.MaxValueBytes);
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
             bool full = false;
-            foreach (var call in calls.EnumerateArray())
+            foreach (var call in array.EnumerateArray())
             {
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
                 if (full)
                 {
-                    RpcErrors.WriteOutcome(writer, RpcErrorCodes.NotRun, "Not run: the batch's answer is full. Send this call again.");
+                    BatchAnswer.WriteNotRun(writer);
                 }
                 else
                 {
@@ -213,14 +175,13 @@ internal sealed class StoreRpcTarget
             writer.WriteEndArray();
         }
 
-        SharedMemoryMetrics.BatchCalls.Record(calls.GetArrayLength());
+        SharedMemoryMetrics.BatchCalls.Record(array.GetArrayLength());
         return new RawJson(buffer.WrittenSpan.ToArray());
     }
 
-    [JsonRpcMethod(RpcMethods.Subscribe)]
     public long Subscribe(long subscription, string key, bool prefix = false, long? fromVersion = null)
     {
-        this.ThrowIfNotGreeted();
+        this.Greeted();
         var registration = new StoreSubscription(subscription, key ?? throw new ArgumentNullException(nameof(key)), prefix, this.outbox);
         this.BeforeOwningCall?.Invoke(RpcMethods.Subscribe, key);
         lock (this.releaseGate)
@@ -248,10 +209,9 @@ internal sealed class StoreRpcTarget
         }
     }
 
-    [JsonRpcMethod(RpcMethods.Unsubscribe)]
     public bool Unsubscribe(long subscription)
     {
-        this.ThrowIfNotGreeted();
+        this.Greeted();
         if (this.subscriptions.TryRemove(subscription, out var registration))
         {
             this.store.Unsubscribe(registration);
@@ -287,7 +247,8 @@ internal sealed class StoreRpcTarget
     }
 
     /// <summary>Refuses a request before <c>hello</c>: until then the master does not know the worker speaks its protocol version.</summary>
-    private StoreRpcTarget ThrowIfNotGreeted() =>
+    /// <returns>This connection, for a call to go on with.</returns>
+    internal StoreRpcTarget Greeted() =>
         this.greeted ? this : throw new ProtocolOrderException($"Worker {this.workerId} sent a request before hello; hello must be the first request.");
 
     /// <summary>
@@ -299,87 +260,63 @@ internal sealed class StoreRpcTarget
         object? result;
         try
         {
-            var arguments = new BatchArguments(call);
-            result = arguments.Method switch
-            {
-                RpcMethods.Get => this.Get(arguments.String(1, "key")),
-                RpcMethods.Set => this.SetValue(arguments.String(1, "key"), this.ValueOf(arguments, 2, regionAt: 5), arguments.OptionalDouble(3, "ttlMs"), arguments.OptionalBoolean(4, "ephemeral")),
-                RpcMethods.CompareAndSet => this.CompareAndSetValue(arguments.String(1, "key"), arguments.Int64(2, "expectedVersion"), this.ValueOf(arguments, 3, regionAt: 6), arguments.OptionalDouble(4, "ttlMs"), arguments.OptionalBoolean(5, "ephemeral")),
-                RpcMethods.Increment => this.Increment(arguments.String(1, "key"), arguments.OptionalInt64(2, "delta") ?? 1),
-                RpcMethods.Delete => this.Delete(arguments.String(1, "key")),
-                RpcMethods.Unlock => this.Unlock(arguments.String(1, "name"), arguments.Int64(2, "token")),
-                _ => throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only get, set, compareAndSet, increment, delete and unlock can."),
-            };
+            result = OperationTable.RunBatched(this, new BatchArguments(call));
         }
         catch (Exception ex)
         {
             // One call's failure is its own result; the master and the other calls go on.
-            RpcErrors.WriteOutcome(writer, ex);
+            BatchAnswer.WriteError(writer, ex);
             return;
         }
 
-        writer.WriteStartObject();
-        writer.WritePropertyName("result"u8);
-        switch (result)
+        if (result is EntryMessage<RawJson> entry && regionResults.TryPlace(entry.Value.Utf8) is { } offset)
         {
-            case EntryMessage<RawJson> entry when regionResults.TryPlace(entry.Value.Utf8) is { } offset:
-                // The value waits in the region; the worker reads it there.
-                writer.WriteStartObject();
-                writer.WriteNumber("version"u8, entry.Version);
-                writer.WriteStartArray("region"u8);
-                writer.WriteNumberValue(offset);
-                writer.WriteNumberValue(entry.Value.Utf8.Length);
-                writer.WriteEndArray();
-                writer.WriteEndObject();
-                break;
-            case long number:
-                writer.WriteNumberValue(number);
-                break;
-            case bool flag:
-                writer.WriteBooleanValue(flag);
-                break;
-            case null:
-                writer.WriteNullValue(); // a get of a key that does not exist
-                break;
-            default:
-                JsonSerializer.Serialize(writer, result, result.GetType());
-                break;
+            // The value waits in the region; the worker reads it there.
+            BatchAnswer.WriteRegionResult(writer, entry.Version, offset, entry.Value.Utf8.Length);
         }
-
-        writer.WriteEndObject();
-    }
-
-    // Every write runs under releaseGate: a write the master read before the worker's death and runs after its
-    // release is refused, as the README promises, and an ephemeral one cannot be left owned by a dead worker.
-    private long SetValue(string key, byte[] value, double? ttlMs, bool ephemeral)
-    {
-        if (ephemeral)
+        else
         {
-            this.BeforeOwningCall?.Invoke(RpcMethods.Set, key);
-        }
-
-        lock (this.releaseGate)
-        {
-            this.ThrowIfReleased();
-            return this.store.Set(key, value, TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
+            BatchAnswer.WriteResult(writer, result);
         }
     }
 
-    private CompareAndSetMessage CompareAndSetValue(string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
+    /// <summary>
+    /// Runs a store operation that makes this connection own a key (an ephemeral set), under the gate that
+    /// <see cref="ReleaseAll"/> closes: it lands before the release, which takes the key back, or is refused.
+    /// </summary>
+    /// <typeparam name="TState">What the operation needs.</typeparam>
+    /// <typeparam name="TResult">Its result.</typeparam>
+    /// <param name="method">The method, for <see cref="BeforeOwningCall"/>.</param>
+    /// <param name="key">The key, for <see cref="BeforeOwningCall"/>.</param>
+    /// <param name="state">What <paramref name="run"/> needs.</param>
+    /// <param name="run">The operation, given the store, the state and this connection's owner id.</param>
+    /// <returns>The operation's result.</returns>
+    internal TResult AsOwner<TState, TResult>(string method, string key, TState state, Func<KeyValueStore, TState, long, TResult> run)
     {
-        if (ephemeral)
-        {
-            this.BeforeOwningCall?.Invoke(RpcMethods.CompareAndSet, key);
-        }
-
-        CompareAndSetResult result;
+        this.BeforeOwningCall?.Invoke(method, key);
         lock (this.releaseGate)
         {
             this.ThrowIfReleased();
-            result = this.store.CompareAndSet(key, expectedVersion, value, TimeToLive(ttlMs), ephemeral ? this.workerId : 0);
+            return run(this.store, state, this.workerId);
         }
+    }
 
-        return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
+    /// <summary>
+    /// Runs a write of this connection under the gate that <see cref="ReleaseAll"/> closes: a write the master read
+    /// before the worker's death and runs after its release is refused, as the README promises.
+    /// </summary>
+    /// <typeparam name="TState">What the write needs.</typeparam>
+    /// <typeparam name="TResult">Its result.</typeparam>
+    /// <param name="state">What <paramref name="run"/> needs.</param>
+    /// <param name="run">The write, given the store and the state.</param>
+    /// <returns>The write's result.</returns>
+    internal TResult AsWriter<TState, TResult>(TState state, Func<KeyValueStore, TState, TResult> run)
+    {
+        lock (this.releaseGate)
+        {
+            this.ThrowIfReleased();
+            return run(this.store, state);
+        }
     }
 
     /// <summary>Refuses a write, or a call that would give a released connection something to own; under <see cref="releaseGate"/>.</summary>
@@ -395,7 +332,7 @@ internal sealed class StoreRpcTarget
     /// A set's value: the JSON argument, or, when the call carries <c>regionOffset, regionLength</c> at
     /// <paramref name="regionAt"/>, a copy of what the worker put in the shared region, checked to be one JSON value.
     /// </summary>
-    private byte[] ValueOf(BatchArguments arguments, int valueAt, int regionAt)
+    internal byte[] ValueOf(BatchArguments arguments, int keyAt, int valueAt, int regionAt)
     {
         if (arguments.OptionalInt64(regionAt, "regionOffset") is not { } offset)
         {
@@ -410,20 +347,20 @@ internal sealed class StoreRpcTarget
 
         if (length > this.options.MaxValueBytes)
         {
-            throw new SharedMemoryLimitExceededException(arguments.String(1, "key"), nameof(SharedMemoryOptions.MaxValueBytes), this.options.MaxValueBytes, length);
+            throw new SharedMemoryLimitExceededException(arguments.String(keyAt, "key"), nameof(SharedMemoryOptions.MaxValueBytes), this.options.MaxValueBytes, length);
         }
 
         // Copied before it is checked: the worker could change the region's bytes meanwhile, never the copy's.
         var value = this.region.Read(SharedRegion.Area.ToMaster, offset, length, static bytes => bytes.ToArray());
         if (OneJsonValue(value) is not { } range)
         {
-            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(1, "key"))} in the shared region is not one JSON value.", "regionOffset");
+            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(keyAt, "key"))} in the shared region is not one JSON value.", "regionOffset");
         }
 
         // The region does not pass the frame guard, which refuses bytes that are not UTF-8 in a message.
         if (!System.Text.Unicode.Utf8.IsValid(value))
         {
-            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(1, "key"))} in the shared region is not valid UTF-8.", "regionOffset");
+            throw new ArgumentException($"The value of {SharedMemoryLimitExceededException.DescribeKey(arguments.String(keyAt, "key"))} in the shared region is not valid UTF-8.", "regionOffset");
         }
 
         if (range.Start.Value != 0 || range.End.Value != value.Length)
@@ -461,15 +398,6 @@ internal sealed class StoreRpcTarget
         }
     }
 
-    /// <summary>A <c>ttlMs</c> argument: positive; one past what a <see cref="TimeSpan"/> holds (about 29,000 years) means as long as the store can keep a deadline.</summary>
-    private static TimeSpan? TimeToLive(double? milliseconds) => milliseconds switch
-    {
-        null => null,
-        >= MaxTimeToLiveMilliseconds => TimeSpan.MaxValue,
-        > 0 => TimeSpan.FromMilliseconds(milliseconds.Value),
-        _ => throw new ArgumentOutOfRangeException("ttlMs", milliseconds, "A time to live (ttlMs) must be a positive number of milliseconds."),
-    };
-
     /// <summary>The to-worker area of the shared region, taken for one batch's large results when it is free.</summary>
     private struct RegionResults(SharedRegion? region)
     {
@@ -480,7 +408,7 @@ internal sealed class StoreRpcTarget
         /// <summary>Copies a large value into the area and returns its offset; null when it travels inline.</summary>
         public int? TryPlace(byte[] value)
         {
-            if (this.unavailable || value.Length < SharedRegion.MinValueBytes || value.Length > region!.AreaBytes - this.used)
+            if (this.unavailable || value.Length < ProtocolLimits.MinRegionValueBytes || value.Length > region!.AreaBytes - this.used)
             {
                 return null;
             }

@@ -1,4 +1,4 @@
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>
 /// A request the connection's state does not allow: anything before <c>hello</c>, or a second <c>hello</c>. The

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>The result of <c>hello</c>: what the master speaks and allows.</summary>
 internal sealed class HelloResult

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>The result of <c>compareAndSet</c>.</summary>
 internal sealed class CompareAndSetMessage

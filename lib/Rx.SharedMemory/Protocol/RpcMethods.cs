@@ -1,4 +1,4 @@
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Protocol;
 
 /// <summary>The JSON-RPC method names of the protocol (docs/protocol.md).</summary>
 internal static class RpcMethods

@@ -1,4 +1,4 @@
-namespace Rx.SharedMemory.Rpc;
+namespace Rx.SharedMemory.Master;
 
 /// <summary>
 /// Runs posted work at once on the posting thread: with it, JSON-RPC requests run on the connection's reader thread,

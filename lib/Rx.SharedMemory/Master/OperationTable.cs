@@ -1,0 +1,135 @@
+using System.Collections.Frozen;
+using System.Text.Json;
+using Rx.SharedMemory.Protocol;
+using Rx.SharedMemory.Store;
+using StreamJsonRpc;
+
+namespace Rx.SharedMemory.Master;
+
+/// <summary>
+/// The master's operations, one entry each: the handler a request of its own binds to (StreamJsonRpc matches its
+/// parameters by name or by position, as docs/protocol.md says), and, for the data operations, how a call of a
+/// <c>batch</c> runs the same operation from its <see cref="BatchPositions"/>. Failures are exceptions, which
+/// <see cref="RpcErrors.ToErrorDetail"/> alone maps to error codes, for a request and a batched call alike.
+/// </summary>
+/// <remarks>
+/// Adding an operation: its name in <see cref="RpcMethods"/> and its positions in <see cref="BatchPositions"/> (the
+/// codec), an entry here, and the store's method. Nothing else dispatches.
+/// </remarks>
+internal static class OperationTable
+{
+    /// <summary>The whole milliseconds of <see cref="TimeSpan.MaxValue"/>: from there on, a time to live is the longest there is.</summary>
+    private const double MaxTimeToLiveMilliseconds = 922_337_203_685_477;
+
+    /// <summary>Every method a worker may call. The lambdas' parameter names and defaults are the protocol's: a request by name matches them.</summary>
+    private static readonly Operation[] Operations =
+    [
+        new(RpcMethods.Hello, static t => (int protocolVersion, int processId, bool sharedRegion = false) => t.OnHello(protocolVersion, processId, sharedRegion)),
+        new(
+            RpcMethods.Get,
+            static t => (string key) => Get(t.Greeted(), key),
+            static (t, a) => Get(t, a.String(BatchPositions.Get.Key, "key"))),
+        new(
+            RpcMethods.Set,
+            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => Set(t.Greeted(), key, RawJson.CopyOf(value), ttlMs, ephemeral),
+            static (t, a) => Set(
+                t,
+                a.String(BatchPositions.Set.Key, "key"),
+                t.ValueOf(a, BatchPositions.Set.Key, BatchPositions.Set.Value, BatchPositions.Set.RegionOffset),
+                a.OptionalDouble(BatchPositions.Set.TtlMs, "ttlMs"),
+                a.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral"))),
+        new(
+            RpcMethods.CompareAndSet,
+            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => CompareAndSet(t.Greeted(), key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral),
+            static (t, a) => CompareAndSet(
+                t,
+                a.String(BatchPositions.CompareAndSet.Key, "key"),
+                a.Int64(BatchPositions.CompareAndSet.ExpectedVersion, "expectedVersion"),
+                t.ValueOf(a, BatchPositions.CompareAndSet.Key, BatchPositions.CompareAndSet.Value, BatchPositions.CompareAndSet.RegionOffset),
+                a.OptionalDouble(BatchPositions.CompareAndSet.TtlMs, "ttlMs"),
+                a.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral"))),
+        new(
+            RpcMethods.Increment,
+            static t => (string key, long delta = 1) => Increment(t.Greeted(), key, delta),
+            static (t, a) => Increment(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1)),
+        new(
+            RpcMethods.Delete,
+            static t => (string key) => t.Greeted().AsWriter(key, static (store, key) => store.Delete(key)),
+            static (t, a) => t.AsWriter(a.String(BatchPositions.Delete.Key, "key"), static (store, key) => store.Delete(key))),
+        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => t.LockAsync(name, timeoutMs, cancellationToken)),
+        new(
+            RpcMethods.Unlock,
+            static t => (string name, long token) => t.Greeted().Locks.Release(name, token),
+            static (t, a) => t.Locks.Release(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"))),
+        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => t.Subscribe(subscription, key, prefix, fromVersion)),
+        new(RpcMethods.Unsubscribe, static t => (long subscription) => t.Unsubscribe(subscription)),
+        new(RpcMethods.Batch, static t => (BatchRequest calls) => t.Batch(calls)),
+    ];
+
+    private static readonly FrozenDictionary<string, Func<StoreRpcTarget, BatchArguments, object?>> Batched =
+        Operations.Where(o => o.Batched is not null).ToFrozenDictionary(o => o.Name, o => o.Batched!, StringComparer.Ordinal);
+
+    private static readonly string BatchedNames = string.Join(", ", Operations.Where(o => o.Batched is not null).Select(o => o.Name));
+
+    /// <summary>Serves every operation of the table on <paramref name="rpc"/>, for one connection: the worker can call these and nothing else.</summary>
+    /// <param name="rpc">The connection, not listening yet.</param>
+    /// <param name="target">The connection's state.</param>
+    public static void Register(JsonRpc rpc, StoreRpcTarget target)
+    {
+        foreach (var operation in Operations)
+        {
+            rpc.AddLocalRpcMethod(operation.Name, operation.Bind(target));
+        }
+    }
+
+    /// <summary>Runs one call of a batch; its result is what a request of its own would return.</summary>
+    /// <param name="target">The connection.</param>
+    /// <param name="arguments">The call.</param>
+    /// <returns>The result: null, a number, a boolean or a message.</returns>
+    /// <exception cref="ArgumentException">The method cannot be called in a batch.</exception>
+    public static object? RunBatched(StoreRpcTarget target, BatchArguments arguments) =>
+        Batched.TryGetValue(arguments.Method, out var run)
+            ? run(target, arguments)
+            : throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
+
+    private static EntryMessage<RawJson>? Get(StoreRpcTarget target, string key) =>
+        target.Store.Get(key) is { } stored ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version } : null;
+
+    private static long Set(StoreRpcTarget target, string key, byte[] value, double? ttlMs, bool ephemeral)
+    {
+        var timeToLive = TimeToLive(ttlMs);
+        return ephemeral
+            ? target.AsOwner(RpcMethods.Set, key, (key, value, timeToLive), static (store, s, owner) => store.Set(s.key, s.value, s.timeToLive, owner))
+            : target.AsWriter((key, value, timeToLive), static (store, s) => store.Set(s.key, s.value, s.timeToLive));
+    }
+
+    private static CompareAndSetMessage CompareAndSet(StoreRpcTarget target, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
+    {
+        var timeToLive = TimeToLive(ttlMs);
+        var result = ephemeral
+            ? target.AsOwner(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive), static (store, s, owner) => store.CompareAndSet(s.key, s.expectedVersion, s.value, s.timeToLive, owner))
+            : target.AsWriter((key, expectedVersion, value, timeToLive), static (store, s) => store.CompareAndSet(s.key, s.expectedVersion, s.value, s.timeToLive));
+        return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
+    }
+
+    private static EntryMessage<long> Increment(StoreRpcTarget target, string key, long delta)
+    {
+        var (value, version) = target.AsWriter((key, delta), static (store, s) => store.Increment(s.key, s.delta));
+        return new EntryMessage<long> { Value = value, Version = version };
+    }
+
+    /// <summary>A <c>ttlMs</c> argument: positive; one past what a <see cref="TimeSpan"/> holds (about 29,000 years) means as long as the store can keep a deadline.</summary>
+    private static TimeSpan? TimeToLive(double? milliseconds) => milliseconds switch
+    {
+        null => null,
+        >= MaxTimeToLiveMilliseconds => TimeSpan.MaxValue,
+        > 0 => TimeSpan.FromMilliseconds(milliseconds.Value),
+        _ => throw new ArgumentOutOfRangeException("ttlMs", milliseconds, "A time to live (ttlMs) must be a positive number of milliseconds."),
+    };
+
+    /// <summary>One operation of the table.</summary>
+    /// <param name="Name">The method's name on the wire.</param>
+    /// <param name="Bind">Makes the handler of a request of its own, for one connection.</param>
+    /// <param name="Batched">Runs a call of a batch; null for an operation a batch cannot carry.</param>
+    private sealed record Operation(string Name, Func<StoreRpcTarget, Delegate> Bind, Func<StoreRpcTarget, BatchArguments, object?>? Batched = null);
+}

@@ -1,0 +1,68 @@
+namespace Rx.SharedMemory.Protocol;
+
+/// <summary>
+/// Every limit of the wire protocol in one place (docs/protocol.md, Limits), so that the worker that keeps within a
+/// limit and the master that enforces it read the same number.
+/// </summary>
+internal static class ProtocolLimits
+{
+    /// <summary>
+    /// The most key and value JSON the .NET worker puts in one <c>batch</c> request (or <c>maxValueBytes</c>, if
+    /// smaller); a larger value travels in a batch of its own. Well under the frame limit, so that a batch is never
+    /// refused for its size, and small enough that one batch does not hold up the pipe.
+    /// </summary>
+    public const int MaxBatchBytes = 256 * 1024;
+
+    /// <summary>The most gets the .NET worker puts in one batch: their values come back in one answer, inline when they do not fit the shared region.</summary>
+    public const int MaxGetsPerBatch = 64;
+
+    /// <summary>
+    /// The size of a batch's answer past which the master runs no further call of it (or <c>maxValueBytes</c>, if
+    /// larger): the calls left are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to send again.
+    /// </summary>
+    public const long MinAnswerBudget = 4 * 1024 * 1024;
+
+    /// <summary>The smallest value that travels through the shared region rather than the pipe: below it, the pipe costs no more.</summary>
+    public const int MinRegionValueBytes = 32 * 1024;
+
+    /// <summary>The longest header section of a frame the master reads, its blank line included.</summary>
+    public const int MaxHeaderBytes = 4096;
+
+    /// <summary>The room a frame's body has beside its value and key: the JSON-RPC envelope and the other arguments.</summary>
+    public const int EnvelopeBytes = 4096;
+
+    /// <summary>The bytes a key's character takes at most in JSON: <c>\uXXXX</c>.</summary>
+    public const int MaxBytesPerKeyChar = 6;
+
+    /// <summary>
+    /// The deepest nesting a value may have (<see cref="SharedMemoryOptions.MaxValueDepth"/>). A <c>batch</c> answer
+    /// or a <c>changes</c> notification carries a value <see cref="MessageDepth"/> levels down, and the value must fit
+    /// within the <see cref="ParserMaxDepth"/> levels System.Text.Json and StreamJsonRpc read.
+    /// </summary>
+    public const int MaxValueDepth = SharedMemoryOptions.MaxValueDepth;
+
+    /// <summary>The levels of the deepest message around a value: a <c>batch</c> answer's envelope, array, outcome and result object.</summary>
+    public const int MessageDepth = 4;
+
+    /// <summary>The depth System.Text.Json (and so StreamJsonRpc) reads by default.</summary>
+    public const int ParserMaxDepth = 64;
+
+    /// <summary>The body a master accepts in one frame from a worker: the largest value, the longest key fully escaped, and the envelope.</summary>
+    /// <param name="maxValueBytes">The master's <see cref="SharedMemoryOptions.MaxValueBytes"/>.</param>
+    /// <param name="maxKeyLength">The master's <see cref="SharedMemoryOptions.MaxKeyLength"/>.</param>
+    /// <returns>The frame limit, in bytes.</returns>
+    public static long MaxFrameBytes(int maxValueBytes, int maxKeyLength) =>
+        maxValueBytes + ((long)MaxBytesPerKeyChar * maxKeyLength) + EnvelopeBytes;
+
+    /// <summary>An upper bound of one call's size in a batch: its key fully escaped, its value, and room for the rest.</summary>
+    /// <param name="keyLength">The key's (or lock name's) length in UTF-16 characters.</param>
+    /// <param name="valueBytes">The value's JSON bytes, 0 for none.</param>
+    /// <returns>The bound, in bytes.</returns>
+    public static int BatchCallBytes(int keyLength, long valueBytes) =>
+        (int)Math.Min(int.MaxValue, ((long)MaxBytesPerKeyChar * keyLength) + valueBytes + 64);
+
+    /// <summary>The answer size past which a batch's remaining calls are not run.</summary>
+    /// <param name="maxValueBytes">The master's <see cref="SharedMemoryOptions.MaxValueBytes"/>.</param>
+    /// <returns>The budget, in bytes.</returns>
+    public static long AnswerBudget(int maxValueBytes) => Math.Max(MinAnswerBudget, maxValueBytes);
+}
