@@ -82,46 +82,11 @@ public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemory
     [Fact]
     public async Task RandomSubscribersAndResumes_UnderTwoRandomWriters_MatchTheMastersCommitRecord()
     {
-        var commits = new List<KeyChange>();
-        using var recording = this.Master.Changes.Subscribe(c =>
-        {
-            lock (commits)
-            {
-                commits.Add(c);
-            }
-        });
-        await this.Master.Store.SetAsync("chaos/end", false, this.TimeoutToken);
-        var subscribers = new[] { await this.SpawnReadyAsync("chaos-subscriber", "1"), await this.SpawnReadyAsync("chaos-subscriber", "2") };
-        var writers = new[] { await this.SpawnAsync("chaos-writer", "1", "4000"), await this.SpawnAsync("chaos-writer", "2", "4000") };
-        foreach (var writer in writers)
-        {
-            await this.ReportAfterExitAsync(writer);
-        }
-
-        long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
-        var reports = new List<ChaosSubscriberScenario.Report>();
-        foreach (var subscriber in subscribers)
-        {
-            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
-        }
-
-        KeyChange[] record;
-        lock (commits)
-        {
-            record = [.. commits.Where(c => c.Version < endVersion)];
-        }
+        var (record, reports) = await this.RunChaosAsync();
 
         Assert.Equal(Enumerable.Range((int)record[0].Version, record.Length).Select(v => (long)v), record.Select(c => c.Version));
         var checker = new CommitRecordChecker(record);
-        int checkedSubscriptions = 0;
-        foreach (var report in reports)
-        {
-            foreach (var subscription in report.Subscriptions)
-            {
-                checker.Check(subscription);
-                checkedSubscriptions++;
-            }
-        }
+        int checkedSubscriptions = checker.CheckAll(reports);
 
         Assert.True(checkedSubscriptions >= 20, $"only {checkedSubscriptions} subscriptions were made");
         Assert.True(checker.ResumesChecked > 0 && checker.SnapshotsChecked > 0, $"resumes {checker.ResumesChecked}, snapshots {checker.SnapshotsChecked}");

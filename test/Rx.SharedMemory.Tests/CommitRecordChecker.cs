@@ -23,6 +23,20 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits, bool
     /// <summary>Gets how many commits the subscriptions checked were told they skipped.</summary>
     public long SkippedChecked { get; private set; }
 
+    /// <summary>Checks every subscription the chaos subscribers made.</summary>
+    /// <returns>How many subscriptions were checked.</returns>
+    public int CheckAll(IEnumerable<ChaosSubscriberScenario.Report> reports)
+    {
+        int count = 0;
+        foreach (var subscription in reports.SelectMany(report => report.Subscriptions))
+        {
+            this.Check(subscription);
+            count++;
+        }
+
+        return count;
+    }
+
     public void Check(SubscriptionRecord subscription)
     {
         string filter = subscription.Filter;

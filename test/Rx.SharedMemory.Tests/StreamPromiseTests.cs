@@ -12,50 +12,14 @@ public sealed class StreamPromiseTests(ITestOutputHelper output) : WorkerProcess
     [Fact]
     public async Task RandomSubscribersAndResumes_WithConflationInTheMasterAndInTheWorker_MatchTheMastersCommitRecord_WithExactSkipCounts()
     {
-        var commits = new List<KeyChange>();
-        using var recording = this.Master.ObserveChanges().Subscribe(c =>
-        {
-            lock (commits)
-            {
-                commits.Add(c);
-            }
-        });
-        await this.Master.Store.SetAsync("chaos/end", false, this.TimeoutToken);
-
         // Each subscriber's changes wait for its observers in a queue of 8 (at most 16 KiB of values), and an observer
         // sleeps now and then: changes conflate in the worker as well as in the master.
-        var subscribers = new[] { await this.SpawnReadyAsync("chaos-subscriber", "1", "8", "16384", "3"), await this.SpawnReadyAsync("chaos-subscriber", "2", "8", "16384", "3") };
-        var writers = new[] { await this.SpawnAsync("chaos-writer", "1", "4000"), await this.SpawnAsync("chaos-writer", "2", "4000") };
-        foreach (var writer in writers)
-        {
-            await this.ReportAfterExitAsync(writer);
-        }
-
-        long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
-        var reports = new List<ChaosSubscriberScenario.Report>();
-        foreach (var subscriber in subscribers)
-        {
-            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
-        }
-
-        KeyChange[] record;
-        lock (commits)
-        {
-            record = [.. commits.Where(c => c.Version < endVersion)];
-        }
+        var (record, reports) = await this.RunChaosAsync("8", "16384", "3");
 
         Assert.Equal(Enumerable.Range((int)record[0].Version, record.Length).Select(v => (long)v), record.Select(c => c.Version));
         Assert.All(record, c => Assert.Equal(0, c.SkippedVersions));
         var checker = new CommitRecordChecker(record, conflation: true);
-        int checkedSubscriptions = 0;
-        foreach (var report in reports)
-        {
-            foreach (var subscription in report.Subscriptions)
-            {
-                checker.Check(subscription);
-                checkedSubscriptions++;
-            }
-        }
+        int checkedSubscriptions = checker.CheckAll(reports);
 
         output.WriteLine($"{checkedSubscriptions} subscriptions, {checker.SnapshotsChecked} starting states, {checker.ResumesChecked} resumes, {checker.SkippedChecked} skipped commits checked");
         Assert.True(checkedSubscriptions >= 20, $"only {checkedSubscriptions} subscriptions were made");

@@ -46,4 +46,41 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
         await this.FirstAsync(ready, c => c.Key == $"ready/{spawned.Worker.Id}");
         return spawned;
     }
+
+    /// <summary>
+    /// Runs two chaos writers (4,000 random writes each) against two chaos subscribers, then returns the master's
+    /// record of every change committed before the end marker, with the subscribers' reports.
+    /// </summary>
+    /// <param name="subscriberArguments">What each subscriber takes after its seed (its queue bounds and observer delay).</param>
+    private protected async Task<(KeyChange[] Record, ChaosSubscriberScenario.Report[] Reports)> RunChaosAsync(params string[] subscriberArguments)
+    {
+        // Every change, individually: the record the streams are checked against must not conflate.
+        var commits = new List<KeyChange>();
+        using var recording = this.Master.ObserveChanges().Subscribe(c =>
+        {
+            lock (commits)
+            {
+                commits.Add(c);
+            }
+        });
+        await this.Master.Store.SetAsync("chaos/end", false, this.TimeoutToken);
+        var subscribers = new[] { await this.SpawnReadyAsync("chaos-subscriber", ["1", .. subscriberArguments]), await this.SpawnReadyAsync("chaos-subscriber", ["2", .. subscriberArguments]) };
+        var writers = new[] { await this.SpawnAsync("chaos-writer", "1", "4000"), await this.SpawnAsync("chaos-writer", "2", "4000") };
+        foreach (var writer in writers)
+        {
+            await this.ReportAfterExitAsync(writer);
+        }
+
+        long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
+        var reports = new List<ChaosSubscriberScenario.Report>();
+        foreach (var subscriber in subscribers)
+        {
+            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
+        }
+
+        lock (commits)
+        {
+            return ([.. commits.Where(c => c.Version < endVersion)], [.. reports]);
+        }
+    }
 }
