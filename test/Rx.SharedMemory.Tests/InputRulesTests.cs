@@ -53,7 +53,7 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
     public async Task AWorker_SendsNothing_ForAKeyWithALoneSurrogate_OrAValueTooDeep()
     {
         var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
-        var master = new RecordingMaster();
+        var master = new FeaturelessMaster();
         using var rpc = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()), master);
         rpc.StartListening();
         await using var worker = await SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
@@ -112,25 +112,5 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Equal(2, await this.Master.Store.GetAsync<int>("forever", this.TimeoutToken));
         Assert.Equal(1, await this.Master.Store.GetAsync<int>("years", this.TimeoutToken));
         Assert.Equal(DateTimeOffset.MaxValue.UtcTicks, Store.KeyValueStore.ExpiryTicks(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.MaxValue));
-    }
-
-    /// <summary>A master that records what arrives.</summary>
-    private sealed class RecordingMaster
-    {
-        public List<string> Calls { get; } = [];
-
-        [JsonRpcMethod("hello")]
-        public object Hello(int protocolVersion, int processId)
-        {
-            this.Calls.Add("hello");
-            return new { protocolVersion, workerId = 1, maxKeyLength = 100, maxValueBytes = 1000 };
-        }
-
-        [JsonRpcMethod("set")]
-        public long Set(string key, JsonElement value)
-        {
-            this.Calls.Add($"set {key}");
-            return this.Calls.Count;
-        }
     }
 }
