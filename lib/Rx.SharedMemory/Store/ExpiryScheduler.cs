@@ -141,8 +141,46 @@ internal sealed class ExpiryScheduler : IDisposable
 
         // Set outside the monitor: a clock may run the callback at once, on this thread or another.
         this.timer ??= this.time.CreateTimer(static state => ((ExpiryScheduler)state!).Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        this.timer.Change(ticks < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromTicks(Math.Min(ticks, LongestTimer.Ticks)), Timeout.InfiniteTimeSpan);
+        if (ticks < 0)
+        {
+            this.timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            this.ArmTimerFor(deadline);
+        }
+
         this.Wait(Timeout.Infinite);
+    }
+
+    /// <summary>Sets the clock's timer to fire when <paramref name="deadline"/> (UTC ticks) comes, and not later.</summary>
+    /// <remarks>
+    /// A timer takes a period, counted from the clock's time when it is set: if the clock moves on between reading it
+    /// and setting the timer (a test advancing a fake clock from another thread), the timer would fire that much after
+    /// the deadline, or never if the clock then stands still until the expiry comes. So the timer is set again, for
+    /// what is left, until the clock reads the same before and after. A few rounds at most: a fake clock moves only
+    /// when told, and a real one leaves the timer late by the microseconds of the last round.
+    /// </remarks>
+    private void ArmTimerFor(long deadline)
+    {
+        long before = this.time.GetUtcNow().UtcTicks;
+        for (int round = 0; round < 8 && before < deadline; round++)
+        {
+            this.timer!.Change(TimeSpan.FromTicks(Math.Min(deadline - before, LongestTimer.Ticks)), Timeout.InfiniteTimeSpan);
+            long after = this.time.GetUtcNow().UtcTicks;
+            if (after == before)
+            {
+                return;
+            }
+
+            before = after;
+        }
+
+        if (before >= deadline)
+        {
+            // The deadline came while the timer was set: the pass runs now.
+            this.Wake();
+        }
     }
 
     /// <summary>Waits until woken or for <paramref name="milliseconds"/>, whichever comes first.</summary>
