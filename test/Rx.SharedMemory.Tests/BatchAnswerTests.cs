@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
@@ -11,10 +12,11 @@ namespace Rx.SharedMemory.Tests;
 public sealed class BatchAnswerTests : TestBase
 {
     [Fact]
-    public void OnceTheAnswerIsFull_TheCallsLeftAreNotRun_AndSaySo()
+    public async Task OnceTheAnswerIsFull_TheCallsLeftAreNotRun_AndSaySo()
     {
         var options = new SharedMemoryOptions { MaxValueBytes = 2 * 1024 * 1024 };
-        using var store = new KeyValueStore(options);
+        using var engine = new MemoryEngine(options);
+        var store = engine.Store;
         var big = Encoding.UTF8.GetBytes($"\"{new string('x', 1_500_000)}\"");
         for (int i = 0; i < 5; i++)
         {
@@ -22,11 +24,11 @@ public sealed class BatchAnswerTests : TestBase
         }
 
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var target = new StoreRpcTarget(store, new LockTable(), outbox, options, 1, region: null, NullLogger.Instance);
+        var target = new StoreRpcTarget(engine, outbox, options, 1, region: null, NullLogger.Instance);
         target.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId); // the first request of every connection
         using var calls = JsonDocument.Parse("""[["get","b0"],["get","b1"],["get","b2"],["get","b3"],["set","after",1],["get","b4"]]""");
 
-        var answer = target.Batch(new BatchRequest(calls.RootElement));
+        var answer = await target.BatchAsync(new BatchRequest(calls.RootElement));
 
         // 4 MiB is the budget: three values of 1.5 MB fill it, and nothing after them runs, not even the set.
         using var results = JsonDocument.Parse(answer.Utf8);

@@ -7,7 +7,7 @@ namespace Rx.SharedMemory.Tests;
 /// non-parallel collection, since the meter that counts batches is process-wide.
 /// </summary>
 [Collection(nameof(Measurements))]
-public sealed class BatchingTests : WorkerProcessTestBase
+public abstract class BatchingTests(TestEngine engine) : WorkerProcessTestBase(engine)
 {
     [Fact]
     public async Task PipelinedGets_OfMoreThanOneAnswerHolds_ComeBackWhole_AndInCallOrder()
@@ -75,3 +75,9 @@ public sealed class BatchingTests : WorkerProcessTestBase
         Assert.True(sizes.Length < Rounds / 4, $"{sizes.Sum()} calls took {sizes.Length} batches (largest {sizes.Max()})");
     }
 }
+
+/// <summary>The same tests with the embedded engine.</summary>
+public sealed class BatchingTestsInMemory() : BatchingTests(TestEngine.Memory);
+
+/// <summary>The same tests with an engine whose answers come later, as a remote engine's do.</summary>
+public sealed class BatchingTestsDeferred() : BatchingTests(TestEngine.Deferred);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Nerdbank.Streams;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
@@ -54,13 +55,15 @@ public sealed class OperationTableTests : TestBase
         {
             var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
             this.master = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()));
-            OperationTable.Register(this.master, new StoreRpcTarget(this.Store, new LockTable(), this.outbox, new SharedMemoryOptions(), 1, region: null, NullLogger.Instance));
+            OperationTable.Register(this.master, new StoreRpcTarget(this.Engine, this.outbox, new SharedMemoryOptions(), 1, region: null, NullLogger.Instance));
             this.master.StartListening();
             this.Worker = new JsonRpc(new HeaderDelimitedMessageHandler(workerEnd, workerEnd, new SystemTextJsonFormatter()));
             this.Worker.StartListening();
         }
 
-        public KeyValueStore Store { get; } = new(new SharedMemoryOptions());
+        public MemoryEngine Engine { get; } = new(new SharedMemoryOptions());
+
+        public KeyValueStore Store => this.Engine.Store;
 
         public JsonRpc Worker { get; }
 
@@ -76,7 +79,7 @@ public sealed class OperationTableTests : TestBase
             this.Worker.Dispose();
             this.master.Dispose();
             this.outbox.Dispose();
-            this.Store.Dispose();
+            this.Engine.Dispose();
             return default;
         }
     }

@@ -1,3 +1,4 @@
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Master;
 
 namespace Rx.SharedMemory.Tests;
@@ -39,9 +40,9 @@ public sealed class ReleaseRaceTests : WorkerProcessTestBase
         await running.WaitAsync(this.TimeoutToken);
 
         Assert.Equal(subscriptions, this.Master.SubscriptionCount);
-        Assert.Equal((0, 0), this.Master.Engine.Ephemeral);
+        Assert.Equal((0, 0), ((MemoryEngine)this.Master.Engine).Store.Ephemeral);
         Assert.Null(await this.Master.Store.GetEntryAsync<string>(name, this.TimeoutToken));
-        Assert.Equal(0, this.Master.Locks.Count);
+        Assert.Equal(0, ((MemoryEngine)this.Master.Engine).Locks.Count);
         await using var taken = await this.Master.Store.AcquireLockAsync(name, TimeSpan.Zero, this.TimeoutToken);
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Nerdbank.Streams;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
@@ -22,9 +23,10 @@ public sealed class ReleasedConnectionTests : TestBase
     public async Task DataCall_RunAfterItsWorkerWasReleased_IsRefused(string method)
     {
         var options = new SharedMemoryOptions();
-        using var store = new KeyValueStore(options);
+        using var engine = new MemoryEngine(options);
+        var store = engine.Store;
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var target = new StoreRpcTarget(store, new LockTable(), outbox, options, 1, region: null, NullLogger.Instance);
+        var target = new StoreRpcTarget(engine, outbox, options, 1, region: null, NullLogger.Instance);
         var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
         using var master = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()));
         OperationTable.Register(master, target);
@@ -35,7 +37,7 @@ public sealed class ReleasedConnectionTests : TestBase
         store.Set("dead/d", "1"u8.ToArray());
         long before = store.Version;
 
-        target.ReleaseAll();
+        await target.ReleaseAllAsync();
         Task call = method switch
         {
             RpcMethods.Set => worker.InvokeWithParameterObjectAsync<long>(method, new { key = "dead/k", value = 1 }, this.TimeoutToken),

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>Atomic operations, locks and ephemeral keys across real worker processes.</summary>
-public sealed class StoreOperationTests : WorkerProcessTestBase
+public abstract class StoreOperationTests(TestEngine engine) : WorkerProcessTestBase(engine)
 {
     [Fact]
     public async Task TwoWorkersIncrementingOneCounter_10000TimesEach_EndAtExactly20000()
@@ -126,3 +126,9 @@ public sealed class StoreOperationTests : WorkerProcessTestBase
         Assert.Null(await this.Master.Store.GetEntryAsync<JsonElement>("session/1", this.TimeoutToken));
     }
 }
+
+/// <summary>The same tests with the embedded engine.</summary>
+public sealed class StoreOperationTestsInMemory() : StoreOperationTests(TestEngine.Memory);
+
+/// <summary>The same tests with an engine whose answers come later, as a remote engine's do.</summary>
+public sealed class StoreOperationTestsDeferred() : StoreOperationTests(TestEngine.Deferred);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Rx.SharedMemory.Engine;
 using Xunit.Abstractions;
 
 namespace Rx.SharedMemory.Tests;
@@ -56,8 +57,8 @@ public sealed class WorkerLifecycleTests(ITestOutputHelper output) : WorkerProce
             // Nothing of a dead worker is left in the store.
             Assert.Empty(this.Master.Workers);
             Assert.Equal(subscriptions, this.Master.SubscriptionCount);
-            Assert.Equal((0, 0), this.Master.Engine.Ephemeral);
-            Assert.Equal(0, this.Master.Locks.Count);
+            Assert.Equal((0, 0), ((MemoryEngine)this.Master.Engine).Store.Ephemeral);
+            Assert.Equal(0, ((MemoryEngine)this.Master.Engine).Locks.Count);
             var taker = await this.SpawnAsync("take-locks", LockNames);
             var taken = await this.ReportAfterExitAsync<TakeLocksScenario.Report>(taker);
             Assert.Equal(LockNames.Select(n => new TakeLocksScenario.Taken(n, Took: true)), taken.Locks);

@@ -1,4 +1,5 @@
 using System.Reactive.Linq;
+using Rx.SharedMemory.Engine;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -13,6 +14,14 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
         : base(timeout)
     {
         this.Master = new SharedMemoryMaster(options);
+    }
+
+    /// <param name="engine">Which engine the master keeps its store in.</param>
+    /// <param name="options">The master's settings.</param>
+    private protected WorkerProcessTestBase(TestEngine engine, SharedMemoryOptions? options = null)
+        : base(null)
+    {
+        this.Master = engine == TestEngine.Memory ? new SharedMemoryMaster(options) : new SharedMemoryMaster(options, null, static o => new DeferredEngine(new MemoryEngine(o)));
     }
 
     protected SharedMemoryMaster Master { get; }

@@ -3,6 +3,7 @@ using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 
@@ -11,8 +12,7 @@ namespace Rx.SharedMemory.Master;
 /// <summary>The store as the master's own code sees it: the same <see cref="ISharedStore"/> as a worker's, without a pipe.</summary>
 internal sealed class LocalStore : ISharedStore
 {
-    private readonly KeyValueStore store;
-    private readonly LockTable locks;
+    private readonly IStoreEngine engine;
     private readonly SharedMemoryOptions options;
     private readonly ILogger logger;
     private readonly ConcurrentDictionary<LocalSubscription, bool> subscriptions = new();
@@ -21,117 +21,65 @@ internal sealed class LocalStore : ISharedStore
     private long nextSubscriptionId;
     private volatile bool disposed;
 
-    public LocalStore(KeyValueStore store, LockTable locks, SharedMemoryOptions options, ILogger logger)
+    public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
     {
-        this.store = store;
-        this.locks = locks;
+        this.engine = engine;
         this.options = options;
         this.logger = logger;
     }
 
-    // Every *Async method reports failure through its task, never by throwing at the call site: a caller that issues
-    // several calls before awaiting them gets every one run, as a worker's do.
-    public ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
+    // Every *Async method is async, so that it reports failure through its task, never by throwing at the call site: a
+    // caller that issues several calls before awaiting them gets every one run, as a worker's do.
+    public async ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
     {
-        try
-        {
-            var entry = this.Read<T>(key, cancellationToken);
-            return new(entry is null ? default : entry.Value);
-        }
-        catch (Exception ex)
-        {
-            return ValueErrors.FaultedAsync<T?>(ex);
-        }
+        var entry = await this.ReadAsync<T>(key, cancellationToken).ConfigureAwait(false);
+        return entry is null ? default : entry.Value;
     }
 
-    public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default)
+    public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) =>
+        this.ReadAsync<T>(key, cancellationToken);
+
+    public async ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
     {
-        try
-        {
-            return new(this.Read<T>(key, cancellationToken));
-        }
-        catch (Exception ex)
-        {
-            return ValueErrors.FaultedAsync<StoreEntry<T>?>(ex);
-        }
+        this.ThrowIfUnusable(cancellationToken);
+        return await this.engine.SetAsync(key, Serialize(key, value), null, 0, cancellationToken).ConfigureAwait(false);
     }
 
-    public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
+    public async ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default)
     {
-        try
-        {
-            this.ThrowIfUnusable(cancellationToken);
-            return new(this.store.Set(key, Serialize(key, value)));
-        }
-        catch (Exception ex)
-        {
-            return ValueErrors.FaultedAsync<long>(ex);
-        }
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        this.ThrowIfUnusable(cancellationToken);
+
+        // The master never disconnects from itself: its ephemeral keys live as long as it does.
+        return await this.engine.SetAsync(key, Serialize(key, value), options.TimeToLive, 0, cancellationToken).ConfigureAwait(false);
     }
 
-    public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default)
+    public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
-        try
-        {
-            ArgumentNullException.ThrowIfNull(options);
-            options.Validate();
-            this.ThrowIfUnusable(cancellationToken);
-
-            // The master never disconnects from itself: its ephemeral keys live as long as it does.
-            return new(this.store.Set(key, Serialize(key, value), options.TimeToLive));
-        }
-        catch (Exception ex)
-        {
-            return ValueErrors.FaultedAsync<long>(ex);
-        }
+        options?.Validate();
+        this.ThrowIfUnusable(cancellationToken);
+        return await this.engine.CompareAndSetAsync(key, expectedVersion, Serialize(key, value), options?.TimeToLive, 0, cancellationToken).ConfigureAwait(false);
     }
 
-    public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default)
+    public async ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
     {
-        try
-        {
-            options?.Validate();
-            this.ThrowIfUnusable(cancellationToken);
-            return new(this.store.CompareAndSet(key, expectedVersion, Serialize(key, value), options?.TimeToLive));
-        }
-        catch (Exception ex)
-        {
-            return ValueErrors.FaultedAsync<CompareAndSetResult>(ex);
-        }
-    }
-
-    public ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            this.ThrowIfUnusable(cancellationToken);
-            var (value, version) = this.store.Increment(key, delta);
-            return new(new StoreEntry<long>(value, version));
-        }
-        catch (Exception ex)
-        {
-            return ValueErrors.FaultedAsync<StoreEntry<long>>(ex);
-        }
+        this.ThrowIfUnusable(cancellationToken);
+        var (value, version) = await this.engine.IncrementAsync(key, delta, cancellationToken).ConfigureAwait(false);
+        return new StoreEntry<long>(value, version);
     }
 
     public async ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         this.ThrowIfUnusable(cancellationToken);
-        long token = await this.locks.AcquireAsync(name, MasterOwner, timeout, cancellationToken).ConfigureAwait(false);
-        return new HeldLock(() => this.locks.Release(name, token));
+        long token = await this.engine.LockAsync(name, MasterOwner, timeout, cancellationToken).ConfigureAwait(false);
+        return new HeldLock(this.engine, name, token);
     }
 
-    public ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
+    public async ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
-        try
-        {
-            this.ThrowIfUnusable(cancellationToken);
-            return new(this.store.Delete(key) != 0);
-        }
-        catch (Exception ex)
-        {
-            return ValueErrors.FaultedAsync<bool>(ex);
-        }
+        this.ThrowIfUnusable(cancellationToken);
+        return await this.engine.DeleteAsync(key, cancellationToken).ConfigureAwait(false) != 0;
     }
 
     public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
@@ -159,10 +107,10 @@ internal sealed class LocalStore : ISharedStore
         }
     }
 
-    private StoreEntry<T>? Read<T>(string key, CancellationToken cancellationToken)
+    private async ValueTask<StoreEntry<T>?> ReadAsync<T>(string key, CancellationToken cancellationToken)
     {
         this.ThrowIfUnusable(cancellationToken);
-        if (this.store.Get(key) is not { } stored)
+        if (await this.engine.GetAsync(key, cancellationToken).ConfigureAwait(false) is not { } stored)
         {
             return null;
         }
@@ -202,7 +150,7 @@ internal sealed class LocalStore : ISharedStore
                 Interlocked.Increment(ref this.nextSubscriptionId),
                 keyOrPrefix,
                 isPrefix,
-                this.store,
+                this.engine,
                 observer,
                 queueCapacity,
                 queueMaxBytes,
@@ -213,11 +161,23 @@ internal sealed class LocalStore : ISharedStore
             {
                 if (live)
                 {
-                    this.store.SubscribeLive(subscription.Registration);
+                    this.engine.SubscribeLive(subscription.Registration);
                 }
                 else
                 {
-                    this.store.Subscribe(subscription.Registration, fromVersion);
+                    // The embedded engine registers at once, its starting state queued before Subscribe returns and
+                    // its refusal thrown here; a remote engine's refusal reaches the observer when it comes.
+                    var registering = this.engine.SubscribeAsync(subscription.Registration, fromVersion, CancellationToken.None);
+                    if (registering.IsCompleted)
+                    {
+#pragma warning disable VSTHRD002 // completed: this only rethrows its failure
+                        registering.GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+                    }
+                    else
+                    {
+                        _ = this.RegisteredAsync(registering, subscription, observer);
+                    }
                 }
             }
             catch (Exception ex)
@@ -237,6 +197,33 @@ internal sealed class LocalStore : ISharedStore
             return subscription;
         });
 
+    private async Task RegisteredAsync(ValueTask<long> registering, LocalSubscription subscription, IObserver<KeyChange> observer)
+    {
+        try
+        {
+            await registering.ConfigureAwait(false);
+            if (subscription.IsDisposed)
+            {
+                // Disposed while a remote engine registered it: its removal came first and found nothing.
+                this.engine.Unsubscribe(subscription.Registration);
+            }
+        }
+        catch (Exception ex)
+        {
+            // Refused (a prefix over MaxKeyLength): the error goes to the observer, as it does in a worker.
+            subscription.Dispose();
+            try
+            {
+                observer.OnError(ex);
+            }
+            catch (Exception observerFault)
+            {
+                // Nobody awaits this task: an observer that throws from OnError is logged, as one that throws from OnNext.
+                this.logger.LogError(observerFault, "An observer of '{Key}' threw from OnError.", subscription.Registration.KeyOrPrefix);
+            }
+        }
+    }
+
     private void ThrowIfUnusable(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(this.disposed, typeof(SharedMemoryMaster));
@@ -244,18 +231,16 @@ internal sealed class LocalStore : ISharedStore
     }
 
     /// <summary>A lock the master holds; disposing releases it, once.</summary>
-    private sealed class HeldLock(Func<bool> release) : IAsyncDisposable
+    private sealed class HeldLock(IStoreEngine engine, string name, long token) : IAsyncDisposable
     {
         private int released;
 
-        public ValueTask DisposeAsync()
+        public async ValueTask DisposeAsync()
         {
             if (Interlocked.Exchange(ref this.released, 1) == 0)
             {
-                release();
+                await engine.UnlockAsync(name, token, CancellationToken.None).ConfigureAwait(false);
             }
-
-            return default;
         }
     }
 }

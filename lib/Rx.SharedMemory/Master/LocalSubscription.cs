@@ -1,5 +1,6 @@
 using System.Reactive;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Master;
@@ -7,15 +8,15 @@ namespace Rx.SharedMemory.Master;
 /// <summary>An in-process observer of the store, fed by an outbox of its own so that it never runs under the store's lock.</summary>
 internal sealed class LocalSubscription : IDisposable
 {
-    private readonly KeyValueStore store;
+    private readonly IStoreEngine engine;
     private readonly IObserver<KeyChange> observer;
     private readonly ILogger logger;
     private readonly Action<LocalSubscription> onDispose;
     private volatile bool disposed;
 
-    public LocalSubscription(long id, string keyOrPrefix, bool isPrefix, KeyValueStore store, IObserver<KeyChange> observer, int queueCapacity, long queueMaxBytes, ILogger logger, Action<LocalSubscription> onDispose)
+    public LocalSubscription(long id, string keyOrPrefix, bool isPrefix, IStoreEngine engine, IObserver<KeyChange> observer, int queueCapacity, long queueMaxBytes, ILogger logger, Action<LocalSubscription> onDispose)
     {
-        this.store = store;
+        this.engine = engine;
         this.logger = logger;
         this.onDispose = onDispose;
 
@@ -26,6 +27,9 @@ internal sealed class LocalSubscription : IDisposable
     }
 
     public StoreSubscription Registration { get; }
+
+    /// <summary>Gets whether the subscription has ended.</summary>
+    public bool IsDisposed => this.disposed;
 
     /// <summary>Ends the subscription with <c>OnCompleted</c> (the store is shutting down).</summary>
     public void Complete()
@@ -45,7 +49,7 @@ internal sealed class LocalSubscription : IDisposable
         }
 
         this.disposed = true;
-        this.store.Unsubscribe(this.Registration);
+        this.engine.Unsubscribe(this.Registration);
         this.Registration.Outbox.Dispose();
         this.onDispose(this);
     }

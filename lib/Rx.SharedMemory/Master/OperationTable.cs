@@ -27,46 +27,46 @@ internal static class OperationTable
         new(RpcMethods.Hello, static t => (int protocolVersion, int processId, bool sharedRegion = false) => t.OnHello(protocolVersion, processId, sharedRegion)),
         new(
             RpcMethods.Get,
-            static t => (string key) => Get(t.Greeted(), key),
-            static (t, a) => Get(t, a.String(BatchPositions.Get.Key, "key"))),
+            static t => (string key) => GetAsync(t.Greeted(), key),
+            static (t, a) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key")))),
         new(
             RpcMethods.Set,
-            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => Set(t.Greeted(), key, RawJson.CopyOf(value), ttlMs, ephemeral),
-            static (t, a) => Set(
+            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => SetAsync(t.Greeted(), key, RawJson.CopyOf(value), ttlMs, ephemeral),
+            static (t, a) => AsObjectAsync(SetAsync(
                 t,
                 a.String(BatchPositions.Set.Key, "key"),
                 t.ValueOf(a, BatchPositions.Set.Key, BatchPositions.Set.Value, BatchPositions.Set.RegionOffset),
                 a.OptionalDouble(BatchPositions.Set.TtlMs, "ttlMs"),
-                a.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral"))),
+                a.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral")))),
         new(
             RpcMethods.CompareAndSet,
-            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => CompareAndSet(t.Greeted(), key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral),
-            static (t, a) => CompareAndSet(
+            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => CompareAndSetAsync(t.Greeted(), key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral),
+            static (t, a) => AsObjectAsync(CompareAndSetAsync(
                 t,
                 a.String(BatchPositions.CompareAndSet.Key, "key"),
                 a.Int64(BatchPositions.CompareAndSet.ExpectedVersion, "expectedVersion"),
                 t.ValueOf(a, BatchPositions.CompareAndSet.Key, BatchPositions.CompareAndSet.Value, BatchPositions.CompareAndSet.RegionOffset),
                 a.OptionalDouble(BatchPositions.CompareAndSet.TtlMs, "ttlMs"),
-                a.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral"))),
+                a.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral")))),
         new(
             RpcMethods.Increment,
-            static t => (string key, long delta = 1) => Increment(t.Greeted(), key, delta),
-            static (t, a) => Increment(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1)),
+            static t => (string key, long delta = 1) => IncrementAsync(t.Greeted(), key, delta),
+            static (t, a) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1))),
         new(
             RpcMethods.Delete,
-            static t => (string key) => t.Greeted().AsWriter(key, static (store, key) => store.Delete(key)),
-            static (t, a) => t.AsWriter(a.String(BatchPositions.Delete.Key, "key"), static (store, key) => store.Delete(key))),
+            static t => (string key) => DeleteAsync(t.Greeted(), key),
+            static (t, a) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key")))),
         new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => t.LockAsync(name, timeoutMs, cancellationToken)),
         new(
             RpcMethods.Unlock,
-            static t => (string name, long token) => t.Greeted().Locks.Release(name, token),
-            static (t, a) => t.Locks.Release(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"))),
-        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => t.Subscribe(subscription, key, prefix, fromVersion)),
+            static t => (string name, long token) => t.Greeted().Engine.UnlockAsync(name, token, CancellationToken.None),
+            static (t, a) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
+        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => t.SubscribeAsync(subscription, key, prefix, fromVersion)),
         new(RpcMethods.Unsubscribe, static t => (long subscription) => t.Unsubscribe(subscription)),
-        new(RpcMethods.Batch, static t => (BatchRequest calls) => t.Batch(calls)),
+        new(RpcMethods.Batch, static t => (BatchRequest calls) => t.BatchAsync(calls)),
     ];
 
-    private static readonly FrozenDictionary<string, Func<StoreRpcTarget, BatchArguments, object?>> Batched =
+    private static readonly FrozenDictionary<string, Func<StoreRpcTarget, BatchArguments, ValueTask<object?>>> Batched =
         Operations.Where(o => o.Batched is not null).ToFrozenDictionary(o => o.Name, o => o.Batched!, StringComparer.Ordinal);
 
     private static readonly string BatchedNames = string.Join(", ", Operations.Where(o => o.Batched is not null).Select(o => o.Name));
@@ -87,36 +87,45 @@ internal static class OperationTable
     /// <param name="arguments">The call.</param>
     /// <returns>The result: null, a number, a boolean or a message.</returns>
     /// <exception cref="ArgumentException">The method cannot be called in a batch.</exception>
-    public static object? RunBatched(StoreRpcTarget target, BatchArguments arguments) =>
+    public static ValueTask<object?> RunBatchedAsync(StoreRpcTarget target, BatchArguments arguments) =>
         Batched.TryGetValue(arguments.Method, out var run)
             ? run(target, arguments)
             : throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
 
-    private static EntryMessage<RawJson>? Get(StoreRpcTarget target, string key) =>
-        target.Store.Get(key) is { } stored ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version } : null;
+    private static async ValueTask<EntryMessage<RawJson>?> GetAsync(StoreRpcTarget target, string key) =>
+        await target.Engine.GetAsync(key, CancellationToken.None).ConfigureAwait(false) is { } stored
+            ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version }
+            : null;
 
-    private static long Set(StoreRpcTarget target, string key, byte[] value, double? ttlMs, bool ephemeral)
+    private static ValueTask<long> SetAsync(StoreRpcTarget target, string key, byte[] value, double? ttlMs, bool ephemeral)
     {
         var timeToLive = TimeToLive(ttlMs);
         return ephemeral
-            ? target.AsOwner(RpcMethods.Set, key, (key, value, timeToLive), static (store, s, owner) => store.Set(s.key, s.value, s.timeToLive, owner))
-            : target.AsWriter((key, value, timeToLive), static (store, s) => store.Set(s.key, s.value, s.timeToLive));
+            ? target.AsOwnerAsync(RpcMethods.Set, key, (key, value, timeToLive), static (engine, s, owner) => engine.SetAsync(s.key, s.value, s.timeToLive, owner, CancellationToken.None))
+            : target.PastGateAsync((key, value, timeToLive), static (engine, s, _) => engine.SetAsync(s.key, s.value, s.timeToLive, 0, CancellationToken.None));
     }
 
-    private static CompareAndSetMessage CompareAndSet(StoreRpcTarget target, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
+    private static async ValueTask<CompareAndSetMessage> CompareAndSetAsync(StoreRpcTarget target, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
     {
         var timeToLive = TimeToLive(ttlMs);
-        var result = ephemeral
-            ? target.AsOwner(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive), static (store, s, owner) => store.CompareAndSet(s.key, s.expectedVersion, s.value, s.timeToLive, owner))
-            : target.AsWriter((key, expectedVersion, value, timeToLive), static (store, s) => store.CompareAndSet(s.key, s.expectedVersion, s.value, s.timeToLive));
+        var running = ephemeral
+            ? target.AsOwnerAsync(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive), static (engine, s, owner) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, owner, CancellationToken.None))
+            : target.PastGateAsync((key, expectedVersion, value, timeToLive), static (engine, s, _) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, 0, CancellationToken.None));
+        var result = await running.ConfigureAwait(false);
         return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
     }
 
-    private static EntryMessage<long> Increment(StoreRpcTarget target, string key, long delta)
+    private static async ValueTask<EntryMessage<long>> IncrementAsync(StoreRpcTarget target, string key, long delta)
     {
-        var (value, version) = target.AsWriter((key, delta), static (store, s) => store.Increment(s.key, s.delta));
+        var (value, version) = await target.PastGateAsync((key, delta), static (engine, s, _) => engine.IncrementAsync(s.key, s.delta, CancellationToken.None)).ConfigureAwait(false);
         return new EntryMessage<long> { Value = value, Version = version };
     }
+
+    private static ValueTask<long> DeleteAsync(StoreRpcTarget target, string key) =>
+        target.PastGateAsync(key, static (engine, key, _) => engine.DeleteAsync(key, CancellationToken.None));
+
+    /// <summary>A batched call's result as an object.</summary>
+    private static async ValueTask<object?> AsObjectAsync<T>(ValueTask<T> running) => await running.ConfigureAwait(false);
 
     /// <summary>A <c>ttlMs</c> argument: positive; one past what a <see cref="TimeSpan"/> holds (about 29,000 years) means as long as the store can keep a deadline.</summary>
     private static TimeSpan? TimeToLive(double? milliseconds) => milliseconds switch
@@ -131,5 +140,5 @@ internal static class OperationTable
     /// <param name="Name">The method's name on the wire.</param>
     /// <param name="Bind">Makes the handler of a request of its own, for one connection.</param>
     /// <param name="Batched">Runs a call of a batch; null for an operation a batch cannot carry.</param>
-    private sealed record Operation(string Name, Func<StoreRpcTarget, Delegate> Bind, Func<StoreRpcTarget, BatchArguments, object?>? Batched = null);
+    private sealed record Operation(string Name, Func<StoreRpcTarget, Delegate> Bind, Func<StoreRpcTarget, BatchArguments, ValueTask<object?>>? Batched = null);
 }

@@ -4,6 +4,7 @@ using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Transport;
@@ -22,8 +23,7 @@ namespace Rx.SharedMemory;
 public sealed class SharedMemoryMaster : IAsyncDisposable
 {
     private readonly SharedMemoryOptions options;
-    private readonly KeyValueStore store;
-    private readonly LockTable locks = new();
+    private readonly IStoreEngine engine;
     private readonly LocalStore localStore;
     private readonly ILogger logger;
     private readonly SemaphoreSlim spawnGate = new(1, 1);
@@ -41,12 +41,18 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <param name="loggerFactory">Where the master logs; <see langword="null"/> for none.</param>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
     public SharedMemoryMaster(SharedMemoryOptions? options = null, ILoggerFactory? loggerFactory = null)
+        : this(options, loggerFactory, static options => new MemoryEngine(options))
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="SharedMemoryMaster"/> class over the engine <paramref name="createEngine"/> makes from the checked settings.</summary>
+    internal SharedMemoryMaster(SharedMemoryOptions? options, ILoggerFactory? loggerFactory, Func<SharedMemoryOptions, IStoreEngine> createEngine)
     {
         this.options = (options ?? new SharedMemoryOptions()).Clone();
         this.options.Validate();
         this.logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Master");
-        this.store = new KeyValueStore(this.options);
-        this.localStore = new LocalStore(this.store, this.locks, this.options, this.logger);
+        this.engine = createEngine(this.options);
+        this.localStore = new LocalStore(this.engine, this.options, this.logger);
         this.Changes = this.localStore.ObserveAllLive(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
     }
 
@@ -91,16 +97,16 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     public IReadOnlyCollection<IWorker> Workers => [.. this.workers.Values.OrderBy(w => w.Id)];
 
     /// <summary>Gets the version of the last committed change.</summary>
-    public long Version => this.store.Version;
+    public long Version => this.engine.Version;
 
     /// <summary>Gets the number of keys in the store.</summary>
-    public int Count => this.store.Count;
+    public int Count => this.engine.Count;
 
     /// <summary>Gets the bytes the store counts against <see cref="SharedMemoryOptions.MaxBytes"/>: values' JSON and keys' UTF-8.</summary>
-    public long Bytes => this.store.Bytes;
+    public long Bytes => this.engine.Bytes;
 
     /// <summary>Gets the number of live subscriptions, in-process and from every worker.</summary>
-    public int SubscriptionCount => this.store.SubscriptionCount;
+    public int SubscriptionCount => this.engine.SubscriptionCount;
 
     /// <summary>
     /// Starts a worker process and waits until it has connected. The process must call
@@ -153,7 +159,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
                 throw;
             }
 
-            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.store, this.locks, this.options, this.logger);
+            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.engine, this.options, this.logger);
             this.workers[worker.Id] = worker;
             worker.Start(this.OnWorkerExited);
         }
@@ -218,7 +224,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         }
 
         this.localStore.Shutdown();
-        this.store.Dispose();
+        this.engine.Dispose();
         foreach (var worker in stopped)
         {
             worker.Process.Dispose();
@@ -228,11 +234,8 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         this.exited.OnCompleted();
     }
 
-    /// <summary>Gets the store itself, for tests that check what a dead worker left.</summary>
-    internal KeyValueStore Engine => this.store;
-
-    /// <summary>Gets the lock table, for tests that check what a dead worker left.</summary>
-    internal LockTable Locks => this.locks;
+    /// <summary>Gets the engine, for tests that check what a dead worker left.</summary>
+    internal IStoreEngine Engine => this.engine;
 
     private void OnWorkerExited(WorkerConnection worker, int exitCode)
     {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
@@ -16,8 +17,7 @@ namespace Rx.SharedMemory.Master;
 /// </summary>
 internal sealed class StoreRpcTarget
 {
-    private readonly KeyValueStore store;
-    private readonly LockTable locks;
+    private readonly IStoreEngine engine;
     private readonly ChangeOutbox outbox;
     private readonly SharedMemoryOptions options;
     private readonly int workerId;
@@ -27,12 +27,15 @@ internal sealed class StoreRpcTarget
     private readonly ConcurrentDictionary<long, StoreSubscription> subscriptions = new();
     private readonly TaskCompletionSource<int> hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // A call that gives the connection something to own (a lock or a place in a lock's queue, an ephemeral key, a
-    // subscription) takes effect under this gate, and ReleaseAll closes it first: such a call either lands before the
-    // release, which then takes it back, or is refused. A request the reader had already read when the worker died
-    // thus cannot leave the dead worker owning anything.
+    // A write, or a call that gives the connection something to own (a lock or a place in a lock's queue, an
+    // ephemeral key, a subscription), passes this gate before it reaches the engine, and ReleaseAllAsync closes it,
+    // then waits for the calls that passed to land before it takes back what the connection owns: such a call either
+    // lands before the release or is refused. A request the reader had already read when the worker died thus cannot
+    // leave the dead worker owning anything, whether the engine answers at once or from another machine.
     private readonly Lock releaseGate = new();
     private bool released; // guarded by releaseGate
+    private int landing; // guarded by releaseGate: calls past the gate whose engine operation has not completed
+    private TaskCompletionSource? landed; // guarded by releaseGate: set once released, while calls are landing
 
     // Lock requests of this connection being run or waiting; changed with Interlocked.
     private int lockRequests;
@@ -40,22 +43,18 @@ internal sealed class StoreRpcTarget
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
 
-    public StoreRpcTarget(KeyValueStore store, LockTable locks, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger)
+    public StoreRpcTarget(IStoreEngine engine, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger)
     {
         this.offeredRegion = region;
-        this.store = store;
-        this.locks = locks;
+        this.engine = engine;
         this.outbox = outbox;
         this.options = options;
         this.workerId = workerId;
         this.logger = logger;
     }
 
-    /// <summary>Gets the store the connection's operations run on.</summary>
-    internal KeyValueStore Store => this.store;
-
-    /// <summary>Gets the locks the connection's operations take and release.</summary>
-    internal LockTable Locks => this.locks;
+    /// <summary>Gets the engine the connection's operations run on.</summary>
+    internal IStoreEngine Engine => this.engine;
 
     /// <summary>Gets a task that completes with the worker's process id when it has said hello.</summary>
     public Task<int> Hello => this.hello.Task;
@@ -123,9 +122,10 @@ internal sealed class StoreRpcTarget
             Task<long> acquiring;
             lock (this.releaseGate)
             {
-                // The lock is taken, or the wait queued, before the gate opens again; only the wait itself is outside.
+                // The engine queues the wait before it returns (IStoreEngine.LockAsync), so a release that follows
+                // ends it; only the wait itself is outside the gate.
                 this.ThrowIfReleased();
-                acquiring = this.locks.AcquireAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken);
+                acquiring = this.engine.LockAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken);
             }
 
             return await acquiring.ConfigureAwait(false);
@@ -143,7 +143,7 @@ internal sealed class StoreRpcTarget
     /// if larger), the calls left are not run and are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to
     /// send again: an answer holds at most that plus one value, whatever the gets of the batch find.
     /// </summary>
-    public RawJson Batch(BatchRequest calls)
+    public async ValueTask<RawJson> BatchAsync(BatchRequest calls)
     {
         this.Greeted();
         var array = calls.Calls;
@@ -152,61 +152,79 @@ internal sealed class StoreRpcTarget
             throw new ArgumentException("A batch is an array of calls.", nameof(calls));
         }
 
-        var buffer = new ArrayBufferWriter<byte>(256 + (array.GetArrayLength() * 32));
+        int count = array.GetArrayLength();
+        var buffer = new ArrayBufferWriter<byte>(256 + (count * 32));
         var results = new RegionResults(this.region);
         long budget = ProtocolLimits.AnswerBudget(this.options.MaxValueBytes);
+        bool detached = false;
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
             bool full = false;
-            foreach (var call in array.EnumerateArray())
+            var each = array.EnumerateArray();
+            for (int i = 0; i < count; i++)
             {
+                each.MoveNext();
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
                 if (full)
                 {
                     BatchAnswer.WriteNotRun(writer);
+                    continue;
                 }
-                else
+
+                ValueTask<object?> running;
+                try
                 {
-                    this.Execute(call, writer, ref results);
+                    running = OperationTable.RunBatchedAsync(this, new BatchArguments(each.Current));
                 }
+                catch (Exception ex)
+                {
+                    // One call's failure is its own result; the master and the other calls go on.
+                    BatchAnswer.WriteError(writer, ex);
+                    continue;
+                }
+
+                if (!running.IsCompleted && !detached)
+                {
+                    // The request's JSON lives only as long as the handler runs synchronously: the calls left are
+                    // copied before the first wait for an engine that answers later.
+                    array = array.Clone();
+                    each = array.EnumerateArray();
+                    for (int skipped = 0; skipped <= i; skipped++)
+                    {
+                        each.MoveNext();
+                    }
+
+                    detached = true;
+                }
+
+                object? result;
+                try
+                {
+                    result = await running.ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    BatchAnswer.WriteError(writer, ex);
+                    continue;
+                }
+
+                WriteResult(writer, result, results);
             }
 
             writer.WriteEndArray();
         }
 
-        SharedMemoryMetrics.BatchCalls.Record(array.GetArrayLength());
+        SharedMemoryMetrics.BatchCalls.Record(count);
         return new RawJson(buffer.WrittenSpan.ToArray());
     }
 
-    public long Subscribe(long subscription, string key, bool prefix = false, long? fromVersion = null)
+    public ValueTask<long> SubscribeAsync(long subscription, string key, bool prefix = false, long? fromVersion = null)
     {
         this.Greeted();
         var registration = new StoreSubscription(subscription, key ?? throw new ArgumentNullException(nameof(key)), prefix, this.outbox);
         this.BeforeOwningCall?.Invoke(RpcMethods.Subscribe, key);
-        lock (this.releaseGate)
-        {
-            this.ThrowIfReleased();
-            if (this.subscriptions.Count >= this.options.MaxSubscriptionsPerConnection && !this.subscriptions.ContainsKey(subscription))
-            {
-                throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxSubscriptionsPerConnection), this.options.MaxSubscriptionsPerConnection, this.subscriptions.Count + 1L);
-            }
-
-            if (!this.subscriptions.TryAdd(subscription, registration))
-            {
-                throw new ArgumentException($"Subscription {subscription} already exists on this connection.", nameof(subscription));
-            }
-
-            try
-            {
-                return this.store.Subscribe(registration, fromVersion);
-            }
-            catch
-            {
-                this.subscriptions.TryRemove(subscription, out _);
-                throw;
-            }
-        }
+        return this.PastGateAsync((target: this, registration, fromVersion), static (engine, s, _) => s.target.RegisterAsync(engine, s.registration, s.fromVersion));
     }
 
     public bool Unsubscribe(long subscription)
@@ -214,7 +232,7 @@ internal sealed class StoreRpcTarget
         this.Greeted();
         if (this.subscriptions.TryRemove(subscription, out var registration))
         {
-            this.store.Unsubscribe(registration);
+            this.engine.Unsubscribe(registration);
             return true;
         }
 
@@ -225,21 +243,25 @@ internal sealed class StoreRpcTarget
     /// Releases every lock, lock wait, ephemeral key and subscription of the connection; from now on the calls that
     /// would give it one are refused, even those already read from the pipe.
     /// </summary>
-    public void ReleaseAll()
+    public async Task ReleaseAllAsync()
     {
+        Task landing;
         lock (this.releaseGate)
         {
             this.released = true;
+            landing = this.landing == 0 ? Task.CompletedTask : (this.landed = new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
 
+        // A lock wait that passed the gate lands when the release below ends it: it is not waited for here.
+        await landing.ConfigureAwait(false);
+
         // What the worker held goes with it: its locks pass to the next waiter, its ephemeral keys are deleted.
-        this.locks.ReleaseOwner(this.workerId);
-        this.store.ReleaseOwner(this.workerId);
+        await this.engine.ReleaseOwnerAsync(this.workerId, CancellationToken.None).ConfigureAwait(false);
         foreach (var id in this.subscriptions.Keys)
         {
             if (this.subscriptions.TryRemove(id, out var registration))
             {
-                this.store.Unsubscribe(registration);
+                this.engine.Unsubscribe(registration);
             }
         }
 
@@ -252,23 +274,101 @@ internal sealed class StoreRpcTarget
         this.greeted ? this : throw new ProtocolOrderException($"Worker {this.workerId} sent a request before hello; hello must be the first request.");
 
     /// <summary>
-    /// Runs one <c>[method, arguments…]</c> call of a batch and writes its outcome, known before anything is written:
-    /// the result its own request would return, serialized from the same message types.
+    /// Runs an engine operation of this connection past the gate that <see cref="ReleaseAllAsync"/> closes: a write
+    /// the master read before the worker's death and runs after its release is refused, as the README promises, and a
+    /// call that gives the connection something to own lands before the release takes it back.
     /// </summary>
-    private void Execute(JsonElement call, Utf8JsonWriter writer, ref RegionResults regionResults)
+    /// <typeparam name="TState">What the operation needs.</typeparam>
+    /// <typeparam name="TResult">Its result.</typeparam>
+    /// <param name="state">What <paramref name="run"/> needs.</param>
+    /// <param name="run">The operation, given the engine, the state and this connection's owner id.</param>
+    /// <returns>The operation's result.</returns>
+    internal ValueTask<TResult> PastGateAsync<TState, TResult>(TState state, Func<IStoreEngine, TState, long, ValueTask<TResult>> run)
     {
-        object? result;
-        try
+        lock (this.releaseGate)
         {
-            result = OperationTable.RunBatched(this, new BatchArguments(call));
-        }
-        catch (Exception ex)
-        {
-            // One call's failure is its own result; the master and the other calls go on.
-            BatchAnswer.WriteError(writer, ex);
-            return;
+            this.ThrowIfReleased();
+            this.landing++;
         }
 
+        ValueTask<TResult> running;
+        try
+        {
+            running = run(this.engine, state, this.workerId);
+        }
+        catch
+        {
+            this.Land();
+            throw;
+        }
+
+        if (running.IsCompleted)
+        {
+            this.Land();
+            return running;
+        }
+
+        return this.LandAfterAsync(running);
+    }
+
+    /// <summary>Runs <see cref="PastGateAsync"/> for a call that gives the connection something to own, after the test hook.</summary>
+    internal ValueTask<TResult> AsOwnerAsync<TState, TResult>(string method, string key, TState state, Func<IStoreEngine, TState, long, ValueTask<TResult>> run)
+    {
+        this.BeforeOwningCall?.Invoke(method, key);
+        return this.PastGateAsync(state, run);
+    }
+
+    private async ValueTask<TResult> LandAfterAsync<TResult>(ValueTask<TResult> running)
+    {
+        try
+        {
+            return await running.ConfigureAwait(false);
+        }
+        finally
+        {
+            this.Land();
+        }
+    }
+
+    private void Land()
+    {
+        lock (this.releaseGate)
+        {
+            if (--this.landing == 0)
+            {
+                this.landed?.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Registers a subscription of this connection, within its limit; past the gate.</summary>
+    private async ValueTask<long> RegisterAsync(IStoreEngine engine, StoreSubscription registration, long? fromVersion)
+    {
+        long id = registration.Id;
+        if (this.subscriptions.Count >= this.options.MaxSubscriptionsPerConnection && !this.subscriptions.ContainsKey(id))
+        {
+            throw new SharedMemoryLimitExceededException(registration.KeyOrPrefix, nameof(SharedMemoryOptions.MaxSubscriptionsPerConnection), this.options.MaxSubscriptionsPerConnection, this.subscriptions.Count + 1L);
+        }
+
+        if (!this.subscriptions.TryAdd(id, registration))
+        {
+            throw new ArgumentException($"Subscription {id} already exists on this connection.", "subscription");
+        }
+
+        try
+        {
+            return await engine.SubscribeAsync(registration, fromVersion, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch
+        {
+            this.subscriptions.TryRemove(id, out _);
+            throw;
+        }
+    }
+
+    /// <summary>Writes one batched call's result: a large value goes through the shared region when it is free.</summary>
+    private static void WriteResult(Utf8JsonWriter writer, object? result, RegionResults regionResults)
+    {
         if (result is EntryMessage<RawJson> entry && regionResults.TryPlace(entry.Value.Utf8) is { } offset)
         {
             // The value waits in the region; the worker reads it there.
@@ -277,45 +377,6 @@ internal sealed class StoreRpcTarget
         else
         {
             BatchAnswer.WriteResult(writer, result);
-        }
-    }
-
-    /// <summary>
-    /// Runs a store operation that makes this connection own a key (an ephemeral set), under the gate that
-    /// <see cref="ReleaseAll"/> closes: it lands before the release, which takes the key back, or is refused.
-    /// </summary>
-    /// <typeparam name="TState">What the operation needs.</typeparam>
-    /// <typeparam name="TResult">Its result.</typeparam>
-    /// <param name="method">The method, for <see cref="BeforeOwningCall"/>.</param>
-    /// <param name="key">The key, for <see cref="BeforeOwningCall"/>.</param>
-    /// <param name="state">What <paramref name="run"/> needs.</param>
-    /// <param name="run">The operation, given the store, the state and this connection's owner id.</param>
-    /// <returns>The operation's result.</returns>
-    internal TResult AsOwner<TState, TResult>(string method, string key, TState state, Func<KeyValueStore, TState, long, TResult> run)
-    {
-        this.BeforeOwningCall?.Invoke(method, key);
-        lock (this.releaseGate)
-        {
-            this.ThrowIfReleased();
-            return run(this.store, state, this.workerId);
-        }
-    }
-
-    /// <summary>
-    /// Runs a write of this connection under the gate that <see cref="ReleaseAll"/> closes: a write the master read
-    /// before the worker's death and runs after its release is refused, as the README promises.
-    /// </summary>
-    /// <typeparam name="TState">What the write needs.</typeparam>
-    /// <typeparam name="TResult">Its result.</typeparam>
-    /// <param name="state">What <paramref name="run"/> needs.</param>
-    /// <param name="run">The write, given the store and the state.</param>
-    /// <returns>The write's result.</returns>
-    internal TResult AsWriter<TState, TResult>(TState state, Func<KeyValueStore, TState, TResult> run)
-    {
-        lock (this.releaseGate)
-        {
-            this.ThrowIfReleased();
-            return run(this.store, state);
         }
     }
 
@@ -399,7 +460,7 @@ internal sealed class StoreRpcTarget
     }
 
     /// <summary>The to-worker area of the shared region, taken for one batch's large results when it is free.</summary>
-    private struct RegionResults(SharedRegion? region)
+    private sealed class RegionResults(SharedRegion? region)
     {
         private bool claimed;
         private bool unavailable = region is null;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
@@ -21,7 +22,7 @@ internal sealed class WorkerConnection : IWorker
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public WorkerConnection(int id, Process process, MasterEndPipes pipes, KeyValueStore store, LockTable locks, SharedMemoryOptions options, ILogger logger)
+    public WorkerConnection(int id, Process process, MasterEndPipes pipes, IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
     {
         this.Id = id;
         this.Process = process;
@@ -31,7 +32,7 @@ internal sealed class WorkerConnection : IWorker
         this.outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
         this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes);
-        this.target = new StoreRpcTarget(store, locks, this.outbox, options, id, pipes.Region, logger);
+        this.target = new StoreRpcTarget(engine, this.outbox, options, id, pipes.Region, logger);
         OperationTable.Register(this.rpc, this.target);
         this.rpc.Disconnected += this.OnDisconnected;
     }
@@ -104,7 +105,7 @@ internal sealed class WorkerConnection : IWorker
 
             // Whatever ended first, the connection is over: the worker's subscriptions go now, and the pipes close so
             // that a worker that broke the protocol sees end of file instead of blocking on a pipe nobody reads.
-            this.target.ReleaseAll();
+            await this.target.ReleaseAllAsync().ConfigureAwait(false);
             this.outbox.Dispose();
             this.rpc.Dispose();
             this.pipes.Dispose();

@@ -1,0 +1,84 @@
+using Rx.SharedMemory.Store;
+
+namespace Rx.SharedMemory.Engine;
+
+/// <summary>
+/// The seam between the master and the engine that keeps the store: keys and values, the version counter, the change
+/// log, expiry, eviction, locks and the keys each owner holds as ephemeral. The master keeps the rest: its workers'
+/// connections, their ownership, and the subscriptions' outboxes, which the engine feeds in commit order.
+/// </summary>
+/// <remarks>
+/// Shaped for an engine that is remote (another process, another machine): every operation that reads or commits is
+/// asynchronous and takes a <see cref="CancellationToken"/>, while an in-memory engine completes synchronously at no
+/// cost (<see cref="ValueTask{TResult}"/>). An operation of the seam commits whole or not at all, and a commit's
+/// change reaches the subscriptions it matches in version order. Registering and removing a subscription are the
+/// master's own bookkeeping, except for the starting state, which the engine takes atomically with the registration.
+/// <para>
+/// Internal until a second engine has proven its shape: the engines ship from this repository, in lockstep with it.
+/// </para>
+/// </remarks>
+internal interface IStoreEngine : IDisposable
+{
+    /// <summary>Gets the version of the last committed change.</summary>
+    long Version { get; }
+
+    /// <summary>Gets the number of keys.</summary>
+    int Count { get; }
+
+    /// <summary>Gets the bytes counted against <see cref="SharedMemoryOptions.MaxBytes"/>.</summary>
+    long Bytes { get; }
+
+    /// <summary>Gets the number of registered subscriptions.</summary>
+    int SubscriptionCount { get; }
+
+    /// <summary>Reads a key, counting as a use for eviction.</summary>
+    /// <returns>Its value and version; null when it is absent.</returns>
+    ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>Stores a value.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="utf8Json">The value as compact UTF-8 JSON; the engine may keep the array, so the caller must not change it.</param>
+    /// <param name="timeToLive">When the key expires; null for never.</param>
+    /// <param name="owner">The owner that holds the key as ephemeral, or 0.</param>
+    /// <param name="cancellationToken">Cancels before the commit; once committed, the write stands.</param>
+    /// <returns>The version of the change.</returns>
+    ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken);
+
+    /// <summary>Stores a value only if the key is at <paramref name="expectedVersion"/> (0: absent).</summary>
+    ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken);
+
+    /// <summary>Adds <paramref name="delta"/> to a key's 64-bit integer (absent: 0).</summary>
+    /// <returns>The new value and the version of the change.</returns>
+    ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a key.</summary>
+    /// <returns>The version of the change; 0 when the key was absent.</returns>
+    ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>Waits for a named lock, queued behind those who asked before.</summary>
+    /// <returns>The token that releases it.</returns>
+    /// <exception cref="TimeoutException">Not granted within <paramref name="timeout"/>.</exception>
+    Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken);
+
+    /// <summary>Releases a lock held with <paramref name="token"/>.</summary>
+    /// <returns>False when the token no longer holds it.</returns>
+    ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken);
+
+    /// <summary>Releases everything <paramref name="owner"/> holds: its locks and lock waits, and its ephemeral keys, each deletion a change.</summary>
+    ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Registers a subscription and, atomically with it, queues what it must see first to its outbox: the current
+    /// state (<paramref name="fromVersion"/> null), the logged changes after <paramref name="fromVersion"/>, or the
+    /// current state when the log no longer covers that version; then every change committed after.
+    /// </summary>
+    /// <returns>The version at registration.</returns>
+    ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken);
+
+    /// <summary>Registers a subscription that receives only the changes committed from now on.</summary>
+    /// <returns>The version at registration.</returns>
+    long SubscribeLive(StoreSubscription subscription);
+
+    /// <summary>Removes a subscription; nothing reaches its outbox once this returns.</summary>
+    void Unsubscribe(StoreSubscription subscription);
+}

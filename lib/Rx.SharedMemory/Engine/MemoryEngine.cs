@@ -1,0 +1,58 @@
+using Rx.SharedMemory.Store;
+
+namespace Rx.SharedMemory.Engine;
+
+/// <summary>
+/// The embedded engine, the default: the store in the master's memory (<see cref="KeyValueStore"/>) and its locks
+/// (<see cref="LockTable"/>). Every operation but a lock wait completes synchronously.
+/// </summary>
+internal sealed class MemoryEngine(SharedMemoryOptions options) : IStoreEngine
+{
+    /// <summary>Gets the store, for tests that check what an owner left.</summary>
+    internal KeyValueStore Store { get; } = new(options);
+
+    /// <summary>Gets the locks, for tests that check what an owner left.</summary>
+    internal LockTable Locks { get; } = new();
+
+    public long Version => this.Store.Version;
+
+    public int Count => this.Store.Count;
+
+    public long Bytes => this.Store.Bytes;
+
+    public int SubscriptionCount => this.Store.SubscriptionCount;
+
+    public ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken) => new(this.Store.Get(key));
+
+    public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
+        new(this.Store.Set(key, utf8Json, timeToLive, owner));
+
+    public ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
+        new(this.Store.CompareAndSet(key, expectedVersion, utf8Json, timeToLive, owner));
+
+    public ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken) =>
+        new(this.Store.Increment(key, delta));
+
+    public ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken) => new(this.Store.Delete(key));
+
+    public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
+        this.Locks.AcquireAsync(name, owner, timeout, cancellationToken);
+
+    public ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken) => new(this.Locks.Release(name, token));
+
+    public ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken)
+    {
+        this.Locks.ReleaseOwner(owner);
+        this.Store.ReleaseOwner(owner);
+        return default;
+    }
+
+    public ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken) =>
+        new(this.Store.Subscribe(subscription, fromVersion));
+
+    public long SubscribeLive(StoreSubscription subscription) => this.Store.SubscribeLive(subscription);
+
+    public void Unsubscribe(StoreSubscription subscription) => this.Store.Unsubscribe(subscription);
+
+    public void Dispose() => this.Store.Dispose();
+}
