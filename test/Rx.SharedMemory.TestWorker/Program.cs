@@ -22,6 +22,13 @@ if (scenario == "expiry-timing")
     return;
 }
 
+if (scenario == "redis-master")
+{
+    // Not a worker: a master on a store kept in Redis, with a worker of its own, for the tests to kill.
+    await RedisMasterHost.RunAsync(report, arguments);
+    return;
+}
+
 if (scenario is "raw-frames" or "raw-fuzz")
 {
     await RawFuzz.RunAsync(scenario, arguments, report);

@@ -81,3 +81,6 @@ public sealed class BatchingTestsInMemory() : BatchingTests(TestEngine.Memory);
 
 /// <summary>The same tests with an engine whose answers come later, as a remote engine's do.</summary>
 public sealed class BatchingTestsDeferred() : BatchingTests(TestEngine.Deferred);
+
+/// <summary>The same tests with the store kept in Redis.</summary>
+public sealed class BatchingTestsRedis() : BatchingTests(TestEngine.Redis);

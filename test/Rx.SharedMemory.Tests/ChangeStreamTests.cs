@@ -6,7 +6,7 @@ using System.Text.Json;
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>Change streams across real worker processes: resume, reset, snapshot under load, random churn, slow subscribers.</summary>
-public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemoryOptions { ChangeLogCapacity = 2_000, SubscriberQueueCapacity = 1_000_000 })
+public abstract class ChangeStreamTests(TestEngine engine) : WorkerProcessTestBase(engine, new SharedMemoryOptions { ChangeLogCapacity = 2_000, SubscriberQueueCapacity = 1_000_000 })
 {
     [Fact]
     public async Task Subscriber_ThatLeftAfterVersionV_AndResumesFromV_SeesExactlyWhatItMissed_ThenLive()
@@ -94,3 +94,9 @@ public sealed class ChangeStreamTests() : WorkerProcessTestBase(new SharedMemory
 
     private IConnectableObservable<KeyChange> RecordCommits(string key) => this.Master.Changes.Where(c => c.Key == key).Replay();
 }
+
+/// <summary>The same tests with the embedded engine.</summary>
+public sealed class ChangeStreamTestsInMemory() : ChangeStreamTests(TestEngine.Memory);
+
+/// <summary>The same tests with the store kept in Redis.</summary>
+public sealed class ChangeStreamTestsRedis() : ChangeStreamTests(TestEngine.Redis);

@@ -11,6 +11,9 @@ public enum TestEngine
 
     /// <summary>The embedded engine behind <see cref="DeferredEngine"/>: every answer comes later, on another thread.</summary>
     Deferred,
+
+    /// <summary>The Redis engine, on the run's <see cref="RedisServer"/>, a store of the test's own.</summary>
+    Redis,
 }
 
 /// <summary>

@@ -132,3 +132,6 @@ public sealed class StoreOperationTestsInMemory() : StoreOperationTests(TestEngi
 
 /// <summary>The same tests with an engine whose answers come later, as a remote engine's do.</summary>
 public sealed class StoreOperationTestsDeferred() : StoreOperationTests(TestEngine.Deferred);
+
+/// <summary>The same tests with the store kept in Redis.</summary>
+public sealed class StoreOperationTestsRedis() : StoreOperationTests(TestEngine.Redis);

@@ -4,13 +4,13 @@ using System.Text.Json;
 
 namespace Rx.SharedMemory.Tests;
 
-/// <summary>Store semantics through the master's in-process API (the same code serves workers).</summary>
-public sealed class StoreSemanticsTests : TestBase
+/// <summary>Store semantics through the master's in-process API (the same code serves workers), for every engine.</summary>
+public abstract class StoreSemanticsTests(TestEngine engine) : TestBase
 {
     [Fact]
     public async Task CompareAndSet_WinsOnlyAtTheExpectedVersion_AndZeroMeansAbsent()
     {
-        await using var master = new SharedMemoryMaster();
+        await using var master = await this.StartMasterAsync(engine);
         var store = master.Store;
 
         var created = await store.CompareAndSetAsync("k", 0, "first", cancellationToken: this.TimeoutToken);
@@ -29,7 +29,7 @@ public sealed class StoreSemanticsTests : TestBase
     [Fact]
     public async Task Increment_AddsToIntegers_StartsAbsentKeysAtZero_AndRefusesOtherValues()
     {
-        await using var master = new SharedMemoryMaster();
+        await using var master = await this.StartMasterAsync(engine);
         var store = master.Store;
 
         Assert.Equal(5, (await store.IncrementAsync("n", 5, this.TimeoutToken)).Value);
@@ -46,7 +46,7 @@ public sealed class StoreSemanticsTests : TestBase
     [Fact]
     public async Task UpdateAsync_GivesUpWithVersionConflict_WhenItAlwaysLoses()
     {
-        await using var master = new SharedMemoryMaster();
+        await using var master = await this.StartMasterAsync(engine);
         var store = master.Store;
         await store.SetAsync("k", 0, this.TimeoutToken);
 
@@ -66,7 +66,7 @@ public sealed class StoreSemanticsTests : TestBase
     [Fact]
     public async Task TimeToLive_RemovesTheKeyByTimer_AndPublishesExpired_AndALaterPlainWriteClearsIt()
     {
-        await using var master = new SharedMemoryMaster();
+        await using var master = await this.StartMasterAsync(engine);
         var store = master.Store;
         var expired = master.Changes.FirstAsync(c => c.Kind == KeyChangeKind.Expired).ToTask(this.TimeoutToken);
         await store.SetAsync("short", 1, new SetOptions { TimeToLive = TimeSpan.FromMilliseconds(50) }, this.TimeoutToken);
@@ -84,7 +84,7 @@ public sealed class StoreSemanticsTests : TestBase
     [Fact]
     public async Task EvictionByEntries_RemovesExactlyTheLeastRecentlyUsed_PublishingEach()
     {
-        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { MaxEntries = 3 });
+        await using var master = await this.StartMasterAsync(engine, new SharedMemoryOptions { MaxEntries = 3 });
         var store = master.Store;
         var evicted = master.Changes.Where(c => c.Kind == KeyChangeKind.Evicted).Select(c => c.Key).Replay();
         using var recording = evicted.Connect();
@@ -109,7 +109,7 @@ public sealed class StoreSemanticsTests : TestBase
     public async Task EvictionByBytes_RemovesLeastRecentlyUsedUntilTheWriteFits()
     {
         // Each key costs 1 byte and each value 10 ("12345678" with its quotes): 11 bytes a key.
-        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { MaxBytes = 35 });
+        await using var master = await this.StartMasterAsync(engine, new SharedMemoryOptions { MaxBytes = 35 });
         var store = master.Store;
         var evicted = master.Changes.Where(c => c.Kind == KeyChangeKind.Evicted).Select(c => c.Key).Replay();
         using var recording = evicted.Connect();
@@ -131,7 +131,7 @@ public sealed class StoreSemanticsTests : TestBase
     [Fact]
     public async Task NoEviction_RefusesTheWrite_NamingTheLimit_AndKeepsEverything()
     {
-        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { MaxEntries = 2, EvictionPolicy = EvictionPolicy.NoEviction });
+        await using var master = await this.StartMasterAsync(engine, new SharedMemoryOptions { MaxEntries = 2, EvictionPolicy = EvictionPolicy.NoEviction });
         var store = master.Store;
         await store.SetAsync("a", 1, this.TimeoutToken);
         await store.SetAsync("b", 1, this.TimeoutToken);
@@ -147,7 +147,7 @@ public sealed class StoreSemanticsTests : TestBase
     [Fact]
     public async Task Lock_ServesWaitersInOrder_AndTimesOut()
     {
-        await using var master = new SharedMemoryMaster();
+        await using var master = await this.StartMasterAsync(engine);
         var store = master.Store;
         var first = await store.AcquireLockAsync("l", TimeSpan.FromSeconds(30), this.TimeoutToken);
         var order = new List<int>();
@@ -168,7 +168,17 @@ public sealed class StoreSemanticsTests : TestBase
         Assert.Equal([1, 2, 3], order);
         Assert.Contains("'l'", timedOut.Message, StringComparison.Ordinal);
     }
+}
 
+/// <summary>The contract with the embedded engine.</summary>
+public sealed class StoreSemanticsTestsInMemory() : StoreSemanticsTests(TestEngine.Memory);
+
+/// <summary>The contract with the store kept in Redis.</summary>
+public sealed class StoreSemanticsTestsRedis() : StoreSemanticsTests(TestEngine.Redis);
+
+/// <summary>What only the embedded engine has: settings checked at start, and the master's own clock.</summary>
+public sealed class StoreOptionsTests : TestBase
+{
     [Theory]
     [InlineData(nameof(SharedMemoryOptions.MaxEntries))]
     [InlineData(nameof(SharedMemoryOptions.MaxBytes))]
@@ -195,7 +205,7 @@ public sealed class StoreSemanticsTests : TestBase
     public async Task ExpiredKeyReadBeforeTheTimer_IsAlreadyGone()
     {
         var clock = new ManualClock();
-        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { TimeProvider = clock });
+        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { TimeProvider = clock }); // the embedded engine only
         await master.Store.SetAsync("k", 1, new SetOptions { TimeToLive = TimeSpan.FromSeconds(10) }, this.TimeoutToken);
         var expired = master.Changes.FirstAsync().ToTask(this.TimeoutToken);
 

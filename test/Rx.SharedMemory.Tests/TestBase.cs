@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using System.Text.Json;
+using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Redis;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -16,6 +18,18 @@ public abstract class TestBase
     /// <param name="timeout">How long the whole test may take; <see cref="UnexpectedTimeout"/> when null.</param>
     protected TestBase(TimeSpan? timeout = null) =>
         this.timeout = new(Debugger.IsAttached ? Timeout.InfiniteTimeSpan : timeout ?? UnexpectedTimeout);
+
+    /// <summary>Starts a master over <paramref name="engine"/>; with Redis, on a store of its own on the run's server.</summary>
+    private protected async Task<SharedMemoryMaster> StartMasterAsync(TestEngine engine, SharedMemoryOptions? options = null) => engine switch
+    {
+        TestEngine.Memory => new SharedMemoryMaster(options),
+        TestEngine.Deferred => new SharedMemoryMaster(options, null, static o => new DeferredEngine(new MemoryEngine(o))),
+        _ => await RedisSharedMemory.StartMasterAsync(NewRedisStore(), options, cancellationToken: this.TimeoutToken),
+    };
+
+    /// <summary>A store of its own on the run's Redis server.</summary>
+    private protected static RedisStoreOptions NewRedisStore() =>
+        new() { Configuration = RedisServer.Shared.Configuration, StoreName = $"test-{Guid.NewGuid():N}" };
 
     /// <summary>Gets a token cancelled when the test has run too long.</summary>
     protected internal CancellationToken TimeoutToken => this.timeout.Token;

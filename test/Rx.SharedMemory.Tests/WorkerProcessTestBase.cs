@@ -1,5 +1,5 @@
 using System.Reactive.Linq;
-using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Redis;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -7,6 +7,8 @@ namespace Rx.SharedMemory.Tests;
 public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
 {
     private readonly string reportDirectory = Directory.CreateTempSubdirectory("rxsm-test-").FullName;
+    private readonly TestEngine engine;
+    private readonly SharedMemoryOptions? options;
 
     /// <param name="options">The master's settings.</param>
     /// <param name="timeout">How long the whole test may take; <see cref="TestBase.UnexpectedTimeout"/> when null.</param>
@@ -21,12 +23,26 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
     private protected WorkerProcessTestBase(TestEngine engine, SharedMemoryOptions? options = null)
         : base(null)
     {
-        this.Master = engine == TestEngine.Memory ? new SharedMemoryMaster(options) : new SharedMemoryMaster(options, null, static o => new DeferredEngine(new MemoryEngine(o)));
+        this.engine = engine;
+        this.options = options;
     }
 
-    protected SharedMemoryMaster Master { get; }
+    /// <summary>Gets the master, from the test's constructor on, or once xunit has initialized the test for one given an engine.</summary>
+    protected SharedMemoryMaster Master { get; private set; } = null!;
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    /// <summary>Gets where the store lives when the engine is Redis, for tests that start more masters on it.</summary>
+    private protected RedisStoreOptions? RedisStore { get; private set; }
+
+    public async Task InitializeAsync()
+    {
+        if (this.engine == TestEngine.Redis)
+        {
+            this.RedisStore = NewRedisStore();
+            this.Master = await RedisSharedMemory.StartMasterAsync(this.RedisStore, this.options, cancellationToken: this.TimeoutToken);
+        }
+
+        this.Master ??= await this.StartMasterAsync(this.engine, this.options);
+    }
 
     public async Task DisposeAsync()
     {
@@ -35,13 +51,16 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
     }
 
     /// <summary>Starts a test worker running <paramref name="scenario"/>; the returned report path holds what it saw.</summary>
-    protected async Task<(IWorker Worker, string Report)> SpawnAsync(string scenario, params string[] arguments)
+    protected Task<(IWorker Worker, string Report)> SpawnAsync(string scenario, params string[] arguments) => this.SpawnOnAsync(this.Master, scenario, arguments);
+
+    /// <summary>Starts a test worker of <paramref name="master"/> running <paramref name="scenario"/>.</summary>
+    protected async Task<(IWorker Worker, string Report)> SpawnOnAsync(SharedMemoryMaster master, string scenario, params string[] arguments)
     {
         var report = Path.Combine(this.reportDirectory, $"{scenario}-{Guid.NewGuid():N}.txt");
         var startInfo = WorkerStartInfo.ForAssembly(
             Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"),
             [scenario, report, .. arguments]);
-        var worker = await this.Master.SpawnWorkerAsync(startInfo, this.TimeoutToken);
+        var worker = await master.SpawnWorkerAsync(startInfo, this.TimeoutToken);
         return (worker, report);
     }
 

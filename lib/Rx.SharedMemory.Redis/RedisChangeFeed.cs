@@ -1,0 +1,454 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Store;
+using StackExchange.Redis;
+
+namespace Rx.SharedMemory.Redis;
+
+/// <summary>
+/// One master's reader of the store's change log, and its subscriptions: every change is read once per master, in
+/// version order, and handed to the subscriptions it matches through their outboxes, as the embedded engine hands
+/// its commits. A published message wakes the reader; the log, read from the last version handed out, is the truth,
+/// so a message missed while reconnecting loses nothing.
+/// </summary>
+/// <remarks>
+/// A new subscription is registered first, buffering the changes the reader hands it, and its starting state is read
+/// after, at a version the reader may not have reached yet: the buffered changes after that version follow the state,
+/// and later changes up to it are skipped, so the stream has no gap and no duplicate whatever the two orders. If the
+/// reader falls so far behind that the log was trimmed past it, every subscription gets its state again
+/// (<see cref="KeyChangeKind.Reset"/>): never a silent gap.
+/// </remarks>
+internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger logger)
+{
+    private const int ReadCount = 1024;
+    private static readonly TimeSpan IdleLook = TimeSpan.FromMilliseconds(100);
+
+    private readonly Lock gate = new();
+    private readonly AsyncAutoResetEvent wake = new();
+
+    // Guarded by gate.
+    private readonly Dictionary<StoreSubscription, Registration> registrations = [];
+    private readonly Dictionary<string, List<Registration>> byKey = new(StringComparer.Ordinal);
+    private readonly List<Registration> byPrefix = [];
+    private readonly PriorityQueue<TaskCompletionSource, long> reachedWaiters = new();
+    private long position = position;
+    private bool stopped;
+
+    private Task reading = Task.CompletedTask;
+
+    /// <summary>Gets or sets a test hook, awaited before each read of the log: a test holds the reader back with it.</summary>
+    internal Func<Task>? BeforeRead { get; set; }
+
+    /// <summary>Gets the number of subscriptions.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.registrations.Count;
+            }
+        }
+    }
+
+    public async Task StartAsync()
+    {
+        await engine.Subscriber.SubscribeAsync(engine.Channel("changes"), (_, _) => this.wake.Set()).ConfigureAwait(false);
+        this.reading = Task.Run(this.ReadAsync);
+    }
+
+    public async Task StopAsync()
+    {
+        lock (this.gate)
+        {
+            this.stopped = true;
+            while (this.reachedWaiters.TryDequeue(out var waiter, out _))
+            {
+                waiter.TrySetException(new ObjectDisposedException(nameof(SharedMemoryMaster), "The master is shutting down: the write committed, and its change was not read back."));
+            }
+        }
+
+        this.wake.Set();
+        await this.reading.ConfigureAwait(false);
+    }
+
+    /// <summary>Completes once the reader has handed out every change up to <paramref name="version"/>.</summary>
+    public Task ReachedAsync(long version, CancellationToken cancellationToken)
+    {
+        lock (this.gate)
+        {
+            if (this.position >= version)
+            {
+                return Task.CompletedTask;
+            }
+
+            ObjectDisposedException.ThrowIf(this.stopped, typeof(SharedMemoryMaster));
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            this.reachedWaiters.Enqueue(waiter, version);
+            this.wake.Set();
+            return waiter.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    public async ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken)
+    {
+        var registration = new Registration(subscription) { Pending = [] };
+        lock (this.gate)
+        {
+            this.Add(registration);
+        }
+
+        try
+        {
+            return await this.StartAsync(registration, fromVersion, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            this.Unsubscribe(subscription);
+            throw;
+        }
+    }
+
+    public long SubscribeLive(StoreSubscription subscription)
+    {
+        lock (this.gate)
+        {
+            this.Add(new Registration(subscription) { SkipThrough = this.position });
+            return this.position;
+        }
+    }
+
+    public void Unsubscribe(StoreSubscription subscription)
+    {
+        lock (this.gate)
+        {
+            if (!this.registrations.Remove(subscription, out var registration))
+            {
+                return;
+            }
+
+            if (subscription.IsPrefix)
+            {
+                this.byPrefix.Remove(registration);
+            }
+            else if (this.byKey.TryGetValue(subscription.KeyOrPrefix, out var list))
+            {
+                list.Remove(registration);
+                if (list.Count == 0)
+                {
+                    this.byKey.Remove(subscription.KeyOrPrefix);
+                }
+            }
+        }
+
+        // Handed out under the gate only: nothing reaches it from here on.
+        subscription.Outbox.Remove(subscription.Id);
+    }
+
+    private static DateTimeOffset Time(long unixMilliseconds) => DateTimeOffset.FromUnixTimeMilliseconds(unixMilliseconds);
+
+    private static long VersionOf(string streamId) => long.Parse(streamId.AsSpan(0, streamId.IndexOf('-')), System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>A log entry as a change: fields k (key), t (kind), s (timestamp), v (value, when it has one), d (deadline).</summary>
+    private static ChangeRecord ToChange(long version, ReadOnlySpan<(RedisValue Name, RedisValue Value)> fields, out bool hasDeadline)
+    {
+        string? key = null;
+        var kind = KeyChangeKind.Set;
+        byte[]? value = null;
+        long stamp = 0;
+        hasDeadline = false;
+        foreach (var (name, fieldValue) in fields)
+        {
+            switch ((string?)name)
+            {
+                case "k": key = fieldValue; break;
+                case "t": kind = (KeyChangeKind)(int)fieldValue; break;
+                case "s": stamp = (long)fieldValue; break;
+                case "v": value = fieldValue; break;
+                case "d": hasDeadline = true; break;
+            }
+        }
+
+        return new ChangeRecord(key ?? string.Empty, kind, value, version, Time(stamp));
+    }
+
+    private static ChangeRecord ToChange(StreamEntry entry, out bool hasDeadline) =>
+        ToChange(VersionOf(entry.Id!), entry.Values.Select(v => (v.Name, v.Value)).ToArray(), out hasDeadline);
+
+    /// <summary>An entry as the replay script returns it: [id, [field, value, …]].</summary>
+    private static ChangeRecord ToChange(RedisResult entry)
+    {
+        var parts = (RedisResult[])entry!;
+        var flat = (RedisValue[])parts[1]!;
+        var fields = new (RedisValue, RedisValue)[flat.Length / 2];
+        for (int i = 0; i < fields.Length; i++)
+        {
+            fields[i] = (flat[2 * i], flat[(2 * i) + 1]);
+        }
+
+        return ToChange(VersionOf((string)parts[0]!), fields, out _);
+    }
+
+    private void Add(Registration registration)
+    {
+        var subscription = registration.Subscription;
+        this.registrations.Add(subscription, registration);
+        if (subscription.IsPrefix)
+        {
+            this.byPrefix.Add(registration);
+        }
+        else if (this.byKey.TryGetValue(subscription.KeyOrPrefix, out var list))
+        {
+            list.Add(registration);
+        }
+        else
+        {
+            this.byKey.Add(subscription.KeyOrPrefix, [registration]);
+        }
+    }
+
+    /// <summary>Reads a registration's starting state, then queues it and the changes buffered meanwhile.</summary>
+    /// <returns>The store version the state was taken at.</returns>
+    private async Task<long> StartAsync(Registration registration, long? fromVersion, CancellationToken cancellationToken)
+    {
+        var subscription = registration.Subscription;
+        List<ChangeRecord>? state = null;
+        long at = 0;
+        if (fromVersion is { } from)
+        {
+            var replay = (RedisResult[])(await engine.RunAsync(RedisScripts.Replay, cancellationToken, from).ConfigureAwait(false))!;
+            if ((long)replay[0] == 1)
+            {
+                at = (long)replay[1];
+                state = [.. replay.Skip(2).Select(ToChange).Where(c => subscription.Matches(c.Key))];
+            }
+        }
+
+        if (state is null && !subscription.IsPrefix)
+        {
+            var key = (RedisResult[])(await engine.RunAsync(RedisScripts.SnapshotKey, cancellationToken, subscription.KeyOrPrefix).ConfigureAwait(false))!;
+            at = (long)key[0];
+            state = key[1].IsNull || key[1].Resp2Type == ResultType.Integer
+                ? [new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.Reset, null, at, Time((long)key[3]))]
+                : [new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.Reset, (byte[])key[1]!, (long)key[2], Time((long)key[3]))];
+        }
+        else if (state is null)
+        {
+            var prefix = (RedisResult[])(await engine.RunAsync(RedisScripts.SnapshotPrefix, cancellationToken, subscription.KeyOrPrefix).ConfigureAwait(false))!;
+            at = (long)prefix[0];
+            var resets = new List<ChangeRecord>((prefix.Length - 2) / 4);
+            for (int i = 2; i + 3 < prefix.Length; i += 4)
+            {
+                resets.Add(new ChangeRecord((string)prefix[i]!, KeyChangeKind.Reset, (byte[])prefix[i + 1]!, (long)prefix[i + 2], Time((long)prefix[i + 3])));
+            }
+
+            resets.Sort(static (a, b) => a.Version.CompareTo(b.Version));
+            state = [new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.PrefixReset, null, at, Time((long)prefix[1])), .. resets];
+        }
+
+        lock (this.gate)
+        {
+            if (!this.registrations.ContainsKey(subscription))
+            {
+                return at;
+            }
+
+            foreach (var change in state!)
+            {
+                subscription.Outbox.Enqueue(subscription.Id, change);
+            }
+
+            foreach (var change in registration.Pending!)
+            {
+                if (change.Version > at)
+                {
+                    subscription.Outbox.Enqueue(subscription.Id, change);
+                }
+            }
+
+            registration.Pending = null;
+            registration.SkipThrough = at;
+        }
+
+        return at;
+    }
+
+    /// <summary>Hands a change to the subscriptions it matches; under the gate, in version order.</summary>
+    private void HandOut(ChangeRecord change)
+    {
+        if (this.byKey.TryGetValue(change.Key, out var list))
+        {
+            foreach (var registration in list)
+            {
+                registration.Offer(change);
+            }
+        }
+
+        foreach (var registration in this.byPrefix)
+        {
+            if (change.Key.StartsWith(registration.Subscription.KeyOrPrefix, StringComparison.Ordinal))
+            {
+                registration.Offer(change);
+            }
+        }
+    }
+
+    private async Task ReadAsync()
+    {
+        var token = engine.Stopping;
+        while (!token.IsCancellationRequested)
+        {
+            long from;
+            lock (this.gate)
+            {
+                from = this.position;
+            }
+
+            StreamEntry[] entries;
+            try
+            {
+                if (this.BeforeRead is { } hook)
+                {
+                    await hook().ConfigureAwait(false);
+                }
+
+                entries = await engine.Database.StreamReadAsync(engine.Key("log"), $"{from}-0", ReadCount).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                logger.LogWarning(ex, "Reading the change log from version {Version} failed; reading again.", from);
+                entries = [];
+            }
+
+            if (entries.Length == 0)
+            {
+                // A look at the log without a wake-up after a while, in case one was missed.
+                if (!await WaitAsync(this.wake, IdleLook, token).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            try
+            {
+                this.HandOut(entries);
+            }
+            catch (Exception ex)
+            {
+                // The reader must go on: every write of this master waits for it.
+                logger.LogError(ex, "Handing out the changes after version {Version} failed.", from);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits for <paramref name="wake"/> or <paramref name="timeout"/>; false once <paramref name="stopping"/> is
+    /// cancelled. The wait is cancelled, not abandoned, at the timeout: an abandoned waiter would take the next wake-up.
+    /// </summary>
+    internal static async Task<bool> WaitAsync(AsyncAutoResetEvent wake, TimeSpan timeout, CancellationToken stopping)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        idle.CancelAfter(timeout);
+        try
+        {
+            await wake.WaitAsync(idle.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            // The timeout.
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+
+        return true;
+    }
+
+    private void HandOut(StreamEntry[] entries)
+    {
+        List<Registration>? resync = null;
+        bool deadline = false;
+        lock (this.gate)
+        {
+            foreach (var entry in entries)
+            {
+                var change = ToChange(entry, out bool hasDeadline);
+                if (change.Version <= this.position)
+                {
+                    continue;
+                }
+
+                if (change.Version != this.position + 1 && resync is null)
+                {
+                    // The log was trimmed past this reader: what it missed is told as each subscription's state anew.
+                    logger.LogWarning("The change log was trimmed past version {Version}, which this master had not read: its subscriptions get their state again.", this.position);
+                    resync = [.. this.registrations.Values.Where(r => r.Pending is null)];
+                    foreach (var registration in resync)
+                    {
+                        registration.Pending = [];
+                    }
+                }
+
+                this.HandOut(change);
+                this.position = change.Version;
+                deadline |= hasDeadline;
+            }
+
+            while (this.reachedWaiters.TryPeek(out var waiter, out long version) && version <= this.position)
+            {
+                this.reachedWaiters.Dequeue();
+                waiter.TrySetResult();
+            }
+        }
+
+        if (deadline)
+        {
+            engine.DeadlineSeen();
+        }
+
+        foreach (var registration in resync ?? [])
+        {
+            _ = this.ResyncAsync(registration);
+        }
+    }
+
+    private async Task ResyncAsync(Registration registration)
+    {
+        try
+        {
+            await this.StartAsync(registration, fromVersion: null, engine.Stopping).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "The state of subscription {Subscription} to '{Key}' could not be read again; it is ended.", registration.Subscription.Id, registration.Subscription.KeyOrPrefix);
+            this.Unsubscribe(registration.Subscription);
+        }
+    }
+
+    /// <summary>A subscription as the reader sees it.</summary>
+    private sealed class Registration(StoreSubscription subscription)
+    {
+        public StoreSubscription Subscription { get; } = subscription;
+
+        /// <summary>Gets or sets the changes held while the starting state is read; null once it is queued.</summary>
+        public List<ChangeRecord>? Pending { get; set; }
+
+        /// <summary>Gets or sets the version the starting state was taken at: changes up to it are in it.</summary>
+        public long SkipThrough { get; set; }
+
+        public void Offer(ChangeRecord change)
+        {
+            if (this.Pending is { } pending)
+            {
+                pending.Add(change);
+            }
+            else if (change.Version > this.SkipThrough)
+            {
+                this.Subscription.Outbox.Enqueue(this.Subscription.Id, change);
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Store;
+using StackExchange.Redis;
+
+namespace Rx.SharedMemory.Redis;
+
+/// <summary>
+/// The engine that keeps the store in Redis, shared by every master that names it. Each operation is one script
+/// (<see cref="RedisScripts"/>). The changes reach this master's subscriptions through one reader of the change log
+/// (<see cref="RedisChangeFeed"/>); a write returns once its own change has been read back, so that a master's
+/// subscribers have seen a write when its caller learns it committed, as with the embedded engine.
+/// </summary>
+internal sealed class RedisEngine : IStoreEngine
+{
+    private readonly IConnectionMultiplexer redis;
+    private readonly IDatabase db;
+    private readonly RedisKey[] tag;
+    private readonly RedisValue[] bounds;
+    private readonly StoreLimits limits;
+    private readonly RedisStoreOptions redisOptions;
+    private readonly ILogger logger;
+    private readonly RedisChangeFeed feed;
+    private readonly RedisLocks locks;
+    private readonly CancellationTokenSource stopping = new();
+    private readonly AsyncAutoResetEvent expiryWake = new();
+    private readonly Task expiryLoop;
+    private readonly Task leaseLoop;
+    private int disposed;
+
+    private RedisEngine(IConnectionMultiplexer redis, RedisStoreOptions redisOptions, SharedMemoryOptions options, long masterId, long version, ILogger logger)
+    {
+        this.redis = redis;
+        this.db = redis.GetDatabase();
+        this.redisOptions = redisOptions;
+        this.logger = logger;
+        this.MasterId = masterId;
+        this.tag = [Tag(redisOptions.StoreName)];
+        var b = RedisScripts.Bounds(options);
+        this.bounds = [b.LogCapacity, b.LogMaxBytes, b.MaxEntries, b.MaxBytes, b.NoEviction ? 1 : 0];
+        this.limits = new StoreLimits(options);
+        this.feed = new RedisChangeFeed(this, version, logger);
+        this.locks = new RedisLocks(this);
+        this.expiryLoop = Task.Run(this.ExpireAsync);
+        this.leaseLoop = Task.Run(this.KeepLeaseAsync);
+    }
+
+    /// <summary>Gets this master's id among the store's masters; its owners are named <c>m{id}/w{worker}</c>.</summary>
+    public long MasterId { get; }
+
+    public long Version => (long)this.db.StringGet(this.Key("version"));
+
+    public int Count => (int)this.db.HashLength(this.Key("values"));
+
+    public long Bytes => (long)this.db.StringGet(this.Key("bytes"));
+
+    public int SubscriptionCount => this.feed.Count;
+
+    internal IDatabase Database => this.db;
+
+    /// <summary>Gets this master's reader of the change log, for tests.</summary>
+    internal RedisChangeFeed Feed => this.feed;
+
+    internal ISubscriber Subscriber => this.redis.GetSubscriber();
+
+    internal CancellationToken Stopping => this.stopping.Token;
+
+    /// <summary>Connects to Redis, joins the store as a new master, and starts reading its changes from the current version.</summary>
+    public static async Task<RedisEngine> ConnectAsync(RedisStoreOptions redisOptions, SharedMemoryOptions options, ILogger logger, CancellationToken cancellationToken)
+    {
+        var configuration = ConfigurationOptions.Parse(redisOptions.Configuration);
+        configuration.AbortOnConnectFail = false;
+        var redis = await ConnectionMultiplexer.ConnectAsync(configuration).WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var db = redis.GetDatabase();
+            var b = RedisScripts.Bounds(options);
+            RedisValue[] bounds = [b.LogCapacity, b.LogMaxBytes, b.MaxEntries, b.MaxBytes, b.NoEviction ? 1 : 0];
+            RedisKey[] tag = [Tag(redisOptions.StoreName)];
+            long masterId = (long)await db.ScriptEvaluateAsync(RedisScripts.Renew, tag, [.. bounds, 0, (long)redisOptions.LeaseTime.TotalMilliseconds]).WaitAsync(cancellationToken).ConfigureAwait(false);
+            long version = (long)await db.StringGetAsync($"{tag[0]}:version").WaitAsync(cancellationToken).ConfigureAwait(false);
+            var engine = new RedisEngine(redis, redisOptions, options, masterId, version, logger);
+            await engine.feed.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            await engine.locks.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            return engine;
+        }
+        catch
+        {
+            await redis.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public async ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken)
+    {
+        this.limits.ValidateKey(key);
+        var result = (RedisResult[])(await this.RunAsync(RedisScripts.Get, cancellationToken, key, 1).ConfigureAwait(false))!;
+        return result.Length == 0 ? null : new StoredValue((byte[])result[0]!, (long)result[1]);
+    }
+
+    public async ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken)
+    {
+        this.limits.ValidateWrite(key, utf8Json);
+        var result = Checked(key, await this.RunAsync(RedisScripts.Set, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner)).ConfigureAwait(false));
+        long version = (long)result[1];
+        await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+        return version;
+    }
+
+    public async ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken)
+    {
+        this.limits.ValidateWrite(key, utf8Json);
+        var result = Checked(key, await this.RunAsync(RedisScripts.CompareAndSet, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), expectedVersion).ConfigureAwait(false));
+        bool succeeded = (long)result[1] == 1;
+        long version = (long)result[2];
+        if (succeeded)
+        {
+            await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+        }
+
+        return new CompareAndSetResult(succeeded, version);
+    }
+
+    public async ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken)
+    {
+        this.limits.ValidateKey(key);
+        var result = Checked(key, await this.RunAsync(RedisScripts.Increment, cancellationToken, key, delta).ConfigureAwait(false));
+        switch ((long)result[0])
+        {
+            case -2:
+                throw new InvalidOperationException($"{SharedMemoryLimitExceededException.DescribeKey(key)} holds {(string?)result[1]}, not an integer: it cannot be incremented.");
+            case -3:
+                throw new InvalidOperationException($"{SharedMemoryLimitExceededException.DescribeKey(key)}: {(string?)result[1]} + {delta} overflows a 64-bit integer.");
+        }
+
+        long value = long.Parse((string)result[1]!, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        long version = (long)result[2];
+        await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+        return (value, version);
+    }
+
+    public async ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken)
+    {
+        this.limits.ValidateKey(key);
+        long version = (long)(await this.RunAsync(RedisScripts.Delete, cancellationToken, key).ConfigureAwait(false))!;
+        if (version != 0)
+        {
+            await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+        }
+
+        return version;
+    }
+
+    public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
+        this.locks.AcquireAsync(name, this.OwnerName(owner), timeout, cancellationToken);
+
+    public async ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken) =>
+        (long)(await this.RunAsync(RedisScripts.Unlock, cancellationToken, name, token).ConfigureAwait(false))! == 1;
+
+    public async ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken)
+    {
+        string name = this.OwnerName(owner);
+        this.locks.AbandonWaitsOf(name);
+        long version = (long)(await this.RunAsync(RedisScripts.ReleaseOwner, cancellationToken, name).ConfigureAwait(false))!;
+        await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken)
+    {
+        this.limits.ValidateSubscription(subscription);
+        return this.feed.SubscribeAsync(subscription, fromVersion, cancellationToken);
+    }
+
+    public long SubscribeLive(StoreSubscription subscription)
+    {
+        this.limits.ValidateSubscription(subscription);
+        return this.feed.SubscribeLive(subscription);
+    }
+
+    public void Unsubscribe(StoreSubscription subscription) => this.feed.Unsubscribe(subscription);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref this.disposed, 1) != 0)
+        {
+            return;
+        }
+
+        this.stopping.Cancel();
+        this.expiryWake.Set();
+        try
+        {
+            // The loops end at the cancellation; a master leaving in order gives its lease back at once.
+#pragma warning disable VSTHRD002 // Dispose is synchronous by the seam's contract; the loops end without this thread.
+            Task.WhenAll(this.expiryLoop, this.leaseLoop, this.feed.StopAsync()).Wait(TimeSpan.FromSeconds(5));
+            this.db.HashDelete(this.Key("masters"), this.MasterId);
+#pragma warning restore VSTHRD002
+        }
+        catch (Exception ex) when (ex is AggregateException or RedisException)
+        {
+            this.logger.LogWarning(ex, "Leaving the Redis store '{Store}' did not end cleanly; its lease runs out instead.", this.redisOptions.StoreName);
+        }
+        finally
+        {
+            this.redis.Dispose();
+            this.stopping.Dispose();
+        }
+    }
+
+    /// <summary>Runs a script with the store's tag and bounds, then <paramref name="arguments"/>.</summary>
+    internal Task<RedisResult> RunAsync(string script, CancellationToken cancellationToken, params RedisValue[] arguments)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var values = new RedisValue[this.bounds.Length + arguments.Length];
+        this.bounds.CopyTo(values, 0);
+        arguments.CopyTo(values, this.bounds.Length);
+
+        // Not cancelled once sent: a script either runs whole or not at all, and its outcome is the caller's.
+        return this.db.ScriptEvaluateAsync(script, this.tag, values);
+    }
+
+    internal RedisKey Key(string name) => $"{this.tag[0]}:{name}";
+
+    internal RedisChannel Channel(string name) => RedisChannel.Literal($"{this.tag[0]}:{name}");
+
+    /// <summary>Wakes the expiry loop: a change carried a deadline that may come before the one it waits for.</summary>
+    internal void DeadlineSeen() => this.expiryWake.Set();
+
+    private static RedisKey Tag(string storeName) => "{" + storeName + "}";
+
+    private static long Milliseconds(TimeSpan? timeToLive) => timeToLive switch
+    {
+        null => 0,
+
+        // Past a century the store keeps it as long as it can; Lua's numbers hold milliseconds exactly to 2^53.
+        { TotalDays: > 36_500 } => (long)TimeSpan.FromDays(36_500).TotalMilliseconds,
+        { } ttl => Math.Max(1, (long)Math.Ceiling(ttl.TotalMilliseconds)),
+    };
+
+    /// <summary>A script's result, or the limit error it reports.</summary>
+    private static RedisResult[] Checked(string key, RedisResult result)
+    {
+        var array = (RedisResult[])result!;
+        if ((long)array[0] == -1)
+        {
+            throw new SharedMemoryLimitExceededException(key, (string)array[1]!, (long)array[2], (long)array[3]);
+        }
+
+        return array;
+    }
+
+    /// <summary>An owner as the store names it across masters: <c>m{master}/w{worker}</c>, worker 0 being the master itself.</summary>
+    private string OwnerName(long owner) => $"m{this.MasterId}/w{owner}";
+
+    /// <summary>The owner of an ephemeral key; '' for a key that no one owns (owner 0).</summary>
+    private string EphemeralOwner(long owner) => owner == 0 ? string.Empty : this.OwnerName(owner);
+
+    private async Task ExpireAsync()
+    {
+        var token = this.stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            TimeSpan wait;
+            try
+            {
+                var result = (RedisResult[])(await this.RunAsync(RedisScripts.ExpireDue, token).ConfigureAwait(false))!;
+                long next = (long)result[0];
+                long now = (long)result[1];
+
+                // Without a deadline known, a look every 250 ms: a deadline another master set wakes this loop through
+                // the change that carried it, and this bound covers a change missed while reconnecting.
+                wait = TimeSpan.FromMilliseconds(next < 0 ? 250 : Math.Clamp(next - now + 1, 0, 250));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                this.logger.LogWarning(ex, "The expiry pass on the Redis store '{Store}' failed; it runs again shortly.", this.redisOptions.StoreName);
+                wait = TimeSpan.FromMilliseconds(250);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            if (wait > TimeSpan.Zero && !await RedisChangeFeed.WaitAsync(this.expiryWake, wait, token).ConfigureAwait(false))
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task KeepLeaseAsync()
+    {
+        var token = this.stopping.Token;
+        var period = this.redisOptions.LeaseTime / 3;
+        long lease = (long)this.redisOptions.LeaseTime.TotalMilliseconds;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(period, token).ConfigureAwait(false);
+                await this.RunAsync(RedisScripts.Renew, token, this.MasterId, lease).ConfigureAwait(false);
+                var reaped = (RedisResult[])(await this.RunAsync(RedisScripts.Reap, token).ConfigureAwait(false))!;
+                foreach (var master in reaped)
+                {
+                    this.logger.LogWarning("The lease of master {Master} on the Redis store '{Store}' ran out: its locks and its workers' ephemeral keys were released.", (string?)master, this.redisOptions.StoreName);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                this.logger.LogWarning(ex, "Renewing the lease of master {Master} on the Redis store '{Store}' failed; it is tried again.", this.MasterId, this.redisOptions.StoreName);
+            }
+        }
+    }
+}

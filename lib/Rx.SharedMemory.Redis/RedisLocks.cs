@@ -1,0 +1,180 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using StackExchange.Redis;
+
+namespace Rx.SharedMemory.Redis;
+
+/// <summary>
+/// This master's waits for the store's locks. A lock and its queue live in Redis (<see cref="RedisScripts.Lock"/>),
+/// shared by every master; the script that passes a lock on publishes the claim it went to, which wakes its waiter
+/// here. A waiter also looks at the lock itself every half second, so that a message missed while reconnecting
+/// delays it by at most that.
+/// </summary>
+internal sealed class RedisLocks(RedisEngine engine)
+{
+    private static readonly TimeSpan Look = TimeSpan.FromMilliseconds(500);
+
+    // Claim ("token|owner|name") to its waiter's signal.
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> waiting = new(StringComparer.Ordinal);
+
+    // Guarded by itself: the owners with a lock request whose script has not answered yet, and how many; and the
+    // owners among them released meanwhile. An owner leaves both once its last request has answered.
+    private readonly Dictionary<string, int> requesting = new(StringComparer.Ordinal);
+    private readonly HashSet<string> released = new(StringComparer.Ordinal);
+
+    /// <summary>Listens for the locks passed on; before the first wait, so that none is missed.</summary>
+    public Task StartAsync() =>
+        engine.Subscriber.SubscribeAsync(engine.Channel("grants"), (_, claim) =>
+        {
+            if (this.waiting.TryRemove((string)claim!, out var waiter))
+            {
+                waiter.TrySetResult();
+            }
+        });
+
+    /// <summary>
+    /// Takes the lock or joins its queue. The request is sent before this returns its task, so a release of the owner
+    /// that follows runs after it in Redis and finds the lock or the wait to take back.
+    /// </summary>
+    public Task<long> AcquireAsync(string name, string owner, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        lock (this.requesting)
+        {
+            this.requesting[owner] = this.requesting.GetValueOrDefault(owner) + 1;
+        }
+
+        Task<RedisResult> request;
+        try
+        {
+            request = engine.RunAsync(RedisScripts.Lock, cancellationToken, name, owner);
+        }
+        catch
+        {
+            this.Answered(owner);
+            throw;
+        }
+
+        return this.WaitAsync(request, name, owner, timeout, cancellationToken);
+    }
+
+    private async Task<long> WaitAsync(Task<RedisResult> request, string name, string owner, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.StartNew();
+        RedisResult[] result;
+        bool ownerReleased;
+        try
+        {
+            result = (RedisResult[])(await request.ConfigureAwait(false))!;
+        }
+        finally
+        {
+            ownerReleased = this.Answered(owner);
+        }
+
+        long token = (long)result[1];
+        if ((long)result[0] == 1 && !ownerReleased)
+        {
+            return token;
+        }
+
+        string claim = $"{token}|{owner}|{name}";
+        var granted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        this.waiting[claim] = granted;
+        if (ownerReleased)
+        {
+            granted.TrySetCanceled(CancellationToken.None);
+        }
+
+        try
+        {
+            while (true)
+            {
+                if ((string?)await engine.Database.HashGetAsync(engine.Key("locks"), name).ConfigureAwait(false) == claim)
+                {
+                    return token;
+                }
+
+                var left = timeout - started.Elapsed;
+                if (left <= TimeSpan.Zero)
+                {
+                    break;
+                }
+
+                try
+                {
+                    await granted.Task.WaitAsync(left < Look ? left : Look, cancellationToken).ConfigureAwait(false);
+                    return token;
+                }
+                catch (TimeoutException)
+                {
+                    // Looked at again above.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Cancelled, or its owner released: out of the queue, and given back if it came meanwhile.
+            await this.AbandonAsync(name, token, owner).ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            this.waiting.TryRemove(claim, out _);
+        }
+
+        await this.AbandonAsync(name, token, owner).ConfigureAwait(false);
+        throw new TimeoutException($"The lock '{name}' was not granted within {timeout}.");
+    }
+
+    /// <summary>Ends this master's waits of <paramref name="owner"/>: they fail as cancelled, as the embedded engine's do.</summary>
+    public void AbandonWaitsOf(string owner)
+    {
+        lock (this.requesting)
+        {
+            if (this.requesting.ContainsKey(owner))
+            {
+                this.released.Add(owner);
+            }
+        }
+
+        foreach (var (claim, waiter) in this.waiting)
+        {
+            int first = claim.IndexOf('|');
+            if (string.CompareOrdinal(claim, first + 1, owner + "|", 0, owner.Length + 1) == 0)
+            {
+                waiter.TrySetCanceled(CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task AbandonAsync(string name, long token, string owner)
+    {
+        if ((long)(await engine.RunAsync(RedisScripts.Abandon, CancellationToken.None, name, token, owner).ConfigureAwait(false))! == 1)
+        {
+            // Granted just as the wait ended: given back, since the caller will not know it holds it.
+            await engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Counts a lock request's answer; returns whether its owner was released while it was on its way.</summary>
+    private bool Answered(string owner)
+    {
+        lock (this.requesting)
+        {
+            bool ownerReleased = this.released.Contains(owner);
+            int left = this.requesting[owner] - 1;
+            if (left == 0)
+            {
+                this.requesting.Remove(owner);
+                this.released.Remove(owner);
+            }
+            else
+            {
+                this.requesting[owner] = left;
+            }
+
+            return ownerReleased;
+        }
+    }
+}

@@ -1,0 +1,33 @@
+using Rx.SharedMemory.Redis;
+
+namespace Rx.SharedMemory.TestWorker;
+
+/// <summary>
+/// redis-master CONFIGURATION STORE KEY LOCK WORKER-REPORT: a master on the store kept in Redis that holds LOCK itself and spawns a
+/// worker (this program, scenario "ephemeral") that writes KEY as ephemeral; then it waits to be killed. Its report
+/// says "ready" once both hold.
+/// </summary>
+internal static class RedisMasterHost
+{
+    public static async Task RunAsync(Report report, string[] arguments)
+    {
+        var (configuration, storeName, key, lockName, workerReport) = (arguments[0], arguments[1], arguments[2], arguments[3], arguments[4]);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var master = await RedisSharedMemory.StartMasterAsync(new RedisStoreOptions { Configuration = configuration, StoreName = storeName }, cancellationToken: timeout.Token);
+        await master.Store.AcquireLockAsync(lockName, TimeSpan.FromSeconds(30), timeout.Token);
+        var written = master.Store.Observe(key);
+        var ephemeral = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var watching = written.Subscribe(c =>
+        {
+            if (c.Exists)
+            {
+                ephemeral.TrySetResult();
+            }
+        });
+        var self = System.Reflection.Assembly.GetExecutingAssembly().Location;
+        await master.SpawnWorkerAsync(WorkerStartInfo.ForAssembly(self, ["ephemeral", workerReport, key]), timeout.Token);
+        await ephemeral.Task.WaitAsync(timeout.Token);
+        report.Line("ready");
+        await Task.Delay(Timeout.Infinite);
+    }
+}

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using Rx.SharedMemory.Redis;
+using Xunit.Abstractions;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>Masters sharing one store kept in Redis, each with workers of its own; and a master killed with SIGKILL.</summary>
+public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTestBase(TestEngine.Redis)
+{
+    [Fact]
+    public async Task WorkersOfTwoMasters_ShareOneStore_IncrementExactly_AndSeeEachOthersChangesInOrder()
+    {
+        const int N = 300;
+        await using var other = await RedisSharedMemory.StartMasterAsync(this.RedisStore!, cancellationToken: this.TimeoutToken);
+        await this.Master.Store.SetAsync("counter", 0, this.TimeoutToken);
+
+        // A watcher on the other master sees every change a worker of this one makes, in order.
+        var watcher = await this.SpawnOnAsync(other, "watch", "counter", N.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await this.FirstAsync(this.Master.Changes, c => c.Key == $"ready/{watcher.Worker.Id}");
+        var counter = await this.SpawnAsync("count", "counter", N.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var incrementers = new[]
+        {
+            await this.SpawnAsync("increment", "total", "2000"),
+            await this.SpawnOnAsync(other, "increment", "total", "2000"),
+        };
+
+        await this.ReportAfterExitAsync(counter);
+        var changes = (await this.ReportAfterExitAsync<WatchScenario.Report>(watcher)).Changes;
+        foreach (var incrementer in incrementers)
+        {
+            await this.ReportAfterExitAsync(incrementer);
+        }
+
+        Assert.Equal(KeyChangeKind.Reset, changes[0].Kind);
+        Assert.Equal(Enumerable.Range(1, N).Select(i => (long?)i), changes[1..].Select(c => c.Value));
+        Assert.True(changes.Zip(changes.Skip(1)).All(p => p.First.Version < p.Second.Version), "versions must strictly increase");
+        Assert.Equal(4000, await other.Store.GetAsync<long>("total", this.TimeoutToken));
+        Assert.Equal(4000, await this.Master.Store.GetAsync<long>("total", this.TimeoutToken));
+        Assert.Equal(this.Master.Version, other.Version);
+    }
+
+    [Fact]
+    public async Task MasterKilledWithSigkill_ItsLockAndItsWorkersEphemeralKey_AreReleasedByTheSurvivor_WithinTheLease()
+    {
+        var store = this.RedisStore!;
+        var report = Path.Combine(Path.GetTempPath(), $"rxsm-redis-master-{Guid.NewGuid():N}");
+        var ephemeral = this.Master.Store.Observe("held/key").Replay();
+        using var recording = ephemeral.Connect();
+        var startInfo = new ProcessStartInfo("dotnet") { UseShellExecute = false };
+        foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "redis-master", report, store.Configuration, store.StoreName, "held/key", "held/lock", report + ".worker"])
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        using var host = Process.Start(startInfo)!;
+        try
+        {
+            await this.FirstAsync(ephemeral, c => c.Exists);
+
+            // The host's lock: not granted while it lives.
+            await Assert.ThrowsAsync<TimeoutException>(() => this.Master.Store.AcquireLockAsync("held/lock", TimeSpan.FromMilliseconds(200), this.TimeoutToken).AsTask());
+            var deleted = ephemeral.FirstAsync(c => c.Kind == KeyChangeKind.Deleted).ToTask(this.TimeoutToken);
+            var killed = Stopwatch.StartNew();
+            host.Kill(entireProcessTree: true);
+            await using var held = await this.Master.Store.AcquireLockAsync("held/lock", TimeSpan.FromSeconds(30), this.TimeoutToken);
+            var lockFreed = killed.Elapsed;
+            await deleted;
+            var keyDeleted = killed.Elapsed;
+            output.WriteLine($"lease {store.LeaseTime.TotalSeconds} s: lock granted {lockFreed.TotalMilliseconds:F0} ms, ephemeral key deleted {keyDeleted.TotalMilliseconds:F0} ms after SIGKILL");
+
+            // A lease runs out at most LeaseTime after its last renewal, and a survivor looks every LeaseTime / 3.
+            var bound = store.LeaseTime + (store.LeaseTime / 3) + TimeSpan.FromSeconds(2);
+            Assert.True(lockFreed < bound, $"the dead master's lock was granted {lockFreed} after its death; the bound is {bound}");
+            Assert.True(keyDeleted < bound, $"the dead master's worker's ephemeral key was deleted {keyDeleted} after its death; the bound is {bound}");
+            Assert.Null(await this.Master.Store.GetEntryAsync<string>("held/key", this.TimeoutToken));
+        }
+        finally
+        {
+            if (!host.HasExited)
+            {
+                host.Kill(entireProcessTree: true);
+            }
+
+            await host.WaitForExitAsync(CancellationToken.None);
+            File.Delete(report);
+            File.Delete(report + ".worker");
+        }
+    }
+}
+
+/// <summary>A store kept in Redis, used from a process that is no one's worker; and a master's reader that fell behind the trimmed log.</summary>
+public sealed class RedisStoreTests : TestBase
+{
+    [Fact]
+    public async Task ConnectedStore_SharesTheMastersStore_AndReleasesItsLockWhenDisposed()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        var seen = master.Store.Observe("shared").Where(c => c.Kind == KeyChangeKind.Set).Select(c => c.GetValue<int[]>()).Replay();
+        using var recording = seen.Connect();
+
+        var store = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+        long version = await store.SetAsync("shared", new[] { 0, 1, 2, 3 }, this.TimeoutToken);
+        var held = await store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+
+        var read = await master.Store.GetAsync<int[]>("shared", this.TimeoutToken);
+        Assert.Equal([0, 1, 2, 3], read!);
+        Assert.Equal(version, (await master.Store.GetEntryAsync<int[]>("shared", this.TimeoutToken))!.Version);
+        var observed = await seen.FirstAsync().ToTask(this.TimeoutToken);
+        Assert.Equal([0, 1, 2, 3], observed!);
+        await Assert.ThrowsAsync<TimeoutException>(() => master.Store.AcquireLockAsync("l", TimeSpan.FromMilliseconds(100), this.TimeoutToken).AsTask());
+
+        // Disposed without releasing its lock: the store gives it back as it closes.
+        GC.KeepAlive(held);
+        await store.DisposeAsync();
+        await using var taken = await master.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => store.GetAsync<int[]>("shared", this.TimeoutToken).AsTask());
+    }
+
+    [Fact]
+    public async Task ReaderBehindTheTrimmedLog_GivesItsSubscriptionsAReset_NeverASilentGap()
+    {
+        var where = NewRedisStore();
+        var options = new SharedMemoryOptions { ChangeLogCapacity = 10 };
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, options, cancellationToken: this.TimeoutToken);
+        await using var writer = await RedisSharedMemory.ConnectStoreAsync(where, options, cancellationToken: this.TimeoutToken);
+        await writer.SetAsync("k", 0, this.TimeoutToken);
+        var changes = master.Store.Observe("k").Replay();
+        using var recording = changes.Connect();
+        await changes.FirstAsync(c => c.Kind == KeyChangeKind.Reset).ToTask(this.TimeoutToken);
+
+        // The master's reader held back while another client commits five times what the log keeps.
+        var feed = ((RedisEngine)master.Engine).Feed;
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        feed.BeforeRead = () =>
+        {
+            held.TrySetResult();
+            return release.Task;
+        };
+        await held.Task.WaitAsync(this.TimeoutToken);
+        long last = 0;
+        for (int i = 1; i <= 50; i++)
+        {
+            last = await writer.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        feed.BeforeRead = null;
+        release.TrySetResult();
+        var caughtUp = await changes.FirstAsync(c => c.Version == last).ToTask(this.TimeoutToken);
+        var all = await changes.TakeWhile(c => c.Version < last).ToArray().ToTask(this.TimeoutToken);
+
+        // After the first state, what the reader missed comes as a Reset of the latest value: no change is skipped silently.
+        Assert.Equal(KeyChangeKind.Reset, caughtUp.Kind);
+        Assert.Equal(50, caughtUp.GetValue<int>());
+        Assert.All(all.Skip(1), c => Assert.True(c.Kind == KeyChangeKind.Set, $"unexpected {c.Kind} at version {c.Version}"));
+    }
+}
