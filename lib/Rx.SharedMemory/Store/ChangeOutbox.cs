@@ -7,7 +7,7 @@ namespace Rx.SharedMemory.Store;
 /// in order by at most one delivery at a time.
 /// </summary>
 /// <remarks>
-/// The store enqueues in its hand-out turn (<see cref="ChangeFanOut"/>), so enqueueing never waits on the consumer. Past the capacity, changes conflate
+/// The store enqueues in this outbox's hand-out turn (<see cref="ChangeFanOut"/>), so enqueueing never waits on the consumer. Past the capacity, changes conflate
 /// per (subscription, key) as <see cref="ConflatingQueue{TSlot, TItem}"/> describes, the survivor carrying the count of
 /// the changes it replaced: memory stays bounded, the queue stays in version order, and the consumer ends with the
 /// latest value of every key. A subscription's starting state (its <see cref="KeyChangeKind.PrefixReset"/> and
@@ -18,6 +18,9 @@ namespace Rx.SharedMemory.Store;
 internal sealed class ChangeOutbox : IDisposable
 {
     private const int MaxBatch = 256;
+
+    // The most items queued under one hold of the lock: a long run of subscriptions lets delivery and unsubscribes in.
+    private const int MaxPerHold = 1024;
 
     // One delivery (one notification on the wire) carries at most this many bytes of values, plus one value: what the
     // master holds for a worker that does not read stays within its connection bound plus one notification.
@@ -44,6 +47,7 @@ internal sealed class ChangeOutbox : IDisposable
             item => item.Change.Value?.Length ?? 0);
         this.deliver = deliver;
         this.logger = logger;
+        this.Arrivals = new ChangeFanOut.Lane(this);
     }
 
     /// <summary>Gets the number of changes waiting.</summary>
@@ -103,10 +107,13 @@ internal sealed class ChangeOutbox : IDisposable
         _ => StreamPart.Change,
     };
 
+    /// <summary>Gets what the store has queued for this outbox and not yet handed to it (<see cref="ChangeFanOut"/>).</summary>
+    internal ChangeFanOut.Lane Arrivals { get; }
+
     public void Enqueue(long subscriptionId, ChangeRecord change)
     {
-        bool startDrain = false;
-        bool replaced;
+        long replaced;
+        bool startDrain;
         lock (this.gate)
         {
             if (this.disposed)
@@ -116,24 +123,70 @@ internal sealed class ChangeOutbox : IDisposable
 
             long conflated = this.queue.Conflated;
             this.queue.Enqueue(new OutboxItem(subscriptionId, change, 0));
-            replaced = this.queue.Conflated != conflated;
-            if (!this.draining)
+            replaced = this.queue.Conflated - conflated;
+            startDrain = this.StartDrain();
+        }
+
+        this.Enqueued(replaced, startDrain);
+    }
+
+    /// <summary>Queues a change for each of a run of subscriptions, but those retired.</summary>
+    public void Enqueue(ReadOnlySpan<StoreSubscription> subscriptions, ChangeRecord change)
+    {
+        for (int start = 0; start < subscriptions.Length; start += MaxPerHold)
+        {
+            long replaced;
+            bool startDrain;
+            lock (this.gate)
             {
-                this.draining = startDrain = true;
+                if (this.disposed)
+                {
+                    return;
+                }
+
+                long conflated = this.queue.Conflated;
+                foreach (var subscription in subscriptions.Slice(start, Math.Min(MaxPerHold, subscriptions.Length - start)))
+                {
+                    // Checked under the lock that Remove takes: retired before, it is skipped; after, Remove drops it.
+                    if (!subscription.IsRetired)
+                    {
+                        this.queue.Enqueue(new OutboxItem(subscription.Id, change, 0));
+                    }
+                }
+
+                replaced = this.queue.Conflated - conflated;
+                startDrain = this.StartDrain();
             }
-        }
 
-        // Outside the lock: a metric listener's callback is foreign code.
-        if (replaced)
-        {
-            SharedMemoryMetrics.ChangesConflated.Add(1);
+            this.Enqueued(replaced, startDrain);
         }
+    }
 
-        if (startDrain)
+    /// <summary>Queues changes for a subscription, in order, unless it is retired.</summary>
+    public void Enqueue(StoreSubscription subscription, IReadOnlyList<ChangeRecord> changes)
+    {
+        for (int start = 0; start < changes.Count; start += MaxPerHold)
         {
-            // Delivery runs off the caller's thread: the caller is handing a change out to every subscription in turn,
-            // and other writers wait for that turn.
-            _ = Task.Run(this.DrainAsync);
+            long replaced;
+            bool startDrain;
+            lock (this.gate)
+            {
+                if (this.disposed || subscription.IsRetired)
+                {
+                    return;
+                }
+
+                long conflated = this.queue.Conflated;
+                for (int i = start; i < Math.Min(start + MaxPerHold, changes.Count); i++)
+                {
+                    this.queue.Enqueue(new OutboxItem(subscription.Id, changes[i], 0));
+                }
+
+                replaced = this.queue.Conflated - conflated;
+                startDrain = this.StartDrain();
+            }
+
+            this.Enqueued(replaced, startDrain);
         }
     }
 
@@ -152,6 +205,35 @@ internal sealed class ChangeOutbox : IDisposable
         {
             this.disposed = true;
             this.queue.Clear();
+        }
+    }
+
+    /// <summary>Tells whether the caller, holding the lock, is to start a delivery of what waits.</summary>
+    private bool StartDrain()
+    {
+        if (this.draining || this.queue.Count == 0)
+        {
+            return false;
+        }
+
+        this.draining = true;
+        return true;
+    }
+
+    /// <summary>What an enqueue leaves to do outside the lock.</summary>
+    private void Enqueued(long replaced, bool startDrain)
+    {
+        // A metric listener's callback is foreign code.
+        if (replaced > 0)
+        {
+            SharedMemoryMetrics.ChangesConflated.Add(replaced);
+        }
+
+        if (startDrain)
+        {
+            // Delivery runs off the caller's thread: the caller is handing a change out to every subscription in turn,
+            // and other writers wait for that turn.
+            _ = Task.Run(this.DrainAsync);
         }
     }
 

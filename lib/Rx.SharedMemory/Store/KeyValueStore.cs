@@ -12,7 +12,7 @@ namespace Rx.SharedMemory.Store;
 /// <remarks>
 /// Every change goes through <see cref="Commit"/>, which assigns the version, logs the change and queues it for the
 /// subscriptions it matches, under the lock. What a call leaves to do runs once it has released the lock
-/// (<see cref="AfterLock"/>): its changes are handed to the subscriptions' outboxes in commit order
+/// (<see cref="AfterLock"/>): its changes are handed to the subscriptions' outboxes, each outbox's in commit order
 /// (<see cref="ChangeFanOut"/>), and its metrics are recorded (<see cref="DeferredMetrics"/>). So nothing foreign runs
 /// under the lock: observers are never called here (outboxes deliver on their own), nor metric listeners.
 /// </remarks>
@@ -30,8 +30,8 @@ internal sealed class KeyValueStore : IDisposable
     private readonly ChangeLog log;
     private readonly SubscriptionIndex subscriptions = new();
 
-    // Its queue and tickets guarded by gate; it hands out under a lock of its own.
-    private readonly ChangeFanOut fanOut;
+    // Guarded by gate: where each outbox's subscriptions lie among those a commit matched.
+    private readonly List<OutboxRun> runs = [];
 
     // Thread-safe; calls ExpireDue from its own thread.
     private readonly ExpiryScheduler scheduler;
@@ -51,7 +51,6 @@ internal sealed class KeyValueStore : IDisposable
         this.limits = new StoreLimits(options);
         this.expiries = new ExpiryQueue(this.entries);
         this.log = new ChangeLog(options.ChangeLogCapacity, options.ChangeLogMaxBytes);
-        this.fanOut = new ChangeFanOut(this.gate);
         this.scheduler = new ExpiryScheduler(this.time, this.ExpireDue);
     }
 
@@ -121,7 +120,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Reads a key, counting as a use for eviction.</summary>
     public StoredValue? Get(string key)
     {
-        using var after = new AfterLock(this);
+        using var after = new AfterLock();
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
@@ -144,7 +143,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The version of the change.</returns>
     public long Set(string key, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
     {
-        using var after = new AfterLock(this);
+        using var after = new AfterLock();
         this.limits.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
@@ -155,7 +154,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Stores a value only if the key is at the expected version (0: absent).</summary>
     public CompareAndSetResult CompareAndSet(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
     {
-        using var after = new AfterLock(this);
+        using var after = new AfterLock();
         this.limits.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
@@ -171,7 +170,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <exception cref="InvalidOperationException">The value is not an integer, or the sum overflows.</exception>
     public (long Value, long Version) Increment(string key, long delta)
     {
-        using var after = new AfterLock(this);
+        using var after = new AfterLock();
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
@@ -202,7 +201,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The version of the change, or 0 when the key did not exist (and nothing was committed).</returns>
     public long Delete(string key)
     {
-        using var after = new AfterLock(this);
+        using var after = new AfterLock();
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
@@ -213,7 +212,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Deletes every key a connection still owns as ephemeral, publishing each deletion.</summary>
     public void ReleaseOwner(long owner)
     {
-        using var after = new AfterLock(this);
+        using var after = new AfterLock();
         lock (this.gate)
         {
             foreach (var key in this.owners.Release(owner))
@@ -235,11 +234,11 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The store version at registration; later changes are delivered live.</returns>
     public long Subscribe(StoreSubscription subscription, long? fromVersion)
     {
-        using var after = new AfterLock(this);
+        using var after = new AfterLock();
         this.limits.ValidateSubscription(subscription);
         lock (this.gate)
         {
-            this.fanOut.Issue(
+            ChangeFanOut.Issue(
                 fromVersion is { } from && this.log.CoversAfter(from) ? StartingState.Replay(subscription, this.log, from)
                 : subscription.IsPrefix ? StartingState.OfPrefix(subscription, this.entries.Values, this.version, this.time.GetUtcNow())
                 : StartingState.OfKey(subscription, this.Find(subscription.KeyOrPrefix), this.version, this.time.GetUtcNow()));
@@ -263,14 +262,12 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Removes a subscription; nothing is delivered to it once this returns.</summary>
     public void Unsubscribe(StoreSubscription subscription)
     {
-        long issued;
         lock (this.gate)
         {
-            issued = this.fanOut.Issued;
             this.subscriptions.Remove(subscription);
         }
 
-        this.fanOut.Retire(issued, subscription);
+        ChangeFanOut.Retire(subscription);
     }
 
     public void Dispose()
@@ -299,7 +296,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>The expiry pass, on the scheduler's thread: removes every key whose time has come.</summary>
     private void ExpireDue()
     {
-        using var after = new AfterLock(this);
+        using var after = new AfterLock();
         lock (this.gate)
         {
             if (this.disposed)
@@ -407,10 +404,9 @@ internal sealed class KeyValueStore : IDisposable
     {
         var change = new ChangeRecord(key, kind, value, ++this.version, this.time.GetUtcNow());
         this.log.Append(change);
-        int count = this.subscriptions.Match(key, out var matched);
-        if (matched is not null)
+        if (this.subscriptions.Match(key, this.runs) is { } matched)
         {
-            this.fanOut.Issue(change, matched, count);
+            ChangeFanOut.Issue(change, matched, this.runs);
         }
 
         return change;
@@ -420,13 +416,13 @@ internal sealed class KeyValueStore : IDisposable
     /// What a store call leaves to do once it has released the lock: declared before the lock is taken, so that its
     /// <see cref="Dispose"/> runs after the lock is released, whether the call returns or throws.
     /// </summary>
-    private readonly ref struct AfterLock(KeyValueStore store)
+    private readonly ref struct AfterLock
     {
         public void Dispose()
         {
             try
             {
-                store.fanOut.HandOutMine();
+                ChangeFanOut.HandOutMine();
             }
             finally
             {

@@ -3,8 +3,8 @@ namespace Rx.SharedMemory.Store;
 /// <summary>
 /// What a new subscription must see first: the current state, or the logged changes it resumes from. Taken under the
 /// store's lock at one version, with the registration; queued to the subscription's outbox after the lock is
-/// released, in its turn among the commits' changes (<see cref="ChangeFanOut"/>), so it still precedes every change
-/// committed after it. A prefix's state is put in version order only then, so that a large one does not hold the
+/// released, in its turn among the commits' changes to that outbox (<see cref="ChangeFanOut"/>), so it still precedes
+/// every change committed after it. A prefix's state is put in version order only then, so that a large one does not hold the
 /// store's lock while it is sorted.
 /// </summary>
 internal sealed class StartingState
@@ -77,9 +77,6 @@ internal sealed class StartingState
             this.changes.Sort(1, this.changes.Count - 1, ByVersion);
         }
 
-        foreach (var change in this.changes)
-        {
-            this.Subscription.Outbox.Enqueue(this.Subscription.Id, change);
-        }
+        this.Subscription.Outbox.Enqueue(this.Subscription, this.changes);
     }
 }
