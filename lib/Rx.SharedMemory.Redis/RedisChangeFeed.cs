@@ -216,11 +216,11 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         long at = 0;
         if (fromVersion is { } from)
         {
-            var replay = (RedisResult[])(await engine.RunAsync(RedisScripts.Replay, cancellationToken, from).ConfigureAwait(false))!;
+            var replay = (RedisResult[])(await engine.RunAsync(RedisScripts.Replay, cancellationToken, from, subscription.KeyOrPrefix, subscription.IsPrefix ? 1 : 0).ConfigureAwait(false))!;
             if ((long)replay[0] == 1)
             {
                 at = (long)replay[1];
-                state = [.. replay.Skip(2).Select(ToChange).Where(c => subscription.Matches(c.Key))];
+                state = [.. replay.Skip(2).Select(ToChange)];
             }
         }
 
@@ -312,7 +312,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                     await hook().ConfigureAwait(false);
                 }
 
-                entries = await engine.Database.StreamReadAsync(engine.Key("log"), $"{from}-0", ReadCount).ConfigureAwait(false);
+                entries = await RedisEngine.OffTheReaderAsync(engine.Database.StreamReadAsync(engine.Key("log"), $"{from}-0", ReadCount)).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {

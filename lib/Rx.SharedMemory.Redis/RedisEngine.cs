@@ -218,8 +218,18 @@ internal sealed class RedisEngine : IStoreEngine
         this.bounds.CopyTo(values, 0);
         arguments.CopyTo(values, this.bounds.Length);
 
-        // Not cancelled once sent: a script either runs whole or not at all, and its outcome is the caller's.
-        return this.db.ScriptEvaluateAsync(script, this.tag, values);
+        // Sent now, in call order; not cancelled once sent: a script runs whole or not at all, and its outcome is the caller's.
+        return OffTheReaderAsync(this.db.ScriptEvaluateAsync(script, this.tag, values));
+    }
+
+    /// <summary>
+    /// Continues on the thread pool, never inline on the thread that read Redis's answer: what follows (handing out
+    /// changes, answering a worker) would hold up every other answer on the connection.
+    /// </summary>
+    internal static async Task<T> OffTheReaderAsync<T>(Task<T> answer)
+    {
+        await answer.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+        return answer.Result;
     }
 
     internal RedisKey Key(string name) => $"{this.tag[0]}:{name}";

@@ -308,18 +308,20 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// ARGV[6] the version to resume after. Returns {1, store version, entries…} with the log's entries after it, when
-    /// the log still holds every one; {0, store version} when it does not.
+    /// ARGV[6] the version to resume after, ARGV[7] the key or prefix, ARGV[8] '1' for a prefix. Returns {1, store
+    /// version, entries…} with the log's entries after it that match, when the log still holds every one; {0, store
+    /// version} when it does not. Matched here, so that a resume carries only its own changes over the network.
     /// </summary>
     public const string Replay = Prelude + """
-        local after = tonumber(ARGV[6])
+        local after, filter, prefix = tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1'
         local version = current_version()
         if after >= version then return {1, version} end
         local oldest = redis.call('XRANGE', P .. 'log', '-', '+', 'COUNT', 1)[1]
         if not oldest or tonumber(string.match(oldest[1], '^(%d+)')) > after + 1 then return {0, version} end
         local result = {1, version}
         for _, entry in ipairs(redis.call('XRANGE', P .. 'log', (after + 1) .. '-0', '+')) do
-          result[#result + 1] = entry
+          local key = entry[2][2]
+          if (prefix and starts_with(key, filter)) or key == filter then result[#result + 1] = entry end
         end
         return result
         """;

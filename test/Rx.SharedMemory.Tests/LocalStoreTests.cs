@@ -108,10 +108,15 @@ public sealed class LocalStoreTests : TestBase, IAsyncLifetime
     [Fact]
     public async Task DisposedMaster_CompletesObservables_AndRefusesCalls()
     {
-        var completed = this.Store.Observe("a").ToArray().ToTask(this.TimeoutToken);
+        // The starting state (absent) first, then the dispose: the stream completes after it, with nothing more.
+        var changes = this.Store.Observe("a").Replay();
+        using var recording = changes.Connect();
+        await changes.FirstAsync().ToTask(this.TimeoutToken);
         await this.master.DisposeAsync();
 
-        Assert.Empty(await completed);
+        var all = await changes.ToArray().ToTask(this.TimeoutToken);
+        Assert.Equal([KeyChangeKind.Reset], all.Select(c => c.Kind));
+        Assert.False(all[0].Exists);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => this.Store.SetAsync("a", 1).AsTask());
     }
 

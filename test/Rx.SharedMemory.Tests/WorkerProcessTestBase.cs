@@ -6,6 +6,10 @@ namespace Rx.SharedMemory.Tests;
 /// <summary>Spawns the test worker program (Rx.SharedMemory.TestWorker) as real processes over real anonymous pipes.</summary>
 public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
 {
+    // Every call of a worker of a master on Redis is two round trips more (the script, and its change read back), on
+    // the same two cores: the guard against a hang is longer, and speed is the benchmark's business.
+    private static readonly TimeSpan RedisTimeout = TimeSpan.FromMinutes(3);
+
     private readonly string reportDirectory = Directory.CreateTempSubdirectory("rxsm-test-").FullName;
     private readonly TestEngine engine;
     private readonly SharedMemoryOptions? options;
@@ -21,7 +25,7 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
     /// <param name="engine">Which engine the master keeps its store in.</param>
     /// <param name="options">The master's settings.</param>
     private protected WorkerProcessTestBase(TestEngine engine, SharedMemoryOptions? options = null)
-        : base(null)
+        : base(engine == TestEngine.Redis ? RedisTimeout : null)
     {
         this.engine = engine;
         this.options = options;
