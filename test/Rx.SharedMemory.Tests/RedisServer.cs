@@ -10,24 +10,34 @@ namespace Rx.SharedMemory.Tests;
 /// </summary>
 public sealed class RedisServer : IDisposable
 {
-    private static readonly Lazy<RedisServer> SharedServer = new(() => Start(), LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<RedisServer> SharedServer = new(
+        () => Environment.GetEnvironmentVariable("RXSM_REDIS") is { Length: > 0 } given ? new RedisServer(given) : Start(),
+        LazyThreadSafetyMode.ExecutionAndPublication);
 
-    private readonly Process process;
+    private readonly Process? process;
     private readonly string directory;
 
     private RedisServer(Process process, string directory, int port)
     {
         this.process = process;
         this.directory = directory;
-        this.Port = port;
+        this.Configuration = $"127.0.0.1:{port}";
     }
 
-    /// <summary>Gets the server the whole run shares; each test names a store of its own.</summary>
+    // A server someone else started and stops (.ci/run sets RXSM_REDIS to it).
+    private RedisServer(string configuration)
+    {
+        this.directory = string.Empty;
+        this.Configuration = configuration;
+    }
+
+    /// <summary>
+    /// Gets the server the whole run shares, each test naming a store of its own: the one RXSM_REDIS names
+    /// (host:port), or one started for the run.
+    /// </summary>
     public static RedisServer Shared => SharedServer.Value;
 
-    public int Port { get; }
-
-    public string Configuration => $"127.0.0.1:{this.Port}";
+    public string Configuration { get; }
 
     /// <summary>Starts a server; fails, saying how to install it, when redis-server is not on the machine.</summary>
     public static RedisServer Start(params string[] extraArguments)
@@ -77,6 +87,11 @@ public sealed class RedisServer : IDisposable
     /// <summary>Stops the server by its process id and removes its directory.</summary>
     public void Dispose()
     {
+        if (this.process is null)
+        {
+            return;
+        }
+
         try
         {
             this.process.Kill(entireProcessTree: true);
