@@ -80,7 +80,8 @@ internal sealed class RedisEngine : IStoreEngine
             var b = RedisScripts.Bounds(options);
             RedisValue[] bounds = [b.LogCapacity, b.LogMaxBytes, b.MaxEntries, b.MaxBytes, b.NoEviction ? 1 : 0];
             RedisKey[] tag = [Tag(redisOptions.StoreName)];
-            long masterId = (long)await db.ScriptEvaluateAsync(RedisScripts.Renew, tag, [.. bounds, 0, (long)redisOptions.LeaseTime.TotalMilliseconds]).WaitAsync(cancellationToken).ConfigureAwait(false);
+            var joined = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Renew, tag, [.. bounds, 0, (long)redisOptions.LeaseTime.TotalMilliseconds]).WaitAsync(cancellationToken).ConfigureAwait(false))!;
+            long masterId = (long)joined[0];
             long version = (long)await db.StringGetAsync($"{tag[0]}:version").WaitAsync(cancellationToken).ConfigureAwait(false);
             var engine = new RedisEngine(redis, redisOptions, options, masterId, version, logger);
             await engine.feed.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -196,7 +197,7 @@ internal sealed class RedisEngine : IStoreEngine
             // The loops end at the cancellation; a master leaving in order gives its lease back at once.
 #pragma warning disable VSTHRD002 // Dispose is synchronous by the seam's contract; the loops end without this thread.
             Task.WhenAll(this.expiryLoop, this.leaseLoop, this.feed.StopAsync()).Wait(TimeSpan.FromSeconds(5));
-            this.db.HashDelete(this.Key("masters"), this.MasterId);
+            this.RunAsync(RedisScripts.Leave, CancellationToken.None, this.MasterId).Wait(TimeSpan.FromSeconds(5));
 #pragma warning restore VSTHRD002
         }
         catch (Exception ex) when (ex is AggregateException or RedisException)
@@ -311,7 +312,14 @@ internal sealed class RedisEngine : IStoreEngine
             try
             {
                 await Task.Delay(period, token).ConfigureAwait(false);
-                await this.RunAsync(RedisScripts.Renew, token, this.MasterId, lease).ConfigureAwait(false);
+                var renewed = (RedisResult[])(await this.RunAsync(RedisScripts.Renew, token, this.MasterId, lease).ConfigureAwait(false))!;
+                if ((long)renewed[1] == 0)
+                {
+                    // Paused or cut off past its lease: the other masters have released its locks and its workers'
+                    // ephemeral keys, which its workers may still believe they hold.
+                    this.logger.LogError("The lease of this master ({Master}) on the Redis store '{Store}' ran out before it was renewed: its locks and its workers' ephemeral keys were released by the other masters.", this.MasterId, this.redisOptions.StoreName);
+                }
+
                 var reaped = (RedisResult[])(await this.RunAsync(RedisScripts.Reap, token).ConfigureAwait(false))!;
                 foreach (var master in reaped)
                 {

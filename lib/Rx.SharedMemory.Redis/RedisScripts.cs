@@ -372,12 +372,24 @@ internal static class RedisScripts
         return 0
         """;
 
-    /// <summary>ARGV[6] master id (0: a new one), ARGV[7] lease in ms. Renews the lease. Returns the master's id.</summary>
+    /// <summary>
+    /// ARGV[6] master id (0: a new one), ARGV[7] lease in ms. Renews the lease. Returns {the master's id, 1 when its
+    /// lease was still held, 0 when it had run out and been reaped (or the id is new)}.
+    /// </summary>
     public const string Renew = Prelude + """
         local id = tonumber(ARGV[6])
         if id == 0 then id = redis.call('INCR', P .. 'masterids') end
+        local held = redis.call('HEXISTS', P .. 'masters', id)
         redis.call('HSET', P .. 'masters', id, now_ms() + tonumber(ARGV[7]))
-        return id
+        return {id, held}
+        """;
+
+    /// <summary>ARGV[6] master id. A master leaving in order: releases what it and its workers hold, and its lease.</summary>
+    public const string Leave = Prelude + """
+        local prefix = 'm' .. ARGV[6] .. '/'
+        release_owners(function(o) return o ~= nil and starts_with(o, prefix) end, now_ms())
+        redis.call('HDEL', P .. 'masters', ARGV[6])
+        return current_version()
         """;
 
     /// <summary>

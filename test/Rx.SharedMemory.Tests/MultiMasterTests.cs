@@ -120,6 +120,22 @@ public sealed class RedisStoreTests : TestBase
     }
 
     [Fact]
+    public async Task MasterDisposed_ReleasesItsOwnLock_AtOnce_NotWhenItsLeaseRunsOut()
+    {
+        var where = NewRedisStore();
+        await using var survivor = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        var leaving = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await leaving.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+
+        await leaving.DisposeAsync();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        await using var taken = await survivor.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(30), this.TimeoutToken);
+
+        // The lease (3 s) would free it later; leaving in order frees it at once.
+        Assert.True(waited.Elapsed < where.LeaseTime, $"the lock of a master that left in order was granted after {waited.Elapsed}");
+    }
+
+    [Fact]
     public async Task ReaderBehindTheTrimmedLog_GivesItsSubscriptionsAReset_NeverASilentGap()
     {
         var where = NewRedisStore();
