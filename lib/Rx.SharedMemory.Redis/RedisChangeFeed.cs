@@ -211,6 +211,23 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// <returns>The store version the state was taken at.</returns>
     private async Task<long> StartAsync(Registration registration, long? fromVersion, CancellationToken cancellationToken)
     {
+        while (true)
+        {
+            var (queued, at) = await this.TryStartAsync(registration, fromVersion, cancellationToken).ConfigureAwait(false);
+            if (queued)
+            {
+                return at;
+            }
+
+            // The reader found the log trimmed past it while this state was read: the changes between the state and
+            // the first one it read are lost to it, so the state is read again (the buffer keeps filling meanwhile).
+            fromVersion = null;
+        }
+    }
+
+    /// <summary>Reads a starting state and queues it, unless the reader met a gap meanwhile (then false).</summary>
+    private async Task<(bool Queued, long At)> TryStartAsync(Registration registration, long? fromVersion, CancellationToken cancellationToken)
+    {
         var subscription = registration.Subscription;
         List<ChangeRecord>? state = null;
         long at = 0;
@@ -250,7 +267,13 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         {
             if (!this.registrations.ContainsKey(subscription))
             {
-                return at;
+                return (true, at);
+            }
+
+            if (registration.Stale)
+            {
+                registration.Stale = false;
+                return (false, at);
             }
 
             foreach (var change in state!)
@@ -270,7 +293,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             registration.SkipThrough = at;
         }
 
-        return at;
+        return (true, at);
     }
 
     /// <summary>Hands a change to the subscriptions it matches; under the gate, in version order.</summary>
@@ -385,10 +408,19 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 {
                     // The log was trimmed past this reader: what it missed is told as each subscription's state anew.
                     logger.LogWarning("The change log was trimmed past version {Version}, which this master had not read: its subscriptions get their state again.", this.position);
-                    resync = [.. this.registrations.Values.Where(r => r.Pending is null)];
-                    foreach (var registration in resync)
+                    resync = [];
+                    foreach (var registration in this.registrations.Values)
                     {
-                        registration.Pending = [];
+                        if (registration.Pending is null)
+                        {
+                            registration.Pending = [];
+                            resync.Add(registration);
+                        }
+                        else
+                        {
+                            // Its state is being read: read again once it comes, since it may predate the gap.
+                            registration.Stale = true;
+                        }
                     }
                 }
 
@@ -417,14 +449,23 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     private async Task ResyncAsync(Registration registration)
     {
-        try
+        // Tried until Redis answers: the subscription buffers meanwhile, and gets its state, never a silent end.
+        for (var pause = TimeSpan.FromMilliseconds(100); !engine.Stopping.IsCancellationRequested; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond * 5)))
         {
-            await this.StartAsync(registration, fromVersion: null, engine.Stopping).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            logger.LogError(ex, "The state of subscription {Subscription} to '{Key}' could not be read again; it is ended.", registration.Subscription.Id, registration.Subscription.KeyOrPrefix);
-            this.Unsubscribe(registration.Subscription);
+            try
+            {
+                await this.StartAsync(registration, fromVersion: null, engine.Stopping).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                logger.LogWarning(ex, "The state of subscription {Subscription} to '{Key}' could not be read again; trying again.", registration.Subscription.Id, registration.Subscription.KeyOrPrefix);
+                await Task.Delay(pause, engine.Stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
     }
 
@@ -435,6 +476,9 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
         /// <summary>Gets or sets the changes held while the starting state is read; null once it is queued.</summary>
         public List<ChangeRecord>? Pending { get; set; }
+
+        /// <summary>Gets or sets whether the reader met a gap while the starting state was read: it is read again.</summary>
+        public bool Stale { get; set; }
 
         /// <summary>Gets or sets the version the starting state was taken at: changes up to it are in it.</summary>
         public long SkipThrough { get; set; }

@@ -74,6 +74,7 @@ internal sealed class RedisEngine : IStoreEngine
         var configuration = ConfigurationOptions.Parse(redisOptions.Configuration);
         configuration.AbortOnConnectFail = false;
         var redis = await ConnectionMultiplexer.ConnectAsync(configuration).WaitAsync(cancellationToken).ConfigureAwait(false);
+        RedisEngine? engine = null;
         try
         {
             var db = redis.GetDatabase();
@@ -83,14 +84,23 @@ internal sealed class RedisEngine : IStoreEngine
             var joined = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Renew, tag, [.. bounds, 0, (long)redisOptions.LeaseTime.TotalMilliseconds]).WaitAsync(cancellationToken).ConfigureAwait(false))!;
             long masterId = (long)joined[0];
             long version = (long)await db.StringGetAsync($"{tag[0]}:version").WaitAsync(cancellationToken).ConfigureAwait(false);
-            var engine = new RedisEngine(redis, redisOptions, options, masterId, version, logger);
+            engine = new RedisEngine(redis, redisOptions, options, masterId, version, logger);
             await engine.feed.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             await engine.locks.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             return engine;
         }
         catch
         {
-            await redis.DisposeAsync().ConfigureAwait(false);
+            if (engine is not null)
+            {
+                // Its loops have started: they end with it, and its lease is given back.
+                engine.Dispose();
+            }
+            else
+            {
+                await redis.DisposeAsync().ConfigureAwait(false);
+            }
+
             throw;
         }
     }
@@ -107,7 +117,7 @@ internal sealed class RedisEngine : IStoreEngine
         this.limits.ValidateWrite(key, utf8Json);
         var result = Checked(key, await this.RunAsync(RedisScripts.Set, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner)).ConfigureAwait(false));
         long version = (long)result[1];
-        await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+        await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
         return version;
     }
 
@@ -119,7 +129,7 @@ internal sealed class RedisEngine : IStoreEngine
         long version = (long)result[2];
         if (succeeded)
         {
-            await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+            await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
         }
 
         return new CompareAndSetResult(succeeded, version);
@@ -139,7 +149,7 @@ internal sealed class RedisEngine : IStoreEngine
 
         long value = long.Parse((string)result[1]!, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
         long version = (long)result[2];
-        await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+        await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
         return (value, version);
     }
 
@@ -149,7 +159,7 @@ internal sealed class RedisEngine : IStoreEngine
         long version = (long)(await this.RunAsync(RedisScripts.Delete, cancellationToken, key).ConfigureAwait(false))!;
         if (version != 0)
         {
-            await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+            await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
         }
 
         return version;
@@ -166,7 +176,7 @@ internal sealed class RedisEngine : IStoreEngine
         string name = this.OwnerName(owner);
         this.locks.AbandonWaitsOf(name);
         long version = (long)(await this.RunAsync(RedisScripts.ReleaseOwner, cancellationToken, name).ConfigureAwait(false))!;
-        await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+        await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
     }
 
     public ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken)
@@ -196,7 +206,15 @@ internal sealed class RedisEngine : IStoreEngine
         {
             // The loops end at the cancellation; a master leaving in order gives its lease back at once.
 #pragma warning disable VSTHRD002 // Dispose is synchronous by the seam's contract; the loops end without this thread.
-            Task.WhenAll(this.expiryLoop, this.leaseLoop, this.feed.StopAsync()).Wait(TimeSpan.FromSeconds(5));
+            try
+            {
+                Task.WhenAll(this.expiryLoop, this.leaseLoop, this.feed.StopAsync()).Wait(TimeSpan.FromSeconds(5));
+            }
+            catch (AggregateException ex)
+            {
+                this.logger.LogWarning(ex, "A loop of the Redis store '{Store}' ended with an error.", this.redisOptions.StoreName);
+            }
+
             this.RunAsync(RedisScripts.Leave, CancellationToken.None, this.MasterId).Wait(TimeSpan.FromSeconds(5));
 #pragma warning restore VSTHRD002
         }

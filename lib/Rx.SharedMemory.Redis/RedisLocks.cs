@@ -79,23 +79,32 @@ internal sealed class RedisLocks(RedisEngine engine)
         }
 
         string claim = $"{token}|{owner}|{name}";
-        var granted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        this.waiting[claim] = granted;
+        var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        this.waiting[claim] = signal;
         if (ownerReleased)
         {
-            granted.TrySetCanceled(CancellationToken.None);
+            signal.TrySetCanceled(CancellationToken.None);
         }
 
+        bool granted = false;
         try
         {
             while (true)
             {
-                if ((string?)await engine.Database.HashGetAsync(engine.Key("locks"), name).ConfigureAwait(false) == claim)
+                try
                 {
-                    return token;
+                    if ((string?)await RedisEngine.OffTheReaderAsync(engine.Database.HashGetAsync(engine.Key("locks"), name)).ConfigureAwait(false) == claim)
+                    {
+                        granted = true;
+                        return token;
+                    }
+                }
+                catch (RedisException)
+                {
+                    // Redis did not answer the look: the wait goes on, and the next look or the grant's message decides.
                 }
 
-                var left = timeout - started.Elapsed;
+                var left = timeout == Timeout.InfiniteTimeSpan ? Look : timeout - started.Elapsed;
                 if (left <= TimeSpan.Zero)
                 {
                     break;
@@ -103,7 +112,8 @@ internal sealed class RedisLocks(RedisEngine engine)
 
                 try
                 {
-                    await granted.Task.WaitAsync(left < Look ? left : Look, cancellationToken).ConfigureAwait(false);
+                    await signal.Task.WaitAsync(left < Look ? left : Look, cancellationToken).ConfigureAwait(false);
+                    granted = true;
                     return token;
                 }
                 catch (TimeoutException)
@@ -112,18 +122,17 @@ internal sealed class RedisLocks(RedisEngine engine)
                 }
             }
         }
-        catch (OperationCanceledException)
-        {
-            // Cancelled, or its owner released: out of the queue, and given back if it came meanwhile.
-            await this.AbandonAsync(name, token, owner).ConfigureAwait(false);
-            throw;
-        }
         finally
         {
             this.waiting.TryRemove(claim, out _);
+            if (!granted)
+            {
+                // Cancelled, timed out, its owner released, or Redis failing: out of the queue, and given back if it
+                // came meanwhile, so that no request nobody waits for is ever granted the lock.
+                this.Abandon(name, token, owner);
+            }
         }
 
-        await this.AbandonAsync(name, token, owner).ConfigureAwait(false);
         throw new TimeoutException($"The lock '{name}' was not granted within {timeout}.");
     }
 
@@ -148,14 +157,30 @@ internal sealed class RedisLocks(RedisEngine engine)
         }
     }
 
-    private async Task AbandonAsync(string name, long token, string owner)
+    /// <summary>
+    /// Takes a wait out of the lock's queue, giving the lock back if it was granted meanwhile; tried again until Redis
+    /// answers (or the engine stops), in the background, so that the caller learns its outcome at once.
+    /// </summary>
+    private void Abandon(string name, long token, string owner) => _ = Task.Run(async () =>
     {
-        if ((long)(await engine.RunAsync(RedisScripts.Abandon, CancellationToken.None, name, token, owner).ConfigureAwait(false))! == 1)
+        for (var pause = TimeSpan.FromMilliseconds(100); !engine.Stopping.IsCancellationRequested; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond * 5)))
         {
-            // Granted just as the wait ended: given back, since the caller will not know it holds it.
-            await engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token).ConfigureAwait(false);
+            try
+            {
+                if ((long)(await engine.RunAsync(RedisScripts.Abandon, CancellationToken.None, name, token, owner).ConfigureAwait(false))! == 1)
+                {
+                    // Granted just as the wait ended: given back, since the caller will not know it holds it.
+                    await engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token).ConfigureAwait(false);
+                }
+
+                return;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                await Task.Delay(pause, engine.Stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
         }
-    }
+    });
 
     /// <summary>Counts a lock request's answer; returns whether its owner was released while it was on its way.</summary>
     private bool Answered(string owner)

@@ -315,7 +315,9 @@ internal static class RedisScripts
     public const string Replay = Prelude + """
         local after, filter, prefix = tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1'
         local version = current_version()
-        if after >= version then return {1, version} end
+        if after == version then return {1, version} end
+        -- Past the store's version: a state the store lost (a replica promoted before it had every write); a Reset.
+        if after > version then return {0, version} end
         local oldest = redis.call('XRANGE', P .. 'log', '-', '+', 'COUNT', 1)[1]
         if not oldest or tonumber(string.match(oldest[1], '^(%d+)')) > after + 1 then return {0, version} end
         local result = {1, version}

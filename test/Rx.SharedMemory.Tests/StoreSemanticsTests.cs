@@ -145,6 +145,18 @@ public abstract class StoreSemanticsTests(TestEngine engine) : TestBase
     }
 
     [Fact]
+    public async Task ResumeFromAVersionPastTheStore_GetsAResetOfTheCurrentState()
+    {
+        // A version the store never reached (a replica promoted before it had every write): the state, not silence.
+        await using var master = await this.StartMasterAsync(engine);
+        await master.Store.SetAsync("k", 7, this.TimeoutToken);
+
+        var first = await master.Store.Observe("k", fromVersion: 1_000_000).FirstAsync().ToTask(this.TimeoutToken);
+
+        Assert.Equal((KeyChangeKind.Reset, 7), (first.Kind, first.GetValue<int>()));
+    }
+
+    [Fact]
     public async Task Lock_ServesWaitersInOrder_AndTimesOut()
     {
         await using var master = await this.StartMasterAsync(engine);
