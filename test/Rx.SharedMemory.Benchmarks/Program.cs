@@ -54,6 +54,7 @@ var scenarios = new (string Name, Func<Task> Run)[]
     ("notify", () => Scenarios.NotifyAsync(figures, phase)),
     ("memory", () => Scenarios.MasterBytesPerKeyAsync(figures)),
     ("slow_subscriber", () => Scenarios.SlowSubscriberAsync(figures)),
+    ("redis", () => RedisScenarios.RunAsync(figures, phase)),
 };
 
 foreach (var (name, run) in scenarios)
@@ -63,6 +64,11 @@ foreach (var (name, run) in scenarios)
         Console.Error.WriteLine($"scenario {name}...");
         await run();
     }
+}
+
+if (figures.TryGet("redis_get_rtt_us_p50", out var redisRtt) && figures.TryGet("redis_baseline_rtt_us", out var redisBaseline) && figures.TryGet("pipe_rtt_us", out var pipeRttForRedis))
+{
+    figures.Add("redis_get_over_baseline", redisRtt / (pipeRttForRedis + redisBaseline), "ratio");
 }
 
 if (figures.TryGet("get_rtt_us_p50", out var rtt) && figures.TryGet("pipe_rtt_us", out var pipeRtt))

@@ -48,7 +48,7 @@ internal static class Scenarios
     {
         await using var master = new SharedMemoryMaster();
         var subscriber = await master.SpawnWorkerAsync(WorkerStartInfo.ForThisProgram(["slow-subscriber", "0", "0"]));
-        await master.Store.Observe($"ready/{subscriber.Id}").FirstAsync(c => c.HasValue).ToTask();
+        await master.Store.Observe($"ready/{subscriber.ProcessId}").FirstAsync(c => c.HasValue).ToTask();
         await SignalAsync(subscriber, "STOP");
         try
         {
@@ -89,17 +89,24 @@ internal static class Scenarios
     }
 
     /// <summary>Spawns one worker per role, waits until all are ready, says go, and returns each one's results in role order.</summary>
-    private static async Task<double[][]> RunWorkersAsync(SharedMemoryMaster master, Phase phase, params string[] roles)
+    private static Task<double[][]> RunWorkersAsync(SharedMemoryMaster master, Phase phase, params string[] roles) =>
+        RunWorkersAsync(master, phase, [.. roles.Select(role => (master, role))]);
+
+    /// <summary>
+    /// Spawns each role's worker on its master, then as above; the signals go through <paramref name="master"/>'s
+    /// store, which every master of <paramref name="roles"/> shares.
+    /// </summary>
+    internal static async Task<double[][]> RunWorkersAsync(SharedMemoryMaster master, Phase phase, (SharedMemoryMaster Master, string Role)[] roles)
     {
         var workers = new List<IWorker>();
-        foreach (var role in roles)
+        foreach (var (owner, role) in roles)
         {
-            workers.Add(await master.SpawnWorkerAsync(WorkerStartInfo.ForThisProgram([role, .. phase.ToArguments()])));
+            workers.Add(await owner.SpawnWorkerAsync(WorkerStartInfo.ForThisProgram([role, .. phase.ToArguments()])));
         }
 
         foreach (var worker in workers)
         {
-            await master.Store.Observe($"ready/{worker.Id}").FirstAsync(c => c.HasValue).ToTask();
+            await master.Store.Observe($"ready/{worker.ProcessId}").FirstAsync(c => c.HasValue).ToTask();
         }
 
         await master.Store.SetAsync("go", true);
@@ -109,10 +116,10 @@ internal static class Scenarios
             int exitCode = await workers[i].Exited;
             if (exitCode != 0)
             {
-                throw new InvalidOperationException($"The {roles[i]} worker exited with {exitCode}.");
+                throw new InvalidOperationException($"The {roles[i].Role} worker exited with {exitCode}.");
             }
 
-            results[i] = await master.Store.GetAsync<double[]>($"result/{workers[i].Id}") ?? [];
+            results[i] = await master.Store.GetAsync<double[]>($"result/{workers[i].ProcessId}") ?? [];
         }
 
         return results;

@@ -4,7 +4,7 @@ using System.Reactive.Threading.Tasks;
 
 namespace Rx.SharedMemory.Benchmarks;
 
-/// <summary>The workers' side of each scenario. Each says ready/&lt;id&gt;, waits for "go", runs, and writes result/&lt;id&gt;.</summary>
+/// <summary>The workers' side of each scenario. Each says ready/&lt;pid&gt;, waits for "go", runs, and writes result/&lt;pid&gt; (process ids: worker ids repeat across masters).</summary>
 internal static class Workers
 {
     public static async Task RunAsync(SharedMemoryWorker store, string[] args)
@@ -14,7 +14,7 @@ internal static class Workers
         {
             // Subscribes, says ready, and is stopped by the master; it ends with the connection.
             using var watching = store.ObservePrefix("s/").Subscribe(_ => { });
-            await store.SetAsync($"ready/{store.WorkerId}", true);
+            await store.SetAsync($"ready/{Environment.ProcessId}", true);
             await store.Completion;
             return;
         }
@@ -33,10 +33,10 @@ internal static class Workers
 
         // The subscriber must be subscribed before the writer starts.
         var prepared = args[0] == "notify-subscriber" ? run() : null;
-        await store.SetAsync($"ready/{store.WorkerId}", true);
+        await store.SetAsync($"ready/{Environment.ProcessId}", true);
         await go;
         var result = await (prepared ?? run());
-        await store.SetAsync($"result/{store.WorkerId}", result);
+        await store.SetAsync($"result/{Environment.ProcessId}", result);
     }
 
     private static async Task<double[]> GetRoundTripAsync(SharedMemoryWorker store, Phase phase)
