@@ -39,4 +39,34 @@ public sealed class BatchAnswerTests : TestBase
         Assert.Null(store.Get("after"));
         Assert.InRange(answer.Utf8.Length, 3 * 1_500_000, (4 * 1024 * 1024) + 1_600_000);
     }
+
+    [Fact]
+    public async Task WithAnEngineThatAnswersLater_WritesPastTheFullAnswerRun_AndGetsPastItAreNotRun()
+    {
+        // Sent to the engine together, the calls past the full answer have run: the write says so, the gets are sent again.
+        var options = new SharedMemoryOptions { MaxValueBytes = 2 * 1024 * 1024 };
+        var memory = new MemoryEngine(options);
+        using var engine = new DeferredEngine(memory);
+        var big = Encoding.UTF8.GetBytes($"\"{new string('x', 1_500_000)}\"");
+        for (int i = 0; i < 5; i++)
+        {
+            memory.Store.Set($"b{i}", big);
+        }
+
+        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
+        var target = new StoreRpcTarget(engine, outbox, options, 1, region: null, NullLogger.Instance);
+        target.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        using var calls = JsonDocument.Parse("""[["get","b0"],["get","b1"],["get","b2"],["get","b3"],["set","after",1],["get","b4"]]""");
+
+        var answer = await target.BatchAsync(new BatchRequest(calls.RootElement));
+
+        using var results = JsonDocument.Parse(answer.Utf8);
+        var outcomes = results.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(6, outcomes.Length);
+        Assert.All(outcomes[..3], o => Assert.Equal(1_500_002, o.GetProperty("result").GetProperty("value").GetRawText().Length));
+        Assert.Equal(RpcErrorCodes.NotRun, outcomes[3].GetProperty("error").GetProperty("code").GetInt32());
+        Assert.Equal(memory.Store.Get("after")!.Value.Version, outcomes[4].GetProperty("result").GetInt64());
+        Assert.Equal(RpcErrorCodes.NotRun, outcomes[5].GetProperty("error").GetProperty("code").GetInt32());
+        Assert.InRange(answer.Utf8.Length, 3 * 1_500_000, (4 * 1024 * 1024) + 1_600_000);
+    }
 }

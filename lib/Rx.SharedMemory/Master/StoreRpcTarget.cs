@@ -156,60 +156,58 @@ internal sealed class StoreRpcTarget
         var buffer = new ArrayBufferWriter<byte>(256 + (count * 32));
         var results = new RegionResults(this.region);
         long budget = ProtocolLimits.AnswerBudget(this.options.MaxValueBytes);
-        bool detached = false;
+
+        // Calls an engine answers later (a remote one): from the first on, every call of the batch is sent at once, in
+        // order, and answered in order after; they are not awaited one by one.
+        List<(ValueTask<object?> Running, bool IsGet)>? later = null;
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
             bool full = false;
-            var each = array.EnumerateArray();
-            for (int i = 0; i < count; i++)
+            foreach (var call in array.EnumerateArray())
             {
-                each.MoveNext();
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
-                if (full)
+                if (full && later is null)
                 {
                     BatchAnswer.WriteNotRun(writer);
                     continue;
                 }
 
+                var arguments = new BatchArguments(call);
                 ValueTask<object?> running;
                 try
                 {
-                    running = OperationTable.RunBatchedAsync(this, new BatchArguments(each.Current));
+                    // Reads its arguments before its first wait: the request's JSON lives only while this loop runs.
+                    running = OperationTable.RunBatchedAsync(this, arguments);
                 }
                 catch (Exception ex)
                 {
-                    // One call's failure is its own result; the master and the other calls go on.
-                    BatchAnswer.WriteError(writer, ex);
+                    running = ValueTask.FromException<object?>(ex);
+                }
+
+                if (later is null && running.IsCompleted)
+                {
+                    await WriteOutcomeAsync(writer, running, results).ConfigureAwait(false);
                     continue;
                 }
 
-                if (!running.IsCompleted && !detached)
-                {
-                    // The request's JSON lives only as long as the handler runs synchronously: the calls left are
-                    // copied before the first wait for an engine that answers later.
-                    array = array.Clone();
-                    each = array.EnumerateArray();
-                    for (int skipped = 0; skipped <= i; skipped++)
-                    {
-                        each.MoveNext();
-                    }
+                (later ??= []).Add((running, IsGet(arguments)));
+            }
 
-                    detached = true;
-                }
-
-                object? result;
-                try
+            foreach (var (running, isGet) in later ?? [])
+            {
+                // Past the budget, a get's value is dropped and it is answered "not run", to be sent again; a write has
+                // run, so its (small) result is always given.
+                full = full || writer.BytesCommitted + writer.BytesPending > budget;
+                if (full && isGet)
                 {
-                    result = await running.ConfigureAwait(false);
+                    await EndedAsync(running).ConfigureAwait(false);
+                    BatchAnswer.WriteNotRun(writer);
                 }
-                catch (Exception ex)
+                else
                 {
-                    BatchAnswer.WriteError(writer, ex);
-                    continue;
+                    await WriteOutcomeAsync(writer, running, results).ConfigureAwait(false);
                 }
-
-                WriteResult(writer, result, results);
             }
 
             writer.WriteEndArray();
@@ -364,6 +362,48 @@ internal sealed class StoreRpcTarget
             this.subscriptions.TryRemove(id, out _);
             throw;
         }
+    }
+
+    private static bool IsGet(BatchArguments arguments)
+    {
+        try
+        {
+            return arguments.Method == RpcMethods.Get;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Waits for a call whose outcome is not given, so that it is observed.</summary>
+    private static async Task EndedAsync(ValueTask<object?> running)
+    {
+        try
+        {
+            await running.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Answered "not run": its failure, like its value, is not given.
+        }
+    }
+
+    /// <summary>Writes one batched call's outcome, its result or its error: one call's failure is its own, and the others go on.</summary>
+    private static async Task WriteOutcomeAsync(Utf8JsonWriter writer, ValueTask<object?> running, RegionResults results)
+    {
+        object? result;
+        try
+        {
+            result = await running.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            BatchAnswer.WriteError(writer, ex);
+            return;
+        }
+
+        WriteResult(writer, result, results);
     }
 
     /// <summary>Writes one batched call's result: a large value goes through the shared region when it is free.</summary>
