@@ -351,6 +351,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                     return;
                 }
 
+                await this.CheckNotAheadAsync(from).ConfigureAwait(false);
                 continue;
             }
 
@@ -408,20 +409,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 {
                     // The log was trimmed past this reader: what it missed is told as each subscription's state anew.
                     logger.LogWarning("The change log was trimmed past version {Version}, which this master had not read: its subscriptions get their state again.", this.position);
-                    resync = [];
-                    foreach (var registration in this.registrations.Values)
-                    {
-                        if (registration.Pending is null)
-                        {
-                            registration.Pending = [];
-                            resync.Add(registration);
-                        }
-                        else
-                        {
-                            // Its state is being read: read again once it comes, since it may predate the gap.
-                            registration.Stale = true;
-                        }
-                    }
+                    resync = this.MarkAllForResync();
                 }
 
                 this.HandOut(change);
@@ -442,6 +430,64 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         }
 
         foreach (var registration in resync ?? [])
+        {
+            _ = this.ResyncAsync(registration);
+        }
+    }
+
+    /// <summary>Marks every subscription to get its state again; returns those whose state is not being read already. Under the gate.</summary>
+    private List<Registration> MarkAllForResync()
+    {
+        var resync = new List<Registration>();
+        foreach (var registration in this.registrations.Values)
+        {
+            if (registration.Pending is null)
+            {
+                registration.Pending = [];
+                resync.Add(registration);
+            }
+            else
+            {
+                // Its state is being read: read again once it comes, since it may predate the gap.
+                registration.Stale = true;
+            }
+        }
+
+        return resync;
+    }
+
+    /// <summary>
+    /// Checks that the store's version has not gone back below what this reader handed out: after a failover to a
+    /// replica that lacked the last writes, or a store emptied, the log's new entries reuse versions this reader has
+    /// passed, and it would never read them. Then it starts again from the store's version, and every subscription
+    /// gets its state again.
+    /// </summary>
+    private async Task CheckNotAheadAsync(long from)
+    {
+        long version;
+        try
+        {
+            version = (long)await RedisEngine.OffTheReaderAsync(engine.Database.StringGetAsync(engine.Key("version"))).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return;
+        }
+
+        List<Registration> resync;
+        lock (this.gate)
+        {
+            if (version >= this.position || this.position != from)
+            {
+                return;
+            }
+
+            logger.LogWarning("The store's version went back from {Position} to {Version} (a failover that lost writes, or the store emptied): this master reads on from there, and its subscriptions get their state again.", this.position, version);
+            this.position = version;
+            resync = this.MarkAllForResync();
+        }
+
+        foreach (var registration in resync)
         {
             _ = this.ResyncAsync(registration);
         }

@@ -136,6 +136,44 @@ public sealed class RedisStoreTests : TestBase
     }
 
     [Fact]
+    public async Task StoreVersionGoingBack_AsAfterAFailoverThatLostWrites_GivesSubscriptionsAReset_AndTheNewChanges()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await using var writer = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+        var changes = master.Store.Observe("k").Replay();
+        using var recording = changes.Connect();
+        for (int i = 1; i <= 10; i++)
+        {
+            await master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        // A replica promoted before it had versions 6 to 10: the counter and the log end at 5.
+        await using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration))
+        {
+            var db = redis.GetDatabase();
+            string log = $"{{{where.StoreName}}}:log";
+            var kept = await db.StreamRangeAsync(log, "-", "5-0");
+            await db.KeyDeleteAsync(log);
+            foreach (var entry in kept)
+            {
+                await db.StreamAddAsync(log, entry.Values, entry.Id);
+            }
+
+            await db.StringSetAsync($"{{{where.StoreName}}}:version", 5);
+        }
+
+        // Version 6 again, written through another client: the master had read past it.
+        await writer.SetAsync("k", 99, this.TimeoutToken);
+
+        var seen = await changes.FirstAsync(c => c.GetValue<int>() == 99).ToTask(this.TimeoutToken);
+        Assert.Equal(KeyChangeKind.Reset, seen.Kind);
+        await master.Store.SetAsync("k", 100, this.TimeoutToken);
+        var next = await changes.FirstAsync(c => c.GetValue<int>() == 100).ToTask(this.TimeoutToken);
+        Assert.Equal((KeyChangeKind.Set, 7L), (next.Kind, next.Version));
+    }
+
+    [Fact]
     public async Task ReaderBehindTheTrimmedLog_GivesItsSubscriptionsAReset_NeverASilentGap()
     {
         var where = NewRedisStore();
