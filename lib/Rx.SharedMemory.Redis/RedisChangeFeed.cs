@@ -493,27 +493,10 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         }
     }
 
-    private async Task ResyncAsync(Registration registration)
-    {
-        // Tried until Redis answers: the subscription buffers meanwhile, and gets its state, never a silent end.
-        for (var pause = TimeSpan.FromMilliseconds(100); !engine.Stopping.IsCancellationRequested; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond * 5)))
-        {
-            try
-            {
-                await this.StartAsync(registration, fromVersion: null, engine.Stopping).ConfigureAwait(false);
-                return;
-            }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                logger.LogWarning(ex, "The state of subscription {Subscription} to '{Key}' could not be read again; trying again.", registration.Subscription.Id, registration.Subscription.KeyOrPrefix);
-                await Task.Delay(pause, engine.Stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    /// <summary>Reads a subscription's state again, until Redis answers: it buffers meanwhile, and never ends silently.</summary>
+    private Task ResyncAsync(Registration registration) => engine.RetryUntilStoppedAsync(
+        () => this.StartAsync(registration, fromVersion: null, engine.Stopping),
+        ex => logger.LogWarning(ex, "The state of subscription {Subscription} to '{Key}' could not be read again; trying again.", registration.Subscription.Id, registration.Subscription.KeyOrPrefix));
 
     /// <summary>A subscription as the reader sees it.</summary>
     private sealed class Registration(StoreSubscription subscription)

@@ -39,8 +39,7 @@ internal sealed class RedisEngine : IStoreEngine
         this.logger = logger;
         this.MasterId = masterId;
         this.tag = [Tag(redisOptions.StoreName)];
-        var b = RedisScripts.Bounds(options);
-        this.bounds = [b.LogCapacity, b.LogMaxBytes, b.MaxEntries, b.MaxBytes, b.NoEviction ? 1 : 0];
+        this.bounds = RedisScripts.Bounds(options);
         this.limits = new StoreLimits(options);
         this.feed = new RedisChangeFeed(this, version, logger);
         this.locks = new RedisLocks(this);
@@ -78,10 +77,8 @@ internal sealed class RedisEngine : IStoreEngine
         try
         {
             var db = redis.GetDatabase();
-            var b = RedisScripts.Bounds(options);
-            RedisValue[] bounds = [b.LogCapacity, b.LogMaxBytes, b.MaxEntries, b.MaxBytes, b.NoEviction ? 1 : 0];
             RedisKey[] tag = [Tag(redisOptions.StoreName)];
-            var joined = (RedisResult[])(await db.ScriptEvaluateAsync(RedisScripts.Renew, tag, [.. bounds, 0, (long)redisOptions.LeaseTime.TotalMilliseconds]).WaitAsync(cancellationToken).ConfigureAwait(false))!;
+            var joined = (RedisResult[])(await RunScriptAsync(db, tag, RedisScripts.Bounds(options), RedisScripts.Renew, 0, (long)redisOptions.LeaseTime.TotalMilliseconds).WaitAsync(cancellationToken).ConfigureAwait(false))!;
             long masterId = (long)joined[0];
             long version = (long)await db.StringGetAsync($"{tag[0]}:version").WaitAsync(cancellationToken).ConfigureAwait(false);
             engine = new RedisEngine(redis, redisOptions, options, masterId, version, logger);
@@ -233,12 +230,35 @@ internal sealed class RedisEngine : IStoreEngine
     internal Task<RedisResult> RunAsync(string script, CancellationToken cancellationToken, params RedisValue[] arguments)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var values = new RedisValue[this.bounds.Length + arguments.Length];
-        this.bounds.CopyTo(values, 0);
-        arguments.CopyTo(values, this.bounds.Length);
 
-        // Sent now, in call order; not cancelled once sent: a script runs whole or not at all, and its outcome is the caller's.
-        return OffTheReaderAsync(this.db.ScriptEvaluateAsync(script, this.tag, values));
+        // Not cancelled once sent: a script runs whole or not at all, and its outcome is the caller's.
+        return RunScriptAsync(this.db, this.tag, this.bounds, script, arguments);
+    }
+
+    /// <summary>
+    /// Runs until <paramref name="attempt"/> succeeds or the engine stops; after each failure of Redis, tells
+    /// <paramref name="failed"/> and pauses, 100 ms at first, doubling up to 5 s.
+    /// </summary>
+    internal async Task RetryUntilStoppedAsync(Func<Task> attempt, Action<Exception> failed)
+    {
+        var stopping = this.stopping.Token;
+        for (var pause = TimeSpan.FromMilliseconds(100); !stopping.IsCancellationRequested; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond * 5)))
+        {
+            try
+            {
+                await attempt().ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                failed(ex);
+                await Task.Delay(pause, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>
@@ -259,6 +279,10 @@ internal sealed class RedisEngine : IStoreEngine
     internal void DeadlineSeen() => this.expiryWake.Set();
 
     private static RedisKey Tag(string storeName) => "{" + storeName + "}";
+
+    /// <summary>Runs a script with the store's tag and bounds, then <paramref name="arguments"/>; sent now, in call order.</summary>
+    private static Task<RedisResult> RunScriptAsync(IDatabase db, RedisKey[] tag, RedisValue[] bounds, string script, params RedisValue[] arguments) =>
+        OffTheReaderAsync(db.ScriptEvaluateAsync(script, tag, [.. bounds, .. arguments]));
 
     private static long Milliseconds(TimeSpan? timeToLive) => timeToLive switch
     {

@@ -161,26 +161,16 @@ internal sealed class RedisLocks(RedisEngine engine)
     /// Takes a wait out of the lock's queue, giving the lock back if it was granted meanwhile; tried again until Redis
     /// answers (or the engine stops), in the background, so that the caller learns its outcome at once.
     /// </summary>
-    private void Abandon(string name, long token, string owner) => _ = Task.Run(async () =>
-    {
-        for (var pause = TimeSpan.FromMilliseconds(100); !engine.Stopping.IsCancellationRequested; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond * 5)))
+    private void Abandon(string name, long token, string owner) => _ = engine.RetryUntilStoppedAsync(
+        async () =>
         {
-            try
+            if ((long)(await engine.RunAsync(RedisScripts.Abandon, CancellationToken.None, name, token, owner).ConfigureAwait(false))! == 1)
             {
-                if ((long)(await engine.RunAsync(RedisScripts.Abandon, CancellationToken.None, name, token, owner).ConfigureAwait(false))! == 1)
-                {
-                    // Granted just as the wait ended: given back, since the caller will not know it holds it.
-                    await engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token).ConfigureAwait(false);
-                }
-
-                return;
+                // Granted just as the wait ended: given back, since the caller will not know it holds it.
+                await engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
-            {
-                await Task.Delay(pause, engine.Stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-        }
-    });
+        },
+        static _ => { });
 
     /// <summary>Counts a lock request's answer; returns whether its owner was released while it was on its way.</summary>
     private bool Answered(string owner)

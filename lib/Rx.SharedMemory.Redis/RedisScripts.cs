@@ -1,3 +1,5 @@
+using StackExchange.Redis;
+
 namespace Rx.SharedMemory.Redis;
 
 /// <summary>
@@ -414,13 +416,12 @@ internal static class RedisScripts
         """;
 
     /// <summary>The store's bounds, ARGV[1..5] of every script.</summary>
-    public static RedisValueBounds Bounds(SharedMemoryOptions options) => new(
+    public static RedisValue[] Bounds(SharedMemoryOptions options) =>
+    [
         options.ChangeLogCapacity,
         options.ChangeLogMaxBytes,
         options.MaxEntries ?? -1,
         options.MaxBytes ?? -1,
-        options.EvictionPolicy == EvictionPolicy.NoEviction);
+        options.EvictionPolicy == EvictionPolicy.NoEviction ? 1 : 0,
+    ];
 }
-
-/// <summary>The store's bounds as every script takes them.</summary>
-internal readonly record struct RedisValueBounds(int LogCapacity, long LogMaxBytes, long MaxEntries, long MaxBytes, bool NoEviction);

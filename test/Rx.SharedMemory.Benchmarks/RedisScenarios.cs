@@ -1,61 +1,47 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Rx.SharedMemory.Redis;
+using Rx.SharedMemory.Tests;
 using StackExchange.Redis;
 
 namespace Rx.SharedMemory.Benchmarks;
 
 /// <summary>
 /// The Redis engine: a worker's get through its master, Redis's own GET round trip from this process as the baseline,
-/// operations across two masters, and a change from a worker of one master to an observer on the other. Uses the
-/// server RXSM_REDIS names (host:port), or starts redis-server on a free port and stops it by its process id.
+/// operations across two masters, and a change from a worker of one master to an observer on the other. On the
+/// server the tests use (<see cref="RedisServer"/>): the one RXSM_REDIS names, or one started for the run.
 /// </summary>
 internal static class RedisScenarios
 {
     public static async Task RunAsync(Figures figures, Phase phase)
     {
-        Process? server = null;
-        string configuration = Environment.GetEnvironmentVariable("RXSM_REDIS") ?? StartServer(out server);
-        try
+        string configuration = RedisServer.Shared.Configuration;
+        await BaselineAsync(figures, phase, configuration);
+
+        var store = new RedisStoreOptions { Configuration = configuration, StoreName = $"bench-{Guid.NewGuid():N}" };
+        await using (var master = await RedisSharedMemory.StartMasterAsync(store))
         {
-            await BaselineAsync(figures, phase, configuration);
-
-            var store = new RedisStoreOptions { Configuration = configuration, StoreName = $"bench-{Guid.NewGuid():N}" };
-            await using (var master = await RedisSharedMemory.StartMasterAsync(store))
-            {
-                await master.Store.SetAsync("small", "a small value, 32 bytes of JSON");
-                var results = await Scenarios.RunWorkersAsync(master, phase, [(master, "get-rtt")]);
-                figures.Add("redis_get_rtt_us_p50", results[0][0], "us");
-                figures.Add("redis_get_rtt_us_p99", results[0][1], "us");
-            }
-
-            store.StoreName = $"bench-{Guid.NewGuid():N}";
-            await using (var first = await RedisSharedMemory.StartMasterAsync(store))
-            await using (var second = await RedisSharedMemory.StartMasterAsync(store))
-            {
-                var results = await Scenarios.RunWorkersAsync(first, phase, [(first, "ops"), (second, "ops")]);
-                figures.Add("redis_ops_per_s", results.Sum(r => r[0] / r[1]), "ops/s");
-            }
-
-            store.StoreName = $"bench-{Guid.NewGuid():N}";
-            await using (var first = await RedisSharedMemory.StartMasterAsync(store))
-            await using (var second = await RedisSharedMemory.StartMasterAsync(store))
-            {
-                var results = await Scenarios.RunWorkersAsync(first, phase, [(second, "notify-subscriber"), (first, "notify-writer")]);
-                figures.Add("redis_notify_latency_us_p50", results[0][0], "us");
-                figures.Add("redis_notify_latency_us_p99", results[0][1], "us");
-                figures.Add("redis_notify_per_s", results[0][2], "changes/s");
-            }
+            await master.Store.SetAsync("small", "a small value, 32 bytes of JSON");
+            var results = await Scenarios.RunWorkersAsync(master, phase, [(master, "get-rtt")]);
+            figures.Add("redis_get_rtt_us_p50", results[0][0], "us");
+            figures.Add("redis_get_rtt_us_p99", results[0][1], "us");
         }
-        finally
+
+        store.StoreName = $"bench-{Guid.NewGuid():N}";
+        await using (var first = await RedisSharedMemory.StartMasterAsync(store))
+        await using (var second = await RedisSharedMemory.StartMasterAsync(store))
         {
-            if (server is not null)
-            {
-                server.Kill(entireProcessTree: true);
-                await server.WaitForExitAsync();
-            }
+            var results = await Scenarios.RunWorkersAsync(first, phase, [(first, "ops"), (second, "ops")]);
+            figures.Add("redis_ops_per_s", results.Sum(r => r[0] / r[1]), "ops/s");
+        }
+
+        store.StoreName = $"bench-{Guid.NewGuid():N}";
+        await using (var first = await RedisSharedMemory.StartMasterAsync(store))
+        await using (var second = await RedisSharedMemory.StartMasterAsync(store))
+        {
+            var results = await Scenarios.RunWorkersAsync(first, phase, [(second, "notify-subscriber"), (first, "notify-writer")]);
+            figures.Add("redis_notify_latency_us_p50", results[0][0], "us");
+            figures.Add("redis_notify_latency_us_p99", results[0][1], "us");
+            figures.Add("redis_notify_per_s", results[0][2], "changes/s");
         }
     }
 
@@ -76,30 +62,5 @@ internal static class RedisScenarios
             }
         });
         figures.Add("redis_baseline_rtt_us", Figures.Percentile(samples, 50), "us");
-    }
-
-    private static string StartServer(out Process? server)
-    {
-        int port;
-        using (var listener = new TcpListener(IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-
-        var directory = Directory.CreateTempSubdirectory("rxsm-bench-redis-").FullName;
-        var startInfo = new ProcessStartInfo("redis-server") { UseShellExecute = false, RedirectStandardOutput = true };
-        foreach (var argument in (string[])["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes", "--save", string.Empty])
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        server = Process.Start(startInfo) ?? throw new InvalidOperationException("redis-server did not start; install it with 'apt-get install redis-server'.");
-        while (server.StandardOutput.ReadLine() is { } line && !line.Contains("Ready to accept connections", StringComparison.Ordinal))
-        {
-        }
-
-        _ = server.StandardOutput.BaseStream.CopyToAsync(Stream.Null); // drained, so that its log never blocks it
-        return $"127.0.0.1:{port}";
     }
 }

@@ -14,29 +14,12 @@ public sealed class BatchAnswerTests : TestBase
     [Fact]
     public async Task OnceTheAnswerIsFull_TheCallsLeftAreNotRun_AndSaySo()
     {
-        var options = new SharedMemoryOptions { MaxValueBytes = 2 * 1024 * 1024 };
-        using var engine = new MemoryEngine(options);
-        var store = engine.Store;
-        var big = Encoding.UTF8.GetBytes($"\"{new string('x', 1_500_000)}\"");
-        for (int i = 0; i < 5; i++)
-        {
-            store.Set($"b{i}", big);
-        }
-
-        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var target = new StoreRpcTarget(engine, outbox, options, 1, region: null, NullLogger.Instance);
-        target.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId); // the first request of every connection
-        using var calls = JsonDocument.Parse("""[["get","b0"],["get","b1"],["get","b2"],["get","b3"],["set","after",1],["get","b4"]]""");
-
-        var answer = await target.BatchAsync(new BatchRequest(calls.RootElement));
+        using var engine = new MemoryEngine(Options);
+        var (answer, outcomes) = await BatchOfBigGetsAsync(engine, engine);
 
         // 4 MiB is the budget: three values of 1.5 MB fill it, and nothing after them runs, not even the set.
-        using var results = JsonDocument.Parse(answer.Utf8);
-        var outcomes = results.RootElement.EnumerateArray().ToArray();
-        Assert.Equal(6, outcomes.Length);
-        Assert.All(outcomes[..3], o => Assert.Equal(1_500_002, o.GetProperty("result").GetProperty("value").GetRawText().Length));
         Assert.All(outcomes[3..], o => Assert.Equal(RpcErrorCodes.NotRun, o.GetProperty("error").GetProperty("code").GetInt32()));
-        Assert.Null(store.Get("after"));
+        Assert.Null(engine.Store.Get("after"));
         Assert.InRange(answer.Utf8.Length, 3 * 1_500_000, (4 * 1024 * 1024) + 1_600_000);
     }
 
@@ -44,9 +27,24 @@ public sealed class BatchAnswerTests : TestBase
     public async Task WithAnEngineThatAnswersLater_WritesPastTheFullAnswerRun_AndGetsPastItAreNotRun()
     {
         // Sent to the engine together, the calls past the full answer have run: the write says so, the gets are sent again.
-        var options = new SharedMemoryOptions { MaxValueBytes = 2 * 1024 * 1024 };
-        var memory = new MemoryEngine(options);
+        var memory = new MemoryEngine(Options);
         using var engine = new DeferredEngine(memory);
+        var (answer, outcomes) = await BatchOfBigGetsAsync(memory, engine);
+
+        Assert.Equal(RpcErrorCodes.NotRun, outcomes[3].GetProperty("error").GetProperty("code").GetInt32());
+        Assert.Equal(memory.Store.Get("after")!.Value.Version, outcomes[4].GetProperty("result").GetInt64());
+        Assert.Equal(RpcErrorCodes.NotRun, outcomes[5].GetProperty("error").GetProperty("code").GetInt32());
+        Assert.InRange(answer.Utf8.Length, 3 * 1_500_000, (4 * 1024 * 1024) + 1_600_000);
+    }
+
+    private static SharedMemoryOptions Options => new() { MaxValueBytes = 2 * 1024 * 1024 };
+
+    /// <summary>
+    /// Stores five values of 1.5 MB in <paramref name="memory"/>, then sends, through <paramref name="engine"/>, a batch
+    /// getting four of them, setting "after", and getting the fifth; the first three results are whole in every case.
+    /// </summary>
+    private static async Task<(RawJson Answer, JsonElement[] Outcomes)> BatchOfBigGetsAsync(MemoryEngine memory, IStoreEngine engine)
+    {
         var big = Encoding.UTF8.GetBytes($"\"{new string('x', 1_500_000)}\"");
         for (int i = 0; i < 5; i++)
         {
@@ -54,19 +52,16 @@ public sealed class BatchAnswerTests : TestBase
         }
 
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var target = new StoreRpcTarget(engine, outbox, options, 1, region: null, NullLogger.Instance);
-        target.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        var target = new StoreRpcTarget(engine, outbox, Options, 1, region: null, NullLogger.Instance);
+        target.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId); // the first request of every connection
         using var calls = JsonDocument.Parse("""[["get","b0"],["get","b1"],["get","b2"],["get","b3"],["set","after",1],["get","b4"]]""");
 
         var answer = await target.BatchAsync(new BatchRequest(calls.RootElement));
 
         using var results = JsonDocument.Parse(answer.Utf8);
-        var outcomes = results.RootElement.EnumerateArray().ToArray();
+        var outcomes = results.RootElement.EnumerateArray().Select(o => o.Clone()).ToArray();
         Assert.Equal(6, outcomes.Length);
         Assert.All(outcomes[..3], o => Assert.Equal(1_500_002, o.GetProperty("result").GetProperty("value").GetRawText().Length));
-        Assert.Equal(RpcErrorCodes.NotRun, outcomes[3].GetProperty("error").GetProperty("code").GetInt32());
-        Assert.Equal(memory.Store.Get("after")!.Value.Version, outcomes[4].GetProperty("result").GetInt64());
-        Assert.Equal(RpcErrorCodes.NotRun, outcomes[5].GetProperty("error").GetProperty("code").GetInt32());
-        Assert.InRange(answer.Utf8.Length, 3 * 1_500_000, (4 * 1024 * 1024) + 1_600_000);
+        return (answer, outcomes);
     }
 }
