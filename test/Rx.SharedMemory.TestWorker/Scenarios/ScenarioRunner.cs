@@ -12,7 +12,18 @@ internal static class ScenarioRunner
         var parsed = new ScenarioArguments(arguments);
         await using var store = await SharedMemoryWorker.ConnectAsync(scenario.WorkerOptions(parsed), loggerFactory: null);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var report = await scenario.RunAsync(new ScenarioContext(store, parsed, timeout.Token, pipeHandles));
+        object? report;
+        try
+        {
+            report = await scenario.RunAsync(new ScenarioContext(store, parsed, timeout.Token, pipeHandles));
+        }
+        catch (Exception ex)
+        {
+            // The test shows the report of a worker that failed: this is what it failed with.
+            await File.WriteAllTextAsync(reportPath, ex.ToString());
+            throw;
+        }
+
         if (report is not null)
         {
             // Written whole under another name, then renamed: a test never reads half a document.
