@@ -337,7 +337,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
                 entries = await RedisEngine.OffTheReaderAsync(engine.Database.StreamReadAsync(engine.Key("log"), $"{from}-0", ReadCount)).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            catch (Exception ex) when (RedisEngine.IsRedisFailure(ex))
             {
                 logger.LogWarning(ex, "Reading the change log from version {Version} failed; reading again.", from);
                 entries = [];
@@ -469,7 +469,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         {
             version = (long)await RedisEngine.OffTheReaderAsync(engine.Database.StringGetAsync(engine.Key("version"))).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (RedisEngine.IsRedisFailure(ex))
         {
             return;
         }

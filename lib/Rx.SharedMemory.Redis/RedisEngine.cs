@@ -215,7 +215,7 @@ internal sealed class RedisEngine : IStoreEngine
             this.RunAsync(RedisScripts.Leave, CancellationToken.None, this.MasterId).Wait(TimeSpan.FromSeconds(5));
 #pragma warning restore VSTHRD002
         }
-        catch (Exception ex) when (ex is AggregateException or RedisException)
+        catch (Exception ex) when (ex is AggregateException || IsRedisFailure(ex))
         {
             this.logger.LogWarning(ex, "Leaving the Redis store '{Store}' did not end cleanly; its lease runs out instead.", this.redisOptions.StoreName);
         }
@@ -226,14 +226,27 @@ internal sealed class RedisEngine : IStoreEngine
         }
     }
 
-    /// <summary>Runs a script with the store's tag and bounds, then <paramref name="arguments"/>.</summary>
-    internal Task<RedisResult> RunAsync(string script, CancellationToken cancellationToken, params RedisValue[] arguments)
+    /// <summary>
+    /// Runs a script with the store's tag and bounds, then <paramref name="arguments"/>; sent before this returns. A
+    /// failure of Redis becomes <see cref="SharedMemoryUnavailableException"/>: the script may have run, so it is not
+    /// sent again.
+    /// </summary>
+    internal async Task<RedisResult> RunAsync(string script, CancellationToken cancellationToken, params RedisValue[] arguments)
     {
         cancellationToken.ThrowIfCancellationRequested();
-
-        // Not cancelled once sent: a script runs whole or not at all, and its outcome is the caller's.
-        return RunScriptAsync(this.db, this.tag, this.bounds, script, arguments);
+        try
+        {
+            // Not cancelled once sent: a script runs whole or not at all, and its outcome is the caller's.
+            return await RunScriptAsync(this.db, this.tag, this.bounds, script, arguments).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            throw new SharedMemoryUnavailableException($"The Redis store '{this.redisOptions.StoreName}' did not complete the call ({ex.Message}). A write may or may not have committed; it is not sent again.", ex);
+        }
     }
+
+    /// <summary>Whether <paramref name="exception"/> says Redis failed (unreachable, timed out, restarting), as opposed to a fault of ours.</summary>
+    internal static bool IsRedisFailure(Exception exception) => exception is RedisException or TimeoutException or SharedMemoryUnavailableException;
 
     /// <summary>
     /// Runs until <paramref name="attempt"/> succeeds or the engine stops; after each failure of Redis, tells
@@ -249,7 +262,7 @@ internal sealed class RedisEngine : IStoreEngine
                 await attempt().ConfigureAwait(false);
                 return;
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            catch (Exception ex) when (IsRedisFailure(ex))
             {
                 failed(ex);
                 await Task.Delay(pause, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -372,7 +385,7 @@ internal sealed class RedisEngine : IStoreEngine
             {
                 return;
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            catch (Exception ex) when (IsRedisFailure(ex))
             {
                 this.logger.LogWarning(ex, "Renewing the lease of master {Master} on the Redis store '{Store}' failed; it is tried again.", this.MasterId, this.redisOptions.StoreName);
             }

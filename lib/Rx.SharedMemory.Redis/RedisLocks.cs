@@ -99,7 +99,7 @@ internal sealed class RedisLocks(RedisEngine engine)
                         return token;
                     }
                 }
-                catch (RedisException)
+                catch (Exception ex) when (RedisEngine.IsRedisFailure(ex))
                 {
                     // Redis did not answer the look: the wait goes on, and the next look or the grant's message decides.
                 }

@@ -12,13 +12,17 @@ namespace Rx.SharedMemory.Tests;
 /// <param name="commits">Every commit, in version order, without a gap.</param>
 /// <param name="conflation">Whether the subscriptions may have fallen behind; if not, every skipped count must be 0.</param>
 /// <param name="valuePrefix">How many characters of each value's JSON the subscriptions recorded; null for all.</param>
-internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits, bool conflation = false, int? valuePrefix = null)
+/// <param name="unavailable">Whether a subscription may have failed because the store was unavailable (Redis down).</param>
+internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits, bool conflation = false, int? valuePrefix = null, bool unavailable = false)
 {
     private readonly Dictionary<long, KeyChange> byVersion = commits.ToDictionary(c => c.Version);
 
     public int ResumesChecked { get; private set; }
 
     public int SnapshotsChecked { get; private set; }
+
+    /// <summary>Gets how many subscriptions failed because the store was unavailable, and were checked up to their failure.</summary>
+    public int FailuresChecked { get; private set; }
 
     /// <summary>Gets how many commits the subscriptions checked were told they skipped.</summary>
     public long SkippedChecked { get; private set; }
@@ -45,6 +49,11 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits, bool
         bool disposedEarly = subscription.DisposedEarly;
         var seen = subscription.Changes.ToArray();
         string what = $"subscription {subscription.Id} to {filter} from {from?.ToString() ?? "now"}";
+        if (subscription.Error is { } error)
+        {
+            Assert.True(unavailable && error.StartsWith(nameof(SharedMemoryUnavailableException), StringComparison.Ordinal), $"{what} failed: {error}");
+            this.FailuresChecked++;
+        }
 
         bool Matches(string key) => isPrefix ? key.StartsWith(filter, StringComparison.Ordinal) : key == filter;
         var matching = commits.Where(c => Matches(c.Key)).ToArray();

@@ -178,6 +178,7 @@ public sealed class ProtocolCodecTests : TestBase
             (new ArgumentOutOfRangeException("ttlMs"), RpcErrorCodes.InvalidArgument, typeof(ArgumentException)),
             (new InvalidOperationException("not a number"), RpcErrorCodes.InvalidOperation, typeof(InvalidOperationException)),
             (new TimeoutException("lock"), RpcErrorCodes.Timeout, typeof(TimeoutException)),
+            (new SharedMemoryUnavailableException("redis down"), RpcErrorCodes.Unavailable, typeof(SharedMemoryUnavailableException)),
             (new ProtocolOrderException("hello first"), RpcErrorCodes.OutOfOrder, typeof(SharedMemoryException)),
         ];
 

@@ -14,13 +14,17 @@ public sealed class RedisServer : IDisposable
         () => Environment.GetEnvironmentVariable("RXSM_REDIS") is { Length: > 0 } given ? new RedisServer(given) : Start(),
         LazyThreadSafetyMode.ExecutionAndPublication);
 
-    private readonly Process? process;
     private readonly string directory;
+    private readonly string executable = string.Empty;
+    private readonly string[] arguments = [];
+    private Process? process;
 
-    private RedisServer(Process process, string directory, int port)
+    private RedisServer(string executable, string directory, int port, string[] arguments)
     {
-        this.process = process;
+        this.executable = executable;
         this.directory = directory;
+        this.arguments = arguments;
+        this.Port = port;
         this.Configuration = $"127.0.0.1:{port}";
     }
 
@@ -39,6 +43,8 @@ public sealed class RedisServer : IDisposable
 
     public string Configuration { get; }
 
+    public int Port { get; }
+
     /// <summary>Starts a server; fails, saying how to install it, when redis-server is not on the machine.</summary>
     public static RedisServer Start(params string[] extraArguments)
     {
@@ -49,57 +55,52 @@ public sealed class RedisServer : IDisposable
         }
 
         var directory = Directory.CreateTempSubdirectory("rxsm-redis-").FullName;
-        int port = FreePort();
-        var startInfo = new ProcessStartInfo(executable)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in (string[])["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes", "--save", string.Empty, "--daemonize", "no", .. extraArguments])
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        var process = Process.Start(startInfo)!;
-        var ready = new ManualResetEventSlim();
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data?.Contains("Ready to accept connections", StringComparison.Ordinal) == true)
-            {
-                ready.Set();
-            }
-        };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var server = new RedisServer(process, directory, port);
+        var server = new RedisServer(executable, directory, FreePort(), extraArguments);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Dispose();
-        if (!ready.Wait(TimeSpan.FromSeconds(30)) || process.HasExited)
+        server.Launch();
+        return server;
+    }
+
+    /// <summary>Kills the server with SIGKILL, as a crash would: what it had not written to its AOF is lost.</summary>
+    public void Kill()
+    {
+        var running = this.process ?? throw new InvalidOperationException("This server was not started by the tests.");
+        try
         {
-            server.Dispose();
-            throw new InvalidOperationException($"redis-server did not start on port {port} within 30 s.");
+            running.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
         }
 
-        return server;
+        running.WaitForExit(10_000);
+        running.Dispose();
+        this.process = null;
+    }
+
+    /// <summary>Starts the server again on the same port and directory: it loads the data its AOF kept.</summary>
+    public void Restart()
+    {
+        if (this.process is not null)
+        {
+            throw new InvalidOperationException("The server is running; kill it first.");
+        }
+
+        this.Launch();
     }
 
     /// <summary>Stops the server by its process id and removes its directory.</summary>
     public void Dispose()
     {
-        if (this.process is null)
+        if (this.executable.Length == 0)
         {
             return;
         }
 
-        try
+        if (this.process is not null)
         {
-            this.process.Kill(entireProcessTree: true);
-            this.process.WaitForExit(10_000);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already exited.
+            this.Kill();
         }
 
         try
@@ -109,6 +110,44 @@ public sealed class RedisServer : IDisposable
         catch (IOException)
         {
             // Best effort: it is a temporary directory.
+        }
+    }
+
+    private void Launch()
+    {
+        var startInfo = new ProcessStartInfo(this.executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in (string[])["--port", this.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", this.directory, "--appendonly", "yes", "--save", string.Empty, "--daemonize", "no", .. this.arguments])
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        var started = Process.Start(startInfo)!;
+        var ready = new ManualResetEventSlim();
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        started.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+            {
+                output.Enqueue(line);
+                if (line.Contains("Ready to accept connections", StringComparison.Ordinal))
+                {
+                    ready.Set();
+                }
+            }
+        };
+        started.ErrorDataReceived += (_, _) => { };
+        started.BeginOutputReadLine();
+        started.BeginErrorReadLine();
+        this.process = started;
+        if (!ready.Wait(TimeSpan.FromSeconds(30)) || started.HasExited)
+        {
+            this.Kill();
+            throw new InvalidOperationException($"redis-server did not start on port {this.Port} within 30 s: {string.Join(" / ", output.TakeLast(5))}");
         }
     }
 

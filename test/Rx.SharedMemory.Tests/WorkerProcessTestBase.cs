@@ -37,11 +37,14 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
     /// <summary>Gets where the store lives when the engine is Redis, for tests that start more masters on it.</summary>
     private protected RedisStoreOptions? RedisStore { get; private set; }
 
+    /// <summary>Where the master keeps its store when the engine is Redis: a new store on the shared server, unless overridden.</summary>
+    private protected virtual RedisStoreOptions CreateRedisStore() => NewRedisStore();
+
     public async Task InitializeAsync()
     {
         if (this.engine == TestEngine.Redis)
         {
-            this.RedisStore = NewRedisStore();
+            this.RedisStore = this.CreateRedisStore();
             this.Master = await RedisSharedMemory.StartMasterAsync(this.RedisStore, this.options, cancellationToken: this.TimeoutToken);
         }
 

@@ -20,4 +20,7 @@ internal static class RpcErrorCodes
 
     /// <summary>A request out of order: anything before <c>hello</c>, or a second <c>hello</c>.</summary>
     public const int OutOfOrder = -32015;
+
+    /// <summary>The store's engine did not complete the call; a write's outcome is unknown: <see cref="SharedMemoryUnavailableException"/>.</summary>
+    public const int Unavailable = -32016;
 }

@@ -20,6 +20,7 @@ internal static class RpcErrors
             Data = new LimitErrorData(limit.Key, limit.LimitName, limit.Limit, limit.Actual),
         },
         ArgumentException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.InvalidArgument, Message = exception.Message },
+        SharedMemoryUnavailableException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.Unavailable, Message = exception.Message },
         ProtocolOrderException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.OutOfOrder, Message = exception.Message },
         InvalidOperationException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.InvalidOperation, Message = exception.Message },
         TimeoutException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.Timeout, Message = exception.Message },
@@ -52,6 +53,7 @@ internal static class RpcErrors
         RpcErrorCodes.InvalidArgument => new ArgumentException(message, inner),
         RpcErrorCodes.InvalidOperation => new InvalidOperationException(message, inner),
         RpcErrorCodes.Timeout => new TimeoutException(message, inner),
+        RpcErrorCodes.Unavailable => new SharedMemoryUnavailableException(message, inner),
         _ => new SharedMemoryException($"The master failed the call: {message}", inner),
     };
 }

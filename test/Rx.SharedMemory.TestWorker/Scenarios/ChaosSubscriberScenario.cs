@@ -71,15 +71,17 @@ internal sealed class ChaosSubscriberScenario : Scenario<ChaosSubscriberScenario
                 var record = new SubscriptionRecord { Id = records.Count, Filter = filter, IsPrefix = prefix, FromVersion = from };
                 records.Add(record);
                 var source = prefix ? store.ObservePrefix(filter, from) : store.Observe(filter, from);
-                active.Add((record, source.Subscribe(change =>
-                {
-                    record.Add(change);
-                    if (maxDelayMs > 0 && Random.Shared.Next(20) == 0)
+                active.Add((record, source.Subscribe(
+                    change =>
                     {
-                        // A slow observer now and then, so that changes wait in this worker too.
-                        Thread.Sleep(Random.Shared.Next(maxDelayMs + 1));
-                    }
-                })));
+                        record.Add(change);
+                        if (maxDelayMs > 0 && Random.Shared.Next(20) == 0)
+                        {
+                            // A slow observer now and then, so that changes wait in this worker too.
+                            Thread.Sleep(Random.Shared.Next(maxDelayMs + 1));
+                        }
+                    },
+                    record.Fail)));
             }
 
             await Task.Delay(1 + random.Next(5), timeout);

@@ -44,6 +44,7 @@ internal static class ScenarioTable
         // Random churn, slow observers, and workers that hold things until they are killed.
         ["chaos-writer"] = new ChaosWriterScenario(),
         ["chaos-subscriber"] = new ChaosSubscriberScenario(),
+        ["tolerant-writer"] = new TolerantWriterScenario(),
         ["slow-observer"] = new SlowObserverScenario(),
         ["flood"] = new FloodScenario(),
         ["writes-then-unlock"] = new WritesThenUnlockScenario(),

@@ -13,6 +13,9 @@ internal sealed class SubscriptionRecord
 
     public bool DisposedEarly { get; set; }
 
+    /// <summary>Gets or sets the error the subscription ended with, if it failed (the store unavailable when it began).</summary>
+    public string? Error { get; set; }
+
     /// <summary>Gets or sets the changes seen, in order; guarded by its own lock while the subscription is live.</summary>
     public List<SeenChange> Changes { get; set; } = [];
 
@@ -20,6 +23,16 @@ internal sealed class SubscriptionRecord
 
     /// <summary>Gets or sets how many characters of each value to keep, so that the record of large values stays small; null for all.</summary>
     internal int? ValuePrefix { get; set; }
+
+    /// <summary>Records the error a subscription ended with; it saw nothing after it, as a disposed one.</summary>
+    public void Fail(Exception error)
+    {
+        lock (this.Changes)
+        {
+            this.Error = $"{error.GetType().Name}: {error.Message}";
+            this.DisposedEarly = true;
+        }
+    }
 
     public void Add(KeyChange change)
     {

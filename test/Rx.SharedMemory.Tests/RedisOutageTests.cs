@@ -1,0 +1,131 @@
+using System.Reactive.Linq;
+using Rx.SharedMemory.Redis;
+using Rx.SharedMemory.TestWorker.Scenarios;
+using Xunit.Abstractions;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>The Redis server behind a master killed with SIGKILL and restarted from its AOF while workers write and subscribe.</summary>
+public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTestBase(TestEngine.Redis), IDisposable
+{
+    // Every write is in the AOF before Redis answers it: a restart keeps everything acknowledged.
+    private readonly RedisServer server = RedisServer.Start("--appendfsync", "always");
+
+    public void Dispose() => this.server.Dispose();
+
+    [Fact]
+    public async Task RedisKilledAndRestartedFromItsAof_UnderLoad_LosesNothingAcknowledged_AndSubscribersResumeExactly()
+    {
+        var commits = new List<KeyChange>();
+        var loaded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var recording = this.Master.ObserveChanges().Subscribe(c =>
+        {
+            lock (commits)
+            {
+                commits.Add(c);
+                if (commits.Count >= 500)
+                {
+                    loaded.TrySetResult();
+                }
+            }
+        });
+        await this.Master.Store.SetAsync("chaos/end", false, this.TimeoutToken);
+        var subscribers = new[] { await this.SpawnReadyAsync("chaos-subscriber", "1"), await this.SpawnReadyAsync("chaos-subscriber", "2") };
+        var writers = new[] { await this.SpawnAsync("tolerant-writer", "1", "1500"), await this.SpawnAsync("tolerant-writer", "2", "1500") };
+
+        // Down for a second in the middle of the load: calls sent meanwhile fail or wait for the server.
+        await loaded.Task.WaitAsync(this.TimeoutToken);
+        this.server.Kill();
+        long killedAfter = commits.Count;
+        await Task.Delay(TimeSpan.FromSeconds(1), this.TimeoutToken);
+        this.server.Restart();
+
+        var written = new List<TolerantWriterScenario.Report>();
+        foreach (var writer in writers)
+        {
+            written.Add(await this.ReportAfterExitAsync<TolerantWriterScenario.Report>(writer));
+        }
+
+        long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
+        var reports = new List<ChaosSubscriberScenario.Report>();
+        foreach (var subscriber in subscribers)
+        {
+            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
+        }
+
+        KeyChange[] record;
+        lock (commits)
+        {
+            record = [.. commits.Where(c => c.Version < endVersion)];
+        }
+
+        output.WriteLine($"{record.Length} commits, {killedAfter} before the kill; unknown outcomes: {string.Join(", ", written.Select(w => w.Unknown))}; {string.Join(" / ", written.SelectMany(w => w.Failures).Take(2))}");
+        Assert.True(record.Length > killedAfter + 500, $"only {record.Length - killedAfter} commits after the restart");
+
+        // The master read every commit, across the restart, without a gap: the log came back whole from the AOF.
+        Assert.Equal(Enumerable.Range((int)record[0].Version, record.Length).Select(v => (long)v), record.Select(c => c.Version));
+
+        // Every acknowledged set is a commit of its key and value at its version; no value committed twice.
+        var byVersion = record.ToDictionary(c => c.Version);
+        foreach (var write in written.SelectMany(w => w.Acknowledged).Where(w => w.Value is not null))
+        {
+            Assert.True(byVersion.TryGetValue(write.Version, out var commit) && commit.Key == write.Key && commit.GetValue<long>() == write.Value, $"the acknowledged set {write.Key}={write.Value} at {write.Version} is not in the record");
+        }
+
+        var values = record.Where(c => c.Kind == KeyChangeKind.Set && c.Key.StartsWith('p')).Select(c => c.GetValue<long>()).ToArray();
+        Assert.Equal(values.Length, values.Distinct().Count());
+
+        // The store holds the last commit of every key.
+        foreach (var last in record.Where(c => c.Key.StartsWith('p')).GroupBy(c => c.Key).Select(g => g.Last()))
+        {
+            var entry = await this.Master.Store.GetEntryAsync<long>(last.Key, this.TimeoutToken);
+            (long Value, long Version)? expected = last.Kind == KeyChangeKind.Set ? (last.GetValue<long>(), last.Version) : null;
+            Assert.Equal(expected, entry is null ? null : (entry.Value, entry.Version));
+        }
+
+        // Every subscription saw the commits in order, each once, with its state exact, up to its end or its failure.
+        var checker = new CommitRecordChecker(record, unavailable: true);
+        int checkedSubscriptions = checker.CheckAll(reports);
+        output.WriteLine($"{checkedSubscriptions} subscriptions checked, {checker.FailuresChecked} failed while Redis was down");
+        Assert.True(checkedSubscriptions >= 20, $"only {checkedSubscriptions} subscriptions were made");
+    }
+
+    [Fact]
+    public async Task RedisDown_CallsFailWithUnavailable_NamingTheStore_AndWorkAgainOnceItIsBack()
+    {
+        await this.Master.Store.SetAsync("k", 1, this.TimeoutToken);
+        this.server.Kill();
+
+        // Not retried behind the caller's back: StackExchange.Redis gives up after its timeout (5 s), and so does the call.
+        var failed = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => this.Master.Store.SetAsync("k", 2, this.TimeoutToken).AsTask());
+        Assert.Contains("'outage'", failed.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => this.Master.Store.GetAsync<int>("k", this.TimeoutToken).AsTask());
+
+        this.server.Restart();
+        var back = System.Diagnostics.Stopwatch.StartNew();
+        long version = 0;
+        while (version == 0)
+        {
+            try
+            {
+                version = await this.Master.Store.SetAsync("k", 3, this.TimeoutToken);
+            }
+            catch (SharedMemoryUnavailableException) when (back.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                // Reconnecting.
+            }
+        }
+
+        output.WriteLine($"a write succeeded {back.ElapsedMilliseconds} ms after the restart, at version {version}");
+        Assert.Equal(3, await this.Master.Store.GetAsync<int>("k", this.TimeoutToken));
+    }
+
+    private protected override RedisStoreOptions CreateRedisStore() => new()
+    {
+        Configuration = this.server.Configuration,
+        StoreName = "outage",
+
+        // Longer than the outage and the reconnection: the master keeps its lease throughout.
+        LeaseTime = TimeSpan.FromSeconds(15),
+    };
+}
