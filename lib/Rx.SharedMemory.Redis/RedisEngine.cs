@@ -373,6 +373,9 @@ internal sealed class RedisEngine : IStoreEngine
                     // Paused or cut off past its lease: the other masters have released its locks and its workers'
                     // ephemeral keys, which its workers may still believe they hold.
                     this.logger.LogError("The lease of this master ({Master}) on the Redis store '{Store}' ran out before it was renewed: its locks and its workers' ephemeral keys were released by the other masters.", this.MasterId, this.redisOptions.StoreName);
+
+                    // Its lock waits were taken out of their queues too: they would wait for nothing.
+                    this.locks.LeaseLost();
                 }
 
                 var reaped = (RedisResult[])(await this.RunAsync(RedisScripts.Reap, token).ConfigureAwait(false))!;
@@ -381,12 +384,13 @@ internal sealed class RedisEngine : IStoreEngine
                     this.logger.LogWarning("The lease of master {Master} on the Redis store '{Store}' ran out: its locks and its workers' ephemeral keys were released.", (string?)master, this.redisOptions.StoreName);
                 }
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception ex) when (IsRedisFailure(ex))
+            catch (Exception ex) when (!token.IsCancellationRequested)
             {
+                // Whatever failed, the loop goes on: a master that stops renewing loses its workers' locks and keys.
                 this.logger.LogWarning(ex, "Renewing the lease of master {Master} on the Redis store '{Store}' failed; it is tried again.", this.MasterId, this.redisOptions.StoreName);
             }
         }

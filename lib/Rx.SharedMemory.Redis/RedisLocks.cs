@@ -157,6 +157,15 @@ internal sealed class RedisLocks(RedisEngine engine)
         }
     }
 
+    /// <summary>Fails every wait of this master: its lease ran out, and the other masters took its waits out of the queues.</summary>
+    public void LeaseLost()
+    {
+        foreach (var (_, waiter) in this.waiting)
+        {
+            waiter.TrySetException(new SharedMemoryUnavailableException("This master's lease on the store ran out before it was renewed (it was paused or cut off from Redis): the other masters released its lock waits, its locks and its workers' ephemeral keys."));
+        }
+    }
+
     /// <summary>
     /// Takes a wait out of the lock's queue, giving the lock back if it was granted meanwhile; tried again until Redis
     /// answers (or the engine stops), in the background, so that the caller learns its outcome at once.

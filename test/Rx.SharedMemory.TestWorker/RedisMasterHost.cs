@@ -3,9 +3,10 @@ using Rx.SharedMemory.Redis;
 namespace Rx.SharedMemory.TestWorker;
 
 /// <summary>
-/// redis-master CONFIGURATION STORE KEY LOCK WORKER-REPORT: a master on the store kept in Redis that holds LOCK itself and spawns a
-/// worker (this program, scenario "ephemeral") that writes KEY as ephemeral; then it waits to be killed. Its report
-/// says "ready" once both hold.
+/// redis-master CONFIGURATION STORE KEY LOCK WORKER-REPORT [SEED]: a master on the store kept in Redis that holds LOCK itself and
+/// spawns a worker (this program, scenario "ephemeral") that writes KEY as ephemeral; with SEED, a second worker
+/// writes random keys without end (scenario "tolerant-writer"); then it waits to be killed. Its report says "ready"
+/// once LOCK and KEY are held (and the writer has started).
 /// </summary>
 internal static class RedisMasterHost
 {
@@ -27,6 +28,11 @@ internal static class RedisMasterHost
         var self = System.Reflection.Assembly.GetExecutingAssembly().Location;
         await master.SpawnWorkerAsync(WorkerStartInfo.ForAssembly(self, ["ephemeral", workerReport, key]), timeout.Token);
         await ephemeral.Task.WaitAsync(timeout.Token);
+        if (arguments.Length > 5)
+        {
+            await master.SpawnWorkerAsync(WorkerStartInfo.ForAssembly(self, ["tolerant-writer", workerReport + ".writer", arguments[5], int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture)]), timeout.Token);
+        }
+
         report.Line("ready");
         await Task.Delay(Timeout.Infinite);
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using Rx.SharedMemory.Redis;
+using Rx.SharedMemory.TestWorker.Scenarios;
 using Xunit.Abstractions;
 
 namespace Rx.SharedMemory.Tests;
@@ -45,47 +46,162 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
     public async Task MasterKilledWithSigkill_ItsLockAndItsWorkersEphemeralKey_AreReleasedByTheSurvivor_WithinTheLease()
     {
         var store = this.RedisStore!;
-        var report = Path.Combine(Path.GetTempPath(), $"rxsm-redis-master-{Guid.NewGuid():N}");
         var ephemeral = this.Master.Store.Observe("held/key").Replay();
         using var recording = ephemeral.Connect();
-        var startInfo = new ProcessStartInfo("dotnet") { UseShellExecute = false };
-        foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "redis-master", report, store.Configuration, store.StoreName, "held/key", "held/lock", report + ".worker"])
+        using var host = new MasterHost(store, "held/key", "held/lock", seed: null);
+        await this.FirstAsync(ephemeral, c => c.Exists);
+
+        // The host's lock: not granted while it lives.
+        await Assert.ThrowsAsync<TimeoutException>(() => this.Master.Store.AcquireLockAsync("held/lock", TimeSpan.FromMilliseconds(200), this.TimeoutToken).AsTask());
+        var (lockFreed, keyDeleted) = await this.KillAndTimeReleaseAsync(host, ephemeral, "held/lock");
+        output.WriteLine($"lease {store.LeaseTime.TotalSeconds} s: lock granted {lockFreed.TotalMilliseconds:F0} ms, ephemeral key deleted {keyDeleted.TotalMilliseconds:F0} ms after SIGKILL");
+        Assert.Null(await this.Master.Store.GetEntryAsync<string>("held/key", this.TimeoutToken));
+    }
+
+    [Fact]
+    public async Task MastersKilledWithSigkill_Repeatedly_UnderLoad_SurvivorsSubscribersSeeNoGap_AndTheDeadReleaseWithinTheLease()
+    {
+        var store = this.RedisStore!;
+        var commits = new List<KeyChange>();
+        var seen = new HashSet<long>();
+        var seedSeen = new TaskCompletionSource<long>[4];
+        for (int i = 0; i < seedSeen.Length; i++)
         {
-            startInfo.ArgumentList.Add(argument);
+            seedSeen[i] = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
-        using var host = Process.Start(startInfo)!;
-        try
+        using var recording = this.Master.ObserveChanges().Subscribe(c =>
         {
-            await this.FirstAsync(ephemeral, c => c.Exists);
-
-            // The host's lock: not granted while it lives.
-            await Assert.ThrowsAsync<TimeoutException>(() => this.Master.Store.AcquireLockAsync("held/lock", TimeSpan.FromMilliseconds(200), this.TimeoutToken).AsTask());
-            var deleted = ephemeral.FirstAsync(c => c.Kind == KeyChangeKind.Deleted).ToTask(this.TimeoutToken);
-            var killed = Stopwatch.StartNew();
-            host.Kill(entireProcessTree: true);
-            await using var held = await this.Master.Store.AcquireLockAsync("held/lock", TimeSpan.FromSeconds(30), this.TimeoutToken);
-            var lockFreed = killed.Elapsed;
-            await deleted;
-            var keyDeleted = killed.Elapsed;
-            output.WriteLine($"lease {store.LeaseTime.TotalSeconds} s: lock granted {lockFreed.TotalMilliseconds:F0} ms, ephemeral key deleted {keyDeleted.TotalMilliseconds:F0} ms after SIGKILL");
-
-            // A lease runs out at most LeaseTime after its last renewal, and a survivor looks every LeaseTime / 3.
-            var bound = store.LeaseTime + (store.LeaseTime / 3) + TimeSpan.FromSeconds(2);
-            Assert.True(lockFreed < bound, $"the dead master's lock was granted {lockFreed} after its death; the bound is {bound}");
-            Assert.True(keyDeleted < bound, $"the dead master's worker's ephemeral key was deleted {keyDeleted} after its death; the bound is {bound}");
-            Assert.Null(await this.Master.Store.GetEntryAsync<string>("held/key", this.TimeoutToken));
-        }
-        finally
-        {
-            if (!host.HasExited)
+            lock (commits)
             {
-                host.Kill(entireProcessTree: true);
+                commits.Add(c);
             }
 
-            await host.WaitForExitAsync(CancellationToken.None);
-            File.Delete(report);
-            File.Delete(report + ".worker");
+            // Each writer's values are its seed times 10^7 plus a count: a value tells whose writer made it.
+            if (c.Kind == KeyChangeKind.Set && c.Key.StartsWith('p') && c.GetValue<long>() / 10_000_000 is var seed and < 4)
+            {
+                seedSeen[seed].TrySetResult(c.Version);
+            }
+        });
+
+        // This master, a second one in this process, and one in another process killed with SIGKILL three times
+        // while its worker writes; a new one takes its place each time.
+        await using var other = await RedisSharedMemory.StartMasterAsync(store, cancellationToken: this.TimeoutToken);
+        await this.Master.Store.SetAsync("chaos/end", false, this.TimeoutToken);
+        var subscribers = new[] { await this.SpawnReadyAsync("chaos-subscriber", "1"), await this.SpawnReadyAsync("chaos-subscriber", "2") };
+        var writer = await this.SpawnOnAsync(other, "tolerant-writer", "0", "1500");
+        for (int round = 1; round <= 3; round++)
+        {
+            string key = $"held/key{round}", lockName = $"held/lock{round}";
+            var ephemeral = this.Master.Store.Observe(key).Replay();
+            using var connection = ephemeral.Connect();
+            using var host = new MasterHost(store, key, lockName, seed: round);
+            await this.FirstAsync(ephemeral, c => c.Exists);
+            await seedSeen[round].Task.WaitAsync(this.TimeoutToken);
+            var (lockFreed, keyDeleted) = await this.KillAndTimeReleaseAsync(host, ephemeral, lockName);
+            output.WriteLine($"round {round}: lock granted {lockFreed.TotalMilliseconds:F0} ms, ephemeral key deleted {keyDeleted.TotalMilliseconds:F0} ms after SIGKILL");
+        }
+
+        var written = await this.ReportAfterExitAsync<TolerantWriterScenario.Report>(writer);
+        long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
+        var reports = new List<ChaosSubscriberScenario.Report>();
+        foreach (var subscriber in subscribers)
+        {
+            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
+        }
+
+        KeyChange[] record;
+        lock (commits)
+        {
+            record = [.. commits.Where(c => c.Version < endVersion)];
+        }
+
+        // This master read every commit, whoever made it, in order and without a gap.
+        Assert.Equal(Enumerable.Range((int)record[0].Version, record.Length).Select(v => (long)v), record.Select(c => c.Version));
+        var byVersion = record.ToDictionary(c => c.Version);
+        Assert.Equal(0, written.Unknown);
+        foreach (var write in written.Acknowledged.Where(w => w.Value is not null))
+        {
+            Assert.True(byVersion.TryGetValue(write.Version, out var commit) && commit.Key == write.Key && commit.GetValue<long>() == write.Value, $"the acknowledged set {write.Key}={write.Value} at {write.Version} is not in the record");
+        }
+
+        var checker = new CommitRecordChecker(record);
+        int checkedSubscriptions = checker.CheckAll(reports);
+        output.WriteLine($"{record.Length} commits; {checkedSubscriptions} subscriptions checked");
+        Assert.True(checkedSubscriptions >= 20, $"only {checkedSubscriptions} subscriptions were made");
+    }
+
+    /// <summary>Kills <paramref name="host"/> with SIGKILL; returns how long its lock and its worker's ephemeral key outlived it, each checked against the lease.</summary>
+    private async Task<(TimeSpan LockFreed, TimeSpan KeyDeleted)> KillAndTimeReleaseAsync(MasterHost host, IObservable<KeyChange> ephemeral, string lockName)
+    {
+        var store = this.RedisStore!;
+        var deleted = ephemeral.FirstAsync(c => c.Kind == KeyChangeKind.Deleted).ToTask(this.TimeoutToken);
+        var killed = Stopwatch.StartNew();
+        host.Kill();
+        IAsyncDisposable held;
+        try
+        {
+            held = await this.Master.Store.AcquireLockAsync(lockName, TimeSpan.FromSeconds(30), this.TimeoutToken);
+        }
+        catch (TimeoutException ex)
+        {
+            // What Redis holds tells which side failed: the dead master's lease kept, or the lock passed elsewhere.
+            await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(store.Configuration);
+            var db = redis.GetDatabase();
+            string p = $"{{{store.StoreName}}}:";
+            throw new Xunit.Sdk.XunitException($"{ex.Message} Locks: {string.Join(", ", await db.HashGetAllAsync(p + "locks"))}; its queue: {string.Join(", ", await db.ListRangeAsync(p + "lockq:" + lockName))}; leases: {string.Join(", ", await db.HashGetAllAsync(p + "masters"))}; host exited: {host.Exited}.");
+        }
+
+        await using var releasing = held;
+        var lockFreed = killed.Elapsed;
+        await deleted;
+        var keyDeleted = killed.Elapsed;
+
+        // A lease runs out at most LeaseTime after its last renewal, and a survivor looks every LeaseTime / 3.
+        var bound = store.LeaseTime + (store.LeaseTime / 3) + TimeSpan.FromSeconds(2);
+        Assert.True(lockFreed < bound, $"the dead master's lock was granted {lockFreed} after its death; the bound is {bound}");
+        Assert.True(keyDeleted < bound, $"the dead master's worker's ephemeral key was deleted {keyDeleted} after its death; the bound is {bound}");
+        return (lockFreed, keyDeleted);
+    }
+
+    /// <summary>
+    /// A master in a process of its own (the test worker's "redis-master"): it holds a lock, its worker an ephemeral
+    /// key, and with a seed a second worker writes random keys without end. Killed with its workers when disposed.
+    /// </summary>
+    private sealed class MasterHost : IDisposable
+    {
+        private readonly Process process;
+        private readonly string report = Path.Combine(Path.GetTempPath(), $"rxsm-redis-master-{Guid.NewGuid():N}");
+
+        public MasterHost(RedisStoreOptions store, string key, string lockName, int? seed)
+        {
+            var startInfo = new ProcessStartInfo("dotnet") { UseShellExecute = false };
+            foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "redis-master", this.report, store.Configuration, store.StoreName, key, lockName, this.report + ".worker", .. seed is { } s ? [s.ToString(System.Globalization.CultureInfo.InvariantCulture)] : Array.Empty<string>()])
+            {
+                startInfo.ArgumentList.Add(argument);
+            }
+
+            this.process = Process.Start(startInfo)!;
+        }
+
+        public bool Exited => this.process.HasExited;
+
+        /// <summary>SIGKILL to the master and its workers, as when their machine dies.</summary>
+        public void Kill() => this.process.Kill(entireProcessTree: true);
+
+        public void Dispose()
+        {
+            if (!this.process.HasExited)
+            {
+                this.process.Kill(entireProcessTree: true);
+            }
+
+            this.process.WaitForExit();
+            this.process.Dispose();
+            foreach (var file in new[] { this.report, this.report + ".worker", this.report + ".worker.writer" })
+            {
+                File.Delete(file);
+            }
         }
     }
 }
