@@ -103,18 +103,7 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
         }
 
         var written = await this.ReportAfterExitAsync<TolerantWriterScenario.Report>(writer);
-        long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
-        var reports = new List<ChaosSubscriberScenario.Report>();
-        foreach (var subscriber in subscribers)
-        {
-            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
-        }
-
-        KeyChange[] record;
-        lock (commits)
-        {
-            record = [.. commits.Where(c => c.Version < endVersion)];
-        }
+        var (record, reports) = await this.EndChaosAsync(subscribers, commits);
 
         // This master read every commit, whoever made it, in order and without a gap.
         Assert.Equal(Enumerable.Range((int)record[0].Version, record.Length).Select(v => (long)v), record.Select(c => c.Version));

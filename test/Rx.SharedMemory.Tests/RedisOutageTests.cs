@@ -46,18 +46,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
             written.Add(await this.ReportAfterExitAsync<TolerantWriterScenario.Report>(writer));
         }
 
-        long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
-        var reports = new List<ChaosSubscriberScenario.Report>();
-        foreach (var subscriber in subscribers)
-        {
-            reports.Add(await this.ReportAfterExitAsync<ChaosSubscriberScenario.Report>(subscriber));
-        }
-
-        KeyChange[] record;
-        lock (commits)
-        {
-            record = [.. commits.Where(c => c.Version < endVersion)];
-        }
+        var (record, reports) = await this.EndChaosAsync(subscribers, commits);
 
         output.WriteLine($"{record.Length} commits, {killedAfter} before the kill; unknown outcomes: {string.Join(", ", written.Select(w => w.Unknown))}; {string.Join(" / ", written.SelectMany(w => w.Failures).Take(2))}");
         Assert.True(record.Length > killedAfter + 300, $"only {record.Length - killedAfter} commits after the restart");

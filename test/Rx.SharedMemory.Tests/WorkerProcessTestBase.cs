@@ -106,6 +106,15 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
             await this.ReportAfterExitAsync(writer);
         }
 
+        return await this.EndChaosAsync(subscribers, commits);
+    }
+
+    /// <summary>
+    /// Ends the chaos subscribers (chaos/end set to true) and returns, with their reports, the commits
+    /// <paramref name="commits"/> recorded before the end marker.
+    /// </summary>
+    private protected async Task<(KeyChange[] Record, ChaosSubscriberScenario.Report[] Reports)> EndChaosAsync(IEnumerable<(IWorker Worker, string Report)> subscribers, List<KeyChange> commits)
+    {
         long endVersion = await this.Master.Store.SetAsync("chaos/end", true, this.TimeoutToken);
         var reports = new List<ChaosSubscriberScenario.Report>();
         foreach (var subscriber in subscribers)
