@@ -128,7 +128,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     /// <returns>Whether the key exists in the mirror.</returns>
     /// <remarks>Repeated reads of one version return the same instance: treat a reference value as read-only.</remarks>
     /// <exception cref="ArgumentException"><paramref name="key"/> is null, empty, or not under <see cref="Prefix"/>.</exception>
-    /// <exception cref="InvalidOperationException">The value cannot be read as <typeparamref name="T"/>; the message names the key.</exception>
+    /// <exception cref="JsonException">The value cannot be read as <typeparamref name="T"/>; the message names the key.</exception>
     /// <exception cref="ObjectDisposedException">The mirror was disposed.</exception>
     public bool TryGet<T>(string key, out T? value)
     {
@@ -148,7 +148,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     /// <param name="entry">The entry; <see langword="null"/> when the key is absent.</param>
     /// <returns>Whether the key exists in the mirror.</returns>
     /// <exception cref="ArgumentException"><paramref name="key"/> is null, empty, or not under <see cref="Prefix"/>.</exception>
-    /// <exception cref="InvalidOperationException">The value cannot be read as <typeparamref name="T"/>; the message names the key.</exception>
+    /// <exception cref="JsonException">The value cannot be read as <typeparamref name="T"/>; the message names the key.</exception>
     /// <exception cref="ObjectDisposedException">The mirror was disposed.</exception>
     public bool TryGetEntry<T>(string key, [NotNullWhen(true)] out StoreEntry<T>? entry)
     {
