@@ -175,19 +175,7 @@ internal static class Workers
 
     private static async Task<double[]> NotifyWriterAsync(SharedMemoryWorker store, Phase phase)
     {
-        // Hot, without replay: each wait subscribes before its write, so it cannot miss its ack.
-        var acks = store.Observe("ack").Where(c => c.Kind == KeyChangeKind.Set).Select(c => c.GetValue<long>()).Publish();
-        using (acks.Connect())
-        {
-            long sequence = 0;
-            await phase.RunAsync(async measured =>
-            {
-                long next = ++sequence;
-                var acked = acks.FirstAsync(a => a == next).ToTask();
-                await store.SetAsync(measured ? "n/latency" : "n/warmup", new[] { next, Stopwatch.GetTimestamp() });
-                await acked;
-            });
-        }
+        await SetEachWhenAcknowledgedAsync(store, phase, "n/");
 
         // The flood is warmed up by the phase above and a loop like the one of ops.
         long writes = 0;
@@ -288,6 +276,18 @@ internal static class Workers
     private static async Task<double[]> MirrorWriterAsync(SharedMemoryWorker store, Phase phase)
     {
         await store.Observe("mirror-ready").FirstAsync(c => c.HasValue);
+        await SetEachWhenAcknowledgedAsync(store, phase, "mr/");
+        await store.SetAsync("mr/end", true);
+        return [];
+    }
+
+    /// <summary>
+    /// Sets PREFIXwarmup, then PREFIXlatency, to [sequence, timestamp], one at a time through the phase, each once the
+    /// subscriber has acknowledged the one before (by setting ack to its sequence).
+    /// </summary>
+    private static async Task SetEachWhenAcknowledgedAsync(SharedMemoryWorker store, Phase phase, string prefix)
+    {
+        // Hot, without replay: each wait subscribes before its write, so it cannot miss its ack.
         var acks = store.Observe("ack").Where(c => c.Kind == KeyChangeKind.Set).Select(c => c.GetValue<long>()).Publish();
         using (acks.Connect())
         {
@@ -296,12 +296,9 @@ internal static class Workers
             {
                 long next = ++sequence;
                 var acked = acks.FirstAsync(a => a == next).ToTask();
-                await store.SetAsync(measured ? "mr/latency" : "mr/warmup", new[] { next, Stopwatch.GetTimestamp() });
+                await store.SetAsync(prefix + (measured ? "latency" : "warmup"), new[] { next, Stopwatch.GetTimestamp() });
                 await acked;
             });
         }
-
-        await store.SetAsync("mr/end", true);
-        return [];
     }
 }

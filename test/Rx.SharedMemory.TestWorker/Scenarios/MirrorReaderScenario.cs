@@ -11,9 +11,7 @@ namespace Rx.SharedMemory.TestWorker.Scenarios;
 /// </summary>
 internal sealed class MirrorReaderScenario : Scenario<MirrorReaderScenario.Report>
 {
-    public override SharedMemoryWorkerOptions? WorkerOptions(ScenarioArguments arguments) => arguments.Count > 2
-        ? new SharedMemoryWorkerOptions { SubscriberQueueCapacity = arguments.Int(1), SubscriberQueueMaxBytes = arguments.Long(2) }
-        : null;
+    public override SharedMemoryWorkerOptions? WorkerOptions(ScenarioArguments arguments) => arguments.ObserverQueueBounds();
 
     protected override async Task<Report> RunAsync(ScenarioContext context)
     {
