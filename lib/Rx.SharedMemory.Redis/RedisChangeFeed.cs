@@ -260,7 +260,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             }
 
             resets.Sort(static (a, b) => a.Version.CompareTo(b.Version));
-            state = [new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.PrefixReset, null, at, Time((long)prefix[1])), .. resets];
+            state = [new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.PrefixReset, null, at, Time((long)prefix[1])) { StateCount = resets.Count }, .. resets];
         }
 
         lock (this.gate)

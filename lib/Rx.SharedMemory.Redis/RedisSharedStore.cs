@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Mirror;
 
 namespace Rx.SharedMemory.Redis;
 
@@ -8,7 +9,7 @@ namespace Rx.SharedMemory.Redis;
 /// with its own connection to Redis. Its locks and ephemeral keys are released when it is disposed, or by the other
 /// masters once its lease runs out if it dies.
 /// </summary>
-public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable
+public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable, IOwnWriteSource
 {
     private readonly RedisEngine engine;
     private readonly LocalStore store;
@@ -22,6 +23,9 @@ public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable
 
     /// <summary>Gets the version of the store's last committed change (a round trip to Redis).</summary>
     public long Version => this.engine.Version;
+
+    /// <inheritdoc/>
+    OwnWrites IOwnWriteSource.OwnWrites => this.store.OwnWrites;
 
     /// <inheritdoc/>
     public ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default) => this.store.GetAsync<T>(key, cancellationToken);

@@ -56,6 +56,12 @@ public sealed class KeyChange
     /// </summary>
     public long SkippedVersions { get; }
 
+    /// <summary>
+    /// Gets, for a <see cref="KeyChangeKind.PrefixReset"/>, how many <see cref="KeyChangeKind.Reset"/> changes follow it
+    /// as the prefix's state; -1 when the change is of another kind or its source did not say.
+    /// </summary>
+    internal int StateCount { get; init; } = -1;
+
     /// <summary>Gets a value indicating whether this change carries a value (a set, or a reset of an existing key).</summary>
     public bool HasValue { get; }
 

@@ -3,7 +3,10 @@ using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory;
 
-/// <summary><c>await foreach</c> forms of <see cref="ISharedStore.Observe"/> and <see cref="ISharedStore.ObservePrefix"/>.</summary>
+/// <summary>
+/// <c>await foreach</c> forms of <see cref="ISharedStore.Observe"/> and <see cref="ISharedStore.ObservePrefix"/>, and
+/// mirrors built on them.
+/// </summary>
 public static class SharedStoreExtensions
 {
     /// <summary>The default number of changes an enumeration buffers before it conflates changes to the same key.</summary>
@@ -38,6 +41,32 @@ public static class SharedStoreExtensions
         ArgumentNullException.ThrowIfNull(store);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bufferCapacity);
         return EnumerateAsync(store.ObservePrefix(prefix, fromVersion), bufferCapacity, cancellationToken);
+    }
+
+    /// <summary>
+    /// Makes a mirror of every key under a prefix: an in-process, read-only copy kept current by
+    /// <see cref="ISharedStore.ObservePrefix"/>, read synchronously. Writes this process makes through
+    /// <paramref name="store"/> show in it as soon as their call returns.
+    /// </summary>
+    /// <param name="store">The store.</param>
+    /// <param name="prefix">The prefix; empty for every key.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the prefix's state.</param>
+    /// <returns>The mirror, once it holds the prefix's whole state; dispose it to end its subscription.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="store"/> or <paramref name="prefix"/> is null.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static Task<SharedStoreMirror> MirrorAsync(this ISharedStore store, string prefix, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            ArgumentNullException.ThrowIfNull(store);
+            ArgumentNullException.ThrowIfNull(prefix);
+            return SharedStoreMirror.StartAsync(store, prefix, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException<SharedStoreMirror>(ex);
+        }
     }
 
     private static async IAsyncEnumerable<KeyChange> EnumerateAsync(IObservable<KeyChange> source, int bufferCapacity, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -2,7 +2,7 @@
 // Usage: dotnet run -c Release --project test/Rx.SharedMemory.Benchmarks -- [--scenario NAME[,NAME...]] [--seconds N] [--warmup N]
 // Each measurement runs for --seconds (default 3) after --warmup seconds (default 5) of the same work, so that the
 // code is jitted at its final tier before it is timed: with 2 s, ops_per_s measured a third of its value after 6 s.
-// Scenarios: pipe, get_rtt, ops, buffer, notify, memory, slow_subscriber.
+// Scenarios: pipe, get_rtt, ops, buffer, notify, memory, slow_subscriber, mirror, redis.
 // Standard output carries only the figures, one per line as "name value unit"; progress goes to standard error.
 using System.Globalization;
 using Rx.SharedMemory;
@@ -54,6 +54,7 @@ var scenarios = new (string Name, Func<Task> Run)[]
     ("notify", () => Scenarios.NotifyAsync(figures, phase)),
     ("memory", () => Scenarios.MasterBytesPerKeyAsync(figures)),
     ("slow_subscriber", () => Scenarios.SlowSubscriberAsync(figures)),
+    ("mirror", () => Scenarios.MirrorAsync(figures, phase)),
     ("redis", () => RedisScenarios.RunAsync(figures, phase)),
 };
 
@@ -74,6 +75,11 @@ if (figures.TryGet("redis_get_rtt_us_p50", out var redisRtt) && figures.TryGet("
 if (figures.TryGet("get_rtt_us_p50", out var rtt) && figures.TryGet("pipe_rtt_us", out var pipeRtt))
 {
     figures.Add("get_rtt_over_pipe_rtt", rtt / pipeRtt, "ratio");
+}
+
+if (figures.TryGet("get_rtt_us_p50", out var getRtt) && figures.TryGet("mirror_get_ns_p50", out var mirrorGet))
+{
+    figures.Add("get_rtt_over_mirror_get", getRtt * 1000 / mirrorGet, "ratio");
 }
 
 if (figures.TryGet("buffer_1mib_mb_per_s", out var buffer) && figures.TryGet("pipe_mb_per_s", out var pipe))

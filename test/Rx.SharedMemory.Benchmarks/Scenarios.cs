@@ -69,17 +69,57 @@ internal static class Scenarios
         const int Keys = 1_000_000;
         await using var master = new SharedMemoryMaster();
         long before = GC.GetTotalMemory(forceFullCollection: true);
+        long payload = await FillAsync(master, Keys);
+        long after = GC.GetTotalMemory(forceFullCollection: true);
+        figures.Add("master_bytes_per_key", (after - before - payload) / (double)Keys, "bytes");
+        GC.KeepAlive(master);
+    }
+
+    /// <summary>
+    /// A worker's mirror of mr/: a typed read of a hot key (one thread, then every thread), and the time from a set in
+    /// another worker to the value being readable in the mirror; then the bytes a mirror holds per key.
+    /// </summary>
+    public static async Task MirrorAsync(Figures figures, Phase phase)
+    {
+        await using (var master = new SharedMemoryMaster())
+        {
+            await master.Store.SetAsync("mr/hot", new HotValue("hot", 42, 0.5));
+            var results = await RunWorkersAsync(master, phase, "mirror-reader", "mirror-writer");
+            figures.Add("mirror_get_ns_p50", results[0][0], "ns");
+            figures.Add("mirror_reads_per_s", results[0][1], "reads/s");
+            figures.Add("mirror_staleness_us_p50", results[0][2], "us");
+            figures.Add("mirror_staleness_us_p99", results[0][3], "us");
+        }
+
+        await MirrorBytesPerKeyAsync(figures);
+    }
+
+    /// <summary>
+    /// The memory of a mirror of 1,000,000 small keys beyond their key and value bytes, measured in this process (a
+    /// mirror of <c>master.Store</c> is the same structure as a worker's).
+    /// </summary>
+    public static async Task MirrorBytesPerKeyAsync(Figures figures)
+    {
+        await using var master = new SharedMemoryMaster();
+        long payload = await FillAsync(master, 1_000_000);
+        long before = GC.GetTotalMemory(forceFullCollection: true);
+        using var mirror = await master.Store.MirrorAsync("key/");
+        long after = GC.GetTotalMemory(forceFullCollection: true);
+        figures.Add("mirror_bytes_per_key", (after - before - payload) / (double)mirror.Count, "bytes");
+    }
+
+    /// <summary>Sets key/0000000 and on to their numbers; returns their key and value bytes.</summary>
+    private static async Task<long> FillAsync(SharedMemoryMaster master, int keys)
+    {
         long payload = 0;
-        for (int i = 0; i < Keys; i++)
+        for (int i = 0; i < keys; i++)
         {
             var key = string.Create(CultureInfo.InvariantCulture, $"key/{i:D7}");
             payload += (key.Length * sizeof(char)) + i.ToString(CultureInfo.InvariantCulture).Length;
             await master.Store.SetAsync(key, i);
         }
 
-        long after = GC.GetTotalMemory(forceFullCollection: true);
-        figures.Add("master_bytes_per_key", (after - before - payload) / (double)Keys, "bytes");
-        GC.KeepAlive(master);
+        return payload;
     }
 
     private static async Task SignalAsync(IWorker worker, string signal)

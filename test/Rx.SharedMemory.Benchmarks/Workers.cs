@@ -28,11 +28,13 @@ internal static class Workers
             "notify-subscriber" => () => NotifySubscriberAsync(store),
             "notify-writer" => () => NotifyWriterAsync(store, phase),
             "slow-writer" => () => SlowWriterAsync(store, phase),
+            "mirror-reader" => () => MirrorReaderAsync(store, phase),
+            "mirror-writer" => () => MirrorWriterAsync(store, phase),
             _ => throw new ArgumentException($"Unknown role '{args[0]}'."),
         };
 
         // The subscriber must be subscribed before the writer starts.
-        var prepared = args[0] == "notify-subscriber" ? run() : null;
+        var prepared = args[0] is "notify-subscriber" or "mirror-reader" ? run() : null;
         await store.SetAsync($"ready/{Environment.ProcessId}", true);
         await go;
         var result = await (prepared ?? run());
@@ -173,19 +175,7 @@ internal static class Workers
 
     private static async Task<double[]> NotifyWriterAsync(SharedMemoryWorker store, Phase phase)
     {
-        // Hot, without replay: each wait subscribes before its write, so it cannot miss its ack.
-        var acks = store.Observe("ack").Where(c => c.Kind == KeyChangeKind.Set).Select(c => c.GetValue<long>()).Publish();
-        using (acks.Connect())
-        {
-            long sequence = 0;
-            await phase.RunAsync(async measured =>
-            {
-                long next = ++sequence;
-                var acked = acks.FirstAsync(a => a == next).ToTask();
-                await store.SetAsync(measured ? "n/latency" : "n/warmup", new[] { next, Stopwatch.GetTimestamp() });
-                await acked;
-            });
-        }
+        await SetEachWhenAcknowledgedAsync(store, phase, "n/");
 
         // The flood is warmed up by the phase above and a loop like the one of ops.
         long writes = 0;
@@ -199,5 +189,116 @@ internal static class Workers
         }));
         await store.SetAsync("n/end", writes);
         return [writes / flood.Elapsed.TotalSeconds];
+    }
+
+    /// <summary>
+    /// Keeps a mirror of mr/: acknowledges each of the writer's timed sets when it shows in the mirror (staleness),
+    /// then, once the writer is done, reads the hot key on one thread (the time of a read, in batches of 1,000) and on
+    /// every thread (reads a second).
+    /// </summary>
+    private static async Task<double[]> MirrorReaderAsync(SharedMemoryWorker store, Phase phase)
+    {
+        var mirror = await store.MirrorAsync("mr/");
+        var staleness = new List<double>();
+        var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var acknowledging = mirror.Where(c => c.Kind == KeyChangeKind.Set).Subscribe(change =>
+        {
+            if (change.Key == "mr/end")
+            {
+                written.TrySetResult();
+            }
+            else if (change.Key is "mr/warmup" or "mr/latency")
+            {
+                // [sequence, the writer's timestamp just before its write]; readable in the mirror before this runs.
+                var sent = change.GetValue<long[]>()!;
+                if (change.Key == "mr/latency")
+                {
+                    staleness.Add(Stopwatch.GetElapsedTime(sent[1]).TotalMicroseconds);
+                }
+
+                _ = store.SetAsync("ack", sent[0]).AsTask();
+            }
+        });
+
+        // Subscribed: the writer may start.
+        _ = store.SetAsync("mirror-ready", true).AsTask();
+        await written.Task;
+
+        const int Batch = 1_000;
+        var perRead = new List<double>();
+        long sink = 0;
+        await phase.RunAsync(measured =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            for (int i = 0; i < Batch; i++)
+            {
+                mirror.TryGet<HotValue>("mr/hot", out var value);
+                sink += value!.Count;
+            }
+
+            if (measured)
+            {
+                perRead.Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds / Batch);
+            }
+
+            return Task.CompletedTask;
+        });
+
+        long reads = 0;
+        var clock = Stopwatch.StartNew();
+        var threads = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => new Thread(() =>
+        {
+            long mine = 0;
+            long sum = 0;
+            while (clock.Elapsed < phase.Measure)
+            {
+                for (int i = 0; i < Batch; i++)
+                {
+                    mirror.TryGet<HotValue>("mr/hot", out var value);
+                    sum += value!.Count;
+                }
+
+                mine += Batch;
+            }
+
+            Interlocked.Add(ref reads, mine);
+            Interlocked.Add(ref sink, sum);
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        double seconds = clock.Elapsed.TotalSeconds;
+        GC.KeepAlive(sink);
+        mirror.Dispose();
+        return [Figures.Percentile(perRead, 50), reads / seconds, Figures.Percentile(staleness, 50), Figures.Percentile(staleness, 99)];
+    }
+
+    /// <summary>Sets mr/latency, one at a time, each once the reader's mirror has shown the one before.</summary>
+    private static async Task<double[]> MirrorWriterAsync(SharedMemoryWorker store, Phase phase)
+    {
+        await store.Observe("mirror-ready").FirstAsync(c => c.HasValue);
+        await SetEachWhenAcknowledgedAsync(store, phase, "mr/");
+        await store.SetAsync("mr/end", true);
+        return [];
+    }
+
+    /// <summary>
+    /// Sets PREFIXwarmup, then PREFIXlatency, to [sequence, timestamp], one at a time through the phase, each once the
+    /// subscriber has acknowledged the one before (by setting ack to its sequence).
+    /// </summary>
+    private static async Task SetEachWhenAcknowledgedAsync(SharedMemoryWorker store, Phase phase, string prefix)
+    {
+        // Hot, without replay: each wait subscribes before its write, so it cannot miss its ack.
+        var acks = store.Observe("ack").Where(c => c.Kind == KeyChangeKind.Set).Select(c => c.GetValue<long>()).Publish();
+        using (acks.Connect())
+        {
+            long sequence = 0;
+            await phase.RunAsync(async measured =>
+            {
+                long next = ++sequence;
+                var acked = acks.FirstAsync(a => a == next).ToTask();
+                await store.SetAsync(prefix + (measured ? "latency" : "warmup"), new[] { next, Stopwatch.GetTimestamp() });
+                await acked;
+            });
+        }
     }
 }

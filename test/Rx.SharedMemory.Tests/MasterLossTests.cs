@@ -52,19 +52,4 @@ public sealed class MasterLossTests : TestBase
             busy.Set();
         }
     }
-
-    private sealed class SubscribeOnlyMaster
-    {
-        public TaskCompletionSource<long> Subscribed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        [JsonRpcMethod("hello")]
-        public object Hello(int protocolVersion, int processId) => new { protocolVersion, workerId = 1, maxKeyLength = 100, maxValueBytes = 1000 };
-
-        [JsonRpcMethod("subscribe")]
-        public long Subscribe(long subscription, string key, bool prefix = false, long? fromVersion = null)
-        {
-            this.Subscribed.TrySetResult(subscription);
-            return 0;
-        }
-    }
 }

@@ -4,13 +4,14 @@ using System.Reactive.Linq;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Mirror;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Master;
 
 /// <summary>The store as the master's own code sees it: the same <see cref="ISharedStore"/> as a worker's, without a pipe.</summary>
-internal sealed class LocalStore : ISharedStore
+internal sealed class LocalStore : ISharedStore, IOwnWriteSource
 {
     private readonly IStoreEngine engine;
     private readonly SharedMemoryOptions options;
@@ -28,6 +29,8 @@ internal sealed class LocalStore : ISharedStore
         this.logger = logger;
     }
 
+    public OwnWrites OwnWrites { get; } = new();
+
     // Every *Async method is async, so that it reports failure through its task, never by throwing at the call site: a
     // caller that issues several calls before awaiting them gets every one run, as a worker's do.
     public async ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
@@ -42,7 +45,7 @@ internal sealed class LocalStore : ISharedStore
     public async ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
     {
         this.ThrowIfUnusable(cancellationToken);
-        return await this.engine.SetAsync(key, Serialize(key, value), null, 0, cancellationToken).ConfigureAwait(false);
+        return await this.SetCoreAsync(key, Serialize(key, value), null, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default)
@@ -52,20 +55,25 @@ internal sealed class LocalStore : ISharedStore
         this.ThrowIfUnusable(cancellationToken);
 
         // The master never disconnects from itself: its ephemeral keys live as long as it does.
-        return await this.engine.SetAsync(key, Serialize(key, value), options.TimeToLive, 0, cancellationToken).ConfigureAwait(false);
+        return await this.SetCoreAsync(key, Serialize(key, value), options.TimeToLive, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
         options?.Validate();
         this.ThrowIfUnusable(cancellationToken);
-        return await this.engine.CompareAndSetAsync(key, expectedVersion, Serialize(key, value), options?.TimeToLive, 0, cancellationToken).ConfigureAwait(false);
+        byte[] json = Serialize(key, value);
+        bool mirrored = this.OwnWrites.Begin(key);
+        var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, 0, cancellationToken);
+        return await (mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, json, result.Succeeded, result.Version)) : call).ConfigureAwait(false);
     }
 
     public async ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
     {
         this.ThrowIfUnusable(cancellationToken);
-        var (value, version) = await this.engine.IncrementAsync(key, delta, cancellationToken).ConfigureAwait(false);
+        bool mirrored = this.OwnWrites.Begin(key);
+        var call = this.engine.IncrementAsync(key, delta, cancellationToken);
+        var (value, version) = await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, result) => own.Set(key, result.Value, result.Version)) : call).ConfigureAwait(false);
         return new StoreEntry<long>(value, version);
     }
 
@@ -79,7 +87,9 @@ internal sealed class LocalStore : ISharedStore
     public async ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         this.ThrowIfUnusable(cancellationToken);
-        return await this.engine.DeleteAsync(key, cancellationToken).ConfigureAwait(false) != 0;
+        bool mirrored = this.OwnWrites.Begin(key);
+        var call = this.engine.DeleteAsync(key, cancellationToken);
+        return await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, version) => own.Deleted(key, version)) : call).ConfigureAwait(false) != 0;
     }
 
     public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
@@ -123,6 +133,13 @@ internal sealed class LocalStore : ISharedStore
         {
             throw ValueErrors.Unreadable(key, typeof(T), ex);
         }
+    }
+
+    private ValueTask<long> SetCoreAsync(string key, byte[] json, TimeSpan? timeToLive, CancellationToken cancellationToken)
+    {
+        bool mirrored = this.OwnWrites.Begin(key);
+        var call = this.engine.SetAsync(key, json, timeToLive, 0, cancellationToken);
+        return mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, version) => own.Set(key, json, version)) : call;
     }
 
     private static byte[] Serialize<T>(string key, T value)

@@ -6,7 +6,8 @@ namespace Rx.SharedMemory.Protocol;
 
 /// <summary>
 /// The <c>changes</c> parameter of a <c>changes</c> notification: an array of
-/// <c>{"subscription", "key", "kind", "version", "timestamp", "skipped", "value"?}</c> objects. The master writes it
+/// <c>{"subscription", "key", "kind", "version", "timestamp", "skipped", "value"?, "count"?}</c> objects (<c>count</c> on a
+/// <c>prefixReset</c> only). The master writes it
 /// straight from its outbox's items (<see cref="Outgoing"/>), so that a notification costs no per-change message
 /// objects and stored values are copied into the frame as they are; a worker reads it as <see cref="Received"/>.
 /// </summary>
@@ -21,6 +22,7 @@ internal readonly struct ChangeBatch
     private static readonly JsonEncodedText TimestampName = JsonEncodedText.Encode("timestamp");
     private static readonly JsonEncodedText SkippedName = JsonEncodedText.Encode("skipped");
     private static readonly JsonEncodedText ValueName = JsonEncodedText.Encode("value");
+    private static readonly JsonEncodedText CountName = JsonEncodedText.Encode("count");
 
     /// <summary>Initializes a new instance of the <see cref="ChangeBatch"/> struct to write the outbox's items.</summary>
     /// <param name="outgoing">The changes to send, each with its subscription and skip count.</param>
@@ -58,7 +60,7 @@ internal readonly struct ChangeBatch
                 foreach (var item in outgoing)
                 {
                     var change = item.Change;
-                    WriteChange(writer, item.SubscriptionId, change.Key, change.Kind, change.Version, change.Timestamp.ToUnixTimeMilliseconds(), item.Skipped);
+                    WriteChange(writer, item.SubscriptionId, change.Key, change.Kind, change.Version, change.Timestamp.ToUnixTimeMilliseconds(), item.Skipped, change.StateCount);
                     if (change.Value is not null)
                     {
                         writer.WritePropertyName(ValueName);
@@ -72,7 +74,7 @@ internal readonly struct ChangeBatch
             {
                 foreach (var change in batch.Received ?? [])
                 {
-                    WriteChange(writer, change.Subscription, change.Key, change.Kind, change.Version, change.Timestamp, change.Skipped);
+                    WriteChange(writer, change.Subscription, change.Key, change.Kind, change.Version, change.Timestamp, change.Skipped, change.Count);
                     if (change.Value is { } value)
                     {
                         writer.WritePropertyName(ValueName);
@@ -87,7 +89,7 @@ internal readonly struct ChangeBatch
         }
 
         /// <summary>Writes a change's object up to its value, which the caller writes (or not) before ending it.</summary>
-        private static void WriteChange(Utf8JsonWriter writer, long subscription, string key, KeyChangeKind kind, long version, long timestamp, long skipped)
+        private static void WriteChange(Utf8JsonWriter writer, long subscription, string key, KeyChangeKind kind, long version, long timestamp, long skipped, int count)
         {
             writer.WriteStartObject();
             writer.WriteNumber(SubscriptionName, subscription);
@@ -96,6 +98,10 @@ internal readonly struct ChangeBatch
             writer.WriteNumber(VersionName, version);
             writer.WriteNumber(TimestampName, timestamp);
             writer.WriteNumber(SkippedName, skipped);
+            if (count >= 0)
+            {
+                writer.WriteNumber(CountName, count);
+            }
         }
 
         /// <summary>Reads one change object; properties it does not know are skipped, as a later master may add some.</summary>
@@ -107,6 +113,7 @@ internal readonly struct ChangeBatch
             }
 
             long subscription = 0, version = 0, timestamp = 0, skipped = 0;
+            int count = -1;
             string key = string.Empty;
             string kind = string.Empty;
             JsonElement? value = null;
@@ -137,6 +144,11 @@ internal readonly struct ChangeBatch
                 {
                     skipped = ReadInt64(ref reader);
                 }
+                else if (reader.ValueTextEquals("count"u8))
+                {
+                    reader.Read();
+                    count = reader.GetInt32();
+                }
                 else if (reader.ValueTextEquals("value"u8))
                 {
                     reader.Read();
@@ -149,7 +161,7 @@ internal readonly struct ChangeBatch
                 }
             }
 
-            return new ChangeMessage(subscription, key, ChangeKindNames.FromWire(kind), version, timestamp, skipped, value);
+            return new ChangeMessage(subscription, key, ChangeKindNames.FromWire(kind), version, timestamp, skipped, value, count);
         }
 
         private static long ReadInt64(ref Utf8JsonReader reader)

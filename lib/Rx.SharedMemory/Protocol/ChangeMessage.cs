@@ -10,7 +10,8 @@ namespace Rx.SharedMemory.Protocol;
 /// <param name="Timestamp">Unix time in milliseconds.</param>
 /// <param name="Skipped">How many earlier changes of the key were conflated into this one.</param>
 /// <param name="Value">The value, or null when the property is absent (a JSON null is a value).</param>
-internal sealed record ChangeMessage(long Subscription, string Key, KeyChangeKind Kind, long Version, long Timestamp, long Skipped, JsonElement? Value)
+/// <param name="Count">For a <c>prefixReset</c>, how many <c>reset</c> changes follow as its state; -1 when absent.</param>
+internal sealed record ChangeMessage(long Subscription, string Key, KeyChangeKind Kind, long Version, long Timestamp, long Skipped, JsonElement? Value, int Count = -1)
 {
     public KeyChange ToKeyChange() => new(
         this.Key,
@@ -18,5 +19,6 @@ internal sealed record ChangeMessage(long Subscription, string Key, KeyChangeKin
         this.Version,
         DateTimeOffset.FromUnixTimeMilliseconds(this.Timestamp),
         this.Value,
-        this.Skipped);
+        this.Skipped)
+    { StateCount = this.Count };
 }

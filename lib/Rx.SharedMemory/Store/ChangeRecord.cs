@@ -10,6 +10,12 @@ namespace Rx.SharedMemory.Store;
 /// <param name="Timestamp">When it was committed.</param>
 internal sealed record ChangeRecord(string Key, KeyChangeKind Kind, byte[]? Value, long Version, DateTimeOffset Timestamp)
 {
+    /// <summary>
+    /// Gets, for a <see cref="KeyChangeKind.PrefixReset"/>, how many <see cref="KeyChangeKind.Reset"/> changes follow it
+    /// as the prefix's state (so that a subscriber knows when the state is whole); -1 otherwise.
+    /// </summary>
+    public int StateCount { get; init; } = -1;
+
     public KeyChange ToKeyChange(long skippedVersions) =>
-        new(this.Key, this.Kind, this.Version, this.Timestamp, this.Value is null ? null : (ReadOnlyMemory<byte>?)this.Value, skippedVersions);
+        new(this.Key, this.Kind, this.Version, this.Timestamp, this.Value is null ? null : (ReadOnlyMemory<byte>?)this.Value, skippedVersions) { StateCount = this.StateCount };
 }

@@ -66,6 +66,7 @@ internal sealed class StartingState
             }
         }
 
+        changes[0] = changes[0] with { StateCount = changes.Count - 1 };
         return new(subscription, changes, sortAfterFirst: true);
     }
 

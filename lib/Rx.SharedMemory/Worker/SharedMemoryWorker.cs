@@ -1,9 +1,11 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Mirror;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Transport;
@@ -20,7 +22,7 @@ namespace Rx.SharedMemory;
 /// When the master goes away, pending and later calls throw <see cref="SharedMemoryDisconnectedException"/> and every
 /// observable ends with it. Disposing closes the pipes and completes every observable.
 /// </remarks>
-public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
+public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWriteSource
 {
     private readonly JsonRpc rpc;
     private readonly JsonSerializerOptions valueOptions;
@@ -55,6 +57,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
 
     /// <summary>Gets a task that completes when the connection to the master ends, for any reason.</summary>
     public Task Completion => this.completion.Task;
+
+    /// <inheritdoc/>
+    OwnWrites IOwnWriteSource.OwnWrites { get; } = new();
 
     /// <summary>Connects to the master that started this process, through the pipes it passed in the environment.</summary>
     /// <param name="cancellationToken">A token that cancels the handshake.</param>
@@ -191,13 +196,15 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
         ThrowIfInvalidKey(key);
         options?.Validate();
         var json = this.Serialize(key, value);
-        var result = await this.CallAsync(
+        byte[]? written = this.OwnCopy(key, json);
+        var call = this.CallAsync(
             RpcMethods.CompareAndSet,
             [key, expectedVersion, json, options?.TimeToLive?.TotalMilliseconds, options?.Ephemeral ?? false],
             CallBytes(key, json),
             static (result, options) => result.Deserialize<CompareAndSetMessage>(options)!,
             cancellationToken,
-            regionAt: BatchPositions.CompareAndSet.RegionOffset).ConfigureAwait(false);
+            regionAt: BatchPositions.CompareAndSet.RegionOffset);
+        var result = await (written is null ? call : this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, written, result.Succeeded, result.Version))).ConfigureAwait(false);
         return new CompareAndSetResult(result.Succeeded, result.Version);
     }
 
@@ -205,7 +212,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     public async ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
     {
         ThrowIfInvalidKey(key);
-        var result = await this.CallAsync(RpcMethods.Increment, [key, delta], CallBytes(key), static (result, options) => result.Deserialize<EntryMessage<long>>(options)!, cancellationToken).ConfigureAwait(false);
+        bool mirrored = this.OwnWrites.Begin(key);
+        var call = this.CallAsync(RpcMethods.Increment, [key, delta], CallBytes(key), static (result, options) => result.Deserialize<EntryMessage<long>>(options)!, cancellationToken);
+        var result = await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, result) => own.Set(key, result.Value, result.Version)) : call).ConfigureAwait(false);
         return new StoreEntry<long>(result.Value, result.Version);
     }
 
@@ -222,7 +231,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     public async ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         ThrowIfInvalidKey(key);
-        return await this.CallAsync(RpcMethods.Delete, [key], CallBytes(key), static (result, _) => result.GetInt64(), cancellationToken).ConfigureAwait(false) != 0;
+        bool mirrored = this.OwnWrites.Begin(key);
+        var call = this.CallAsync(RpcMethods.Delete, [key], CallBytes(key), static (result, _) => result.GetInt64(), cancellationToken);
+        return await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, version) => own.Deleted(key, version)) : call).ConfigureAwait(false) != 0;
     }
 
     /// <inheritdoc/>
@@ -343,9 +354,16 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable
     private ValueTask<long> SetCoreAsync<T>(string key, T value, SetOptions? options, CancellationToken cancellationToken)
     {
         var json = this.Serialize(key, value);
+        byte[]? written = this.OwnCopy(key, json);
         object?[] arguments = options is null ? [key, json] : [key, json, options.TimeToLive?.TotalMilliseconds, options.Ephemeral];
-        return this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken, regionAt: BatchPositions.Set.RegionOffset);
+        var call = this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken, regionAt: BatchPositions.Set.RegionOffset);
+        return written is null ? call : this.OwnWrites.ReportAsync(key, call, (own, key, version) => own.Set(key, written, version));
     }
+
+    private OwnWrites OwnWrites => ((IOwnWriteSource)this).OwnWrites;
+
+    /// <summary>A copy of a value about to be written, when a mirror of this worker holds its key (the pooled bytes go with the call).</summary>
+    private byte[]? OwnCopy(string key, PooledJson json) => this.OwnWrites.Begin(key) ? json.Bytes.ToArray() : null;
 
     /// <summary>Serializes a value as its request would, refusing here, before it travels, one the master would refuse for its size or depth.</summary>
     private PooledJson Serialize<T>(string key, T value)

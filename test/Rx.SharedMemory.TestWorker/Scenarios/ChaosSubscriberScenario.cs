@@ -10,9 +10,7 @@ namespace Rx.SharedMemory.TestWorker.Scenarios;
 /// </summary>
 internal sealed class ChaosSubscriberScenario : Scenario<ChaosSubscriberScenario.Report>
 {
-    public override SharedMemoryWorkerOptions? WorkerOptions(ScenarioArguments arguments) => arguments.Count > 2
-        ? new SharedMemoryWorkerOptions { SubscriberQueueCapacity = arguments.Int(1), SubscriberQueueMaxBytes = arguments.Long(2) }
-        : null;
+    public override SharedMemoryWorkerOptions? WorkerOptions(ScenarioArguments arguments) => arguments.ObserverQueueBounds();
 
     protected override async Task<Report> RunAsync(ScenarioContext context)
     {

@@ -19,4 +19,9 @@ internal sealed class ScenarioArguments(string[] values)
     public long Long(int index) => long.Parse(values[index], CultureInfo.InvariantCulture);
 
     public double Double(int index) => double.Parse(values[index], CultureInfo.InvariantCulture);
+
+    /// <summary>The worker's queue bounds for its observers, when arguments 1 and 2 (CAPACITY MAXBYTES) are given; else the defaults.</summary>
+    public SharedMemoryWorkerOptions? ObserverQueueBounds() => values.Length > 2
+        ? new SharedMemoryWorkerOptions { SubscriberQueueCapacity = this.Int(1), SubscriberQueueMaxBytes = this.Long(2) }
+        : null;
 }

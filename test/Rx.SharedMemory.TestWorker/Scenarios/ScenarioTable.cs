@@ -26,6 +26,8 @@ internal static class ScenarioTable
         ["unsubscribe"] = new UnsubscribeScenario(),
         ["echo"] = new EchoScenario(),
         ["orphan"] = new OrphanScenario(),
+        ["mirror-writer"] = new MirrorWriterScenario(),
+        ["mirror-reader"] = new MirrorReaderScenario(),
 
         // Bystanders, which measure or check what others cost them.
         ["checking-bystander"] = new CheckingBystanderScenario(),
