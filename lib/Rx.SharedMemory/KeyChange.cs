@@ -106,8 +106,8 @@ public sealed class KeyChange
 
     /// <summary>The same change, reporting that <paramref name="skippedVersions"/> earlier changes were conflated into it.</summary>
     internal KeyChange WithSkipped(long skippedVersions) => this.valueParsed
-        ? new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.value : null, skippedVersions)
-        : new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.utf8Value : null, skippedVersions);
+        ? new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.value : null, skippedVersions) { StateCount = this.StateCount }
+        : new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.utf8Value : null, skippedVersions) { StateCount = this.StateCount };
 
     /// <inheritdoc/>
     public override string ToString() => this.HasValue

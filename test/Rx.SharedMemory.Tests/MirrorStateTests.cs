@@ -103,6 +103,37 @@ public sealed class MirrorStateTests : TestBase
     }
 
     [Fact]
+    public async Task LateAcknowledgement_OfAWriteAPrefixResetLeftOut_DoesNotBringTheKeyBack()
+    {
+        var store = new StreamStore();
+        using var mirror = await this.StartAsync(store);
+
+        // Written at 10, deleted by another process after; the state at 15 no longer lists it, then the answer comes.
+        store.Own.Begin("p/k");
+        store.Send(Change("p/", KeyChangeKind.PrefixReset, 15, stateCount: 0));
+        store.Own.Set("p/k", "1"u8.ToArray(), 10);
+
+        Assert.Null(Entry(mirror, "p/k"));
+        Assert.Equal((15, 0), (mirror.Version, mirror.Count));
+    }
+
+    [Fact]
+    public async Task WaitForVersionAsync_Cancelled_LeavesNoWaiterBehind()
+    {
+        var store = new StreamStore();
+        using var mirror = await this.StartAsync(store);
+        for (int i = 0; i < 100; i++)
+        {
+            using var cancel = new CancellationTokenSource();
+            var waiting = mirror.WaitForVersionAsync(1_000, cancel.Token);
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        }
+
+        Assert.Equal(0, mirror.WaitingCount);
+    }
+
+    [Fact]
     public async Task TypedReads_AreCachedPerVersion_AndAreCheckedForTheirKey()
     {
         var store = new StreamStore();

@@ -8,6 +8,8 @@ using Xunit.Abstractions;
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>Masters sharing one store kept in Redis, each with workers of its own; and a master killed with SIGKILL.</summary>
+/// <remarks>Alone: three masters and their workers under load would slow the other Redis tests' workers past their guards.</remarks>
+[Collection(nameof(Measurements))]
 public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTestBase(TestEngine.Redis)
 {
     [Fact]

@@ -6,6 +6,8 @@ using Xunit.Abstractions;
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>The Redis server behind a master killed with SIGKILL and restarted from its AOF while workers write and subscribe.</summary>
+/// <remarks>Alone: its load (every write fsynced) would slow the other Redis tests' workers past their guards.</remarks>
+[Collection(nameof(Measurements))]
 public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTestBase(TestEngine.Redis), IDisposable
 {
     // Every write is in the AOF before Redis answers it: a restart keeps everything acknowledged.

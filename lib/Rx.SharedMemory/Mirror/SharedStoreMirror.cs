@@ -59,6 +59,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     private int count;
     private volatile bool connected = true;
     private volatile bool disposed;
+    private int disposeCalled;
 
     // Guarded by gate: why the stream ended.
     private Exception? ended;
@@ -238,7 +239,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
             }
         }
 
-        return waiter.Task.WaitAsync(cancellationToken);
+        return cancellationToken.CanBeCanceled ? this.WaitCancellablyAsync(waiter, cancellationToken) : waiter.Task;
     }
 
     /// <summary>
@@ -270,7 +271,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     /// <summary>Ends the subscription to the store, completes the observers and fails the waits. Idempotent.</summary>
     public void Dispose()
     {
-        if (this.disposed)
+        if (Interlocked.Exchange(ref this.disposeCalled, 1) != 0)
         {
             return;
         }
@@ -440,6 +441,38 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     }
 
     /// <summary>Notes a deletion the stream brought, for a write of this process in flight. Under the gate.</summary>
+    /// <summary>Gets how many waits for a version are queued, for tests.</summary>
+    internal int WaitingCount
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.waiters.Count;
+            }
+        }
+    }
+
+    /// <summary>Waits for <paramref name="waiter"/>; a cancelled wait leaves the queue, so that polling with timeouts does not grow it.</summary>
+    private async Task WaitCancellablyAsync(TaskCompletionSource waiter, CancellationToken cancellationToken)
+    {
+        using (cancellationToken.UnsafeRegister(
+            static (state, token) =>
+            {
+                var (mirror, waiter) = ((SharedStoreMirror, TaskCompletionSource))state!;
+                lock (mirror.gate)
+                {
+                    mirror.waiters.Remove(waiter, out _, out _);
+                }
+
+                waiter.TrySetCanceled(token);
+            },
+            (this, waiter)))
+        {
+            await waiter.Task.ConfigureAwait(false);
+        }
+    }
+
     private void NoteDeleted(string key, long at)
     {
         if (this.inFlight.Count > 0 && this.inFlight.TryGetValue(key, out var flight) && flight.DeletedAt < at)
@@ -521,6 +554,16 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
             if (entry.Mark != pending.Mark && (pending.Rewind || entry.Version <= pending.Version))
             {
                 this.Remove(key);
+                this.NoteDeleted(key, pending.Version);
+            }
+        }
+
+        // A key written by this process, in flight, and absent from the state was deleted by its version at the
+        // latest: the write's late answer must not bring it back if it is older.
+        foreach (var key in this.inFlight.Keys.ToArray())
+        {
+            if (!this.entries.TryGetValue(key, out var listed) || listed.Mark != pending.Mark)
+            {
                 this.NoteDeleted(key, pending.Version);
             }
         }

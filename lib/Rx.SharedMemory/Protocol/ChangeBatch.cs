@@ -146,8 +146,7 @@ internal readonly struct ChangeBatch
                 }
                 else if (reader.ValueTextEquals("count"u8))
                 {
-                    reader.Read();
-                    count = reader.GetInt32();
+                    count = checked((int)ReadInt64(ref reader));
                 }
                 else if (reader.ValueTextEquals("value"u8))
                 {

@@ -197,13 +197,13 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         options?.Validate();
         var json = this.Serialize(key, value);
         byte[]? written = this.OwnCopy(key, json);
-        var call = this.CallAsync(
+        var call = this.StartOwnWriteAsync(key, written is not null, () => this.CallAsync(
             RpcMethods.CompareAndSet,
             [key, expectedVersion, json, options?.TimeToLive?.TotalMilliseconds, options?.Ephemeral ?? false],
             CallBytes(key, json),
             static (result, options) => result.Deserialize<CompareAndSetMessage>(options)!,
             cancellationToken,
-            regionAt: BatchPositions.CompareAndSet.RegionOffset);
+            regionAt: BatchPositions.CompareAndSet.RegionOffset));
         var result = await (written is null ? call : this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, written, result.Succeeded, result.Version))).ConfigureAwait(false);
         return new CompareAndSetResult(result.Succeeded, result.Version);
     }
@@ -213,7 +213,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         ThrowIfInvalidKey(key);
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.CallAsync(RpcMethods.Increment, [key, delta], CallBytes(key), static (result, options) => result.Deserialize<EntryMessage<long>>(options)!, cancellationToken);
+        var call = this.StartOwnWriteAsync(key, mirrored, () => this.CallAsync(RpcMethods.Increment, [key, delta], CallBytes(key), static (result, options) => result.Deserialize<EntryMessage<long>>(options)!, cancellationToken));
         var result = await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, result) => own.Set(key, result.Value, result.Version)) : call).ConfigureAwait(false);
         return new StoreEntry<long>(result.Value, result.Version);
     }
@@ -232,7 +232,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         ThrowIfInvalidKey(key);
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.CallAsync(RpcMethods.Delete, [key], CallBytes(key), static (result, _) => result.GetInt64(), cancellationToken);
+        var call = this.StartOwnWriteAsync(key, mirrored, () => this.CallAsync(RpcMethods.Delete, [key], CallBytes(key), static (result, _) => result.GetInt64(), cancellationToken));
         return await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, version) => own.Deleted(key, version)) : call).ConfigureAwait(false) != 0;
     }
 
@@ -356,11 +356,25 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         var json = this.Serialize(key, value);
         byte[]? written = this.OwnCopy(key, json);
         object?[] arguments = options is null ? [key, json] : [key, json, options.TimeToLive?.TotalMilliseconds, options.Ephemeral];
-        var call = this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken, regionAt: BatchPositions.Set.RegionOffset);
+        var call = this.StartOwnWriteAsync(key, written is not null, () => this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken, regionAt: BatchPositions.Set.RegionOffset));
         return written is null ? call : this.OwnWrites.ReportAsync(key, call, (own, key, version) => own.Set(key, written, version));
     }
 
     private OwnWrites OwnWrites => ((IOwnWriteSource)this).OwnWrites;
+
+    /// <summary>Starts a write; one refused before it is sent (a lost connection, a cancelled token) ends its mirrors' note of it.</summary>
+    private ValueTask<TResult> StartOwnWriteAsync<TResult>(string key, bool mirrored, Func<ValueTask<TResult>> start)
+    {
+        try
+        {
+            return start();
+        }
+        catch when (mirrored)
+        {
+            this.OwnWrites.Unchanged(key);
+            throw;
+        }
+    }
 
     /// <summary>A copy of a value about to be written, when a mirror of this worker holds its key (the pooled bytes go with the call).</summary>
     private byte[]? OwnCopy(string key, PooledJson json) => this.OwnWrites.Begin(key) ? json.Bytes.ToArray() : null;

@@ -32,7 +32,7 @@ internal sealed class CheckingBystanderScenario : Scenario<CheckingBystanderScen
         {
             try
             {
-                // Each call within 30 s: the run as a whole may take longer than the scenario's usual minute.
+                // Each call within 30 s: the run as a whole may take longer than the scenario's guard.
                 using var call = new CancellationTokenSource(TimeSpan.FromSeconds(30));
                 long version = await store.SetAsync(prefix + "n", i, call.Token);
                 var read = await store.GetEntryAsync<long>(prefix + "n", call.Token);

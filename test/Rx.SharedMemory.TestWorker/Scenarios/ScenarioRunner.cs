@@ -11,7 +11,8 @@ internal static class ScenarioRunner
         string?[] pipeHandles = [Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN"), Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")];
         var parsed = new ScenarioArguments(arguments);
         await using var store = await SharedMemoryWorker.ConnectAsync(scenario.WorkerOptions(parsed), loggerFactory: null);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        // A guard against a hang, not a speed check: a worker of a master on Redis, on two loaded cores, is slow.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
         object? report;
         try
         {
