@@ -72,6 +72,31 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         await this.reading.ConfigureAwait(false);
     }
 
+    /// <summary>Gets the version up to which this reader has handed out the changes; a write sends it, so that its script returns what follows.</summary>
+    public long Position
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.position;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Hands out the log's entries a write's script returned (those after <see cref="Position"/> as the write was sent,
+    /// up to its own), in order, as the reader would: a write then needs no read of the log of its own.
+    /// </summary>
+    public void HandOutFromWrite(RedisResult entries)
+    {
+        var array = (RedisResult[])entries!;
+        if (array.Length > 0)
+        {
+            this.HandOut(array.Select(static entry => (ToChange(entry, out bool hasDeadline), hasDeadline)));
+        }
+    }
+
     /// <summary>Completes once the reader has handed out every change up to <paramref name="version"/>.</summary>
     public Task ReachedAsync(long version, CancellationToken cancellationToken)
     {
@@ -176,7 +201,9 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         ToChange(VersionOf(entry.Id!), entry.Values.Select(v => (v.Name, v.Value)).ToArray(), out hasDeadline);
 
     /// <summary>An entry as the replay script returns it: [id, [field, value, …]].</summary>
-    private static ChangeRecord ToChange(RedisResult entry)
+    private static ChangeRecord ToChange(RedisResult entry) => ToChange(entry, out _);
+
+    private static ChangeRecord ToChange(RedisResult entry, out bool hasDeadline)
     {
         var parts = (RedisResult[])entry!;
         var flat = (RedisValue[])parts[1]!;
@@ -186,7 +213,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             fields[i] = (flat[2 * i], flat[(2 * i) + 1]);
         }
 
-        return ToChange(VersionOf((string)parts[0]!), fields, out _);
+        return ToChange(VersionOf((string)parts[0]!), fields, out hasDeadline);
     }
 
     private void Add(Registration registration)
@@ -391,15 +418,16 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         return true;
     }
 
-    private void HandOut(StreamEntry[] entries)
+    private void HandOut(StreamEntry[] entries) => this.HandOut(entries.Select(static entry => (ToChange(entry, out bool hasDeadline), hasDeadline)));
+
+    private void HandOut(IEnumerable<(ChangeRecord Change, bool HasDeadline)> changes)
     {
         List<Registration>? resync = null;
         bool deadline = false;
         lock (this.gate)
         {
-            foreach (var entry in entries)
+            foreach (var (change, hasDeadline) in changes)
             {
-                var change = ToChange(entry, out bool hasDeadline);
                 if (change.Version <= this.position)
                 {
                     continue;

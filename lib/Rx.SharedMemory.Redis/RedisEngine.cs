@@ -21,6 +21,9 @@ internal sealed class RedisEngine : IStoreEngine
     private readonly RedisKey[] tag;
     private readonly RedisValue[] bounds;
     private readonly StoreLimits limits;
+
+    // A read counts as a use (a write to the LRU set) only where a bound can evict: it costs a get as much again.
+    private readonly bool readsAreUses;
     private readonly RedisStoreOptions redisOptions;
     private readonly ILogger logger;
     private readonly RedisChangeFeed feed;
@@ -41,6 +44,7 @@ internal sealed class RedisEngine : IStoreEngine
         this.tag = [Tag(redisOptions.StoreName)];
         this.bounds = RedisScripts.Bounds(options);
         this.limits = new StoreLimits(options);
+        this.readsAreUses = (options.MaxEntries is not null || options.MaxBytes is not null) && options.EvictionPolicy != EvictionPolicy.NoEviction;
         this.feed = new RedisChangeFeed(this, version, logger);
         this.locks = new RedisLocks(this);
         this.expiryLoop = Task.Run(this.ExpireAsync);
@@ -105,28 +109,28 @@ internal sealed class RedisEngine : IStoreEngine
     public async ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken)
     {
         this.limits.ValidateKey(key);
-        var result = (RedisResult[])(await this.RunAsync(RedisScripts.Get, cancellationToken, key, 1).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await this.RunAsync(RedisScripts.Get, cancellationToken, key, this.readsAreUses ? 1 : 0).ConfigureAwait(false))!;
         return result.Length == 0 ? null : new StoredValue((byte[])result[0]!, (long)result[1]);
     }
 
     public async ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken)
     {
         this.limits.ValidateWrite(key, utf8Json);
-        var result = Checked(key, await this.RunAsync(RedisScripts.Set, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner)).ConfigureAwait(false));
+        var result = Checked(key, await this.RunAsync(RedisScripts.Set, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), this.feed.Position).ConfigureAwait(false));
         long version = (long)result[1];
-        await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
+        await this.CommittedAsync(version, result[2]).ConfigureAwait(false);
         return version;
     }
 
     public async ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken)
     {
         this.limits.ValidateWrite(key, utf8Json);
-        var result = Checked(key, await this.RunAsync(RedisScripts.CompareAndSet, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), expectedVersion).ConfigureAwait(false));
+        var result = Checked(key, await this.RunAsync(RedisScripts.CompareAndSet, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), expectedVersion, this.feed.Position).ConfigureAwait(false));
         bool succeeded = (long)result[1] == 1;
         long version = (long)result[2];
         if (succeeded)
         {
-            await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
+            await this.CommittedAsync(version, result[3]).ConfigureAwait(false);
         }
 
         return new CompareAndSetResult(succeeded, version);
@@ -135,7 +139,7 @@ internal sealed class RedisEngine : IStoreEngine
     public async ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken)
     {
         this.limits.ValidateKey(key);
-        var result = Checked(key, await this.RunAsync(RedisScripts.Increment, cancellationToken, key, delta).ConfigureAwait(false));
+        var result = Checked(key, await this.RunAsync(RedisScripts.Increment, cancellationToken, key, delta, this.feed.Position).ConfigureAwait(false));
         switch ((long)result[0])
         {
             case -2:
@@ -146,20 +150,31 @@ internal sealed class RedisEngine : IStoreEngine
 
         long value = long.Parse((string)result[1]!, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
         long version = (long)result[2];
-        await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
+        await this.CommittedAsync(version, result[3]).ConfigureAwait(false);
         return (value, version);
     }
 
     public async ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken)
     {
         this.limits.ValidateKey(key);
-        long version = (long)(await this.RunAsync(RedisScripts.Delete, cancellationToken, key).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await this.RunAsync(RedisScripts.Delete, cancellationToken, key, this.feed.Position).ConfigureAwait(false))!;
+        long version = (long)result[0];
         if (version != 0)
         {
-            await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
+            await this.CommittedAsync(version, result[1]).ConfigureAwait(false);
         }
 
         return version;
+    }
+
+    /// <summary>
+    /// Returns once this master's subscriptions have been handed the change at <paramref name="version"/>: from the log's
+    /// entries its script returned, or else once the reader reads it. Not cancellable: the write stands.
+    /// </summary>
+    private Task CommittedAsync(long version, RedisResult entries)
+    {
+        this.feed.HandOutFromWrite(entries);
+        return this.feed.ReachedAsync(version, CancellationToken.None);
     }
 
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>

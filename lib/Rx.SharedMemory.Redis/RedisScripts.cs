@@ -140,6 +140,19 @@ internal static class RedisScripts
           return {0, v}
         end
 
+        -- The log's entries after the writer's reader position (the last argument) up to v, so that its master hands
+        -- them out without reading the log: {} when they are many, large, or trimmed (the reader reads them then).
+        local function since(v)
+          local from = tonumber(ARGV[#ARGV])
+          if not from or from < 0 or v - from > 32 then return {} end
+          local entries = redis.call('XRANGE', P .. 'log', (from + 1) .. '-0', v .. '-0')
+          if #entries == 0 or entries[1][1] ~= (from + 1) .. '-0' then return {} end
+          local size = 0
+          for _, e in ipairs(entries) do size = size + entry_size(e[2]) end
+          if size > 65536 then return {} end
+          return entries
+        end
+
         local function meta(key)
           local m = redis.call('HGET', P .. 'meta', key)
           local version, stamp = string.match(m, '(%d+),(%d+)')
@@ -217,14 +230,22 @@ internal static class RedisScripts
         return {value, version, stamp}
         """;
 
-    /// <summary>ARGV[6] key, ARGV[7] value, ARGV[8] time to live in ms (0: none), ARGV[9] owner ('' for none). Returns {0, version}.</summary>
+    /// <summary>
+    /// ARGV[6] key, ARGV[7] value, ARGV[8] time to live in ms (0: none), ARGV[9] owner ('' for none), ARGV[10] the
+    /// writer's reader position. Returns {0, version, the log's entries after that position}.
+    /// </summary>
     public const string Set = Prelude + """
         local now = now_ms()
         local key = ARGV[6]
-        return write(key, ARGV[7], find(key, now), tonumber(ARGV[8]), ARGV[9], now)
+        local written = write(key, ARGV[7], find(key, now), tonumber(ARGV[8]), ARGV[9], now)
+        if written[1] ~= 0 then return written end
+        return {0, written[2], since(written[2])}
         """;
 
-    /// <summary>As <see cref="Set"/>, with ARGV[10] the expected version (0: absent). Returns {0, 1, version} or {0, 0, current version}.</summary>
+    /// <summary>
+    /// As <see cref="Set"/>, with ARGV[10] the expected version (0: absent) and ARGV[11] the reader position. Returns
+    /// {0, 1, version, entries} or {0, 0, current version}.
+    /// </summary>
     public const string CompareAndSet = Prelude + """
         local now = now_ms()
         local key = ARGV[6]
@@ -234,12 +255,13 @@ internal static class RedisScripts
         if current ~= tonumber(ARGV[10]) then return {0, 0, current} end
         local written = write(key, ARGV[7], old, tonumber(ARGV[8]), ARGV[9], now)
         if written[1] ~= 0 then return written end
-        return {0, 1, written[2]}
+        return {0, 1, written[2], since(written[2])}
         """;
 
     /// <summary>
-    /// ARGV[6] key, ARGV[7] delta. The sum is Redis's own 64-bit INCRBY on a scratch key (Lua's numbers are doubles):
-    /// exact, and refused on overflow. Keeps the key's deadline and owner. Returns {0, new value, version}.
+    /// ARGV[6] key, ARGV[7] delta, ARGV[8] the reader position. The sum is Redis's own 64-bit INCRBY on a scratch key
+    /// (Lua's numbers are doubles): exact, and refused on overflow. Keeps the key's deadline and owner. Returns
+    /// {0, new value, version, entries}.
     /// </summary>
     public const string Increment = Prelude + """
         local now = now_ms()
@@ -260,15 +282,16 @@ internal static class RedisScripts
         local owner = redis.call('HGET', P .. 'owners', key) or ''
         local written = write(key, next, old, ttl, owner, now)
         if written[1] ~= 0 then return written end
-        return {0, next, written[2]}
+        return {0, next, written[2], since(written[2])}
         """;
 
-    /// <summary>ARGV[6] key. Returns the version of the deletion, or 0 when the key was absent.</summary>
+    /// <summary>ARGV[6] key, ARGV[7] the reader position. Returns {the version of the deletion (0 when the key was absent), entries}.</summary>
     public const string Delete = Prelude + """
         local now = now_ms()
         local key = ARGV[6]
-        if not find(key, now) then return 0 end
-        return remove(key, DELETED, now)
+        if not find(key, now) then return {0, {}} end
+        local v = remove(key, DELETED, now)
+        return {v, since(v)}
         """;
 
     /// <summary>Expires what is due. Returns {next deadline or -1, Redis's time now}.</summary>
