@@ -69,6 +69,9 @@ internal sealed class RedisEngine : IStoreEngine
 
     internal ISubscriber Subscriber => this.redis.GetSubscriber();
 
+    /// <summary>Gets this master's waits for the store's locks, for tests.</summary>
+    internal RedisLocks Locks => this.locks;
+
     internal CancellationToken Stopping => this.stopping.Token;
 
     /// <summary>Connects to Redis, joins the store as a new master, and starts reading its changes from the current version.</summary>

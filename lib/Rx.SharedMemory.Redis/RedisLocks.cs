@@ -14,13 +14,16 @@ internal sealed class RedisLocks(RedisEngine engine)
 {
     private static readonly TimeSpan Look = TimeSpan.FromMilliseconds(500);
 
-    // Claim ("token|owner|name") to its waiter's signal.
+    // Claim ("token|owner|request|name") to its waiter's signal.
     private readonly ConcurrentDictionary<string, TaskCompletionSource> waiting = new(StringComparer.Ordinal);
 
     // Guarded by itself: the owners with a lock request whose script has not answered yet, and how many; and the
     // owners among them released meanwhile. An owner leaves both once its last request has answered.
     private readonly Dictionary<string, int> requesting = new(StringComparer.Ordinal);
     private readonly HashSet<string> released = new(StringComparer.Ordinal);
+
+    // Numbers this master's lock requests; with its id, a request's id unique in the store.
+    private long requests;
 
     /// <summary>Listens for the locks passed on; before the first wait, so that none is missed.</summary>
     public Task StartAsync() =>
@@ -44,10 +47,11 @@ internal sealed class RedisLocks(RedisEngine engine)
             this.requesting[owner] = this.requesting.GetValueOrDefault(owner) + 1;
         }
 
+        string requestId = $"{engine.MasterId}.{Interlocked.Increment(ref this.requests)}";
         Task<RedisResult> request;
         try
         {
-            request = engine.RunAsync(RedisScripts.Lock, cancellationToken, name, owner);
+            request = engine.RunAsync(RedisScripts.Lock, cancellationToken, name, owner, requestId);
         }
         catch
         {
@@ -55,10 +59,10 @@ internal sealed class RedisLocks(RedisEngine engine)
             throw;
         }
 
-        return this.WaitAsync(request, name, owner, timeout, cancellationToken);
+        return this.WaitAsync(request, name, owner, requestId, timeout, cancellationToken);
     }
 
-    private async Task<long> WaitAsync(Task<RedisResult> request, string name, string owner, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<long> WaitAsync(Task<RedisResult> request, string name, string owner, string requestId, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var started = Stopwatch.StartNew();
         RedisResult[] result;
@@ -66,6 +70,12 @@ internal sealed class RedisLocks(RedisEngine engine)
         try
         {
             result = (RedisResult[])(await request.ConfigureAwait(false))!;
+        }
+        catch (SharedMemoryUnavailableException)
+        {
+            // It may have run, and granted or queued a claim nobody will wait for: taken back once Redis answers.
+            this.ForgetInBackground(name, owner, requestId);
+            throw;
         }
         finally
         {
@@ -78,7 +88,7 @@ internal sealed class RedisLocks(RedisEngine engine)
             return token;
         }
 
-        string claim = $"{token}|{owner}|{name}";
+        string claim = $"{token}|{owner}|{requestId}|{name}";
         var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         this.waiting[claim] = signal;
         if (ownerReleased)
@@ -129,7 +139,7 @@ internal sealed class RedisLocks(RedisEngine engine)
             {
                 // Cancelled, timed out, its owner released, or Redis failing: out of the queue, and given back if it
                 // came meanwhile, so that no request nobody waits for is ever granted the lock.
-                this.Abandon(name, token, owner);
+                this.Abandon(name, token, owner, requestId);
             }
         }
 
@@ -170,16 +180,26 @@ internal sealed class RedisLocks(RedisEngine engine)
     /// Takes a wait out of the lock's queue, giving the lock back if it was granted meanwhile; tried again until Redis
     /// answers (or the engine stops), in the background, so that the caller learns its outcome at once.
     /// </summary>
-    private void Abandon(string name, long token, string owner) => _ = engine.RetryUntilStoppedAsync(
+    private void Abandon(string name, long token, string owner, string requestId) => _ = engine.RetryUntilStoppedAsync(
         async () =>
         {
-            if ((long)(await engine.RunAsync(RedisScripts.Abandon, CancellationToken.None, name, token, owner).ConfigureAwait(false))! == 1)
+            if ((long)(await engine.RunAsync(RedisScripts.Abandon, CancellationToken.None, name, token, owner, requestId).ConfigureAwait(false))! == 1)
             {
                 // Granted just as the wait ended: given back, since the caller will not know it holds it.
                 await engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token).ConfigureAwait(false);
             }
         },
         static _ => { });
+
+    /// <summary>
+    /// Takes back a request whose answer was lost: whether it ran is unknown, and a claim it left would hold the lock,
+    /// or its place in the queue, for nobody. Tried until Redis answers (or the engine stops), in the background.
+    /// </summary>
+    internal Task ForgetAsync(string name, string owner, string requestId) => engine.RetryUntilStoppedAsync(
+        () => engine.RunAsync(RedisScripts.Forget, CancellationToken.None, name, owner, requestId),
+        static _ => { });
+
+    private void ForgetInBackground(string name, string owner, string requestId) => _ = this.ForgetAsync(name, owner, requestId);
 
     /// <summary>Counts a lock request's answer; returns whether its owner was released while it was on its way.</summary>
     private bool Answered(string owner)

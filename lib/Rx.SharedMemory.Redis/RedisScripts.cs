@@ -184,7 +184,7 @@ internal static class RedisScripts
           end
         end
 
-        -- "token|owner|name": a holder or a waiter.
+        -- "token|owner|request|name": a holder or a waiter.
         local function owner_of(claim)
           local _, _, owner = string.find(claim, '^%d+|([^|]*)|')
           return owner
@@ -361,13 +361,14 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// ARGV[6] lock name, ARGV[7] owner. Returns {1, token} when granted, or {0, token} when queued: the claim
-    /// "token|owner|name" is then published on <c>grants</c> when it is granted.
+    /// ARGV[6] lock name, ARGV[7] owner, ARGV[8] the request's id (unique in the store, chosen by the master, so that a
+    /// request whose answer was lost can be taken back). Returns {1, token} when granted, or {0, token} when queued:
+    /// the claim "token|owner|request|name" is then published on <c>grants</c> when it is granted.
     /// </summary>
     public const string Lock = Prelude + """
         local name, owner = ARGV[6], ARGV[7]
         local token = redis.call('INCR', P .. 'locktokens')
-        local claim = token .. '|' .. owner .. '|' .. name
+        local claim = token .. '|' .. owner .. '|' .. ARGV[8] .. '|' .. name
         if not redis.call('HGET', P .. 'locks', name) then
           redis.call('HSET', P .. 'locks', name, claim)
           return {1, token}
@@ -387,15 +388,40 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// ARGV[6] lock name, ARGV[7] token, ARGV[8] owner: a waiter gives up. Returns 1 when it held the lock by then
-    /// (granted meanwhile: the caller has it, and decides), 0 when it was still waiting (now out of the queue).
+    /// ARGV[6] lock name, ARGV[7] token, ARGV[8] owner, ARGV[9] request: a waiter gives up. Returns 1 when it held
+    /// the lock by then (granted meanwhile: the caller has it, and decides), 0 when it was still waiting (now out of
+    /// the queue).
     /// </summary>
     public const string Abandon = Prelude + """
         local name, token, owner = ARGV[6], ARGV[7], ARGV[8]
-        local claim = token .. '|' .. owner .. '|' .. name
+        local claim = token .. '|' .. owner .. '|' .. ARGV[9] .. '|' .. name
         if redis.call('HGET', P .. 'locks', name) == claim then return 1 end
         redis.call('LREM', P .. 'lockq:' .. name, 0, claim)
         if redis.call('LLEN', P .. 'lockq:' .. name) == 0 then redis.call('SREM', P .. 'lockqueues', name) end
+        return 0
+        """;
+
+    /// <summary>
+    /// ARGV[6] lock name, ARGV[7] owner, ARGV[8] request: takes back a request whose answer was lost (Redis failed
+    /// as it answered), whatever its token: out of the queue, or the lock passed on if it was granted. Returns 1 when
+    /// it found the request, 0 when it never ran.
+    /// </summary>
+    public const string Forget = Prelude + """
+        local name = ARGV[6]
+        local mark = '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|'
+        local holder = redis.call('HGET', P .. 'locks', name)
+        if holder and string.find(holder, mark, 1, true) then
+          pass_lock(name)
+          return 1
+        end
+        local queue = P .. 'lockq:' .. name
+        for _, waiter in ipairs(redis.call('LRANGE', queue, 0, -1)) do
+          if string.find(waiter, mark, 1, true) then
+            redis.call('LREM', queue, 0, waiter)
+            if redis.call('LLEN', queue) == 0 then redis.call('SREM', P .. 'lockqueues', name) end
+            return 1
+          end
+        end
         return 0
         """;
 

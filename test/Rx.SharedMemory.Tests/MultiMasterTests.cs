@@ -242,6 +242,29 @@ public sealed class RedisStoreTests : TestBase
         Assert.True(waited.Elapsed < where.LeaseTime, $"the lock of a master that left in order was granted after {waited.Elapsed}");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task LockRequestWhoseAnswerWasLost_IsTakenBack_SoTheLockIsNotHeldForNobody(bool queued)
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await using var other = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        var engine = (RedisEngine)master.Engine;
+        var first = queued ? await master.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken) : null;
+
+        // A request that ran (granted, or queued behind the first) while its answer never came back.
+        await engine.RunAsync(RedisScripts.Lock, this.TimeoutToken, "l", $"m{engine.MasterId}/w7", "lost.1");
+        await engine.Locks.ForgetAsync("l", $"m{engine.MasterId}/w7", "lost.1");
+        if (first is not null)
+        {
+            await first.DisposeAsync();
+        }
+
+        // Not held by the lost request: another master gets it at once.
+        await using var taken = await other.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+    }
+
     [Fact]
     public async Task StoreVersionGoingBack_AsAfterAFailoverThatLostWrites_GivesSubscriptionsAReset_AndTheNewChanges()
     {
