@@ -53,7 +53,14 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     public async Task StartAsync()
     {
-        await engine.Subscriber.SubscribeAsync(engine.Channel("changes"), (_, _) => this.wake.Set()).ConfigureAwait(false);
+        await engine.Subscriber.SubscribeAsync(engine.Channel("changes"), (_, published) =>
+        {
+            // A change this master's own write already handed out needs no read of the log.
+            if (!published.TryParse(out long version) || version > Volatile.Read(ref this.position))
+            {
+                this.wake.Set();
+            }
+        }).ConfigureAwait(false);
         this.reading = Task.Run(this.ReadAsync);
     }
 

@@ -14,10 +14,12 @@ public sealed class RedisStoreOptions
 
     /// <summary>
     /// Gets or sets how long a master's locks and its workers' ephemeral keys outlive it when it dies without closing
-    /// (a <c>kill -9</c>, a lost machine): the master renews a lease of this length three times per lease, and the
-    /// surviving masters release what a master held once its lease has run out. Default 3 s.
+    /// (a <c>kill -9</c>, a lost machine): every master renews a lease of this length five times per lease, and
+    /// releases what another held once that one's lease has run out, so within 1.2 times this of its death. Default
+    /// 4 s: a live master must not go longer than four fifths of it without renewing (a pause, a loaded machine), or
+    /// the others release what it holds.
     /// </summary>
-    public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(3);
+    public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(4);
 
     /// <summary>Creates a copy, so that later changes to this instance do not reach an engine built from it.</summary>
     internal RedisStoreOptions Clone() => (RedisStoreOptions)this.MemberwiseClone();
