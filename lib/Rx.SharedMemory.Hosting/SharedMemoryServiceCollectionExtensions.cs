@@ -53,10 +53,11 @@ public static class SharedMemoryServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Connects this worker program to the master that started it when the host starts, and registers the connected
-    /// <see cref="SharedMemoryWorker"/> as <see cref="ISharedStore"/> (resolve it once the host has started: from a
-    /// <c>BackgroundService</c>, or a hosted service registered after this call). The connection closes when the host
-    /// stops; by default the application stops when the master goes (<see cref="SharedMemoryWorkerHostOptions.StopApplicationOnDisconnect"/>).
+    /// Connects this worker program to the master that started it when the host starts (or when the store is first
+    /// resolved, if that is earlier: a hosted service may take it in its constructor), and registers the connected
+    /// <see cref="SharedMemoryWorker"/> as <see cref="ISharedStore"/>. Resolving it in a process that no master started
+    /// throws <see cref="InvalidOperationException"/>. The connection closes when the host stops; by default the
+    /// application stops when the master goes (<see cref="SharedMemoryWorkerHostOptions.StopApplicationOnDisconnect"/>).
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the worker's settings in code; null for the defaults.</param>

@@ -6,8 +6,8 @@ namespace Rx.SharedMemory.TestWorker;
 
 /// <summary>
 /// hosted-worker: a generic-host program with AddSharedMemoryWorker and its health check. Reports, one line each: the
-/// health before the start, what resolving ISharedStore before the start throws, the health once started (then it
-/// sets hosted/&lt;worker id&gt;), the health once the master has gone, and that the application stopped by itself.
+/// health before the start, once ISharedStore is resolved (which connects), once started (then it sets
+/// hosted/&lt;worker id&gt; through the same store), once the master has gone, and that the application stopped by itself.
 /// </summary>
 internal static class HostedWorker
 {
@@ -24,20 +24,14 @@ internal static class HostedWorker
         using var registration = lifetime.ApplicationStopping.Register(stopping.SetResult);
 
         report.Line($"before-start {(await health.CheckHealthAsync(timeout.Token)).Status}");
-        try
-        {
-            host.Services.GetRequiredService<ISharedStore>();
-            report.Line("store-before-start resolved");
-        }
-        catch (InvalidOperationException ex)
-        {
-            report.Line($"store-before-start {ex.GetType().Name}: {ex.Message}");
-        }
 
+        // As a hosted service's constructor would: before the start, resolving the store connects.
+        var store = host.Services.GetRequiredService<ISharedStore>();
+        report.Line($"resolved {(await health.CheckHealthAsync(timeout.Token)).Status}");
         await host.StartAsync(timeout.Token);
         report.Line($"started {(await health.CheckHealthAsync(timeout.Token)).Status}");
         var worker = host.Services.GetRequiredService<SharedMemoryWorker>();
-        await host.Services.GetRequiredService<ISharedStore>().SetAsync($"hosted/{worker.WorkerId}", "connected", timeout.Token);
+        await store.SetAsync($"hosted/{worker.WorkerId}", "connected", timeout.Token);
 
         await worker.Completion.WaitAsync(timeout.Token);
         report.Line($"lost {(await health.CheckHealthAsync(timeout.Token)).Status}");

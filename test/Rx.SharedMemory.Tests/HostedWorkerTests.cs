@@ -9,7 +9,7 @@ namespace Rx.SharedMemory.Tests;
 public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemoryOptions { WorkerShutdownTimeout = UnexpectedTimeout })
 {
     [Fact]
-    public async Task HostedWorker_IsUnhealthyUntilConnected_HealthyWhileConnected_AndUnhealthyAndStoppingOnceItsMasterGoes()
+    public async Task HostedWorker_ConnectsWhenItsStoreIsResolved_IsHealthyWhileConnected_AndUnhealthyAndStoppingOnceItsMasterGoes()
     {
         // Subscribed before the spawn, so that the worker's write cannot be missed.
         var written = this.Master.Changes.Where(c => c.Key.StartsWith("hosted/", StringComparison.Ordinal)).Replay();
@@ -22,9 +22,7 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
         await this.Master.DisposeAsync();
         var report = await this.ReportAfterExitAsync(spawned);
 
-        Assert.Equal("before-start Unhealthy", report[0]);
-        Assert.StartsWith("store-before-start InvalidOperationException: The shared-memory worker connects when the host starts", report[1], StringComparison.Ordinal);
-        Assert.Equal(["started Healthy", "lost Unhealthy", "application-stopping", "stopped"], report[2..]);
+        Assert.Equal(["before-start Unhealthy", "resolved Healthy", "started Healthy", "lost Unhealthy", "application-stopping", "stopped"], report);
     }
 
     [Fact]
@@ -38,7 +36,8 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
         var health = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(this.TimeoutToken);
         Assert.Equal(HealthStatus.Degraded, health.Status);
         Assert.Contains("not connected", health.Entries["sharedmemory-worker"].Description, StringComparison.Ordinal);
-        Assert.Throws<InvalidOperationException>(() => host.Services.GetRequiredService<ISharedStore>());
+        var error = Assert.Throws<InvalidOperationException>(() => host.Services.GetRequiredService<ISharedStore>());
+        Assert.Contains("RX_SHAREDMEMORY_PIPE_IN", error.Message, StringComparison.Ordinal);
         await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync(this.TimeoutToken));
     }
 

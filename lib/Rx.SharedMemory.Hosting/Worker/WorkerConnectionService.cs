@@ -5,28 +5,59 @@ using Rx.SharedMemory.Hosting.Logging;
 
 namespace Rx.SharedMemory.Hosting.Worker;
 
-/// <summary>Connects a worker program to its master when the host starts, and closes the connection when it stops.</summary>
+/// <summary>
+/// Connects a worker program to its master, once: when the host starts, or earlier when something resolves the
+/// store first (the host builds every hosted service, with what their constructors take, before it starts any of
+/// them). Closes the connection when the host stops.
+/// </summary>
 internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOptions> options, ILoggerFactory? loggerFactory, IHostApplicationLifetime? lifetime) : IHostedService
 {
     private readonly ILogger logger = (loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Hosting");
+    private readonly Lock gate = new();
 
-    // Set once by StartAsync, read on any thread.
+    // Guarded by gate: the one connection attempt.
+    private Task<SharedMemoryWorker>? connecting;
+
+    // Set once connected, read by health checks on any thread.
     private volatile SharedMemoryWorker? worker;
     private volatile bool stopping;
 
-    /// <summary>Gets the connected worker, or null before the host has started it.</summary>
+    /// <summary>Gets the connected worker, or null before it has connected.</summary>
     public SharedMemoryWorker? Worker => this.worker;
 
-    /// <summary>Gets the connected worker.</summary>
-    /// <exception cref="InvalidOperationException">The host has not started yet.</exception>
-    public SharedMemoryWorker ConnectedWorker => this.worker ?? throw new InvalidOperationException(
-        "The shared-memory worker connects when the host starts (AddSharedMemoryWorker's hosted service): resolve ISharedStore after that, from a hosted service registered after AddSharedMemoryWorker, or in a BackgroundService.");
+    /// <summary>Gets the connected worker, connecting now if nothing has yet: the handshake is one round trip.</summary>
+    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
+    // A container's factories are synchronous. The wait cannot deadlock: nothing here captures a synchronization
+    // context, and the handshake's continuations run on the thread pool.
+#pragma warning disable VSTHRD002
+    public SharedMemoryWorker ConnectedWorker => this.ConnectOnceAsync().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken) => this.ConnectOnceAsync().WaitAsync(cancellationToken);
+
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
-        var connected = await SharedMemoryWorker.ConnectAsync(options.Value.Connection, loggerFactory, cancellationToken).ConfigureAwait(false);
+        this.stopping = true;
+        if (this.worker is { } connected)
+        {
+            await connected.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private Task<SharedMemoryWorker> ConnectOnceAsync()
+    {
+        lock (this.gate)
+        {
+            return this.connecting ??= this.ConnectAsync();
+        }
+    }
+
+    private async Task<SharedMemoryWorker> ConnectAsync()
+    {
+        var settings = options.Value;
+        var connected = await SharedMemoryWorker.ConnectAsync(settings.Connection, loggerFactory, CancellationToken.None).ConfigureAwait(false);
         this.worker = connected;
-        if (options.Value.StopApplicationOnDisconnect && lifetime is not null)
+        if (settings.StopApplicationOnDisconnect && lifetime is not null)
         {
             _ = connected.Completion.ContinueWith(
                 _ =>
@@ -41,14 +72,7 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
                 TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
         }
-    }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        this.stopping = true;
-        if (this.worker is { } connected)
-        {
-            await connected.DisposeAsync().ConfigureAwait(false);
-        }
+        return connected;
     }
 }
