@@ -18,15 +18,7 @@ public static class SharedMemoryHealthChecksBuilderExtensions
     /// <param name="tags">Tags to filter the check by.</param>
     /// <returns><paramref name="builder"/>.</returns>
     public static IHealthChecksBuilder AddSharedMemoryMaster(this IHealthChecksBuilder builder, string name = "sharedmemory-master", HealthStatus? failureStatus = null, IEnumerable<string>? tags = null)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentException.ThrowIfNullOrEmpty(name);
-        return builder.Add(new HealthCheckRegistration(
-            name,
-            static sp => new MasterHealthCheck(sp.GetService<WorkerSupervisor>() ?? throw new InvalidOperationException("The shared-memory master health check needs services.AddSharedMemoryMaster(...).")),
-            failureStatus,
-            tags));
-    }
+        => Register(builder, name, static sp => new MasterHealthCheck(sp.GetService<WorkerSupervisor>() ?? throw new InvalidOperationException("The shared-memory master health check needs services.AddSharedMemoryMaster(...).")), failureStatus, tags);
 
     /// <summary>
     /// Checks this worker's connection, registered with <c>services.AddSharedMemoryWorker</c>: healthy while it is
@@ -38,13 +30,12 @@ public static class SharedMemoryHealthChecksBuilderExtensions
     /// <param name="tags">Tags to filter the check by.</param>
     /// <returns><paramref name="builder"/>.</returns>
     public static IHealthChecksBuilder AddSharedMemoryWorker(this IHealthChecksBuilder builder, string name = "sharedmemory-worker", HealthStatus? failureStatus = null, IEnumerable<string>? tags = null)
+        => Register(builder, name, static sp => new WorkerHealthCheck(sp.GetService<WorkerConnectionService>() ?? throw new InvalidOperationException("The shared-memory worker health check needs services.AddSharedMemoryWorker(...).")), failureStatus, tags);
+
+    private static IHealthChecksBuilder Register(IHealthChecksBuilder builder, string name, Func<IServiceProvider, IHealthCheck> create, HealthStatus? failureStatus, IEnumerable<string>? tags)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return builder.Add(new HealthCheckRegistration(
-            name,
-            static sp => new WorkerHealthCheck(sp.GetService<WorkerConnectionService>() ?? throw new InvalidOperationException("The shared-memory worker health check needs services.AddSharedMemoryWorker(...).")),
-            failureStatus,
-            tags));
+        return builder.Add(new HealthCheckRegistration(name, create, failureStatus, tags));
     }
 }

@@ -24,17 +24,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the master's settings in code; null for the defaults (no workers).</param>
     /// <returns><paramref name="services"/>.</returns>
-    public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, Action<SharedMemoryMasterHostOptions>? configure = null)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        var options = AddMaster(services, nameof(SharedMemoryMasterHostOptions));
-        if (configure is not null)
-        {
-            options.Configure(configure);
-        }
-
-        return services;
-    }
+    public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, Action<SharedMemoryMasterHostOptions>? configure = null) =>
+        Configured(services, AddMaster, configure);
 
     /// <summary>
     /// Runs a <see cref="SharedMemoryMaster"/> with the host, as <see cref="AddSharedMemoryMaster(IServiceCollection, Action{SharedMemoryMasterHostOptions})"/>
@@ -44,13 +35,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The section that holds the settings.</param>
     /// <returns><paramref name="services"/>.</returns>
-    public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, IConfiguration configuration)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        ArgumentNullException.ThrowIfNull(configuration);
-        AddMaster(services, PathOf(configuration, nameof(SharedMemoryMasterHostOptions))).Bind(configuration);
-        return services;
-    }
+    public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, IConfiguration configuration) =>
+        Bound(services, AddMaster, configuration);
 
     /// <summary>
     /// Connects this worker program to the master that started it when the host starts (or when the store is first
@@ -62,17 +48,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the worker's settings in code; null for the defaults.</param>
     /// <returns><paramref name="services"/>.</returns>
-    public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, Action<SharedMemoryWorkerHostOptions>? configure = null)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        var options = AddWorker(services, nameof(SharedMemoryWorkerHostOptions));
-        if (configure is not null)
-        {
-            options.Configure(configure);
-        }
-
-        return services;
-    }
+    public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, Action<SharedMemoryWorkerHostOptions>? configure = null) =>
+        Configured(services, AddWorker, configure);
 
     /// <summary>
     /// Connects this worker program to its master with the host, as <see cref="AddSharedMemoryWorker(IServiceCollection, Action{SharedMemoryWorkerHostOptions})"/>
@@ -81,11 +58,31 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The section that holds the settings.</param>
     /// <returns><paramref name="services"/>.</returns>
-    public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, IConfiguration configuration) =>
+        Bound(services, AddWorker, configuration);
+
+    /// <summary>Registers through <paramref name="add"/>, with the settings set in code; a wrong one is named by the options type's path.</summary>
+    private static IServiceCollection Configured<TOptions>(IServiceCollection services, Func<IServiceCollection, string, OptionsBuilder<TOptions>> add, Action<TOptions>? configure)
+        where TOptions : class
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = add(services, typeof(TOptions).Name);
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        return services;
+    }
+
+    /// <summary>Registers through <paramref name="add"/>, with the settings bound from <paramref name="configuration"/>; a wrong one is named by its key.</summary>
+    private static IServiceCollection Bound<TOptions>(IServiceCollection services, Func<IServiceCollection, string, OptionsBuilder<TOptions>> add, IConfiguration configuration)
+        where TOptions : class
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
-        AddWorker(services, PathOf(configuration, nameof(SharedMemoryWorkerHostOptions))).Bind(configuration);
+        var path = configuration is IConfigurationSection section && !string.IsNullOrEmpty(section.Path) ? section.Path : typeof(TOptions).Name;
+        add(services, path).Bind(configuration);
         return services;
     }
 
@@ -115,6 +112,4 @@ public static class SharedMemoryServiceCollectionExtensions
         return options;
     }
 
-    private static string PathOf(IConfiguration configuration, string fallback) =>
-        configuration is IConfigurationSection section && !string.IsNullOrEmpty(section.Path) ? section.Path : fallback;
 }

@@ -21,8 +21,7 @@ public sealed class HostedMasterTests : TestBase, IDisposable
     [Fact]
     public async Task HostedMaster_ServesItsStore_RestartsAWorkerKilledWithSigkill_AndStopsEveryWorkerWithTheHost()
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        using var host = BuildFromConfiguration(new()
         {
             ["SharedMemory:Store:MaxEntries"] = "1000",
             ["SharedMemory:Workers:0:Name"] = "serving",
@@ -33,8 +32,6 @@ public sealed class HostedMasterTests : TestBase, IDisposable
             ["SharedMemory:Workers:0:Arguments:1"] = Path.Combine(this.reports, "serve.json"),
             ["SharedMemory:Workers:0:Restart:InitialDelay"] = "00:00:00.050",
         });
-        builder.Services.AddSharedMemoryMaster(builder.Configuration.GetSection("SharedMemory"));
-        using var host = builder.Build();
         var master = host.Services.GetRequiredService<SharedMemoryMaster>();
         Assert.Same(master.Store, host.Services.GetRequiredService<ISharedStore>());
         Assert.Equal(1000, host.Services.GetRequiredService<IOptions<SharedMemoryMasterHostOptions>>().Value.Store.MaxEntries);
@@ -108,8 +105,7 @@ public sealed class HostedMasterTests : TestBase, IDisposable
     [Fact]
     public async Task HostedMaster_WithInvalidSettings_FailsToStart_NamingEachSettingByItsKey()
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        using var host = BuildFromConfiguration(new()
         {
             ["SharedMemory:Store:MaxEntries"] = "0",
             ["SharedMemory:Workers:0:Name"] = "",
@@ -120,8 +116,6 @@ public sealed class HostedMasterTests : TestBase, IDisposable
             ["SharedMemory:Workers:2:Name"] = "twice",
             ["SharedMemory:Workers:2:Count"] = "0",
         });
-        builder.Services.AddSharedMemoryMaster(builder.Configuration.GetSection("SharedMemory"));
-        using var host = builder.Build();
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(this.TimeoutToken));
         Assert.Contains("SharedMemory:Store:MaxEntries must be positive; it is 0.", error.Message, StringComparison.Ordinal);
@@ -144,6 +138,15 @@ public sealed class HostedMasterTests : TestBase, IDisposable
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(this.TimeoutToken));
         Assert.Contains("SharedMemoryMasterHostOptions:Workers:0:Restart:MaxDelay is 00:00:01; it must be at least InitialDelay (00:00:05)", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A host whose master's settings are <paramref name="settings"/>, bound from the section SharedMemory.</summary>
+    private static IHost BuildFromConfiguration(Dictionary<string, string?> settings)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Services.AddSharedMemoryMaster(builder.Configuration.GetSection("SharedMemory"));
+        return builder.Build();
     }
 
     private static bool IsRunning(int processId)
