@@ -22,6 +22,13 @@ if (scenario == "expiry-timing")
     return;
 }
 
+if (scenario == "hosted-worker")
+{
+    // Not a scenario of a connected worker: a generic-host program that connects through AddSharedMemoryWorker.
+    await HostedWorker.RunAsync(report);
+    return;
+}
+
 if (scenario == "redis-master")
 {
     // Not a worker: a master on a store kept in Redis, with a worker of its own, for the tests to kill.

@@ -17,7 +17,8 @@ public sealed class ReadmeTests
         Assert.Contains("```csharp\n" + snippet + "```", readme, StringComparison.Ordinal);
     }
 
-    private static string RepositoryRoot()
+    /// <summary>The folder that holds Rx.SharedMemory.sln, found from the tests' output folder.</summary>
+    internal static string RepositoryRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
         {

@@ -4,6 +4,7 @@ using System.Reactive.Linq;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Mirror;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
@@ -236,7 +237,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
             catch (Exception observerFault)
             {
                 // Nobody awaits this task: an observer that throws from OnError is logged, as one that throws from OnNext.
-                this.logger.LogError(observerFault, "An observer of '{Key}' threw from OnError.", subscription.Registration.KeyOrPrefix);
+                this.logger.LocalObserverOnErrorFailed(observerFault, subscription.Registration.KeyOrPrefix);
             }
         }
     }

@@ -1,6 +1,7 @@
 using System.Reactive;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Master;
@@ -70,7 +71,7 @@ internal sealed class LocalSubscription : IDisposable
             catch (Exception ex)
             {
                 // An observer's fault ends its own subscription and never reaches the writer of the change.
-                this.logger.LogError(ex, "An observer of '{Key}' threw; its subscription is ended.", this.Registration.KeyOrPrefix);
+                this.logger.LocalObserverFailed(ex, this.Registration.KeyOrPrefix);
                 this.Dispose();
             }
         }

@@ -5,6 +5,7 @@ using System.Reactive.Subjects;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Transport;
@@ -178,7 +179,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
                 throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.ProcessId}) exited with code {worker.Process.ExitCode} before it connected.");
             }
 
-            this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) is online.", worker.Id, worker.ProcessId);
+            this.logger.WorkerOnline(worker.Id, worker.ProcessId);
             this.online.OnNext(worker);
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
@@ -263,7 +264,7 @@ internal sealed class StoreRpcTarget
             }
         }
 
-        this.logger.LogDebug("Released the subscriptions of worker {WorkerId}.", this.workerId);
+        this.logger.WorkerSubscriptionsReleased(this.workerId);
     }
 
     /// <summary>Refuses a request before <c>hello</c>: until then the master does not know the worker speaks its protocol version.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
@@ -90,7 +91,7 @@ internal sealed class WorkerConnection : IWorker
         }
         catch (TimeoutException)
         {
-            this.logger.LogWarning("Worker {WorkerId} (pid {ProcessId}) did not exit within {Timeout} of the master closing; killing it.", this.Id, this.ProcessId, timeout);
+            this.logger.WorkerKilledAtShutdown(this.Id, this.ProcessId, timeout);
             this.Kill();
             await this.Exited.ConfigureAwait(false);
         }
@@ -113,7 +114,7 @@ internal sealed class WorkerConnection : IWorker
         }
         catch (Exception ex)
         {
-            this.logger.LogError(ex, "Watching worker {WorkerId} failed.", this.Id);
+            this.logger.WorkerWatchFailed(ex, this.Id);
         }
         finally
         {
@@ -124,7 +125,7 @@ internal sealed class WorkerConnection : IWorker
         int exitCode = this.Process.HasExited ? this.Process.ExitCode : -1;
         this.gone.TrySetResult();
         await this.onlineReported.Task.ConfigureAwait(false);
-        this.logger.LogInformation("Worker {WorkerId} (pid {ProcessId}) exited with code {ExitCode}.", this.Id, this.ProcessId, exitCode);
+        this.logger.WorkerExited(this.Id, this.ProcessId, exitCode);
         this.exited.TrySetResult(exitCode);
         try
         {
@@ -133,7 +134,7 @@ internal sealed class WorkerConnection : IWorker
         catch (Exception ex)
         {
             // An observer of WorkerExited threw: that is its own failure, and nothing else awaits this task.
-            this.logger.LogError(ex, "An observer of the exit of worker {WorkerId} threw.", this.Id);
+            this.logger.WorkerExitObserverFailed(ex, this.Id);
         }
     }
 
@@ -142,7 +143,7 @@ internal sealed class WorkerConnection : IWorker
         if (e.Reason is not (DisconnectedReason.LocallyDisposed or DisconnectedReason.RemotePartyTerminated))
         {
             // A malformed or oversized message ends this worker's connection, and nothing else.
-            this.logger.LogWarning(e.Exception, "The connection to worker {WorkerId} (pid {ProcessId}) was closed: {Reason}: {Description}", this.Id, this.ProcessId, e.Reason, e.Description);
+            this.logger.WorkerConnectionClosed(e.Exception, this.Id, this.ProcessId, e.Reason, e.Description);
         }
     }
 
@@ -162,7 +163,7 @@ internal sealed class WorkerConnection : IWorker
         catch (Exception ex) when (ex is ConnectionLostException or ObjectDisposedException or IOException)
         {
             // The worker is gone; WatchAsync releases its subscriptions. The writer of the change never notices.
-            this.logger.LogDebug(ex, "Changes for worker {WorkerId} were dropped: the connection is closed.", this.Id);
+            this.logger.WorkerChangesDropped(ex, this.Id);
         }
     }
 }

@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Transport;
@@ -53,7 +54,7 @@ internal static class RpcChannel
     /// </summary>
     public static void ObserveCompletion(JsonRpc rpc, ILogger logger) =>
         _ = rpc.Completion.ContinueWith(
-            static (completion, state) => ((ILogger)state!).LogDebug(completion.Exception, "The connection ended with an error."),
+            static (completion, state) => ((ILogger)state!).ConnectionEndedWithError(completion.Exception),
             logger,
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Logging;
 
 namespace Rx.SharedMemory.Store;
 
@@ -260,7 +261,7 @@ internal sealed class ChangeOutbox : IDisposable
             catch (Exception ex)
             {
                 // The consumer is gone or broken; its owner disposes this outbox. Nothing reaches the writer.
-                this.logger.LogDebug(ex, "Delivery of {Count} changes failed.", batch.Count);
+                this.logger.ChangeDeliveryFailed(ex, batch.Count);
             }
         }
     }

@@ -147,6 +147,12 @@ internal sealed unsafe partial class SharedRegion : IDisposable
     /// <summary>Lets the child about to start inherit the region's descriptor (true), or no longer (false).</summary>
     public void SetInheritable(bool inheritable)
     {
+        // A region exists only on Linux (TryCreate); the test tells the platform analyzer so.
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
         const int SetDescriptorFlags = 2;
         const int CloseOnExec = 1;
         _ = NativeMethods.fcntl((int)this.file.SafeFileHandle.DangerousGetHandle(), SetDescriptorFlags, inheritable ? 0 : CloseOnExec);
@@ -230,6 +236,8 @@ internal sealed unsafe partial class SharedRegion : IDisposable
 
     public delegate T ReadOnlySpanFunc<T>(ReadOnlySpan<byte> bytes);
 
+    // Linux only (memfd_create, file seals): the platform analyzer checks that every call is behind OperatingSystem.IsLinux().
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private static partial class NativeMethods
     {
         [LibraryImport("libc", SetLastError = true)]

@@ -54,6 +54,9 @@ internal static partial class WorkerEndPipes
         }
     }
 
+    // fcntl(2) is POSIX: the platform analyzer checks that every call is behind an operating-system test.
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    [System.Runtime.Versioning.SupportedOSPlatform("macos")]
     private static partial class NativeMethods
     {
         [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]

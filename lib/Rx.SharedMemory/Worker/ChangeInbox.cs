@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Worker;
@@ -162,7 +163,7 @@ internal sealed class ChangeInbox
                 catch (Exception ex)
                 {
                     // An observer's fault ends its own subscription, not the connection.
-                    this.logger.LogError(ex, "An observer threw; its subscription {SubscriptionId} is ended.", item.Subscription.Id);
+                    this.logger.ObserverFailed(ex, item.Subscription.Id);
                     this.onObserverFault(item.Subscription);
                 }
             }
@@ -178,7 +179,7 @@ internal sealed class ChangeInbox
         catch (Exception ex)
         {
             // An observer that throws from OnError: nothing awaits this thread, so it is logged.
-            this.logger.LogError(ex, "An observer threw while its subscription ended.");
+            this.logger.ObserverEndFailed(ex);
         }
     }
 

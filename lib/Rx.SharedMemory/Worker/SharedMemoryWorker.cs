@@ -5,6 +5,7 @@ using System.Reactive.Linq;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Mirror;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
@@ -267,7 +268,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         }
         catch (Exception ex)
         {
-            this.logger.LogDebug(ex, "The connection ended with an error while closing.");
+            this.logger.ClosedWithError(ex);
         }
 
         foreach (var subscription in this.subscriptions.Values)
@@ -323,7 +324,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             {
                 // The observer threw from OnError (as Subscribe without an error handler does): nothing awaits this
                 // task, so the error is logged rather than left to surface as an unobserved task exception.
-                this.logger.LogError(observerError, "An observer of subscription {SubscriptionId} threw from OnError.", subscription.Id);
+                this.logger.ObserverOnErrorFailed(observerError, subscription.Id);
             }
         }
     }
@@ -347,7 +348,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         catch (Exception ex)
         {
             // The connection is gone, and the master released the subscription with it.
-            this.logger.LogDebug(ex, "Unsubscribing {SubscriptionId} failed.", subscriptionId);
+            this.logger.UnsubscribeFailed(ex, subscriptionId);
         }
     }
 
@@ -548,7 +549,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.connectionLost ??= e.Exception ?? new IOException($"{e.Reason}: {e.Description}");
         if (Volatile.Read(ref this.disposed) == 0)
         {
-            this.logger.LogWarning("The connection to the master is lost: {Reason} {Description}", e.Reason, e.Description);
+            this.logger.MasterConnectionLost(e.Reason, e.Description);
             var error = this.Disconnected(this.connectionLost);
             var ended = new List<RemoteSubscription>();
             foreach (var id in this.subscriptions.Keys)
@@ -571,7 +572,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
                     }
                     catch (Exception observerError)
                     {
-                        this.logger.LogError(observerError, "An observer of subscription {SubscriptionId} threw from OnError.", subscription.Id);
+                        this.logger.ObserverOnErrorFailed(observerError, subscription.Id);
                     }
                 }
             });

@@ -56,6 +56,9 @@ internal static class ScenarioTable
         ["own"] = new OwnScenario(),
         ["busy"] = new BusyScenario(),
         ["take-locks"] = new TakeLocksScenario(),
+
+        // A worker that only stays connected, for the masters a host runs.
+        ["serve"] = new ServeScenario(),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     public static bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IScenario? scenario) =>

@@ -1,0 +1,78 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Rx.SharedMemory.Hosting.Logging;
+
+namespace Rx.SharedMemory.Hosting.Worker;
+
+/// <summary>
+/// Connects a worker program to its master, once: when the host starts, or earlier when something resolves the
+/// store first (the host builds every hosted service, with what their constructors take, before it starts any of
+/// them). Closes the connection when the host stops.
+/// </summary>
+internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOptions> options, ILoggerFactory? loggerFactory, IHostApplicationLifetime? lifetime) : IHostedService
+{
+    private readonly ILogger logger = (loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Hosting");
+    private readonly Lock gate = new();
+
+    // Guarded by gate: the one connection attempt.
+    private Task<SharedMemoryWorker>? connecting;
+
+    // Set once connected, read by health checks on any thread.
+    private volatile SharedMemoryWorker? worker;
+    private volatile bool stopping;
+
+    /// <summary>Gets the connected worker, or null before it has connected.</summary>
+    public SharedMemoryWorker? Worker => this.worker;
+
+    /// <summary>Gets the connected worker, connecting now if nothing has yet: the handshake is one round trip.</summary>
+    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
+    // A container's factories are synchronous. The wait cannot deadlock: nothing here captures a synchronization
+    // context, and the handshake's continuations run on the thread pool.
+#pragma warning disable VSTHRD002
+    public SharedMemoryWorker ConnectedWorker => this.ConnectOnceAsync().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+
+    public Task StartAsync(CancellationToken cancellationToken) => this.ConnectOnceAsync().WaitAsync(cancellationToken);
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        this.stopping = true;
+        if (this.worker is { } connected)
+        {
+            await connected.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private Task<SharedMemoryWorker> ConnectOnceAsync()
+    {
+        lock (this.gate)
+        {
+            return this.connecting ??= this.ConnectAsync();
+        }
+    }
+
+    private async Task<SharedMemoryWorker> ConnectAsync()
+    {
+        var settings = options.Value;
+        var connected = await SharedMemoryWorker.ConnectAsync(settings.Connection, loggerFactory, CancellationToken.None).ConfigureAwait(false);
+        this.worker = connected;
+        if (settings.StopApplicationOnDisconnect && lifetime is not null)
+        {
+            _ = connected.Completion.ContinueWith(
+                _ =>
+                {
+                    if (!this.stopping)
+                    {
+                        this.logger.MasterLostStoppingApplication();
+                        lifetime.StopApplication();
+                    }
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+
+        return connected;
+    }
+}

@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Options;
+
+namespace Rx.SharedMemory.Hosting.Worker;
+
+/// <summary>Checks a hosted worker's settings when the host starts, naming a wrong one by its configuration path.</summary>
+/// <param name="path">The configuration section the settings were bound from, or the options type's name when they were set in code.</param>
+internal sealed class WorkerHostOptionsValidator(string path) : IValidateOptions<SharedMemoryWorkerHostOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SharedMemoryWorkerHostOptions options)
+    {
+        if (options.Connection is null)
+        {
+            return ValidateOptionsResult.Fail($"{path}:Connection must be set.");
+        }
+
+        try
+        {
+            options.Connection.Validate();
+            return ValidateOptionsResult.Success;
+        }
+        catch (ArgumentException ex)
+        {
+            return ValidateOptionsResult.Fail(SettingMessages.Rename(ex, nameof(SharedMemoryWorkerOptions), $"{path}:Connection:"));
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System.Reactive.Linq;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>A worker program run by a generic host (AddSharedMemoryWorker): its ISharedStore and its connection's health.</summary>
+public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemoryOptions { WorkerShutdownTimeout = UnexpectedTimeout })
+{
+    [Fact]
+    public async Task HostedWorker_ConnectsWhenItsStoreIsResolved_IsHealthyWhileConnected_AndUnhealthyAndStoppingOnceItsMasterGoes()
+    {
+        // Subscribed before the spawn, so that the worker's write cannot be missed.
+        var written = this.Master.Changes.Where(c => c.Key.StartsWith("hosted/", StringComparison.Ordinal)).Replay();
+        using var connection = written.Connect();
+        var spawned = await this.SpawnAsync("hosted-worker");
+        var change = await this.FirstAsync(written, c => c.Key == $"hosted/{spawned.Worker.Id}");
+        Assert.Equal("connected", change.Value.GetString());
+
+        // The master goes: the worker's application stops by itself, and its process exits.
+        await this.Master.DisposeAsync();
+        var report = await this.ReportAfterExitAsync(spawned);
+
+        Assert.Equal(["before-start Unhealthy", "resolved Healthy", "started Healthy", "lost Unhealthy", "application-stopping", "stopped"], report);
+    }
+
+    [Fact]
+    public async Task HostedWorker_OutsideAWorkerProcess_IsUnhealthy_AndFailsToStartSayingWhy()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSharedMemoryWorker();
+        builder.Services.AddHealthChecks().AddSharedMemoryWorker(failureStatus: HealthStatus.Degraded);
+        using var host = builder.Build();
+
+        var health = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(this.TimeoutToken);
+        Assert.Equal(HealthStatus.Degraded, health.Status);
+        Assert.Contains("not connected", health.Entries["sharedmemory-worker"].Description, StringComparison.Ordinal);
+        var error = Assert.Throws<InvalidOperationException>(() => host.Services.GetRequiredService<ISharedStore>());
+        Assert.Contains("RX_SHAREDMEMORY_PIPE_IN", error.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync(this.TimeoutToken));
+    }
+
+    [Fact]
+    public async Task HostedWorker_WithInvalidSettings_FailsToStart_NamingTheSetting()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSharedMemoryWorker(options => options.Connection.SubscriberQueueCapacity = 0);
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => host.StartAsync(this.TimeoutToken));
+        Assert.Contains("SharedMemoryWorkerHostOptions:Connection:SubscriberQueueCapacity", error.Message, StringComparison.Ordinal);
+    }
+}
