@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Redis.Logging;
 using Rx.SharedMemory.Store;
 using StackExchange.Redis;
 
@@ -373,7 +374,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             }
             catch (Exception ex) when (RedisEngine.IsRedisFailure(ex))
             {
-                logger.LogWarning(ex, "Reading the change log from version {Version} failed; reading again.", from);
+                logger.ChangeLogReadFailed(ex, from);
                 entries = [];
             }
 
@@ -396,7 +397,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             catch (Exception ex)
             {
                 // The reader must go on: every write of this master waits for it.
-                logger.LogError(ex, "Handing out the changes after version {Version} failed.", from);
+                logger.HandOutFailed(ex, from);
             }
         }
     }
@@ -443,7 +444,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 if (change.Version != this.position + 1 && resync is null)
                 {
                     // The log was trimmed past this reader: what it missed is told as each subscription's state anew.
-                    logger.LogWarning("The change log was trimmed past version {Version}, which this master had not read: its subscriptions get their state again.", this.position);
+                    logger.ChangeLogTrimmedPastReader(this.position);
                     resync = this.MarkAllForResync();
                 }
 
@@ -517,7 +518,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 return;
             }
 
-            logger.LogWarning("The store's version went back from {Position} to {Version} (a failover that lost writes, or the store emptied): this master reads on from there, and its subscriptions get their state again.", this.position, version);
+            logger.StoreVersionWentBack(this.position, version);
             this.position = version;
             resync = this.MarkAllForResync();
         }
@@ -531,7 +532,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// <summary>Reads a subscription's state again, until Redis answers: it buffers meanwhile, and never ends silently.</summary>
     private Task ResyncAsync(Registration registration) => engine.RetryUntilStoppedAsync(
         () => this.StartAsync(registration, fromVersion: null, engine.Stopping),
-        ex => logger.LogWarning(ex, "The state of subscription {Subscription} to '{Key}' could not be read again; trying again.", registration.Subscription.Id, registration.Subscription.KeyOrPrefix));
+        ex => logger.ResyncFailed(ex, registration.Subscription.Id, registration.Subscription.KeyOrPrefix));
 
     /// <summary>A subscription as the reader sees it.</summary>
     private sealed class Registration(StoreSubscription subscription)

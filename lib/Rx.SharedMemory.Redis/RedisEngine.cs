@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
 using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Redis.Logging;
 using Rx.SharedMemory.Store;
 using StackExchange.Redis;
 
@@ -227,7 +228,7 @@ internal sealed class RedisEngine : IStoreEngine
             }
             catch (AggregateException ex)
             {
-                this.logger.LogWarning(ex, "A loop of the Redis store '{Store}' ended with an error.", this.redisOptions.StoreName);
+                this.logger.LoopEndedWithError(ex, this.redisOptions.StoreName);
             }
 
             this.RunAsync(RedisScripts.Leave, CancellationToken.None, this.MasterId).Wait(TimeSpan.FromSeconds(5));
@@ -235,7 +236,7 @@ internal sealed class RedisEngine : IStoreEngine
         }
         catch (Exception ex) when (ex is AggregateException || IsRedisFailure(ex))
         {
-            this.logger.LogWarning(ex, "Leaving the Redis store '{Store}' did not end cleanly; its lease runs out instead.", this.redisOptions.StoreName);
+            this.logger.LeaveFailed(ex, this.redisOptions.StoreName);
         }
         finally
         {
@@ -360,7 +361,7 @@ internal sealed class RedisEngine : IStoreEngine
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                this.logger.LogWarning(ex, "The expiry pass on the Redis store '{Store}' failed; it runs again shortly.", this.redisOptions.StoreName);
+                this.logger.ExpiryPassFailed(ex, this.redisOptions.StoreName);
                 wait = TimeSpan.FromMilliseconds(250);
             }
             catch (OperationCanceledException)
@@ -391,7 +392,7 @@ internal sealed class RedisEngine : IStoreEngine
                 {
                     // Paused or cut off past its lease: the other masters have released its locks and its workers'
                     // ephemeral keys, which its workers may still believe they hold.
-                    this.logger.LogError("The lease of this master ({Master}) on the Redis store '{Store}' ran out before it was renewed: its locks and its workers' ephemeral keys were released by the other masters.", this.MasterId, this.redisOptions.StoreName);
+                    this.logger.OwnLeaseRanOut(this.MasterId, this.redisOptions.StoreName);
 
                     // Its lock waits were taken out of their queues too: they would wait for nothing.
                     this.locks.LeaseLost();
@@ -400,7 +401,7 @@ internal sealed class RedisEngine : IStoreEngine
                 var reaped = (RedisResult[])(await this.RunAsync(RedisScripts.Reap, token).ConfigureAwait(false))!;
                 foreach (var master in reaped)
                 {
-                    this.logger.LogWarning("The lease of master {Master} on the Redis store '{Store}' ran out: its locks and its workers' ephemeral keys were released.", (string?)master, this.redisOptions.StoreName);
+                    this.logger.MasterReaped((string?)master, this.redisOptions.StoreName);
                 }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -410,7 +411,7 @@ internal sealed class RedisEngine : IStoreEngine
             catch (Exception ex) when (!token.IsCancellationRequested)
             {
                 // Whatever failed, the loop goes on: a master that stops renewing loses its workers' locks and keys.
-                this.logger.LogWarning(ex, "Renewing the lease of master {Master} on the Redis store '{Store}' failed; it is tried again.", this.MasterId, this.redisOptions.StoreName);
+                this.logger.LeaseRenewalFailed(ex, this.MasterId, this.redisOptions.StoreName);
             }
         }
     }

@@ -115,6 +115,8 @@ public sealed class HostedMasterTests : TestBase, IDisposable
             ["SharedMemory:Workers:1:Restart:BackoffMultiplier"] = "0.5",
             ["SharedMemory:Workers:2:Name"] = "twice",
             ["SharedMemory:Workers:2:Count"] = "0",
+            ["SharedMemory:Workers:2:Restart:InitialDelay"] = "00:00:00",
+            ["SharedMemory:Workers:2:Restart:MaxDelay"] = "60.00:00:00",
         });
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(this.TimeoutToken));
@@ -123,6 +125,8 @@ public sealed class HostedMasterTests : TestBase, IDisposable
         Assert.Contains("SharedMemory:Workers:0:Count is -1", error.Message, StringComparison.Ordinal);
         Assert.Contains("SharedMemory:Workers:1:Restart:BackoffMultiplier is 0.5", error.Message, StringComparison.Ordinal);
         Assert.Contains("SharedMemory:Workers:2:Name 'twice' is used by another group", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SharedMemory:Workers:2:Restart:InitialDelay is 00:00:00; it must be more than zero", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SharedMemory:Workers:2:Restart:MaxDelay is 60.00:00:00;", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -14,7 +14,7 @@ public sealed partial class LoggingTests : TestBase
     public void EveryLogLine_HasANamedEventIdOfItsOwn()
     {
         // The core's and the hosting package's lines share one space of ids: a filter names an id, not an assembly.
-        var lines = new[] { typeof(Log), typeof(Rx.SharedMemory.Hosting.Logging.Log) }
+        var lines = new[] { typeof(Log), typeof(Rx.SharedMemory.Hosting.Logging.Log), typeof(Rx.SharedMemory.Redis.Logging.Log) }
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
             .Select(m => (Method: m.Name, Attribute: m.GetCustomAttribute<LoggerMessageAttribute>()))
             .ToArray();
@@ -33,9 +33,8 @@ public sealed partial class LoggingTests : TestBase
     [Fact]
     public void Library_LogsOnlyThroughItsSourceGeneratedLines()
     {
-        // The Redis engine's lines are not converted yet.
         var library = Path.Combine(ReadmeTests.RepositoryRoot(), "lib");
-        var direct = new[] { "Rx.SharedMemory", "Rx.SharedMemory.Hosting" }
+        var direct = new[] { "Rx.SharedMemory", "Rx.SharedMemory.Hosting", "Rx.SharedMemory.Redis" }
             .SelectMany(project => Directory.EnumerateFiles(Path.Combine(library, project), "*.cs", SearchOption.AllDirectories))
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
             .SelectMany(f => File.ReadLines(f).Select((line, i) => (File: f, Line: i + 1, Text: line)))

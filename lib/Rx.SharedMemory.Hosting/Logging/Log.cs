@@ -17,6 +17,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 403, EventName = "WorkerRestarted", Level = LogLevel.Information, Message = "Worker {Group}[{Index}] runs again as worker {WorkerId} (pid {ProcessId}).")]
     public static partial void WorkerRestarted(this ILogger logger, string group, int index, int workerId, int processId);
 
+    [LoggerMessage(EventId = 404, EventName = "SupervisionFailed", Level = LogLevel.Error, Message = "Supervising worker {Group}[{Index}] failed: it is no longer restarted, and the master's health check says so.")]
+    public static partial void SupervisionFailed(this ILogger logger, Exception exception, string group, int index);
+
+    [LoggerMessage(EventId = 405, EventName = "SupervisorStopFailed", Level = LogLevel.Error, Message = "Stopping the worker supervisor met an error; the master and its workers are stopped all the same.")]
+    public static partial void SupervisorStopFailed(this ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 410, EventName = "MasterLostStoppingApplication", Level = LogLevel.Warning, Message = "The connection to the master is lost; the application stops.")]
     public static partial void MasterLostStoppingApplication(this ILogger logger);
 }

@@ -21,11 +21,21 @@ internal sealed class MasterHealthCheck(WorkerSupervisor supervisor) : IHealthCh
             ["workersOnline"] = supervisor.Master.Workers.Count,
             ["workersConfigured"] = slots.Count,
         };
+        var failed = slots.Where(s => s.SlotState == WorkerSlotState.Failed).Select(s => $"{s.Name} is no longer supervised (see event 404)").ToArray();
+        if (failed.Length > 0)
+        {
+            return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, string.Join("; ", failed) + ".", data: data));
+        }
+
+        // A worker that has exited counts as down even before its supervisor has said so.
         var down = slots
-            .Where(s => s.SlotState == WorkerSlotState.Restarting || (s.SlotState == WorkerSlotState.Stopped && s.LastExitCode != 0))
-            .Select(s => s.SlotState == WorkerSlotState.Restarting
-                ? $"{s.Name} exited with code {s.LastExitCode} and is restarting"
-                : $"{s.Name} exited with code {s.LastExitCode} and is left stopped")
+            .Where(s => s.SlotState == WorkerSlotState.Restarting || (s.SlotState == WorkerSlotState.Stopped && s.LastExitCode != 0) || (s.SlotState == WorkerSlotState.Running && s.Worker.Exited.IsCompleted))
+            .Select(s => s.SlotState switch
+            {
+                WorkerSlotState.Restarting => $"{s.Name} exited with code {s.LastExitCode} and is restarting",
+                WorkerSlotState.Stopped => $"{s.Name} exited with code {s.LastExitCode} and is left stopped",
+                _ => $"{s.Name} has exited",
+            })
             .ToArray();
         return Task.FromResult(down.Length == 0
             ? HealthCheckResult.Healthy($"The shared-memory master runs with {slots.Count(s => s.SlotState == WorkerSlotState.Running)} of {slots.Count} workers online.", data)

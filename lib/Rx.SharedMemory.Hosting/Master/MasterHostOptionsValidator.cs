@@ -64,14 +64,16 @@ internal sealed class MasterHostOptionsValidator(string path) : IValidateOptions
             failures.Add($"{at}:Mode is {restart.Mode}; it must be Always, OnFailure or Never.");
         }
 
-        if (restart.InitialDelay < TimeSpan.Zero)
+        // A delay of zero would restart a crashing worker in a tight loop; past a day it is no supervision at all (and
+        // past 49 days no timer can wait for it).
+        if (restart.InitialDelay <= TimeSpan.Zero || restart.InitialDelay > TimeSpan.FromDays(1))
         {
-            failures.Add($"{at}:InitialDelay is {restart.InitialDelay}; it must not be negative.");
+            failures.Add($"{at}:InitialDelay is {restart.InitialDelay}; it must be more than zero and at most a day.");
         }
 
-        if (restart.MaxDelay < restart.InitialDelay)
+        if (restart.MaxDelay < restart.InitialDelay || restart.MaxDelay > TimeSpan.FromDays(1))
         {
-            failures.Add($"{at}:MaxDelay is {restart.MaxDelay}; it must be at least InitialDelay ({restart.InitialDelay}).");
+            failures.Add($"{at}:MaxDelay is {restart.MaxDelay}; it must be at least InitialDelay ({restart.InitialDelay}) and at most a day.");
         }
 
         if (!(restart.BackoffMultiplier >= 1) || double.IsInfinity(restart.BackoffMultiplier))

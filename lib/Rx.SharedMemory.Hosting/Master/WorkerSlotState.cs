@@ -11,4 +11,7 @@ internal enum WorkerSlotState
 
     /// <summary>Its worker exited and the restart mode leaves it so.</summary>
     Stopped,
+
+    /// <summary>Its supervision failed (a fault of the supervisor, logged): the worker is no longer watched or restarted.</summary>
+    Failed,
 }

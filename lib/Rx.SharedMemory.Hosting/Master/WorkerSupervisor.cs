@@ -51,7 +51,12 @@ internal sealed class WorkerSupervisor(SharedMemoryMaster master, IOptions<Share
             throw;
         }
 
-        Volatile.Write(ref this.phase, 1);
+        if (Interlocked.CompareExchange(ref this.phase, 1, 0) != 0)
+        {
+            // Stopped while it started: the stop has disposed of the master, or will.
+            return;
+        }
+
         foreach (var slot in this.slots)
         {
             this.loops.Add(this.SuperviseAsync(slot, this.stopping.Token));
@@ -65,12 +70,22 @@ internal sealed class WorkerSupervisor(SharedMemoryMaster master, IOptions<Share
             return;
         }
 
-        await this.stopping.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(this.loops).ConfigureAwait(false);
-
-        // Closes every worker's pipes, waits WorkerShutdownTimeout for them to exit and kills the rest.
-        await master.DisposeAsync().ConfigureAwait(false);
-        this.stopping.Dispose();
+        try
+        {
+            await this.stopping.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(this.loops).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            this.logger.SupervisorStopFailed(ex);
+        }
+        finally
+        {
+            // Closes every worker's pipes, waits WorkerShutdownTimeout for them to exit and kills the rest: whatever
+            // happened above, no worker outlives the host.
+            await master.DisposeAsync().ConfigureAwait(false);
+            this.stopping.Dispose();
+        }
     }
 
     /// <summary>Builds how a worker of <paramref name="group"/> starts.</summary>
@@ -136,7 +151,7 @@ internal sealed class WorkerSupervisor(SharedMemoryMaster master, IOptions<Share
                 slot.Set(WorkerSlotState.Restarting, worker, exitCode);
                 this.logger.WorkerRestartScheduled(slot.Group.Name, slot.Index, worker.ProcessId, exitCode, delay, exitsInARow);
                 await wait.ConfigureAwait(false);
-                var next = await this.RespawnAsync(slot, exitsInARow, stopping).ConfigureAwait(false);
+                (var next, exitsInARow) = await this.RespawnAsync(slot, exitsInARow, stopping).ConfigureAwait(false);
                 started = this.time.GetTimestamp();
                 slot.Set(WorkerSlotState.Running, next, exitCode);
                 this.logger.WorkerRestarted(slot.Group.Name, slot.Index, next.Id, next.ProcessId);
@@ -146,18 +161,27 @@ internal sealed class WorkerSupervisor(SharedMemoryMaster master, IOptions<Share
         {
             // The host stops: the master stops the workers.
         }
+        catch (Exception ex)
+        {
+            // Never silent: a slot nobody watches any more must not look healthy.
+            slot.Set(WorkerSlotState.Failed, slot.Worker, slot.LastExitCode);
+            this.logger.SupervisionFailed(ex, slot.Group.Name, slot.Index);
+        }
     }
 
-    /// <summary>Starts the slot's worker again, trying on with growing delays while its program does not start.</summary>
-    private async Task<IWorker> RespawnAsync(WorkerSlot slot, int exitsInARow, CancellationToken stopping)
+    /// <summary>
+    /// Starts the slot's worker again, trying on with growing delays while its program does not start; returns it with
+    /// the exits in a row, failed starts counted.
+    /// </summary>
+    private async Task<(IWorker Worker, int ExitsInARow)> RespawnAsync(WorkerSlot slot, int exitsInARow, CancellationToken stopping)
     {
         while (true)
         {
             try
             {
-                return await master.SpawnWorkerAsync(StartInfo(slot.Group), stopping).ConfigureAwait(false);
+                return (await master.SpawnWorkerAsync(StartInfo(slot.Group), stopping).ConfigureAwait(false), exitsInARow);
             }
-            catch (Exception ex) when (!stopping.IsCancellationRequested && ex is SharedMemoryException or InvalidOperationException or System.ComponentModel.Win32Exception or IOException)
+            catch (Exception ex) when (!stopping.IsCancellationRequested && ex is not ObjectDisposedException && ex is SharedMemoryException or InvalidOperationException or System.ComponentModel.Win32Exception or IOException)
             {
                 exitsInARow++;
                 var delay = slot.Group.Restart.DelayAfter(exitsInARow);

@@ -38,10 +38,29 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         this.stopping = true;
-        if (this.worker is { } connected)
+        Task<SharedMemoryWorker>? attempt;
+        lock (this.gate)
         {
-            await connected.DisposeAsync().ConfigureAwait(false);
+            attempt = this.connecting;
         }
+
+        if (attempt is null)
+        {
+            return;
+        }
+
+        // A connection still being made when the host stops is closed once made, not left open.
+        SharedMemoryWorker connected;
+        try
+        {
+            connected = await attempt.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SharedMemoryException or InvalidOperationException or IOException)
+        {
+            return;
+        }
+
+        await connected.DisposeAsync().ConfigureAwait(false);
     }
 
     private Task<SharedMemoryWorker> ConnectOnceAsync()
@@ -62,7 +81,7 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
             _ = connected.Completion.ContinueWith(
                 _ =>
                 {
-                    if (!this.stopping)
+                    if (!this.stopping && !lifetime.ApplicationStopping.IsCancellationRequested)
                     {
                         this.logger.MasterLostStoppingApplication();
                         lifetime.StopApplication();
