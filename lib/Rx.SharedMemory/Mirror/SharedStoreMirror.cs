@@ -50,6 +50,9 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     // Copy-on-write; called in the stream's order, outside the gate.
     private ImmutableArray<IObserver<KeyChange>> observers = [];
 
+    // Held while observers are called, so that a change and the end never reach one observer at once.
+    private readonly Lock delivering = new();
+
     // Guarded by gate: the prefix state being received, if any.
     private PendingState? state;
     private long marks;
@@ -641,16 +644,21 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
 
         if (current)
         {
-            foreach (var observer in this.observers)
+            // One delivery at a time with the end's (a disposal on another thread): an observer never gets OnCompleted
+            // while its OnNext runs, nor OnNext after it.
+            lock (this.delivering)
             {
-                try
+                foreach (var observer in this.observers)
                 {
-                    observer.OnNext(change);
-                }
-                catch (Exception)
-                {
-                    // An observer's fault ends its own subscription, never the mirror.
-                    ImmutableInterlocked.Update(ref this.observers, static (list, o) => list.Remove(o), observer);
+                    try
+                    {
+                        observer.OnNext(change);
+                    }
+                    catch (Exception)
+                    {
+                        // An observer's fault ends its own subscription, never the mirror.
+                        ImmutableInterlocked.Update(ref this.observers, static (list, o) => list.Remove(o), observer);
+                    }
                 }
             }
         }
@@ -690,15 +698,18 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
 
         this.connection.OnNext(false);
         this.connection.OnCompleted();
-        foreach (var observer in ending)
+        lock (this.delivering)
         {
-            try
+            foreach (var observer in ending)
             {
-                End(observer, cause);
-            }
-            catch (Exception)
-            {
-                // As in OnNext: the observer's own fault.
+                try
+                {
+                    End(observer, cause);
+                }
+                catch (Exception)
+                {
+                    // As in OnNext: the observer's own fault.
+                }
             }
         }
     }
