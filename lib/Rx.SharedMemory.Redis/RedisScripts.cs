@@ -142,14 +142,15 @@ internal static class RedisScripts
 
         -- The log's entries after the writer's reader position (the last argument) up to v, so that its master hands
         -- them out without reading the log: {} when they are many, large, or trimmed (the reader reads them then).
+        -- Few: the writes in flight together would each carry the same entries again.
         local function since(v)
           local from = tonumber(ARGV[#ARGV])
-          if not from or from < 0 or v - from > 32 then return {} end
+          if not from or from < 0 or v - from > 8 then return {} end
           local entries = redis.call('XRANGE', P .. 'log', (from + 1) .. '-0', v .. '-0')
           if #entries == 0 or entries[1][1] ~= (from + 1) .. '-0' then return {} end
           local size = 0
           for _, e in ipairs(entries) do size = size + entry_size(e[2]) end
-          if size > 65536 then return {} end
+          if size > 16384 then return {} end
           return entries
         end
 
