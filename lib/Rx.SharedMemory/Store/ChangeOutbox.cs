@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Logging;
+using Rx.SharedMemory.Protocol;
 
 namespace Rx.SharedMemory.Store;
 
@@ -18,14 +19,8 @@ namespace Rx.SharedMemory.Store;
 /// </remarks>
 internal sealed class ChangeOutbox : IDisposable
 {
-    private const int MaxBatch = 256;
-
     // The most items queued under one hold of the lock: a long run of subscriptions lets delivery and unsubscribes in.
     private const int MaxPerHold = 1024;
-
-    // One delivery (one notification on the wire) carries at most this many bytes of values, plus one value: what the
-    // master holds for a worker that does not read stays within its connection bound plus one notification.
-    private const long MaxBatchBytes = 256 * 1024;
 
     private readonly Lock gate = new();
     private readonly ConflatingQueue<(long SubscriptionId, string Key, StreamPart Part), OutboxItem> queue;
@@ -240,13 +235,14 @@ internal sealed class ChangeOutbox : IDisposable
 
     private async Task DrainAsync()
     {
-        var batch = new List<OutboxItem>(MaxBatch);
+        // One delivery is one changes notification on a worker's wire, and keeps to its limits.
+        var batch = new List<OutboxItem>(ProtocolLimits.MaxChangesPerNotification);
         while (true)
         {
             batch.Clear();
             lock (this.gate)
             {
-                this.queue.TakeInto(batch, MaxBatch, MaxBatchBytes);
+                this.queue.TakeInto(batch, ProtocolLimits.MaxChangesPerNotification, ProtocolLimits.MaxChangesValueBytes);
                 if (batch.Count == 0 || this.disposed)
                 {
                     this.draining = false;
