@@ -6,8 +6,11 @@ namespace Rx.SharedMemory.Store;
 /// </summary>
 internal sealed class KeyChangeBuffer(int capacity) : IObserver<KeyChange>
 {
+    // Taken by the source's OnNext (one call at a time, as Rx promises) and by the one consumer in TakeAsync. Nothing
+    // foreign runs under it: the waiter's continuation runs asynchronously.
     private readonly Lock gate = new();
-    // The starting state never conflates with later changes (see ChangeOutbox).
+
+    // Guarded by gate. The starting state never conflates with later changes (see ChangeOutbox).
     private readonly ConflatingQueue<(string Key, ChangeOutbox.StreamPart Part), KeyChange> queue = new(
         capacity,
         long.MaxValue,
@@ -15,7 +18,10 @@ internal sealed class KeyChangeBuffer(int capacity) : IObserver<KeyChange>
         (waiting, newer) => newer.WithSkipped(waiting.SkippedVersions + 1 + newer.SkippedVersions),
         change => 0);
 
+    // Guarded by gate: the consumer's wait for the next change, set by TakeAsync and completed by the source.
     private TaskCompletionSource? waiter;
+
+    // Guarded by gate: whether the source has ended, and its error if it failed.
     private bool completed;
     private Exception? error;
 
