@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Conflation;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Protocol;
 
@@ -38,7 +39,7 @@ internal sealed class ChangeOutbox : IDisposable
         this.queue = new(
             capacity,
             maxBytes,
-            item => (item.SubscriptionId, item.Change.Key, PartOf(item.Change.Kind)),
+            item => (item.SubscriptionId, item.Change.Key, StreamParts.Of(item.Change.Kind)),
             (waiting, newer) => newer with { Skipped = waiting.Skipped + 1 + newer.Skipped },
             item => item.Change.Value?.Length ?? 0);
         this.deliver = deliver;
@@ -81,27 +82,6 @@ internal sealed class ChangeOutbox : IDisposable
             }
         }
     }
-
-    /// <summary>What a change is to its stream; changes conflate only with changes of the same part.</summary>
-    internal enum StreamPart
-    {
-        /// <summary>A change after the starting state.</summary>
-        Change,
-
-        /// <summary>The starting state of a key.</summary>
-        Reset,
-
-        /// <summary>The start of a prefix's state, keyed by the prefix: its own part keeps it from conflating with a key of that name.</summary>
-        PrefixReset,
-    }
-
-    /// <summary>Gets what a change of <paramref name="kind"/> is to its stream.</summary>
-    internal static StreamPart PartOf(KeyChangeKind kind) => kind switch
-    {
-        KeyChangeKind.Reset => StreamPart.Reset,
-        KeyChangeKind.PrefixReset => StreamPart.PrefixReset,
-        _ => StreamPart.Change,
-    };
 
     /// <summary>Gets what the store has queued for this outbox and not yet handed to it (<see cref="ChangeFanOut"/>).</summary>
     internal ChangeFanOut.Lane Arrivals { get; }

@@ -1,8 +1,11 @@
-namespace Rx.SharedMemory.Store;
+using Rx.SharedMemory.Conflation;
+
+namespace Rx.SharedMemory;
 
 /// <summary>
 /// Turns an observable of changes into batches a consumer pulls at its own pace, bounded the same way as the master's
 /// subscriber queues: past the capacity, changes to the same key conflate to the latest, which counts what it replaced.
+/// The buffer behind <see cref="SharedStoreExtensions.WatchAsync"/> and <see cref="SharedStoreExtensions.WatchPrefixAsync"/>.
 /// </summary>
 internal sealed class KeyChangeBuffer(int capacity) : IObserver<KeyChange>
 {
@@ -10,11 +13,11 @@ internal sealed class KeyChangeBuffer(int capacity) : IObserver<KeyChange>
     // foreign runs under it: the waiter's continuation runs asynchronously.
     private readonly Lock gate = new();
 
-    // Guarded by gate. The starting state never conflates with later changes (see ChangeOutbox).
-    private readonly ConflatingQueue<(string Key, ChangeOutbox.StreamPart Part), KeyChange> queue = new(
+    // Guarded by gate. The starting state never conflates with later changes (see StreamPart).
+    private readonly ConflatingQueue<(string Key, StreamPart Part), KeyChange> queue = new(
         capacity,
         long.MaxValue,
-        change => (change.Key, ChangeOutbox.PartOf(change.Kind)),
+        change => (change.Key, StreamParts.Of(change.Kind)),
         (waiting, newer) => newer.WithSkipped(waiting.SkippedVersions + 1 + newer.SkippedVersions),
         change => 0);
 
