@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory;
 

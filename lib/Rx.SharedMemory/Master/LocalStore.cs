@@ -17,10 +17,17 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     private readonly IStoreEngine engine;
     private readonly SharedMemoryOptions options;
     private readonly ILogger logger;
+
+    // Concurrent, no lock: added by Observe on the subscriber's thread, removed by a subscription's end on any thread.
     private readonly ConcurrentDictionary<LocalSubscription, bool> subscriptions = new();
     /// <summary>The owner of the locks the master takes itself; workers are numbered from 1.</summary>
     private const long MasterOwner = 0;
+
+    // No lock: taken with Interlocked.Increment by Observe on any thread, so that each subscription has its own id.
     private long nextSubscriptionId;
+
+    // No lock: set once by Shutdown, read by every call (volatile); a subscription registered as it is set is ended
+    // by the check after its registration.
     private volatile bool disposed;
 
     public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
@@ -251,6 +258,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     /// <summary>A lock the master holds; disposing releases it, once.</summary>
     private sealed class HeldLock(IStoreEngine engine, string name, long token) : IAsyncDisposable
     {
+        // No lock: Interlocked.Exchange lets the first of concurrent disposals release the lock.
         private int released;
 
         public async ValueTask DisposeAsync()

@@ -43,7 +43,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.logger = logger;
         this.inbox = new ChangeInbox(options.SubscriberQueueCapacity, options.SubscriberQueueMaxBytes, this.Unsubscribe, logger);
         this.region = region;
-        this.rpc = RpcChannel.Create(fromMaster, toMaster, inlineDispatch: false, "Rx.SharedMemory master reader", out this.valueOptions);
+        // Observers are user code that may block, even on a call to the master whose answer this same reader thread
+        // must read: notifications run one at a time, in order, on the thread pool.
+        this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.valueOptions);
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
         RpcChannel.ObserveCompletion(this.rpc, this.logger);
