@@ -138,7 +138,7 @@ public sealed class OperationTableTests : TestBase
             this.outbox = new(100, this.DeliverAsync, NullLogger.Instance);
             var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
             this.master = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()));
-            OperationTable.Register(this.master, new StoreRpcTarget(this.Engine, this.outbox, new SharedMemoryOptions(), 1, region: null, NullLogger.Instance));
+            OperationTable.Register(this.master, new WorkerConnection(this.Engine, this.outbox, new SharedMemoryOptions(), 1, region: null, NullLogger.Instance));
             this.master.StartListening();
             if (raw)
             {

@@ -66,63 +66,63 @@ internal static class OperationTable
         new(RpcMethods.Batch, static t => (BatchRequest calls) => t.BatchAsync(calls)),
     ];
 
-    private static readonly FrozenDictionary<string, Func<StoreRpcTarget, BatchArguments, ValueTask<object?>>> Batched =
+    private static readonly FrozenDictionary<string, Func<WorkerConnection, BatchArguments, ValueTask<object?>>> Batched =
         Operations.Where(o => o.Batched is not null).ToFrozenDictionary(o => o.Name, o => o.Batched!, StringComparer.Ordinal);
 
     private static readonly string BatchedNames = string.Join(", ", Operations.Where(o => o.Batched is not null).Select(o => o.Name));
 
     /// <summary>Serves every operation of the table on <paramref name="rpc"/>, for one connection: the worker can call these and nothing else.</summary>
     /// <param name="rpc">The connection, not listening yet.</param>
-    /// <param name="target">The connection's state.</param>
-    public static void Register(JsonRpc rpc, StoreRpcTarget target)
+    /// <param name="connection">The connection.</param>
+    public static void Register(JsonRpc rpc, WorkerConnection connection)
     {
         foreach (var operation in Operations)
         {
-            rpc.AddLocalRpcMethod(operation.Name, operation.Bind(target));
+            rpc.AddLocalRpcMethod(operation.Name, operation.Bind(connection));
         }
     }
 
     /// <summary>Runs one call of a batch; its result is what a request of its own would return.</summary>
-    /// <param name="target">The connection.</param>
+    /// <param name="connection">The connection.</param>
     /// <param name="arguments">The call.</param>
     /// <returns>The result: null, a number, a boolean or a message.</returns>
     /// <exception cref="ArgumentException">The method cannot be called in a batch.</exception>
-    public static ValueTask<object?> RunBatchedAsync(StoreRpcTarget target, BatchArguments arguments) =>
+    public static ValueTask<object?> RunBatchedAsync(WorkerConnection connection, BatchArguments arguments) =>
         Batched.TryGetValue(arguments.Method, out var run)
-            ? run(target, arguments)
+            ? run(connection, arguments)
             : throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
 
-    private static async ValueTask<EntryMessage<RawJson>?> GetAsync(StoreRpcTarget target, string key) =>
-        await target.Engine.GetAsync(key, CancellationToken.None).ConfigureAwait(false) is { } stored
+    private static async ValueTask<EntryMessage<RawJson>?> GetAsync(WorkerConnection connection, string key) =>
+        await connection.Engine.GetAsync(key, CancellationToken.None).ConfigureAwait(false) is { } stored
             ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version }
             : null;
 
-    private static ValueTask<long> SetAsync(StoreRpcTarget target, string key, byte[] value, double? ttlMs, bool ephemeral)
+    private static ValueTask<long> SetAsync(WorkerConnection connection, string key, byte[] value, double? ttlMs, bool ephemeral)
     {
         var timeToLive = TimeToLive(ttlMs);
         return ephemeral
-            ? target.AsOwnerAsync(RpcMethods.Set, key, (key, value, timeToLive), static (engine, s, owner) => engine.SetAsync(s.key, s.value, s.timeToLive, owner, CancellationToken.None))
-            : target.PastGateAsync((key, value, timeToLive), static (engine, s, _) => engine.SetAsync(s.key, s.value, s.timeToLive, 0, CancellationToken.None));
+            ? connection.AsOwnerAsync(RpcMethods.Set, key, (key, value, timeToLive), static (engine, s, owner) => engine.SetAsync(s.key, s.value, s.timeToLive, owner, CancellationToken.None))
+            : connection.PastGateAsync((key, value, timeToLive), static (engine, s, _) => engine.SetAsync(s.key, s.value, s.timeToLive, 0, CancellationToken.None));
     }
 
-    private static async ValueTask<CompareAndSetMessage> CompareAndSetAsync(StoreRpcTarget target, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
+    private static async ValueTask<CompareAndSetMessage> CompareAndSetAsync(WorkerConnection connection, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
     {
         var timeToLive = TimeToLive(ttlMs);
         var running = ephemeral
-            ? target.AsOwnerAsync(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive), static (engine, s, owner) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, owner, CancellationToken.None))
-            : target.PastGateAsync((key, expectedVersion, value, timeToLive), static (engine, s, _) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, 0, CancellationToken.None));
+            ? connection.AsOwnerAsync(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive), static (engine, s, owner) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, owner, CancellationToken.None))
+            : connection.PastGateAsync((key, expectedVersion, value, timeToLive), static (engine, s, _) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, 0, CancellationToken.None));
         var result = await running.ConfigureAwait(false);
         return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
     }
 
-    private static async ValueTask<EntryMessage<long>> IncrementAsync(StoreRpcTarget target, string key, long delta)
+    private static async ValueTask<EntryMessage<long>> IncrementAsync(WorkerConnection connection, string key, long delta)
     {
-        var (value, version) = await target.PastGateAsync((key, delta), static (engine, s, _) => engine.IncrementAsync(s.key, s.delta, CancellationToken.None)).ConfigureAwait(false);
+        var (value, version) = await connection.PastGateAsync((key, delta), static (engine, s, _) => engine.IncrementAsync(s.key, s.delta, CancellationToken.None)).ConfigureAwait(false);
         return new EntryMessage<long> { Value = value, Version = version };
     }
 
-    private static ValueTask<long> DeleteAsync(StoreRpcTarget target, string key) =>
-        target.PastGateAsync(key, static (engine, key, _) => engine.DeleteAsync(key, CancellationToken.None));
+    private static ValueTask<long> DeleteAsync(WorkerConnection connection, string key) =>
+        connection.PastGateAsync(key, static (engine, key, _) => engine.DeleteAsync(key, CancellationToken.None));
 
     /// <summary>A batched call's result as an object.</summary>
     private static async ValueTask<object?> AsObjectAsync<T>(ValueTask<T> running) => await running.ConfigureAwait(false);
@@ -140,5 +140,5 @@ internal static class OperationTable
     /// <param name="Name">The method's name on the wire.</param>
     /// <param name="Bind">Makes the handler of a request of its own, for one connection.</param>
     /// <param name="Batched">Runs a call of a batch; null for an operation a batch cannot carry.</param>
-    private sealed record Operation(string Name, Func<StoreRpcTarget, Delegate> Bind, Func<StoreRpcTarget, BatchArguments, ValueTask<object?>>? Batched = null);
+    private sealed record Operation(string Name, Func<WorkerConnection, Delegate> Bind, Func<WorkerConnection, BatchArguments, ValueTask<object?>>? Batched = null);
 }

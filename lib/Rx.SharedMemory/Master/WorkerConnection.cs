@@ -10,15 +10,17 @@ using StreamJsonRpc;
 
 namespace Rx.SharedMemory.Master;
 
-/// <summary>One spawned worker: its process, its pipes, its JSON-RPC connection and its outbound change queue.</summary>
-internal sealed class WorkerConnection : IWorker
+/// <summary>
+/// The master's side of one spawned worker: its process, its pipes, its JSON-RPC channel and its outbound change
+/// queue here, and what the connection serves and owns in WorkerConnection.Operations.cs.
+/// </summary>
+internal sealed partial class WorkerConnection : IWorker
 {
-    private readonly MasterEndPipes pipes;
-    private readonly JsonRpc rpc;
     private readonly ChangeOutbox outbox;
-    private readonly StoreRpcTarget target;
     private readonly ILogger logger;
-    private readonly OutboundBuffer outbound;
+
+    // The process and the channel; null only for a connection made for tests without them.
+    private readonly Wire? wire;
     private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -26,28 +28,29 @@ internal sealed class WorkerConnection : IWorker
     public WorkerConnection(int id, Process process, MasterEndPipes pipes, IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
     {
         this.Id = id;
-        this.Process = process;
         this.ProcessId = process.Id;
-        this.pipes = pipes;
+        this.engine = engine;
+        this.options = options;
+        this.offeredRegion = pipes.Region;
         this.logger = logger;
-        this.outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
-        this.rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", this.outbound);
+        var outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
+        var rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", outbound);
+        this.wire = new Wire(process, pipes, rpc, outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes);
-        this.target = new StoreRpcTarget(engine, this.outbox, options, id, pipes.Region, logger);
-        OperationTable.Register(this.rpc, this.target);
-        this.rpc.Disconnected += this.OnDisconnected;
+        OperationTable.Register(rpc, this);
+        rpc.Disconnected += this.OnDisconnected;
     }
 
     public int Id { get; }
 
     public int ProcessId { get; }
 
-    public Process Process { get; }
+    public Process Process => this.Wired.Process;
 
     public Task<int> Exited => this.exited.Task;
 
     /// <summary>Gets a task that completes when the worker has said hello.</summary>
-    public Task Online => this.target.Hello;
+    public Task Online => this.hello.Task;
 
     /// <summary>Gets a task that completes when the process has exited and its connection is released, before <see cref="Exited"/>.</summary>
     public Task Gone => this.gone.Task;
@@ -55,17 +58,16 @@ internal sealed class WorkerConnection : IWorker
     /// <summary>Tells the connection that the spawn is over, online or not: its exit is reported only after that, so that no exit precedes its online.</summary>
     public void SpawnSettled() => this.onlineReported.TrySetResult();
 
-    /// <summary>Gets the connection's RPC target, for tests that hold its reader back.</summary>
-    internal StoreRpcTarget Target => this.target;
-
     /// <summary>Gets a task that completes when none of the worker's requests is running, for tests.</summary>
-    internal Task DispatchCompletion => this.rpc.DispatchCompletion;
+    internal Task DispatchCompletion => this.Wired.Rpc.DispatchCompletion;
+
+    private Wire Wired => this.wire ?? throw new InvalidOperationException($"Worker {this.Id}'s connection was made without a process.");
 
     /// <summary>Starts serving the worker, and watching for its end; <paramref name="onExit"/> runs once it is gone.</summary>
     public void Start(Action<WorkerConnection, int> onExit)
     {
-        this.rpc.StartListening();
-        RpcChannel.ObserveCompletion(this.rpc, this.logger);
+        this.Wired.Rpc.StartListening();
+        RpcChannel.ObserveCompletion(this.Wired.Rpc, this.logger);
         _ = this.WatchAsync(onExit);
     }
 
@@ -73,7 +75,7 @@ internal sealed class WorkerConnection : IWorker
     {
         try
         {
-            this.Process.Kill(entireProcessTree: true);
+            this.Wired.Process.Kill(entireProcessTree: true);
         }
         catch (InvalidOperationException)
         {
@@ -84,7 +86,7 @@ internal sealed class WorkerConnection : IWorker
     /// <summary>Closes the connection (the worker sees end of file), waits for the process to exit, and kills it past the timeout.</summary>
     public async Task StopAsync(TimeSpan timeout)
     {
-        this.rpc.Dispose();
+        this.Wired.Rpc.Dispose();
         try
         {
             await this.Exited.WaitAsync(timeout).ConfigureAwait(false);
@@ -99,17 +101,17 @@ internal sealed class WorkerConnection : IWorker
 
     private async Task WatchAsync(Action<WorkerConnection, int> onExit)
     {
-        var processExit = this.Process.WaitForExitAsync();
+        var processExit = this.Wired.Process.WaitForExitAsync();
         try
         {
-            await Task.WhenAny(this.rpc.Completion, processExit).ConfigureAwait(false);
+            await Task.WhenAny(this.Wired.Rpc.Completion, processExit).ConfigureAwait(false);
 
             // Whatever ended first, the connection is over: the worker's subscriptions go now, and the pipes close so
             // that a worker that broke the protocol sees end of file instead of blocking on a pipe nobody reads.
-            await this.target.ReleaseAllAsync().ConfigureAwait(false);
+            await this.ReleaseAllAsync().ConfigureAwait(false);
             this.outbox.Dispose();
-            this.rpc.Dispose();
-            this.pipes.Dispose();
+            this.Wired.Rpc.Dispose();
+            this.Wired.Pipes.Dispose();
             await processExit.ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -118,11 +120,11 @@ internal sealed class WorkerConnection : IWorker
         }
         finally
         {
-            this.rpc.Dispose();
-            this.pipes.Dispose();
+            this.Wired.Rpc.Dispose();
+            this.Wired.Pipes.Dispose();
         }
 
-        int exitCode = this.Process.HasExited ? this.Process.ExitCode : -1;
+        int exitCode = this.Wired.Process.HasExited ? this.Wired.Process.ExitCode : -1;
         this.gone.TrySetResult();
         await this.onlineReported.Task.ConfigureAwait(false);
         this.logger.WorkerExited(this.Id, this.ProcessId, exitCode);
@@ -149,7 +151,7 @@ internal sealed class WorkerConnection : IWorker
 
     private async ValueTask SendChangesAsync(IReadOnlyList<OutboxItem> batch)
     {
-        if (this.rpc.IsDisposed)
+        if (this.Wired.Rpc.IsDisposed)
         {
             return;
         }
@@ -157,8 +159,8 @@ internal sealed class WorkerConnection : IWorker
         try
         {
             // Held back while answers fill the write buffer: waiting here, later changes conflate in the outbox.
-            await this.outbound.WaitAtMostAsync(OutboundBuffer.ChangeThreshold, CancellationToken.None).ConfigureAwait(false);
-            await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new { changes = new ChangeBatch(batch) }).ConfigureAwait(false);
+            await this.Wired.Outbound.WaitAtMostAsync(OutboundBuffer.ChangeThreshold, CancellationToken.None).ConfigureAwait(false);
+            await this.Wired.Rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new { changes = new ChangeBatch(batch) }).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ConnectionLostException or ObjectDisposedException or IOException)
         {
@@ -166,4 +168,7 @@ internal sealed class WorkerConnection : IWorker
             this.logger.WorkerChangesDropped(ex, this.Id);
         }
     }
+
+    /// <summary>What carries a spawned worker's connection.</summary>
+    private sealed record Wire(Process Process, MasterEndPipes Pipes, JsonRpc Rpc, OutboundBuffer Outbound);
 }
