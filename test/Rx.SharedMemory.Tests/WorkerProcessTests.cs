@@ -32,7 +32,7 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         var quick = await this.SpawnAsync("get", "nothing");
         await this.ReportAfterExitAsync(quick);
         var notAWorker = new System.Diagnostics.ProcessStartInfo(WorkerStartInfo.ForAssembly("unused").FileName, "--version");
-        var refused = await Assert.ThrowsAsync<SharedMemoryException>(() => this.Master.SpawnWorkerAsync(notAWorker, this.TimeoutToken));
+        var refused = await Assert.ThrowsAsync<SharedMemoryWorkerStartException>(() => this.Master.SpawnWorkerAsync(notAWorker, this.TimeoutToken));
 
         Assert.Contains("exited with code 0 before it connected", refused.Message, StringComparison.Ordinal);
         Assert.Equal(["online 1", "exit 1 0", "exit 2 0"], await events.Take(3).ToArray().ToTask(this.TimeoutToken));

@@ -14,6 +14,8 @@ namespace Rx.SharedMemory.Master;
 internal sealed class WorkerConnection : IWorker
 {
     private readonly MasterEndPipes pipes;
+    // The worker's standard error, when the master reads it: the worker's exit is reported once that has ended.
+    private readonly WorkerStandardError? standardError;
     private readonly JsonRpc rpc;
     private readonly ChangeOutbox outbox;
     private readonly StoreRpcTarget target;
@@ -23,8 +25,9 @@ internal sealed class WorkerConnection : IWorker
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public WorkerConnection(int id, Process process, MasterEndPipes pipes, IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
+    public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
     {
+        this.standardError = standardError;
         this.Id = id;
         this.Process = process;
         this.ProcessId = process.Id;
@@ -111,6 +114,12 @@ internal sealed class WorkerConnection : IWorker
             this.rpc.Dispose();
             this.pipes.Dispose();
             await processExit.ConfigureAwait(false);
+
+            // What it wrote before it exited is passed on before its exit is reported.
+            if (this.standardError is not null)
+            {
+                await this.standardError.EndAsync().ConfigureAwait(false);
+            }
         }
         catch (Exception ex)
         {

@@ -17,6 +17,7 @@ internal static class ScenarioTable
         ["roundtrip"] = new RoundtripScenario(),
         ["observe-raw"] = new ObserveRawScenario(),
         ["spawn-child"] = new SpawnChildScenario(),
+        ["write-stderr"] = new WriteStandardErrorScenario(),
 
         // Change streams.
         ["watch"] = new WatchScenario(),
