@@ -137,6 +137,12 @@ internal sealed class WorkerStandardError
         {
             // The worker's Process was disposed, or the pipe broke: nothing more comes.
         }
+        finally
+        {
+            // Closed at its end, not when the worker's Process is collected: a master that restarts workers for months
+            // holds no descriptor of theirs.
+            await this.source.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>Passes a chunk on; false when the master's standard error is gone, so that the worker is still read, and never blocks on it.</summary>
