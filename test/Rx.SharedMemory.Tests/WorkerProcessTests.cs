@@ -48,6 +48,33 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task ConnectedWorker_IsStillAWorkerProcess_AndASecondConnectFails_SayingItIsConnected()
+    {
+        var report = await this.ReportAfterExitAsync<ConnectTwiceScenario.Report>(await this.SpawnAsync("connect-twice"));
+
+        Assert.True(report.IsWorkerProcessWhileConnected);
+        Assert.Equal(typeof(InvalidOperationException).FullName, report.SecondConnectError);
+        Assert.Contains("already connected to its master", report.SecondConnectMessage, StringComparison.Ordinal);
+        Assert.True(report.IsWorkerProcessAfterSecondConnect);
+
+        // The failed second connect left the first connection working.
+        Assert.Equal(report.VersionAfterSecondConnect, (await this.Master.Store.GetEntryAsync<int>("connect-twice", this.TimeoutToken))!.Version);
+    }
+
+    [Fact]
+    public async Task ProcessNotStartedByAMaster_IsNoWorkerProcess_AndEachConnectSaysSo()
+    {
+        Assert.False(SharedMemoryWorker.IsWorkerProcess);
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => SharedMemoryWorker.ConnectAsync(this.TimeoutToken));
+            Assert.Contains("not started by a SharedMemoryMaster", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.False(SharedMemoryWorker.IsWorkerProcess);
+    }
+
+    [Fact]
     public async Task Subscriber_InOtherWorker_SeesEveryChangeInOrder()
     {
         const int N = 500;

@@ -18,6 +18,7 @@ internal static class ScenarioTable
         ["observe-raw"] = new ObserveRawScenario(),
         ["spawn-child"] = new SpawnChildScenario(),
         ["write-stderr"] = new WriteStandardErrorScenario(),
+        ["connect-twice"] = new ConnectTwiceScenario(),
 
         // Change streams.
         ["watch"] = new WatchScenario(),
