@@ -188,6 +188,16 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task DisposedWorker_FailsLaterSubscriptions_WithObjectDisposed_AsItFailsCalls()
+    {
+        var report = await this.ReportAfterExitAsync<ObserveAfterDisposeScenario.Report>(await this.SpawnAsync("observe-after-dispose"));
+
+        Assert.All(new[] { report.Get, report.Observe, report.ObservePrefix, report.Watch, report.Mirror }, outcome => Assert.Equal(nameof(ObjectDisposedException), outcome.Exception));
+        Assert.All(new[] { report.Observe, report.ObservePrefix }, outcome => Assert.Contains(typeof(SharedMemoryWorker).FullName!, outcome.Message, StringComparison.Ordinal));
+        Assert.False(report.Get.ThrownAtCallSite);
+    }
+
+    [Fact]
     public async Task Values_RoundTripThroughAWorker_Exactly()
     {
         var bytes = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();

@@ -17,17 +17,20 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     private readonly IStoreEngine engine;
     private readonly SharedMemoryOptions options;
     private readonly ILogger logger;
+    // The type users hold and dispose (the master, or a store of its own), named when a call fails after that.
+    private readonly Type owner;
     private readonly ConcurrentDictionary<LocalSubscription, bool> subscriptions = new();
     /// <summary>The owner of the locks the master takes itself; workers are numbered from 1.</summary>
     private const long MasterOwner = 0;
     private long nextSubscriptionId;
     private volatile bool disposed;
 
-    public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
+    public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger, Type owner)
     {
         this.engine = engine;
         this.options = options;
         this.logger = logger;
+        this.owner = owner;
     }
 
     public OwnWrites OwnWrites { get; } = new();
@@ -108,7 +111,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     /// <summary>Every change committed after the moment of subscription, with no initial state, queued for the observer within the bounds given.</summary>
     public IObservable<KeyChange> ObserveAllLive(int queueCapacity, long queueMaxBytes) => this.ObserveCore(string.Empty, isPrefix: true, fromVersion: null, live: true, queueCapacity, queueMaxBytes);
 
-    /// <summary>Completes every in-process subscription; later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    /// <summary>Completes every in-process subscription; later calls throw <see cref="ObjectDisposedException"/>, and later subscriptions end with it.</summary>
     public void Shutdown()
     {
         this.disposed = true;
@@ -160,7 +163,8 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
         {
             if (this.disposed)
             {
-                observer.OnCompleted();
+                // As every other call of a disposed store fails: through the observer, as a refusal does.
+                observer.OnError(new ObjectDisposedException(this.owner.FullName));
                 return Disposable.Empty;
             }
 
@@ -244,7 +248,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
 
     private void ThrowIfUnusable(CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(this.disposed, typeof(SharedMemoryMaster));
+        ObjectDisposedException.ThrowIf(this.disposed, this.owner);
         cancellationToken.ThrowIfCancellationRequested();
     }
 

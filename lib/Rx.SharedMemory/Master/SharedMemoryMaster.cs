@@ -55,7 +55,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         this.options.Validate();
         this.logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Master");
         this.engine = createEngine(this.options);
-        this.localStore = new LocalStore(this.engine, this.options, this.logger);
+        this.localStore = new LocalStore(this.engine, this.options, this.logger, typeof(SharedMemoryMaster));
         this.Changes = this.localStore.ObserveAllLive(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
     }
 
@@ -68,7 +68,8 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <see cref="SharedMemoryOptions.SubscriberQueueCapacity"/> and <see cref="SharedMemoryOptions.SubscriberQueueMaxBytes"/>,
     /// and an observer that falls behind them gets, for each key, its latest change with
     /// <see cref="KeyChange.SkippedVersions"/> saying how many earlier changes to the key it replaced. It completes when
-    /// the master is disposed. A consumer that must see every change individually uses <see cref="ObserveChanges"/>.
+    /// the master is disposed; a subscription made after that ends at once with <see cref="ObjectDisposedException"/>.
+    /// A consumer that must see every change individually uses <see cref="ObserveChanges"/>.
     /// </summary>
     public IObservable<KeyChange> Changes { get; }
 
@@ -81,7 +82,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// </summary>
     /// <param name="queueCapacity">How many changes may wait for an observer before they conflate per key.</param>
     /// <param name="queueMaxBytes">How many bytes of values may wait for an observer before they conflate per key.</param>
-    /// <returns>A cold observable: each subscription registers, and disposing it unregisters. It completes when the master is disposed.</returns>
+    /// <returns>A cold observable: each subscription registers, and disposing it unregisters. It completes when the master is disposed; a subscription made after that ends at once with <see cref="ObjectDisposedException"/>.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="queueCapacity"/> or <paramref name="queueMaxBytes"/> is not positive.</exception>
     public IObservable<KeyChange> ObserveChanges(int queueCapacity = int.MaxValue, long queueMaxBytes = long.MaxValue)
     {

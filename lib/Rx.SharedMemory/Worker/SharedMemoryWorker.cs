@@ -21,7 +21,8 @@ namespace Rx.SharedMemory;
 /// </summary>
 /// <remarks>
 /// When the master goes away, pending and later calls throw <see cref="SharedMemoryDisconnectedException"/> and every
-/// observable ends with it. Disposing closes the pipes and completes every observable.
+/// observable ends with it. Disposing closes the pipes and completes every observable; after that, calls throw
+/// <see cref="ObjectDisposedException"/>, and a new subscription ends with it (<c>OnError</c>) at once.
 /// </remarks>
 public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWriteSource
 {
@@ -315,12 +316,14 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private IObservable<KeyChange> ObserveCore(string keyOrPrefix, bool prefix, long? fromVersion) =>
         Observable.Create<KeyChange>(observer =>
         {
-            var subscription = new RemoteSubscription(Interlocked.Increment(ref this.nextSubscriptionId), observer);
             if (Volatile.Read(ref this.disposed) != 0)
             {
-                subscription.Complete();
+                // As every other call of a disposed worker fails: through the observer, as a lost connection does.
+                observer.OnError(new ObjectDisposedException(this.GetType().FullName));
                 return Disposable.Empty;
             }
+
+            var subscription = new RemoteSubscription(Interlocked.Increment(ref this.nextSubscriptionId), observer);
 
             // Registered before the request goes, so that no change sent right after it is dropped.
             this.subscriptions[subscription.Id] = subscription;

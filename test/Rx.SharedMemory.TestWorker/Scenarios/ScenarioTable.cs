@@ -19,6 +19,7 @@ internal static class ScenarioTable
         ["spawn-child"] = new SpawnChildScenario(),
         ["write-stderr"] = new WriteStandardErrorScenario(),
         ["connect-twice"] = new ConnectTwiceScenario(),
+        ["observe-after-dispose"] = new ObserveAfterDisposeScenario(),
 
         // Change streams.
         ["watch"] = new WatchScenario(),
