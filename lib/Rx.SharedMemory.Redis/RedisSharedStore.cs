@@ -18,7 +18,7 @@ public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable, IOwnWrite
     internal RedisSharedStore(RedisEngine engine, SharedMemoryOptions options, ILogger logger)
     {
         this.engine = engine;
-        this.store = new LocalStore(engine, options, logger);
+        this.store = new LocalStore(engine, options, logger, typeof(RedisSharedStore));
     }
 
     /// <summary>Gets the version of the store's last committed change (a round trip to Redis).</summary>

@@ -90,7 +90,10 @@ public sealed class SharedMemoryOptions
     /// </summary>
     public int MaxWaitingLocksPerConnection { get; set; } = 1_000;
 
-    /// <summary>Gets or sets how long a spawned worker may take to connect before <see cref="SharedMemoryMaster.SpawnWorkerAsync"/> fails. Default: 30 s.</summary>
+    /// <summary>
+    /// Gets or sets how long a spawned worker may take to connect before <see cref="SharedMemoryMaster.SpawnWorkerAsync"/>
+    /// kills it and fails with <see cref="SharedMemoryWorkerStartException"/>. Default: 30 s.
+    /// </summary>
     public TimeSpan WorkerStartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets how long disposing the master waits for its workers to exit before it kills them. Default: 5 s.</summary>

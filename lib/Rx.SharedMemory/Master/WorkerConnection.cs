@@ -16,6 +16,8 @@ namespace Rx.SharedMemory.Master;
 /// </summary>
 internal sealed partial class WorkerConnection : IWorker
 {
+    // The worker's standard error, when the master reads it: the worker's exit is reported once that has ended.
+    private readonly WorkerStandardError? standardError;
     private readonly ChangeOutbox outbox;
     private readonly ILogger logger;
 
@@ -25,8 +27,9 @@ internal sealed partial class WorkerConnection : IWorker
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public WorkerConnection(int id, Process process, MasterEndPipes pipes, IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
+    public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
     {
+        this.standardError = standardError;
         this.Id = id;
         this.ProcessId = process.Id;
         this.engine = engine;
@@ -113,6 +116,12 @@ internal sealed partial class WorkerConnection : IWorker
             this.Wired.Rpc.Dispose();
             this.Wired.Pipes.Dispose();
             await processExit.ConfigureAwait(false);
+
+            // What it wrote before it exited is passed on before its exit is reported.
+            if (this.standardError is not null)
+            {
+                await this.standardError.EndAsync().ConfigureAwait(false);
+            }
         }
         catch (Exception ex)
         {
