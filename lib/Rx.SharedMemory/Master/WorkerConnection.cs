@@ -31,7 +31,7 @@ internal sealed class WorkerConnection : IWorker
         this.pipes = pipes;
         this.logger = logger;
         this.outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
-        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound);
+        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound, (exception, method) => logger.RequestFailed(exception, method, id));
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes);
         this.target = new StoreRpcTarget(engine, this.outbox, options, id, pipes.Region, logger);
         OperationTable.Register(this.rpc, this.target);
