@@ -26,6 +26,8 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Equal((nameof(ArgumentException), "key"), (calls["get-lone"].Exception, calls["get-lone"].ParamName));
         Assert.Equal((nameof(ArgumentException), "name"), (calls["lock-lone"].Exception, calls["lock-lone"].ParamName));
         Assert.Equal((nameof(ArgumentException), "prefix"), (report.PrefixLone.Exception, report.PrefixLone.ParamName));
+        Assert.Equal((nameof(ArgumentException), "key"), (calls["watch-lone"].Exception, calls["watch-lone"].ParamName));
+        Assert.Equal((nameof(ArgumentException), "prefix"), (calls["watch-prefix-lone"].Exception, calls["watch-prefix-lone"].ParamName));
         Assert.Equal(Outcome.Succeeded, calls["depth-32"]);
         var depth33 = calls["depth-33"];
         Assert.Equal((nameof(SharedMemoryLimitExceededException), "MaxValueDepth", SharedMemoryOptions.MaxValueDepth, 33L, null), (depth33.Exception, depth33.LimitName, depth33.Limit, depth33.Actual, depth33.Inner));
@@ -96,6 +98,21 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         await Assert.ThrowsAsync<ArgumentException>(async () => await badIncrement);
         Assert.True(await good > 0);
         Assert.Equal("prefix", Assert.Throws<ArgumentException>(() => store.ObservePrefix("p\ud800").Subscribe(_ => { })).ParamName);
+
+        // A watch returns no task: the call never throws, and its first MoveNextAsync fails through its task.
+        IAsyncEnumerable<KeyChange>[] badWatches =
+        [
+            store.WatchAsync(string.Empty, cancellationToken: this.TimeoutToken),
+            store.WatchPrefixAsync("p\ud800", cancellationToken: this.TimeoutToken),
+            store.WatchAsync("k", bufferCapacity: 0, cancellationToken: this.TimeoutToken),
+            SharedStoreExtensions.WatchPrefixAsync(null!, "p/", cancellationToken: this.TimeoutToken),
+        ];
+        foreach (var watch in badWatches)
+        {
+            await using var enumerator = watch.GetAsyncEnumerator(this.TimeoutToken);
+            ValueTask<bool> first = enumerator.MoveNextAsync();
+            await Assert.ThrowsAnyAsync<ArgumentException>(async () => await first);
+        }
 
         await store.SetAsync("text", "abc", this.TimeoutToken);
         var unreadable = await Assert.ThrowsAsync<JsonException>(async () => await store.GetAsync<int>("text", this.TimeoutToken));

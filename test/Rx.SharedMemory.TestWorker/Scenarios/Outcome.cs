@@ -36,10 +36,14 @@ internal sealed record Outcome(
         exception.InnerException?.GetType().FullName,
         thrownAtCallSite);
 
-    /// <summary>Awaits a call made by <paramref name="call"/>, telling a throw at the call site from a failure through the task.</summary>
-    public static async Task<Outcome> OfAsync(Func<ValueTask> call)
+    /// <summary>
+    /// Makes a call and awaits what it returned, telling a throw at the call site from a failure through the task.
+    /// <paramref name="call"/> must be the call itself (<c>() =&gt; store.SetAsync(...)</c>), not an <c>async</c>
+    /// lambda around it, which would turn a throw at the call site into a failed task.
+    /// </summary>
+    public static async Task<Outcome> OfAsync<T>(Func<ValueTask<T>> call)
     {
-        ValueTask pending;
+        ValueTask<T> pending;
         try
         {
             pending = call();
