@@ -40,6 +40,8 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Contains("Key 'ttl/text': its value cannot be read as System.Int32", calls["unreadable"].Message, StringComparison.Ordinal);
         Assert.Equal(nameof(JsonException), calls["unreadable"].Exception);
         Assert.Contains("Key 'cycle': a value of type System.Type cannot be serialized", calls["unwritable"].Message, StringComparison.Ordinal);
+        Assert.Equal(nameof(ArgumentException), calls["unwritable-nan"].Exception);
+        Assert.StartsWith("Key 'nan': a value of type System.Double cannot be serialized", calls["unwritable-nan"].Message, StringComparison.Ordinal);
 
         // The master's error, as the worker's own exception, with nothing of StreamJsonRpc in it.
         var lockTimeout = calls["lock-timeout"];
@@ -120,6 +122,29 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
     }
 
     [Fact]
+    public async Task MasterStore_AValueThatCannotBeSerialized_FailsThroughTheTask_NamingTheKey()
+    {
+        var store = this.Master.Store;
+        var cycle = new Node();
+        cycle.Next = cycle;
+
+        // Issued together: none throws at its call site, and the good one runs.
+        var cyclic = store.SetAsync("cyclic", cycle, this.TimeoutToken);
+        var type = store.SetAsync("type", typeof(int), new SetOptions { TimeToLive = TimeSpan.FromMinutes(1) }, this.TimeoutToken);
+        var notANumber = store.SetAsync("nan", double.NaN, this.TimeoutToken);
+        var good = store.SetAsync("good", 1, this.TimeoutToken);
+
+        Assert.StartsWith("Key 'cyclic': a value of type Rx.SharedMemory.Tests.InputRulesTests+Node cannot be serialized", (await Assert.ThrowsAsync<JsonException>(async () => await cyclic)).Message, StringComparison.Ordinal);
+        Assert.StartsWith("Key 'type': a value of type System.Type cannot be serialized", (await Assert.ThrowsAsync<NotSupportedException>(async () => await type)).Message, StringComparison.Ordinal);
+        Assert.StartsWith("Key 'nan': a value of type System.Double cannot be serialized", (await Assert.ThrowsAsync<ArgumentException>(async () => await notANumber)).Message, StringComparison.Ordinal);
+        Assert.True(await good > 0);
+        foreach (var key in new[] { "cyclic", "type", "nan" })
+        {
+            Assert.Null(await store.GetEntryAsync<JsonElement>(key, this.TimeoutToken));
+        }
+    }
+
+    [Fact]
     public async Task ATimeToLiveOfTimeSpanMaxValue_DoesNotOverflow_IntoAnImmediateExpiry()
     {
         await this.Master.Store.SetAsync("forever", 1, new SetOptions { TimeToLive = TimeSpan.MaxValue }, this.TimeoutToken);
@@ -129,5 +154,11 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Equal(2, await this.Master.Store.GetAsync<int>("forever", this.TimeoutToken));
         Assert.Equal(1, await this.Master.Store.GetAsync<int>("years", this.TimeoutToken));
         Assert.Equal(DateTimeOffset.MaxValue.UtcTicks, Store.KeyValueStore.ExpiryTicks(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.MaxValue));
+    }
+
+    /// <summary>A value that refers to itself: it cannot be serialized.</summary>
+    private sealed class Node
+    {
+        public Node? Next { get; set; }
     }
 }

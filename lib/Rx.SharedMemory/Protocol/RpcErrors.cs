@@ -43,11 +43,12 @@ internal static class RpcErrors
     public static bool IsInternal(JsonRpcError.ErrorDetail detail) => detail.Code == JsonRpcErrorCode.InternalError;
 
     /// <summary>
-    /// The exception for an error response. It does not wrap the <see cref="RemoteInvocationException"/>: users see
-    /// this library's exceptions and the master's message, never StreamJsonRpc's types.
+    /// The exception for an error response. It does not wrap the <see cref="RemoteRpcException"/>: users see this
+    /// library's exceptions and the master's message, never StreamJsonRpc's types, whichever of them StreamJsonRpc
+    /// read the answer as (<see cref="RemoteMethodNotFoundException"/> for <c>-32601</c> and <c>-32602</c>).
     /// </summary>
-    public static Exception ToException(RemoteInvocationException error) =>
-        ToException(error.ErrorCode, error.Message, error.DeserializedErrorData as LimitErrorData, inner: null);
+    public static Exception ToException(RemoteRpcException error) =>
+        ToException((int?)error.ErrorCode ?? 0, error.Message, error.DeserializedErrorData as LimitErrorData, inner: null);
 
     /// <summary>The exception for an <c>{"code", "message", "data"}</c> error object of a <c>batch</c> result.</summary>
     public static Exception ToException(JsonElement error, JsonSerializerOptions options)

@@ -50,6 +50,7 @@ internal sealed class InputRulesScenario : Scenario<InputRulesScenario.Report>
         await TryAsync("together-accepted", () => accepted);
         await TryAsync("unreadable", () => store.GetAsync<int>("ttl/text", timeout));
         await TryAsync("unwritable", () => store.SetAsync("cycle", typeof(int), timeout));
+        await TryAsync("unwritable-nan", () => store.SetAsync("nan", double.NaN, timeout));
         await TryAsync("lock-timeout", () => store.AcquireLockAsync("held", TimeSpan.FromMilliseconds(10), timeout));
         return new Report(calls, prefixLone, ttlPresent, togetherFaulted);
     }
