@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
@@ -18,6 +19,8 @@ internal static class MasterChannel
     /// <param name="name">The reader thread's name.</param>
     /// <param name="outbound">Counts what waits to be written to the worker.</param>
     /// <returns>The connection, not listening yet.</returns>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound) =>
         RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter());
 }
