@@ -28,6 +28,18 @@ public sealed class SerializationTests() : WorkerProcessTestBase(new SharedMemor
     }
 
     [Fact]
+    public async Task WorkerWithoutOptions_WritesAndReadsWithSystemTextJsonsDefaults()
+    {
+        await this.Master.Store.SetAsync("from-master", new Reading("master", 2), Defaults, cancellationToken: this.TimeoutToken);
+
+        var report = await this.ReportAfterExitAsync<SerializerScenario.Report>(await this.SpawnAsync("serializer", "default", "from-worker", "from-master"));
+
+        Assert.Equal("""{"SensorName":"worker","Value":1.5}""", report.Json);
+        Assert.Equal(new Reading("worker", 1.5), report.ReadBack);
+        Assert.Equal(new Reading("master", 2), report.Other);
+    }
+
+    [Fact]
     public async Task JsonTypeInfo_FromSourceGeneratedContext_RoundTripsThroughAWorker_InEveryTypedCall()
     {
         await this.Master.Store.SetAsync("sensor/other", new Reading("master", 3), ReadingJsonContext.Default.Reading, cancellationToken: this.TimeoutToken);

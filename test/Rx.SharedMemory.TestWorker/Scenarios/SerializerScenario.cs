@@ -6,7 +6,7 @@ namespace Rx.SharedMemory.TestWorker.Scenarios;
 
 /// <summary>
 /// serializer camel KEY OTHER: with camelCase store-wide options, writes a <see cref="Reading"/> at KEY and reads it
-/// back and the one at OTHER. serializer context KEY OTHER: the same with <see cref="ReadingJsonContext"/> per call,
+/// back and the one at OTHER; serializer default KEY OTHER, the same without options. serializer context KEY OTHER: the same with <see cref="ReadingJsonContext"/> per call,
 /// and an update, a compare-and-set, a change and a mirror read with it too.
 /// </summary>
 internal sealed class SerializerScenario : Scenario<SerializerScenario.Report>
@@ -22,7 +22,7 @@ internal sealed class SerializerScenario : Scenario<SerializerScenario.Report>
         var (store, arguments, timeout, _) = context;
         string key = arguments[1], other = arguments[2];
         var written = new Reading("worker", 1.5);
-        if (arguments[0] == "camel")
+        if (arguments[0] is "camel" or "default")
         {
             await store.SetAsync(key, written, timeout);
             return new Report(
