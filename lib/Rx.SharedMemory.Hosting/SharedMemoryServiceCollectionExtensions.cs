@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -13,6 +14,11 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers a shared-memory master, or a worker's connection to one, with the host.</summary>
 public static class SharedMemoryServiceCollectionExtensions
 {
+    // What the registrations need: a worker's connection speaks JSON-RPC through StreamJsonRpc's reflection-based
+    // formatter, and binding settings from configuration reflects over the options' types.
+    private const string Connection = "Workers connect to their master through StreamJsonRpc's SystemTextJsonFormatter, which uses reflection and code made at run time: not safe under trimming or Native AOT.";
+    private const string ConnectionAndBinding = Connection + " The settings are bound from configuration by reflection.";
+
     /// <summary>
     /// Runs a <see cref="SharedMemoryMaster"/> with the host: the master (a singleton, registered unless one already
     /// is) and its <see cref="SharedMemoryMaster.Store"/> as <see cref="ISharedStore"/>; a hosted service that starts
@@ -24,6 +30,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the master's settings in code; null for the defaults (no workers).</param>
     /// <returns><paramref name="services"/>.</returns>
+    [RequiresUnreferencedCode(Connection)]
+    [RequiresDynamicCode(Connection)]
     public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, Action<SharedMemoryMasterHostOptions>? configure = null) =>
         Configured(services, AddMaster, configure);
 
@@ -35,6 +43,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The section that holds the settings.</param>
     /// <returns><paramref name="services"/>.</returns>
+    [RequiresUnreferencedCode(ConnectionAndBinding)]
+    [RequiresDynamicCode(ConnectionAndBinding)]
     public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, IConfiguration configuration) =>
         Bound(services, AddMaster, configuration);
 
@@ -48,6 +58,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the worker's settings in code; null for the defaults.</param>
     /// <returns><paramref name="services"/>.</returns>
+    [RequiresUnreferencedCode(Connection)]
+    [RequiresDynamicCode(Connection)]
     public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, Action<SharedMemoryWorkerHostOptions>? configure = null) =>
         Configured(services, AddWorker, configure);
 
@@ -58,6 +70,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The section that holds the settings.</param>
     /// <returns><paramref name="services"/>.</returns>
+    [RequiresUnreferencedCode(ConnectionAndBinding)]
+    [RequiresDynamicCode(ConnectionAndBinding)]
     public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, IConfiguration configuration) =>
         Bound(services, AddWorker, configuration);
 
@@ -76,6 +90,8 @@ public static class SharedMemoryServiceCollectionExtensions
     }
 
     /// <summary>Registers through <paramref name="add"/>, with the settings bound from <paramref name="configuration"/>; a wrong one is named by its key.</summary>
+    [RequiresUnreferencedCode("The settings are bound from configuration by reflection.")]
+    [RequiresDynamicCode("The settings are bound from configuration by reflection.")]
     private static IServiceCollection Bound<TOptions>(IServiceCollection services, Func<IServiceCollection, string, OptionsBuilder<TOptions>> add, IConfiguration configuration)
         where TOptions : class
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
@@ -19,6 +20,8 @@ internal static class MasterChannel
     /// <param name="outbound">Counts what waits to be written to the worker.</param>
     /// <param name="requestFailed">Told of a request that failed with an exception the protocol has no code for, to log it.</param>
     /// <returns>The connection, not listening yet.</returns>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound, Action<Exception, string?> requestFailed) =>
         RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter(), requestFailed);
 }
