@@ -17,7 +17,8 @@ internal static class MasterChannel
     /// <param name="writeTo">The stream the worker reads.</param>
     /// <param name="name">The reader thread's name.</param>
     /// <param name="outbound">Counts what waits to be written to the worker.</param>
+    /// <param name="hold">Holds the next read back while the worker's last message waits for observers that are behind.</param>
     /// <returns>The connection, not listening yet.</returns>
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound) =>
-        RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter());
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound, ReadHold? hold = null) =>
+        RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter(), hold);
 }
