@@ -96,10 +96,53 @@ public sealed class MessagesTests : WorkerProcessTestBase
         Assert.Equal(["\"to-other\""], saw.Messages);
         Assert.False(waiting.IsCompleted);
 
-        // Its worker gone, the waiting send fails rather than hanging or being dropped silently.
+        // Its worker killed, the waiting send ends rather than hanging: let in as the dying connection drains (what is
+        // queued for a worker that is gone is dropped with a log line, as its changes are), or refused once the
+        // connection is closed. After the worker's exit, every send is refused.
         holder.Worker.Kill();
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting);
+        try
+        {
+            await waiting.WaitAsync(this.TimeoutToken);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
         await holder.Worker.Exited.WaitAsync(this.TimeoutToken);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => holder.Worker.SendAsync(1, this.TimeoutToken).AsTask());
+    }
+
+    [Fact]
+    public async Task ASlowObserverOnTheMaster_HoldsBackTheSender_NotOtherWorkersCalls()
+    {
+        using var release = new ManualResetEventSlim();
+        var firstSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int seen = 0;
+        using var slow = this.Master.Messages.Subscribe(_ =>
+        {
+            Interlocked.Increment(ref seen);
+            firstSeen.TrySetResult();
+            release.Wait(this.TimeoutToken);
+        });
+
+        // Far more than the observer's queue of 100 and the pipe hold: the sender's pipe stops being read.
+        var sender = await this.SpawnAsync("messages", "send", "10000");
+        await firstSeen.Task.WaitAsync(this.TimeoutToken);
+
+        // Another worker connects and makes its calls (hello, and the set of its ready key) meanwhile.
+        var other = await this.SpawnReadyAsync("messages", "receive");
+        await other.Worker.SendAsync("end", this.TimeoutToken);
+        await this.ReportAfterExitAsync(other);
+        Assert.Equal(1, Volatile.Read(ref seen));
+        Assert.False(sender.Worker.Exited.IsCompleted);
+
+        // Released, the observer takes every message: none was dropped.
+        var done = this.Master.Messages.Where(m => m.WorkerId == sender.Worker.Id && m.Deserialize<JsonElement>().ValueKind == JsonValueKind.String).FirstAsync().ToTask(this.TimeoutToken);
+        release.Set();
+        await done;
+        await sender.Worker.SendAsync("done", this.TimeoutToken);
+        await this.ReportAfterExitAsync(sender);
+        Assert.Equal(10_001, Volatile.Read(ref seen));
     }
 
     [Fact]
