@@ -61,6 +61,7 @@ internal static class OperationTable
         new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => t.SubscribeAsync(subscription, key, prefix, fromVersion)),
         new(RpcMethods.Unsubscribe, static t => (long subscription) => t.Unsubscribe(subscription)),
         new(RpcMethods.Batch, static t => (BatchRequest calls) => t.BatchAsync(calls)),
+        new(RpcMethods.Message, static t => (JsonElement message) => t.OnMessage(message)),
     ];
 
     private static readonly FrozenDictionary<string, Func<WorkerConnection, BatchArguments, ValueTask<object?>>> Batched =

@@ -12,6 +12,9 @@ internal static class RpcMethods
     /// <summary>The <c>hello</c> feature that says large values may travel through the shared region (docs/protocol.md).</summary>
     public const string SharedRegionFeature = "sharedRegion";
 
+    /// <summary>The <c>hello</c> feature that says the master takes and sends <see cref="Message"/> notifications (docs/protocol.md).</summary>
+    public const string MessagesFeature = "messages";
+
     // Worker to master, requests.
     public const string Hello = "hello";
     public const string Get = "get";
@@ -29,4 +32,7 @@ internal static class RpcMethods
 
     // Master to worker, notification.
     public const string Changes = "changes";
+
+    // Both ways, notification: a message between processes, its params {"message": <JSON>}.
+    public const string Message = "message";
 }

@@ -33,6 +33,9 @@ internal static class ScenarioTable
         ["mirror-writer"] = new MirrorWriterScenario(),
         ["mirror-reader"] = new MirrorReaderScenario(),
 
+        // Messages between processes.
+        ["messages"] = new MessagesScenario(),
+
         // Bystanders, which measure or check what others cost them.
         ["checking-bystander"] = new CheckingBystanderScenario(),
         ["bystander"] = new BystanderScenario(),
