@@ -226,6 +226,16 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         }
 
         this.ThrowIfDisposed();
+        var (worker, standardError) = await this.StartWorkerAsync(startInfo, cancellationToken).ConfigureAwait(false);
+        await this.WaitOnlineAsync(worker, startInfo, standardError, cancellationToken).ConfigureAwait(false);
+        return worker;
+    }
+
+    /// <summary>Starts the worker's process with its pipes and begins serving its connection.</summary>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
+    private async Task<(WorkerConnection Worker, WorkerStandardError? StandardError)> StartWorkerAsync(ProcessStartInfo startInfo, CancellationToken cancellationToken)
+    {
         WorkerConnection worker;
         WorkerStandardError? standardError = null;
 
@@ -283,6 +293,12 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             this.spawnGate.Release();
         }
 
+        return (worker, standardError);
+    }
+
+    /// <summary>Waits for the worker's hello; a worker that exits first, or does not connect in time, fails the spawn.</summary>
+    private async Task WaitOnlineAsync(WorkerConnection worker, ProcessStartInfo startInfo, WorkerStandardError? standardError, CancellationToken cancellationToken)
+    {
         try
         {
             await Task.WhenAny(worker.Online, worker.Gone).WaitAsync(this.options.WorkerStartTimeout, cancellationToken).ConfigureAwait(false);
@@ -315,8 +331,6 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         {
             worker.SpawnSettled();
         }
-
-        return worker;
     }
 
     /// <summary>
