@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -90,7 +91,7 @@ public static class SharedMemoryServiceCollectionExtensions
     {
         var options = services.AddOptions<SharedMemoryMasterHostOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SharedMemoryMasterHostOptions>>(new MasterHostOptionsValidator(path)));
-        services.TryAddSingleton(static sp => new SharedMemoryMaster(sp.GetRequiredService<IOptions<SharedMemoryMasterHostOptions>>().Value.Store, sp.GetService<ILoggerFactory>()));
+        services.TryAddSingleton(static sp => new SharedMemoryMaster(WithMeterFactory(sp.GetRequiredService<IOptions<SharedMemoryMasterHostOptions>>().Value.Store, sp), sp.GetService<ILoggerFactory>()));
         services.TryAddSingleton(static sp => sp.GetRequiredService<SharedMemoryMaster>().Store);
         services.TryAddSingleton(static sp => new WorkerSupervisor(
             sp.GetRequiredService<SharedMemoryMaster>(),
@@ -98,6 +99,13 @@ public static class SharedMemoryServiceCollectionExtensions
             sp.GetService<ILoggerFactory>(),
             sp.GetService<TimeProvider>()));
         services.AddHostedService(static sp => sp.GetRequiredService<WorkerSupervisor>());
+        return options;
+    }
+
+    /// <summary>The master's settings with the host's meter factory, unless they name one: the master copies them, so they are set once.</summary>
+    private static SharedMemoryOptions WithMeterFactory(SharedMemoryOptions options, IServiceProvider services)
+    {
+        options.MeterFactory ??= services.GetService<IMeterFactory>();
         return options;
     }
 

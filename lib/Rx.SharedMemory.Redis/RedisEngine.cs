@@ -63,6 +63,8 @@ internal sealed class RedisEngine : IStoreEngine
 
     public int SubscriptionCount => this.feed.Count;
 
+    public long ChangeLogLength => this.db.StreamLength(this.Key("log"));
+
     internal IDatabase Database => this.db;
 
     /// <summary>Gets this master's reader of the change log, for tests.</summary>

@@ -106,6 +106,13 @@ public sealed class SharedMemoryOptions
     /// </remarks>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>
+    /// Gets or sets the factory the master takes its <see cref="System.Diagnostics.Metrics.Meter"/> from (named
+    /// <see cref="SharedMemoryMetrics.MeterName"/>), such as the host's; <see langword="null"/> (the default) for a meter
+    /// of the master's own, disposed with it. The hosting package sets it to the host's factory.
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
+
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the message names it.</exception>
     /// <exception cref="ArgumentNullException">A required setting is null; the message names it.</exception>

@@ -34,6 +34,8 @@ internal sealed class DeferredEngine(MemoryEngine inner) : IStoreEngine
 
     public int SubscriptionCount => inner.SubscriptionCount;
 
+    public long ChangeLogLength => inner.ChangeLogLength;
+
     public ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken) => LaterAsync(inner.GetAsync(key, cancellationToken));
 
     public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>

@@ -31,6 +31,9 @@ internal interface IStoreEngine : IDisposable
     /// <summary>Gets the number of registered subscriptions.</summary>
     int SubscriptionCount { get; }
 
+    /// <summary>Gets the number of changes the change log holds for subscribers that resume from a version.</summary>
+    long ChangeLogLength { get; }
+
     /// <summary>Reads a key, counting as a use for eviction.</summary>
     /// <returns>Its value and version; null when it is absent.</returns>
     ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken);

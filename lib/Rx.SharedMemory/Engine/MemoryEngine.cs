@@ -1,3 +1,4 @@
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Engine;
@@ -6,10 +7,10 @@ namespace Rx.SharedMemory.Engine;
 /// The embedded engine, the default: the store in the master's memory (<see cref="KeyValueStore"/>) and its locks
 /// (<see cref="LockTable"/>). Every operation but a lock wait completes synchronously.
 /// </summary>
-internal sealed class MemoryEngine(SharedMemoryOptions options) : IStoreEngine
+internal sealed class MemoryEngine(SharedMemoryOptions options, MasterMetrics? metrics = null) : IStoreEngine
 {
     /// <summary>Gets the store, for tests that check what an owner left.</summary>
-    internal KeyValueStore Store { get; } = new(options);
+    internal KeyValueStore Store { get; } = new(options, metrics);
 
     /// <summary>Gets the locks, for tests that check what an owner left.</summary>
     internal LockTable Locks { get; } = new();
@@ -21,6 +22,8 @@ internal sealed class MemoryEngine(SharedMemoryOptions options) : IStoreEngine
     public long Bytes => this.Store.Bytes;
 
     public int SubscriptionCount => this.Store.SubscriptionCount;
+
+    public long ChangeLogLength => this.Store.ChangeLogLength;
 
     public ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken) => new(this.Store.Get(key));
 

@@ -3,6 +3,7 @@ using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Mirror;
@@ -20,11 +21,13 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     private readonly ConcurrentDictionary<LocalSubscription, bool> subscriptions = new();
     /// <summary>The owner of the locks the master takes itself; workers are numbered from 1.</summary>
     private const long MasterOwner = 0;
+    private readonly MasterMetrics metrics;
     private long nextSubscriptionId;
     private volatile bool disposed;
 
-    public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger)
+    public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger, MasterMetrics? metrics = null)
     {
+        this.metrics = metrics ?? MasterMetrics.Unowned;
         this.engine = engine;
         this.options = options;
         this.logger = logger;
@@ -173,6 +176,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
                 queueCapacity,
                 queueMaxBytes,
                 this.logger,
+                this.metrics,
                 s => this.subscriptions.TryRemove(s, out _));
             this.subscriptions.TryAdd(subscription, true);
             try

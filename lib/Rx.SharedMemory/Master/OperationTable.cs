@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Diagnostics;
 using System.Text.Json;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
@@ -27,11 +28,11 @@ internal static class OperationTable
         new(RpcMethods.Hello, static t => (int protocolVersion, int processId, bool sharedRegion = false) => t.OnHello(protocolVersion, processId, sharedRegion)),
         new(
             RpcMethods.Get,
-            static t => (string key) => GetAsync(t.Greeted(), key),
+            static t => (string key) => RunAsync(t, RpcMethods.Get, key, static (t, key) => GetAsync(t.Greeted(), key)),
             static (t, a) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key")))),
         new(
             RpcMethods.Set,
-            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => SetAsync(t.Greeted(), key, RawJson.CopyOf(value), ttlMs, ephemeral),
+            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.Set, (key, value, ttlMs, ephemeral), static (t, a) => SetAsync(t.Greeted(), a.key, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral)),
             static (t, a) => AsObjectAsync(SetAsync(
                 t,
                 a.String(BatchPositions.Set.Key, "key"),
@@ -40,7 +41,7 @@ internal static class OperationTable
                 a.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral")))),
         new(
             RpcMethods.CompareAndSet,
-            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => CompareAndSetAsync(t.Greeted(), key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral),
+            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.CompareAndSet, (key, expectedVersion, value, ttlMs, ephemeral), static (t, a) => CompareAndSetAsync(t.Greeted(), a.key, a.expectedVersion, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral)),
             static (t, a) => AsObjectAsync(CompareAndSetAsync(
                 t,
                 a.String(BatchPositions.CompareAndSet.Key, "key"),
@@ -50,24 +51,24 @@ internal static class OperationTable
                 a.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral")))),
         new(
             RpcMethods.Increment,
-            static t => (string key, long delta = 1) => IncrementAsync(t.Greeted(), key, delta),
+            static t => (string key, long delta = 1) => RunAsync(t, RpcMethods.Increment, (key, delta), static (t, a) => IncrementAsync(t.Greeted(), a.key, a.delta)),
             static (t, a) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1))),
         new(
             RpcMethods.Delete,
-            static t => (string key) => DeleteAsync(t.Greeted(), key),
+            static t => (string key) => RunAsync(t, RpcMethods.Delete, key, static (t, key) => DeleteAsync(t.Greeted(), key)),
             static (t, a) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key")))),
-        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => t.LockAsync(name, timeoutMs, cancellationToken)),
+        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RunAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)))),
         new(
             RpcMethods.Unlock,
-            static t => (string name, long token) => t.Greeted().Engine.UnlockAsync(name, token, CancellationToken.None),
+            static t => (string name, long token) => RunAsync(t, RpcMethods.Unlock, (name, token), static (t, a) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None)),
             static (t, a) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
-        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => t.SubscribeAsync(subscription, key, prefix, fromVersion)),
-        new(RpcMethods.Unsubscribe, static t => (long subscription) => t.Unsubscribe(subscription)),
+        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => RunAsync(t, RpcMethods.Subscribe, (subscription, key, prefix, fromVersion), static (t, a) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion))),
+        new(RpcMethods.Unsubscribe, static t => (long subscription) => RunAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription) => new ValueTask<bool>(t.Unsubscribe(subscription)))),
         new(RpcMethods.Batch, static t => (BatchRequest calls) => t.BatchAsync(calls)),
     ];
 
-    private static readonly FrozenDictionary<string, Func<StoreRpcTarget, BatchArguments, ValueTask<object?>>> Batched =
-        Operations.Where(o => o.Batched is not null).ToFrozenDictionary(o => o.Name, o => o.Batched!, StringComparer.Ordinal);
+    private static readonly FrozenDictionary<string, Operation> Batched =
+        Operations.Where(o => o.Batched is not null).ToFrozenDictionary(o => o.Name, StringComparer.Ordinal);
 
     private static readonly string BatchedNames = string.Join(", ", Operations.Where(o => o.Batched is not null).Select(o => o.Name));
 
@@ -88,8 +89,8 @@ internal static class OperationTable
     /// <returns>The result: null, a number, a boolean or a message.</returns>
     /// <exception cref="ArgumentException">The method cannot be called in a batch.</exception>
     public static ValueTask<object?> RunBatchedAsync(StoreRpcTarget target, BatchArguments arguments) =>
-        Batched.TryGetValue(arguments.Method, out var run)
-            ? run(target, arguments)
+        Batched.TryGetValue(arguments.Method, out var operation)
+            ? RunAsync(target, operation.Name, arguments, operation.Batched!)
             : throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
 
     private static async ValueTask<EntryMessage<RawJson>?> GetAsync(StoreRpcTarget target, string key) =>
@@ -123,6 +124,48 @@ internal static class OperationTable
 
     private static ValueTask<long> DeleteAsync(StoreRpcTarget target, string key) =>
         target.PastGateAsync(key, static (engine, key, _) => engine.DeleteAsync(key, CancellationToken.None));
+
+    /// <summary>
+    /// Runs one operation, by request or in a batch, and records its duration by its name when it ends: the arguments
+    /// are read before this returns, as a batch needs.
+    /// </summary>
+    private static ValueTask<TResult> RunAsync<TState, TResult>(StoreRpcTarget target, string operation, TState state, Func<StoreRpcTarget, TState, ValueTask<TResult>> run)
+    {
+        long started = Stopwatch.GetTimestamp();
+        ValueTask<TResult> running;
+        try
+        {
+            running = run(target, state);
+        }
+        catch (Exception ex)
+        {
+            target.Metrics.RecordOperation(operation, started, ex);
+            throw;
+        }
+
+        if (running.IsCompletedSuccessfully)
+        {
+            target.Metrics.RecordOperation(operation, started, null);
+            return running;
+        }
+
+        return RecordWhenEndedAsync(target, operation, started, running);
+    }
+
+    private static async ValueTask<TResult> RecordWhenEndedAsync<TResult>(StoreRpcTarget target, string operation, long started, ValueTask<TResult> running)
+    {
+        try
+        {
+            var result = await running.ConfigureAwait(false);
+            target.Metrics.RecordOperation(operation, started, null);
+            return result;
+        }
+        catch (Exception ex)
+        {
+            target.Metrics.RecordOperation(operation, started, ex);
+            throw;
+        }
+    }
 
     /// <summary>A batched call's result as an object.</summary>
     private static async ValueTask<object?> AsObjectAsync<T>(ValueTask<T> running) => await running.ConfigureAwait(false);

@@ -4,6 +4,7 @@ using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Master;
@@ -27,6 +28,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     private readonly IStoreEngine engine;
     private readonly LocalStore localStore;
     private readonly ILogger logger;
+    private readonly MasterMetrics metrics;
     private readonly SemaphoreSlim spawnGate = new(1, 1);
 
     // The workers whose exit has not been reported yet: the master keeps nothing of a worker after that, so that a
@@ -42,19 +44,28 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <param name="loggerFactory">Where the master logs; <see langword="null"/> for none.</param>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
     public SharedMemoryMaster(SharedMemoryOptions? options = null, ILoggerFactory? loggerFactory = null)
-        : this(options, loggerFactory, static options => new MemoryEngine(options))
+        : this(options, loggerFactory, static (options, metrics) => new MemoryEngine(options, metrics))
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="SharedMemoryMaster"/> class over the engine <paramref name="createEngine"/> makes from the checked settings.</summary>
-    internal SharedMemoryMaster(SharedMemoryOptions? options, ILoggerFactory? loggerFactory, Func<SharedMemoryOptions, IStoreEngine> createEngine)
+    internal SharedMemoryMaster(SharedMemoryOptions? options, ILoggerFactory? loggerFactory, Func<SharedMemoryOptions, MasterMetrics, IStoreEngine> createEngine)
     {
         this.options = (options ?? new SharedMemoryOptions()).Clone();
         this.options.Validate();
         this.logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Master");
-        this.engine = createEngine(this.options);
-        this.localStore = new LocalStore(this.engine, this.options, this.logger);
+        this.metrics = new MasterMetrics(this.options.MeterFactory);
+        this.engine = createEngine(this.options, this.metrics);
+        this.localStore = new LocalStore(this.engine, this.options, this.logger, this.metrics);
         this.Changes = this.localStore.ObserveAllLive(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
+        this.metrics.ObserveMaster(new MasterMetrics.MasterState(
+            IsLive: () => Volatile.Read(ref this.disposed) == 0,
+            Keys: () => this.engine.Count,
+            Bytes: () => this.engine.Bytes,
+            Workers: () => this.workers.Count,
+            Subscriptions: () => this.engine.SubscriptionCount,
+            QueuedChanges: () => this.workers.Values.Select(static w => w.QueuedChanges).ToArray(),
+            ChangeLogLength: () => this.engine.ChangeLogLength));
     }
 
     /// <summary>Gets the store, for the master's own code: the same API a worker has, without a pipe.</summary>
@@ -160,7 +171,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
                 throw;
             }
 
-            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.engine, this.options, this.logger);
+            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.engine, this.options, this.logger, this.metrics);
             this.workers[worker.Id] = worker;
             worker.Start(this.OnWorkerExited);
         }
@@ -233,7 +244,11 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
         this.online.OnCompleted();
         this.exited.OnCompleted();
+        this.metrics.Dispose();
     }
+
+    /// <summary>Gets the master's instruments, for tests.</summary>
+    internal MasterMetrics Metrics => this.metrics;
 
     /// <summary>Gets the engine, for tests that check what a dead worker left.</summary>
     internal IStoreEngine Engine => this.engine;

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Protocol;
@@ -44,8 +45,9 @@ internal sealed class StoreRpcTarget
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
 
-    public StoreRpcTarget(IStoreEngine engine, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger)
+    public StoreRpcTarget(IStoreEngine engine, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger, MasterMetrics? metrics = null)
     {
+        this.Metrics = metrics ?? MasterMetrics.Unowned;
         this.offeredRegion = region;
         this.engine = engine;
         this.outbox = outbox;
@@ -53,6 +55,9 @@ internal sealed class StoreRpcTarget
         this.workerId = workerId;
         this.logger = logger;
     }
+
+    /// <summary>Gets the master's instruments.</summary>
+    internal MasterMetrics Metrics { get; }
 
     /// <summary>Gets the engine the connection's operations run on.</summary>
     internal IStoreEngine Engine => this.engine;
@@ -155,7 +160,7 @@ internal sealed class StoreRpcTarget
 
         int count = array.GetArrayLength();
         var buffer = new ArrayBufferWriter<byte>(256 + (count * 32));
-        var results = new RegionResults(this.region);
+        var results = new RegionResults(this.region, this.Metrics);
         long budget = ProtocolLimits.AnswerBudget(this.options.MaxValueBytes);
 
         // Calls an engine answers later (a remote one): from the first on, every call of the batch is sent at once, in
@@ -214,7 +219,7 @@ internal sealed class StoreRpcTarget
             writer.WriteEndArray();
         }
 
-        SharedMemoryMetrics.BatchCalls.Record(count);
+        this.Metrics.BatchCalls.Record(count);
         return new RawJson(buffer.WrittenSpan.ToArray());
     }
 
@@ -470,7 +475,7 @@ internal sealed class StoreRpcTarget
             value = value[range]; // without the whitespace around it, as an inline value is stored
         }
 
-        SharedMemoryMetrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToMaster);
+        this.Metrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToMaster);
         return value;
     }
 
@@ -501,7 +506,7 @@ internal sealed class StoreRpcTarget
     }
 
     /// <summary>The to-worker area of the shared region, taken for one batch's large results when it is free.</summary>
-    private sealed class RegionResults(SharedRegion? region)
+    private sealed class RegionResults(SharedRegion? region, MasterMetrics metrics)
     {
         private bool claimed;
         private bool unavailable = region is null;
@@ -533,7 +538,7 @@ internal sealed class StoreRpcTarget
 
             int offset = this.used;
             this.used += value.Length;
-            SharedMemoryMetrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToWorker);
+            metrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToWorker);
             return offset;
         }
     }

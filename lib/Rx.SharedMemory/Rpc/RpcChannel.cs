@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Protocol;
@@ -28,7 +29,8 @@ internal static class RpcChannel
     /// For the master: counts what waits to be written to the peer, and the next request is read only while that is
     /// within its limit (<see cref="OutboundBuffer"/>). Null for a worker.
     /// </param>
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null)
+    /// <param name="metrics">For the master: where its pauses in reading are counted.</param>
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, MasterMetrics? metrics = null)
     {
         var formatter = new SystemTextJsonFormatter();
         if (inlineDispatch)
@@ -40,7 +42,7 @@ internal static class RpcChannel
         valueOptions = formatter.JsonSerializerOptions;
         var writer = CoalescingWriter.Start(writeTo, outbound);
         var reader = ReaderThread.Start(readFrom, name);
-        var handler = outbound is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound);
+        var handler = outbound is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, metrics ?? MasterMetrics.Unowned);
         return new ProtocolJsonRpc(handler)
         {
             SynchronizationContext = inlineDispatch ? InlineSynchronizationContext.Instance : new NonConcurrentSynchronizationContext(sticky: false),
@@ -69,7 +71,7 @@ internal static class RpcChannel
     /// The master runs each request inline as it is read (<see cref="InlineSynchronizationContext"/>) and writes its
     /// answer without waiting, so by the time the next read starts, the previous answer is counted.
     /// </remarks>
-    private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer outbound)
+    private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer outbound, MasterMetrics metrics)
         : HeaderDelimitedMessageHandler(writer, reader, formatter)
     {
         protected override ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadCoreAsync(CancellationToken cancellationToken)
@@ -80,7 +82,7 @@ internal static class RpcChannel
 
         private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadWhenRoomAsync(ValueTask room, CancellationToken cancellationToken)
         {
-            SharedMemoryMetrics.ReadPauses.Add(1);
+            metrics.ReadPauses.Add(1);
             await room.ConfigureAwait(false);
             return await base.ReadCoreAsync(cancellationToken).ConfigureAwait(false);
         }

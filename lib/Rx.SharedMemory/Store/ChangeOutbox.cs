@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
 
 namespace Rx.SharedMemory.Store;
@@ -31,6 +32,7 @@ internal sealed class ChangeOutbox : IDisposable
     private readonly ConflatingQueue<(long SubscriptionId, string Key, StreamPart Part), OutboxItem> queue;
     private readonly Func<IReadOnlyList<OutboxItem>, ValueTask> deliver;
     private readonly ILogger logger;
+    private readonly MasterMetrics metrics;
     private bool draining;
     private bool disposed;
 
@@ -38,8 +40,10 @@ internal sealed class ChangeOutbox : IDisposable
     /// <param name="deliver">Delivers a batch in order; never called concurrently; must not keep the list.</param>
     /// <param name="logger">Where delivery failures go.</param>
     /// <param name="maxBytes">How many bytes of values may wait before conflation starts.</param>
-    public ChangeOutbox(int capacity, Func<IReadOnlyList<OutboxItem>, ValueTask> deliver, ILogger logger, long maxBytes = long.MaxValue)
+    /// <param name="metrics">Where conflations are counted; null for <see cref="MasterMetrics.Unowned"/>.</param>
+    public ChangeOutbox(int capacity, Func<IReadOnlyList<OutboxItem>, ValueTask> deliver, ILogger logger, long maxBytes = long.MaxValue, MasterMetrics? metrics = null)
     {
+        this.metrics = metrics ?? MasterMetrics.Unowned;
         this.queue = new(
             capacity,
             maxBytes,
@@ -227,7 +231,7 @@ internal sealed class ChangeOutbox : IDisposable
         // A metric listener's callback is foreign code.
         if (replaced > 0)
         {
-            SharedMemoryMetrics.ChangesConflated.Add(replaced);
+            this.metrics.ChangesConflated.Add(replaced);
         }
 
         if (startDrain)

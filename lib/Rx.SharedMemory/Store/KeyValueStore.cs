@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
+using Rx.SharedMemory.Diagnostics;
 
 namespace Rx.SharedMemory.Store;
 
@@ -45,8 +46,12 @@ internal sealed class KeyValueStore : IDisposable
     // Guarded by gate.
     private bool disposed;
 
-    public KeyValueStore(SharedMemoryOptions options)
+    // Where the store's measurements go, after its lock is released.
+    private readonly MasterMetrics metrics;
+
+    public KeyValueStore(SharedMemoryOptions options, MasterMetrics? metrics = null)
     {
+        this.metrics = metrics ?? MasterMetrics.Unowned;
         this.time = options.TimeProvider;
         this.limits = new StoreLimits(options);
         this.expiries = new ExpiryQueue(this.entries);
@@ -90,6 +95,18 @@ internal sealed class KeyValueStore : IDisposable
         }
     }
 
+    /// <summary>Gets the number of changes the change log holds.</summary>
+    public int ChangeLogLength
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.log.Count;
+            }
+        }
+    }
+
     /// <summary>Gets the number of registered subscriptions.</summary>
     public int SubscriptionCount
     {
@@ -120,7 +137,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Reads a key, counting as a use for eviction.</summary>
     public StoredValue? Get(string key)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
@@ -143,7 +160,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The version of the change.</returns>
     public long Set(string key, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
@@ -154,7 +171,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Stores a value only if the key is at the expected version (0: absent).</summary>
     public CompareAndSetResult CompareAndSet(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
@@ -170,7 +187,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <exception cref="InvalidOperationException">The value is not an integer, or the sum overflows.</exception>
     public (long Value, long Version) Increment(string key, long delta)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
@@ -201,7 +218,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The version of the change, or 0 when the key did not exist (and nothing was committed).</returns>
     public long Delete(string key)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
@@ -212,7 +229,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Deletes every key a connection still owns as ephemeral, publishing each deletion.</summary>
     public void ReleaseOwner(long owner)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         lock (this.gate)
         {
             foreach (var key in this.owners.Release(owner))
@@ -234,7 +251,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The store version at registration; later changes are delivered live.</returns>
     public long Subscribe(StoreSubscription subscription, long? fromVersion)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateSubscription(subscription);
         lock (this.gate)
         {
@@ -296,7 +313,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>The expiry pass, on the scheduler's thread: removes every key whose time has come.</summary>
     private void ExpireDue()
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         lock (this.gate)
         {
             if (this.disposed)
@@ -416,7 +433,7 @@ internal sealed class KeyValueStore : IDisposable
     /// What a store call leaves to do once it has released the lock: declared before the lock is taken, so that its
     /// <see cref="Dispose"/> runs after the lock is released, whether the call returns or throws.
     /// </summary>
-    private readonly ref struct AfterLock
+    private readonly ref struct AfterLock(MasterMetrics metrics)
     {
         public void Dispose()
         {
@@ -426,7 +443,7 @@ internal sealed class KeyValueStore : IDisposable
             }
             finally
             {
-                DeferredMetrics.Record();
+                DeferredMetrics.Record(metrics);
             }
         }
     }
