@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Diagnostics;
 using System.Text.Json;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
 using StreamJsonRpc;
@@ -64,7 +65,7 @@ internal static class OperationTable
             static (t, a) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
         new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => RunAsync(t, RpcMethods.Subscribe, (subscription, key, prefix, fromVersion), static (t, a) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion))),
         new(RpcMethods.Unsubscribe, static t => (long subscription) => RunAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription) => new ValueTask<bool>(t.Unsubscribe(subscription)))),
-        new(RpcMethods.Batch, static t => (BatchRequest calls) => t.BatchAsync(calls)),
+        new(RpcMethods.Batch, static t => (BatchRequest calls, JsonElement? traceparents = null) => t.BatchAsync(calls, traceparents)),
     ];
 
     private static readonly FrozenDictionary<string, Operation> Batched =
@@ -86,11 +87,12 @@ internal static class OperationTable
     /// <summary>Runs one call of a batch; its result is what a request of its own would return.</summary>
     /// <param name="target">The connection.</param>
     /// <param name="arguments">The call.</param>
+    /// <param name="parent"></param>
     /// <returns>The result: null, a number, a boolean or a message.</returns>
     /// <exception cref="ArgumentException">The method cannot be called in a batch.</exception>
-    public static ValueTask<object?> RunBatchedAsync(StoreRpcTarget target, BatchArguments arguments) =>
+    public static ValueTask<object?> RunBatchedAsync(StoreRpcTarget target, BatchArguments arguments, ActivityContext parent = default) =>
         Batched.TryGetValue(arguments.Method, out var operation)
-            ? RunAsync(target, operation.Name, arguments, operation.Batched!)
+            ? RunAsync(target, operation.Name, arguments, operation.Batched!, parent)
             : throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
 
     private static async ValueTask<EntryMessage<RawJson>?> GetAsync(StoreRpcTarget target, string key) =>
@@ -126,11 +128,14 @@ internal static class OperationTable
         target.PastGateAsync(key, static (engine, key, _) => engine.DeleteAsync(key, CancellationToken.None));
 
     /// <summary>
-    /// Runs one operation, by request or in a batch, and records its duration by its name when it ends: the arguments
-    /// are read before this returns, as a batch needs.
+    /// Runs one operation, by request or in a batch, inside its activity (a child of <paramref name="parent"/>, or of
+    /// the current one), and records its duration by its name when it ends. The arguments are read before this
+    /// returns, as a batch needs; the activity is current while the operation commits, so that its changes carry it.
     /// </summary>
-    private static ValueTask<TResult> RunAsync<TState, TResult>(StoreRpcTarget target, string operation, TState state, Func<StoreRpcTarget, TState, ValueTask<TResult>> run)
+    private static ValueTask<TResult> RunAsync<TState, TResult>(StoreRpcTarget target, string operation, TState state, Func<StoreRpcTarget, TState, ValueTask<TResult>> run, ActivityContext parent = default)
     {
+        var caller = Activity.Current;
+        var activity = StoreActivities.StartOperation(operation, parent, target.WorkerId);
         long started = Stopwatch.GetTimestamp();
         ValueTask<TResult> running;
         try
@@ -139,31 +144,51 @@ internal static class OperationTable
         }
         catch (Exception ex)
         {
-            target.Metrics.RecordOperation(operation, started, ex);
+            Ended(target, operation, started, activity, ex);
             throw;
+        }
+        finally
+        {
+            // The operation's activity ends when it does; the caller goes on in its own.
+            Activity.Current = caller;
         }
 
         if (running.IsCompletedSuccessfully)
         {
-            target.Metrics.RecordOperation(operation, started, null);
+            Ended(target, operation, started, activity, null);
             return running;
         }
 
-        return RecordWhenEndedAsync(target, operation, started, running);
+        return EndWhenDoneAsync(target, operation, started, activity, running);
     }
 
-    private static async ValueTask<TResult> RecordWhenEndedAsync<TResult>(StoreRpcTarget target, string operation, long started, ValueTask<TResult> running)
+    private static async ValueTask<TResult> EndWhenDoneAsync<TResult>(StoreRpcTarget target, string operation, long started, Activity? activity, ValueTask<TResult> running)
     {
         try
         {
             var result = await running.ConfigureAwait(false);
-            target.Metrics.RecordOperation(operation, started, null);
+            Ended(target, operation, started, activity, null);
             return result;
         }
         catch (Exception ex)
         {
-            target.Metrics.RecordOperation(operation, started, ex);
+            Ended(target, operation, started, activity, ex);
             throw;
+        }
+    }
+
+    private static void Ended(StoreRpcTarget target, string operation, long started, Activity? activity, Exception? failure)
+    {
+        target.Metrics.RecordOperation(operation, started, failure);
+        if (activity is not null)
+        {
+            if (failure is not null)
+            {
+                activity.SetStatus(ActivityStatusCode.Error, failure.Message);
+                activity.SetTag(MasterMetrics.ErrorTypeTag, failure.GetType().FullName);
+            }
+
+            activity.Stop();
         }
     }
 

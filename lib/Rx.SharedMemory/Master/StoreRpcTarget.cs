@@ -56,6 +56,9 @@ internal sealed class StoreRpcTarget
         this.logger = logger;
     }
 
+    /// <summary>Gets the id of the worker this connection serves.</summary>
+    internal int WorkerId => this.workerId;
+
     /// <summary>Gets the master's instruments.</summary>
     internal MasterMetrics Metrics { get; }
 
@@ -96,7 +99,7 @@ internal sealed class StoreRpcTarget
             WorkerId = this.workerId,
             MaxKeyLength = this.options.MaxKeyLength,
             MaxValueBytes = this.options.MaxValueBytes,
-            Features = this.region is null ? [RpcMethods.BatchFeature] : [RpcMethods.BatchFeature, RpcMethods.SharedRegionFeature],
+            Features = this.region is null ? [RpcMethods.BatchFeature, RpcMethods.TraceContextFeature] : [RpcMethods.BatchFeature, RpcMethods.TraceContextFeature, RpcMethods.SharedRegionFeature],
         };
     }
 
@@ -149,7 +152,9 @@ internal sealed class StoreRpcTarget
     /// if larger), the calls left are not run and are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to
     /// send again: an answer holds at most that plus one value, whatever the gets of the batch find.
     /// </summary>
-    public async ValueTask<RawJson> BatchAsync(BatchRequest calls)
+    /// <param name="calls">The calls.</param>
+    /// <param name="traceparents">Optional: for each call, the W3C <c>traceparent</c> of its caller, or null; anything else is ignored.</param>
+    public async ValueTask<RawJson> BatchAsync(BatchRequest calls, JsonElement? traceparents = null)
     {
         this.Greeted();
         var array = calls.Calls;
@@ -170,8 +175,10 @@ internal sealed class StoreRpcTarget
         {
             writer.WriteStartArray();
             bool full = false;
+            int index = -1;
             foreach (var call in array.EnumerateArray())
             {
+                index++;
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
                 if (full && later is null)
                 {
@@ -184,7 +191,7 @@ internal sealed class StoreRpcTarget
                 try
                 {
                     // Reads its arguments before its first wait: the request's JSON lives only while this loop runs.
-                    running = OperationTable.RunBatchedAsync(this, arguments);
+                    running = OperationTable.RunBatchedAsync(this, arguments, BatchRequest.TraceParentAt(traceparents, index));
                 }
                 catch (Exception ex)
                 {

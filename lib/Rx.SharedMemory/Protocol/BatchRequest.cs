@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -82,10 +83,34 @@ internal readonly struct BatchRequest
     }
 
     /// <summary>One call to write: its method and positional arguments.</summary>
+    /// <summary>The <c>traceparents</c> of outgoing calls, one per call; null when none has a trace context, so that the parameter is left out.</summary>
+    public static string?[]? TraceParents(IReadOnlyList<IBatchCall> calls)
+    {
+        string?[]? parents = null;
+        for (int i = 0; i < calls.Count; i++)
+        {
+            if (TraceParent.Format(calls[i].TraceContext) is { } parent)
+            {
+                (parents ??= new string?[calls.Count])[i] = parent;
+            }
+        }
+
+        return parents;
+    }
+
+    /// <summary>The trace context of call <paramref name="index"/> in a received <c>traceparents</c>; default when absent or not a <c>traceparent</c>.</summary>
+    public static ActivityContext TraceParentAt(JsonElement? traceParents, int index) =>
+        traceParents is { ValueKind: JsonValueKind.Array } array && index < array.GetArrayLength() && array[index] is { ValueKind: JsonValueKind.String } parent
+            ? TraceParent.Parse(parent.GetString())
+            : default;
+
     internal interface IBatchCall
     {
         /// <summary>Gets the method's name.</summary>
         string Method { get; }
+
+        /// <summary>Gets the trace context of the caller, carried in <c>traceparents</c>; default for none.</summary>
+        ActivityContext TraceContext { get; }
 
         /// <summary>Gets the arguments from <see cref="BatchPositions"/> 1 on: strings, numbers, booleans, nulls and <see cref="IRawValue"/> values.</summary>
         object?[] Arguments { get; }

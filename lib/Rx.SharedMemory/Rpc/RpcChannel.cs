@@ -45,6 +45,8 @@ internal static class RpcChannel
         var handler = outbound is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, metrics ?? MasterMetrics.Unowned);
         return new ProtocolJsonRpc(handler)
         {
+            // W3C trace context on a request of its own (traceparent beside its method); a batch carries one per call.
+            ActivityTracingStrategy = new ActivityTracingStrategy(),
             SynchronizationContext = inlineDispatch ? InlineSynchronizationContext.Instance : new NonConcurrentSynchronizationContext(sticky: false),
         };
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 namespace Rx.SharedMemory.Store;
 
 /// <summary>
@@ -15,6 +16,9 @@ internal sealed record ChangeRecord(string Key, KeyChangeKind Kind, byte[]? Valu
     /// as the prefix's state (so that a subscriber knows when the state is whole); -1 otherwise.
     /// </summary>
     public int StateCount { get; init; } = -1;
+
+    /// <summary>Gets the trace context of the operation that committed the change, carried to the workers that receive it; default for none.</summary>
+    public ActivityContext TraceContext { get; init; }
 
     public KeyChange ToKeyChange(long skippedVersions) =>
         new(this.Key, this.Kind, this.Version, this.Timestamp, this.Value is null ? null : (ReadOnlyMemory<byte>?)this.Value, skippedVersions) { StateCount = this.StateCount };

@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Diagnostics;
 using System.Text;
 using Rx.SharedMemory.Diagnostics;
 
@@ -419,7 +420,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>The one commit path: the next version, the log, and the subscriptions the change is queued for.</summary>
     private ChangeRecord Commit(string key, KeyChangeKind kind, byte[]? value)
     {
-        var change = new ChangeRecord(key, kind, value, ++this.version, this.time.GetUtcNow());
+        var change = new ChangeRecord(key, kind, value, ++this.version, this.time.GetUtcNow()) { TraceContext = Activity.Current?.Context ?? default };
         this.log.Append(change);
         if (this.subscriptions.Match(key, this.runs) is { } matched)
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Transport;
@@ -16,9 +17,15 @@ internal abstract class BatchedCall : IThreadPoolWorkItem, BatchRequest.IBatchCa
         this.Arguments = arguments;
         this.Bytes = bytes;
         this.RegionAt = regionAt;
+
+        // The caller's, taken where the call is made: the batch goes later, from another context.
+        this.TraceContext = TraceParent.Current();
     }
 
     public string Method { get; }
+
+    /// <inheritdoc/>
+    public ActivityContext TraceContext { get; }
 
     /// <summary>Gets the positional arguments: strings, numbers, booleans, nulls and <see cref="PooledJson"/> values.</summary>
     public object?[] Arguments { get; }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Store;
 
@@ -156,6 +157,8 @@ internal sealed class ChangeInbox
 
             foreach (var item in batch)
             {
+                // The observer runs in the trace of the write that made the change.
+                using var activity = StoreActivities.StartDelivery(item.Change.TraceContext);
                 try
                 {
                     item.Subscription.Deliver(item.Change);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Text.Json;
@@ -37,6 +38,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private int disposed;
     private CallBatcher? batcher;
     private int maxValueBytes = int.MaxValue;
+    private bool batchTraceContext;
 
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
     {
@@ -118,6 +120,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             worker.WorkerId = hello.WorkerId;
             worker.maxValueBytes = hello.MaxValueBytes;
             bool batches = hello.Features?.Contains(RpcMethods.BatchFeature) == true;
+            worker.batchTraceContext = hello.Features?.Contains(RpcMethods.TraceContextFeature) == true;
             if (!batches || hello.Features?.Contains(RpcMethods.SharedRegionFeature) != true)
             {
                 // The master will not use it: unmapped at once.
@@ -487,8 +490,14 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         }
     }
 
-    private Task<JsonElement> SendBatchAsync(BatchRequest batch) =>
-        this.InvokeAsync<JsonElement>(RpcMethods.Batch, [batch], CancellationToken.None).AsTask();
+    private async Task<JsonElement> SendBatchAsync(BatchRequest batch)
+    {
+        // Each call carries its own caller's context; the batch's request carries none, since it goes from whichever
+        // context happened to send it (this method's change of the current activity stays in it).
+        Activity.Current = null;
+        object?[] arguments = this.batchTraceContext && BatchRequest.TraceParents(batch.Outgoing!) is { } parents ? [batch, parents] : [batch];
+        return await this.InvokeAsync<JsonElement>(RpcMethods.Batch, arguments, CancellationToken.None).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Calls the master with positional arguments: StreamJsonRpc matches them at less cost than named ones (in paired

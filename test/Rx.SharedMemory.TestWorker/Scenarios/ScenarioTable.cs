@@ -29,6 +29,10 @@ internal static class ScenarioTable
         ["mirror-writer"] = new MirrorWriterScenario(),
         ["mirror-reader"] = new MirrorReaderScenario(),
 
+        // Traces across processes.
+        ["traced-set"] = new TracedSetScenario(),
+        ["traced-observe"] = new TracedObserveScenario(),
+
         // Bystanders, which measure or check what others cost them.
         ["checking-bystander"] = new CheckingBystanderScenario(),
         ["bystander"] = new BystanderScenario(),
