@@ -84,8 +84,8 @@ public abstract class ChangeStreamTests(TestEngine engine) : WorkerProcessTestBa
     {
         var (record, reports) = await this.RunChaosAsync();
 
-        Assert.Equal(Enumerable.Range((int)record[0].Version, record.Length).Select(v => (long)v), record.Select(c => c.Version));
         var checker = new CommitRecordChecker(record);
+        checker.CheckNoGap();
         int checkedSubscriptions = checker.CheckAll(reports);
 
         Assert.True(checkedSubscriptions >= 20, $"only {checkedSubscriptions} subscriptions were made");

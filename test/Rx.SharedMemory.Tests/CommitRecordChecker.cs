@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Rx.SharedMemory.TestWorker.Scenarios;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -26,6 +27,19 @@ internal sealed class CommitRecordChecker(IReadOnlyList<KeyChange> commits, bool
 
     /// <summary>Gets how many commits the subscriptions checked were told they skipped.</summary>
     public long SkippedChecked { get; private set; }
+
+    /// <summary>Checks that the record is every version from its first to its last, without a gap.</summary>
+    public void CheckNoGap() =>
+        Assert.Equal(Enumerable.Range((int)commits[0].Version, commits.Count).Select(v => (long)v), commits.Select(c => c.Version));
+
+    /// <summary>Checks that every acknowledged set is a commit of its key and value at its version.</summary>
+    public void CheckAcknowledged(IEnumerable<TolerantWriterScenario.Write> writes)
+    {
+        foreach (var write in writes.Where(w => w.Value is not null))
+        {
+            Assert.True(this.byVersion.TryGetValue(write.Version, out var commit) && commit.Key == write.Key && commit.GetValue<long>() == write.Value, $"the acknowledged set {write.Key}={write.Value} at {write.Version} is not in the record");
+        }
+    }
 
     /// <summary>Checks every subscription the chaos subscribers made.</summary>
     /// <returns>How many subscriptions were checked.</returns>

@@ -16,9 +16,9 @@ public sealed class StreamPromiseTests(ITestOutputHelper output) : WorkerProcess
         // sleeps now and then: changes conflate in the worker as well as in the master.
         var (record, reports) = await this.RunChaosAsync("8", "16384", "3");
 
-        Assert.Equal(Enumerable.Range((int)record[0].Version, record.Length).Select(v => (long)v), record.Select(c => c.Version));
         Assert.All(record, c => Assert.Equal(0, c.SkippedVersions));
         var checker = new CommitRecordChecker(record, conflation: true);
+        checker.CheckNoGap();
         int checkedSubscriptions = checker.CheckAll(reports);
 
         output.WriteLine($"{checkedSubscriptions} subscriptions, {checker.SnapshotsChecked} starting states, {checker.ResumesChecked} resumes, {checker.SkippedChecked} skipped commits checked");

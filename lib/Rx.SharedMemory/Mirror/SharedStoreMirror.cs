@@ -61,7 +61,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     private long version;
     private int count;
     private volatile bool connected = true;
-    private volatile bool disposed;
+    // 1 once Dispose has begun: set by Interlocked, so that two threads disposing run it once.
     private int disposeCalled;
 
     // Guarded by gate: why the stream ended.
@@ -93,7 +93,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(this.disposed, this);
+            ObjectDisposedException.ThrowIf(this.Disposed, this);
             return this.entries.Select(static pair => pair.Key);
         }
     }
@@ -124,6 +124,8 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
             }
         }
     }
+
+    private bool Disposed => Volatile.Read(ref this.disposeCalled) != 0;
 
     /// <summary>Reads a key's value.</summary>
     /// <typeparam name="T">The type to read the value as; the value read is cached per version and type.</typeparam>
@@ -215,7 +217,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public Task WaitForVersionAsync(long atLeast, CancellationToken cancellationToken = default)
     {
-        if (this.disposed)
+        if (this.Disposed)
         {
             return Task.FromException(new ObjectDisposedException(nameof(SharedStoreMirror)));
         }
@@ -279,7 +281,6 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
             return;
         }
 
-        this.disposed = true;
         this.ownWrites?.Remove(this);
         IDisposable? source;
         lock (this.gate)
@@ -411,7 +412,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
             throw new ArgumentException($"Key '{key}' is not under the mirror's prefix '{this.Prefix}'.", nameof(key));
         }
 
-        ObjectDisposedException.ThrowIf(this.disposed, this);
+        ObjectDisposedException.ThrowIf(this.Disposed, this);
     }
 
     /// <summary>The version the mirror holds for a key: its entry's, or that of a deletion of this process not yet streamed. Under the gate.</summary>
@@ -686,7 +687,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
             this.observers = [];
         }
 
-        if (this.disposed)
+        if (this.Disposed)
         {
             // Nobody waits for the state any more (a start that was cancelled, or a disposal).
             this.whole.TrySetCanceled();
@@ -716,7 +717,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
 
     private Exception Ended(Exception cause, long atLeast) => cause switch
     {
-        ObjectDisposedException when this.disposed => new ObjectDisposedException(nameof(SharedStoreMirror)),
+        ObjectDisposedException when this.Disposed => new ObjectDisposedException(nameof(SharedStoreMirror)),
         SharedMemoryDisconnectedException => cause,
         _ => new SharedMemoryDisconnectedException(
             atLeast > 0
