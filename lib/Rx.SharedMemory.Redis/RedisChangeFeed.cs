@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Redis.Logging;
 using Rx.SharedMemory.Store;
 using StackExchange.Redis;
@@ -62,7 +63,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 this.wake.Set();
             }
         }).ConfigureAwait(false);
-        this.reading = Task.Run(this.ReadAsync);
+        this.reading = Detached.RunAsync(this.ReadAsync);
     }
 
     public async Task StopAsync()

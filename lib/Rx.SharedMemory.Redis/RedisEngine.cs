@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Redis.Logging;
 using Rx.SharedMemory.Store;
@@ -48,8 +49,9 @@ internal sealed class RedisEngine : IStoreEngine
         this.readsAreUses = (options.MaxEntries is not null || options.MaxBytes is not null) && options.EvictionPolicy != EvictionPolicy.NoEviction;
         this.feed = new RedisChangeFeed(this, version, logger);
         this.locks = new RedisLocks(this);
-        this.expiryLoop = Task.Run(this.ExpireAsync);
-        this.leaseLoop = Task.Run(this.KeepLeaseAsync);
+        // The engine's loops serve every caller: none runs in the context of the one that started the master.
+        this.expiryLoop = Detached.RunAsync(this.ExpireAsync);
+        this.leaseLoop = Detached.RunAsync(this.KeepLeaseAsync);
     }
 
     /// <summary>Gets this master's id among the store's masters; its owners are named <c>m{id}/w{worker}</c>.</summary>

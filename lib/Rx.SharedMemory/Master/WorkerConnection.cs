@@ -71,9 +71,11 @@ internal sealed class WorkerConnection : IWorker
     /// <summary>Starts serving the worker, and watching for its end; <paramref name="onExit"/> runs once it is gone.</summary>
     public void Start(Action<WorkerConnection, int> onExit)
     {
-        this.rpc.StartListening();
+        RpcChannel.StartListening(this.rpc);
         RpcChannel.ObserveCompletion(this.rpc, this.logger);
-        _ = this.WatchAsync(onExit);
+
+        // Not in the spawner's context: the release of what the worker held, and WorkerExited's observers, are not part of it.
+        _ = Detached.RunAsync(() => this.WatchAsync(onExit));
     }
 
     public void Kill()

@@ -52,6 +52,12 @@ internal static class RpcChannel
     }
 
     /// <summary>
+    /// Starts reading the connection outside the caller's execution context: the requests and notifications it
+    /// dispatches, for as long as it lives, must not run in the activity of whoever opened it.
+    /// </summary>
+    public static void StartListening(JsonRpc rpc) => Detached.Start(rpc.StartListening);
+
+    /// <summary>
     /// Observes the connection's completion, so that its failure never surfaces as an unobserved task exception: a
     /// peer killed in the middle of writing a message leaves a truncated frame, and the completion faults while the
     /// owner may already have gone on with the peer's end (a process exit, a disconnection event).

@@ -237,8 +237,8 @@ internal sealed class ChangeOutbox : IDisposable
         if (startDrain)
         {
             // Delivery runs off the caller's thread: the caller is handing a change out to every subscription in turn,
-            // and other writers wait for that turn.
-            _ = Task.Run(this.DrainAsync);
+            // and other writers wait for that turn. Nor in its context: it delivers other writers' changes too.
+            _ = Detached.RunAsync(this.DrainAsync);
         }
     }
 

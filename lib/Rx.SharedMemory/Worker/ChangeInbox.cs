@@ -81,8 +81,8 @@ internal sealed class ChangeInbox
             this.draining = true;
         }
 
-        // Off the reader's thread: the observer may take its time.
-        _ = Task.Run(this.Drain);
+        // Off the reader's thread: the observer may take its time. Each change brings its own trace context, if any.
+        _ = Detached.RunAsync(this.Drain);
     }
 
     /// <summary>Drops what waits for a subscription that has ended.</summary>
@@ -128,7 +128,7 @@ internal sealed class ChangeInbox
             this.draining = true;
         }
 
-        _ = Task.Run(this.Drain);
+        _ = Detached.RunAsync(this.Drain);
     }
 
     private void Drain()

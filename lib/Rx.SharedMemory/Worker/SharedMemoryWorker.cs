@@ -49,7 +49,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
         RpcChannel.ObserveCompletion(this.rpc, this.logger);
-        this.rpc.StartListening();
+        RpcChannel.StartListening(this.rpc);
     }
 
     /// <summary>Gets a value indicating whether this process was started by a <see cref="SharedMemoryMaster"/> and has not connected yet.</summary>
