@@ -121,7 +121,7 @@ internal sealed class RedisEngine : IStoreEngine
         return result.Length == 0 ? null : new StoredValue((byte[])result[0]!, (long)result[1]);
     }
 
-    public async ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken)
+    public async ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateWrite(key, utf8Json);
         var result = Checked(key, await this.RunAsync(RedisScripts.Set, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), this.feed.Position).ConfigureAwait(false));
@@ -130,7 +130,7 @@ internal sealed class RedisEngine : IStoreEngine
         return version;
     }
 
-    public async ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken)
+    public async ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateWrite(key, utf8Json);
         var result = Checked(key, await this.RunAsync(RedisScripts.CompareAndSet, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), expectedVersion, this.feed.Position).ConfigureAwait(false));
@@ -144,7 +144,7 @@ internal sealed class RedisEngine : IStoreEngine
         return new CompareAndSetResult(succeeded, version);
     }
 
-    public async ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken)
+    public async ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateKey(key);
         var result = Checked(key, await this.RunAsync(RedisScripts.Increment, cancellationToken, key, delta, this.feed.Position).ConfigureAwait(false));
@@ -162,7 +162,7 @@ internal sealed class RedisEngine : IStoreEngine
         return (value, version);
     }
 
-    public async ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken)
+    public async ValueTask<long> DeleteAsync(string key, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateKey(key);
         var result = (RedisResult[])(await this.RunAsync(RedisScripts.Delete, cancellationToken, key, this.feed.Position).ConfigureAwait(false))!;

@@ -27,16 +27,16 @@ internal sealed class MemoryEngine(SharedMemoryOptions options, MasterMetrics? m
 
     public ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken) => new(this.Store.Get(key));
 
-    public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
-        new(this.Store.Set(key, utf8Json, timeToLive, owner));
+    public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken) =>
+        new(this.Store.Set(key, utf8Json, timeToLive, owner, traceParent));
 
-    public ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
-        new(this.Store.CompareAndSet(key, expectedVersion, utf8Json, timeToLive, owner));
+    public ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken) =>
+        new(this.Store.CompareAndSet(key, expectedVersion, utf8Json, timeToLive, owner, traceParent));
 
-    public ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken) =>
-        new(this.Store.Increment(key, delta));
+    public ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, string? traceParent, CancellationToken cancellationToken) =>
+        new(this.Store.Increment(key, delta, traceParent));
 
-    public ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken) => new(this.Store.Delete(key));
+    public ValueTask<long> DeleteAsync(string key, string? traceParent, CancellationToken cancellationToken) => new(this.Store.Delete(key, traceParent));
 
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
         this.Locks.AcquireAsync(name, owner, timeout, cancellationToken);

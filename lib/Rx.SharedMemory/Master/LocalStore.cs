@@ -7,12 +7,16 @@ using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Mirror;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Master;
 
-/// <summary>The store as the master's own code sees it: the same <see cref="ISharedStore"/> as a worker's, without a pipe.</summary>
+/// <summary>
+/// The store as the master's own code sees it: the same <see cref="ISharedStore"/> as a worker's, without a pipe. A
+/// write starts no activity; its change carries the <c>traceparent</c> of the caller's current activity, if any.
+/// </summary>
 internal sealed class LocalStore : ISharedStore, IOwnWriteSource
 {
     private readonly IStoreEngine engine;
@@ -68,7 +72,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
         this.ThrowIfUnusable(cancellationToken);
         byte[] json = Serialize(key, value);
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, 0, cancellationToken);
+        var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, 0, TraceParent.Current(), cancellationToken);
         return await (mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, json, result.Succeeded, result.Version)) : call).ConfigureAwait(false);
     }
 
@@ -76,7 +80,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     {
         this.ThrowIfUnusable(cancellationToken);
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.IncrementAsync(key, delta, cancellationToken);
+        var call = this.engine.IncrementAsync(key, delta, TraceParent.Current(), cancellationToken);
         var (value, version) = await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, result) => own.Set(key, result.Value, result.Version)) : call).ConfigureAwait(false);
         return new StoreEntry<long>(value, version);
     }
@@ -92,7 +96,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     {
         this.ThrowIfUnusable(cancellationToken);
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.DeleteAsync(key, cancellationToken);
+        var call = this.engine.DeleteAsync(key, TraceParent.Current(), cancellationToken);
         return await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, version) => own.Deleted(key, version)) : call).ConfigureAwait(false) != 0;
     }
 
@@ -142,7 +146,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     private ValueTask<long> SetCoreAsync(string key, byte[] json, TimeSpan? timeToLive, CancellationToken cancellationToken)
     {
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.SetAsync(key, json, timeToLive, 0, cancellationToken);
+        var call = this.engine.SetAsync(key, json, timeToLive, 0, TraceParent.Current(), cancellationToken);
         return mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, version) => own.Set(key, json, version)) : call;
     }
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Protocol;
+using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 using StreamJsonRpc;
 
@@ -23,48 +24,54 @@ internal static class OperationTable
     /// <summary>The whole milliseconds of <see cref="TimeSpan.MaxValue"/>: from there on, a time to live is the longest there is.</summary>
     private const double MaxTimeToLiveMilliseconds = 922_337_203_685_477;
 
-    /// <summary>Every method a worker may call. The lambdas' parameter names and defaults are the protocol's: a request by name matches them.</summary>
+    /// <summary>
+    /// Every method a worker may call. The lambdas' parameter names and defaults are the protocol's: a request by name
+    /// matches them. Each operation takes its request's <c>traceparent</c> first, before it can wait
+    /// (<see cref="TraceContextStrategy.TakeInbound"/>).
+    /// </summary>
     private static readonly Operation[] Operations =
     [
         new(RpcMethods.Hello, static t => (int protocolVersion, int processId, bool sharedRegion = false) => t.OnHello(protocolVersion, processId, sharedRegion)),
         new(
             RpcMethods.Get,
-            static t => (string key) => RunAsync(t, RpcMethods.Get, key, static (t, key) => GetAsync(t.Greeted(), key)),
-            static (t, a) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key")))),
+            static t => (string key) => RunAsync(t, RpcMethods.Get, key, static (t, key, _) => GetAsync(t.Greeted(), key), t.TraceContext.TakeInbound()),
+            static (t, a, _) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key")))),
         new(
             RpcMethods.Set,
-            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.Set, (key, value, ttlMs, ephemeral), static (t, a) => SetAsync(t.Greeted(), a.key, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral)),
-            static (t, a) => AsObjectAsync(SetAsync(
+            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.Set, (key, value, ttlMs, ephemeral), static (t, a, trace) => SetAsync(t.Greeted(), a.key, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
+            static (t, a, trace) => AsObjectAsync(SetAsync(
                 t,
                 a.String(BatchPositions.Set.Key, "key"),
                 t.ValueOf(a, BatchPositions.Set.Key, BatchPositions.Set.Value, BatchPositions.Set.RegionOffset),
                 a.OptionalDouble(BatchPositions.Set.TtlMs, "ttlMs"),
-                a.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral")))),
+                a.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral"),
+                trace))),
         new(
             RpcMethods.CompareAndSet,
-            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.CompareAndSet, (key, expectedVersion, value, ttlMs, ephemeral), static (t, a) => CompareAndSetAsync(t.Greeted(), a.key, a.expectedVersion, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral)),
-            static (t, a) => AsObjectAsync(CompareAndSetAsync(
+            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.CompareAndSet, (key, expectedVersion, value, ttlMs, ephemeral), static (t, a, trace) => CompareAndSetAsync(t.Greeted(), a.key, a.expectedVersion, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
+            static (t, a, trace) => AsObjectAsync(CompareAndSetAsync(
                 t,
                 a.String(BatchPositions.CompareAndSet.Key, "key"),
                 a.Int64(BatchPositions.CompareAndSet.ExpectedVersion, "expectedVersion"),
                 t.ValueOf(a, BatchPositions.CompareAndSet.Key, BatchPositions.CompareAndSet.Value, BatchPositions.CompareAndSet.RegionOffset),
                 a.OptionalDouble(BatchPositions.CompareAndSet.TtlMs, "ttlMs"),
-                a.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral")))),
+                a.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral"),
+                trace))),
         new(
             RpcMethods.Increment,
-            static t => (string key, long delta = 1) => RunAsync(t, RpcMethods.Increment, (key, delta), static (t, a) => IncrementAsync(t.Greeted(), a.key, a.delta)),
-            static (t, a) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1))),
+            static t => (string key, long delta = 1) => RunAsync(t, RpcMethods.Increment, (key, delta), static (t, a, trace) => IncrementAsync(t.Greeted(), a.key, a.delta, trace), t.TraceContext.TakeInbound()),
+            static (t, a, trace) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1, trace))),
         new(
             RpcMethods.Delete,
-            static t => (string key) => RunAsync(t, RpcMethods.Delete, key, static (t, key) => DeleteAsync(t.Greeted(), key)),
-            static (t, a) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key")))),
-        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RunAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)))),
+            static t => (string key) => RunAsync(t, RpcMethods.Delete, key, static (t, key, trace) => DeleteAsync(t.Greeted(), key, trace), t.TraceContext.TakeInbound()),
+            static (t, a, trace) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key"), trace))),
+        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RunAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a, _) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)), t.TraceContext.TakeInbound())),
         new(
             RpcMethods.Unlock,
-            static t => (string name, long token) => RunAsync(t, RpcMethods.Unlock, (name, token), static (t, a) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None)),
-            static (t, a) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
-        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => RunAsync(t, RpcMethods.Subscribe, (subscription, key, prefix, fromVersion), static (t, a) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion))),
-        new(RpcMethods.Unsubscribe, static t => (long subscription) => RunAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription) => new ValueTask<bool>(t.Unsubscribe(subscription)))),
+            static t => (string name, long token) => RunAsync(t, RpcMethods.Unlock, (name, token), static (t, a, _) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None), t.TraceContext.TakeInbound()),
+            static (t, a, _) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
+        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => RunAsync(t, RpcMethods.Subscribe, (subscription, key, prefix, fromVersion), static (t, a, _) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion), t.TraceContext.TakeInbound())),
+        new(RpcMethods.Unsubscribe, static t => (long subscription) => RunAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription, _) => new ValueTask<bool>(t.Unsubscribe(subscription)), t.TraceContext.TakeInbound())),
         new(RpcMethods.Batch, static t => (BatchRequest calls, JsonElement? traceparents = null) => t.BatchAsync(calls, traceparents)),
     ];
 
@@ -73,11 +80,16 @@ internal static class OperationTable
 
     private static readonly string BatchedNames = string.Join(", ", Operations.Where(o => o.Batched is not null).Select(o => o.Name));
 
-    /// <summary>Serves every operation of the table on <paramref name="rpc"/>, for one connection: the worker can call these and nothing else.</summary>
+    /// <summary>
+    /// Serves every operation of the table on <paramref name="rpc"/>, for one connection: the worker can call these and
+    /// nothing else. The connection's requests carry their trace context to the operations through
+    /// <see cref="StoreRpcTarget.TraceContext"/>, installed here, where it is read.
+    /// </summary>
     /// <param name="rpc">The connection, not listening yet.</param>
     /// <param name="target">The connection's state.</param>
     public static void Register(JsonRpc rpc, StoreRpcTarget target)
     {
+        rpc.ActivityTracingStrategy = target.TraceContext;
         foreach (var operation in Operations)
         {
             rpc.AddLocalRpcMethod(operation.Name, operation.Bind(target));
@@ -87,12 +99,12 @@ internal static class OperationTable
     /// <summary>Runs one call of a batch; its result is what a request of its own would return.</summary>
     /// <param name="target">The connection.</param>
     /// <param name="arguments">The call.</param>
-    /// <param name="parent"></param>
+    /// <param name="callerTraceParent">The call's entry of the batch's <c>traceparents</c>, as received; null for none.</param>
     /// <returns>The result: null, a number, a boolean or a message.</returns>
     /// <exception cref="ArgumentException">The method cannot be called in a batch.</exception>
-    public static ValueTask<object?> RunBatchedAsync(StoreRpcTarget target, BatchArguments arguments, ActivityContext parent = default) =>
+    public static ValueTask<object?> RunBatchedAsync(StoreRpcTarget target, BatchArguments arguments, string? callerTraceParent = null) =>
         Batched.TryGetValue(arguments.Method, out var operation)
-            ? RunAsync(target, operation.Name, arguments, operation.Batched!, parent)
+            ? RunAsync(target, operation.Name, arguments, operation.Batched!, callerTraceParent)
             : throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
 
     private static async ValueTask<EntryMessage<RawJson>?> GetAsync(StoreRpcTarget target, string key) =>
@@ -100,47 +112,46 @@ internal static class OperationTable
             ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version }
             : null;
 
-    private static ValueTask<long> SetAsync(StoreRpcTarget target, string key, byte[] value, double? ttlMs, bool ephemeral)
+    private static ValueTask<long> SetAsync(StoreRpcTarget target, string key, byte[] value, double? ttlMs, bool ephemeral, string? traceParent)
     {
         var timeToLive = TimeToLive(ttlMs);
         return ephemeral
-            ? target.AsOwnerAsync(RpcMethods.Set, key, (key, value, timeToLive), static (engine, s, owner) => engine.SetAsync(s.key, s.value, s.timeToLive, owner, CancellationToken.None))
-            : target.PastGateAsync((key, value, timeToLive), static (engine, s, _) => engine.SetAsync(s.key, s.value, s.timeToLive, 0, CancellationToken.None));
+            ? target.AsOwnerAsync(RpcMethods.Set, key, (key, value, timeToLive, traceParent), static (engine, s, owner) => engine.SetAsync(s.key, s.value, s.timeToLive, owner, s.traceParent, CancellationToken.None))
+            : target.PastGateAsync((key, value, timeToLive, traceParent), static (engine, s, _) => engine.SetAsync(s.key, s.value, s.timeToLive, 0, s.traceParent, CancellationToken.None));
     }
 
-    private static async ValueTask<CompareAndSetMessage> CompareAndSetAsync(StoreRpcTarget target, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
+    private static async ValueTask<CompareAndSetMessage> CompareAndSetAsync(StoreRpcTarget target, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral, string? traceParent)
     {
         var timeToLive = TimeToLive(ttlMs);
         var running = ephemeral
-            ? target.AsOwnerAsync(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive), static (engine, s, owner) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, owner, CancellationToken.None))
-            : target.PastGateAsync((key, expectedVersion, value, timeToLive), static (engine, s, _) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, 0, CancellationToken.None));
+            ? target.AsOwnerAsync(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive, traceParent), static (engine, s, owner) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, owner, s.traceParent, CancellationToken.None))
+            : target.PastGateAsync((key, expectedVersion, value, timeToLive, traceParent), static (engine, s, _) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, 0, s.traceParent, CancellationToken.None));
         var result = await running.ConfigureAwait(false);
         return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
     }
 
-    private static async ValueTask<EntryMessage<long>> IncrementAsync(StoreRpcTarget target, string key, long delta)
+    private static async ValueTask<EntryMessage<long>> IncrementAsync(StoreRpcTarget target, string key, long delta, string? traceParent)
     {
-        var (value, version) = await target.PastGateAsync((key, delta), static (engine, s, _) => engine.IncrementAsync(s.key, s.delta, CancellationToken.None)).ConfigureAwait(false);
+        var (value, version) = await target.PastGateAsync((key, delta, traceParent), static (engine, s, _) => engine.IncrementAsync(s.key, s.delta, s.traceParent, CancellationToken.None)).ConfigureAwait(false);
         return new EntryMessage<long> { Value = value, Version = version };
     }
 
-    private static ValueTask<long> DeleteAsync(StoreRpcTarget target, string key) =>
-        target.PastGateAsync(key, static (engine, key, _) => engine.DeleteAsync(key, CancellationToken.None));
+    private static ValueTask<long> DeleteAsync(StoreRpcTarget target, string key, string? traceParent) =>
+        target.PastGateAsync((key, traceParent), static (engine, s, _) => engine.DeleteAsync(s.key, s.traceParent, CancellationToken.None));
 
     /// <summary>
-    /// Runs one operation, by request or in a batch, inside its activity (a child of <paramref name="parent"/>, or of
-    /// the current one), and records its duration by its name when it ends. The arguments are read before this
-    /// returns, as a batch needs; the activity is current while the operation commits, so that its changes carry it.
+    /// Runs one operation, by request or in a batch, inside its activity (<see cref="StoreActivities.StartOperation"/>),
+    /// and records its duration by its name when it ends. <paramref name="run"/> is given the <c>traceparent</c> its
+    /// changes carry. The arguments are read before this returns, as a batch needs.
     /// </summary>
-    private static ValueTask<TResult> RunAsync<TState, TResult>(StoreRpcTarget target, string operation, TState state, Func<StoreRpcTarget, TState, ValueTask<TResult>> run, ActivityContext parent = default)
+    private static ValueTask<TResult> RunAsync<TState, TResult>(StoreRpcTarget target, string operation, TState state, Func<StoreRpcTarget, TState, string?, ValueTask<TResult>> run, string? callerTraceParent)
     {
-        var caller = Activity.Current;
-        var activity = StoreActivities.StartOperation(operation, parent, target.WorkerId);
+        var activity = StoreActivities.StartOperation(operation, callerTraceParent, target.WorkerId);
         long started = Stopwatch.GetTimestamp();
         ValueTask<TResult> running;
         try
         {
-            running = run(target, state);
+            running = run(target, state, activity.TraceParent);
         }
         catch (Exception ex)
         {
@@ -149,8 +160,8 @@ internal static class OperationTable
         }
         finally
         {
-            // The operation's activity ends when it does; the caller goes on in its own.
-            Activity.Current = caller;
+            // The operation's activity ends when it does; the reader goes on in its own context.
+            activity.Leave();
         }
 
         if (running.IsCompletedSuccessfully)
@@ -162,7 +173,7 @@ internal static class OperationTable
         return EndWhenDoneAsync(target, operation, started, activity, running);
     }
 
-    private static async ValueTask<TResult> EndWhenDoneAsync<TResult>(StoreRpcTarget target, string operation, long started, Activity? activity, ValueTask<TResult> running)
+    private static async ValueTask<TResult> EndWhenDoneAsync<TResult>(StoreRpcTarget target, string operation, long started, StoreActivities.OperationActivity activity, ValueTask<TResult> running)
     {
         try
         {
@@ -177,19 +188,10 @@ internal static class OperationTable
         }
     }
 
-    private static void Ended(StoreRpcTarget target, string operation, long started, Activity? activity, Exception? failure)
+    private static void Ended(StoreRpcTarget target, string operation, long started, StoreActivities.OperationActivity activity, Exception? failure)
     {
         target.Metrics.RecordOperation(operation, started, failure);
-        if (activity is not null)
-        {
-            if (failure is not null)
-            {
-                activity.SetStatus(ActivityStatusCode.Error, failure.Message);
-                activity.SetTag(MasterMetrics.ErrorTypeTag, failure.GetType().FullName);
-            }
-
-            activity.Stop();
-        }
+        activity.End(failure);
     }
 
     /// <summary>A batched call's result as an object.</summary>
@@ -207,6 +209,6 @@ internal static class OperationTable
     /// <summary>One operation of the table.</summary>
     /// <param name="Name">The method's name on the wire.</param>
     /// <param name="Bind">Makes the handler of a request of its own, for one connection.</param>
-    /// <param name="Batched">Runs a call of a batch; null for an operation a batch cannot carry.</param>
-    private sealed record Operation(string Name, Func<StoreRpcTarget, Delegate> Bind, Func<StoreRpcTarget, BatchArguments, ValueTask<object?>>? Batched = null);
+    /// <param name="Batched">Runs a call of a batch, given the <c>traceparent</c> its changes carry; null for an operation a batch cannot carry.</param>
+    private sealed record Operation(string Name, Func<StoreRpcTarget, Delegate> Bind, Func<StoreRpcTarget, BatchArguments, string?, ValueTask<object?>>? Batched = null);
 }

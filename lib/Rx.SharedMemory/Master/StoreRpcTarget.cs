@@ -62,6 +62,9 @@ internal sealed class StoreRpcTarget
     /// <summary>Gets the master's instruments.</summary>
     internal MasterMetrics Metrics { get; }
 
+    /// <summary>Gets where the connection's requests leave their <c>traceparent</c> for the operation they dispatch to; <see cref="OperationTable.Register"/> installs it.</summary>
+    internal TraceContextStrategy TraceContext { get; } = new();
+
     /// <summary>Gets the engine the connection's operations run on.</summary>
     internal IStoreEngine Engine => this.engine;
 

@@ -163,9 +163,8 @@ internal sealed class WorkerConnection : IWorker
             return;
         }
 
-        // Each change carries the trace of its write; the notification, which carries many, carries none.
-        Activity.Current = null;
-
+        // Each change carries the trace of its write; the notification, which carries many, carries none (the
+        // master's connections send no traceparent).
         try
         {
             // Held back while answers fill the write buffer: waiting here, later changes conflate in the outbox.

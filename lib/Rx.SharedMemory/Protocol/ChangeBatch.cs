@@ -6,8 +6,8 @@ namespace Rx.SharedMemory.Protocol;
 
 /// <summary>
 /// The <c>changes</c> parameter of a <c>changes</c> notification: an array of
-/// <c>{"subscription", "key", "kind", "version", "timestamp", "skipped", "value"?, "count"?}</c> objects (<c>count</c> on a
-/// <c>prefixReset</c> only). The master writes it
+/// <c>{"subscription", "key", "kind", "version", "timestamp", "skipped", "count"?, "traceparent"?, "value"?}</c> objects
+/// (<c>count</c> on a <c>prefixReset</c> only, <c>traceparent</c> on a change made in a trace). The master writes it
 /// straight from its outbox's items (<see cref="Outgoing"/>), so that a notification costs no per-change message
 /// objects and stored values are copied into the frame as they are; a worker reads it as <see cref="Received"/>.
 /// </summary>
@@ -61,7 +61,7 @@ internal readonly struct ChangeBatch
                 foreach (var item in outgoing)
                 {
                     var change = item.Change;
-                    WriteChange(writer, item.SubscriptionId, change.Key, change.Kind, change.Version, change.Timestamp.ToUnixTimeMilliseconds(), item.Skipped, change.StateCount, TraceParent.Format(change.TraceContext));
+                    WriteChange(writer, item.SubscriptionId, change.Key, change.Kind, change.Version, change.Timestamp.ToUnixTimeMilliseconds(), item.Skipped, change.StateCount, change.TraceParent);
                     if (change.Value is not null)
                     {
                         writer.WritePropertyName(ValueName);

@@ -23,5 +23,5 @@ internal sealed record ChangeMessage(long Subscription, string Key, KeyChangeKin
         DateTimeOffset.FromUnixTimeMilliseconds(this.Timestamp),
         this.Value,
         this.Skipped)
-    { StateCount = this.Count, TraceContext = Protocol.TraceParent.Parse(this.TraceParent) };
+    { StateCount = this.Count, TraceParent = this.TraceParent };
 }

@@ -43,10 +43,9 @@ internal static class RpcChannel
         var writer = CoalescingWriter.Start(writeTo, outbound);
         var reader = ReaderThread.Start(readFrom, name);
         var handler = outbound is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, metrics ?? MasterMetrics.Unowned);
+        // No ActivityTracingStrategy here: each end installs its TraceContextStrategy, which starts no activity.
         return new ProtocolJsonRpc(handler)
         {
-            // W3C trace context on a request of its own (traceparent beside its method); a batch carries one per call.
-            ActivityTracingStrategy = new ActivityTracingStrategy(),
             SynchronizationContext = inlineDispatch ? InlineSynchronizationContext.Instance : new NonConcurrentSynchronizationContext(sticky: false),
         };
     }

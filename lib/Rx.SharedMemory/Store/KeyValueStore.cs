@@ -1,5 +1,4 @@
 using System.Buffers.Text;
-using System.Diagnostics;
 using System.Text;
 using Rx.SharedMemory.Diagnostics;
 
@@ -158,19 +157,20 @@ internal sealed class KeyValueStore : IDisposable
     /// <param name="utf8Json">The value as UTF-8 JSON; the store keeps this array, so the caller must not change it.</param>
     /// <param name="timeToLive">When the key expires; null for never.</param>
     /// <param name="owner">The connection that owns the key as ephemeral, or 0.</param>
+    /// <param name="traceParent">The W3C <c>traceparent</c> the change carries; null for none.</param>
     /// <returns>The version of the change.</returns>
-    public long Set(string key, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
+    public long Set(string key, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0, string? traceParent = null)
     {
         using var after = new AfterLock(this.metrics);
         this.limits.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
-            return this.Write(key, utf8Json, timeToLive, owner, this.Find(key));
+            return this.Write(key, utf8Json, timeToLive, owner, this.Find(key), traceParent);
         }
     }
 
-    /// <summary>Stores a value only if the key is at the expected version (0: absent).</summary>
-    public CompareAndSetResult CompareAndSet(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
+    /// <summary>Stores a value only if the key is at the expected version (0: absent); the change carries <paramref name="traceParent"/>.</summary>
+    public CompareAndSetResult CompareAndSet(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0, string? traceParent = null)
     {
         using var after = new AfterLock(this.metrics);
         this.limits.ValidateWrite(key, utf8Json);
@@ -179,14 +179,14 @@ internal sealed class KeyValueStore : IDisposable
             var entry = this.Find(key);
             long current = entry?.Version ?? 0;
             return current == expectedVersion
-                ? new CompareAndSetResult(true, this.Write(key, utf8Json, timeToLive, owner, entry))
+                ? new CompareAndSetResult(true, this.Write(key, utf8Json, timeToLive, owner, entry, traceParent))
                 : new CompareAndSetResult(false, current);
         }
     }
 
-    /// <summary>Adds to an integer value (an absent key counts as 0), keeping its time to live and owner.</summary>
+    /// <summary>Adds to an integer value (an absent key counts as 0), keeping its time to live and owner; the change carries <paramref name="traceParent"/>.</summary>
     /// <exception cref="InvalidOperationException">The value is not an integer, or the sum overflows.</exception>
-    public (long Value, long Version) Increment(string key, long delta)
+    public (long Value, long Version) Increment(string key, long delta, string? traceParent = null)
     {
         using var after = new AfterLock(this.metrics);
         this.limits.ValidateKey(key);
@@ -211,23 +211,23 @@ internal sealed class KeyValueStore : IDisposable
 
             var value = Encoding.UTF8.GetBytes(next.ToString(System.Globalization.CultureInfo.InvariantCulture));
             TimeSpan? timeToLive = entry is { ExpiresAt: > 0 } ? new TimeSpan(Math.Max(1, entry.ExpiresAt - this.time.GetUtcNow().UtcTicks)) : null;
-            return (next, this.Write(key, value, timeToLive, entry?.Owner ?? 0, entry));
+            return (next, this.Write(key, value, timeToLive, entry?.Owner ?? 0, entry, traceParent));
         }
     }
 
-    /// <summary>Deletes a key.</summary>
+    /// <summary>Deletes a key; the change carries <paramref name="traceParent"/>.</summary>
     /// <returns>The version of the change, or 0 when the key did not exist (and nothing was committed).</returns>
-    public long Delete(string key)
+    public long Delete(string key, string? traceParent = null)
     {
         using var after = new AfterLock(this.metrics);
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
-            return this.Find(key) is { } entry ? this.Remove(entry, KeyChangeKind.Deleted) : 0;
+            return this.Find(key) is { } entry ? this.Remove(entry, KeyChangeKind.Deleted, traceParent) : 0;
         }
     }
 
-    /// <summary>Deletes every key a connection still owns as ephemeral, publishing each deletion.</summary>
+    /// <summary>Deletes every key a connection still owns as ephemeral, publishing each deletion (in no trace: no caller asked for it).</summary>
     public void ReleaseOwner(long owner)
     {
         using var after = new AfterLock(this.metrics);
@@ -349,11 +349,11 @@ internal sealed class KeyValueStore : IDisposable
         return entry;
     }
 
-    private long Write(string key, byte[] value, TimeSpan? timeToLive, long owner, Entry? entry)
+    private long Write(string key, byte[] value, TimeSpan? timeToLive, long owner, Entry? entry, string? traceParent)
     {
         long size = value.Length + Encoding.UTF8.GetByteCount(key);
         this.MakeRoom(key, entry, size);
-        var change = this.Commit(key, KeyChangeKind.Set, value);
+        var change = this.Commit(key, KeyChangeKind.Set, value, traceParent);
         if (entry is null)
         {
             entry = new Entry(key, value);
@@ -406,7 +406,8 @@ internal sealed class KeyValueStore : IDisposable
         }
     }
 
-    private long Remove(Entry entry, KeyChangeKind kind)
+    /// <summary>Removes a key; only a deletion a caller asked for carries a <paramref name="traceParent"/>, never an expiry, eviction or release.</summary>
+    private long Remove(Entry entry, KeyChangeKind kind, string? traceParent = null)
     {
         this.entries.Remove(entry.Key);
         this.lru.Remove(entry);
@@ -414,13 +415,16 @@ internal sealed class KeyValueStore : IDisposable
         this.owners.SetOwner(entry, 0);
         this.expiries.Set(entry, 0);
         DeferredMetrics.CountRemoved(kind);
-        return this.Commit(entry.Key, kind, null).Version;
+        return this.Commit(entry.Key, kind, null, traceParent).Version;
     }
 
-    /// <summary>The one commit path: the next version, the log, and the subscriptions the change is queued for.</summary>
-    private ChangeRecord Commit(string key, KeyChangeKind kind, byte[]? value)
+    /// <summary>
+    /// The one commit path: the next version, the log, and the subscriptions the change is queued for. The change
+    /// carries the <paramref name="traceParent"/> its caller passed, never the activity current on this thread.
+    /// </summary>
+    private ChangeRecord Commit(string key, KeyChangeKind kind, byte[]? value, string? traceParent)
     {
-        var change = new ChangeRecord(key, kind, value, ++this.version, this.time.GetUtcNow()) { TraceContext = Activity.Current?.Context ?? default };
+        var change = new ChangeRecord(key, kind, value, ++this.version, this.time.GetUtcNow()) { TraceParent = traceParent };
         this.log.Append(change);
         if (this.subscriptions.Match(key, this.runs) is { } matched)
         {

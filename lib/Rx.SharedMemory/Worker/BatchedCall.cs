@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Transport;
@@ -19,13 +18,13 @@ internal abstract class BatchedCall : IThreadPoolWorkItem, BatchRequest.IBatchCa
         this.RegionAt = regionAt;
 
         // The caller's, taken where the call is made: the batch goes later, from another context.
-        this.TraceContext = TraceParent.Current();
+        this.TraceParent = Protocol.TraceParent.Current();
     }
 
     public string Method { get; }
 
     /// <inheritdoc/>
-    public ActivityContext TraceContext { get; }
+    public string? TraceParent { get; }
 
     /// <summary>Gets the positional arguments: strings, numbers, booleans, nulls and <see cref="PooledJson"/> values.</summary>
     public object?[] Arguments { get; }

@@ -158,7 +158,7 @@ internal sealed class ChangeInbox
             foreach (var item in batch)
             {
                 // The observer runs in the trace of the write that made the change.
-                using var activity = StoreActivities.StartDelivery(item.Change.TraceContext);
+                using var activity = StoreActivities.StartDelivery(item.Change.TraceParent);
                 try
                 {
                     item.Subscription.Deliver(item.Change);

@@ -38,7 +38,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private int disposed;
     private CallBatcher? batcher;
     private int maxValueBytes = int.MaxValue;
-    private bool batchTraceContext;
+
+    // A call carries its caller's traceparent (a request of its own, or its entry of a batch's traceparents) once the
+    // master's hello lists the traceContext feature: a master that does not list it never gets one.
+    private readonly TraceContextStrategy traceContext = new();
 
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
     {
@@ -46,6 +49,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.inbox = new ChangeInbox(options.SubscriberQueueCapacity, options.SubscriberQueueMaxBytes, this.Unsubscribe, logger);
         this.region = region;
         this.rpc = RpcChannel.Create(fromMaster, toMaster, inlineDispatch: false, "Rx.SharedMemory master reader", out this.valueOptions);
+        this.rpc.ActivityTracingStrategy = this.traceContext;
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
         RpcChannel.ObserveCompletion(this.rpc, this.logger);
@@ -120,7 +124,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             worker.WorkerId = hello.WorkerId;
             worker.maxValueBytes = hello.MaxValueBytes;
             bool batches = hello.Features?.Contains(RpcMethods.BatchFeature) == true;
-            worker.batchTraceContext = hello.Features?.Contains(RpcMethods.TraceContextFeature) == true;
+            worker.traceContext.SendsTraceParent = hello.Features?.Contains(RpcMethods.TraceContextFeature) == true;
             if (!batches || hello.Features?.Contains(RpcMethods.SharedRegionFeature) != true)
             {
                 // The master will not use it: unmapped at once.
@@ -495,7 +499,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         // Each call carries its own caller's context; the batch's request carries none, since it goes from whichever
         // context happened to send it (this method's change of the current activity stays in it).
         Activity.Current = null;
-        object?[] arguments = this.batchTraceContext && BatchRequest.TraceParents(batch.Outgoing!) is { } parents ? [batch, parents] : [batch];
+        object?[] arguments = this.traceContext.SendsTraceParent && BatchRequest.TraceParents(batch.Outgoing!) is { } parents ? [batch, parents] : [batch];
         return await this.InvokeAsync<JsonElement>(RpcMethods.Batch, arguments, CancellationToken.None).ConfigureAwait(false);
     }
 

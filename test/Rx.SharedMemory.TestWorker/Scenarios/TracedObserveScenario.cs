@@ -29,7 +29,7 @@ internal sealed class TracedObserveScenario : Scenario<TracedObserveScenario.Rep
             else if (change.Kind == KeyChangeKind.Set)
             {
                 var current = Activity.Current;
-                seen.TrySetResult(new Report(change.Version, current?.Source.Name, current?.Kind.ToString(), current?.TraceId.ToHexString(), current?.ParentSpanId.ToHexString()));
+                seen.TrySetResult(new Report(change.Version, current?.Source.Name, current?.OperationName, current?.Kind.ToString(), current?.TraceId.ToHexString(), current?.ParentSpanId.ToHexString()));
             }
         });
         await reset.Task.WaitAsync(timeout);
@@ -39,8 +39,9 @@ internal sealed class TracedObserveScenario : Scenario<TracedObserveScenario.Rep
 
     /// <param name="Version">The version of the Set.</param>
     /// <param name="Source">The source of the activity current in the observer; null for none.</param>
+    /// <param name="Name">Its name.</param>
     /// <param name="Kind">Its kind.</param>
     /// <param name="TraceId">Its trace.</param>
     /// <param name="ParentSpanId">The span it is a child of.</param>
-    internal sealed record Report(long Version, string? Source, string? Kind, string? TraceId, string? ParentSpanId);
+    internal sealed record Report(long Version, string? Source, string? Name, string? Kind, string? TraceId, string? ParentSpanId);
 }
