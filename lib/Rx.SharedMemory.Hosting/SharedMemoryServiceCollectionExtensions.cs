@@ -102,11 +102,17 @@ public static class SharedMemoryServiceCollectionExtensions
         return options;
     }
 
-    /// <summary>The master's settings with the host's meter factory, unless they name one: the master copies them, so they are set once.</summary>
+    /// <summary>A copy of the master's settings with the host's meter factory, unless they name one; the bound options themselves are left as they are.</summary>
     private static SharedMemoryOptions WithMeterFactory(SharedMemoryOptions options, IServiceProvider services)
     {
-        options.MeterFactory ??= services.GetService<IMeterFactory>();
-        return options;
+        if (options.MeterFactory is not null || services.GetService<IMeterFactory>() is not { } factory)
+        {
+            return options;
+        }
+
+        var copy = options.Clone();
+        copy.MeterFactory = factory;
+        return copy;
     }
 
     private static OptionsBuilder<SharedMemoryWorkerHostOptions> AddWorker(IServiceCollection services, string path)

@@ -109,7 +109,9 @@ public sealed class SharedMemoryOptions
     /// <summary>
     /// Gets or sets the factory the master takes its <see cref="System.Diagnostics.Metrics.Meter"/> from (named
     /// <see cref="SharedMemoryMetrics.MeterName"/>), such as the host's; <see langword="null"/> (the default) for a meter
-    /// of the master's own, disposed with it. The hosting package sets it to the host's factory.
+    /// of the master's own, disposed with it. The hosting package sets it to the host's factory. Masters given one
+    /// factory share its meter, which keeps their instruments until the factory is disposed; their observed instruments
+    /// are told apart by the tag <c>rx.sharedmemory.master.id</c>.
     /// </summary>
     public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
 

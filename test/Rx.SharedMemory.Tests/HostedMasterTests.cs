@@ -64,6 +64,9 @@ public sealed class HostedMasterTests : TestBase, IDisposable
 
         Assert.Same(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), master.Metrics.Meter.Scope);
         Assert.Equal(SharedMemoryMetrics.MeterName, master.Metrics.Meter.Name);
+
+        // The master got a copy: the bound options, a singleton others may read, are not changed.
+        Assert.Null(host.Services.GetRequiredService<IOptions<SharedMemoryMasterHostOptions>>().Value.Store.MeterFactory);
         await master.DisposeAsync();
     }
 

@@ -57,6 +57,7 @@ public sealed class OperationMetricsTests : WorkerProcessTestBase, IDisposable
         Assert.DoesNotContain(durations, m => Operation(m) == "hello");
 
         this.listener.RecordObservableInstruments();
+        Assert.All(this.measured.Where(m => m.Instrument is not ("rx.sharedmemory.batch.calls" or "rx.sharedmemory.operation.duration")), m => Assert.Equal(this.Master.Metrics.MasterId, m.Tags["rx.sharedmemory.master.id"]));
         string ready = $"ready/{holder.Worker.Id}";
         Assert.Equal(4, this.Single("rx.sharedmemory.key.count")); // a, k1, k2 and ready/
         Assert.Equal(("a1".Length) + ("k1" + """{"n":1}""").Length + ("k22".Length) + (ready + "true").Length, this.Single("rx.sharedmemory.store.size"));
@@ -67,6 +68,7 @@ public sealed class OperationMetricsTests : WorkerProcessTestBase, IDisposable
         Assert.Equal(this.Master.Version, this.Single("rx.sharedmemory.change_log.length"));
         var queue = Assert.Single(this.Taken("rx.sharedmemory.connection.queue.length"));
         Assert.Equal(holder.Worker.Id, queue.Tags["rx.sharedmemory.worker.id"]);
+        Assert.Equal(this.Master.Metrics.MasterId, queue.Tags["rx.sharedmemory.master.id"]);
         Assert.Equal(0, queue.Value);
 
         // The factory's meter outlives the master: its observable instruments then report nothing.
@@ -75,6 +77,49 @@ public sealed class OperationMetricsTests : WorkerProcessTestBase, IDisposable
         this.measured.Clear();
         this.listener.RecordObservableInstruments();
         Assert.Empty(this.measured);
+    }
+
+    [Fact]
+    public async Task AFailedOperation_IsTimedWithItsErrorType()
+    {
+        await using var connection = await InProcessConnection.StartAsync(this.TimeoutToken, this.Master.Metrics);
+        await connection.Worker.InvokeWithCancellationAsync<long>("set", ["text", "not a number"], this.TimeoutToken);
+
+        await Assert.ThrowsAsync<StreamJsonRpc.RemoteInvocationException>(() => connection.Worker.InvokeWithCancellationAsync<object>("increment", ["text"], this.TimeoutToken));
+
+        var increment = Assert.Single(this.Taken("rx.sharedmemory.operation.duration"), m => Operation(m) == "increment");
+        Assert.Equal(typeof(InvalidOperationException).FullName, increment.Tags["error.type"]);
+    }
+
+    [Fact]
+    public async Task MastersSharingAFactory_EachReportTheirOwnSeries_AndADisposedOneNone()
+    {
+        await using var other = new SharedMemoryMaster(new SharedMemoryOptions { MeterFactory = this.factory });
+        Assert.Same(this.Master.Metrics.Meter, other.Metrics.Meter); // the factory gives one meter per name
+        Assert.NotEqual(this.Master.Metrics.MasterId, other.Metrics.MasterId);
+        await this.Master.Store.SetAsync("a", 1, this.TimeoutToken);
+
+        this.listener.RecordObservableInstruments();
+        var keys = this.Taken("rx.sharedmemory.key.count").ToDictionary(m => (int)m.Tags["rx.sharedmemory.master.id"]!, m => m.Value);
+        Assert.Equal(new Dictionary<int, double> { [this.Master.Metrics.MasterId] = 1, [other.Metrics.MasterId] = 0 }, keys);
+
+        await other.DisposeAsync();
+        this.measured.Clear();
+        this.listener.RecordObservableInstruments();
+        Assert.All(this.measured, m => Assert.Equal(this.Master.Metrics.MasterId, m.Tags["rx.sharedmemory.master.id"])); // nothing else was measured
+        Assert.NotEmpty(this.measured);
+    }
+
+    [Fact]
+    public async Task ADisposedMaster_IsNotKeptAliveByTheFactorysMeter()
+    {
+        var master = await DisposedMasterAsync(this.factory);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.False(master.IsAlive, "The factory's meter keeps the disposed master (and its store) alive.");
+        GC.KeepAlive(this.factory);
     }
 
     [Fact]
@@ -93,6 +138,8 @@ public sealed class OperationMetricsTests : WorkerProcessTestBase, IDisposable
         own.MeasurementsCompleted = (instrument, _) => completed.Enqueue(instrument.Name);
         own.Start();
         Assert.Null(master.Metrics.Meter.Scope);
+        Assert.NotNull(master.Metrics.Meter.Version);
+        Assert.Equal(Diagnostics.LibraryVersion.Value, master.Metrics.Meter.Version);
         await master.DisposeAsync();
         Assert.Contains("rx.sharedmemory.operation.duration", completed);
         Assert.Contains("rx.sharedmemory.key.count", completed);
@@ -102,6 +149,16 @@ public sealed class OperationMetricsTests : WorkerProcessTestBase, IDisposable
     {
         this.listener.Dispose();
         this.factory.Dispose();
+    }
+
+    /// <summary>A master on <paramref name="factory"/> that did some work and is disposed, held only weakly.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static async Task<WeakReference> DisposedMasterAsync(TestMeterFactory factory)
+    {
+        var master = new SharedMemoryMaster(new SharedMemoryOptions { MeterFactory = factory });
+        await master.Store.SetAsync("k", new string('x', 1000));
+        await master.DisposeAsync();
+        return new WeakReference(master);
     }
 
     private static string? Operation((string Instrument, double Value, Dictionary<string, object?> Tags) m) =>

@@ -1,12 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
-using Microsoft.Extensions.Logging.Abstractions;
-using Nerdbank.Streams;
 using Rx.SharedMemory.Engine;
-using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Protocol;
-using Rx.SharedMemory.Store;
 using StreamJsonRpc;
 
 namespace Rx.SharedMemory.Tests;
@@ -91,7 +87,7 @@ public sealed class TracingTests : WorkerProcessTestBase, IDisposable
     public async Task ARequestOfItsOwn_IsTheChildOfItsCallersActivity_AndItsChangeCarriesTheMastersActivity()
     {
         this.Listen();
-        await using var pair = await Pair.StartAsync(this.TimeoutToken);
+        await using var pair = await InProcessConnection.StartAsync(this.TimeoutToken);
         using var committed = new CommittedChanges(pair.Engine.Store, "k");
         using var caller = new Activity("caller").SetIdFormat(ActivityIdFormat.W3C).Start();
 
@@ -107,7 +103,7 @@ public sealed class TracingTests : WorkerProcessTestBase, IDisposable
     public async Task AFailedOperation_IsMarkedWithItsErrorType_NotItsMessage()
     {
         this.Listen();
-        await using var pair = await Pair.StartAsync(this.TimeoutToken);
+        await using var pair = await InProcessConnection.StartAsync(this.TimeoutToken);
         await pair.Worker.InvokeWithCancellationAsync<long>(RpcMethods.Set, ["secret/key", "text"], this.TimeoutToken);
 
         await Assert.ThrowsAsync<RemoteInvocationException>(() => pair.Worker.InvokeWithCancellationAsync<JsonElement>(RpcMethods.Increment, ["secret/key", 1], this.TimeoutToken));
@@ -149,45 +145,5 @@ public sealed class TracingTests : WorkerProcessTestBase, IDisposable
             ActivityStopped = this.stopped.Enqueue,
         };
         ActivitySource.AddActivityListener(this.listener);
-    }
-
-    /// <summary>
-    /// A master's connection served over an in-process pipe, its worker end a plain StreamJsonRpc client with
-    /// StreamJsonRpc's own <see cref="ActivityTracingStrategy"/>: a request of its own carries the caller's traceparent.
-    /// </summary>
-    private sealed class Pair : IAsyncDisposable
-    {
-        private readonly ChangeOutbox outbox = new(100, _ => default, NullLogger.Instance);
-        private readonly JsonRpc master;
-
-        private Pair()
-        {
-            var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
-            this.master = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()));
-            OperationTable.Register(this.master, new StoreRpcTarget(this.Engine, this.outbox, new SharedMemoryOptions(), 1, region: null, NullLogger.Instance));
-            this.master.StartListening();
-            this.Worker = new JsonRpc(new HeaderDelimitedMessageHandler(workerEnd, workerEnd, new SystemTextJsonFormatter())) { ActivityTracingStrategy = new ActivityTracingStrategy() };
-            this.Worker.StartListening();
-        }
-
-        public MemoryEngine Engine { get; } = new(new SharedMemoryOptions());
-
-        public JsonRpc Worker { get; }
-
-        public static async Task<Pair> StartAsync(CancellationToken cancellationToken)
-        {
-            var pair = new Pair();
-            await pair.Worker.InvokeWithCancellationAsync<JsonElement>(RpcMethods.Hello, [RpcMethods.ProtocolVersion, 1], cancellationToken);
-            return pair;
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            this.Worker.Dispose();
-            this.master.Dispose();
-            this.outbox.Dispose();
-            this.Engine.Dispose();
-            return default;
-        }
     }
 }

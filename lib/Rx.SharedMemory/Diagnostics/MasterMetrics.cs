@@ -4,14 +4,20 @@ using System.Diagnostics.Metrics;
 namespace Rx.SharedMemory.Diagnostics;
 
 /// <summary>
-/// One master's instruments, on the <see cref="SharedMemoryMetrics.MeterName"/> meter: the factory's when
-/// <see cref="SharedMemoryOptions.MeterFactory"/> is set (the factory owns it), else one of the master's own, disposed
-/// with it. The README lists every instrument.
+/// One master's instruments, on the <see cref="SharedMemoryMetrics.MeterName"/> meter of the library's version: the
+/// factory's when <see cref="SharedMemoryOptions.MeterFactory"/> is set (the factory owns it, and gives the same meter
+/// to every master it serves), else one of the master's own, disposed with it. The README lists every instrument.
 /// </summary>
 internal sealed class MasterMetrics : IDisposable
 {
     /// <summary>The tag that names an operation: its method name on the wire.</summary>
     public const string OperationTag = "rx.sharedmemory.operation";
+
+    /// <summary>
+    /// The tag of the observed instruments that tells masters of one process apart: masters that share a factory share
+    /// its meter, and meters of one name are one scope to an exporter, so each master's series needs its own tag.
+    /// </summary>
+    public const string MasterTag = "rx.sharedmemory.master.id";
 
     /// <summary>The tag that names a worker connection: the id the master gave the worker.</summary>
     public const string WorkerTag = "rx.sharedmemory.worker.id";
@@ -24,15 +30,25 @@ internal sealed class MasterMetrics : IDisposable
     private static readonly IReadOnlyList<double> DurationBoundaries =
         [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+    // Numbers the masters of this process, from 1, for MasterTag.
+    private static int lastMasterId;
+
     private readonly Meter meter;
     private readonly bool ownsMeter;
+    private readonly KeyValuePair<string, object?> masterTag;
+
+    // What the observed instruments read; null before ObserveMaster and once disposed. The instruments' callbacks hold
+    // this instance, never the master: a factory's meter outlives the master, and must not keep it (or its store) alive.
+    private volatile MasterState? observed;
 
     /// <summary>Initializes a new instance of the <see cref="MasterMetrics"/> class.</summary>
     /// <param name="meterFactory">The factory to take the meter from; null for a meter of this instance's own.</param>
     public MasterMetrics(IMeterFactory? meterFactory)
     {
         this.ownsMeter = meterFactory is null;
-        this.meter = meterFactory?.Create(new MeterOptions(SharedMemoryMetrics.MeterName)) ?? new Meter(SharedMemoryMetrics.MeterName);
+        var options = new MeterOptions(SharedMemoryMetrics.MeterName) { Version = LibraryVersion.Value };
+        this.meter = meterFactory?.Create(options) ?? new Meter(options);
+        this.masterTag = new(MasterTag, Interlocked.Increment(ref lastMasterId));
         this.OperationDuration = this.meter.CreateHistogram(
             "rx.sharedmemory.operation.duration",
             "s",
@@ -51,6 +67,9 @@ internal sealed class MasterMetrics : IDisposable
 
     /// <summary>Gets the meter, for tests.</summary>
     internal Meter Meter => this.meter;
+
+    /// <summary>Gets the value of <see cref="MasterTag"/> on this master's observed instruments.</summary>
+    internal int MasterId => (int)this.masterTag.Value!;
 
     /// <summary>Gets the duration of each operation a worker calls, tagged <see cref="OperationTag"/> and, when it failed, <see cref="ErrorTypeTag"/>.</summary>
     public Histogram<double> OperationDuration { get; }
@@ -94,46 +113,50 @@ internal sealed class MasterMetrics : IDisposable
     }
 
     /// <summary>
-    /// Publishes what a master holds as observable instruments, read when a listener collects. Once
-    /// <see cref="MasterState.IsLive"/> is false they report nothing: a factory's meter outlives the master.
+    /// Publishes what a master holds as observable instruments, read when a listener collects, each measurement tagged
+    /// <see cref="MasterTag"/>. Once this instance is disposed they report nothing, and hold nothing of the master.
     /// </summary>
     public void ObserveMaster(MasterState state)
     {
+        this.observed = state;
+
         // Up-down counters, not gauges, as OpenTelemetry advises for counts whose sum across masters or connections means something.
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.key.count", () => Single(state, static s => s.Keys()), "{key}", "Keys in the store.");
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.store.size", () => Single(state, static s => s.Bytes()), "By", "Bytes the store counts against MaxBytes: values' JSON and keys' UTF-8.");
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.worker.count", () => Single(state, static s => s.Workers()), "{worker}", "Workers connected to the master.");
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.subscription.count", () => Single(state, static s => s.Subscriptions()), "{subscription}", "Live subscriptions, in-process and from every worker.");
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.connection.queue.length", () => state.IsLive() ? state.QueuedChanges() : [], "{change}", "Changes waiting to be sent to each worker connection, tagged with the worker's id.");
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.change_log.length", () => Single(state, static s => s.ChangeLogLength()), "{change}", "Changes the change log holds for subscribers that resume.");
+        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.key.count", () => this.Single(static s => s.Keys()), "{key}", "Keys in the store.");
+        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.store.size", () => this.Single(static s => s.Bytes()), "By", "Bytes the store counts against MaxBytes: values' JSON and keys' UTF-8.");
+        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.worker.count", () => this.Single(static s => s.Workers()), "{worker}", "Worker processes the master runs: started, and whose exit it has not yet reported.");
+        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.subscription.count", () => this.Single(static s => s.Subscriptions()), "{subscription}", "Live subscriptions, in-process and from every worker.");
+        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.connection.queue.length", this.QueuedChanges, "{change}", "Changes waiting to be sent to each worker connection, tagged with the worker's id.");
+        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.change_log.length", () => this.Single(static s => s.ChangeLogLength()), "{change}", "Changes the change log holds for subscribers that resume.");
     }
 
-    /// <summary>Disposes the meter when it is this instance's own.</summary>
+    /// <summary>Stops the observed instruments' reading of the master, and disposes the meter when it is this instance's own.</summary>
     public void Dispose()
     {
+        this.observed = null;
         if (this.ownsMeter)
         {
             this.meter.Dispose();
         }
     }
 
-    private static IEnumerable<Measurement<long>> Single(MasterState state, Func<MasterState, long> read) =>
-        state.IsLive() ? [new Measurement<long>(read(state))] : [];
+    private IEnumerable<Measurement<long>> Single(Func<MasterState, long> read) =>
+        this.observed is { } state ? [new Measurement<long>(read(state), this.masterTag)] : [];
+
+    private IEnumerable<Measurement<long>> QueuedChanges() =>
+        this.observed is { } state ? state.QueuedChanges().Select(q => new Measurement<long>(q.Count, this.masterTag, new(WorkerTag, q.WorkerId))) : [];
 
     /// <summary>What <see cref="ObserveMaster"/> reads; each function runs on the listener's thread, never under a lock of the master's.</summary>
-    /// <param name="IsLive">Whether the master still runs.</param>
     /// <param name="Keys">The number of keys.</param>
     /// <param name="Bytes">The bytes of the store.</param>
     /// <param name="Workers">The number of workers connected.</param>
     /// <param name="Subscriptions">The number of subscriptions.</param>
-    /// <param name="QueuedChanges">The changes waiting for each worker connection.</param>
+    /// <param name="QueuedChanges">The changes waiting for each worker connection, by worker id.</param>
     /// <param name="ChangeLogLength">The length of the change log.</param>
     public sealed record MasterState(
-        Func<bool> IsLive,
         Func<long> Keys,
         Func<long> Bytes,
         Func<long> Workers,
         Func<long> Subscriptions,
-        Func<IEnumerable<Measurement<long>>> QueuedChanges,
+        Func<IReadOnlyList<(int WorkerId, long Count)>> QueuedChanges,
         Func<long> ChangeLogLength);
 }

@@ -59,7 +59,6 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         this.localStore = new LocalStore(this.engine, this.options, this.logger, this.metrics);
         this.Changes = this.localStore.ObserveAllLive(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
         this.metrics.ObserveMaster(new MasterMetrics.MasterState(
-            IsLive: () => Volatile.Read(ref this.disposed) == 0,
             Keys: () => this.engine.Count,
             Bytes: () => this.engine.Bytes,
             Workers: () => this.workers.Count,
@@ -223,28 +222,35 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             return;
         }
 
-        // Waits for a spawn in progress, so that its worker is stopped too.
-        await this.spawnGate.WaitAsync().ConfigureAwait(false);
-        WorkerConnection[] stopped = [.. this.workers.Values];
         try
         {
-            await Task.WhenAll(stopped.Select(w => w.StopAsync(this.options.WorkerShutdownTimeout))).ConfigureAwait(false);
+            // Waits for a spawn in progress, so that its worker is stopped too.
+            await this.spawnGate.WaitAsync().ConfigureAwait(false);
+            WorkerConnection[] stopped = [.. this.workers.Values];
+            try
+            {
+                await Task.WhenAll(stopped.Select(w => w.StopAsync(this.options.WorkerShutdownTimeout))).ConfigureAwait(false);
+            }
+            finally
+            {
+                this.spawnGate.Release();
+            }
+
+            this.localStore.Shutdown();
+            this.engine.Dispose();
+            foreach (var worker in stopped)
+            {
+                worker.Process.Dispose();
+            }
+
+            this.online.OnCompleted();
+            this.exited.OnCompleted();
         }
         finally
         {
-            this.spawnGate.Release();
+            // Whatever failed above: a factory's meter outlives the master, and its instruments must let go of it.
+            this.metrics.Dispose();
         }
-
-        this.localStore.Shutdown();
-        this.engine.Dispose();
-        foreach (var worker in stopped)
-        {
-            worker.Process.Dispose();
-        }
-
-        this.online.OnCompleted();
-        this.exited.OnCompleted();
-        this.metrics.Dispose();
     }
 
     /// <summary>Gets the master's instruments, for tests.</summary>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
@@ -21,7 +20,6 @@ internal sealed class WorkerConnection : IWorker
     private readonly StoreRpcTarget target;
     private readonly ILogger logger;
     private readonly OutboundBuffer outbound;
-    private readonly KeyValuePair<string, object?> workerTag;
     private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -37,7 +35,6 @@ internal sealed class WorkerConnection : IWorker
         this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound, metrics);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes, metrics);
         this.target = new StoreRpcTarget(engine, this.outbox, options, id, pipes.Region, logger, metrics);
-        this.workerTag = new(MasterMetrics.WorkerTag, id);
         OperationTable.Register(this.rpc, this.target);
         this.rpc.Disconnected += this.OnDisconnected;
     }
@@ -59,8 +56,8 @@ internal sealed class WorkerConnection : IWorker
     /// <summary>Tells the connection that the spawn is over, online or not: its exit is reported only after that, so that no exit precedes its online.</summary>
     public void SpawnSettled() => this.onlineReported.TrySetResult();
 
-    /// <summary>Gets the changes waiting to be sent to the worker, tagged with its id, for the connection queue instrument.</summary>
-    public Measurement<long> QueuedChanges => new(this.outbox.Count, this.workerTag);
+    /// <summary>Gets the changes waiting to be sent to the worker, with its id, for the connection queue instrument.</summary>
+    public (int WorkerId, long Count) QueuedChanges => (this.Id, this.outbox.Count);
 
     /// <summary>Gets the connection's RPC target, for tests that hold its reader back.</summary>
     internal StoreRpcTarget Target => this.target;
