@@ -36,6 +36,10 @@ internal sealed class RedisEngine : IStoreEngine
     private readonly Task leaseLoop;
     private int disposed;
 
+    // The store's size as the instruments report it: read on the lease loop, never on a listener's thread (a round
+    // trip there would hold up the listener's every other instrument); null before the first read and after a failed one.
+    private volatile StoreSize? size;
+
     private RedisEngine(IConnectionMultiplexer redis, RedisStoreOptions redisOptions, SharedMemoryOptions options, long masterId, long version, ILogger logger)
     {
         this.redis = redis;
@@ -65,7 +69,7 @@ internal sealed class RedisEngine : IStoreEngine
 
     public int SubscriptionCount => this.feed.Count;
 
-    public long ChangeLogLength => this.db.StreamLength(this.Key("log"));
+    public StoreSize? Size => this.size;
 
     internal IDatabase Database => this.db;
 
@@ -380,6 +384,22 @@ internal sealed class RedisEngine : IStoreEngine
         }
     }
 
+    /// <summary>Reads the store's size for the instruments (<see cref="Size"/>), in one script; a failure leaves none, and is not the lease's.</summary>
+    /// <returns>A task that completes once <see cref="Size"/> is set.</returns>
+    internal async Task RefreshSizeAsync()
+    {
+        try
+        {
+            var read = (RedisResult[])(await this.RunAsync(RedisScripts.Size, this.stopping.Token).ConfigureAwait(false))!;
+            this.size = new StoreSize((long)read[0], (long)read[1], (long)read[2]);
+        }
+        catch (Exception ex) when (IsRedisFailure(ex) || ex is OperationCanceledException)
+        {
+            // Not known now: the instruments report nothing rather than a value of unknown age.
+            this.size = null;
+        }
+    }
+
     private async Task KeepLeaseAsync()
     {
         var token = this.stopping.Token;
@@ -407,6 +427,8 @@ internal sealed class RedisEngine : IStoreEngine
                 {
                     this.logger.MasterReaped((string?)master, this.redisOptions.StoreName);
                 }
+
+                await this.RefreshSizeAsync().ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {

@@ -301,6 +301,11 @@ internal static class RedisScripts
         return {expire_due(now), now}
         """;
 
+    /// <summary>Returns {keys, bytes, the change log's length}: what the master's instruments report of the store.</summary>
+    public const string Size = Prelude + """
+        return {redis.call('HLEN', P .. 'values'), tonumber(redis.call('GET', P .. 'bytes') or '0'), redis.call('XLEN', P .. 'log')}
+        """;
+
     /// <summary>ARGV[6] key. Returns {store version, value or false, version, timestamp}: the key's state at one version.</summary>
     public const string SnapshotKey = Prelude + """
         local now = now_ms()

@@ -34,7 +34,7 @@ internal sealed class DeferredEngine(MemoryEngine inner) : IStoreEngine
 
     public int SubscriptionCount => inner.SubscriptionCount;
 
-    public long ChangeLogLength => inner.ChangeLogLength;
+    public StoreSize? Size => inner.Size;
 
     public ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken) => LaterAsync(inner.GetAsync(key, cancellationToken));
 

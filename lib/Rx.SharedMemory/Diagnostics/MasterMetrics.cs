@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Rx.SharedMemory.Engine;
 
 namespace Rx.SharedMemory.Diagnostics;
 
@@ -120,13 +121,17 @@ internal sealed class MasterMetrics : IDisposable
     {
         this.observed = state;
 
-        // Up-down counters, not gauges, as OpenTelemetry advises for counts whose sum across masters or connections means something.
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.key.count", () => this.Single(static s => s.Keys()), "{key}", "Keys in the store.");
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.store.size", () => this.Single(static s => s.Bytes()), "By", "Bytes the store counts against MaxBytes: values' JSON and keys' UTF-8.");
+        // What the store holds: gauges, since masters that share a store (the Redis engine) each report the whole of
+        // it, and a sum across them would count it again for each.
+        this.meter.CreateObservableGauge("rx.sharedmemory.key.count", () => this.Single(static s => s.Size()?.Keys), "{key}", "Keys in the store.");
+        this.meter.CreateObservableGauge("rx.sharedmemory.store.size", () => this.Single(static s => s.Size()?.Bytes), "By", "Bytes the store counts against MaxBytes: values' JSON and keys' UTF-8.");
+        this.meter.CreateObservableGauge("rx.sharedmemory.change_log.length", () => this.Single(static s => s.Size()?.ChangeLogLength), "{change}", "Changes the change log holds for subscribers that resume.");
+
+        // What this master holds: up-down counters, as OpenTelemetry advises for counts whose sum across masters or
+        // connections means something.
         this.meter.CreateObservableUpDownCounter("rx.sharedmemory.worker.count", () => this.Single(static s => s.Workers()), "{worker}", "Worker processes the master runs: started, and whose exit it has not yet reported.");
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.subscription.count", () => this.Single(static s => s.Subscriptions()), "{subscription}", "Live subscriptions, in-process and from every worker.");
+        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.subscription.count", () => this.Single(static s => s.Subscriptions()), "{subscription}", "Live subscriptions of this master, in-process and from every worker.");
         this.meter.CreateObservableUpDownCounter("rx.sharedmemory.connection.queue.length", this.QueuedChanges, "{change}", "Changes waiting to be sent to each worker connection, tagged with the worker's id.");
-        this.meter.CreateObservableUpDownCounter("rx.sharedmemory.change_log.length", () => this.Single(static s => s.ChangeLogLength()), "{change}", "Changes the change log holds for subscribers that resume.");
     }
 
     /// <summary>Stops the observed instruments' reading of the master, and disposes the meter when it is this instance's own.</summary>
@@ -139,24 +144,52 @@ internal sealed class MasterMetrics : IDisposable
         }
     }
 
-    private IEnumerable<Measurement<long>> Single(Func<MasterState, long> read) =>
-        this.observed is { } state ? [new Measurement<long>(read(state), this.masterTag)] : [];
+    /// <summary>One measurement of what <paramref name="read"/> reads; none when it has nothing, or fails: a listener's collection goes on with the other instruments.</summary>
+    private IEnumerable<Measurement<long>> Single(Func<MasterState, long?> read)
+    {
+        if (this.observed is not { } state)
+        {
+            return [];
+        }
 
-    private IEnumerable<Measurement<long>> QueuedChanges() =>
-        this.observed is { } state ? state.QueuedChanges().Select(q => new Measurement<long>(q.Count, this.masterTag, new(WorkerTag, q.WorkerId))) : [];
+        try
+        {
+            return read(state) is { } value ? [new Measurement<long>(value, this.masterTag)] : [];
+        }
+        catch (Exception)
+        {
+            return [];
+        }
+    }
 
-    /// <summary>What <see cref="ObserveMaster"/> reads; each function runs on the listener's thread, never under a lock of the master's.</summary>
-    /// <param name="Keys">The number of keys.</param>
-    /// <param name="Bytes">The bytes of the store.</param>
-    /// <param name="Workers">The number of workers connected.</param>
-    /// <param name="Subscriptions">The number of subscriptions.</param>
+    private IEnumerable<Measurement<long>> QueuedChanges()
+    {
+        if (this.observed is not { } state)
+        {
+            return [];
+        }
+
+        try
+        {
+            return state.QueuedChanges().Select(q => new Measurement<long>(q.Count, this.masterTag, new(WorkerTag, q.WorkerId)));
+        }
+        catch (Exception)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>
+    /// What <see cref="ObserveMaster"/> reads; each function runs on the listener's thread, never under a lock of the
+    /// master's, and never waits on I/O.
+    /// </summary>
+    /// <param name="Size">The store's keys, bytes and change log length (<see cref="IStoreEngine.Size"/>); null when not known.</param>
+    /// <param name="Workers">The number of workers the master runs.</param>
+    /// <param name="Subscriptions">The number of the master's subscriptions.</param>
     /// <param name="QueuedChanges">The changes waiting for each worker connection, by worker id.</param>
-    /// <param name="ChangeLogLength">The length of the change log.</param>
     public sealed record MasterState(
-        Func<long> Keys,
-        Func<long> Bytes,
+        Func<StoreSize?> Size,
         Func<long> Workers,
         Func<long> Subscriptions,
-        Func<IReadOnlyList<(int WorkerId, long Count)>> QueuedChanges,
-        Func<long> ChangeLogLength);
+        Func<IReadOnlyList<(int WorkerId, long Count)>> QueuedChanges);
 }

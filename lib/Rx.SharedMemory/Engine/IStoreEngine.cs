@@ -31,8 +31,12 @@ internal interface IStoreEngine : IDisposable
     /// <summary>Gets the number of registered subscriptions.</summary>
     int SubscriptionCount { get; }
 
-    /// <summary>Gets the number of changes the change log holds for subscribers that resume from a version.</summary>
-    long ChangeLogLength { get; }
+    /// <summary>
+    /// Gets the store's size for the master's observed instruments, without waiting, from the thread of whatever
+    /// listener collects: read now by an engine in memory; the last value an engine refreshed in the background by a
+    /// remote one, or null when it has none (not read yet, or the last read failed).
+    /// </summary>
+    StoreSize? Size { get; }
 
     /// <summary>Reads a key, counting as a use for eviction.</summary>
     /// <returns>Its value and version; null when it is absent.</returns>

@@ -23,7 +23,7 @@ internal sealed class MemoryEngine(SharedMemoryOptions options, MasterMetrics? m
 
     public int SubscriptionCount => this.Store.SubscriptionCount;
 
-    public long ChangeLogLength => this.Store.ChangeLogLength;
+    public StoreSize? Size => this.Store.Size;
 
     public ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken) => new(this.Store.Get(key));
 

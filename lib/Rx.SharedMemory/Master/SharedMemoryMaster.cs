@@ -59,12 +59,10 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         this.localStore = new LocalStore(this.engine, this.options, this.logger, this.metrics);
         this.Changes = this.localStore.ObserveAllLive(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
         this.metrics.ObserveMaster(new MasterMetrics.MasterState(
-            Keys: () => this.engine.Count,
-            Bytes: () => this.engine.Bytes,
+            Size: () => this.engine.Size,
             Workers: () => this.workers.Count,
             Subscriptions: () => this.engine.SubscriptionCount,
-            QueuedChanges: () => this.workers.Values.Select(static w => w.QueuedChanges).ToArray(),
-            ChangeLogLength: () => this.engine.ChangeLogLength));
+            QueuedChanges: () => this.workers.Values.Select(static w => w.QueuedChanges).ToArray()));
     }
 
     /// <summary>Gets the store, for the master's own code: the same API a worker has, without a pipe.</summary>

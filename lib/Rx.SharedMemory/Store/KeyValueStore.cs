@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
 using Rx.SharedMemory.Diagnostics;
+using Rx.SharedMemory.Engine;
 
 namespace Rx.SharedMemory.Store;
 
@@ -95,14 +96,14 @@ internal sealed class KeyValueStore : IDisposable
         }
     }
 
-    /// <summary>Gets the number of changes the change log holds.</summary>
-    public int ChangeLogLength
+    /// <summary>Gets the number of keys, their bytes and the number of changes the change log holds, at one moment.</summary>
+    public StoreSize Size
     {
         get
         {
             lock (this.gate)
             {
-                return this.log.Count;
+                return new StoreSize(this.entries.Count, this.bytes, this.log.Count);
             }
         }
     }
