@@ -128,7 +128,7 @@ internal sealed class RedisEngine : IStoreEngine
     public async ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateWrite(key, utf8Json);
-        var result = Checked(key, await this.RunAsync(RedisScripts.Set, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), this.feed.Position).ConfigureAwait(false));
+        var result = Checked(key, await this.RunAsync(RedisScripts.Set, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), traceParent ?? string.Empty, this.feed.Position).ConfigureAwait(false));
         long version = (long)result[1];
         await this.CommittedAsync(version, result[2]).ConfigureAwait(false);
         return version;
@@ -137,7 +137,7 @@ internal sealed class RedisEngine : IStoreEngine
     public async ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateWrite(key, utf8Json);
-        var result = Checked(key, await this.RunAsync(RedisScripts.CompareAndSet, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), expectedVersion, this.feed.Position).ConfigureAwait(false));
+        var result = Checked(key, await this.RunAsync(RedisScripts.CompareAndSet, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), expectedVersion, traceParent ?? string.Empty, this.feed.Position).ConfigureAwait(false));
         bool succeeded = (long)result[1] == 1;
         long version = (long)result[2];
         if (succeeded)
@@ -151,7 +151,7 @@ internal sealed class RedisEngine : IStoreEngine
     public async ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateKey(key);
-        var result = Checked(key, await this.RunAsync(RedisScripts.Increment, cancellationToken, key, delta, this.feed.Position).ConfigureAwait(false));
+        var result = Checked(key, await this.RunAsync(RedisScripts.Increment, cancellationToken, key, delta, traceParent ?? string.Empty, this.feed.Position).ConfigureAwait(false));
         switch ((long)result[0])
         {
             case -2:
@@ -169,7 +169,7 @@ internal sealed class RedisEngine : IStoreEngine
     public async ValueTask<long> DeleteAsync(string key, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateKey(key);
-        var result = (RedisResult[])(await this.RunAsync(RedisScripts.Delete, cancellationToken, key, this.feed.Position).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await this.RunAsync(RedisScripts.Delete, cancellationToken, key, traceParent ?? string.Empty, this.feed.Position).ConfigureAwait(false))!;
         long version = (long)result[0];
         if (version != 0)
         {

@@ -1,24 +1,38 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Tests;
 
-/// <summary>The changes an embedded store commits under a prefix from now on, as committed: with what they carry to workers (their <c>traceparent</c>).</summary>
+/// <summary>
+/// The changes a store commits under a prefix from now on, as an engine hands them to a master's subscriptions: with
+/// what they carry to workers (their <c>traceparent</c>).
+/// </summary>
 internal sealed class CommittedChanges : IDisposable
 {
-    private readonly KeyValueStore store;
+    private readonly Action<StoreSubscription> unsubscribe;
     private readonly ChangeOutbox outbox;
     private readonly StoreSubscription subscription;
     private readonly ConcurrentQueue<ChangeRecord> seen = new();
     private readonly SemaphoreSlim arrived = new(0);
 
     public CommittedChanges(KeyValueStore store, string prefix)
+        : this(s => store.SubscribeLive(s), store.Unsubscribe, prefix)
     {
-        this.store = store;
+    }
+
+    public CommittedChanges(IStoreEngine engine, string prefix)
+        : this(s => engine.SubscribeLive(s), engine.Unsubscribe, prefix)
+    {
+    }
+
+    private CommittedChanges(Action<StoreSubscription> subscribe, Action<StoreSubscription> unsubscribe, string prefix)
+    {
+        this.unsubscribe = unsubscribe;
         this.outbox = new ChangeOutbox(int.MaxValue, this.TakeAsync, NullLogger.Instance);
         this.subscription = new StoreSubscription(1, prefix, isPrefix: true, this.outbox);
-        store.SubscribeLive(this.subscription);
+        subscribe(this.subscription);
     }
 
     /// <summary>Waits for the next change committed under the prefix, in version order.</summary>
@@ -30,7 +44,7 @@ internal sealed class CommittedChanges : IDisposable
 
     public void Dispose()
     {
-        this.store.Unsubscribe(this.subscription);
+        this.unsubscribe(this.subscription);
         this.outbox.Dispose();
     }
 
