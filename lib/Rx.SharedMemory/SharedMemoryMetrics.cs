@@ -5,7 +5,7 @@ namespace Rx.SharedMemory;
 /// <summary>
 /// The library's instruments, on the <see cref="MeterName"/> meter (read them with <c>dotnet-counters</c>, OpenTelemetry
 /// or a <see cref="MeterListener"/>). Each master has its meter: the one <see cref="SharedMemoryOptions.MeterFactory"/>
-/// creates, or one of its own, disposed with it. The README lists every instrument.
+/// gives (the same to every master it serves), or one of its own, disposed with it. The README lists every instrument.
 /// </summary>
 public static class SharedMemoryMetrics
 {
