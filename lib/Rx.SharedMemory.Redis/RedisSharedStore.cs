@@ -23,7 +23,7 @@ public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable, IOwnWrite
     {
         this.engine = engine;
         this.metrics = new MasterMetrics(options.MeterFactory);
-        this.store = new LocalStore(engine, options, logger, this.metrics);
+        this.store = new LocalStore(engine, options, logger, typeof(RedisSharedStore), this.metrics);
     }
 
     /// <summary>Gets the version of the store's last committed change (a round trip to Redis).</summary>

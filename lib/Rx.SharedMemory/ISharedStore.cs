@@ -116,7 +116,9 @@ public interface ISharedStore
     /// <returns>
     /// A cold observable: each subscription registers with the master, and disposing it unregisters. It ends with
     /// <see cref="SharedMemoryDisconnectedException"/> when the connection to the master is lost, and completes when
-    /// the store is disposed.
+    /// the store is disposed. A subscription made once the connection is lost, or the store disposed, ends at once
+    /// with <see cref="SharedMemoryDisconnectedException"/> or <see cref="ObjectDisposedException"/> (<c>OnError</c>),
+    /// as every other call then fails; <see cref="Observe"/> itself does not throw for them.
     /// </returns>
     /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
     IObservable<KeyChange> Observe(string key, long? fromVersion = null);

@@ -21,8 +21,9 @@ public sealed class SharedMemoryOptions
     /// <summary>
     /// Gets or sets a value indicating whether values of 32 KiB and more travel between the master and a worker through
     /// memory both processes map, instead of through the pipe (Linux; elsewhere they always take the pipe). Each
-    /// worker then maps two areas of <see cref="MaxValueBytes"/> in <c>/dev/shm</c>, which take memory only as far as
-    /// large values have used them, and are freed when the worker's connection ends. Default: true.
+    /// worker then maps two areas of <see cref="MaxValueBytes"/> in an anonymous memory file (<c>memfd_create</c>,
+    /// sealed against resizing, with no name to open or to leave behind), which take memory only as far as large values
+    /// have used them, and are freed when the worker's connection ends. Default: true.
     /// </summary>
     public bool LargeValuesThroughSharedMemory { get; set; } = true;
 
@@ -89,7 +90,10 @@ public sealed class SharedMemoryOptions
     /// </summary>
     public int MaxWaitingLocksPerConnection { get; set; } = 1_000;
 
-    /// <summary>Gets or sets how long a spawned worker may take to connect before <see cref="SharedMemoryMaster.SpawnWorkerAsync"/> fails. Default: 30 s.</summary>
+    /// <summary>
+    /// Gets or sets how long a spawned worker may take to connect before <see cref="SharedMemoryMaster.SpawnWorkerAsync"/>
+    /// kills it and fails with <see cref="SharedMemoryWorkerStartException"/>. Default: 30 s.
+    /// </summary>
     public TimeSpan WorkerStartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets how long disposing the master waits for its workers to exit before it kills them. Default: 5 s.</summary>

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory;
 
@@ -54,6 +53,7 @@ public static class SharedStoreExtensions
     /// <returns>The mirror, once it holds the prefix's whole state; dispose it to end its subscription.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="store"/> or <paramref name="prefix"/> is null.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed, before or while the state arrived.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static Task<SharedStoreMirror> MirrorAsync(this ISharedStore store, string prefix, CancellationToken cancellationToken = default)
     {

@@ -22,6 +22,26 @@ if (scenario == "expiry-timing")
     return;
 }
 
+if (scenario == "exit-at-once")
+{
+    // Not a worker: a program that fails before it connects, as a misconfigured worker would. Usage: exit-at-once
+    // <report> <exit code> <lines>: writes that many lines to standard error, then exits with that code.
+    int lines = int.Parse(arguments[1], System.Globalization.CultureInfo.InvariantCulture);
+    for (int line = 1; line <= lines; line++)
+    {
+        Console.Error.WriteLine($"exit-at-once: line {line} of {lines}");
+    }
+
+    Environment.Exit(int.Parse(arguments[0], System.Globalization.CultureInfo.InvariantCulture));
+}
+
+if (scenario == "stderr-master")
+{
+    // Not a worker: a master of its own, whose standard error the test reads for what its workers wrote to theirs.
+    await StandardErrorMaster.RunAsync(report);
+    return;
+}
+
 if (scenario == "hosted-worker")
 {
     // Not a scenario of a connected worker: a generic-host program that connects through AddSharedMemoryWorker.

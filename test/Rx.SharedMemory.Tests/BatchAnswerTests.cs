@@ -52,7 +52,7 @@ public sealed class BatchAnswerTests : TestBase
         }
 
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var target = new StoreRpcTarget(engine, outbox, Options, 1, region: null, NullLogger.Instance);
+        var target = new WorkerConnection(engine, outbox, Options, 1, region: null, NullLogger.Instance);
         target.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId); // the first request of every connection
         using var calls = JsonDocument.Parse("""[["get","b0"],["get","b1"],["get","b2"],["get","b3"],["set","after",1],["get","b4"]]""");
 

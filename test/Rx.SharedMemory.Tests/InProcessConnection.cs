@@ -23,7 +23,7 @@ internal sealed class InProcessConnection : IAsyncDisposable
     {
         var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
         this.master = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()));
-        OperationTable.Register(this.master, new StoreRpcTarget(this.Engine, this.outbox, new SharedMemoryOptions(), 1, region: null, NullLogger.Instance, metrics));
+        OperationTable.Register(this.master, new WorkerConnection(this.Engine, this.outbox, new SharedMemoryOptions(), 1, region: null, NullLogger.Instance, metrics));
         this.master.StartListening();
         this.Worker = new JsonRpc(new HeaderDelimitedMessageHandler(workerEnd, workerEnd, new SystemTextJsonFormatter())) { ActivityTracingStrategy = new ActivityTracingStrategy() };
         this.Worker.StartListening();

@@ -1,5 +1,3 @@
-using Rx.SharedMemory.Store;
-
 namespace Rx.SharedMemory.Tests;
 
 public sealed class KeyChangeBufferTests : TestBase

@@ -121,6 +121,28 @@ public sealed class LocalStoreTests : TestBase, IAsyncLifetime
     }
 
     [Fact]
+    public async Task DisposedMaster_FailsLaterSubscriptions_WithObjectDisposed_AsItFailsCalls()
+    {
+        await this.master.DisposeAsync();
+
+        foreach (var source in new[] { this.Store.Observe("a"), this.Store.ObservePrefix("p/"), this.master.Changes, this.master.ObserveChanges() })
+        {
+            var error = await Assert.ThrowsAsync<ObjectDisposedException>(() => source.ToArray().ToTask(this.TimeoutToken));
+            Assert.Equal(typeof(SharedMemoryMaster).FullName, error.ObjectName);
+        }
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () =>
+        {
+            await foreach (var change in this.Store.WatchAsync("a", cancellationToken: this.TimeoutToken))
+            {
+                Assert.Fail($"A change came from a disposed master: {change}");
+            }
+        });
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => this.Store.MirrorAsync("p/", this.TimeoutToken));
+        Assert.Equal(0, this.master.SubscriptionCount);
+    }
+
+    [Fact]
     public async Task WatchAsync_EnumeratesCurrentStateThenChanges_AndCancellationEndsTheSubscription()
     {
         await this.Store.SetAsync("a", 1, this.TimeoutToken);

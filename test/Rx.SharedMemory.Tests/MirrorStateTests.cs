@@ -199,9 +199,13 @@ public sealed class MirrorStateTests : TestBase
         var store = new StreamStore();
         var mirror = await this.StartAsync(store);
         Assert.True(store.Changes.HasObservers);
+        var observed = mirror.ToArray().ToTask(this.TimeoutToken);
 
         mirror.Dispose();
 
+        // An observer from before the disposal completes; one after it fails, as every other use does.
+        Assert.Empty(await observed);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => mirror.ToArray().ToTask(this.TimeoutToken));
         Assert.False(store.Changes.HasObservers);
         Assert.False(store.Own.Begin("p/k"));
         Assert.Throws<ObjectDisposedException>(() => mirror.TryGet<int>("p/k", out _));

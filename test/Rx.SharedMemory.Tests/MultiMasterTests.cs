@@ -226,6 +226,18 @@ public sealed class RedisStoreTests : TestBase
     }
 
     [Fact]
+    public async Task DisposedConnectedStore_FailsCallsAndLaterSubscriptions_WithObjectDisposed_NamingIt()
+    {
+        var store = await RedisSharedMemory.ConnectStoreAsync(NewRedisStore(), cancellationToken: this.TimeoutToken);
+        await store.DisposeAsync();
+
+        var call = await Assert.ThrowsAsync<ObjectDisposedException>(() => store.SetAsync("a", 1, this.TimeoutToken).AsTask());
+        var observe = await Assert.ThrowsAsync<ObjectDisposedException>(() => store.Observe("a").ToArray().ToTask(this.TimeoutToken));
+        var observePrefix = await Assert.ThrowsAsync<ObjectDisposedException>(() => store.ObservePrefix("p/").ToArray().ToTask(this.TimeoutToken));
+        Assert.All(new[] { call, observe, observePrefix }, error => Assert.Equal(typeof(RedisSharedStore).FullName, error.ObjectName));
+    }
+
+    [Fact]
     public async Task MasterDisposed_ReleasesItsOwnLock_AtOnce_NotWhenItsLeaseRunsOut()
     {
         var where = NewRedisStore();

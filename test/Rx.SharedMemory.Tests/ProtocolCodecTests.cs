@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Nerdbank.Streams;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Worker;
@@ -11,11 +12,49 @@ namespace Rx.SharedMemory.Tests;
 
 /// <summary>
 /// Every message of the protocol written with its codec and read back with the same codec, as the worker and the
-/// master do; for a few, the exact JSON is pinned, so that the wire (docs/protocol.md) cannot drift unnoticed.
+/// master do; for a few, the exact JSON is pinned, so that the wire (docs/protocol.md) cannot drift unnoticed. The
+/// requests that have no codec, written by StreamJsonRpc from positional arguments, are pinned as the worker writes
+/// them (<see cref="PinnedRequests"/>; <see cref="OperationTableTests"/> pins how the master binds them).
 /// </summary>
 public sealed class ProtocolCodecTests : TestBase
 {
     private static readonly DateTimeOffset At = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123);
+
+    [Fact]
+    public async Task SingleRequests_AsTheWorkerWritesThem_ArePinned_AndTheirResultsRead()
+    {
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        var master = new RawPeer(masterEnd);
+        var connecting = SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
+
+        // A master that lists no features: every call is a request of its own, none goes in a batch.
+        await master.AnswerAsync(new(RpcMethods.Hello, PinnedRequests.Hello, """{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":1048576}"""), this.TimeoutToken);
+        await using var worker = await connecting;
+
+        Assert.Equal(1, await this.AnsweredAsync(master, PinnedRequests.Set, worker.SetAsync("k", new[] { 1, 2 }, this.TimeoutToken)));
+        var entry = await this.AnsweredAsync(master, PinnedRequests.Get, worker.GetEntryAsync<int[]>("k", this.TimeoutToken));
+        Assert.Equal([1, 2], entry!.Value);
+        Assert.Equal(1, entry.Version);
+        Assert.Equal(2, await this.AnsweredAsync(master, PinnedRequests.SetWithOptions, worker.SetAsync("e", 1, new SetOptions { TimeToLive = TimeSpan.FromHours(1), Ephemeral = true }, this.TimeoutToken)));
+        Assert.Equal(new CompareAndSetResult(true, 3), await this.AnsweredAsync(master, PinnedRequests.CompareAndSet, worker.CompareAndSetAsync("k", 1, new[] { 3 }, cancellationToken: this.TimeoutToken)));
+        var counter = await this.AnsweredAsync(master, PinnedRequests.Increment, worker.IncrementAsync("n", cancellationToken: this.TimeoutToken));
+        Assert.Equal((1L, 4L), (counter.Value, counter.Version));
+        Assert.True(await this.AnsweredAsync(master, PinnedRequests.Delete, worker.DeleteAsync("k", this.TimeoutToken)));
+        Assert.False(await this.AnsweredAsync(master, PinnedRequests.DeleteAbsent, worker.DeleteAsync("k", this.TimeoutToken)));
+        Assert.Null(await this.AnsweredAsync(master, PinnedRequests.GetAbsent, worker.GetEntryAsync<int[]>("k", this.TimeoutToken)));
+
+        // The token the master answered is the one the worker unlocks with.
+        var held = await this.AnsweredAsync(master, PinnedRequests.Lock, worker.AcquireLockAsync("l", TimeSpan.FromSeconds(2), this.TimeoutToken));
+        await this.AnsweredAsync(master, PinnedRequests.Unlock, held.DisposeAsync());
+
+        // Subscriptions are numbered by the worker from 1; an unsubscription is a notification.
+        using var subscription = worker.Observe("k").Subscribe(_ => { });
+        await master.AnswerAsync(PinnedRequests.Subscribe, this.TimeoutToken);
+        using var prefix = worker.ObservePrefix("p/", fromVersion: 7).Subscribe(_ => { });
+        await master.AnswerAsync(PinnedRequests.SubscribePrefix, this.TimeoutToken);
+        subscription.Dispose();
+        await master.AnswerAsync(PinnedRequests.Unsubscribe, this.TimeoutToken);
+    }
 
     [Fact]
     public void Changes_WrittenFromTheOutbox_ReadBackAsSent_AndPinned()
@@ -299,6 +338,19 @@ public sealed class ProtocolCodecTests : TestBase
         Assert.True(ProtocolLimits.MaxBatchBytes + ProtocolLimits.BatchCallBytes(1024, 0) < ProtocolLimits.MaxFrameBytes(ProtocolLimits.MaxBatchBytes, 1024));
         Assert.Equal(Math.Max(ProtocolLimits.MinAnswerBudget, 32 * 1024 * 1024), ProtocolLimits.AnswerBudget(32 * 1024 * 1024));
         Assert.Equal(ProtocolLimits.MinAnswerBudget, ProtocolLimits.AnswerBudget(1024));
+    }
+
+    /// <summary>Answers a call of the worker's, once the master's end has read it as <paramref name="exchange"/> exactly.</summary>
+    private async Task<T> AnsweredAsync<T>(RawPeer master, PinnedRequests.Exchange exchange, ValueTask<T> call)
+    {
+        await master.AnswerAsync(exchange, this.TimeoutToken);
+        return await call.AsTask().WaitAsync(this.TimeoutToken);
+    }
+
+    private async Task AnsweredAsync(RawPeer master, PinnedRequests.Exchange exchange, ValueTask call)
+    {
+        await master.AnswerAsync(exchange, this.TimeoutToken);
+        await call.AsTask().WaitAsync(this.TimeoutToken);
     }
 
     private static BatchedCall<long> Call(string method, object?[] arguments, int regionAt = 0) =>

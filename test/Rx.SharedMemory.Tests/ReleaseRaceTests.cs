@@ -21,7 +21,7 @@ public sealed class ReleaseRaceTests : WorkerProcessTestBase
         var connection = (WorkerConnection)worker;
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var proceed = new ManualResetEventSlim();
-        connection.Target.BeforeOwningCall = (_, key) =>
+        connection.BeforeOwningCall = (_, key) =>
         {
             if (key == name)
             {

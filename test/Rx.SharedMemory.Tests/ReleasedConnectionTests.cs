@@ -26,7 +26,7 @@ public sealed class ReleasedConnectionTests : TestBase
         using var engine = new MemoryEngine(options);
         var store = engine.Store;
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var target = new StoreRpcTarget(engine, outbox, options, 1, region: null, NullLogger.Instance);
+        var target = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
         var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
         using var master = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()));
         OperationTable.Register(master, target);

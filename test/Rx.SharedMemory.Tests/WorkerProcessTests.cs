@@ -32,7 +32,7 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         var quick = await this.SpawnAsync("get", "nothing");
         await this.ReportAfterExitAsync(quick);
         var notAWorker = new System.Diagnostics.ProcessStartInfo(WorkerStartInfo.ForAssembly("unused").FileName, "--version");
-        var refused = await Assert.ThrowsAsync<SharedMemoryException>(() => this.Master.SpawnWorkerAsync(notAWorker, this.TimeoutToken));
+        var refused = await Assert.ThrowsAsync<SharedMemoryWorkerStartException>(() => this.Master.SpawnWorkerAsync(notAWorker, this.TimeoutToken));
 
         Assert.Contains("exited with code 0 before it connected", refused.Message, StringComparison.Ordinal);
         Assert.Equal(["online 1", "exit 1 0", "exit 2 0"], await events.Take(3).ToArray().ToTask(this.TimeoutToken));
@@ -60,6 +60,33 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
 
         Assert.Collection(report.Pipes, pipe => Assert.Matches(@"^pipe:\[\d+\]$", pipe), pipe => Assert.Matches(@"^pipe:\[\d+\]$", pipe));
         Assert.Equal(0, report.Inherited);
+    }
+
+    [Fact]
+    public async Task ConnectedWorker_IsStillAWorkerProcess_AndASecondConnectFails_SayingItIsConnected()
+    {
+        var report = await this.ReportAfterExitAsync<ConnectTwiceScenario.Report>(await this.SpawnAsync("connect-twice"));
+
+        Assert.True(report.IsWorkerProcessWhileConnected);
+        Assert.Equal(typeof(InvalidOperationException).FullName, report.SecondConnectError);
+        Assert.Contains("already connected to its master", report.SecondConnectMessage, StringComparison.Ordinal);
+        Assert.True(report.IsWorkerProcessAfterSecondConnect);
+
+        // The failed second connect left the first connection working.
+        Assert.Equal(report.VersionAfterSecondConnect, (await this.Master.Store.GetEntryAsync<int>("connect-twice", this.TimeoutToken))!.Version);
+    }
+
+    [Fact]
+    public async Task ProcessNotStartedByAMaster_IsNoWorkerProcess_AndEachConnectSaysSo()
+    {
+        Assert.False(SharedMemoryWorker.IsWorkerProcess);
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => SharedMemoryWorker.ConnectAsync(this.TimeoutToken));
+            Assert.Contains("not started by a SharedMemoryMaster", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.False(SharedMemoryWorker.IsWorkerProcess);
     }
 
     [Fact]
@@ -173,6 +200,16 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         Assert.Equal(nameof(SharedMemoryDisconnectedException), report.Pending);
         Assert.Equal(nameof(SharedMemoryDisconnectedException), report.Later);
         Assert.Equal(nameof(SharedMemoryDisconnectedException), report.Observable);
+    }
+
+    [Fact]
+    public async Task DisposedWorker_FailsLaterSubscriptions_WithObjectDisposed_AsItFailsCalls()
+    {
+        var report = await this.ReportAfterExitAsync<ObserveAfterDisposeScenario.Report>(await this.SpawnAsync("observe-after-dispose"));
+
+        Assert.All(new[] { report.Get, report.Observe, report.ObservePrefix, report.Watch, report.Mirror }, outcome => Assert.Equal(nameof(ObjectDisposedException), outcome.Exception));
+        Assert.All(new[] { report.Observe, report.ObservePrefix }, outcome => Assert.Contains(typeof(SharedMemoryWorker).FullName!, outcome.Message, StringComparison.Ordinal));
+        Assert.False(report.Get.ThrownAtCallSite);
     }
 
     [Fact]

@@ -22,19 +22,32 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     private readonly IStoreEngine engine;
     private readonly SharedMemoryOptions options;
     private readonly ILogger logger;
+
+    // The type users hold and dispose (the master, or a store of its own), named when a call fails after that.
+    private readonly Type owner;
+
+    // Concurrent, no lock: added by Observe on the subscriber's thread, removed by a subscription's end on any thread.
     private readonly ConcurrentDictionary<LocalSubscription, bool> subscriptions = new();
     /// <summary>The owner of the locks the master takes itself; workers are numbered from 1.</summary>
     private const long MasterOwner = 0;
+
+    // Where its subscriptions' conflations are counted; thread-safe.
     private readonly MasterMetrics metrics;
+
+    // No lock: taken with Interlocked.Increment by Observe on any thread, so that each subscription has its own id.
     private long nextSubscriptionId;
+
+    // No lock: set once by Shutdown, read by every call (volatile); a subscription registered as it is set is ended
+    // by the check after its registration.
     private volatile bool disposed;
 
-    public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger, MasterMetrics? metrics = null)
+    public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger, Type owner, MasterMetrics? metrics = null)
     {
         this.metrics = metrics ?? MasterMetrics.Unowned;
         this.engine = engine;
         this.options = options;
         this.logger = logger;
+        this.owner = owner;
     }
 
     public OwnWrites OwnWrites { get; } = new();
@@ -115,7 +128,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
     /// <summary>Every change committed after the moment of subscription, with no initial state, queued for the observer within the bounds given.</summary>
     public IObservable<KeyChange> ObserveAllLive(int queueCapacity, long queueMaxBytes) => this.ObserveCore(string.Empty, isPrefix: true, fromVersion: null, live: true, queueCapacity, queueMaxBytes);
 
-    /// <summary>Completes every in-process subscription; later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    /// <summary>Completes every in-process subscription; later calls throw <see cref="ObjectDisposedException"/>, and later subscriptions end with it.</summary>
     public void Shutdown()
     {
         this.disposed = true;
@@ -167,7 +180,8 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
         {
             if (this.disposed)
             {
-                observer.OnCompleted();
+                // As every other call of a disposed store fails: through the observer, as a refusal does.
+                observer.OnError(new ObjectDisposedException(this.owner.FullName));
                 return Disposable.Empty;
             }
 
@@ -252,13 +266,14 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
 
     private void ThrowIfUnusable(CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(this.disposed, typeof(SharedMemoryMaster));
+        ObjectDisposedException.ThrowIf(this.disposed, this.owner);
         cancellationToken.ThrowIfCancellationRequested();
     }
 
     /// <summary>A lock the master holds; disposing releases it, once.</summary>
     private sealed class HeldLock(IStoreEngine engine, string name, long token) : IAsyncDisposable
     {
+        // No lock: Interlocked.Exchange lets the first of concurrent disposals release the lock.
         private int released;
 
         public async ValueTask DisposeAsync()

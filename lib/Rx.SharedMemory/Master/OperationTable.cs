@@ -83,79 +83,79 @@ internal static class OperationTable
     /// <summary>
     /// Serves every operation of the table on <paramref name="rpc"/>, for one connection: the worker can call these and
     /// nothing else. The connection's requests carry their trace context to the operations through
-    /// <see cref="StoreRpcTarget.TraceContext"/>, installed here, where it is read.
+    /// <see cref="WorkerConnection.TraceContext"/>, installed here, where it is read.
     /// </summary>
     /// <param name="rpc">The connection, not listening yet.</param>
-    /// <param name="target">The connection's state.</param>
-    public static void Register(JsonRpc rpc, StoreRpcTarget target)
+    /// <param name="connection">The connection.</param>
+    public static void Register(JsonRpc rpc, WorkerConnection connection)
     {
-        rpc.ActivityTracingStrategy = target.TraceContext;
+        rpc.ActivityTracingStrategy = connection.TraceContext;
         foreach (var operation in Operations)
         {
-            rpc.AddLocalRpcMethod(operation.Name, operation.Bind(target));
+            rpc.AddLocalRpcMethod(operation.Name, operation.Bind(connection));
         }
     }
 
     /// <summary>Runs one call of a batch; its result is what a request of its own would return.</summary>
-    /// <param name="target">The connection.</param>
+    /// <param name="connection">The connection.</param>
     /// <param name="arguments">The call.</param>
     /// <param name="callerTraceParent">The call's entry of the batch's <c>traceparents</c>, as received; null for none.</param>
     /// <returns>The result: null, a number, a boolean or a message.</returns>
     /// <exception cref="ArgumentException">The method cannot be called in a batch.</exception>
-    public static ValueTask<object?> RunBatchedAsync(StoreRpcTarget target, BatchArguments arguments, string? callerTraceParent = null) =>
+    public static ValueTask<object?> RunBatchedAsync(WorkerConnection connection, BatchArguments arguments, string? callerTraceParent = null) =>
         Batched.TryGetValue(arguments.Method, out var operation)
-            ? RunAsync(target, operation.Name, arguments, operation.Batched!, callerTraceParent)
+            ? RunAsync(connection, operation.Name, arguments, operation.Batched!, callerTraceParent)
             : throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
 
-    private static async ValueTask<EntryMessage<RawJson>?> GetAsync(StoreRpcTarget target, string key) =>
-        await target.Engine.GetAsync(key, CancellationToken.None).ConfigureAwait(false) is { } stored
+    private static async ValueTask<EntryMessage<RawJson>?> GetAsync(WorkerConnection connection, string key) =>
+        await connection.Engine.GetAsync(key, CancellationToken.None).ConfigureAwait(false) is { } stored
             ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version }
             : null;
 
-    private static ValueTask<long> SetAsync(StoreRpcTarget target, string key, byte[] value, double? ttlMs, bool ephemeral, string? traceParent)
+    private static ValueTask<long> SetAsync(WorkerConnection connection, string key, byte[] value, double? ttlMs, bool ephemeral, string? traceParent)
     {
         var timeToLive = TimeToLive(ttlMs);
         return ephemeral
-            ? target.AsOwnerAsync(RpcMethods.Set, key, (key, value, timeToLive, traceParent), static (engine, s, owner) => engine.SetAsync(s.key, s.value, s.timeToLive, owner, s.traceParent, CancellationToken.None))
-            : target.PastGateAsync((key, value, timeToLive, traceParent), static (engine, s, _) => engine.SetAsync(s.key, s.value, s.timeToLive, 0, s.traceParent, CancellationToken.None));
+            ? connection.AsOwnerAsync(RpcMethods.Set, key, (key, value, timeToLive, traceParent), static (engine, s, owner) => engine.SetAsync(s.key, s.value, s.timeToLive, owner, s.traceParent, CancellationToken.None))
+            : connection.PastGateAsync((key, value, timeToLive, traceParent), static (engine, s, _) => engine.SetAsync(s.key, s.value, s.timeToLive, 0, s.traceParent, CancellationToken.None));
     }
 
-    private static async ValueTask<CompareAndSetMessage> CompareAndSetAsync(StoreRpcTarget target, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral, string? traceParent)
+    private static async ValueTask<CompareAndSetMessage> CompareAndSetAsync(WorkerConnection connection, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral, string? traceParent)
     {
         var timeToLive = TimeToLive(ttlMs);
         var running = ephemeral
-            ? target.AsOwnerAsync(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive, traceParent), static (engine, s, owner) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, owner, s.traceParent, CancellationToken.None))
-            : target.PastGateAsync((key, expectedVersion, value, timeToLive, traceParent), static (engine, s, _) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, 0, s.traceParent, CancellationToken.None));
+            ? connection.AsOwnerAsync(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive, traceParent), static (engine, s, owner) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, owner, s.traceParent, CancellationToken.None))
+            : connection.PastGateAsync((key, expectedVersion, value, timeToLive, traceParent), static (engine, s, _) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, 0, s.traceParent, CancellationToken.None));
         var result = await running.ConfigureAwait(false);
         return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
     }
 
-    private static async ValueTask<EntryMessage<long>> IncrementAsync(StoreRpcTarget target, string key, long delta, string? traceParent)
+    private static async ValueTask<EntryMessage<long>> IncrementAsync(WorkerConnection connection, string key, long delta, string? traceParent)
     {
-        var (value, version) = await target.PastGateAsync((key, delta, traceParent), static (engine, s, _) => engine.IncrementAsync(s.key, s.delta, s.traceParent, CancellationToken.None)).ConfigureAwait(false);
+        var (value, version) = await connection.PastGateAsync((key, delta, traceParent), static (engine, s, _) => engine.IncrementAsync(s.key, s.delta, s.traceParent, CancellationToken.None)).ConfigureAwait(false);
         return new EntryMessage<long> { Value = value, Version = version };
     }
 
-    private static ValueTask<long> DeleteAsync(StoreRpcTarget target, string key, string? traceParent) =>
-        target.PastGateAsync((key, traceParent), static (engine, s, _) => engine.DeleteAsync(s.key, s.traceParent, CancellationToken.None));
+    private static ValueTask<long> DeleteAsync(WorkerConnection connection, string key, string? traceParent) =>
+        connection.PastGateAsync((key, traceParent), static (engine, s, _) => engine.DeleteAsync(s.key, s.traceParent, CancellationToken.None));
 
     /// <summary>
     /// Runs one operation, by request or in a batch, inside its activity (<see cref="StoreActivities.StartOperation"/>),
     /// and records its duration by its name when it ends. <paramref name="run"/> is given the <c>traceparent</c> its
     /// changes carry. The arguments are read before this returns, as a batch needs.
     /// </summary>
-    private static ValueTask<TResult> RunAsync<TState, TResult>(StoreRpcTarget target, string operation, TState state, Func<StoreRpcTarget, TState, string?, ValueTask<TResult>> run, string? callerTraceParent)
+    private static ValueTask<TResult> RunAsync<TState, TResult>(WorkerConnection connection, string operation, TState state, Func<WorkerConnection, TState, string?, ValueTask<TResult>> run, string? callerTraceParent)
     {
-        var activity = StoreActivities.StartOperation(operation, callerTraceParent, target.WorkerId);
+        var activity = StoreActivities.StartOperation(operation, callerTraceParent, connection.Id);
         long started = Stopwatch.GetTimestamp();
         ValueTask<TResult> running;
         try
         {
-            running = run(target, state, activity.TraceParent);
+            running = run(connection, state, activity.TraceParent);
         }
         catch (Exception ex)
         {
-            Ended(target, operation, started, activity, ex);
+            Ended(connection, operation, started, activity, ex);
             throw;
         }
         finally
@@ -166,31 +166,31 @@ internal static class OperationTable
 
         if (running.IsCompletedSuccessfully)
         {
-            Ended(target, operation, started, activity, null);
+            Ended(connection, operation, started, activity, null);
             return running;
         }
 
-        return EndWhenDoneAsync(target, operation, started, activity, running);
+        return EndWhenDoneAsync(connection, operation, started, activity, running);
     }
 
-    private static async ValueTask<TResult> EndWhenDoneAsync<TResult>(StoreRpcTarget target, string operation, long started, StoreActivities.OperationActivity activity, ValueTask<TResult> running)
+    private static async ValueTask<TResult> EndWhenDoneAsync<TResult>(WorkerConnection connection, string operation, long started, StoreActivities.OperationActivity activity, ValueTask<TResult> running)
     {
         try
         {
             var result = await running.ConfigureAwait(false);
-            Ended(target, operation, started, activity, null);
+            Ended(connection, operation, started, activity, null);
             return result;
         }
         catch (Exception ex)
         {
-            Ended(target, operation, started, activity, ex);
+            Ended(connection, operation, started, activity, ex);
             throw;
         }
     }
 
-    private static void Ended(StoreRpcTarget target, string operation, long started, StoreActivities.OperationActivity activity, Exception? failure)
+    private static void Ended(WorkerConnection connection, string operation, long started, StoreActivities.OperationActivity activity, Exception? failure)
     {
-        target.Metrics.RecordOperation(operation, started, failure);
+        connection.Metrics.RecordOperation(operation, started, failure);
         activity.End(failure);
     }
 
@@ -210,5 +210,5 @@ internal static class OperationTable
     /// <param name="Name">The method's name on the wire.</param>
     /// <param name="Bind">Makes the handler of a request of its own, for one connection.</param>
     /// <param name="Batched">Runs a call of a batch, given the <c>traceparent</c> its changes carry; null for an operation a batch cannot carry.</param>
-    private sealed record Operation(string Name, Func<StoreRpcTarget, Delegate> Bind, Func<StoreRpcTarget, BatchArguments, string?, ValueTask<object?>>? Batched = null);
+    private sealed record Operation(string Name, Func<WorkerConnection, Delegate> Bind, Func<WorkerConnection, BatchArguments, string?, ValueTask<object?>>? Batched = null);
 }

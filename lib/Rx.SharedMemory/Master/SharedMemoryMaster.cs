@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
+using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Diagnostics;
@@ -56,7 +58,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         this.logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Master");
         this.metrics = new MasterMetrics(this.options.MeterFactory);
         this.engine = createEngine(this.options, this.metrics);
-        this.localStore = new LocalStore(this.engine, this.options, this.logger, this.metrics);
+        this.localStore = new LocalStore(this.engine, this.options, this.logger, typeof(SharedMemoryMaster), this.metrics);
         this.Changes = this.localStore.ObserveAllLive(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
         this.metrics.ObserveMaster(new MasterMetrics.MasterState(
             Size: () => this.engine.Size,
@@ -74,7 +76,8 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <see cref="SharedMemoryOptions.SubscriberQueueCapacity"/> and <see cref="SharedMemoryOptions.SubscriberQueueMaxBytes"/>,
     /// and an observer that falls behind them gets, for each key, its latest change with
     /// <see cref="KeyChange.SkippedVersions"/> saying how many earlier changes to the key it replaced. It completes when
-    /// the master is disposed. A consumer that must see every change individually uses <see cref="ObserveChanges"/>.
+    /// the master is disposed; a subscription made after that ends at once with <see cref="ObjectDisposedException"/>.
+    /// A consumer that must see every change individually uses <see cref="ObserveChanges"/>.
     /// </summary>
     public IObservable<KeyChange> Changes { get; }
 
@@ -87,7 +90,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// </summary>
     /// <param name="queueCapacity">How many changes may wait for an observer before they conflate per key.</param>
     /// <param name="queueMaxBytes">How many bytes of values may wait for an observer before they conflate per key.</param>
-    /// <returns>A cold observable: each subscription registers, and disposing it unregisters. It completes when the master is disposed.</returns>
+    /// <returns>A cold observable: each subscription registers, and disposing it unregisters. It completes when the master is disposed; a subscription made after that ends at once with <see cref="ObjectDisposedException"/>.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="queueCapacity"/> or <paramref name="queueMaxBytes"/> is not positive.</exception>
     public IObservable<KeyChange> ObserveChanges(int queueCapacity = int.MaxValue, long queueMaxBytes = long.MaxValue)
     {
@@ -122,11 +125,25 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <see cref="SharedMemoryWorker.ConnectAsync(CancellationToken)"/>; <see cref="WorkerStartInfo.ForThisProgram"/>
     /// builds the start info for a program that is its own worker.
     /// </summary>
-    /// <param name="startInfo">How to start the process; <see cref="ProcessStartInfo.UseShellExecute"/> must be false. Its environment gets the pipe handles.</param>
+    /// <remarks>
+    /// Unless <paramref name="startInfo"/> redirects it already, the worker's standard error is redirected to the
+    /// master, which passes every byte on to its own standard error as it comes, for the worker's whole life, and keeps
+    /// the last lines written before the worker connects for <see cref="SharedMemoryWorkerStartException"/>. So the
+    /// worker's messages still reach the same place, but through a pipe: the worker does not see a terminal on its
+    /// standard error, and its <see cref="Process.StandardError"/> is the master's to read. A caller that redirects it
+    /// itself (<see cref="ProcessStartInfo.RedirectStandardError"/>) reads it, and must, as with any redirected stream;
+    /// the master then reads none of it. <paramref name="startInfo"/> is left as it was given.
+    /// </remarks>
+    /// <param name="startInfo">How to start the process; <see cref="ProcessStartInfo.UseShellExecute"/> must be false. Its environment gets the pipe handles for the start.</param>
     /// <param name="cancellationToken">A token that cancels the wait; the process is then killed.</param>
     /// <returns>The worker, online.</returns>
     /// <exception cref="ArgumentException"><paramref name="startInfo"/> uses the shell.</exception>
-    /// <exception cref="SharedMemoryException">The process exited, or did not connect within <see cref="SharedMemoryOptions.WorkerStartTimeout"/>.</exception>
+    /// <exception cref="SharedMemoryWorkerStartException">
+    /// The program could not be started, exited before it connected, or did not connect within
+    /// <see cref="SharedMemoryOptions.WorkerStartTimeout"/> (it was then killed); the exception has the program, its
+    /// exit code, and the last lines it wrote to standard error.
+    /// </exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; a process already started was killed.</exception>
     /// <exception cref="ObjectDisposedException">The master was disposed.</exception>
     public async Task<IWorker> SpawnWorkerAsync(ProcessStartInfo startInfo, CancellationToken cancellationToken = default)
     {
@@ -138,6 +155,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
         this.ThrowIfDisposed();
         WorkerConnection worker;
+        WorkerStandardError? standardError = null;
 
         // One start at a time: a child started while another child's pipe ends are still open in this process would inherit them.
         await this.spawnGate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -146,29 +164,45 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             this.ThrowIfDisposed();
             var pipes = new MasterEndPipes(this.options.LargeValuesThroughSharedMemory ? SharedRegion.TryCreate(this.options.MaxValueBytes) : null);
             var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
+
+            // A caller that redirected standard error reads it; otherwise the master does, to say why a worker failed.
+            bool captureStandardError = !startInfo.RedirectStandardError;
             try
             {
                 try
                 {
                     pipes.AddTo(startInfo);
+                    startInfo.RedirectStandardError = true;
                     process.Start();
                 }
                 finally
                 {
+                    startInfo.RedirectStandardError = !captureStandardError;
                     pipes.ReleaseClientEnds();
                     startInfo.Environment.Remove(PipeEnvironment.FromMaster);
                     startInfo.Environment.Remove(PipeEnvironment.ToMaster);
                     startInfo.Environment.Remove(PipeEnvironment.Region);
                 }
             }
-            catch
+            catch (Exception ex)
             {
                 pipes.Dispose();
                 process.Dispose();
+                if (ex is Win32Exception)
+                {
+                    throw new SharedMemoryWorkerStartException(
+                        $"The worker {Describe(startInfo)} could not be started: {ex.Message}", startInfo.FileName, CommandLine(startInfo), processId: null, exitCode: null, standardErrorTail: null, ex);
+                }
+
                 throw;
             }
 
-            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, this.engine, this.options, this.logger, this.metrics);
+            if (captureStandardError)
+            {
+                standardError = WorkerStandardError.Start(process.StandardError.BaseStream, startInfo.StandardErrorEncoding);
+            }
+
+            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, standardError, this.engine, this.options, this.logger, this.metrics);
             this.workers[worker.Id] = worker;
             worker.Start(this.OnWorkerExited);
         }
@@ -184,9 +218,12 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             // A worker that said hello was online, even if it is already gone: which wait finished first says nothing.
             if (!worker.Online.IsCompleted)
             {
-                throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.ProcessId}) exited with code {worker.Process.ExitCode} before it connected.");
+                int? exitCode = worker.Process.HasExited ? worker.Process.ExitCode : null;
+                var tail = await StandardErrorTailAsync(standardError).ConfigureAwait(false);
+                throw StartFailed(worker, startInfo, $"exited with code {exitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(unknown)"} before it connected", exitCode, tail, null);
             }
 
+            standardError?.StopKeeping();
             this.logger.WorkerOnline(worker.Id, worker.ProcessId);
             this.online.OnNext(worker);
         }
@@ -195,7 +232,9 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             worker.Kill();
             if (ex is TimeoutException)
             {
-                throw new SharedMemoryException($"Worker {worker.Id} ({startInfo.FileName}, pid {worker.ProcessId}) did not connect within {this.options.WorkerStartTimeout}; it was killed.", ex);
+                // Killed first, so that its standard error ends and its last lines are all read.
+                var tail = await StandardErrorTailAsync(standardError).ConfigureAwait(false);
+                throw StartFailed(worker, startInfo, $"did not connect within {this.options.WorkerStartTimeout}; it was killed", exitCode: null, tail, ex);
             }
 
             throw;
@@ -262,6 +301,50 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         this.workers.TryRemove(worker.Id, out _);
         this.exited.OnNext(new WorkerExit(worker, exitCode));
     }
+
+    /// <summary>The last lines of a worker's standard error, once it has ended (<see cref="WorkerStandardError.EndAsync"/>); none when the master does not read it.</summary>
+    private static async Task<IReadOnlyList<string>> StandardErrorTailAsync(WorkerStandardError? standardError)
+    {
+        if (standardError is null)
+        {
+            return [];
+        }
+
+        await standardError.EndAsync().ConfigureAwait(false);
+        return standardError.Tail();
+    }
+
+    private static SharedMemoryWorkerStartException StartFailed(WorkerConnection worker, ProcessStartInfo startInfo, string what, int? exitCode, IReadOnlyList<string> tail, Exception? cause)
+    {
+        var message = new StringBuilder($"Worker {worker.Id} {Describe(startInfo)}, pid {worker.ProcessId}, {what}.");
+        if (tail.Count > 0)
+        {
+            message.Append(" The last lines it wrote to standard error:");
+            foreach (var line in tail)
+            {
+                message.Append("\n  ").Append(line);
+            }
+        }
+        else
+        {
+            message.Append(" It wrote nothing to standard error that the master read.");
+        }
+
+        return new SharedMemoryWorkerStartException(message.ToString(), startInfo.FileName, CommandLine(startInfo), worker.ProcessId, exitCode, tail, cause);
+    }
+
+    /// <summary>The program and its arguments, for a message.</summary>
+    private static string Describe(ProcessStartInfo startInfo)
+    {
+        var arguments = CommandLine(startInfo);
+        return arguments.Length == 0 ? $"({startInfo.FileName})" : $"({startInfo.FileName} {arguments})";
+    }
+
+    /// <summary>The arguments as one command line: the list's, each quoted when it has a space or a quote, or the string's.</summary>
+    private static string CommandLine(ProcessStartInfo startInfo) =>
+        startInfo.ArgumentList.Count == 0
+            ? startInfo.Arguments
+            : string.Join(' ', startInfo.ArgumentList.Select(static a => a.Length == 0 || a.AsSpan().IndexOfAny(' ', '\t', '"') >= 0 ? $"\"{a.Replace("\"", "\\\"", StringComparison.Ordinal)}\"" : a));
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);
 }

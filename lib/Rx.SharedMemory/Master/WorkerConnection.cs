@@ -11,44 +11,51 @@ using StreamJsonRpc;
 
 namespace Rx.SharedMemory.Master;
 
-/// <summary>One spawned worker: its process, its pipes, its JSON-RPC connection and its outbound change queue.</summary>
-internal sealed class WorkerConnection : IWorker
+/// <summary>
+/// The master's side of one spawned worker: its process, its pipes, its JSON-RPC channel and its outbound change
+/// queue here, and what the connection serves and owns in WorkerConnection.Operations.cs.
+/// </summary>
+internal sealed partial class WorkerConnection : IWorker
 {
-    private readonly MasterEndPipes pipes;
-    private readonly JsonRpc rpc;
+    // The worker's standard error, when the master reads it: the worker's exit is reported once that has ended.
+    private readonly WorkerStandardError? standardError;
     private readonly ChangeOutbox outbox;
-    private readonly StoreRpcTarget target;
     private readonly ILogger logger;
-    private readonly OutboundBuffer outbound;
+
+    // The process and the channel; null only for a connection made for tests without them.
+    private readonly Wire? wire;
     private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public WorkerConnection(int id, Process process, MasterEndPipes pipes, IStoreEngine engine, SharedMemoryOptions options, ILogger logger, MasterMetrics metrics)
+    public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, ILogger logger, MasterMetrics metrics)
     {
+        this.standardError = standardError;
         this.Id = id;
-        this.Process = process;
         this.ProcessId = process.Id;
-        this.pipes = pipes;
+        this.engine = engine;
+        this.options = options;
+        this.offeredRegion = pipes.Region;
         this.logger = logger;
-        this.outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
-        this.rpc = RpcChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, inlineDispatch: true, $"Rx.SharedMemory worker {id} reader", out _, this.outbound, metrics);
+        this.Metrics = metrics;
+        var outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
+        var rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", outbound, metrics);
+        this.wire = new Wire(process, pipes, rpc, outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes, metrics);
-        this.target = new StoreRpcTarget(engine, this.outbox, options, id, pipes.Region, logger, metrics);
-        OperationTable.Register(this.rpc, this.target);
-        this.rpc.Disconnected += this.OnDisconnected;
+        OperationTable.Register(rpc, this);
+        rpc.Disconnected += this.OnDisconnected;
     }
 
     public int Id { get; }
 
     public int ProcessId { get; }
 
-    public Process Process { get; }
+    public Process Process => this.Wired.Process;
 
     public Task<int> Exited => this.exited.Task;
 
     /// <summary>Gets a task that completes when the worker has said hello.</summary>
-    public Task Online => this.target.Hello;
+    public Task Online => this.hello.Task;
 
     /// <summary>Gets a task that completes when the process has exited and its connection is released, before <see cref="Exited"/>.</summary>
     public Task Gone => this.gone.Task;
@@ -59,17 +66,16 @@ internal sealed class WorkerConnection : IWorker
     /// <summary>Gets the changes waiting to be sent to the worker, with its id, for the connection queue instrument.</summary>
     public (int WorkerId, long Count) QueuedChanges => (this.Id, this.outbox.Count);
 
-    /// <summary>Gets the connection's RPC target, for tests that hold its reader back.</summary>
-    internal StoreRpcTarget Target => this.target;
-
     /// <summary>Gets a task that completes when none of the worker's requests is running, for tests.</summary>
-    internal Task DispatchCompletion => this.rpc.DispatchCompletion;
+    internal Task DispatchCompletion => this.Wired.Rpc.DispatchCompletion;
+
+    private Wire Wired => this.wire ?? throw new InvalidOperationException($"Worker {this.Id}'s connection was made without a process.");
 
     /// <summary>Starts serving the worker, and watching for its end; <paramref name="onExit"/> runs once it is gone.</summary>
     public void Start(Action<WorkerConnection, int> onExit)
     {
-        RpcChannel.StartListening(this.rpc);
-        RpcChannel.ObserveCompletion(this.rpc, this.logger);
+        RpcChannel.StartListening(this.Wired.Rpc);
+        RpcChannel.ObserveCompletion(this.Wired.Rpc, this.logger);
 
         // Not in the spawner's context: the release of what the worker held, and WorkerExited's observers, are not part of it.
         _ = Detached.RunAsync(() => this.WatchAsync(onExit));
@@ -79,7 +85,7 @@ internal sealed class WorkerConnection : IWorker
     {
         try
         {
-            this.Process.Kill(entireProcessTree: true);
+            this.Wired.Process.Kill(entireProcessTree: true);
         }
         catch (InvalidOperationException)
         {
@@ -90,7 +96,7 @@ internal sealed class WorkerConnection : IWorker
     /// <summary>Closes the connection (the worker sees end of file), waits for the process to exit, and kills it past the timeout.</summary>
     public async Task StopAsync(TimeSpan timeout)
     {
-        this.rpc.Dispose();
+        this.Wired.Rpc.Dispose();
         try
         {
             await this.Exited.WaitAsync(timeout).ConfigureAwait(false);
@@ -105,18 +111,24 @@ internal sealed class WorkerConnection : IWorker
 
     private async Task WatchAsync(Action<WorkerConnection, int> onExit)
     {
-        var processExit = this.Process.WaitForExitAsync();
+        var processExit = this.Wired.Process.WaitForExitAsync();
         try
         {
-            await Task.WhenAny(this.rpc.Completion, processExit).ConfigureAwait(false);
+            await Task.WhenAny(this.Wired.Rpc.Completion, processExit).ConfigureAwait(false);
 
             // Whatever ended first, the connection is over: the worker's subscriptions go now, and the pipes close so
             // that a worker that broke the protocol sees end of file instead of blocking on a pipe nobody reads.
-            await this.target.ReleaseAllAsync().ConfigureAwait(false);
+            await this.ReleaseAllAsync().ConfigureAwait(false);
             this.outbox.Dispose();
-            this.rpc.Dispose();
-            this.pipes.Dispose();
+            this.Wired.Rpc.Dispose();
+            this.Wired.Pipes.Dispose();
             await processExit.ConfigureAwait(false);
+
+            // What it wrote before it exited is passed on before its exit is reported.
+            if (this.standardError is not null)
+            {
+                await this.standardError.EndAsync().ConfigureAwait(false);
+            }
         }
         catch (Exception ex)
         {
@@ -124,11 +136,11 @@ internal sealed class WorkerConnection : IWorker
         }
         finally
         {
-            this.rpc.Dispose();
-            this.pipes.Dispose();
+            this.Wired.Rpc.Dispose();
+            this.Wired.Pipes.Dispose();
         }
 
-        int exitCode = this.Process.HasExited ? this.Process.ExitCode : -1;
+        int exitCode = this.Wired.Process.HasExited ? this.Wired.Process.ExitCode : -1;
         this.gone.TrySetResult();
         await this.onlineReported.Task.ConfigureAwait(false);
         this.logger.WorkerExited(this.Id, this.ProcessId, exitCode);
@@ -155,7 +167,7 @@ internal sealed class WorkerConnection : IWorker
 
     private async ValueTask SendChangesAsync(IReadOnlyList<OutboxItem> batch)
     {
-        if (this.rpc.IsDisposed)
+        if (this.Wired.Rpc.IsDisposed)
         {
             return;
         }
@@ -165,8 +177,8 @@ internal sealed class WorkerConnection : IWorker
         try
         {
             // Held back while answers fill the write buffer: waiting here, later changes conflate in the outbox.
-            await this.outbound.WaitAtMostAsync(OutboundBuffer.ChangeThreshold, CancellationToken.None).ConfigureAwait(false);
-            await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new { changes = new ChangeBatch(batch) }).ConfigureAwait(false);
+            await this.Wired.Outbound.WaitAtMostAsync(OutboundBuffer.ChangeThreshold, CancellationToken.None).ConfigureAwait(false);
+            await this.Wired.Rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new { changes = new ChangeBatch(batch) }).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ConnectionLostException or ObjectDisposedException or IOException)
         {
@@ -174,4 +186,7 @@ internal sealed class WorkerConnection : IWorker
             this.logger.WorkerChangesDropped(ex, this.Id);
         }
     }
+
+    /// <summary>What carries a spawned worker's connection.</summary>
+    private sealed record Wire(Process Process, MasterEndPipes Pipes, JsonRpc Rpc, OutboundBuffer Outbound);
 }

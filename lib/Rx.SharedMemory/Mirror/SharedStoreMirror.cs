@@ -251,7 +251,9 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     /// Subscribes to the changes of the stream the mirror applies, in the stream's order, after it applied each: its
     /// <see cref="KeyChangeKind.PrefixReset"/> and <see cref="KeyChangeKind.Reset"/> changes too, and none older than
     /// what the mirror holds. The subscription ends as the stream does (with
-    /// <see cref="SharedMemoryDisconnectedException"/> when the master is lost) or completes on disposal.
+    /// <see cref="SharedMemoryDisconnectedException"/> when the master is lost) or completes on disposal; one made once
+    /// the stream has ended ends at once the same way, except after the mirror's disposal, when it fails with
+    /// <see cref="ObjectDisposedException"/>, as the mirror's reads do.
     /// </summary>
     /// <param name="observer">The observer; one that throws is unsubscribed, and the mirror goes on.</param>
     /// <returns>A disposable that unsubscribes.</returns>
@@ -269,7 +271,15 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
             }
         }
 
-        End(observer, cause);
+        if (this.Disposed)
+        {
+            observer.OnError(new ObjectDisposedException(nameof(SharedStoreMirror)));
+        }
+        else
+        {
+            End(observer, cause);
+        }
+
         return Disposable.Empty;
     }
 
@@ -694,7 +704,9 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
         }
         else
         {
-            this.whole.TrySetException(this.Ended(cause, 0));
+            // A store disposed before the state came fails the start as it fails every call; a mirror that was whole
+            // reports the end of its stream as a disconnection instead (Ended).
+            this.whole.TrySetException(cause is ObjectDisposedException ? cause : this.Ended(cause, 0));
         }
 
         this.connection.OnNext(false);
@@ -748,6 +760,6 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
 
         public void OnError(Exception error) => mirror.Finish(error);
 
-        public void OnCompleted() => mirror.Finish(new ObjectDisposedException("The store was disposed."));
+        public void OnCompleted() => mirror.Finish(new ObjectDisposedException(objectName: null, message: "The store was disposed."));
     }
 }

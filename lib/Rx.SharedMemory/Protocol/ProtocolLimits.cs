@@ -1,9 +1,14 @@
 namespace Rx.SharedMemory.Protocol;
 
 /// <summary>
-/// Every limit of the wire protocol in one place (docs/protocol.md, Limits), so that the worker that keeps within a
-/// limit and the master that enforces it read the same number.
+/// Every limit on the size or depth of a protocol message in one place (docs/protocol.md): a frame and its header
+/// section, a <c>batch</c> and its answer, a <c>changes</c> notification, the value that takes the shared region, a
+/// value's nesting. The side that keeps within a limit and the side that relies on it read the same number.
 /// </summary>
+/// <remarks>
+/// The master's thresholds for when it writes, such as <see cref="Transport.OutboundBuffer.ChangeThreshold"/> (how
+/// much unwritten output holds change notifications back), bound no message: they stay with the code they tune.
+/// </remarks>
 internal static class ProtocolLimits
 {
     /// <summary>
@@ -24,6 +29,18 @@ internal static class ProtocolLimits
 
     /// <summary>The smallest value that travels through the shared region rather than the pipe: below it, the pipe costs no more.</summary>
     public const int MinRegionValueBytes = 32 * 1024;
+
+    /// <summary>
+    /// The most changes one <c>changes</c> notification carries. With <see cref="MaxChangesValueBytes"/>, it bounds what
+    /// the master holds for a worker that does not read to its connection bound plus one notification.
+    /// </summary>
+    public const int MaxChangesPerNotification = 256;
+
+    /// <summary>
+    /// The most bytes of values (their JSON) one <c>changes</c> notification carries, plus one value: a change whose value
+    /// alone is larger travels in a notification of its own.
+    /// </summary>
+    public const long MaxChangesValueBytes = 256 * 1024;
 
     /// <summary>The longest header section of a frame the master reads, its blank line included.</summary>
     public const int MaxHeaderBytes = 4096;

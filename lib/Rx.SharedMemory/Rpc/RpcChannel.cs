@@ -1,53 +1,49 @@
 using System.IO.Pipelines;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
-using Microsoft.VisualStudio.Threading;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
-using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
 
 namespace Rx.SharedMemory.Rpc;
 
-/// <summary>Builds the JSON-RPC connection both ends use: LSP-style <c>Content-Length</c> framing, System.Text.Json.</summary>
+/// <summary>
+/// Builds the JSON-RPC connection both ends use: LSP-style <c>Content-Length</c> framing, System.Text.Json, the
+/// protocol's error codes. Each end says how its messages are dispatched and its strings read: the master's choices
+/// are in <c>Master/MasterChannel</c>, a worker's in <c>SharedMemoryWorker</c>.
+/// </summary>
 internal static class RpcChannel
 {
     /// <summary>Creates a connection; <paramref name="readFrom"/> is read on a thread of its own (<see cref="ReaderThread"/>).</summary>
     /// <param name="readFrom">The stream the peer writes to.</param>
     /// <param name="writeTo">The stream the peer reads.</param>
-    /// <param name="inlineDispatch">
-    /// True for the master: requests run on the reader thread as they arrive, one at a time and in order, since its
-    /// handlers never block. False for a worker: its observers are user code that may block, even on a call to the
-    /// master whose answer this same reader thread must read, so notifications run one at a time, in order, on the
-    /// thread pool.
-    /// </param>
     /// <param name="name">The reader thread's name.</param>
+    /// <param name="dispatch">Where the peer's requests and notifications run.</param>
     /// <param name="valueOptions">How the connection serializes values: what a batch must use to write them as a single request would.</param>
     /// <param name="outbound">
     /// For the master: counts what waits to be written to the peer, and the next request is read only while that is
     /// within its limit (<see cref="OutboundBuffer"/>). Null for a worker.
     /// </param>
+    /// <param name="readStrings">How the peer's strings are read, when not as System.Text.Json reads them; null for its way.</param>
     /// <param name="metrics">For the master: where its pauses in reading are counted.</param>
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, bool inlineDispatch, string name, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, MasterMetrics? metrics = null)
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, SynchronizationContext dispatch, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, JsonConverter<string>? readStrings = null, MasterMetrics? metrics = null)
     {
         var formatter = new SystemTextJsonFormatter();
-        if (inlineDispatch)
+        if (readStrings is not null)
         {
-            // The master: a key that is not valid UTF-16 is read as sent, for the store to refuse it by name.
-            formatter.JsonSerializerOptions = new(formatter.JsonSerializerOptions) { Converters = { new VerbatimStringConverter() } };
+            formatter.JsonSerializerOptions = new(formatter.JsonSerializerOptions) { Converters = { readStrings } };
         }
 
         valueOptions = formatter.JsonSerializerOptions;
         var writer = CoalescingWriter.Start(writeTo, outbound);
         var reader = ReaderThread.Start(readFrom, name);
         var handler = outbound is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, metrics ?? MasterMetrics.Unowned);
+
         // No ActivityTracingStrategy here: each end installs its TraceContextStrategy, which starts no activity.
-        return new ProtocolJsonRpc(handler)
-        {
-            SynchronizationContext = inlineDispatch ? InlineSynchronizationContext.Instance : new NonConcurrentSynchronizationContext(sticky: false),
-        };
+        return new ProtocolJsonRpc(handler) { SynchronizationContext = dispatch };
     }
 
     /// <summary>
@@ -75,7 +71,7 @@ internal static class RpcChannel
     /// the limit plus one answer for it, and the peer's own writes block once the pipe between them is full.
     /// </summary>
     /// <remarks>
-    /// The master runs each request inline as it is read (<see cref="InlineSynchronizationContext"/>) and writes its
+    /// The master runs each request inline as it is read (its dispatch, <c>Master/MasterChannel</c>) and writes its
     /// answer without waiting, so by the time the next read starts, the previous answer is counted.
     /// </remarks>
     private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer outbound, MasterMetrics metrics)

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Conflation;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
+using Rx.SharedMemory.Protocol;
 
 namespace Rx.SharedMemory.Store;
 
@@ -19,14 +21,8 @@ namespace Rx.SharedMemory.Store;
 /// </remarks>
 internal sealed class ChangeOutbox : IDisposable
 {
-    private const int MaxBatch = 256;
-
     // The most items queued under one hold of the lock: a long run of subscriptions lets delivery and unsubscribes in.
     private const int MaxPerHold = 1024;
-
-    // One delivery (one notification on the wire) carries at most this many bytes of values, plus one value: what the
-    // master holds for a worker that does not read stays within its connection bound plus one notification.
-    private const long MaxBatchBytes = 256 * 1024;
 
     private readonly Lock gate = new();
     private readonly ConflatingQueue<(long SubscriptionId, string Key, StreamPart Part), OutboxItem> queue;
@@ -47,7 +43,7 @@ internal sealed class ChangeOutbox : IDisposable
         this.queue = new(
             capacity,
             maxBytes,
-            item => (item.SubscriptionId, item.Change.Key, PartOf(item.Change.Kind)),
+            item => (item.SubscriptionId, item.Change.Key, StreamParts.Of(item.Change.Kind)),
             (waiting, newer) => newer with { Skipped = waiting.Skipped + 1 + newer.Skipped },
             item => item.Change.Value?.Length ?? 0);
         this.deliver = deliver;
@@ -90,27 +86,6 @@ internal sealed class ChangeOutbox : IDisposable
             }
         }
     }
-
-    /// <summary>What a change is to its stream; changes conflate only with changes of the same part.</summary>
-    internal enum StreamPart
-    {
-        /// <summary>A change after the starting state.</summary>
-        Change,
-
-        /// <summary>The starting state of a key.</summary>
-        Reset,
-
-        /// <summary>The start of a prefix's state, keyed by the prefix: its own part keeps it from conflating with a key of that name.</summary>
-        PrefixReset,
-    }
-
-    /// <summary>Gets what a change of <paramref name="kind"/> is to its stream.</summary>
-    internal static StreamPart PartOf(KeyChangeKind kind) => kind switch
-    {
-        KeyChangeKind.Reset => StreamPart.Reset,
-        KeyChangeKind.PrefixReset => StreamPart.PrefixReset,
-        _ => StreamPart.Change,
-    };
 
     /// <summary>Gets what the store has queued for this outbox and not yet handed to it (<see cref="ChangeFanOut"/>).</summary>
     internal ChangeFanOut.Lane Arrivals { get; }
@@ -244,13 +219,14 @@ internal sealed class ChangeOutbox : IDisposable
 
     private async Task DrainAsync()
     {
-        var batch = new List<OutboxItem>(MaxBatch);
+        // One delivery is one changes notification on a worker's wire, and keeps to its limits.
+        var batch = new List<OutboxItem>(ProtocolLimits.MaxChangesPerNotification);
         while (true)
         {
             batch.Clear();
             lock (this.gate)
             {
-                this.queue.TakeInto(batch, MaxBatch, MaxBatchBytes);
+                this.queue.TakeInto(batch, ProtocolLimits.MaxChangesPerNotification, ProtocolLimits.MaxChangesValueBytes);
                 if (batch.Count == 0 || this.disposed)
                 {
                     this.draining = false;

@@ -132,6 +132,15 @@ internal sealed class KeyValueStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// The store size past which a prefix's starting state is read in chunks of this many keys, the lock released
+    /// between them (<see cref="TrySubscribeToLargePrefix"/>): a chunk holds the lock for about a tenth of a millisecond.
+    /// </summary>
+    internal const int SnapshotChunkKeys = 4096;
+
+    /// <summary>Gets or sets what runs between the chunks of a large prefix's starting state, without the lock: for tests.</summary>
+    internal Action? BetweenSnapshotChunks { get; set; }
+
     /// <summary>Gets whether the calling thread holds the store's lock: for tests that prove what runs outside it.</summary>
     internal bool IsLockHeldByCurrentThread => this.gate.IsHeldByCurrentThread;
 
@@ -255,12 +264,91 @@ internal sealed class KeyValueStore : IDisposable
     {
         using var after = new AfterLock(this.metrics);
         this.limits.ValidateSubscription(subscription);
+        if (subscription.IsPrefix && this.TrySubscribeToLargePrefix(subscription, fromVersion) is { } registered)
+        {
+            return registered;
+        }
+
         lock (this.gate)
         {
             ChangeFanOut.Issue(
                 fromVersion is { } from && this.log.CoversAfter(from) ? StartingState.Replay(subscription, this.log, from)
                 : subscription.IsPrefix ? StartingState.OfPrefix(subscription, this.entries.Values, this.version, this.time.GetUtcNow())
                 : StartingState.OfKey(subscription, this.Find(subscription.KeyOrPrefix), this.version, this.time.GetUtcNow()));
+            this.subscriptions.Add(subscription);
+            return this.version;
+        }
+    }
+
+    /// <summary>
+    /// Takes a prefix's starting state from a large store without holding the lock for the whole of it: the keys are
+    /// copied under the lock (references only), matched outside it, and read a chunk at a time, the lock released
+    /// between chunks so that writers go on. The state read that way spans versions; the change log then brings it to
+    /// one: under the final hold, each key changed since the copy takes its last logged change, and the subscription
+    /// is registered at that version, as <see cref="Subscribe"/> does.
+    /// </summary>
+    /// <returns>The store version at registration, or null when the caller must take the state under one hold: a
+    /// resume the log covers, a store small enough, or a log that no longer reaches back to the copy.</returns>
+    private long? TrySubscribeToLargePrefix(StoreSubscription subscription, long? fromVersion)
+    {
+        string[] keys;
+        long copiedAt;
+        lock (this.gate)
+        {
+            if ((fromVersion is { } from && this.log.CoversAfter(from)) || this.entries.Count <= SnapshotChunkKeys)
+            {
+                return null;
+            }
+
+            copiedAt = this.version;
+            keys = new string[this.entries.Count];
+            this.entries.Keys.CopyTo(keys, 0);
+        }
+
+        var state = new Dictionary<string, ChangeRecord>(StringComparer.Ordinal);
+        var matching = Array.FindAll(keys, subscription.Matches);
+        for (var start = 0; start < matching.Length; start += SnapshotChunkKeys)
+        {
+            this.BetweenSnapshotChunks?.Invoke();
+            lock (this.gate)
+            {
+                foreach (var key in matching.AsSpan(start, Math.Min(SnapshotChunkKeys, matching.Length - start)))
+                {
+                    if (this.entries.TryGetValue(key, out var entry))
+                    {
+                        // A copy: the entry changes in place with the next write.
+                        state[key] = new ChangeRecord(key, KeyChangeKind.Reset, entry.Value, entry.Version, entry.Timestamp);
+                    }
+                }
+            }
+        }
+
+        this.BetweenSnapshotChunks?.Invoke();
+        lock (this.gate)
+        {
+            if (!this.log.CoversAfter(copiedAt))
+            {
+                return null;
+            }
+
+            foreach (var change in this.log.After(copiedAt))
+            {
+                if (!subscription.Matches(change.Key))
+                {
+                    continue;
+                }
+
+                if (change.Kind == KeyChangeKind.Set)
+                {
+                    state[change.Key] = new ChangeRecord(change.Key, KeyChangeKind.Reset, change.Value, change.Version, change.Timestamp);
+                }
+                else
+                {
+                    state.Remove(change.Key);
+                }
+            }
+
+            ChangeFanOut.Issue(StartingState.OfPrefix(subscription, state.Values, this.version, this.time.GetUtcNow()));
             this.subscriptions.Add(subscription);
             return this.version;
         }

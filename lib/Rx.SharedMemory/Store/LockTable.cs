@@ -7,7 +7,11 @@ namespace Rx.SharedMemory.Store;
 internal sealed class LockTable
 {
     private readonly Lock gate = new();
+
+    // Guarded by gate, as is every LockState in it (its holder and its waiters).
     private readonly Dictionary<string, LockState> locks = new(StringComparer.Ordinal);
+
+    // Guarded by gate: each grant or wait takes the next token, so a token is never reused.
     private long nextToken;
 
     /// <summary>Gets the number of locks held or waited for.</summary>
@@ -139,6 +143,7 @@ internal sealed class LockTable
         this.locks.Remove(name);
     }
 
+    /// <summary>A lock's holder and waiters; read and changed only under the table's gate.</summary>
     private sealed class LockState
     {
         public Waiter? Holder { get; set; }

@@ -1,8 +1,9 @@
 namespace Rx.SharedMemory.Store;
 
 /// <summary>
-/// What a new subscription must see first: the current state, or the logged changes it resumes from. Taken under the
-/// store's lock at one version, with the registration; queued to the subscription's outbox after the lock is
+/// What a new subscription must see first: the current state, or the logged changes it resumes from. Exact at one
+/// version, the registration's (a large prefix's state is read in chunks and brought to it by the change log, see
+/// <see cref="KeyValueStore.Subscribe"/>); queued to the subscription's outbox after the lock is
 /// released, in its turn among the commits' changes to that outbox (<see cref="ChangeFanOut"/>), so it still precedes
 /// every change committed after it. A prefix's state is put in version order only then, so that a large one does not hold the
 /// store's lock while it is sorted.
@@ -67,6 +68,17 @@ internal sealed class StartingState
         }
 
         changes[0] = changes[0] with { StateCount = changes.Count - 1 };
+        return new(subscription, changes, sortAfterFirst: true);
+    }
+
+    /// <summary>A prefix's state from resets already read and matched, each its key's latest as of <paramref name="version"/>.</summary>
+    public static StartingState OfPrefix(StoreSubscription subscription, IReadOnlyCollection<ChangeRecord> resets, long version, DateTimeOffset now)
+    {
+        var changes = new List<ChangeRecord>(resets.Count + 1)
+        {
+            new(subscription.KeyOrPrefix, KeyChangeKind.PrefixReset, null, version, now) { StateCount = resets.Count },
+        };
+        changes.AddRange(resets);
         return new(subscription, changes, sortAfterFirst: true);
     }
 

@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Conflation;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
-using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Worker;
 
@@ -12,7 +12,7 @@ namespace Rx.SharedMemory.Worker;
 /// sent them by at most one delivery at a time, so that a slow observer never holds up the reading of the pipe.
 /// </summary>
 /// <remarks>
-/// Bounded as the master's <see cref="ChangeOutbox"/> is: past the bounds, changes conflate per (subscription, key),
+/// Bounded as the master's <see cref="Store.ChangeOutbox"/> is: past the bounds, changes conflate per (subscription, key),
 /// the survivor counting what it replaced, and a subscription's starting state never conflates with later changes.
 /// </remarks>
 internal sealed class ChangeInbox
@@ -22,7 +22,7 @@ internal sealed class ChangeInbox
     private readonly Lock gate = new();
 
     // Guarded by gate.
-    private readonly ConflatingQueue<(long Subscription, string Key, ChangeOutbox.StreamPart Part), Item> queue;
+    private readonly ConflatingQueue<(long Subscription, string Key, StreamPart Part), Item> queue;
     private readonly Action<RemoteSubscription> onObserverFault;
     private readonly ILogger logger;
 
@@ -42,7 +42,7 @@ internal sealed class ChangeInbox
         this.queue = new(
             capacity,
             maxBytes,
-            item => (item.Subscription.Id, item.Change.Key, ChangeOutbox.PartOf(item.Change.Kind)),
+            item => (item.Subscription.Id, item.Change.Key, StreamParts.Of(item.Change.Kind)),
             (waiting, newer) => newer with { Change = newer.Change.WithSkipped(waiting.Change.SkippedVersions + 1 + newer.Change.SkippedVersions) },
             item => item.Bytes);
         this.onObserverFault = onObserverFault;

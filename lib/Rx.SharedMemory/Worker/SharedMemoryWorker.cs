@@ -22,10 +22,15 @@ namespace Rx.SharedMemory;
 /// </summary>
 /// <remarks>
 /// When the master goes away, pending and later calls throw <see cref="SharedMemoryDisconnectedException"/> and every
-/// observable ends with it. Disposing closes the pipes and completes every observable.
+/// observable ends with it. Disposing closes the pipes and completes every observable; after that, calls throw
+/// <see cref="ObjectDisposedException"/>, and a new subscription ends with it (<c>OnError</c>) at once.
 /// </remarks>
 public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWriteSource
 {
+    // 1 once a ConnectAsync of this process has taken its pipes to the master, for good: a worker connects once, and
+    // stays a worker process once its environment no longer names the pipes.
+    private static int pipesTaken;
+
     private readonly JsonRpc rpc;
     private readonly JsonSerializerOptions valueOptions;
     private SharedRegion? region;
@@ -48,7 +53,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.logger = logger;
         this.inbox = new ChangeInbox(options.SubscriberQueueCapacity, options.SubscriberQueueMaxBytes, this.Unsubscribe, logger);
         this.region = region;
-        this.rpc = RpcChannel.Create(fromMaster, toMaster, inlineDispatch: false, "Rx.SharedMemory master reader", out this.valueOptions);
+        // Observers are user code that may block, even on a call to the master whose answer this same reader thread
+        // must read: notifications run one at a time, in order, on the thread pool.
+        this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.valueOptions);
         this.rpc.ActivityTracingStrategy = this.traceContext;
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
@@ -56,8 +63,13 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         RpcChannel.StartListening(this.rpc);
     }
 
-    /// <summary>Gets a value indicating whether this process was started by a <see cref="SharedMemoryMaster"/> and has not connected yet.</summary>
-    public static bool IsWorkerProcess => WorkerEndPipes.Available;
+    /// <summary>
+    /// Gets a value indicating whether this process was started by a <see cref="SharedMemoryMaster"/> as its worker:
+    /// true before it connects (the master's pipes are in its environment), and still true once it has connected, or
+    /// is connecting, and after that connection has ended. False in a process the worker starts: the pipes are not
+    /// passed on.
+    /// </summary>
+    public static bool IsWorkerProcess => Volatile.Read(ref pipesTaken) != 0 || WorkerEndPipes.Available;
 
     /// <summary>Gets the id the master gave this worker.</summary>
     public int WorkerId { get; private set; }
@@ -71,7 +83,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <summary>Connects to the master that started this process, through the pipes it passed in the environment.</summary>
     /// <param name="cancellationToken">A token that cancels the handshake.</param>
     /// <returns>The connected worker.</returns>
-    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
+    /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
     public static Task<SharedMemoryWorker> ConnectAsync(CancellationToken cancellationToken = default) =>
         ConnectAsync(loggerFactory: null, cancellationToken);
@@ -80,7 +92,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <param name="loggerFactory">Where the worker logs; <see langword="null"/> for none. It must not write to standard output if the master reads it.</param>
     /// <param name="cancellationToken">A token that cancels the handshake.</param>
     /// <returns>The connected worker.</returns>
-    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
+    /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
     public static Task<SharedMemoryWorker> ConnectAsync(ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default) =>
         ConnectAsync(options: null, loggerFactory, cancellationToken);
@@ -91,7 +103,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <param name="cancellationToken">A token that cancels the handshake.</param>
     /// <returns>The connected worker.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A setting is invalid; the message names it.</exception>
-    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
+    /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
     public static Task<SharedMemoryWorker> ConnectAsync(SharedMemoryWorkerOptions? options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
     {
@@ -99,7 +111,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         {
             options = (options ?? new SharedMemoryWorkerOptions()).Clone();
             options.Validate();
-            var (fromMaster, toMaster, region) = WorkerEndPipes.Open();
+            var (fromMaster, toMaster, region) = TakePipes();
             return ConnectAsync(fromMaster, toMaster, region, options, loggerFactory, cancellationToken);
         }
         catch (Exception ex)
@@ -107,6 +119,25 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             // Through the task, as every failure of an async method.
             return Task.FromException<SharedMemoryWorker>(ex);
         }
+    }
+
+    /// <summary>Opens this process's pipes to its master, once in the process's life.</summary>
+    /// <exception cref="InvalidOperationException">This process was not started by a master, or has taken its pipes already.</exception>
+    private static (Stream FromMaster, Stream ToMaster, SharedRegion? Region) TakePipes()
+    {
+        if (Interlocked.CompareExchange(ref pipesTaken, 1, 0) != 0)
+        {
+            throw new InvalidOperationException(
+                "This process has already connected to its master, or is connecting: its pipes to the master were taken by an earlier ConnectAsync, and a worker connects once. Share the SharedMemoryWorker that ConnectAsync returned.");
+        }
+
+        if (!WorkerEndPipes.Available)
+        {
+            // Not a worker: nothing is taken, and Open says why.
+            Volatile.Write(ref pipesTaken, 0);
+        }
+
+        return WorkerEndPipes.Open();
     }
 
     /// <summary>Connects over any pair of streams, such as an in-process pipe to a master in tests.</summary>
@@ -294,12 +325,14 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private IObservable<KeyChange> ObserveCore(string keyOrPrefix, bool prefix, long? fromVersion) =>
         Observable.Create<KeyChange>(observer =>
         {
-            var subscription = new RemoteSubscription(Interlocked.Increment(ref this.nextSubscriptionId), observer);
             if (Volatile.Read(ref this.disposed) != 0)
             {
-                subscription.Complete();
+                // As every other call of a disposed worker fails: through the observer, as a lost connection does.
+                observer.OnError(new ObjectDisposedException(this.GetType().FullName));
                 return Disposable.Empty;
             }
+
+            var subscription = new RemoteSubscription(Interlocked.Increment(ref this.nextSubscriptionId), observer);
 
             // Registered before the request goes, so that no change sent right after it is dropped.
             this.subscriptions[subscription.Id] = subscription;

@@ -17,6 +17,9 @@ internal static class ScenarioTable
         ["roundtrip"] = new RoundtripScenario(),
         ["observe-raw"] = new ObserveRawScenario(),
         ["spawn-child"] = new SpawnChildScenario(),
+        ["write-stderr"] = new WriteStandardErrorScenario(),
+        ["connect-twice"] = new ConnectTwiceScenario(),
+        ["observe-after-dispose"] = new ObserveAfterDisposeScenario(),
 
         // Change streams.
         ["watch"] = new WatchScenario(),

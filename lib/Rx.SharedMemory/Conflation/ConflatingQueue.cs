@@ -1,4 +1,4 @@
-namespace Rx.SharedMemory.Store;
+namespace Rx.SharedMemory.Conflation;
 
 /// <summary>
 /// A FIFO queue that stays bounded by conflation instead of dropping or blocking. Below <c>capacity</c> items and

@@ -13,21 +13,19 @@ using Rx.SharedMemory.Transport;
 namespace Rx.SharedMemory.Master;
 
 /// <summary>
-/// The state of one worker connection that its operations use (<see cref="OperationTable"/> dispatches them): the
+/// What one worker's connection serves and owns (<see cref="OperationTable"/> dispatches its operations here): the
 /// hello, the shared region, the connection's subscriptions and lock requests, and the gate that keeps a dead worker
-/// from owning anything. Its exceptions become the protocol's error codes in <see cref="RpcErrors"/>.
+/// from owning anything. Its exceptions become the protocol's error codes in <see cref="RpcErrors"/>. The process,
+/// pipes and JSON-RPC channel that carry them are in WorkerConnection.cs.
 /// </summary>
-internal sealed class StoreRpcTarget
+internal sealed partial class WorkerConnection
 {
     private readonly IStoreEngine engine;
-    private readonly ChangeOutbox outbox;
     private readonly SharedMemoryOptions options;
-    private readonly int workerId;
-    private readonly ILogger logger;
     private readonly SharedRegion? offeredRegion;
-    private SharedRegion? region;
     private readonly ConcurrentDictionary<long, StoreSubscription> subscriptions = new();
     private readonly TaskCompletionSource<int> hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private SharedRegion? region; // set by hello, on the reader's thread, before any other request runs
 
     // A write, or a call that gives the connection something to own (a lock or a place in a lock's queue, an
     // ephemeral key, a subscription), passes this gate before it reaches the engine, and ReleaseAllAsync closes it,
@@ -45,19 +43,20 @@ internal sealed class StoreRpcTarget
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
 
-    public StoreRpcTarget(IStoreEngine engine, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger, MasterMetrics? metrics = null)
+    /// <summary>
+    /// A connection without a process or a channel of its own, for tests that register its operations on a JSON-RPC
+    /// connection of theirs (<see cref="OperationTable.Register"/>) or call them directly.
+    /// </summary>
+    internal WorkerConnection(IStoreEngine engine, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger, MasterMetrics? metrics = null)
     {
+        this.Id = workerId;
         this.Metrics = metrics ?? MasterMetrics.Unowned;
-        this.offeredRegion = region;
         this.engine = engine;
         this.outbox = outbox;
         this.options = options;
-        this.workerId = workerId;
+        this.offeredRegion = region;
         this.logger = logger;
     }
-
-    /// <summary>Gets the id of the worker this connection serves.</summary>
-    internal int WorkerId => this.workerId;
 
     /// <summary>Gets the master's instruments.</summary>
     internal MasterMetrics Metrics { get; }
@@ -77,7 +76,7 @@ internal sealed class StoreRpcTarget
     /// </summary>
     internal Action<string, string>? BeforeOwningCall { get; set; }
 
-
+    /// <summary>Answers <c>hello</c>, the first request of every connection, and only once.</summary>
     /// <param name="protocolVersion">The protocol version the worker speaks.</param>
     /// <param name="processId">The worker's process id.</param>
     /// <param name="sharedRegion">True when the worker has mapped the shared region it was given.</param>
@@ -85,7 +84,7 @@ internal sealed class StoreRpcTarget
     {
         if (this.greeted)
         {
-            throw new ProtocolOrderException($"Worker {this.workerId} said hello twice; hello is answered once, as the first request.");
+            throw new ProtocolOrderException($"Worker {this.Id} said hello twice; hello is answered once, as the first request.");
         }
 
         if (protocolVersion != RpcMethods.ProtocolVersion)
@@ -99,7 +98,7 @@ internal sealed class StoreRpcTarget
         return new HelloResult
         {
             ProtocolVersion = RpcMethods.ProtocolVersion,
-            WorkerId = this.workerId,
+            WorkerId = this.Id,
             MaxKeyLength = this.options.MaxKeyLength,
             MaxValueBytes = this.options.MaxValueBytes,
             Features = this.region is null ? [RpcMethods.BatchFeature, RpcMethods.TraceContextFeature] : [RpcMethods.BatchFeature, RpcMethods.TraceContextFeature, RpcMethods.SharedRegionFeature],
@@ -137,7 +136,7 @@ internal sealed class StoreRpcTarget
                 // The engine queues the wait before it returns (IStoreEngine.LockAsync), so a release that follows
                 // ends it; only the wait itself is outside the gate.
                 this.ThrowIfReleased();
-                acquiring = this.engine.LockAsync(name, this.workerId, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken);
+                acquiring = this.engine.LockAsync(name, this.Id, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken);
             }
 
             return await acquiring.ConfigureAwait(false);
@@ -270,7 +269,7 @@ internal sealed class StoreRpcTarget
         await landing.ConfigureAwait(false);
 
         // What the worker held goes with it: its locks pass to the next waiter, its ephemeral keys are deleted.
-        await this.engine.ReleaseOwnerAsync(this.workerId, CancellationToken.None).ConfigureAwait(false);
+        await this.engine.ReleaseOwnerAsync(this.Id, CancellationToken.None).ConfigureAwait(false);
         foreach (var id in this.subscriptions.Keys)
         {
             if (this.subscriptions.TryRemove(id, out var registration))
@@ -279,13 +278,13 @@ internal sealed class StoreRpcTarget
             }
         }
 
-        this.logger.WorkerSubscriptionsReleased(this.workerId);
+        this.logger.WorkerSubscriptionsReleased(this.Id);
     }
 
     /// <summary>Refuses a request before <c>hello</c>: until then the master does not know the worker speaks its protocol version.</summary>
     /// <returns>This connection, for a call to go on with.</returns>
-    internal StoreRpcTarget Greeted() =>
-        this.greeted ? this : throw new ProtocolOrderException($"Worker {this.workerId} sent a request before hello; hello must be the first request.");
+    internal WorkerConnection Greeted() =>
+        this.greeted ? this : throw new ProtocolOrderException($"Worker {this.Id} sent a request before hello; hello must be the first request.");
 
     /// <summary>
     /// Runs an engine operation of this connection past the gate that <see cref="ReleaseAllAsync"/> closes: a write
@@ -308,7 +307,7 @@ internal sealed class StoreRpcTarget
         ValueTask<TResult> running;
         try
         {
-            running = run(this.engine, state, this.workerId);
+            running = run(this.engine, state, this.Id);
         }
         catch
         {
@@ -441,7 +440,7 @@ internal sealed class StoreRpcTarget
     {
         if (this.released)
         {
-            throw new ObjectDisposedException($"worker {this.workerId}", $"The connection of worker {this.workerId} is closed: its process has exited or its pipe has ended.");
+            throw new ObjectDisposedException($"worker {this.Id}", $"The connection of worker {this.Id} is closed: its process has exited or its pipe has ended.");
         }
     }
 

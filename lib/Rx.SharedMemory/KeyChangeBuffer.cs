@@ -1,21 +1,30 @@
-namespace Rx.SharedMemory.Store;
+using Rx.SharedMemory.Conflation;
+
+namespace Rx.SharedMemory;
 
 /// <summary>
 /// Turns an observable of changes into batches a consumer pulls at its own pace, bounded the same way as the master's
 /// subscriber queues: past the capacity, changes to the same key conflate to the latest, which counts what it replaced.
+/// The buffer behind <see cref="SharedStoreExtensions.WatchAsync"/> and <see cref="SharedStoreExtensions.WatchPrefixAsync"/>.
 /// </summary>
 internal sealed class KeyChangeBuffer(int capacity) : IObserver<KeyChange>
 {
+    // Taken by the source's OnNext (one call at a time, as Rx promises) and by the one consumer in TakeAsync. Nothing
+    // foreign runs under it: the waiter's continuation runs asynchronously.
     private readonly Lock gate = new();
-    // The starting state never conflates with later changes (see ChangeOutbox).
-    private readonly ConflatingQueue<(string Key, ChangeOutbox.StreamPart Part), KeyChange> queue = new(
+
+    // Guarded by gate. The starting state never conflates with later changes (see StreamPart).
+    private readonly ConflatingQueue<(string Key, StreamPart Part), KeyChange> queue = new(
         capacity,
         long.MaxValue,
-        change => (change.Key, ChangeOutbox.PartOf(change.Kind)),
+        change => (change.Key, StreamParts.Of(change.Kind)),
         (waiting, newer) => newer.WithSkipped(waiting.SkippedVersions + 1 + newer.SkippedVersions),
         change => 0);
 
+    // Guarded by gate: the consumer's wait for the next change, set by TakeAsync and completed by the source.
     private TaskCompletionSource? waiter;
+
+    // Guarded by gate: whether the source has ended, and its error if it failed.
     private bool completed;
     private Exception? error;
 
