@@ -85,7 +85,7 @@ public interface ISharedStore
     /// by a worker that disconnects or dies is released at once.
     /// </summary>
     /// <param name="name">The lock's name (locks are not keys).</param>
-    /// <param name="timeout">How long to wait for it.</param>
+    /// <param name="timeout">How long to wait for it: zero or more, however long; <see cref="TimeSpan.MaxValue"/> waits until it is granted or the wait is cancelled.</param>
     /// <param name="cancellationToken">A token that cancels the wait.</param>
     /// <returns>The held lock: dispose it to release it.</returns>
     /// <exception cref="ArgumentException"><paramref name="name"/> is null or empty.</exception>

@@ -20,13 +20,14 @@ public static class SharedStoreExtensions
     /// then reports how many it replaced in <see cref="KeyChange.SkippedVersions"/>).
     /// </param>
     /// <param name="cancellationToken">Ends the enumeration (with <see cref="OperationCanceledException"/>) and the subscription.</param>
-    /// <returns>The changes, in order; the enumeration throws what ends the observable (such as <see cref="SharedMemoryDisconnectedException"/>).</returns>
-    public static IAsyncEnumerable<KeyChange> WatchAsync(this ISharedStore store, string key, long? fromVersion = null, int bufferCapacity = DefaultBufferCapacity, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bufferCapacity);
-        return EnumerateAsync(store.Observe(key, fromVersion), bufferCapacity, cancellationToken);
-    }
+    /// <returns>
+    /// The changes, in order; the enumeration throws what ends the observable (such as
+    /// <see cref="SharedMemoryDisconnectedException"/>). Nothing is checked or subscribed until the enumeration
+    /// starts: a bad argument fails the first <c>MoveNextAsync</c>, through its task, not this call.
+    /// </returns>
+    /// <exception cref="ArgumentException">From the first <c>MoveNextAsync</c>: <paramref name="store"/> or <paramref name="key"/> is null, <paramref name="key"/> is not a valid key, or <paramref name="bufferCapacity"/> is not positive.</exception>
+    public static IAsyncEnumerable<KeyChange> WatchAsync(this ISharedStore store, string key, long? fromVersion = null, int bufferCapacity = DefaultBufferCapacity, CancellationToken cancellationToken = default) =>
+        EnumerateAsync(store, key, prefix: false, fromVersion, bufferCapacity, cancellationToken);
 
     /// <summary>Enumerates the changes of every key under a prefix, with the semantics of <see cref="ISharedStore.ObservePrefix"/>.</summary>
     /// <param name="store">The store.</param>
@@ -34,13 +35,10 @@ public static class SharedStoreExtensions
     /// <param name="fromVersion">As for <see cref="ISharedStore.ObservePrefix"/>.</param>
     /// <param name="bufferCapacity">As for <see cref="WatchAsync"/>.</param>
     /// <param name="cancellationToken">Ends the enumeration and the subscription.</param>
-    /// <returns>The changes, in order.</returns>
-    public static IAsyncEnumerable<KeyChange> WatchPrefixAsync(this ISharedStore store, string prefix, long? fromVersion = null, int bufferCapacity = DefaultBufferCapacity, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bufferCapacity);
-        return EnumerateAsync(store.ObservePrefix(prefix, fromVersion), bufferCapacity, cancellationToken);
-    }
+    /// <returns>The changes, in order; as for <see cref="WatchAsync"/>, a bad argument fails the first <c>MoveNextAsync</c>, not this call.</returns>
+    /// <exception cref="ArgumentException">From the first <c>MoveNextAsync</c>: <paramref name="store"/> or <paramref name="prefix"/> is null, <paramref name="prefix"/> is not valid UTF-16, or <paramref name="bufferCapacity"/> is not positive.</exception>
+    public static IAsyncEnumerable<KeyChange> WatchPrefixAsync(this ISharedStore store, string prefix, long? fromVersion = null, int bufferCapacity = DefaultBufferCapacity, CancellationToken cancellationToken = default) =>
+        EnumerateAsync(store, prefix, prefix: true, fromVersion, bufferCapacity, cancellationToken);
 
     /// <summary>
     /// Makes a mirror of every key under a prefix: an in-process, read-only copy kept current by
@@ -69,8 +67,13 @@ public static class SharedStoreExtensions
         }
     }
 
-    private static async IAsyncEnumerable<KeyChange> EnumerateAsync(IObservable<KeyChange> source, int bufferCapacity, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<KeyChange> EnumerateAsync(ISharedStore store, string keyOrPrefix, bool prefix, long? fromVersion, int bufferCapacity, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // Checked on the first MoveNextAsync, as an iterator runs: a bad argument fails that step's task, as every
+        // *Async method fails through its task.
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bufferCapacity);
+        var source = prefix ? store.ObservePrefix(keyOrPrefix, fromVersion) : store.Observe(keyOrPrefix, fromVersion);
         var buffer = new KeyChangeBuffer(bufferCapacity);
         using var subscription = source.Subscribe(buffer);
         var batch = new List<KeyChange>();

@@ -26,6 +26,8 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Equal((nameof(ArgumentException), "key"), (calls["get-lone"].Exception, calls["get-lone"].ParamName));
         Assert.Equal((nameof(ArgumentException), "name"), (calls["lock-lone"].Exception, calls["lock-lone"].ParamName));
         Assert.Equal((nameof(ArgumentException), "prefix"), (report.PrefixLone.Exception, report.PrefixLone.ParamName));
+        Assert.Equal((nameof(ArgumentException), "key"), (calls["watch-lone"].Exception, calls["watch-lone"].ParamName));
+        Assert.Equal((nameof(ArgumentException), "prefix"), (calls["watch-prefix-lone"].Exception, calls["watch-prefix-lone"].ParamName));
         Assert.Equal(Outcome.Succeeded, calls["depth-32"]);
         var depth33 = calls["depth-33"];
         Assert.Equal((nameof(SharedMemoryLimitExceededException), "MaxValueDepth", SharedMemoryOptions.MaxValueDepth, 33L, null), (depth33.Exception, depth33.LimitName, depth33.Limit, depth33.Actual, depth33.Inner));
@@ -38,6 +40,8 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Contains("Key 'ttl/text': its value cannot be read as System.Int32", calls["unreadable"].Message, StringComparison.Ordinal);
         Assert.Equal(nameof(JsonException), calls["unreadable"].Exception);
         Assert.Contains("Key 'cycle': a value of type System.Type cannot be serialized", calls["unwritable"].Message, StringComparison.Ordinal);
+        Assert.Equal(nameof(ArgumentException), calls["unwritable-nan"].Exception);
+        Assert.StartsWith("Key 'nan': a value of type System.Double cannot be serialized", calls["unwritable-nan"].Message, StringComparison.Ordinal);
 
         // The master's error, as the worker's own exception, with nothing of StreamJsonRpc in it.
         var lockTimeout = calls["lock-timeout"];
@@ -97,9 +101,47 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.True(await good > 0);
         Assert.Equal("prefix", Assert.Throws<ArgumentException>(() => store.ObservePrefix("p\ud800").Subscribe(_ => { })).ParamName);
 
+        // A watch returns no task: the call never throws, and its first MoveNextAsync fails through its task.
+        IAsyncEnumerable<KeyChange>[] badWatches =
+        [
+            store.WatchAsync(string.Empty, cancellationToken: this.TimeoutToken),
+            store.WatchPrefixAsync("p\ud800", cancellationToken: this.TimeoutToken),
+            store.WatchAsync("k", bufferCapacity: 0, cancellationToken: this.TimeoutToken),
+            SharedStoreExtensions.WatchPrefixAsync(null!, "p/", cancellationToken: this.TimeoutToken),
+        ];
+        foreach (var watch in badWatches)
+        {
+            await using var enumerator = watch.GetAsyncEnumerator(this.TimeoutToken);
+            ValueTask<bool> first = enumerator.MoveNextAsync();
+            await Assert.ThrowsAnyAsync<ArgumentException>(async () => await first);
+        }
+
         await store.SetAsync("text", "abc", this.TimeoutToken);
         var unreadable = await Assert.ThrowsAsync<JsonException>(async () => await store.GetAsync<int>("text", this.TimeoutToken));
         Assert.Contains("Key 'text'", unreadable.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MasterStore_AValueThatCannotBeSerialized_FailsThroughTheTask_NamingTheKey()
+    {
+        var store = this.Master.Store;
+        var cycle = new Node();
+        cycle.Next = cycle;
+
+        // Issued together: none throws at its call site, and the good one runs.
+        var cyclic = store.SetAsync("cyclic", cycle, this.TimeoutToken);
+        var type = store.SetAsync("type", typeof(int), new SetOptions { TimeToLive = TimeSpan.FromMinutes(1) }, this.TimeoutToken);
+        var notANumber = store.SetAsync("nan", double.NaN, this.TimeoutToken);
+        var good = store.SetAsync("good", 1, this.TimeoutToken);
+
+        Assert.StartsWith("Key 'cyclic': a value of type Rx.SharedMemory.Tests.InputRulesTests+Node cannot be serialized", (await Assert.ThrowsAsync<JsonException>(async () => await cyclic)).Message, StringComparison.Ordinal);
+        Assert.StartsWith("Key 'type': a value of type System.Type cannot be serialized", (await Assert.ThrowsAsync<NotSupportedException>(async () => await type)).Message, StringComparison.Ordinal);
+        Assert.StartsWith("Key 'nan': a value of type System.Double cannot be serialized", (await Assert.ThrowsAsync<ArgumentException>(async () => await notANumber)).Message, StringComparison.Ordinal);
+        Assert.True(await good > 0);
+        foreach (var key in new[] { "cyclic", "type", "nan" })
+        {
+            Assert.Null(await store.GetEntryAsync<JsonElement>(key, this.TimeoutToken));
+        }
     }
 
     [Fact]
@@ -112,5 +154,11 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Equal(2, await this.Master.Store.GetAsync<int>("forever", this.TimeoutToken));
         Assert.Equal(1, await this.Master.Store.GetAsync<int>("years", this.TimeoutToken));
         Assert.Equal(DateTimeOffset.MaxValue.UtcTicks, Store.KeyValueStore.ExpiryTicks(DateTimeOffset.UtcNow.UtcTicks, TimeSpan.MaxValue));
+    }
+
+    /// <summary>A value that refers to itself: it cannot be serialized.</summary>
+    private sealed class Node
+    {
+        public Node? Next { get; set; }
     }
 }

@@ -1,11 +1,56 @@
 using Nerdbank.Streams;
 using StreamJsonRpc;
+using Xunit.Abstractions;
 
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>A worker whose master goes fails its calls with <see cref="SharedMemoryDisconnectedException"/>, whatever its observers are doing.</summary>
-public sealed class MasterLossTests : TestBase
+public sealed class MasterLossTests(ITestOutputHelper output) : TestBase
 {
+    /// <summary>
+    /// README, A dead master, and Errors ("Exceptions are this library's or .NET's own, never StreamJsonRpc's"): the
+    /// master's end of the pipes closes while a get (or a batch), a lock wait and a subscription are in flight, and a
+    /// set waits to be sent, as when its process dies. Each fails with SharedMemoryDisconnectedException, and so does
+    /// a call made after, and nothing in their chains of inner exceptions is StreamJsonRpc's.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // a master without batches: each call a request of its own
+    public async Task CallsInFlight_WhenTheMasterDiesMidCall_ThrowDisconnected_WithNoStreamJsonRpcTypeInside(bool batches)
+    {
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        var master = new StalledMaster(batches);
+        using var rpc = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()), master);
+        rpc.StartListening();
+        await using var worker = await SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
+        var observed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = worker.Observe("k").Subscribe(_ => { }, error => observed.TrySetResult(error), () => observed.TrySetException(new InvalidOperationException("completed")));
+        await master.Subscribed.Task.WaitAsync(this.TimeoutToken);
+
+        var get = worker.GetAsync<int>("a", this.TimeoutToken).AsTask();
+        var set = worker.SetAsync("b", 1, this.TimeoutToken).AsTask();
+        var lockWait = worker.AcquireLockAsync("l", TimeSpan.FromMinutes(10), this.TimeoutToken).AsTask();
+        await Task.WhenAll(master.DataCallReceived.Task, master.LockReceived.Task).WaitAsync(this.TimeoutToken);
+
+        // Its end closes without a word, as the pipes of a killed process do.
+        await masterEnd.DisposeAsync();
+
+        var failures = new List<Exception>
+        {
+            await Assert.ThrowsAsync<SharedMemoryDisconnectedException>(() => get),
+            await Assert.ThrowsAsync<SharedMemoryDisconnectedException>(() => set),
+            await Assert.ThrowsAsync<SharedMemoryDisconnectedException>(() => lockWait),
+            Assert.IsType<SharedMemoryDisconnectedException>(await observed.Task.WaitAsync(this.TimeoutToken)),
+            await Assert.ThrowsAsync<SharedMemoryDisconnectedException>(async () => await worker.GetAsync<int>("after", this.TimeoutToken)),
+        };
+        foreach (var failure in failures)
+        {
+            var chain = Chain(failure).ToArray();
+            output.WriteLine(string.Join(" <- ", chain.Select(e => e.GetType().FullName)));
+            Assert.DoesNotContain(chain, e => e.GetType().Assembly == typeof(JsonRpc).Assembly);
+        }
+    }
+
     /// <summary>
     /// README, A dead master: "A worker's pending and later calls throw SharedMemoryDisconnectedException". With an
     /// observer busy in OnNext when the master goes, a call sent at that moment neither fails nor completes: it ends
@@ -52,4 +97,10 @@ public sealed class MasterLossTests : TestBase
             busy.Set();
         }
     }
+
+    /// <summary>An exception and every exception inside it, inner and aggregated.</summary>
+    private static IEnumerable<Exception> Chain(Exception exception) =>
+        exception is AggregateException aggregate
+            ? aggregate.InnerExceptions.SelectMany(Chain).Prepend(exception)
+            : exception.InnerException is { } inner ? Chain(inner).Prepend(exception) : [exception];
 }

@@ -209,8 +209,8 @@ public sealed class ProtocolCodecTests : TestBase
             BatchAnswer.WriteResult(writer, new EntryMessage<RawJson> { Value = new RawJson("[1]"u8.ToArray()), Version = 3 });
             BatchAnswer.WriteResult(writer, new CompareAndSetMessage { Succeeded = false, Version = 8 });
             BatchAnswer.WriteRegionResult(writer, version: 9, offset: 64, length: 40_000);
-            BatchAnswer.WriteError(writer, new SharedMemoryLimitExceededException("k", "MaxValueBytes", 10, 11));
-            BatchAnswer.WriteError(writer, new ArgumentException("bad key"));
+            BatchAnswer.WriteError(writer, RpcErrors.ToErrorDetail(new SharedMemoryLimitExceededException("k", "MaxValueBytes", 10, 11), "set"));
+            BatchAnswer.WriteError(writer, RpcErrors.ToErrorDetail(new ArgumentException("bad key"), "set"));
             BatchAnswer.WriteNotRun(writer);
             writer.WriteEndArray();
         }
@@ -265,12 +265,13 @@ public sealed class ProtocolCodecTests : TestBase
 
         foreach (var (thrown, code, read) in cases)
         {
-            var detail = RpcErrors.ToErrorDetail(thrown)!;
+            var detail = RpcErrors.ToErrorDetail(thrown, "set");
             Assert.Equal(code, (int)detail.Code);
+            Assert.False(RpcErrors.IsInternal(detail));
             var buffer = new ArrayBufferWriter<byte>();
             using (var writer = new Utf8JsonWriter(buffer))
             {
-                BatchAnswer.WriteError(writer, thrown);
+                BatchAnswer.WriteError(writer, detail);
             }
 
             var outcome = JsonDocument.Parse(buffer.WrittenMemory).RootElement;
@@ -279,7 +280,16 @@ public sealed class ProtocolCodecTests : TestBase
             Assert.IsType(read, error);
         }
 
-        Assert.Null(RpcErrors.ToErrorDetail(new NullReferenceException()));
+        // Anything else is the master's own fault: a plain message, and nothing of .NET in the answer.
+        var cancelled = RpcErrors.ToErrorDetail(new OperationCanceledException("cancelled at Rx.SharedMemory.Master"), "lock");
+        Assert.Equal((JsonRpcErrorCode.RequestCanceled, null), (cancelled.Code, cancelled.Data));
+        Assert.DoesNotContain("Rx.SharedMemory", cancelled.Message, StringComparison.Ordinal);
+        foreach (var unexpected in new Exception[] { new NullReferenceException(), new OverflowException("TimeSpan overflowed"), new InvalidCastException() })
+        {
+            var detail = RpcErrors.ToErrorDetail(unexpected, "lock");
+            Assert.True(RpcErrors.IsInternal(detail));
+            Assert.Equal((-32603, "The master failed to run 'lock': an internal error, which it logged.", null), ((int)detail.Code, detail.Message, detail.Data));
+        }
     }
 
     [Fact]

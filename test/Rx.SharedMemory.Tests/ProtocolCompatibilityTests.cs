@@ -46,6 +46,28 @@ public sealed class ProtocolCompatibilityTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task AMethodTheMasterLacks_FailsAsTheLibrarysException_NotStreamJsonRpcs()
+    {
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        using var rpc = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()), new FeaturelessMaster());
+        rpc.StartListening();
+        await using var worker = await SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
+
+        // StreamJsonRpc reads -32601 (and -32602) answers as its RemoteMethodNotFoundException, not as a remote invocation's error.
+        var failures = new[]
+        {
+            await Assert.ThrowsAsync<SharedMemoryException>(async () => await worker.AcquireLockAsync("l", TimeSpan.Zero, this.TimeoutToken)),
+            await Assert.ThrowsAsync<SharedMemoryException>(async () => await worker.IncrementAsync("n", 1, this.TimeoutToken)),
+        };
+
+        Assert.All(failures, failure =>
+        {
+            Assert.StartsWith("The master failed the call: ", failure.Message, StringComparison.Ordinal);
+            Assert.Null(failure.InnerException);
+        });
+    }
+
+    [Fact]
     public async Task AHandWrittenBatch_GetsOneResultOrErrorPerCall_InOrder()
     {
         var report = await this.ReportAfterExitAsync(await this.SpawnAsync("raw-batch"));

@@ -1,5 +1,9 @@
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Engine;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -89,19 +93,106 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
         Assert.Null(await this.Master.Store.GetEntryAsync<JsonElement>("deep", this.TimeoutToken));
     }
 
+    [Fact]
+    public async Task LockTimeouts_PastWhatATimerOrATimeSpanHolds_WaitWithoutEnd_AndACancelledWaitIsAnswered32800()
+    {
+        byte[] frames =
+        [
+            .. Frame("""{"jsonrpc":"2.0","id":40,"method":"lock","params":["t/free",1e300]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":41,"method":"lock","params":["t/held",0]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":42,"method":"lock","params":["t/held",1e300]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":43,"method":"lock","params":{"name":"t/held","timeoutMs":1e12}}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":44,"method":"lock","params":["t/held",1]}"""),
+            .. Frame("""{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":42}}"""),
+            .. Frame("""{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":43}}"""),
+        ];
+
+        var (outcome, replies) = await this.SendAsync(frames, awaitIds: "42,43,44");
+
+        // 1e300 ms is past a TimeSpan (an overflow once), 1e12 ms past a timer (refused once): both wait until the
+        // lock is granted or the wait is cancelled, as a time to live past a TimeSpan is the longest there is.
+        Assert.True(Reply(replies, 40).GetProperty("result").GetInt64() > 0);
+        Assert.True(Reply(replies, 41).GetProperty("result").GetInt64() > 0);
+        foreach (int cancelled in new[] { 42, 43 })
+        {
+            var error = Error(Reply(replies, cancelled));
+            Assert.Equal(-32800, error.GetProperty("code").GetInt32());
+            Assert.False(error.TryGetProperty("data", out _), error.GetRawText());
+        }
+
+        Assert.Equal(-32013, Error(Reply(replies, 44)).GetProperty("code").GetInt32());
+        Assert.Equal("Answered", outcome);
+    }
+
+    [Fact]
+    public async Task AFaultInsideTheMaster_IsAnsweredAsAnInternalError_AndBadArguments32602_WithNoDotNetTypeOrStackInTheAnswer()
+    {
+        using var logs = new RecordingLoggerFactory();
+        await using var master = new SharedMemoryMaster(new SharedMemoryOptions(), logs, static (o, m) => new FaultyEngine(new MemoryEngine(o, m)));
+        byte[] frames =
+        [
+            .. Frame("""{"jsonrpc":"2.0","id":50,"method":"get","params":["fault/a"]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":51,"method":"batch","params":[[["set","fault/b",1],["set","ok",2]]]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":52,"method":"lock","params":["fault/l",0]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":53,"method":"subscribe","params":[1,"fault/s"]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":54,"method":"unsubscribe","params":[1]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":55,"method":"get","params":[5]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":56,"method":"set","params":{"key":"a","value":1,"ttlMs":"x"}}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":57,"method":"nothing","params":[]}"""),
+        ];
+
+        var (outcome, replies) = await this.SendAsync(frames, master: master);
+
+        var internals = new[] { Error(Reply(replies, 50)), Reply(replies, 51).GetProperty("result")[0].GetProperty("error"), Error(Reply(replies, 52)), Error(Reply(replies, 54)) };
+        Assert.Equal(["get", "set", "lock", "unsubscribe"], internals.Select(e => e.GetProperty("message").GetString()!.Split('\'')[1]));
+        foreach (var error in internals)
+        {
+            Assert.Equal(-32603, error.GetProperty("code").GetInt32());
+            Assert.EndsWith("': an internal error, which it logged.", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.True(Reply(replies, 51).GetProperty("result")[1].GetProperty("result").GetInt64() > 0);
+        Assert.Equal(1, Reply(replies, 53).GetProperty("result").GetInt64());
+        Assert.Equal(-32602, Error(Reply(replies, 55)).GetProperty("code").GetInt32());
+        Assert.Equal(-32602, Error(Reply(replies, 56)).GetProperty("code").GetInt32());
+        Assert.Equal(-32601, Error(Reply(replies, 57)).GetProperty("code").GetInt32());
+        foreach (var reply in replies.Where(r => r.TryGetProperty("error", out _)).Select(Error).Concat(internals))
+        {
+            // The protocol's errors carry data only for a limit; .NET's and StreamJsonRpc's exceptions stay in the master.
+            Assert.False(reply.TryGetProperty("data", out _), reply.GetRawText());
+        }
+
+        string answers = string.Join('\n', replies.Select(r => r.GetRawText()));
+        foreach (var inside in new[] { FaultyEngine.FaultMessage, nameof(NullReferenceException), "   at ", "\"stack\"", "\"type\"" })
+        {
+            Assert.DoesNotContain(inside, answers, StringComparison.Ordinal);
+        }
+
+        // The master logs each, with the exception.
+        var logged = await logs.Records.Where(r => r.EventId.Id == 108).Take(4).ToList().ToTask(this.TimeoutToken);
+        Assert.All(logged, r => Assert.Equal((LogLevel.Error, "RequestFailed", FaultyEngine.FaultMessage), (r.Level, r.EventId.Name, r.Exception?.Message)));
+        Assert.Equal(["get", "lock", "set", "unsubscribe"], logged.Select(r => r.Message.Split('\'')[1]).Order());
+        Assert.Equal("Answered", outcome);
+    }
+
     private static JsonElement Reply(JsonElement[] replies, int id) =>
         replies.Single(r => r.TryGetProperty("id", out var value) && value.ValueKind == JsonValueKind.Number && value.GetInt32() == id);
 
     private static JsonElement Error(JsonElement reply) => reply.GetProperty("error");
 
     /// <summary>Sends bytes from a raw worker after its hello (or before it), then a probe; returns what became of the probe and every other answer.</summary>
-    internal async Task<(string Outcome, JsonElement[] Replies)> SendAsync(byte[] bytes, bool beforeHello = false)
+    /// <param name="bytes">What to send.</param>
+    /// <param name="beforeHello">Whether to send it before the hello.</param>
+    /// <param name="master">The master to send it to; the test's when null.</param>
+    /// <param name="awaitIds">The ids (comma-separated) of requests answered later than those after them, whose answers the worker waits for before the probe.</param>
+    internal async Task<(string Outcome, JsonElement[] Replies)> SendAsync(byte[] bytes, bool beforeHello = false, SharedMemoryMaster? master = null, string? awaitIds = null)
     {
         var file = Path.GetTempFileName();
         try
         {
             await File.WriteAllBytesAsync(file, bytes, this.TimeoutToken);
-            var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("raw-frames", file, (64 * 1024 + 16 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), beforeHello ? "before-hello" : "after-hello"));
+            string[] arguments = [file, (64 * 1024 + 16 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), beforeHello ? "before-hello" : "after-hello", .. awaitIds is null ? Array.Empty<string>() : [awaitIds]];
+            var lines = await this.ReportAfterExitAsync(await this.SpawnOnAsync(master ?? this.Master, "raw-frames", arguments));
             var replies = lines.Where(l => l.StartsWith("reply ", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l["reply ".Length..]).RootElement).ToArray();
             return (lines.Single(l => l.StartsWith("outcome ", StringComparison.Ordinal))["outcome ".Length..], replies);
         }

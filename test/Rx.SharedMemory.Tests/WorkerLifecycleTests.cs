@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>
-/// Busy workers killed with SIGKILL at random moments, hundreds of times, as a master that restarts crashing workers
+/// Busy workers killed with SIGKILL at random moments, over a hundred times, as a master that restarts crashing workers
 /// for months would see them: nothing of theirs may stay behind, in the store or in the master's process.
 /// </summary>
 [Collection(nameof(Measurements))]
@@ -22,9 +22,10 @@ public sealed class WorkerLifecycleTests(ITestOutputHelper output) : WorkerProce
 {
     /// <summary>
     /// Workers killed after the warm-up. Each costs a .NET process start (100-300 ms of CPU, seconds of wall time on a
-    /// loaded two-core machine), so CI kills 100: enough for the checks, which do not depend on the count (a kept
-    /// connection fails the weak references at once, and the heap bound at about 60). RX_SHAREDMEMORY_KILL_CYCLES
-    /// (and RX_SHAREDMEMORY_KILL_LANES, the workers alive at once) run a longer storm by hand.
+    /// loaded two-core machine: the default storm took 104 s, the whole test 2 min, at a load average of 20), so CI
+    /// kills 100: enough for the checks, which do not depend on the count (a kept connection fails the weak references
+    /// at once, and the heap bound at about 60). The README cites this default. RX_SHAREDMEMORY_KILL_CYCLES (and
+    /// RX_SHAREDMEMORY_KILL_LANES, the workers alive at once) run a longer storm by hand.
     /// </summary>
     private static readonly int Cycles = int.TryParse(Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_KILL_CYCLES"), out int cycles) ? cycles : 100;
 
@@ -35,6 +36,10 @@ public sealed class WorkerLifecycleTests(ITestOutputHelper output) : WorkerProce
     [Fact]
     public async Task BusyWorkersKilledAtRandomMoments_LeaveNoLockKeySubscriptionMemoryThreadDescriptorOrUnobservedTaskBehind()
     {
+        // The event is process-wide, and raised when a faulted task is finalized. Tests of this collection run alone,
+        // and what earlier tests left for the finalizer is finalized (and reported) here, before the handler is
+        // attached: what it records comes from this test's workers and master, and none is allowed.
+        _ = Measure();
         var unobserved = new ConcurrentQueue<Exception>();
         void Record(object? sender, UnobservedTaskExceptionEventArgs e) => unobserved.Enqueue(e.Exception);
         TaskScheduler.UnobservedTaskException += Record;
@@ -91,7 +96,7 @@ public sealed class WorkerLifecycleTests(ITestOutputHelper output) : WorkerProce
 
             // Threads of the pool come and go with the load; the bound is the pool's growth, not one per worker.
             Assert.True(after.Threads <= before.Threads + 16, $"Threads {before.Threads} -> {after.Threads}.");
-            Assert.DoesNotContain(unobserved, e => e.ToString().Contains("Rx.SharedMemory", StringComparison.Ordinal) || e.ToString().Contains("StreamJsonRpc", StringComparison.Ordinal));
+            Assert.True(unobserved.IsEmpty, $"{unobserved.Count} unobserved task exceptions (above).");
         }
         finally
         {

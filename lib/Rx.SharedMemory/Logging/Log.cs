@@ -34,6 +34,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 107, EventName = "WorkerSubscriptionsReleased", Level = LogLevel.Debug, Message = "Released the subscriptions of worker {WorkerId}.")]
     public static partial void WorkerSubscriptionsReleased(this ILogger logger, int workerId);
 
+    [LoggerMessage(EventId = 108, EventName = "RequestFailed", Level = LogLevel.Error, Message = "A '{Method}' request of worker {WorkerId} failed inside the master; it was answered as an internal error (-32603).")]
+    public static partial void RequestFailed(this ILogger logger, Exception exception, string? method, int workerId);
+
     [LoggerMessage(EventId = 110, EventName = "LocalObserverFailed", Level = LogLevel.Error, Message = "An observer of '{Key}' threw; its subscription is ended.")]
     public static partial void LocalObserverFailed(this ILogger logger, Exception exception, string key);
 

@@ -18,8 +18,9 @@ internal static class MasterChannel
     /// <param name="writeTo">The stream the worker reads.</param>
     /// <param name="name">The reader thread's name.</param>
     /// <param name="outbound">Counts what waits to be written to the worker.</param>
+    /// <param name="requestFailed">Told of a request that failed with an exception the protocol has no code for, to log it.</param>
     /// <param name="metrics">Where the master's pauses in reading are counted.</param>
     /// <returns>The connection, not listening yet.</returns>
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound, MasterMetrics metrics) =>
-        RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter(), metrics);
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound, Action<Exception, string?> requestFailed, MasterMetrics metrics) =>
+        RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter(), requestFailed, metrics);
 }

@@ -21,9 +21,6 @@ namespace Rx.SharedMemory.Master;
 /// </remarks>
 internal static class OperationTable
 {
-    /// <summary>The whole milliseconds of <see cref="TimeSpan.MaxValue"/>: from there on, a time to live is the longest there is.</summary>
-    private const double MaxTimeToLiveMilliseconds = 922_337_203_685_477;
-
     /// <summary>
     /// Every method a worker may call. The lambdas' parameter names and defaults are the protocol's: a request by name
     /// matches them. Each operation takes its request's <c>traceparent</c> first, before it can wait
@@ -201,8 +198,7 @@ internal static class OperationTable
     private static TimeSpan? TimeToLive(double? milliseconds) => milliseconds switch
     {
         null => null,
-        >= MaxTimeToLiveMilliseconds => TimeSpan.MaxValue,
-        > 0 => TimeSpan.FromMilliseconds(milliseconds.Value),
+        > 0 => ProtocolLimits.Duration(milliseconds.Value),
         _ => throw new ArgumentOutOfRangeException("ttlMs", milliseconds, "A time to live (ttlMs) must be a positive number of milliseconds."),
     };
 

@@ -120,6 +120,9 @@ internal sealed partial class WorkerConnection
             throw new ArgumentOutOfRangeException(nameof(timeoutMs), timeoutMs, "A lock timeout must be zero or more milliseconds.");
         }
 
+        // Past what a TimeSpan holds (about 29,000 years) is as long as there is: the wait has no end, as a time to live does.
+        var timeout = ProtocolLimits.Duration(timeoutMs);
+
         // A waiting request holds memory until granted or timed out, and the master reads on while it waits: bounded.
         int requests = Interlocked.Increment(ref this.lockRequests);
         try
@@ -136,7 +139,7 @@ internal sealed partial class WorkerConnection
                 // The engine queues the wait before it returns (IStoreEngine.LockAsync), so a release that follows
                 // ends it; only the wait itself is outside the gate.
                 this.ThrowIfReleased();
-                acquiring = this.engine.LockAsync(name, this.Id, TimeSpan.FromMilliseconds(timeoutMs), cancellationToken);
+                acquiring = this.engine.LockAsync(name, this.Id, timeout, cancellationToken);
             }
 
             return await acquiring.ConfigureAwait(false);
@@ -172,7 +175,7 @@ internal sealed partial class WorkerConnection
 
         // Calls an engine answers later (a remote one): from the first on, every call of the batch is sent at once, in
         // order, and answered in order after; they are not awaited one by one.
-        List<(ValueTask<object?> Running, bool IsGet)>? later = null;
+        List<(ValueTask<object?> Running, string Method, bool IsGet)>? later = null;
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
@@ -202,14 +205,14 @@ internal sealed partial class WorkerConnection
 
                 if (later is null && running.IsCompleted)
                 {
-                    await WriteOutcomeAsync(writer, running, results).ConfigureAwait(false);
+                    await this.WriteOutcomeAsync(writer, running, arguments.Method, results).ConfigureAwait(false);
                     continue;
                 }
 
-                (later ??= []).Add((running, IsGet(arguments)));
+                (later ??= []).Add((running, arguments.Method, arguments.Method == RpcMethods.Get));
             }
 
-            foreach (var (running, isGet) in later ?? [])
+            foreach (var (running, method, isGet) in later ?? [])
             {
                 // Past the budget, a get's value is dropped and it is answered "not run", to be sent again; a write has
                 // run, so its (small) result is always given.
@@ -221,7 +224,7 @@ internal sealed partial class WorkerConnection
                 }
                 else
                 {
-                    await WriteOutcomeAsync(writer, running, results).ConfigureAwait(false);
+                    await this.WriteOutcomeAsync(writer, running, method, results).ConfigureAwait(false);
                 }
             }
 
@@ -379,18 +382,6 @@ internal sealed partial class WorkerConnection
         }
     }
 
-    private static bool IsGet(BatchArguments arguments)
-    {
-        try
-        {
-            return arguments.Method == RpcMethods.Get;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
-
     /// <summary>Waits for a call whose outcome is not given, so that it is observed.</summary>
     private static async Task EndedAsync(ValueTask<object?> running)
     {
@@ -405,7 +396,7 @@ internal sealed partial class WorkerConnection
     }
 
     /// <summary>Writes one batched call's outcome, its result or its error: one call's failure is its own, and the others go on.</summary>
-    private static async Task WriteOutcomeAsync(Utf8JsonWriter writer, ValueTask<object?> running, RegionResults results)
+    private async Task WriteOutcomeAsync(Utf8JsonWriter writer, ValueTask<object?> running, string method, RegionResults results)
     {
         object? result;
         try
@@ -414,7 +405,13 @@ internal sealed partial class WorkerConnection
         }
         catch (Exception ex)
         {
-            BatchAnswer.WriteError(writer, ex);
+            var error = RpcErrors.ToErrorDetail(ex, method);
+            if (RpcErrors.IsInternal(error))
+            {
+                this.logger.RequestFailed(ex, method, this.Id);
+            }
+
+            BatchAnswer.WriteError(writer, error);
             return;
         }
 

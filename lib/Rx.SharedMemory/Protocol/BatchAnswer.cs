@@ -55,14 +55,11 @@ internal static class BatchAnswer
         writer.WriteEndObject();
     }
 
-    /// <summary>Writes the outcome of a failed call: the code and data a single request would have had (<see cref="RpcErrors.ToErrorDetail"/>).</summary>
+    /// <summary>Writes the outcome of a failed call: the code, message and data a single request would have had (<see cref="RpcErrors.ToErrorDetail"/>).</summary>
     /// <param name="writer">The writer.</param>
-    /// <param name="exception">Why the call failed.</param>
-    public static void WriteError(Utf8JsonWriter writer, Exception exception)
-    {
-        var detail = RpcErrors.ToErrorDetail(exception);
-        WriteError(writer, detail is null ? (int)JsonRpcErrorCode.InternalError : (int)detail.Code, detail?.Message ?? exception.Message, detail?.Data as LimitErrorData);
-    }
+    /// <param name="detail">The error.</param>
+    public static void WriteError(Utf8JsonWriter writer, JsonRpcError.ErrorDetail detail) =>
+        WriteError(writer, (int)detail.Code, detail.Message ?? string.Empty, detail.Data as LimitErrorData);
 
     /// <summary>Writes the outcome <c>{"error": {"code", "message", "data"?}}</c>.</summary>
     /// <param name="writer">The writer.</param>

@@ -64,6 +64,18 @@ internal static class ProtocolLimits
     /// <summary>The depth System.Text.Json (and so StreamJsonRpc) reads by default.</summary>
     public const int ParserMaxDepth = 64;
 
+    /// <summary>The whole milliseconds of <see cref="TimeSpan.MaxValue"/>: a duration on the wire (<c>ttlMs</c>, <c>timeoutMs</c>) from there on is the longest there is.</summary>
+    public const double MaxDurationMilliseconds = 922_337_203_685_477;
+
+    /// <summary>
+    /// A duration read from the wire, zero or more milliseconds: one past what a <see cref="TimeSpan"/> holds (about
+    /// 29,000 years), up to JSON's largest number, is <see cref="TimeSpan.MaxValue"/>, never an overflow.
+    /// </summary>
+    /// <param name="milliseconds">The milliseconds, zero or more (the caller refuses the rest by name).</param>
+    /// <returns>The duration.</returns>
+    public static TimeSpan Duration(double milliseconds) =>
+        milliseconds >= MaxDurationMilliseconds ? TimeSpan.MaxValue : TimeSpan.FromMilliseconds(milliseconds);
+
     /// <summary>The body a master accepts in one frame from a worker: the largest value, the longest key fully escaped, and the envelope.</summary>
     /// <param name="maxValueBytes">The master's <see cref="SharedMemoryOptions.MaxValueBytes"/>.</param>
     /// <param name="maxKeyLength">The master's <see cref="SharedMemoryOptions.MaxKeyLength"/>.</param>

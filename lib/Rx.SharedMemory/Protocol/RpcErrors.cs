@@ -10,8 +10,17 @@ namespace Rx.SharedMemory.Protocol;
 /// </summary>
 internal static class RpcErrors
 {
-    /// <summary>The error for an exception of ours, or null to leave it to StreamJsonRpc's default.</summary>
-    public static JsonRpcError.ErrorDetail? ToErrorDetail(Exception exception) => exception switch
+    /// <summary>
+    /// The error a request (or a call of a batch) that ended with <paramref name="exception"/> is answered with. Our
+    /// exceptions map to the protocol's codes; a cancelled request is answered as JSON-RPC's cancelled one. Anything
+    /// else is a fault of the master, not of the request: it is answered <see cref="JsonRpcErrorCode.InternalError"/>
+    /// with a plain message and no data, so that no .NET type, message or stack trace reaches the wire (the master
+    /// logs the exception).
+    /// </summary>
+    /// <param name="exception">What the request ended with.</param>
+    /// <param name="method">The request's method, named in an internal error's message.</param>
+    /// <returns>The error's code, message and data.</returns>
+    public static JsonRpcError.ErrorDetail ToErrorDetail(Exception exception, string? method) => exception switch
     {
         SharedMemoryLimitExceededException limit => new()
         {
@@ -24,15 +33,22 @@ internal static class RpcErrors
         ProtocolOrderException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.OutOfOrder, Message = exception.Message },
         InvalidOperationException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.InvalidOperation, Message = exception.Message },
         TimeoutException => new() { Code = (JsonRpcErrorCode)RpcErrorCodes.Timeout, Message = exception.Message },
-        _ => null,
+        OperationCanceledException => new() { Code = JsonRpcErrorCode.RequestCanceled, Message = "The request was cancelled." },
+        _ => new() { Code = JsonRpcErrorCode.InternalError, Message = $"The master failed to run '{method}': an internal error, which it logged." },
     };
 
+    /// <summary>Whether an error is the answer to an exception the protocol has no code for (<see cref="ToErrorDetail"/>): the master logs those.</summary>
+    /// <param name="detail">The error.</param>
+    /// <returns>True for an internal error.</returns>
+    public static bool IsInternal(JsonRpcError.ErrorDetail detail) => detail.Code == JsonRpcErrorCode.InternalError;
+
     /// <summary>
-    /// The exception for an error response. It does not wrap the <see cref="RemoteInvocationException"/>: users see
-    /// this library's exceptions and the master's message, never StreamJsonRpc's types.
+    /// The exception for an error response. It does not wrap the <see cref="RemoteRpcException"/>: users see this
+    /// library's exceptions and the master's message, never StreamJsonRpc's types, whichever of them StreamJsonRpc
+    /// read the answer as (<see cref="RemoteMethodNotFoundException"/> for <c>-32601</c> and <c>-32602</c>).
     /// </summary>
-    public static Exception ToException(RemoteInvocationException error) =>
-        ToException(error.ErrorCode, error.Message, error.DeserializedErrorData as LimitErrorData, inner: null);
+    public static Exception ToException(RemoteRpcException error) =>
+        ToException((int?)error.ErrorCode ?? 0, error.Message, error.DeserializedErrorData as LimitErrorData, inner: null);
 
     /// <summary>The exception for an <c>{"code", "message", "data"}</c> error object of a <c>batch</c> result.</summary>
     public static Exception ToException(JsonElement error, JsonSerializerOptions options)

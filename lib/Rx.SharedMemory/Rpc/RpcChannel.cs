@@ -28,8 +28,12 @@ internal static class RpcChannel
     /// within its limit (<see cref="OutboundBuffer"/>). Null for a worker.
     /// </param>
     /// <param name="readStrings">How the peer's strings are read, when not as System.Text.Json reads them; null for its way.</param>
+    /// <param name="requestFailed">
+    /// For the master: told of a request that failed with an exception the protocol has no code for (answered as an
+    /// internal error, <see cref="RpcErrors.ToErrorDetail"/>), with the request's method, to log it.
+    /// </param>
     /// <param name="metrics">For the master: where its pauses in reading are counted.</param>
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, SynchronizationContext dispatch, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, JsonConverter<string>? readStrings = null, MasterMetrics? metrics = null)
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, SynchronizationContext dispatch, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, JsonConverter<string>? readStrings = null, Action<Exception, string?>? requestFailed = null, MasterMetrics? metrics = null)
     {
         var formatter = new SystemTextJsonFormatter();
         if (readStrings is not null)
@@ -43,7 +47,7 @@ internal static class RpcChannel
         var handler = outbound is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, metrics ?? MasterMetrics.Unowned);
 
         // No ActivityTracingStrategy here: each end installs its TraceContextStrategy, which starts no activity.
-        return new ProtocolJsonRpc(handler) { SynchronizationContext = dispatch };
+        return new ProtocolJsonRpc(handler, requestFailed) { SynchronizationContext = dispatch };
     }
 
     /// <summary>
@@ -91,11 +95,35 @@ internal static class RpcChannel
         }
     }
 
-    /// <summary>Maps our exceptions to the protocol's error codes, and reads those errors' <c>data</c> back as their types.</summary>
-    private sealed class ProtocolJsonRpc(IJsonRpcMessageHandler handler) : JsonRpc(handler)
+    /// <summary>
+    /// Maps exceptions to the protocol's error codes, keeps .NET's and StreamJsonRpc's internals off the wire, and reads
+    /// those errors' <c>data</c> back as their types.
+    /// </summary>
+    private sealed class ProtocolJsonRpc(IJsonRpcMessageHandler handler, Action<Exception, string?>? requestFailed) : JsonRpc(handler)
     {
-        protected override StreamJsonRpc.Protocol.JsonRpcError.ErrorDetail CreateErrorDetails(StreamJsonRpc.Protocol.JsonRpcRequest request, Exception exception) =>
-            RpcErrors.ToErrorDetail(exception) ?? base.CreateErrorDetails(request, exception);
+        protected override StreamJsonRpc.Protocol.JsonRpcError.ErrorDetail CreateErrorDetails(StreamJsonRpc.Protocol.JsonRpcRequest request, Exception exception)
+        {
+            // Never StreamJsonRpc's default, which puts the exception's type and stack trace in the answer's data.
+            var detail = RpcErrors.ToErrorDetail(exception, request.Method);
+            if (RpcErrors.IsInternal(detail))
+            {
+                requestFailed?.Invoke(exception, request.Method);
+            }
+
+            return detail;
+        }
+
+        protected override ValueTask SendAsync(StreamJsonRpc.Protocol.JsonRpcMessage message, CancellationToken cancellationToken)
+        {
+            // StreamJsonRpc answers arguments it cannot bind (-32602) itself, with the exceptions that said why, their
+            // types and stack traces, as data: the protocol's errors carry no data but a limit's (docs/protocol.md).
+            if (message is StreamJsonRpc.Protocol.JsonRpcError { Error: { Data: not null and not LimitErrorData } error })
+            {
+                error.Data = null;
+            }
+
+            return base.SendAsync(message, cancellationToken);
+        }
 
         protected override Type? GetErrorDetailsDataType(StreamJsonRpc.Protocol.JsonRpcError error) =>
             error.Error?.Code == (StreamJsonRpc.Protocol.JsonRpcErrorCode)RpcErrorCodes.LimitExceeded ? typeof(LimitErrorData) : base.GetErrorDetailsDataType(error);

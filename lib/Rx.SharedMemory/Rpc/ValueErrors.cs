@@ -5,8 +5,11 @@ namespace Rx.SharedMemory.Rpc;
 /// <summary>Errors that name the key whose value could not be written or read, and failures reported through a task.</summary>
 internal static class ValueErrors
 {
-    /// <summary>Whether <paramref name="exception"/> is one System.Text.Json throws for a value or type it cannot handle.</summary>
-    public static bool IsSerializerError(Exception exception) => exception is JsonException or NotSupportedException or InvalidOperationException;
+    /// <summary>
+    /// Whether <paramref name="exception"/> is one System.Text.Json throws for a value or type it cannot handle (an
+    /// <see cref="ArgumentException"/> for a number JSON cannot hold, such as <see cref="double.NaN"/>).
+    /// </summary>
+    public static bool IsSerializerError(Exception exception) => exception is JsonException or NotSupportedException or InvalidOperationException or ArgumentException;
 
     /// <summary>The same kind of error as <paramref name="cause"/>, saying which key's value could not be serialized.</summary>
     public static Exception Unwritable(string key, Type type, Exception cause) =>
@@ -27,6 +30,7 @@ internal static class ValueErrors
 
     private static Exception Rewrap(Exception cause, string message) => cause switch
     {
+        ArgumentException => new ArgumentException(message, cause),
         NotSupportedException => new NotSupportedException(message, cause),
         InvalidOperationException => new InvalidOperationException(message, cause),
         _ => new JsonException(message, cause),

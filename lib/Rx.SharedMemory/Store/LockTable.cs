@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Rx.SharedMemory.Store;
 
 /// <summary>
@@ -6,6 +8,9 @@ namespace Rx.SharedMemory.Store;
 /// </summary>
 internal sealed class LockTable
 {
+    /// <summary>The longest one timer waits (<see cref="Task.WaitAsync(TimeSpan)"/> refuses more, about 49.7 days): a longer timeout is waited for in steps.</summary>
+    private static readonly TimeSpan LongestTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     private readonly Lock gate = new();
 
     // Guarded by gate, as is every LockState in it (its holder and its waiters).
@@ -53,7 +58,7 @@ internal sealed class LockTable
 
         try
         {
-            await waiter.Granted.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            await WaitAsync(waiter.Granted.Task, timeout, cancellationToken).ConfigureAwait(false);
             return waiter.Token;
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
@@ -81,6 +86,47 @@ internal sealed class LockTable
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Waits for <paramref name="granted"/> within any timeout: <see cref="TimeSpan.MaxValue"/> (about 29,000 years) is
+    /// no end, and one longer than a timer can time is waited for in steps.
+    /// </summary>
+    private static async Task WaitAsync(Task granted, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (timeout <= LongestTimer)
+        {
+            // Infinite (-1 ms) and a negative timeout are Task.WaitAsync's to take or refuse.
+            await granted.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (timeout == TimeSpan.MaxValue)
+        {
+            await granted.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        long started = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            var left = timeout - Stopwatch.GetElapsedTime(started);
+            if (left <= LongestTimer)
+            {
+                await granted.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            try
+            {
+                await granted.WaitAsync(LongestTimer, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (TimeoutException)
+            {
+                // More of the timeout is left: the next step waits for it.
+            }
         }
     }
 

@@ -548,8 +548,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         {
             return await this.rpc.InvokeWithCancellationAsync<T>(method, arguments, cancellationToken).ConfigureAwait(false);
         }
-        catch (RemoteInvocationException ex)
+        catch (RemoteRpcException ex) when (ex is RemoteInvocationException or RemoteMethodNotFoundException or RemoteSerializationException)
         {
+            // An error answer, whichever type StreamJsonRpc read it as; a lost connection is one of its types too.
             throw RpcErrors.ToException(ex);
         }
         catch (Exception ex) when (ex is ConnectionLostException || (ex is ObjectDisposedException && Volatile.Read(ref this.disposed) == 0))

@@ -2,21 +2,28 @@ using System.Text.Json;
 
 namespace Rx.SharedMemory.TestWorker.Scenarios;
 
-/// <summary>input-rules: breaks each rule on input and reports how each call ended; a call must fail through its task, never at its call site.</summary>
+/// <summary>
+/// input-rules: breaks each rule on input and reports how each call ended; a call must fail through its task, never
+/// at its call site, so each is made directly (an <c>async</c> lambda around it would hide a throw at the call site).
+/// </summary>
 internal sealed class InputRulesScenario : Scenario<InputRulesScenario.Report>
 {
     protected override async Task<Report> RunAsync(ScenarioContext context)
     {
         var (store, _, timeout, _) = context;
         var calls = new Dictionary<string, Outcome>();
-        async Task TryAsync(string what, Func<ValueTask> call) => calls[what] = await Outcome.OfAsync(call);
+        async Task TryAsync<T>(string what, Func<ValueTask<T>> call) => calls[what] = await Outcome.OfAsync(call);
 
         static string Nested(int depth) => new string('[', depth) + "1" + new string(']', depth);
-        await TryAsync("lone-high", async () => await store.SetAsync("k\ud800", 1, timeout));
-        await TryAsync("lone-low", async () => await store.SetAsync("k\udc00", 1, timeout));
-        await TryAsync("pair", async () => await store.SetAsync("k\ud83d\ude00", 1, timeout));
-        await TryAsync("get-lone", async () => await store.GetAsync<int>("\udfff", timeout));
-        await TryAsync("lock-lone", async () => await store.AcquireLockAsync("l\ud800", TimeSpan.Zero, timeout));
+        await TryAsync("lone-high", () => store.SetAsync("k\ud800", 1, timeout));
+        await TryAsync("lone-low", () => store.SetAsync("k\udc00", 1, timeout));
+        await TryAsync("pair", () => store.SetAsync("k\ud83d\ude00", 1, timeout));
+        await TryAsync("get-lone", () => store.GetAsync<int>("\udfff", timeout));
+        await TryAsync("lock-lone", () => store.AcquireLockAsync("l\ud800", TimeSpan.Zero, timeout));
+
+        // A watch returns no task: it fails its first MoveNextAsync's, not the call.
+        await TryAsync("watch-lone", () => store.WatchAsync("w\ud800", cancellationToken: timeout).GetAsyncEnumerator(timeout).MoveNextAsync());
+        await TryAsync("watch-prefix-lone", () => store.WatchPrefixAsync("w\udc00", cancellationToken: timeout).GetAsyncEnumerator(timeout).MoveNextAsync());
         Outcome prefixLone;
         try
         {
@@ -29,10 +36,10 @@ internal sealed class InputRulesScenario : Scenario<InputRulesScenario.Report>
             prefixLone = Outcome.Of(ex);
         }
 
-        await TryAsync("depth-32", async () => await store.SetAsync("deep/32", JsonElement.Parse(Nested(32)), timeout));
-        await TryAsync("depth-33", async () => await store.SetAsync("deep/33", JsonElement.Parse(Nested(33)), timeout));
-        await TryAsync("depth-33-cas", async () => await store.CompareAndSetAsync("deep/33", 0, JsonElement.Parse(Nested(33)), null, timeout));
-        await TryAsync("ttl-max", async () => await store.SetAsync("ttl/max", 1, new SetOptions { TimeToLive = TimeSpan.MaxValue }, timeout));
+        await TryAsync("depth-32", () => store.SetAsync("deep/32", JsonElement.Parse(Nested(32)), timeout));
+        await TryAsync("depth-33", () => store.SetAsync("deep/33", JsonElement.Parse(Nested(33)), timeout));
+        await TryAsync("depth-33-cas", () => store.CompareAndSetAsync("deep/33", 0, JsonElement.Parse(Nested(33)), null, timeout));
+        await TryAsync("ttl-max", () => store.SetAsync("ttl/max", 1, new SetOptions { TimeToLive = TimeSpan.MaxValue }, timeout));
         bool ttlPresent = await store.GetEntryAsync<int>("ttl/max", timeout) is not null;
 
         // Issued together: the refused one fails through its task, and the other still runs.
@@ -40,10 +47,11 @@ internal sealed class InputRulesScenario : Scenario<InputRulesScenario.Report>
         var tooBig = store.SetAsync("big", new string('x', 2_000_000), timeout);
         var accepted = store.SetAsync("together", 1, timeout);
         bool[] togetherFaulted = [refused.IsFaulted, tooBig.IsFaulted];
-        await TryAsync("together-accepted", async () => await accepted);
-        await TryAsync("unreadable", async () => await store.GetAsync<int>("ttl/text", timeout));
-        await TryAsync("unwritable", async () => await store.SetAsync("cycle", typeof(int), timeout));
-        await TryAsync("lock-timeout", async () => await store.AcquireLockAsync("held", TimeSpan.FromMilliseconds(10), timeout));
+        await TryAsync("together-accepted", () => accepted);
+        await TryAsync("unreadable", () => store.GetAsync<int>("ttl/text", timeout));
+        await TryAsync("unwritable", () => store.SetAsync("cycle", typeof(int), timeout));
+        await TryAsync("unwritable-nan", () => store.SetAsync("nan", double.NaN, timeout));
+        await TryAsync("lock-timeout", () => store.AcquireLockAsync("held", TimeSpan.FromMilliseconds(10), timeout));
         return new Report(calls, prefixLone, ttlPresent, togetherFaulted);
     }
 

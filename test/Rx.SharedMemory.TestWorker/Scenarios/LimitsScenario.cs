@@ -7,17 +7,17 @@ internal sealed class LimitsScenario : Scenario<LimitsScenario.Report>
     {
         var (store, arguments, timeout, _) = context;
         var calls = new Dictionary<string, Outcome>();
-        async Task TryAsync(string what, Func<ValueTask> call) => calls[what] = await Outcome.OfAsync(call);
+        async Task TryAsync<T>(string what, Func<ValueTask<T>> call) => calls[what] = await Outcome.OfAsync(call);
 
         var big = new string('x', arguments.Int(0));
         var longKey = new string('k', arguments.Int(1));
-        await TryAsync("value", async () => await store.SetAsync("big", big, timeout));
-        await TryAsync("key", async () => await store.SetAsync(longKey, 1, timeout));
-        await TryAsync("empty", async () => await store.SetAsync(string.Empty, 1, timeout));
-        await TryAsync("small", async () => await store.SetAsync("small", 1, timeout));
-        await TryAsync("increment", async () => await store.IncrementAsync("text", 1, timeout));
-        await TryAsync("lock", async () => await store.AcquireLockAsync("busy", TimeSpan.FromMilliseconds(50), timeout));
-        await TryAsync("ttl", async () => await store.SetAsync("short-lived", 1, new SetOptions { TimeToLive = TimeSpan.FromMilliseconds(100) }, timeout));
+        await TryAsync("value", () => store.SetAsync("big", big, timeout));
+        await TryAsync("key", () => store.SetAsync(longKey, 1, timeout));
+        await TryAsync("empty", () => store.SetAsync(string.Empty, 1, timeout));
+        await TryAsync("small", () => store.SetAsync("small", 1, timeout));
+        await TryAsync("increment", () => store.IncrementAsync("text", 1, timeout));
+        await TryAsync("lock", () => store.AcquireLockAsync("busy", TimeSpan.FromMilliseconds(50), timeout));
+        await TryAsync("ttl", () => store.SetAsync("short-lived", 1, new SetOptions { TimeToLive = TimeSpan.FromMilliseconds(100) }, timeout));
         return new Report(calls, await store.GetEntryAsync<string>("big", timeout) is not null);
     }
 

@@ -36,7 +36,35 @@ internal sealed record Outcome(
         exception.InnerException?.GetType().FullName,
         thrownAtCallSite);
 
-    /// <summary>Awaits a call made by <paramref name="call"/>, telling a throw at the call site from a failure through the task.</summary>
+    /// <summary>
+    /// Makes a call and awaits what it returned, telling a throw at the call site from a failure through the task.
+    /// <paramref name="call"/> must be the call itself (<c>() =&gt; store.SetAsync(...)</c>), not an <c>async</c>
+    /// lambda around it, which would turn a throw at the call site into a failed task.
+    /// </summary>
+    public static async Task<Outcome> OfAsync<T>(Func<ValueTask<T>> call)
+    {
+        ValueTask<T> pending;
+        try
+        {
+            pending = call();
+        }
+        catch (Exception ex)
+        {
+            return Of(ex, thrownAtCallSite: true);
+        }
+
+        try
+        {
+            await pending;
+            return Succeeded;
+        }
+        catch (Exception ex)
+        {
+            return Of(ex);
+        }
+    }
+
+    /// <summary>As <see cref="OfAsync{T}"/>, for a call whose task has no result.</summary>
     public static async Task<Outcome> OfAsync(Func<ValueTask> call)
     {
         ValueTask pending;
