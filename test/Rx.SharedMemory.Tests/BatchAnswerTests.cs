@@ -37,6 +37,27 @@ public sealed class BatchAnswerTests : TestBase
         Assert.InRange(answer.Utf8.Length, 3 * 1_500_000, (4 * 1024 * 1024) + 1_600_000);
     }
 
+    [Fact]
+    public async Task ACallThatIsNotMethodAndArguments_FailsAlone_AndTheOthersRun()
+    {
+        // protocol.md: one call's failure does not stop the others. Not an array, no method, a number for a method, a
+        // method that is not valid UTF-16: each is answered -32011, and the calls around them run.
+        using var engine = new MemoryEngine(Options);
+        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
+        var connection = new WorkerConnection(engine, outbox, Options, 1, region: null, NullLogger.Instance);
+        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        using var calls = JsonDocument.Parse("""[["set","before",1],"set",[],[5],["\ud800","k"],["set","after",2]]""");
+
+        var answer = await connection.BatchAsync(new BatchRequest(calls.RootElement));
+
+        using var results = JsonDocument.Parse(answer.Utf8);
+        var outcomes = results.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(6, outcomes.Length);
+        Assert.All(outcomes[1..5], o => Assert.Equal(RpcErrorCodes.InvalidArgument, o.GetProperty("error").GetProperty("code").GetInt32()));
+        Assert.Equal(engine.Store.Get("before")!.Value.Version, outcomes[0].GetProperty("result").GetInt64());
+        Assert.Equal(engine.Store.Get("after")!.Value.Version, outcomes[5].GetProperty("result").GetInt64());
+    }
+
     private static SharedMemoryOptions Options => new() { MaxValueBytes = 2 * 1024 * 1024 };
 
     /// <summary>

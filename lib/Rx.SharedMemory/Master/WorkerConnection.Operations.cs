@@ -191,10 +191,14 @@ internal sealed partial class WorkerConnection
                     continue;
                 }
 
-                var arguments = new BatchArguments(call);
+                // A call that is not [method, arguments...] fails alone, as any other call of the batch would.
+                string method = "";
                 ValueTask<object?> running;
                 try
                 {
+                    var arguments = new BatchArguments(call);
+                    method = arguments.Method;
+
                     // Reads its arguments before its first wait: the request's JSON lives only while this loop runs.
                     running = OperationTable.RunBatchedAsync(this, arguments, BatchRequest.TraceParentAt(traceparents, index));
                 }
@@ -205,11 +209,11 @@ internal sealed partial class WorkerConnection
 
                 if (later is null && running.IsCompleted)
                 {
-                    await this.WriteOutcomeAsync(writer, running, arguments.Method, results).ConfigureAwait(false);
+                    await this.WriteOutcomeAsync(writer, running, method, results).ConfigureAwait(false);
                     continue;
                 }
 
-                (later ??= []).Add((running, arguments.Method, arguments.Method == RpcMethods.Get));
+                (later ??= []).Add((running, method, method == RpcMethods.Get));
             }
 
             foreach (var (running, method, isGet) in later ?? [])

@@ -17,7 +17,14 @@ internal readonly struct BatchArguments
 
         this.call = call;
         this.count = call.GetArrayLength();
-        this.Method = call[0].GetString()!;
+        try
+        {
+            this.Method = call[0].GetString()!;
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ArgumentException($"The method of a batch's call is not valid UTF-16 text (a lone surrogate): {ex.Message}", nameof(call), ex);
+        }
     }
 
     public string Method { get; }
