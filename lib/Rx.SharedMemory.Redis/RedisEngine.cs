@@ -36,9 +36,13 @@ internal sealed class RedisEngine : IStoreEngine
     private readonly Task leaseLoop;
     private int disposed;
 
-    // The store's size as the instruments report it: read on the lease loop, never on a listener's thread (a round
+    // The store's size as the instruments report it: read from the lease loop, never on a listener's thread (a round
     // trip there would hold up the listener's every other instrument); null before the first read and after a failed one.
     private volatile StoreSize? size;
+
+    // 1 while a read of the size is in flight (Interlocked): the lease loop starts one without waiting for it, so that
+    // a slow read never delays a renewal, and never starts a second.
+    private int readingSize;
 
     private RedisEngine(IConnectionMultiplexer redis, RedisStoreOptions redisOptions, SharedMemoryOptions options, long masterId, long version, ILogger logger)
     {
@@ -384,7 +388,11 @@ internal sealed class RedisEngine : IStoreEngine
         }
     }
 
-    /// <summary>Reads the store's size for the instruments (<see cref="Size"/>), in one script; a failure leaves none, and is not the lease's.</summary>
+    /// <summary>
+    /// Reads the store's size for the instruments (<see cref="Size"/>), in one script. It never fails: nobody waits
+    /// for it but tests, and a failure leaves no size, so that the instruments report nothing rather than a value of
+    /// unknown age.
+    /// </summary>
     /// <returns>A task that completes once <see cref="Size"/> is set.</returns>
     internal async Task RefreshSizeAsync()
     {
@@ -393,10 +401,13 @@ internal sealed class RedisEngine : IStoreEngine
             var read = (RedisResult[])(await this.RunAsync(RedisScripts.Size, this.stopping.Token).ConfigureAwait(false))!;
             this.size = new StoreSize((long)read[0], (long)read[1], (long)read[2]);
         }
-        catch (Exception ex) when (IsRedisFailure(ex) || ex is OperationCanceledException)
+        catch (Exception)
         {
-            // Not known now: the instruments report nothing rather than a value of unknown age.
             this.size = null;
+        }
+        finally
+        {
+            Volatile.Write(ref this.readingSize, 0);
         }
     }
 
@@ -428,7 +439,10 @@ internal sealed class RedisEngine : IStoreEngine
                     this.logger.MasterReaped((string?)master, this.redisOptions.StoreName);
                 }
 
-                await this.RefreshSizeAsync().ConfigureAwait(false);
+                if (Interlocked.Exchange(ref this.readingSize, 1) == 0)
+                {
+                    _ = this.RefreshSizeAsync();
+                }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
