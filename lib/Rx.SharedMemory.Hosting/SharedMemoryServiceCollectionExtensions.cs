@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -14,6 +15,11 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers a shared-memory master, or a worker's connection to one, with the host.</summary>
 public static class SharedMemoryServiceCollectionExtensions
 {
+    // What the registrations need: a worker's connection speaks JSON-RPC through StreamJsonRpc's reflection-based
+    // formatter, and binding settings from configuration reflects over the options' types.
+    private const string Connection = "Workers connect to their master through StreamJsonRpc's SystemTextJsonFormatter, which uses reflection and code made at run time: not safe under trimming or Native AOT.";
+    private const string ConnectionAndBinding = Connection + " The settings are bound from configuration by reflection.";
+
     /// <summary>
     /// Runs a <see cref="SharedMemoryMaster"/> with the host: the master (a singleton, registered unless one already
     /// is) and its <see cref="SharedMemoryMaster.Store"/> as <see cref="ISharedStore"/>; a hosted service that starts
@@ -25,6 +31,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the master's settings in code; null for the defaults (no workers).</param>
     /// <returns><paramref name="services"/>.</returns>
+    [RequiresUnreferencedCode(Connection)]
+    [RequiresDynamicCode(Connection)]
     public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, Action<SharedMemoryMasterHostOptions>? configure = null) =>
         Configured(services, AddMaster, configure);
 
@@ -36,6 +44,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The section that holds the settings.</param>
     /// <returns><paramref name="services"/>.</returns>
+    [RequiresUnreferencedCode(ConnectionAndBinding)]
+    [RequiresDynamicCode(ConnectionAndBinding)]
     public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, IConfiguration configuration) =>
         Bound(services, AddMaster, configuration);
 
@@ -49,6 +59,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the worker's settings in code; null for the defaults.</param>
     /// <returns><paramref name="services"/>.</returns>
+    [RequiresUnreferencedCode(Connection)]
+    [RequiresDynamicCode(Connection)]
     public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, Action<SharedMemoryWorkerHostOptions>? configure = null) =>
         Configured(services, AddWorker, configure);
 
@@ -59,6 +71,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The section that holds the settings.</param>
     /// <returns><paramref name="services"/>.</returns>
+    [RequiresUnreferencedCode(ConnectionAndBinding)]
+    [RequiresDynamicCode(ConnectionAndBinding)]
     public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, IConfiguration configuration) =>
         Bound(services, AddWorker, configuration);
 
@@ -77,6 +91,8 @@ public static class SharedMemoryServiceCollectionExtensions
     }
 
     /// <summary>Registers through <paramref name="add"/>, with the settings bound from <paramref name="configuration"/>; a wrong one is named by its key.</summary>
+    [RequiresUnreferencedCode("The settings are bound from configuration by reflection.")]
+    [RequiresDynamicCode("The settings are bound from configuration by reflection.")]
     private static IServiceCollection Bound<TOptions>(IServiceCollection services, Func<IServiceCollection, string, OptionsBuilder<TOptions>> add, IConfiguration configuration)
         where TOptions : class
     {

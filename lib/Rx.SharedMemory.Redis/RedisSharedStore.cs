@@ -1,7 +1,11 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Mirror;
+using Rx.SharedMemory.Serialization;
 
 namespace Rx.SharedMemory.Redis;
 
@@ -10,7 +14,7 @@ namespace Rx.SharedMemory.Redis;
 /// with its own connection to Redis. Its locks and ephemeral keys are released when it is disposed, or by the other
 /// masters once its lease runs out if it dies.
 /// </summary>
-public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable, IOwnWriteSource
+public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable, IOwnWriteSource, IValueOptionsSource
 {
     private readonly RedisEngine engine;
     private readonly LocalStore store;
@@ -33,20 +37,44 @@ public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable, IOwnWrite
     OwnWrites IOwnWriteSource.OwnWrites => this.store.OwnWrites;
 
     /// <inheritdoc/>
+    JsonSerializerOptions? IValueOptionsSource.ValueOptions => this.store.ValueOptions;
+
+    /// <inheritdoc/>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default) => this.store.GetAsync<T>(key, cancellationToken);
 
     /// <inheritdoc/>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) => this.store.GetEntryAsync<T>(key, cancellationToken);
 
     /// <inheritdoc/>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default) => this.store.SetAsync(key, value, cancellationToken);
 
     /// <inheritdoc/>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default) => this.store.SetAsync(key, value, options, cancellationToken);
 
     /// <inheritdoc/>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default) =>
         this.store.CompareAndSetAsync(key, expectedVersion, value, options, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default) => this.store.GetEntryAsync(key, jsonTypeInfo, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<long> SetAsync<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default) =>
+        this.store.SetAsync(key, value, jsonTypeInfo, options, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default) =>
+        this.store.CompareAndSetAsync(key, expectedVersion, value, jsonTypeInfo, options, cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default) => this.store.IncrementAsync(key, delta, cancellationToken);

@@ -1,3 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
 namespace Rx.SharedMemory;
 
 /// <summary>
@@ -5,11 +9,22 @@ namespace Rx.SharedMemory;
 /// worker (<see cref="SharedMemoryWorker"/>).
 /// </summary>
 /// <remarks>
-/// Values are JSON: typed methods serialize with System.Text.Json's defaults, so a <see cref="byte"/> array travels as
-/// a base64 string. Every committed mutation gets the next value of one store-wide version counter.
+/// <para>
+/// Values are JSON, written and read with System.Text.Json. The methods that take a <see cref="JsonTypeInfo{T}"/>
+/// (from a source-generated <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>) use only it, and are
+/// safe under trimming and Native AOT. The others use the store's <see cref="JsonSerializerOptions"/>
+/// (<see cref="SharedMemoryOptions.JsonSerializerOptions"/> in the master, <see cref="SharedMemoryWorkerOptions.JsonSerializerOptions"/>
+/// in a worker; System.Text.Json's defaults when not set, so a <see cref="byte"/> array travels as a base64 string),
+/// resolving the value's type at run time, as <see cref="JsonSerializer.Serialize{TValue}(TValue, JsonSerializerOptions?)"/>
+/// does: they may need code that trimming removes or that Native AOT cannot make.
+/// </para>
+/// <para>Every committed mutation gets the next value of one store-wide version counter.</para>
 /// </remarks>
 public interface ISharedStore
 {
+    /// <summary>The message of the typed methods that resolve their type at run time.</summary>
+    internal const string ReflectionMessage = "Reads or writes the value with the store's JsonSerializerOptions, which may need reflection on the value's type. Use the overload that takes a JsonTypeInfo<T> (from a source-generated JsonSerializerContext) for trimming and Native AOT.";
+
     /// <summary>Reads a key's value.</summary>
     /// <typeparam name="T">The type to read the value as.</typeparam>
     /// <param name="key">The key.</param>
@@ -18,6 +33,8 @@ public interface ISharedStore
     /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    [RequiresUnreferencedCode(ReflectionMessage)]
+    [RequiresDynamicCode(ReflectionMessage)]
     ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a key's value together with the version of its last change.</summary>
@@ -28,6 +45,8 @@ public interface ISharedStore
     /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    [RequiresUnreferencedCode(ReflectionMessage)]
+    [RequiresDynamicCode(ReflectionMessage)]
     ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default);
 
     /// <summary>Writes a key's value.</summary>
@@ -40,6 +59,8 @@ public interface ISharedStore
     /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    [RequiresUnreferencedCode(ReflectionMessage)]
+    [RequiresDynamicCode(ReflectionMessage)]
     ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default);
 
     /// <summary>Writes a key's value with a time to live, or as ephemeral.</summary>
@@ -53,6 +74,8 @@ public interface ISharedStore
     /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows, or the store is full under <see cref="EvictionPolicy.NoEviction"/>.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    [RequiresUnreferencedCode(ReflectionMessage)]
+    [RequiresDynamicCode(ReflectionMessage)]
     ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default);
 
     /// <summary>Writes a key's value only if the key is still at the version the caller last saw.</summary>
@@ -67,7 +90,53 @@ public interface ISharedStore
     /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    [RequiresUnreferencedCode(ReflectionMessage)]
+    [RequiresDynamicCode(ReflectionMessage)]
     ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a key's value together with the version of its last change, with the type's JSON contract.</summary>
+    /// <typeparam name="T">The type to read the value as.</typeparam>
+    /// <param name="key">The key.</param>
+    /// <param name="jsonTypeInfo">How to read <typeparamref name="T"/>, such as a source-generated context's property for it.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer.</param>
+    /// <returns>The entry, or <see langword="null"/> when the key does not exist.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
+    /// <exception cref="JsonException">The value cannot be read as <typeparamref name="T"/>; the message names the key.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes a key's value with the type's JSON contract.</summary>
+    /// <typeparam name="T">The value's type.</typeparam>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="jsonTypeInfo">How to write <typeparamref name="T"/>, such as a source-generated context's property for it.</param>
+    /// <param name="options">How the key is kept; <see langword="null"/> for plainly.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer (the write may still be committed).</param>
+    /// <returns>The version the write was committed at.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, or a time to live is not positive.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows, or the store is full under <see cref="EvictionPolicy.NoEviction"/>.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<long> SetAsync<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes a key's value, with the type's JSON contract, only if the key is still at the version the caller last saw.</summary>
+    /// <typeparam name="T">The value's type.</typeparam>
+    /// <param name="key">The key.</param>
+    /// <param name="expectedVersion">The version the key must have; 0 for "the key must not exist".</param>
+    /// <param name="value">The value.</param>
+    /// <param name="jsonTypeInfo">How to write <typeparamref name="T"/>, such as a source-generated context's property for it.</param>
+    /// <param name="options">How the key is kept; <see langword="null"/> for plainly.</param>
+    /// <param name="cancellationToken">A token that cancels the wait for the answer (the write may still be committed).</param>
+    /// <returns>Whether it was written, and the key's version after the call.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default);
 
     /// <summary>Adds to an integer value atomically; an absent key counts as 0. The key keeps its time to live.</summary>
     /// <param name="key">The key.</param>

@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Rx.SharedMemory;
 
@@ -92,11 +94,13 @@ public sealed class KeyChange
         }
     }
 
-    /// <summary>Deserializes the value.</summary>
+    /// <summary>Deserializes the value, resolving <typeparamref name="T"/> at run time as <see cref="JsonSerializer"/> does.</summary>
     /// <typeparam name="T">The type to read the value as.</typeparam>
-    /// <param name="options">Serializer options; <see langword="null"/> for the defaults.</param>
+    /// <param name="options">Serializer options; <see langword="null"/> for System.Text.Json's defaults (not the store's: a change does not know its store).</param>
     /// <returns>The value, or <see langword="default"/> when the change carries none.</returns>
     /// <exception cref="JsonException">The value is not a valid <typeparamref name="T"/>.</exception>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public T? GetValue<T>(JsonSerializerOptions? options = null)
     {
         if (!this.HasValue)
@@ -105,6 +109,23 @@ public sealed class KeyChange
         }
 
         return this.valueParsed ? this.value.Deserialize<T>(options) : JsonSerializer.Deserialize<T>(this.utf8Value.Span, options);
+    }
+
+    /// <summary>Deserializes the value with the type's JSON contract.</summary>
+    /// <typeparam name="T">The type to read the value as.</typeparam>
+    /// <param name="jsonTypeInfo">How to read <typeparamref name="T"/>, such as a source-generated context's property for it.</param>
+    /// <returns>The value, or <see langword="default"/> when the change carries none.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
+    /// <exception cref="JsonException">The value is not a valid <typeparamref name="T"/>.</exception>
+    public T? GetValue<T>(JsonTypeInfo<T> jsonTypeInfo)
+    {
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        if (!this.HasValue)
+        {
+            return default;
+        }
+
+        return this.valueParsed ? this.value.Deserialize(jsonTypeInfo) : JsonSerializer.Deserialize(this.utf8Value.Span, jsonTypeInfo);
     }
 
     /// <summary>The same change, reporting that <paramref name="skippedVersions"/> earlier changes were conflated into it.</summary>

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using Rx.SharedMemory.Serialization;
+
 namespace Rx.SharedMemory;
 
 /// <summary>Every setting of a <see cref="SharedMemoryMaster"/>, checked when the master is created.</summary>
@@ -119,6 +122,22 @@ public sealed class SharedMemoryOptions
     /// </summary>
     public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
 
+    /// <summary>
+    /// Gets or sets how the master's <see cref="SharedMemoryMaster.Store"/> (and a store on another engine made with these options) write and read values with the typed methods that take no
+    /// <see cref="System.Text.Json.Serialization.Metadata.JsonTypeInfo{T}"/>: naming policy, converters, a
+    /// source-generated context as <see cref="JsonSerializerOptions.TypeInfoResolver"/>. Default:
+    /// <see langword="null"/>, System.Text.Json's defaults. Every process that shares keys should use the same
+    /// options, or read each other's values with matching ones.
+    /// </summary>
+    /// <remarks>
+    /// The options are made read-only (<see cref="JsonSerializerOptions.MakeReadOnly(bool)"/>) when the master (or store) is made: changing
+    /// them afterwards throws <see cref="InvalidOperationException"/>, rather than changing half of what the store has
+    /// already cached. Options without a <see cref="JsonSerializerOptions.TypeInfoResolver"/> get System.Text.Json's
+    /// reflection-based one then, as <see cref="JsonSerializer"/> does. They apply to values only: the protocol's own
+    /// messages keep their format.
+    /// </remarks>
+    public JsonSerializerOptions? JsonSerializerOptions { get; set; }
+
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the message names it.</exception>
     /// <exception cref="ArgumentNullException">A required setting is null; the message names it.</exception>
@@ -155,7 +174,14 @@ public sealed class SharedMemoryOptions
         }
     }
 
-    internal SharedMemoryOptions Clone() => (SharedMemoryOptions)this.MemberwiseClone();
+    /// <summary>A copy for a store to keep, with <see cref="JsonSerializerOptions"/> made read-only.</summary>
+    /// <exception cref="ArgumentException"><see cref="JsonSerializerOptions"/> cannot be used in this application; the message says why.</exception>
+    internal SharedMemoryOptions Clone()
+    {
+        var copy = (SharedMemoryOptions)this.MemberwiseClone();
+        copy.JsonSerializerOptions = ValueJson.Freeze(this.JsonSerializerOptions, $"{nameof(SharedMemoryOptions)}.{nameof(this.JsonSerializerOptions)}");
+        return copy;
+    }
 
     private static string Name(string setting) => $"{nameof(SharedMemoryOptions)}.{setting}";
 

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using Rx.SharedMemory.Serialization;
+
 namespace Rx.SharedMemory;
 
 /// <summary>The settings of a <see cref="SharedMemoryWorker"/>, checked when it connects.</summary>
@@ -18,6 +21,22 @@ public sealed class SharedMemoryWorkerOptions
     /// </summary>
     public long SubscriberQueueMaxBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// Gets or sets how the worker write and read values with the typed methods that take no
+    /// <see cref="System.Text.Json.Serialization.Metadata.JsonTypeInfo{T}"/>: naming policy, converters, a
+    /// source-generated context as <see cref="JsonSerializerOptions.TypeInfoResolver"/>. Default:
+    /// <see langword="null"/>, System.Text.Json's defaults. Every process that shares keys should use the same
+    /// options, or read each other's values with matching ones.
+    /// </summary>
+    /// <remarks>
+    /// The options are made read-only (<see cref="JsonSerializerOptions.MakeReadOnly(bool)"/>) when the worker connects: changing
+    /// them afterwards throws <see cref="InvalidOperationException"/>, rather than changing half of what the store has
+    /// already cached. Options without a <see cref="JsonSerializerOptions.TypeInfoResolver"/> get System.Text.Json's
+    /// reflection-based one then, as <see cref="JsonSerializer"/> does. They apply to values only: the protocol's own
+    /// messages keep their format.
+    /// </remarks>
+    public JsonSerializerOptions? JsonSerializerOptions { get; set; }
+
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the message names it.</exception>
     public void Validate()
@@ -26,7 +45,14 @@ public sealed class SharedMemoryWorkerOptions
         Positive(this.SubscriberQueueMaxBytes, nameof(this.SubscriberQueueMaxBytes));
     }
 
-    internal SharedMemoryWorkerOptions Clone() => (SharedMemoryWorkerOptions)this.MemberwiseClone();
+    /// <summary>A copy for a store to keep, with <see cref="JsonSerializerOptions"/> made read-only.</summary>
+    /// <exception cref="ArgumentException"><see cref="JsonSerializerOptions"/> cannot be used in this application; the message says why.</exception>
+    internal SharedMemoryWorkerOptions Clone()
+    {
+        var copy = (SharedMemoryWorkerOptions)this.MemberwiseClone();
+        copy.JsonSerializerOptions = ValueJson.Freeze(this.JsonSerializerOptions, $"{nameof(SharedMemoryWorkerOptions)}.{nameof(this.JsonSerializerOptions)}");
+        return copy;
+    }
 
     private static void Positive(long value, string setting)
     {

@@ -308,6 +308,12 @@ public sealed class MirrorStateTests : TestBase
 
         public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
+        public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public ValueTask<long> SetAsync<T>(string key, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
         public ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default) => throw new NotSupportedException();

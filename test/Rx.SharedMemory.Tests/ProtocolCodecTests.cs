@@ -151,9 +151,9 @@ public sealed class ProtocolCodecTests : TestBase
     [Fact]
     public void BatchRequest_WrittenByTheWorker_ReadByTheMaster_AtTheNamedPositions()
     {
-        using var setValue = PooledJson.Serialize(new { v = 1 }, JsonSerializerOptions.Default);
-        using var casValue = PooledJson.Serialize("large-value", JsonSerializerOptions.Default);
-        using var setLarge = PooledJson.Serialize(new[] { 1, 2, 3, 4, 5 }, JsonSerializerOptions.Default);
+        using var setValue = Pooled(new { v = 1 });
+        using var casValue = Pooled("large-value");
+        using var setLarge = Pooled(new[] { 1, 2, 3, 4, 5 });
         BatchedCall[] calls =
         [
             Call(RpcMethods.Get, ["k"]),
@@ -383,6 +383,8 @@ public sealed class ProtocolCodecTests : TestBase
             return offset;
         }
     }
+
+    private static PooledJson Pooled<T>(T value) => PooledJson.Serialize(value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)JsonSerializerOptions.Default.GetTypeInfo(typeof(T)));
 
     private sealed record TracedCall(string? TraceParent) : BatchRequest.IBatchCall
     {

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
@@ -9,6 +11,7 @@ using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Mirror;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Serialization;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Master;
@@ -17,7 +20,7 @@ namespace Rx.SharedMemory.Master;
 /// The store as the master's own code sees it: the same <see cref="ISharedStore"/> as a worker's, without a pipe. A
 /// write starts no activity; its change carries the <c>traceparent</c> of the caller's current activity, if any.
 /// </summary>
-internal sealed class LocalStore : ISharedStore, IOwnWriteSource
+internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsSource
 {
     private readonly IStoreEngine engine;
     private readonly SharedMemoryOptions options;
@@ -52,38 +55,63 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
 
     public OwnWrites OwnWrites { get; } = new();
 
+    /// <summary>Gets the store-wide options of values, read-only; <see langword="null"/> for System.Text.Json's defaults.</summary>
+    public JsonSerializerOptions? ValueOptions => this.options.JsonSerializerOptions;
+
     // Every *Async method is async, so that it reports failure through its task, never by throwing at the call site: a
     // caller that issues several calls before awaiting them gets every one run, as a worker's do.
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public async ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
     {
-        var entry = await this.ReadAsync<T>(key, cancellationToken).ConfigureAwait(false);
+        var entry = await this.ReadAsync(key, ValueJson.TypeInfo<T>(this.ValueOptions), cancellationToken).ConfigureAwait(false);
         return entry is null ? default : entry.Value;
     }
 
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) =>
-        this.ReadAsync<T>(key, cancellationToken);
+        this.ReadAsync(key, ValueJson.TypeInfo<T>(this.ValueOptions), cancellationToken);
 
-    public async ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
+    public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
     {
-        this.ThrowIfUnusable(cancellationToken);
-        return await this.SetCoreAsync(key, Serialize(key, value), null, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        return this.ReadAsync(key, jsonTypeInfo, cancellationToken);
     }
 
-    public async ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default)
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default) =>
+        this.SetAsync(key, value, ValueJson.TypeInfo<T>(this.ValueOptions), null, cancellationToken);
+
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default) =>
+        options is null
+            ? ValueTask.FromException<long>(new ArgumentNullException(nameof(options)))
+            : this.SetAsync(key, value, ValueJson.TypeInfo<T>(this.ValueOptions), options, cancellationToken);
+
+    public async ValueTask<long> SetAsync<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        options?.Validate();
         this.ThrowIfUnusable(cancellationToken);
 
         // The master never disconnects from itself: its ephemeral keys live as long as it does.
-        return await this.SetCoreAsync(key, Serialize(key, value), options.TimeToLive, cancellationToken).ConfigureAwait(false);
+        return await this.SetCoreAsync(key, Serialize(key, value, jsonTypeInfo), options?.TimeToLive, cancellationToken).ConfigureAwait(false);
     }
 
-    public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default)
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default) =>
+        this.CompareAndSetAsync(key, expectedVersion, value, ValueJson.TypeInfo<T>(this.ValueOptions), options, cancellationToken);
+
+    public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
         options?.Validate();
         this.ThrowIfUnusable(cancellationToken);
-        byte[] json = Serialize(key, value);
+        byte[] json = Serialize(key, value, jsonTypeInfo);
         bool mirrored = this.OwnWrites.Begin(key);
         var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, 0, TraceParent.Current(), cancellationToken);
         return await (mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, json, result.Succeeded, result.Version)) : call).ConfigureAwait(false);
@@ -138,7 +166,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
         }
     }
 
-    private async ValueTask<StoreEntry<T>?> ReadAsync<T>(string key, CancellationToken cancellationToken)
+    private async ValueTask<StoreEntry<T>?> ReadAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken)
     {
         this.ThrowIfUnusable(cancellationToken);
         if (await this.engine.GetAsync(key, cancellationToken).ConfigureAwait(false) is not { } stored)
@@ -148,7 +176,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
 
         try
         {
-            return new StoreEntry<T>(JsonSerializer.Deserialize<T>(stored.Value)!, stored.Version);
+            return new StoreEntry<T>(JsonSerializer.Deserialize(stored.Value, jsonTypeInfo)!, stored.Version);
         }
         catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
         {
@@ -163,11 +191,11 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource
         return mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, version) => own.Set(key, json, version)) : call;
     }
 
-    private static byte[] Serialize<T>(string key, T value)
+    private static byte[] Serialize<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo)
     {
         try
         {
-            return JsonSerializer.SerializeToUtf8Bytes(value);
+            return JsonSerializer.SerializeToUtf8Bytes(value, jsonTypeInfo);
         }
         catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
         {

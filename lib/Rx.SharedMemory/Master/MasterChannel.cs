@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Transport;
@@ -21,6 +22,8 @@ internal static class MasterChannel
     /// <param name="requestFailed">Told of a request that failed with an exception the protocol has no code for, to log it.</param>
     /// <param name="metrics">Where the master's pauses in reading are counted.</param>
     /// <returns>The connection, not listening yet.</returns>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound, Action<Exception, string?> requestFailed, MasterMetrics metrics) =>
         RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter(), requestFailed, metrics);
 }

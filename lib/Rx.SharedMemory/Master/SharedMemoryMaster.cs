@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.ComponentModel;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using System.Text;
@@ -10,6 +11,7 @@ using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Transport;
 
@@ -145,6 +147,8 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// </exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; a process already started was killed.</exception>
     /// <exception cref="ObjectDisposedException">The master was disposed.</exception>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     public async Task<IWorker> SpawnWorkerAsync(ProcessStartInfo startInfo, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(startInfo);

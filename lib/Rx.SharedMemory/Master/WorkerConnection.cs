@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
@@ -22,12 +23,17 @@ internal sealed partial class WorkerConnection : IWorker
     private readonly ChangeOutbox outbox;
     private readonly ILogger logger;
 
+    // The declared type of the changes notification's one argument, so that it is written by its contract, not by reflection on an anonymous object.
+    private static readonly IReadOnlyDictionary<string, Type> ChangesArgumentTypes = new Dictionary<string, Type> { ["changes"] = typeof(ChangeBatch) };
+
     // The process and the channel; null only for a connection made for tests without them.
     private readonly Wire? wire;
     private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, ILogger logger, MasterMetrics metrics)
     {
         this.standardError = standardError;
@@ -178,7 +184,7 @@ internal sealed partial class WorkerConnection : IWorker
         {
             // Held back while answers fill the write buffer: waiting here, later changes conflate in the outbox.
             await this.Wired.Outbound.WaitAtMostAsync(OutboundBuffer.ChangeThreshold, CancellationToken.None).ConfigureAwait(false);
-            await this.Wired.Rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new { changes = new ChangeBatch(batch) }).ConfigureAwait(false);
+            await this.Wired.Rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new Dictionary<string, object?> { ["changes"] = new ChangeBatch(batch) }, ChangesArgumentTypes).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ConnectionLostException or ObjectDisposedException or IOException)
         {

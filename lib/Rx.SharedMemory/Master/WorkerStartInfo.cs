@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 
 namespace Rx.SharedMemory;
@@ -13,6 +14,7 @@ public static class WorkerStartInfo
     /// <param name="arguments">The worker's command-line arguments.</param>
     /// <returns>Start info that runs this program's executable (or <c>dotnet</c> with this program's assembly, when that is how it runs).</returns>
     /// <exception cref="InvalidOperationException">The program's path cannot be found.</exception>
+    [UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "Read only under the dotnet host, which runs an entry assembly from its file: a single-file application is its own executable.")]
     public static ProcessStartInfo ForThisProgram(params string[] arguments)
     {
         ArgumentNullException.ThrowIfNull(arguments);

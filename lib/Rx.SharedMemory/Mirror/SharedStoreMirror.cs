@@ -5,8 +5,10 @@ using System.Reactive.Disposables;
 using System.Reactive.Subjects;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Rx.SharedMemory.Mirror;
 using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Serialization;
 
 namespace Rx.SharedMemory;
 
@@ -57,6 +59,9 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     private PendingState? state;
     private long marks;
 
+    // The store's options of values, read-only, for the typed reads without a JsonTypeInfo (set once by the constructor).
+    private readonly JsonSerializerOptions? valueOptions;
+
     // Written under gate, read without it.
     private long version;
     private int count;
@@ -68,10 +73,11 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     private Exception? ended;
     private IDisposable? subscription;
 
-    private SharedStoreMirror(string prefix, OwnWrites? ownWrites)
+    private SharedStoreMirror(string prefix, OwnWrites? ownWrites, JsonSerializerOptions? valueOptions)
     {
         this.Prefix = prefix;
         this.ownWrites = ownWrites;
+        this.valueOptions = valueOptions;
         this.connection.OnNext(true);
     }
 
@@ -127,7 +133,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
 
     private bool Disposed => Volatile.Read(ref this.disposeCalled) != 0;
 
-    /// <summary>Reads a key's value.</summary>
+    /// <summary>Reads a key's value, with the store's <see cref="JsonSerializerOptions"/>.</summary>
     /// <typeparam name="T">The type to read the value as; the value read is cached per version and type.</typeparam>
     /// <param name="key">The key; it must start with <see cref="Prefix"/>.</param>
     /// <param name="value">The value; <see langword="default"/> when the key is absent.</param>
@@ -136,9 +142,24 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     /// <exception cref="ArgumentException"><paramref name="key"/> is null, empty, or not under <see cref="Prefix"/>.</exception>
     /// <exception cref="JsonException">The value cannot be read as <typeparamref name="T"/>; the message names the key.</exception>
     /// <exception cref="ObjectDisposedException">The mirror was disposed.</exception>
-    public bool TryGet<T>(string key, out T? value)
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public bool TryGet<T>(string key, out T? value) => this.TryGet(key, ValueJson.TypeInfo<T>(this.valueOptions), out value);
+
+    /// <summary>Reads a key's value with the type's JSON contract.</summary>
+    /// <typeparam name="T">The type to read the value as; the value read is cached per version and contract.</typeparam>
+    /// <param name="key">The key; it must start with <see cref="Prefix"/>.</param>
+    /// <param name="jsonTypeInfo">How to read <typeparamref name="T"/>, such as a source-generated context's property for it.</param>
+    /// <param name="value">The value; <see langword="default"/> when the key is absent.</param>
+    /// <returns>Whether the key exists in the mirror.</returns>
+    /// <remarks>Repeated reads of one version return the same instance: treat a reference value as read-only.</remarks>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null, empty, or not under <see cref="Prefix"/>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
+    /// <exception cref="JsonException">The value cannot be read as <typeparamref name="T"/>; the message names the key.</exception>
+    /// <exception cref="ObjectDisposedException">The mirror was disposed.</exception>
+    public bool TryGet<T>(string key, JsonTypeInfo<T> jsonTypeInfo, out T? value)
     {
-        if (this.TryGetEntry<T>(key, out var entry))
+        if (this.TryGetEntry(key, jsonTypeInfo, out var entry))
         {
             value = entry.Value;
             return true;
@@ -148,7 +169,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
         return false;
     }
 
-    /// <summary>Reads a key's value with the version of its last change.</summary>
+    /// <summary>Reads a key's value with the version of its last change, with the store's <see cref="JsonSerializerOptions"/>.</summary>
     /// <typeparam name="T">The type to read the value as; the entry is cached per version and type.</typeparam>
     /// <param name="key">The key; it must start with <see cref="Prefix"/>.</param>
     /// <param name="entry">The entry; <see langword="null"/> when the key is absent.</param>
@@ -156,8 +177,23 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     /// <exception cref="ArgumentException"><paramref name="key"/> is null, empty, or not under <see cref="Prefix"/>.</exception>
     /// <exception cref="JsonException">The value cannot be read as <typeparamref name="T"/>; the message names the key.</exception>
     /// <exception cref="ObjectDisposedException">The mirror was disposed.</exception>
-    public bool TryGetEntry<T>(string key, [NotNullWhen(true)] out StoreEntry<T>? entry)
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public bool TryGetEntry<T>(string key, [NotNullWhen(true)] out StoreEntry<T>? entry) => this.TryGetEntry(key, ValueJson.TypeInfo<T>(this.valueOptions), out entry);
+
+    /// <summary>Reads a key's value with the version of its last change, with the type's JSON contract.</summary>
+    /// <typeparam name="T">The type to read the value as; the entry is cached per version and contract.</typeparam>
+    /// <param name="key">The key; it must start with <see cref="Prefix"/>.</param>
+    /// <param name="jsonTypeInfo">How to read <typeparamref name="T"/>, such as a source-generated context's property for it.</param>
+    /// <param name="entry">The entry; <see langword="null"/> when the key is absent.</param>
+    /// <returns>Whether the key exists in the mirror.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null, empty, or not under <see cref="Prefix"/>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
+    /// <exception cref="JsonException">The value cannot be read as <typeparamref name="T"/>; the message names the key.</exception>
+    /// <exception cref="ObjectDisposedException">The mirror was disposed.</exception>
+    public bool TryGetEntry<T>(string key, JsonTypeInfo<T> jsonTypeInfo, [NotNullWhen(true)] out StoreEntry<T>? entry)
     {
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
         this.ThrowIfNotMirrored(key);
         if (!this.entries.TryGetValue(key, out var stored))
         {
@@ -165,16 +201,17 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
             return false;
         }
 
-        if (Volatile.Read(ref stored.Typed) is StoreEntry<T> cached)
+        // Cached per contract: the same type read with other options may be another value.
+        if (Volatile.Read(ref stored.Typed) is TypedEntry<T> cached && ReferenceEquals(cached.Contract, jsonTypeInfo))
         {
-            entry = cached;
+            entry = cached.Entry;
             return true;
         }
 
         T value;
         try
         {
-            value = JsonSerializer.Deserialize<T>(stored.Utf8Json)!;
+            value = JsonSerializer.Deserialize(stored.Utf8Json, jsonTypeInfo)!;
         }
         catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
         {
@@ -182,7 +219,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
         }
 
         entry = new StoreEntry<T>(value, stored.Version);
-        Volatile.Write(ref stored.Typed, entry);
+        Volatile.Write(ref stored.Typed, new TypedEntry<T>(jsonTypeInfo, entry));
         return true;
     }
 
@@ -306,7 +343,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
     /// <summary>Makes a mirror and waits until it holds the prefix's whole state.</summary>
     internal static async Task<SharedStoreMirror> StartAsync(ISharedStore store, string prefix, CancellationToken cancellationToken)
     {
-        var mirror = new SharedStoreMirror(prefix, (store as IOwnWriteSource)?.OwnWrites);
+        var mirror = new SharedStoreMirror(prefix, (store as IOwnWriteSource)?.OwnWrites, (store as IValueOptionsSource)?.ValueOptions);
 
         // Attached before subscribing: a write acknowledged while the state arrives is not missed.
         mirror.ownWrites?.Add(mirror);
@@ -762,4 +799,7 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
 
         public void OnCompleted() => mirror.Finish(new ObjectDisposedException(objectName: null, message: "The store was disposed."));
     }
+
+    /// <summary>An entry read with a contract, cached until the key's next version.</summary>
+    private sealed record TypedEntry<T>(JsonTypeInfo<T> Contract, StoreEntry<T> Entry);
 }

@@ -29,7 +29,7 @@ internal static class BatchAnswer
                 writer.WriteNullValue();
                 break;
             default:
-                JsonSerializer.Serialize(writer, result, result.GetType());
+                JsonSerializer.Serialize(writer, result, result.GetType(), ProtocolJsonContext.Default);
                 break;
         }
 
@@ -75,7 +75,7 @@ internal static class BatchAnswer
         if (data is not null)
         {
             writer.WritePropertyName("data"u8);
-            JsonSerializer.Serialize(writer, data);
+            JsonSerializer.Serialize(writer, data, ProtocolJsonContext.Default.LimitErrorData);
         }
 
         writer.WriteEndObject();

@@ -10,7 +10,7 @@ internal readonly record struct RawJson(byte[] Utf8)
 {
     public static byte[] CopyOf(JsonElement element) => JsonMarshal.GetRawUtf8Value(element).ToArray();
 
-    private sealed class RawJsonConverter : JsonConverter<RawJson>
+    internal sealed class RawJsonConverter : JsonConverter<RawJson>
     {
         public override RawJson Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
         {

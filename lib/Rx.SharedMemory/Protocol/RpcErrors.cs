@@ -56,7 +56,7 @@ internal static class RpcErrors
         int code = error.TryGetProperty("code"u8, out var codeElement) && codeElement.TryGetInt32(out int number) ? number : 0;
         string message = error.TryGetProperty("message"u8, out var messageElement) ? messageElement.GetString() ?? string.Empty : string.Empty;
         var data = code == RpcErrorCodes.LimitExceeded && error.TryGetProperty("data"u8, out var dataElement) && dataElement.ValueKind == JsonValueKind.Object
-            ? dataElement.Deserialize<LimitErrorData>(options)
+            ? dataElement.Deserialize(ProtocolJsonContext.Default.LimitErrorData)
             : null;
         return ToException(code, message, data, inner: null);
     }

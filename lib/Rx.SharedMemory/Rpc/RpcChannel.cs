@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -17,6 +18,9 @@ namespace Rx.SharedMemory.Rpc;
 /// </summary>
 internal static class RpcChannel
 {
+    /// <summary>Why a connection between a master and a worker needs reflection and code made at run time.</summary>
+    public const string Requirement = "A connection between a master and its workers speaks JSON-RPC through StreamJsonRpc's SystemTextJsonFormatter, which uses reflection and code made at run time: it is not safe under trimming or Native AOT.";
+
     /// <summary>Creates a connection; <paramref name="readFrom"/> is read on a thread of its own (<see cref="ReaderThread"/>).</summary>
     /// <param name="readFrom">The stream the peer writes to.</param>
     /// <param name="writeTo">The stream the peer reads.</param>
@@ -33,6 +37,8 @@ internal static class RpcChannel
     /// internal error, <see cref="RpcErrors.ToErrorDetail"/>), with the request's method, to log it.
     /// </param>
     /// <param name="metrics">For the master: where its pauses in reading are counted.</param>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, SynchronizationContext dispatch, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, JsonConverter<string>? readStrings = null, Action<Exception, string?>? requestFailed = null, MasterMetrics? metrics = null)
     {
         var formatter = new SystemTextJsonFormatter();

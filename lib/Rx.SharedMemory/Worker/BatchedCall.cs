@@ -104,7 +104,7 @@ internal sealed class BatchedCall<T> : BatchedCall
                 throw new SharedMemoryException($"The master put the result of a '{this.Method}' call in the shared region, which only a get's may be.");
             }
 
-            var options = this.Options ?? JsonSerializerOptions.Default;
+            var options = this.Options ?? ProtocolJsonContext.Default.Options;
             this.resolved = (region.Read(SharedRegion.Area.ToWorker, offset, length, bytes => this.readRegionResult(bytes, version, options)), null);
         }
         catch (Exception ex)
@@ -142,7 +142,7 @@ internal sealed class BatchedCall<T> : BatchedCall
         try
         {
             var outcome = this.Outcome;
-            var options = this.Options ?? JsonSerializerOptions.Default;
+            var options = this.Options ?? ProtocolJsonContext.Default.Options;
             if (!BatchAnswer.TryReadOutcome(outcome, options, out var result, out var error))
             {
                 this.completion.TrySetException(new SharedMemoryException($"The master's batch result for a '{this.Method}' call is malformed: {outcome.GetRawText()}"));

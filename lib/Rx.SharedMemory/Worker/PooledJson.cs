@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Nerdbank.Streams;
 using Rx.SharedMemory.Protocol;
 
@@ -24,11 +25,11 @@ internal sealed class PooledJson : IDisposable, BatchRequest.IRawValue
 
     public ReadOnlySequence<byte> Bytes => this.bytes.AsReadOnlySequence;
 
-    public static PooledJson Serialize<T>(T value, JsonSerializerOptions options)
+    public static PooledJson Serialize<T>(T value, JsonTypeInfo<T> jsonTypeInfo)
     {
         var json = new PooledJson();
         using var writer = new Utf8JsonWriter(json.bytes);
-        JsonSerializer.Serialize(writer, value, options);
+        JsonSerializer.Serialize(writer, value, jsonTypeInfo);
         return json;
     }
 

@@ -1,15 +1,18 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Mirror;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Serialization;
 using Rx.SharedMemory.Transport;
 using Rx.SharedMemory.Worker;
 using StreamJsonRpc;
@@ -25,13 +28,19 @@ namespace Rx.SharedMemory;
 /// observable ends with it. Disposing closes the pipes and completes every observable; after that, calls throw
 /// <see cref="ObjectDisposedException"/>, and a new subscription ends with it (<c>OnError</c>) at once.
 /// </remarks>
-public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWriteSource
+public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWriteSource, IValueOptionsSource
 {
     // 1 once a ConnectAsync of this process has taken its pipes to the master, for good: a worker connects once, and
     // stays a worker process once its environment no longer names the pipes.
     private static int pipesTaken;
 
     private readonly JsonRpc rpc;
+
+    // How the connection writes and reads its messages (set once by the constructor).
+    private readonly JsonSerializerOptions protocolOptions;
+
+    // How the typed methods without a JsonTypeInfo write and read values: the user's options, read-only, or the
+    // connection's own (set once by the constructor).
     private readonly JsonSerializerOptions valueOptions;
     private SharedRegion? region;
     private readonly ILogger logger;
@@ -48,6 +57,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     // master's hello lists the traceContext feature: a master that does not list it never gets one.
     private readonly TraceContextStrategy traceContext = new();
 
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
     {
         this.logger = logger;
@@ -55,7 +66,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.region = region;
         // Observers are user code that may block, even on a call to the master whose answer this same reader thread
         // must read: notifications run one at a time, in order, on the thread pool.
-        this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.valueOptions);
+        this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.protocolOptions);
+        this.valueOptions = options.JsonSerializerOptions ?? new JsonSerializerOptions(this.protocolOptions);
         this.rpc.ActivityTracingStrategy = this.traceContext;
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
@@ -80,11 +92,16 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <inheritdoc/>
     OwnWrites IOwnWriteSource.OwnWrites { get; } = new();
 
+    /// <inheritdoc/>
+    JsonSerializerOptions? IValueOptionsSource.ValueOptions => this.valueOptions;
+
     /// <summary>Connects to the master that started this process, through the pipes it passed in the environment.</summary>
     /// <param name="cancellationToken">A token that cancels the handshake.</param>
     /// <returns>The connected worker.</returns>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static Task<SharedMemoryWorker> ConnectAsync(CancellationToken cancellationToken = default) =>
         ConnectAsync(loggerFactory: null, cancellationToken);
 
@@ -94,6 +111,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <returns>The connected worker.</returns>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static Task<SharedMemoryWorker> ConnectAsync(ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default) =>
         ConnectAsync(options: null, loggerFactory, cancellationToken);
 
@@ -105,6 +124,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <exception cref="ArgumentOutOfRangeException">A setting is invalid; the message names it.</exception>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static Task<SharedMemoryWorker> ConnectAsync(SharedMemoryWorkerOptions? options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
     {
         try
@@ -141,9 +162,13 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <summary>Connects over any pair of streams, such as an in-process pipe to a master in tests.</summary>
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     internal static Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, ILoggerFactory? loggerFactory, CancellationToken cancellationToken, SharedMemoryWorkerOptions? options = null) =>
         ConnectAsync(fromMaster, toMaster, region: null, options ?? new SharedMemoryWorkerOptions(), loggerFactory, cancellationToken);
 
+    [RequiresUnreferencedCode(RpcChannel.Requirement)]
+    [RequiresDynamicCode(RpcChannel.Requirement)]
     private static async Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
     {
         var worker = new SharedMemoryWorker(fromMaster, toMaster, region, options, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Worker"));
@@ -165,7 +190,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
 
             if (batches)
             {
-                worker.batcher = new CallBatcher(worker.SendBatchAsync, worker.valueOptions, Math.Min(ProtocolLimits.MaxBatchBytes, hello.MaxValueBytes), worker.region);
+                worker.batcher = new CallBatcher(worker.SendBatchAsync, worker.protocolOptions, Math.Min(ProtocolLimits.MaxBatchBytes, hello.MaxValueBytes), worker.region);
             }
 
             return worker;
@@ -178,33 +203,57 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <inheritdoc/>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public async ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
     {
-        var entry = await this.GetEntryAsync<T>(key, cancellationToken).ConfigureAwait(false);
+        var entry = await this.GetEntryAsync(key, ValueJson.TypeInfo<T>(this.valueOptions), cancellationToken).ConfigureAwait(false);
         return entry is null ? default : entry.Value;
     }
 
     /// <inheritdoc/>
-    public async ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default)
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) =>
+        this.GetEntryAsync(key, ValueJson.TypeInfo<T>(this.valueOptions), cancellationToken);
+
+    /// <inheritdoc/>
+    public async ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
     {
         ThrowIfInvalidKey(key);
-        var entry = await this.CallAsync(
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        return await this.CallAsync(
             RpcMethods.Get,
             [key],
             CallBytes(key),
-            (result, options) => ReadValue<EntryMessage<T>?>(key, typeof(T), () => result.Deserialize<EntryMessage<T>?>(options)),
+            (result, _) => ReadEntry(key, result, jsonTypeInfo),
             cancellationToken,
-            readRegionResult: (value, version, options) => new EntryMessage<T> { Value = ReadValue<T>(key, value, options)!, Version = version }).ConfigureAwait(false);
-        return entry is null ? null : new StoreEntry<T>(entry.Value, entry.Version);
+            readRegionResult: (value, version, _) => new StoreEntry<T>(ReadValue(key, value, jsonTypeInfo)!, version)).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
-    public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default)
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default) =>
+        this.SetAsync(key, value, ValueJson.TypeInfo<T>(this.valueOptions), options: null, cancellationToken);
+
+    /// <inheritdoc/>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default) =>
+        options is null
+            ? ValueTask.FromException<long>(new ArgumentNullException(nameof(options)))
+            : this.SetAsync(key, value, ValueJson.TypeInfo<T>(this.valueOptions), options, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<long> SetAsync<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
         try
         {
             ThrowIfInvalidKey(key);
-            return this.SetCoreAsync(key, value, null, cancellationToken);
+            ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+            options?.Validate();
+            return this.SetCoreAsync(key, value, jsonTypeInfo, options, cancellationToken);
         }
         catch (Exception ex)
         {
@@ -214,33 +263,24 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <inheritdoc/>
-    public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            ThrowIfInvalidKey(key);
-            ArgumentNullException.ThrowIfNull(options);
-            options.Validate();
-            return this.SetCoreAsync(key, value, options, cancellationToken);
-        }
-        catch (Exception ex)
-        {
-            return ValueErrors.FaultedAsync<long>(ex);
-        }
-    }
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default) =>
+        this.CompareAndSetAsync(key, expectedVersion, value, ValueJson.TypeInfo<T>(this.valueOptions), options, cancellationToken);
 
     /// <inheritdoc/>
-    public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default)
+    public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
         ThrowIfInvalidKey(key);
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
         options?.Validate();
-        var json = this.Serialize(key, value);
+        var json = this.Serialize(key, value, jsonTypeInfo);
         byte[]? written = this.OwnCopy(key, json);
         var call = this.StartOwnWriteAsync(key, written is not null, () => this.CallAsync(
             RpcMethods.CompareAndSet,
             [key, expectedVersion, json, options?.TimeToLive?.TotalMilliseconds, options?.Ephemeral ?? false],
             CallBytes(key, json),
-            static (result, options) => result.Deserialize<CompareAndSetMessage>(options)!,
+            static (result, _) => result.Deserialize(ProtocolJsonContext.Default.CompareAndSetMessage)!,
             cancellationToken,
             regionAt: BatchPositions.CompareAndSet.RegionOffset));
         var result = await (written is null ? call : this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, written, result.Succeeded, result.Version))).ConfigureAwait(false);
@@ -252,7 +292,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         ThrowIfInvalidKey(key);
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.StartOwnWriteAsync(key, mirrored, () => this.CallAsync(RpcMethods.Increment, [key, delta], CallBytes(key), static (result, options) => result.Deserialize<EntryMessage<long>>(options)!, cancellationToken));
+        var call = this.StartOwnWriteAsync(key, mirrored, () => this.CallAsync(RpcMethods.Increment, [key, delta], CallBytes(key), static (result, _) => result.Deserialize(ProtocolJsonContext.Default.EntryMessageInt64)!, cancellationToken));
         var result = await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, result) => own.Set(key, result.Value, result.Version)) : call).ConfigureAwait(false);
         return new StoreEntry<long>(result.Value, result.Version);
     }
@@ -392,9 +432,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         }
     }
 
-    private ValueTask<long> SetCoreAsync<T>(string key, T value, SetOptions? options, CancellationToken cancellationToken)
+    private ValueTask<long> SetCoreAsync<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options, CancellationToken cancellationToken)
     {
-        var json = this.Serialize(key, value);
+        var json = this.Serialize(key, value, jsonTypeInfo);
         byte[]? written = this.OwnCopy(key, json);
         object?[] arguments = options is null ? [key, json] : [key, json, options.TimeToLive?.TotalMilliseconds, options.Ephemeral];
         var call = this.StartOwnWriteAsync(key, written is not null, () => this.CallAsync(RpcMethods.Set, arguments, CallBytes(key, json), static (result, _) => result.GetInt64(), cancellationToken, regionAt: BatchPositions.Set.RegionOffset));
@@ -421,12 +461,12 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private byte[]? OwnCopy(string key, PooledJson json) => this.OwnWrites.Begin(key) ? json.Bytes.ToArray() : null;
 
     /// <summary>Serializes a value as its request would, refusing here, before it travels, one the master would refuse for its size or depth.</summary>
-    private PooledJson Serialize<T>(string key, T value)
+    private PooledJson Serialize<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo)
     {
         PooledJson json;
         try
         {
-            json = PooledJson.Serialize(value, this.valueOptions);
+            json = PooledJson.Serialize(value, jsonTypeInfo);
         }
         catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
         {
@@ -458,24 +498,34 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         InputRules.ThrowIfNotUtf16(key, parameterName);
     }
 
-    /// <summary>Reads a result, naming the key when its value cannot be read as the caller's type.</summary>
-    private static TResult ReadValue<TResult>(string key, Type type, Func<TResult> read)
+    /// <summary>Reads the result of a <c>get</c> (<see cref="EntryMessage{T}"/>), naming the key when its value cannot be read as the caller's type.</summary>
+    private static StoreEntry<T>? ReadEntry<T>(string key, JsonElement result, JsonTypeInfo<T> jsonTypeInfo)
     {
+        if (result.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (result.ValueKind != JsonValueKind.Object || !result.TryGetProperty("value", out var value) || !result.TryGetProperty("version", out var version) || !version.TryGetInt64(out long at))
+        {
+            throw new SharedMemoryException($"The master's answer to a get of {SharedMemoryLimitExceededException.DescribeKey(key)} is malformed.");
+        }
+
         try
         {
-            return read();
+            return new StoreEntry<T>(value.Deserialize(jsonTypeInfo)!, at);
         }
         catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
         {
-            throw ValueErrors.Unreadable(key, type, ex);
+            throw ValueErrors.Unreadable(key, typeof(T), ex);
         }
     }
 
-    private static T? ReadValue<T>(string key, ReadOnlySpan<byte> value, JsonSerializerOptions options)
+    private static T? ReadValue<T>(string key, ReadOnlySpan<byte> value, JsonTypeInfo<T> jsonTypeInfo)
     {
         try
         {
-            return JsonSerializer.Deserialize<T>(value, options);
+            return JsonSerializer.Deserialize(value, jsonTypeInfo);
         }
         catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
         {
@@ -500,7 +550,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
 
         if (this.batcher is null)
         {
-            return this.InvokeSingleAsync<T>(method, arguments, cancellationToken);
+            return this.InvokeSingleAsync(method, arguments, readResult, cancellationToken);
         }
 
         if (cancellationToken.IsCancellationRequested)
@@ -515,11 +565,12 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <summary>A data operation as a request of its own, for a master without batches.</summary>
-    private async ValueTask<T> InvokeSingleAsync<T>(string method, object?[] arguments, CancellationToken cancellationToken)
+    private async ValueTask<T> InvokeSingleAsync<T>(string method, object?[] arguments, Func<JsonElement, JsonSerializerOptions, T> readResult, CancellationToken cancellationToken)
     {
         try
         {
-            return await this.InvokeAsync<T>(method, arguments, cancellationToken).ConfigureAwait(false);
+            // Read as a batch's result is, with the caller's reader: a value is read with its own contract, not the connection's.
+            return readResult(await this.InvokeAsync<JsonElement>(method, arguments, cancellationToken).ConfigureAwait(false), this.protocolOptions);
         }
         finally
         {

@@ -20,6 +20,7 @@ internal static class ScenarioTable
         ["write-stderr"] = new WriteStandardErrorScenario(),
         ["connect-twice"] = new ConnectTwiceScenario(),
         ["observe-after-dispose"] = new ObserveAfterDisposeScenario(),
+        ["serializer"] = new SerializerScenario(),
 
         // Change streams.
         ["watch"] = new WatchScenario(),

@@ -1,0 +1,61 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Rx.SharedMemory.Serialization;
+
+/// <summary>
+/// How a store turns values into JSON and back: its store-wide options, made read-only once the store has them, and
+/// the contract of a type under them for the typed methods that take none.
+/// </summary>
+internal static class ValueJson
+{
+    /// <summary>
+    /// Makes a store's options read-only, so that a change after the store was made fails at once instead of changing
+    /// half of what is cached. Options without a resolver get System.Text.Json's reflection-based one, as
+    /// <see cref="JsonSerializer"/> gives them, unless reflection is disabled (trimmed and Native AOT applications).
+    /// </summary>
+    /// <param name="options">The options a user set; <see langword="null"/> for System.Text.Json's defaults.</param>
+    /// <param name="setting">The setting's name, for the message of a refusal.</param>
+    /// <returns><paramref name="options"/>, read-only.</returns>
+    /// <exception cref="ArgumentException">The options have no resolver and reflection is disabled.</exception>
+    public static JsonSerializerOptions? Freeze(JsonSerializerOptions? options, string setting)
+    {
+        if (options is null || options.IsReadOnly)
+        {
+            return options;
+        }
+
+        if (options.TypeInfoResolver is not null)
+        {
+            options.MakeReadOnly();
+        }
+        else if (JsonSerializer.IsReflectionEnabledByDefault)
+        {
+            FreezeWithReflection(options);
+        }
+        else
+        {
+            throw new ArgumentException(
+                $"{setting} has no TypeInfoResolver, and reflection-based serialization is disabled in this application: set its TypeInfoResolver to a source-generated JsonSerializerContext.",
+                setting);
+        }
+
+        return options;
+    }
+
+    /// <summary>The contract of <typeparamref name="T"/> under a store's options, found at run time.</summary>
+    /// <param name="options">The store's options; <see langword="null"/> for System.Text.Json's defaults.</param>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public static JsonTypeInfo<T> TypeInfo<T>(JsonSerializerOptions? options)
+    {
+        options ??= JsonSerializerOptions.Default;
+        options.MakeReadOnly(populateMissingResolver: true);
+        return (JsonTypeInfo<T>)options.GetTypeInfo(typeof(T));
+    }
+
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Only when JsonSerializer.IsReflectionEnabledByDefault, which trimmed applications turn off.")]
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Only when JsonSerializer.IsReflectionEnabledByDefault, which Native AOT applications turn off.")]
+    private static void FreezeWithReflection(JsonSerializerOptions options) => options.MakeReadOnly(populateMissingResolver: true);
+}
