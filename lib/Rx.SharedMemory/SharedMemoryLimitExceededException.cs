@@ -37,6 +37,15 @@ public sealed class SharedMemoryLimitExceededException : SharedMemoryException
         this.Actual = actual;
     }
 
+    /// <summary>A message between processes that is larger or deeper than the master allows: it has no key.</summary>
+    private SharedMemoryLimitExceededException(string limitName, long limit, long actual)
+        : base($"A message: {actual} exceeds the limit {limitName} = {limit}; it was not sent.")
+    {
+        this.LimitName = limitName;
+        this.Limit = limit;
+        this.Actual = actual;
+    }
+
     /// <summary>Gets the key of the refused operation, when known.</summary>
     public string? Key { get; }
 
@@ -48,6 +57,9 @@ public sealed class SharedMemoryLimitExceededException : SharedMemoryException
 
     /// <summary>Gets the size that was refused.</summary>
     public long Actual { get; }
+
+    /// <summary>Refuses a message between processes, naming the limit.</summary>
+    internal static SharedMemoryLimitExceededException ForMessage(string limitName, long limit, long actual) => new(limitName, limit, actual);
 
     internal static string DescribeKey(string? key) => key is null
         ? "Key (unknown)"

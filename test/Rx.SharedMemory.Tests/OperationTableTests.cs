@@ -81,7 +81,7 @@ public sealed class OperationTableTests : TestBase
         var worker = pair.RawWorker;
 
         var hello = await worker.CallAsync(RpcMethods.Hello, PinnedRequests.Hello, this.TimeoutToken);
-        Assert.Equal("""{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":16777216,"features":["batch","traceContext"]}""", Result(hello));
+        Assert.Equal("""{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":16777216,"features":["batch","messages","traceContext"]}""", Result(hello));
 
         foreach (var exchange in PinnedRequests.Conversation)
         {
@@ -114,7 +114,7 @@ public sealed class OperationTableTests : TestBase
         await pair.Worker.InvokeWithParameterObjectAsync<long>(RpcMethods.Set, new { key = "e", value = 1, ephemeral = true }, this.TimeoutToken);
 
         // StreamJsonRpc exposes every public method of a target object under its CLR name; the table exposes only its own.
-        foreach (var name in new[] { "ReleaseAll", "OnHello", "Batch", "Greeted", "LockAsync" })
+        foreach (var name in new[] { "ReleaseAll", "OnHello", "OnMessage", "SendJsonAsync", "Batch", "Greeted", "LockAsync" })
         {
             await Assert.ThrowsAsync<RemoteMethodNotFoundException>(() => pair.Worker.InvokeWithCancellationAsync(name, [], this.TimeoutToken));
         }

@@ -14,4 +14,7 @@ internal enum StreamPart
 
     /// <summary>The start of a prefix's state, keyed by the prefix: its own part keeps it from conflating with a key of that name.</summary>
     PrefixReset,
+
+    /// <summary>A message between processes in a connection's outbox: never conflated, and a barrier no change conflates across.</summary>
+    Message,
 }

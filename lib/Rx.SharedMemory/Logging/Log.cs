@@ -46,6 +46,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 120, EventName = "ChangeDeliveryFailed", Level = LogLevel.Debug, Message = "Delivery of {Count} changes failed.")]
     public static partial void ChangeDeliveryFailed(this ILogger logger, Exception exception, int count);
 
+    [LoggerMessage(EventId = 130, EventName = "WorkerMessageRefused", Level = LogLevel.Warning, Message = "A message from worker {WorkerId} was refused: {Reason}")]
+    public static partial void WorkerMessageRefused(this ILogger logger, int workerId, string reason);
+
     [LoggerMessage(EventId = 200, EventName = "MasterConnectionLost", Level = LogLevel.Warning, Message = "The connection to the master is lost: {Reason} {Description}")]
     public static partial void MasterConnectionLost(this ILogger logger, DisconnectedReason reason, string description);
 
@@ -66,4 +69,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 300, EventName = "ConnectionEndedWithError", Level = LogLevel.Debug, Message = "The connection ended with an error.")]
     public static partial void ConnectionEndedWithError(this ILogger logger, Exception? exception);
+
+    [LoggerMessage(EventId = 301, EventName = "MessageObserverFailed", Level = LogLevel.Error, Message = "An observer of messages threw; its subscription is ended.")]
+    public static partial void MessageObserverFailed(this ILogger logger, Exception exception);
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 
 namespace Rx.SharedMemory;
 
@@ -23,6 +24,33 @@ public interface IWorker
     /// released everything it held (its subscriptions).
     /// </summary>
     Task<int> Exited { get; }
+
+    /// <summary>
+    /// Sends the worker a message, like Node.js's <c>worker.send</c>: its observers of
+    /// <see cref="SharedMemoryWorker.Messages"/> receive it, serialized as the master's store serializes values
+    /// (System.Text.Json's defaults), in the order the master sent its messages to this worker, and after every change
+    /// to its subscriptions that was committed before this call.
+    /// </summary>
+    /// <remarks>
+    /// The message is queued on the worker's connection with its changes, and written in turn. The task completes once
+    /// it is queued, not when the worker has read it. While the messages waiting for this worker fill its queue
+    /// (<see cref="SharedMemoryOptions.SubscriberQueueCapacity"/> messages or
+    /// <see cref="SharedMemoryOptions.SubscriberQueueMaxBytes"/> bytes, at least one message), because the worker does
+    /// not read its pipe or its observers are behind, the task waits for room: nothing is dropped, and the master's
+    /// memory stays bounded. A worker that does not know messages (an earlier version, or a worker in another language
+    /// that ignores them) drops it.
+    /// </remarks>
+    /// <typeparam name="T">The message's type.</typeparam>
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">Withdraws the message while it still waits for room.</param>
+    /// <returns>A task that completes when the message is queued for the worker.</returns>
+    /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over
+    /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
+    /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
+    /// <exception cref="ObjectDisposedException">The worker's connection is closed (it exited) or the master is disposed.</exception>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default);
 
     /// <summary>Kills the worker's process at once; <see cref="Exited"/> completes when the master has seen it go.</summary>
     void Kill();

@@ -70,6 +70,7 @@ internal static class OperationTable
         new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => RunAsync(t, RpcMethods.Subscribe, (subscription, key, prefix, fromVersion), static (t, a, _) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion), t.TraceContext.TakeInbound())),
         new(RpcMethods.Unsubscribe, static t => (long subscription) => RunAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription, _) => new ValueTask<bool>(t.Unsubscribe(subscription)), t.TraceContext.TakeInbound())),
         new(RpcMethods.Batch, static t => (BatchRequest calls, JsonElement? traceparents = null) => t.BatchAsync(calls, traceparents)),
+        new(RpcMethods.Message, static t => (JsonElement message) => t.OnMessage(message)),
     ];
 
     private static readonly FrozenDictionary<string, Operation> Batched =

@@ -11,6 +11,7 @@ using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Messaging;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.Transport;
@@ -43,6 +44,9 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     private int nextWorkerId;
     private int disposed;
 
+    // The workers' messages, to the master's observers of Messages.
+    private readonly MessageHub<WorkerMessage> messages;
+
     /// <summary>Initializes a new instance of the <see cref="SharedMemoryMaster"/> class.</summary>
     /// <param name="options">The settings; <see langword="null"/> for the defaults. They are copied and checked here.</param>
     /// <param name="loggerFactory">Where the master logs; <see langword="null"/> for none.</param>
@@ -67,6 +71,78 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             Workers: () => this.workers.Count,
             Subscriptions: () => this.engine.SubscriptionCount,
             QueuedChanges: () => this.workers.Values.Select(static w => w.QueuedChanges).ToArray()));
+        this.messages = new MessageHub<WorkerMessage>(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes, static m => m.Json.Length, this.logger);
+    }
+
+    /// <summary>
+    /// Gets the messages workers send the master (<see cref="SharedMemoryWorker.SendAsync{T}"/>), like Node.js's
+    /// <c>worker.on('message')</c> for every worker at once: each with its sender's id, in the order each worker sent
+    /// them (messages of different workers interleave as they arrive).
+    /// </summary>
+    /// <remarks>
+    /// Each observer has a queue of its own, of at most <see cref="SharedMemoryOptions.SubscriberQueueCapacity"/>
+    /// messages and <see cref="SharedMemoryOptions.SubscriberQueueMaxBytes"/> bytes (at least one), and its
+    /// <c>OnNext</c> calls come one at a time, on the thread pool, never on a worker's connection. Messages are never
+    /// conflated or dropped: while an observer's queue is full, the master stops reading the pipe of each worker whose
+    /// message waits for it, until the observer takes it. That worker's calls (and its next messages) wait with it;
+    /// the other workers' calls do not, until they send a message too. A message that arrives while nobody observes is
+    /// not kept. An observer that throws is unsubscribed (the error is logged); the worker never learns of it. The
+    /// observable completes when the master is disposed; a subscription after that fails with
+    /// <see cref="ObjectDisposedException"/>.
+    /// </remarks>
+    public IObservable<WorkerMessage> Messages => this.messages;
+
+    /// <summary>
+    /// Sends a message to every worker connected now (those that have said hello and not exited), as
+    /// <see cref="IWorker.SendAsync{T}"/> does to one: serialized once, queued for each in turn.
+    /// </summary>
+    /// <typeparam name="T">The message's type.</typeparam>
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room.</param>
+    /// <returns>The number of workers it was queued for, once it is queued for every one: a worker whose queue is full
+    /// holds the task back (the others have theirs meanwhile). A worker that exits meanwhile is left out.</returns>
+    /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over
+    /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
+    /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
+    /// <exception cref="ObjectDisposedException">The master is disposed.</exception>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public async ValueTask<int> BroadcastAsync<T>(T message, CancellationToken cancellationToken = default)
+    {
+        this.ThrowIfDisposed();
+        byte[] json = MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes);
+        var sends = new List<(WorkerConnection Worker, Task Queued)>();
+        foreach (var worker in this.workers.Values.Where(w => w.Online.IsCompleted).OrderBy(w => w.Id))
+        {
+            Task queued;
+            try
+            {
+                queued = worker.SendJsonAsync(json, cancellationToken).AsTask();
+            }
+            catch (ObjectDisposedException ex)
+            {
+                queued = Task.FromException(ex);
+            }
+
+            sends.Add((worker, queued));
+        }
+
+        int count = 0;
+        foreach (var (worker, queued) in sends)
+        {
+            try
+            {
+                await queued.ConfigureAwait(false);
+                count++;
+            }
+            catch (ObjectDisposedException)
+            {
+                // The worker exited meanwhile, or the master is being disposed (said below).
+            }
+        }
+
+        this.ThrowIfDisposed();
+        return count;
     }
 
     /// <summary>Gets the store, for the master's own code: the same API a worker has, without a pipe.</summary>
@@ -206,7 +282,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
                 standardError = WorkerStandardError.Start(process.StandardError.BaseStream, startInfo.StandardErrorEncoding);
             }
 
-            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, standardError, this.engine, this.options, this.logger, this.metrics);
+            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, standardError, this.engine, this.options, this.messages, this.logger, this.metrics);
             this.workers[worker.Id] = worker;
             worker.Start(this.OnWorkerExited);
         }
@@ -286,6 +362,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
             this.online.OnCompleted();
             this.exited.OnCompleted();
+            this.messages.Complete();
         }
         finally
         {

@@ -1,10 +1,12 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
+using Rx.SharedMemory.Messaging;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
@@ -36,6 +38,11 @@ internal sealed partial class WorkerConnection
     private bool released; // guarded by releaseGate
     private int landing; // guarded by releaseGate: calls past the gate whose engine operation has not completed
     private TaskCompletionSource? landed; // guarded by releaseGate: set once released, while calls are landing
+
+    // Where the worker's messages go (the master's observers of them), and what holds the next read back while one of
+    // those observers is behind; no messages for a connection made for tests.
+    private readonly MessageHub<WorkerMessage>? messages;
+    private readonly ReadHold messageHold = new();
 
     // Lock requests of this connection being run or waiting; changed with Interlocked.
     private int lockRequests;
@@ -101,8 +108,56 @@ internal sealed partial class WorkerConnection
             WorkerId = this.Id,
             MaxKeyLength = this.options.MaxKeyLength,
             MaxValueBytes = this.options.MaxValueBytes,
-            Features = this.region is null ? [RpcMethods.BatchFeature, RpcMethods.TraceContextFeature] : [RpcMethods.BatchFeature, RpcMethods.TraceContextFeature, RpcMethods.SharedRegionFeature],
+            Features = this.region is null ? [RpcMethods.BatchFeature, RpcMethods.MessagesFeature, RpcMethods.TraceContextFeature] : [RpcMethods.BatchFeature, RpcMethods.MessagesFeature, RpcMethods.TraceContextFeature, RpcMethods.SharedRegionFeature],
         };
+    }
+
+    /// <inheritdoc/>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public async ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default)
+    {
+        // As the master's store serializes values.
+        byte[] json = MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes);
+        try
+        {
+            await this.outbox.EnqueueMessageAsync(json, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            throw new ObjectDisposedException($"The connection of worker {this.Id} is closed: its process has exited, its pipe has ended or its master is disposed; the message was not sent.", ex);
+        }
+    }
+
+    /// <summary>Queues a message already checked, for a broadcast, which serializes it once for every worker.</summary>
+    internal ValueTask SendJsonAsync(byte[] json, CancellationToken cancellationToken) => this.outbox.EnqueueMessageAsync(json, cancellationToken);
+
+    /// <summary>
+    /// Takes a <c>message</c> notification, on the reader's path: it goes to the master's observers, and while one of
+    /// them is behind, this connection's next message is not read (<see cref="ReadHold"/>): the worker's calls wait with
+    /// it, and no other worker's do. One the master would refuse as a value is not delivered, and logged.
+    /// </summary>
+    /// <param name="message">The message's JSON.</param>
+    public void OnMessage(JsonElement message)
+    {
+        if (!this.greeted)
+        {
+            this.logger.WorkerMessageRefused(this.Id, "it came before hello");
+            return;
+        }
+
+        var json = RawJson.CopyOf(message);
+        if (MessageJson.Check(json, this.options.MaxValueBytes) is { } refused)
+        {
+            this.logger.WorkerMessageRefused(this.Id, refused.Message);
+            return;
+        }
+
+        var publishing = this.messages?.PublishAsync(new WorkerMessage(this.Id, json, this.options.JsonSerializerOptions)) ?? default;
+        if (!publishing.IsCompleted)
+        {
+            this.messageHold.Until(publishing.AsTask());
+        }
     }
 
     public async Task<long> LockAsync(string name, double timeoutMs, CancellationToken cancellationToken)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
+using Rx.SharedMemory.Messaging;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
@@ -34,8 +35,9 @@ internal sealed partial class WorkerConnection : IWorker
 
     [RequiresUnreferencedCode(RpcChannel.Requirement)]
     [RequiresDynamicCode(RpcChannel.Requirement)]
-    public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, ILogger logger, MasterMetrics metrics)
+    public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, MessageHub<WorkerMessage> messages, ILogger logger, MasterMetrics metrics)
     {
+        this.messages = messages;
         this.standardError = standardError;
         this.Id = id;
         this.ProcessId = process.Id;
@@ -45,7 +47,7 @@ internal sealed partial class WorkerConnection : IWorker
         this.logger = logger;
         this.Metrics = metrics;
         var outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
-        var rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", outbound, (exception, method) => logger.RequestFailed(exception, method, id), metrics);
+        var rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", outbound, (exception, method) => logger.RequestFailed(exception, method, id), this.messageHold, metrics);
         this.wire = new Wire(process, pipes, rpc, outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes, metrics);
         OperationTable.Register(rpc, this);
@@ -171,6 +173,10 @@ internal sealed partial class WorkerConnection : IWorker
         }
     }
 
+    /// <summary>
+    /// Writes a batch the outbox took, in its order: its changes as <c>changes</c> notifications, each message between
+    /// them as a <c>message</c> notification of its own.
+    /// </summary>
     private async ValueTask SendChangesAsync(IReadOnlyList<OutboxItem> batch)
     {
         if (this.Wired.Rpc.IsDisposed)
@@ -182,9 +188,33 @@ internal sealed partial class WorkerConnection : IWorker
         // master's connections send no traceparent).
         try
         {
-            // Held back while answers fill the write buffer: waiting here, later changes conflate in the outbox.
-            await this.Wired.Outbound.WaitAtMostAsync(OutboundBuffer.ChangeThreshold, CancellationToken.None).ConfigureAwait(false);
-            await this.Wired.Rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new Dictionary<string, object?> { ["changes"] = new ChangeBatch(batch) }, ChangesArgumentTypes).ConfigureAwait(false);
+            int start = 0;
+            for (int i = 0; i <= batch.Count; i++)
+            {
+                if (i < batch.Count && batch[i].Message is null)
+                {
+                    continue;
+                }
+
+                if (i > start)
+                {
+                    var changes = start == 0 && i == batch.Count ? batch : ((List<OutboxItem>)batch).GetRange(start, i - start);
+
+                    // Held back while answers fill the write buffer: waiting here, later changes conflate in the outbox.
+                    await this.Wired.Outbound.WaitAtMostAsync(OutboundBuffer.ChangeThreshold, CancellationToken.None).ConfigureAwait(false);
+                    await this.Wired.Rpc.NotifyWithParameterObjectAsync(RpcMethods.Changes, new Dictionary<string, object?> { ["changes"] = new ChangeBatch(changes) }, ChangesArgumentTypes).ConfigureAwait(false);
+                }
+
+                if (i < batch.Count)
+                {
+                    // Held back likewise: waiting here, the messages sent after it wait in the outbox, bounded, and
+                    // their senders wait for room.
+                    await this.Wired.Outbound.WaitAtMostAsync(OutboundBuffer.ChangeThreshold, CancellationToken.None).ConfigureAwait(false);
+                    await this.Wired.Rpc.NotifyWithParameterObjectAsync(RpcMethods.Message, MessageNotification.Arguments(batch[i].Message!), MessageNotification.ArgumentTypes).ConfigureAwait(false);
+                }
+
+                start = i + 1;
+            }
         }
         catch (Exception ex) when (ex is ConnectionLostException or ObjectDisposedException or IOException)
         {

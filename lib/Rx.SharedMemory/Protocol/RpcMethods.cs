@@ -15,6 +15,9 @@ internal static class RpcMethods
     /// <summary>The master's feature: a <c>batch</c> may carry <c>traceparents</c>, one trace context per call (docs/protocol.md).</summary>
     public const string TraceContextFeature = "traceContext";
 
+    /// <summary>The <c>hello</c> feature that says the master takes and sends <see cref="Message"/> notifications (docs/protocol.md).</summary>
+    public const string MessagesFeature = "messages";
+
     // Worker to master, requests.
     public const string Hello = "hello";
     public const string Get = "get";
@@ -32,4 +35,7 @@ internal static class RpcMethods
 
     // Master to worker, notification.
     public const string Changes = "changes";
+
+    // Both ways, notification: a message between processes, its params {"message": <JSON>}.
+    public const string Message = "message";
 }

@@ -36,10 +36,11 @@ internal static class RpcChannel
     /// For the master: told of a request that failed with an exception the protocol has no code for (answered as an
     /// internal error, <see cref="RpcErrors.ToErrorDetail"/>), with the request's method, to log it.
     /// </param>
+    /// <param name="hold">What a message read may hold the next read back with (<see cref="ReadHold"/>); null for none.</param>
     /// <param name="metrics">For the master: where its pauses in reading are counted.</param>
     [RequiresUnreferencedCode(RpcChannel.Requirement)]
     [RequiresDynamicCode(RpcChannel.Requirement)]
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, SynchronizationContext dispatch, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, JsonConverter<string>? readStrings = null, Action<Exception, string?>? requestFailed = null, MasterMetrics? metrics = null)
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, SynchronizationContext dispatch, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, JsonConverter<string>? readStrings = null, Action<Exception, string?>? requestFailed = null, ReadHold? hold = null, MasterMetrics? metrics = null)
     {
         var formatter = new SystemTextJsonFormatter();
         if (readStrings is not null)
@@ -50,7 +51,7 @@ internal static class RpcChannel
         valueOptions = formatter.JsonSerializerOptions;
         var writer = CoalescingWriter.Start(writeTo, outbound);
         var reader = ReaderThread.Start(readFrom, name);
-        var handler = outbound is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, metrics ?? MasterMetrics.Unowned);
+        var handler = outbound is null && hold is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, hold ?? new ReadHold(), metrics ?? MasterMetrics.Unowned);
 
         // No ActivityTracingStrategy here: each end installs its TraceContextStrategy, which starts no activity.
         return new ProtocolJsonRpc(handler, requestFailed) { SynchronizationContext = dispatch };
@@ -76,27 +77,33 @@ internal static class RpcChannel
             TaskScheduler.Default);
 
     /// <summary>
-    /// Reads the next message only while the answers and notifications not yet written to the peer are within their
-    /// limit. A peer that sends requests and does not read the answers then stops being read: the master holds at most
+    /// Reads the next message only once what the last one held back (<see cref="ReadHold"/>: a message waiting for
+    /// observers that are behind) has let go and, for the master, while the answers and notifications not yet written
+    /// to the peer are within their limit. A peer that sends requests and does not read the answers then stops being read: the master holds at most
     /// the limit plus one answer for it, and the peer's own writes block once the pipe between them is full.
     /// </summary>
     /// <remarks>
     /// The master runs each request inline as it is read (its dispatch, <c>Master/MasterChannel</c>) and writes its
     /// answer without waiting, so by the time the next read starts, the previous answer is counted.
     /// </remarks>
-    private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer outbound, MasterMetrics metrics)
+    private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer? outbound, ReadHold hold, MasterMetrics metrics)
         : HeaderDelimitedMessageHandler(writer, reader, formatter)
     {
         protected override ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadCoreAsync(CancellationToken cancellationToken)
         {
-            var room = outbound.WaitForRoomAsync(cancellationToken);
-            return room.IsCompletedSuccessfully ? base.ReadCoreAsync(cancellationToken) : this.ReadWhenRoomAsync(room, cancellationToken);
+            var held = hold.WaitAsync();
+            var room = held.IsCompletedSuccessfully && outbound is not null ? outbound.WaitForRoomAsync(cancellationToken) : default;
+            return held.IsCompletedSuccessfully && room.IsCompletedSuccessfully ? base.ReadCoreAsync(cancellationToken) : this.ReadWhenRoomAsync(held, cancellationToken);
         }
 
-        private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadWhenRoomAsync(ValueTask room, CancellationToken cancellationToken)
+        private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadWhenRoomAsync(ValueTask held, CancellationToken cancellationToken)
         {
             metrics.ReadPauses.Add(1);
-            await room.ConfigureAwait(false);
+            await held.ConfigureAwait(false);
+            if (outbound is not null)
+            {
+                await outbound.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+            }
             return await base.ReadCoreAsync(cancellationToken).ConfigureAwait(false);
         }
     }

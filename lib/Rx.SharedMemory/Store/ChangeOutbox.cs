@@ -25,12 +25,22 @@ internal sealed class ChangeOutbox : IDisposable
     private const int MaxPerHold = 1024;
 
     private readonly Lock gate = new();
-    private readonly ConflatingQueue<(long SubscriptionId, string Key, StreamPart Part), OutboxItem> queue;
+    private readonly ConflatingQueue<(long SubscriptionId, string Key, StreamPart Part, long Epoch), OutboxItem> queue;
+
+    // Guarded by gate: the messages sent that wait for room, in the order they were sent.
+    private readonly LinkedList<WaitingMessage> waitingMessages = new();
+    private readonly int messageCapacity;
+    private readonly long messageMaxBytes;
     private readonly Func<IReadOnlyList<OutboxItem>, ValueTask> deliver;
     private readonly ILogger logger;
     private readonly MasterMetrics metrics;
     private bool draining;
     private bool disposed;
+
+    // Guarded by gate: the messages in the queue, their bytes, and how many were ever queued (the current epoch).
+    private int messages;
+    private long messageBytes;
+    private long epoch;
 
     /// <param name="capacity">How many changes may wait before conflation starts.</param>
     /// <param name="deliver">Delivers a batch in order; never called concurrently; must not keep the list.</param>
@@ -43,9 +53,11 @@ internal sealed class ChangeOutbox : IDisposable
         this.queue = new(
             capacity,
             maxBytes,
-            item => (item.SubscriptionId, item.Change.Key, StreamParts.Of(item.Change.Kind)),
+            item => item.Message is null ? (item.SubscriptionId, item.Change.Key, StreamParts.Of(item.Change.Kind), item.Epoch) : (0, string.Empty, StreamPart.Message, item.Epoch),
             (waiting, newer) => newer with { Skipped = waiting.Skipped + 1 + newer.Skipped },
-            item => item.Change.Value?.Length ?? 0);
+            item => item.Size);
+        this.messageCapacity = capacity;
+        this.messageMaxBytes = maxBytes;
         this.deliver = deliver;
         this.logger = logger;
         this.Arrivals = new ChangeFanOut.Lane(this);
@@ -102,7 +114,7 @@ internal sealed class ChangeOutbox : IDisposable
             }
 
             long conflated = this.queue.Conflated;
-            this.queue.Enqueue(new OutboxItem(subscriptionId, change, 0));
+            this.queue.Enqueue(new OutboxItem(subscriptionId, change, 0) { Epoch = this.epoch });
             replaced = this.queue.Conflated - conflated;
             startDrain = this.StartDrain();
         }
@@ -130,7 +142,7 @@ internal sealed class ChangeOutbox : IDisposable
                     // Checked under the lock that Remove takes: retired before, it is skipped; after, Remove drops it.
                     if (!subscription.IsRetired)
                     {
-                        this.queue.Enqueue(new OutboxItem(subscription.Id, change, 0));
+                        this.queue.Enqueue(new OutboxItem(subscription.Id, change, 0) { Epoch = this.epoch });
                     }
                 }
 
@@ -159,7 +171,7 @@ internal sealed class ChangeOutbox : IDisposable
                 long conflated = this.queue.Conflated;
                 for (int i = start; i < Math.Min(start + MaxPerHold, changes.Count); i++)
                 {
-                    this.queue.Enqueue(new OutboxItem(subscription.Id, changes[i], 0));
+                    this.queue.Enqueue(new OutboxItem(subscription.Id, changes[i], 0) { Epoch = this.epoch });
                 }
 
                 replaced = this.queue.Conflated - conflated;
@@ -168,6 +180,55 @@ internal sealed class ChangeOutbox : IDisposable
 
             this.Enqueued(replaced, startDrain);
         }
+    }
+
+    /// <summary>
+    /// Queues a message behind every change already queued, never conflated; completes once it is queued. While the
+    /// messages waiting hold the outbox's capacity or bytes (a consumer that does not keep up), it waits for room, behind
+    /// the messages sent before it, so that memory stays bounded and nothing is dropped. At least one message is always
+    /// let in, whatever its size.
+    /// </summary>
+    /// <param name="json">The message's JSON.</param>
+    /// <param name="cancellationToken">Withdraws a message still waiting for room.</param>
+    /// <exception cref="ObjectDisposedException">The outbox is disposed: its consumer is gone.</exception>
+    public ValueTask EnqueueMessageAsync(byte[] json, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        WaitingMessage waiting;
+        bool startDrain;
+        lock (this.gate)
+        {
+            ObjectDisposedException.ThrowIf(this.disposed, this);
+            if (this.waitingMessages.Count > 0 || !this.HasRoomFor(json.Length))
+            {
+                waiting = new WaitingMessage(json);
+                waiting.Node = this.waitingMessages.AddLast(waiting);
+            }
+            else
+            {
+                this.AddMessage(json);
+                waiting = null!;
+            }
+
+            startDrain = this.StartDrain();
+        }
+
+        this.Enqueued(0, startDrain);
+        if (waiting is null)
+        {
+            return default;
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            waiting.Registration = cancellationToken.Register(() => this.Withdraw(waiting, cancellationToken));
+        }
+
+        return new ValueTask(waiting.Queued.Task);
     }
 
     /// <summary>Drops every waiting change of a subscription, so that nothing more is delivered to it.</summary>
@@ -181,11 +242,64 @@ internal sealed class ChangeOutbox : IDisposable
 
     public void Dispose()
     {
+        List<WaitingMessage> refused;
         lock (this.gate)
         {
             this.disposed = true;
             this.queue.Clear();
+            this.messages = 0;
+            this.messageBytes = 0;
+            refused = [.. this.waitingMessages];
+            this.waitingMessages.Clear();
         }
+
+        foreach (var waiting in refused)
+        {
+            waiting.Registration.Unregister();
+            waiting.Queued.TrySetException(new ObjectDisposedException(nameof(ChangeOutbox), "The connection the message was for has ended."));
+        }
+    }
+
+    /// <summary>Whether a message of <paramref name="bytes"/> fits beside those waiting; under the lock.</summary>
+    private bool HasRoomFor(long bytes) =>
+        this.messages == 0 || (this.messages < this.messageCapacity && this.messageBytes + bytes <= this.messageMaxBytes);
+
+    /// <summary>Queues a message as a new epoch: the changes after it never conflate with those before; under the lock.</summary>
+    private void AddMessage(byte[] json)
+    {
+        this.epoch++;
+        this.queue.Enqueue(new OutboxItem(0, OutboxItem.MessageMarker, 0) { Epoch = this.epoch, Message = json });
+        this.messages++;
+        this.messageBytes += json.Length;
+    }
+
+    /// <summary>Lets in the messages waiting for room that now fit, in order; under the lock. Returns those to complete.</summary>
+    private List<WaitingMessage>? LetWaitingIn()
+    {
+        List<WaitingMessage>? admitted = null;
+        while (this.waitingMessages.First is { } first && this.HasRoomFor(first.Value.Json.Length))
+        {
+            this.waitingMessages.RemoveFirst();
+            this.AddMessage(first.Value.Json);
+            (admitted ??= []).Add(first.Value);
+        }
+
+        return admitted;
+    }
+
+    private void Withdraw(WaitingMessage waiting, CancellationToken cancellationToken)
+    {
+        lock (this.gate)
+        {
+            if (waiting.Node?.List != this.waitingMessages)
+            {
+                return; // let in, or refused, already
+            }
+
+            this.waitingMessages.Remove(waiting.Node);
+        }
+
+        waiting.Queued.TrySetCanceled(cancellationToken);
     }
 
     /// <summary>Tells whether the caller, holding the lock, is to start a delivery of what waits.</summary>
@@ -224,6 +338,7 @@ internal sealed class ChangeOutbox : IDisposable
         while (true)
         {
             batch.Clear();
+            List<WaitingMessage>? admitted = null;
             lock (this.gate)
             {
                 this.queue.TakeInto(batch, ProtocolLimits.MaxChangesPerNotification, ProtocolLimits.MaxChangesValueBytes);
@@ -232,6 +347,24 @@ internal sealed class ChangeOutbox : IDisposable
                     this.draining = false;
                     return;
                 }
+
+                foreach (var item in batch)
+                {
+                    if (item.Message is { } message)
+                    {
+                        this.messages--;
+                        this.messageBytes -= message.Length;
+                    }
+                }
+
+                admitted = this.waitingMessages.Count > 0 ? this.LetWaitingIn() : null;
+            }
+
+            // Outside the lock: a sender's continuation runs on the thread pool, never here.
+            foreach (var waiting in admitted ?? [])
+            {
+                waiting.Registration.Unregister();
+                waiting.Queued.TrySetResult();
             }
 
             try
@@ -244,5 +377,18 @@ internal sealed class ChangeOutbox : IDisposable
                 this.logger.ChangeDeliveryFailed(ex, batch.Count);
             }
         }
+    }
+
+    /// <summary>A message waiting for room in the outbox, and its sender's task.</summary>
+    private sealed class WaitingMessage(byte[] json)
+    {
+        public byte[] Json { get; } = json;
+
+        public TaskCompletionSource Queued { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Gets or sets its place among the waiting messages; guarded by the outbox's lock.</summary>
+        public LinkedListNode<WaitingMessage>? Node { get; set; }
+
+        public CancellationTokenRegistration Registration { get; set; }
     }
 }

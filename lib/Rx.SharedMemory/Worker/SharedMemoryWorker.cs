@@ -9,6 +9,7 @@ using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Logging;
+using Rx.SharedMemory.Messaging;
 using Rx.SharedMemory.Mirror;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
@@ -57,6 +58,11 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     // master's hello lists the traceContext feature: a master that does not list it never gets one.
     private readonly TraceContextStrategy traceContext = new();
 
+    // The master's messages, to this worker's observers; the hold stops reading the pipe while one of them is behind.
+    private readonly MessageHub<MasterMessage> messages;
+    private readonly ReadHold messageHold = new();
+    private bool messagesOffered; // set by ConnectAsync from hello, before the worker is handed out
+
     [RequiresUnreferencedCode(RpcChannel.Requirement)]
     [RequiresDynamicCode(RpcChannel.Requirement)]
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
@@ -66,8 +72,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.region = region;
         // Observers are user code that may block, even on a call to the master whose answer this same reader thread
         // must read: notifications run one at a time, in order, on the thread pool.
-        this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.protocolOptions);
+        this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.protocolOptions, hold: this.messageHold);
         this.valueOptions = options.JsonSerializerOptions ?? new JsonSerializerOptions(this.protocolOptions);
+        this.messages = new MessageHub<MasterMessage>(options.SubscriberQueueCapacity, options.SubscriberQueueMaxBytes, static m => m.Json.Length, logger);
         this.rpc.ActivityTracingStrategy = this.traceContext;
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
@@ -179,6 +186,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, arguments, cancellationToken).ConfigureAwait(false);
             worker.WorkerId = hello.WorkerId;
             worker.maxValueBytes = hello.MaxValueBytes;
+            worker.messagesOffered = hello.Features?.Contains(RpcMethods.MessagesFeature) == true;
             bool batches = hello.Features?.Contains(RpcMethods.BatchFeature) == true;
             worker.traceContext.SendsTraceParent = hello.Features?.Contains(RpcMethods.TraceContextFeature) == true;
             if (!batches || hello.Features?.Contains(RpcMethods.SharedRegionFeature) != true)
@@ -330,6 +338,60 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         return this.ObserveCore(prefix, prefix: true, fromVersion);
     }
 
+    /// <summary>
+    /// Gets the messages the master sends this worker (<see cref="IWorker.SendAsync{T}"/>,
+    /// <see cref="SharedMemoryMaster.BroadcastAsync{T}"/>), like Node.js's <c>process.on('message')</c>: in the order
+    /// the master sent them, and in order with the changes it sent around them.
+    /// </summary>
+    /// <remarks>
+    /// Each observer has a queue of its own, of at most <see cref="SharedMemoryWorkerOptions.SubscriberQueueCapacity"/>
+    /// messages and <see cref="SharedMemoryWorkerOptions.SubscriberQueueMaxBytes"/> bytes (at least one), and its
+    /// <c>OnNext</c> calls come one at a time, on the thread pool. Messages are never conflated or dropped: while an
+    /// observer's queue is full, the worker stops reading its pipe (answers and changes included) until the observer
+    /// takes the next message, and the master's sends to this worker wait in turn. An observer must therefore not wait
+    /// synchronously, inside <c>OnNext</c>, for a call to the master while its queue may be full. A message sent while
+    /// nobody observes is not kept. An observer that throws is unsubscribed (the error is logged). The observable
+    /// completes when the worker is disposed, and fails with <see cref="SharedMemoryDisconnectedException"/> when the
+    /// connection is lost; a subscription after that fails at once.
+    /// </remarks>
+    public IObservable<MasterMessage> Messages => this.messages;
+
+    /// <summary>
+    /// Sends a message to the master, like Node.js's <c>process.send</c>: its observers of
+    /// <see cref="SharedMemoryMaster.Messages"/> receive it as JSON, serialized as this worker serializes values, in
+    /// the order this worker sent its messages and after the calls it made before.
+    /// </summary>
+    /// <typeparam name="T">The message's type.</typeparam>
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">Cancels the wait for the pipe to take the message.</param>
+    /// <returns>A task that completes once the message is written to the pipe to the master: while the master does not
+    /// read this worker's pipe (its observers of messages are behind), it waits.</returns>
+    /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over the master's
+    /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
+    /// <exception cref="NotSupportedException">The master does not take messages (an earlier version), or the message cannot be serialized.</exception>
+    /// <exception cref="ObjectDisposedException">The worker is disposed.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public async ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default)
+    {
+        this.ThrowIfUnusable();
+        if (!this.messagesOffered)
+        {
+            throw new NotSupportedException($"Worker {this.WorkerId}: the master does not take messages (its hello lists no \"{RpcMethods.MessagesFeature}\" feature); it is of an earlier version of Rx.SharedMemory.");
+        }
+
+        byte[] json = MessageJson.Serialize(message, this.valueOptions, this.maxValueBytes);
+        try
+        {
+            await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Message, MessageNotification.Arguments(json), MessageNotification.ArgumentTypes).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ConnectionLostException || (ex is ObjectDisposedException && Volatile.Read(ref this.disposed) == 0))
+        {
+            throw this.Disconnected(ex);
+        }
+    }
+
     /// <summary>Closes the connection to the master and completes every observable. Idempotent.</summary>
     /// <returns>A task that completes when the connection is closed.</returns>
     public async ValueTask DisposeAsync()
@@ -356,6 +418,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
 
         this.subscriptions.Clear();
         this.inbox.Close();
+        this.messages.Complete();
 
         // Unmapped once no call is reading or writing it (each access holds a reference).
         this.region?.Dispose();
@@ -649,6 +712,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         {
             this.logger.MasterConnectionLost(e.Reason, e.Description);
             var error = this.Disconnected(this.connectionLost);
+            this.messages.Complete(error);
             var ended = new List<RemoteSubscription>();
             foreach (var id in this.subscriptions.Keys)
             {
@@ -677,6 +741,18 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         }
 
         this.completion.TrySetResult();
+    }
+
+    private void OnMessage(JsonElement message)
+    {
+        // Notifications run one at a time, in order: a message is queued for every observer before the next is.
+        var publishing = this.messages.PublishAsync(new MasterMessage(RawJson.CopyOf(message), this.valueOptions));
+        if (!publishing.IsCompleted)
+        {
+            // An observer is behind: the pipe is read no further until it has taken this message, and the master,
+            // whose writes then wait, holds its next messages for this worker (bounded) until then.
+            this.messageHold.Until(publishing.AsTask());
+        }
     }
 
     private void OnChanges(ChangeBatch changes)
@@ -721,5 +797,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         [JsonRpcMethod(RpcMethods.Changes)]
         public void Changes(ChangeBatch changes) => owner.OnChanges(changes);
+
+        [JsonRpcMethod(RpcMethods.Message)]
+        public void Message(JsonElement message) => owner.OnMessage(message);
     }
 }

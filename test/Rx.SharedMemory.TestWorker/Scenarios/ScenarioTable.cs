@@ -37,6 +37,9 @@ internal static class ScenarioTable
         ["traced-set"] = new TracedSetScenario(),
         ["traced-observe"] = new TracedObserveScenario(),
 
+        // Messages between processes.
+        ["messages"] = new MessagesScenario(),
+
         // Bystanders, which measure or check what others cost them.
         ["checking-bystander"] = new CheckingBystanderScenario(),
         ["bystander"] = new BystanderScenario(),

@@ -1,0 +1,110 @@
+using System.Text;
+
+namespace Rx.SharedMemory.TestWorker.Scenarios;
+
+/// <summary>
+/// messages MODE [N | order]: messages between this worker and its master.
+/// <list type="bullet">
+/// <item>receive: observes the master's messages and the key "order"; sets ready/&lt;id&gt;, and reports, in the order
+/// each stream saw them, every message's JSON up to the message <c>"end"</c>, and with "order", every value of "order"
+/// before -1, which it waits for.</item>
+/// <item>send N: sends the master N messages <c>{"Seq": i}</c>, i from 1, then <c>"end"</c>, and exits once the master
+/// answers with a message (a worker's messages still in its pipe when it exits are not read).</item>
+/// <item>hold: observes the master's messages with an observer that never returns from its first, a queue of one
+/// message, so that the worker stops reading its pipe; sets ready/&lt;id&gt; and waits to be killed.</item>
+/// </list>
+/// </summary>
+internal sealed class MessagesScenario : Scenario<MessagesScenario.Report>
+{
+    public override SharedMemoryWorkerOptions? WorkerOptions(ScenarioArguments arguments) =>
+        arguments[0] == "hold" ? new SharedMemoryWorkerOptions { SubscriberQueueCapacity = 1 } : null;
+
+    protected override async Task<Report> RunAsync(ScenarioContext context)
+    {
+        var (store, arguments, timeout, _) = context;
+        switch (arguments[0])
+        {
+            case "receive":
+                {
+                    var messages = new List<string>();
+                    var order = new List<long>();
+                    var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    var orderEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    var stateArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    using var changes = store.Observe("order").Subscribe(change =>
+                    {
+                        if (change.Kind == KeyChangeKind.Set)
+                        {
+                            long value = change.GetValue<long>();
+                            if (value == -1)
+                            {
+                                orderEnded.TrySetResult();
+                            }
+                            else
+                            {
+                                order.Add(value);
+                            }
+                        }
+
+                        stateArrived.TrySetResult();
+                    });
+                    using var received = store.Messages.Subscribe(message =>
+                    {
+                        string json = Encoding.UTF8.GetString(message.Json.Span);
+                        if (json == "\"end\"")
+                        {
+                            ended.TrySetResult();
+                            return;
+                        }
+
+                        messages.Add(json);
+                    });
+                    await stateArrived.Task.WaitAsync(timeout);
+                    await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+                    await ended.Task.WaitAsync(timeout);
+                    if (arguments.Count > 1 && arguments[1] == "order")
+                    {
+                        await orderEnded.Task.WaitAsync(timeout);
+                    }
+
+                    return new Report(messages, order);
+                }
+
+            case "send":
+                {
+                    int count = arguments.Int(1);
+                    var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    using var answers = store.Messages.Subscribe(_ => answered.TrySetResult());
+                    for (int i = 1; i <= count; i++)
+                    {
+                        await store.SendAsync(new Sequenced(i), timeout);
+                    }
+
+                    await store.SendAsync("end", timeout);
+                    await answered.Task.WaitAsync(timeout);
+                    return new Report([], []);
+                }
+
+            case "hold":
+                {
+                    using var never = new ManualResetEventSlim();
+                    using var received = store.Messages.Subscribe(_ => never.Wait(timeout));
+                    await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+                    await Task.Delay(Timeout.Infinite, timeout);
+                    return new Report([], []);
+                }
+
+            default:
+                throw new ArgumentException($"Unknown mode '{arguments[0]}'.", nameof(context));
+        }
+    }
+
+    /// <summary>A numbered message.</summary>
+    /// <param name="Seq">Its number.</param>
+    public sealed record Sequenced(int Seq);
+
+    /// <summary>What a receiving worker saw.</summary>
+    /// <param name="Messages">Each message's JSON, in the order observed, the end marker left out.</param>
+    /// <param name="Order">Each value set of the key "order", in the order observed.</param>
+    public sealed record Report(List<string> Messages, List<long> Order);
+}

@@ -1,0 +1,280 @@
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using System.Text;
+using System.Text.Json;
+using Nerdbank.Streams;
+using Rx.SharedMemory.TestWorker.Scenarios;
+using StreamJsonRpc;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>Messages between the master and its workers, over real pipes to real worker processes.</summary>
+public sealed class MessagesTests : WorkerProcessTestBase
+{
+    // How long a send must wait to count as held back: short, since a test that passes waits it once.
+    private static readonly TimeSpan ExpectedWait = TimeSpan.FromSeconds(1);
+
+    // Small queues, so that a worker that does not read fills its bound after a few hundred messages.
+    public MessagesTests()
+        : base(new SharedMemoryOptions { SubscriberQueueCapacity = 100, MaxValueBytes = 64 * 1024 })
+    {
+    }
+
+    [Fact]
+    public async Task SendToOneWorker_AndBroadcast_ReachEachWorkerInOrder()
+    {
+        var first = await this.SpawnReadyAsync("messages", "receive");
+        var second = await this.SpawnReadyAsync("messages", "receive");
+
+        await first.Worker.SendAsync(new { To = "first", N = 1 }, this.TimeoutToken);
+        await first.Worker.SendAsync(new { To = "first", N = 2 }, this.TimeoutToken);
+        Assert.Equal(2, await this.Master.BroadcastAsync(new { To = "all" }, this.TimeoutToken));
+        Assert.Equal(2, await this.Master.BroadcastAsync("end", this.TimeoutToken));
+
+        var firstSaw = await this.ReportAfterExitAsync<MessagesScenario.Report>(first);
+        var secondSaw = await this.ReportAfterExitAsync<MessagesScenario.Report>(second);
+        Assert.Equal(["""{"To":"first","N":1}""", """{"To":"first","N":2}""", """{"To":"all"}"""], firstSaw.Messages);
+        Assert.Equal(["""{"To":"all"}"""], secondSaw.Messages);
+    }
+
+    [Fact]
+    public async Task WorkerToMaster_TenThousandMessages_ArriveInOrder_WithTheSendersId()
+    {
+        const int N = 10_000;
+        var received = this.Master.Messages.Replay();
+        using var connection = received.Connect();
+
+        var sender = await this.SpawnAsync("messages", "send", N.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var all = await received.Where(m => m.WorkerId == sender.Worker.Id).TakeWhile(m => m.Deserialize<JsonElement>().ValueKind != JsonValueKind.String).ToArray().ToTask(this.TimeoutToken);
+        await sender.Worker.SendAsync("done", this.TimeoutToken);
+        await this.ReportAfterExitAsync(sender);
+
+        Assert.Equal(Enumerable.Range(1, N), all.Select(m => m.Deserialize<MessagesScenario.Sequenced>()!.Seq));
+    }
+
+    [Fact]
+    public async Task MasterToWorker_TenThousandMessages_AndChangesBetweenThem_ArriveInOrder()
+    {
+        const int N = 10_000;
+        var receiver = await this.SpawnReadyAsync("messages", "receive", "order");
+
+        for (int i = 1; i <= N; i++)
+        {
+            if (i % 100 == 0)
+            {
+                await this.Master.Store.SetAsync("order", i, this.TimeoutToken);
+            }
+
+            await receiver.Worker.SendAsync(i, this.TimeoutToken);
+        }
+
+        await this.Master.Store.SetAsync("order", -1, this.TimeoutToken);
+        await receiver.Worker.SendAsync("end", this.TimeoutToken);
+
+        var saw = await this.ReportAfterExitAsync<MessagesScenario.Report>(receiver);
+        Assert.Equal(Enumerable.Range(1, N).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), saw.Messages);
+        Assert.Equal(Enumerable.Range(1, N / 100).Select(i => i * 100L), saw.Order);
+    }
+
+    [Fact]
+    public async Task AWorkerThatDoesNotRead_MakesSendWait_WhileOthersGetTheirs()
+    {
+        var holder = await this.SpawnReadyAsync("messages", "hold");
+        var other = await this.SpawnReadyAsync("messages", "receive");
+        string payload = new('x', 4096);
+
+        // Sends complete as they are queued, until the holder's pipe, the master's write buffer and the holder's
+        // queue of 100 messages are full: then one waits. Bounded: far fewer than this many get in.
+        const int Attempts = 5_000;
+        var (waiting, queued) = await SendUntilOneWaitsAsync(holder.Worker, payload, Attempts, this.TimeoutToken);
+        Assert.True(queued < Attempts, "Every send completed: the master buffered without bound.");
+
+        // Another worker gets its messages meanwhile, and the send to the holder still waits.
+        await other.Worker.SendAsync("to-other", this.TimeoutToken);
+        await other.Worker.SendAsync("end", this.TimeoutToken);
+        var saw = await this.ReportAfterExitAsync<MessagesScenario.Report>(other);
+        Assert.Equal(["\"to-other\""], saw.Messages);
+        Assert.False(waiting.IsCompleted);
+
+        // Its worker killed, the waiting send ends rather than hanging: let in as the dying connection drains (what is
+        // queued for a worker that is gone is dropped with a log line, as its changes are), or refused once the
+        // connection is closed. After the worker's exit, every send is refused.
+        holder.Worker.Kill();
+        try
+        {
+            await waiting.WaitAsync(this.TimeoutToken);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        await holder.Worker.Exited.WaitAsync(this.TimeoutToken);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => holder.Worker.SendAsync(1, this.TimeoutToken).AsTask());
+    }
+
+    [Fact]
+    public async Task ASlowObserverOnTheMaster_HoldsBackTheSender_NotOtherWorkersCalls()
+    {
+        using var release = new ManualResetEventSlim();
+        var firstSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int seen = 0;
+        using var slow = this.Master.Messages.Subscribe(_ =>
+        {
+            Interlocked.Increment(ref seen);
+            firstSeen.TrySetResult();
+            release.Wait(this.TimeoutToken);
+        });
+
+        // Far more than the observer's queue of 100 and the pipe hold: the sender's pipe stops being read.
+        var sender = await this.SpawnAsync("messages", "send", "10000");
+        await firstSeen.Task.WaitAsync(this.TimeoutToken);
+
+        // Another worker connects and makes its calls (hello, and the set of its ready key) meanwhile.
+        var other = await this.SpawnReadyAsync("messages", "receive");
+        await other.Worker.SendAsync("end", this.TimeoutToken);
+        await this.ReportAfterExitAsync(other);
+        Assert.Equal(1, Volatile.Read(ref seen));
+        Assert.False(sender.Worker.Exited.IsCompleted);
+
+        // Released, the observer takes every message: none was dropped.
+        var done = this.Master.Messages.Where(m => m.WorkerId == sender.Worker.Id && m.Deserialize<JsonElement>().ValueKind == JsonValueKind.String).FirstAsync().ToTask(this.TimeoutToken);
+        release.Set();
+        await done;
+        await sender.Worker.SendAsync("done", this.TimeoutToken);
+        await this.ReportAfterExitAsync(sender);
+        Assert.Equal(10_001, Volatile.Read(ref seen));
+    }
+
+    [Fact]
+    public async Task AWaitingSend_IsWithdrawnByItsToken()
+    {
+        var holder = await this.SpawnReadyAsync("messages", "hold");
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(this.TimeoutToken);
+        var (waiting, _) = await SendUntilOneWaitsAsync(holder.Worker, new string('x', 4096), 5_000, cancel.Token);
+        Assert.False(waiting.IsCompleted);
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        holder.Worker.Kill();
+    }
+
+    [Fact]
+    public async Task AnOversizedMessage_IsRefused_NamingTheLimit()
+    {
+        var receiver = await this.SpawnReadyAsync("messages", "receive");
+        string large = new('x', 64 * 1024);
+
+        var toOne = await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(() => receiver.Worker.SendAsync(large, this.TimeoutToken).AsTask());
+        var toAll = await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(() => this.Master.BroadcastAsync(large, this.TimeoutToken).AsTask());
+        var deep = await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(() => receiver.Worker.SendAsync(Nested(40), this.TimeoutToken).AsTask());
+
+        Assert.Equal(nameof(SharedMemoryOptions.MaxValueBytes), toOne.LimitName);
+        Assert.Equal(64 * 1024, toOne.Limit);
+        Assert.Equal((64 * 1024) + 2, toOne.Actual);
+        Assert.Contains("MaxValueBytes", toOne.Message, StringComparison.Ordinal);
+        Assert.Equal(nameof(SharedMemoryOptions.MaxValueBytes), toAll.LimitName);
+        Assert.Equal(nameof(SharedMemoryOptions.MaxValueDepth), deep.LimitName);
+
+        // Nothing of them reached the worker.
+        await receiver.Worker.SendAsync("end", this.TimeoutToken);
+        Assert.Empty((await this.ReportAfterExitAsync<MessagesScenario.Report>(receiver)).Messages);
+    }
+
+    [Fact]
+    public async Task AfterTheMasterIsDisposed_SendAndBroadcastFail_AndMessagesComplete()
+    {
+        var receiver = await this.SpawnReadyAsync("messages", "receive");
+        var completed = this.Master.Messages.LastOrDefaultAsync().ToTask(this.TimeoutToken);
+
+        await this.Master.DisposeAsync();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => receiver.Worker.SendAsync(1, this.TimeoutToken).AsTask());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => this.Master.BroadcastAsync(1, this.TimeoutToken).AsTask());
+        Assert.Null(await completed);
+        var late = await Assert.ThrowsAsync<ObjectDisposedException>(() => this.Master.Messages.FirstAsync().ToTask(this.TimeoutToken));
+        Assert.NotNull(late);
+    }
+
+    [Fact]
+    public async Task AWorker_WhoseMasterDoesNotTakeMessages_GetsNotSupported()
+    {
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        using var rpc = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()), new FeaturelessMaster());
+        rpc.StartListening();
+        await using var worker = await SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
+
+        var refused = await Assert.ThrowsAsync<NotSupportedException>(() => worker.SendAsync(new { A = 1 }, this.TimeoutToken).AsTask());
+        Assert.Contains("\"messages\"", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AfterTheWorkerIsDisposed_ItsSendFails_AndItsMessagesComplete()
+    {
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        var master = new RawPeer(masterEnd);
+        var connecting = SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
+        await master.AnswerAsync(new("hello", PinnedRequests.Hello, """{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":1048576,"features":["messages"]}"""), this.TimeoutToken);
+        var worker = await connecting;
+        var completed = worker.Messages.LastOrDefaultAsync().ToTask(this.TimeoutToken);
+
+        await worker.DisposeAsync();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => worker.SendAsync(1, this.TimeoutToken).AsTask());
+        Assert.Null(await completed);
+    }
+
+    [Fact]
+    public async Task TheMessageNotification_IsPinned_BothWays()
+    {
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        var master = new RawPeer(masterEnd);
+        var connecting = SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
+        await master.AnswerAsync(new("hello", PinnedRequests.Hello, """{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":1048576,"features":["batch","messages"]}"""), this.TimeoutToken);
+        await using var worker = await connecting;
+
+        // Worker to master: a notification, its params an object with the message's JSON as the worker serializes values.
+        await worker.SendAsync(new { Job = "a", Tries = new[] { 1, 2 } }, this.TimeoutToken);
+        var sent = await master.ReadAsync(this.TimeoutToken);
+        Assert.Equal("""{"jsonrpc":"2.0","method":"message","params":{"message":{"Job":"a","Tries":[1,2]}}}""", sent.GetRawText());
+
+        // Master to worker: the same shape; the worker reads the message as it was written.
+        var received = worker.Messages.FirstAsync().ToTask(this.TimeoutToken);
+        await master.WriteAsync("""{"jsonrpc":"2.0","method":"message","params":{"message":{"Job":"b","Tries":[3]}}}""", this.TimeoutToken);
+        var message = await received;
+        Assert.Equal("""{"Job":"b","Tries":[3]}""", Encoding.UTF8.GetString(message.Json.Span));
+        Assert.Equal([3], message.Deserialize<JsonElement>().GetProperty("Tries").Deserialize<int[]>()!);
+
+        // The master writes it with the same codec.
+        Assert.Equal("""{"message":{"Job":"b","Tries":[3]}}""", JsonSerializer.Serialize(new Protocol.MessageNotification(new Protocol.RawJson("""{"Job":"b","Tries":[3]}"""u8.ToArray()))));
+    }
+
+    /// <summary>
+    /// Sends until a send has waited <see cref="ExpectedWait"/> (what a test waits for something that must not happen):
+    /// a send may wait a moment while the pipes between the processes fill, and only the one that stays waiting counts.
+    /// </summary>
+    private static async Task<(Task Waiting, int Queued)> SendUntilOneWaitsAsync(IWorker worker, string payload, int attempts, CancellationToken cancellationToken)
+    {
+        for (int queued = 0; queued < attempts; queued++)
+        {
+            var sending = worker.SendAsync(payload, cancellationToken).AsTask();
+            if (await Task.WhenAny(sending, Task.Delay(ExpectedWait, cancellationToken)) != sending)
+            {
+                return (sending, queued);
+            }
+
+            await sending;
+        }
+
+        return (Task.CompletedTask, attempts);
+    }
+
+    private static object Nested(int depth)
+    {
+        object value = 1;
+        for (int i = 0; i < depth; i++)
+        {
+            value = new[] { value };
+        }
+
+        return value;
+    }
+}
