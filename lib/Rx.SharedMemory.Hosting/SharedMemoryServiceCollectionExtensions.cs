@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -106,7 +107,7 @@ public static class SharedMemoryServiceCollectionExtensions
     {
         var options = services.AddOptions<SharedMemoryMasterHostOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SharedMemoryMasterHostOptions>>(new MasterHostOptionsValidator(path)));
-        services.TryAddSingleton(static sp => new SharedMemoryMaster(sp.GetRequiredService<IOptions<SharedMemoryMasterHostOptions>>().Value.Store, sp.GetService<ILoggerFactory>()));
+        services.TryAddSingleton(static sp => new SharedMemoryMaster(WithMeterFactory(sp.GetRequiredService<IOptions<SharedMemoryMasterHostOptions>>().Value.Store, sp), sp.GetService<ILoggerFactory>()));
         services.TryAddSingleton(static sp => sp.GetRequiredService<SharedMemoryMaster>().Store);
         services.TryAddSingleton(static sp => new WorkerSupervisor(
             sp.GetRequiredService<SharedMemoryMaster>(),
@@ -115,6 +116,19 @@ public static class SharedMemoryServiceCollectionExtensions
             sp.GetService<TimeProvider>()));
         services.AddHostedService(static sp => sp.GetRequiredService<WorkerSupervisor>());
         return options;
+    }
+
+    /// <summary>A copy of the master's settings with the host's meter factory, unless they name one; the bound options themselves are left as they are.</summary>
+    private static SharedMemoryOptions WithMeterFactory(SharedMemoryOptions options, IServiceProvider services)
+    {
+        if (options.MeterFactory is not null || services.GetService<IMeterFactory>() is not { } factory)
+        {
+            return options;
+        }
+
+        var copy = options.Clone();
+        copy.MeterFactory = factory;
+        return copy;
     }
 
     private static OptionsBuilder<SharedMemoryWorkerHostOptions> AddWorker(IServiceCollection services, string path)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Redis.Logging;
 using Rx.SharedMemory.Store;
 using StackExchange.Redis;
@@ -62,7 +63,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 this.wake.Set();
             }
         }).ConfigureAwait(false);
-        this.reading = Task.Run(this.ReadAsync);
+        this.reading = Detached.RunAsync(this.ReadAsync);
     }
 
     public async Task StopAsync()
@@ -182,12 +183,16 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     private static long VersionOf(string streamId) => long.Parse(streamId.AsSpan(0, streamId.IndexOf('-')), System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>A log entry as a change: fields k (key), t (kind), s (timestamp), v (value, when it has one), d (deadline).</summary>
+    /// <summary>
+    /// A log entry as a change: fields k (key), t (kind), s (timestamp), v (value, when it has one), d (deadline), p (the
+    /// traceparent it carries, when it has one).
+    /// </summary>
     private static ChangeRecord ToChange(long version, ReadOnlySpan<(RedisValue Name, RedisValue Value)> fields, out bool hasDeadline)
     {
         string? key = null;
         var kind = KeyChangeKind.Set;
         byte[]? value = null;
+        string? traceParent = null;
         long stamp = 0;
         hasDeadline = false;
         foreach (var (name, fieldValue) in fields)
@@ -199,10 +204,11 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 case "s": stamp = (long)fieldValue; break;
                 case "v": value = fieldValue; break;
                 case "d": hasDeadline = true; break;
+                case "p": traceParent = fieldValue; break;
             }
         }
 
-        return new ChangeRecord(key ?? string.Empty, kind, value, version, Time(stamp));
+        return new ChangeRecord(key ?? string.Empty, kind, value, version, Time(stamp)) { TraceParent = traceParent };
     }
 
     private static ChangeRecord ToChange(StreamEntry entry, out bool hasDeadline) =>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Redis.Logging;
 using Rx.SharedMemory.Store;
@@ -35,6 +36,14 @@ internal sealed class RedisEngine : IStoreEngine
     private readonly Task leaseLoop;
     private int disposed;
 
+    // The store's size as the instruments report it: read from the lease loop, never on a listener's thread (a round
+    // trip there would hold up the listener's every other instrument); null before the first read and after a failed one.
+    private volatile StoreSize? size;
+
+    // 1 while a read of the size is in flight (Interlocked): the lease loop starts one without waiting for it, so that
+    // a slow read never delays a renewal, and never starts a second.
+    private int readingSize;
+
     private RedisEngine(IConnectionMultiplexer redis, RedisStoreOptions redisOptions, SharedMemoryOptions options, long masterId, long version, ILogger logger)
     {
         this.redis = redis;
@@ -48,8 +57,9 @@ internal sealed class RedisEngine : IStoreEngine
         this.readsAreUses = (options.MaxEntries is not null || options.MaxBytes is not null) && options.EvictionPolicy != EvictionPolicy.NoEviction;
         this.feed = new RedisChangeFeed(this, version, logger);
         this.locks = new RedisLocks(this);
-        this.expiryLoop = Task.Run(this.ExpireAsync);
-        this.leaseLoop = Task.Run(this.KeepLeaseAsync);
+        // The engine's loops serve every caller: none runs in the context of the one that started the master.
+        this.expiryLoop = Detached.RunAsync(this.ExpireAsync);
+        this.leaseLoop = Detached.RunAsync(this.KeepLeaseAsync);
     }
 
     /// <summary>Gets this master's id among the store's masters; its owners are named <c>m{id}/w{worker}</c>.</summary>
@@ -62,6 +72,8 @@ internal sealed class RedisEngine : IStoreEngine
     public long Bytes => (long)this.db.StringGet(this.Key("bytes"));
 
     public int SubscriptionCount => this.feed.Count;
+
+    public StoreSize? Size => this.size;
 
     internal IDatabase Database => this.db;
 
@@ -117,19 +129,19 @@ internal sealed class RedisEngine : IStoreEngine
         return result.Length == 0 ? null : new StoredValue((byte[])result[0]!, (long)result[1]);
     }
 
-    public async ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken)
+    public async ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateWrite(key, utf8Json);
-        var result = Checked(key, await this.RunAsync(RedisScripts.Set, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), this.feed.Position).ConfigureAwait(false));
+        var result = Checked(key, await this.RunAsync(RedisScripts.Set, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), traceParent ?? string.Empty, this.feed.Position).ConfigureAwait(false));
         long version = (long)result[1];
         await this.CommittedAsync(version, result[2]).ConfigureAwait(false);
         return version;
     }
 
-    public async ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken)
+    public async ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateWrite(key, utf8Json);
-        var result = Checked(key, await this.RunAsync(RedisScripts.CompareAndSet, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), expectedVersion, this.feed.Position).ConfigureAwait(false));
+        var result = Checked(key, await this.RunAsync(RedisScripts.CompareAndSet, cancellationToken, key, utf8Json, Milliseconds(timeToLive), this.EphemeralOwner(owner), expectedVersion, traceParent ?? string.Empty, this.feed.Position).ConfigureAwait(false));
         bool succeeded = (long)result[1] == 1;
         long version = (long)result[2];
         if (succeeded)
@@ -140,10 +152,10 @@ internal sealed class RedisEngine : IStoreEngine
         return new CompareAndSetResult(succeeded, version);
     }
 
-    public async ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken)
+    public async ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateKey(key);
-        var result = Checked(key, await this.RunAsync(RedisScripts.Increment, cancellationToken, key, delta, this.feed.Position).ConfigureAwait(false));
+        var result = Checked(key, await this.RunAsync(RedisScripts.Increment, cancellationToken, key, delta, traceParent ?? string.Empty, this.feed.Position).ConfigureAwait(false));
         switch ((long)result[0])
         {
             case -2:
@@ -158,10 +170,10 @@ internal sealed class RedisEngine : IStoreEngine
         return (value, version);
     }
 
-    public async ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken)
+    public async ValueTask<long> DeleteAsync(string key, string? traceParent, CancellationToken cancellationToken)
     {
         this.limits.ValidateKey(key);
-        var result = (RedisResult[])(await this.RunAsync(RedisScripts.Delete, cancellationToken, key, this.feed.Position).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await this.RunAsync(RedisScripts.Delete, cancellationToken, key, traceParent ?? string.Empty, this.feed.Position).ConfigureAwait(false))!;
         long version = (long)result[0];
         if (version != 0)
         {
@@ -376,6 +388,29 @@ internal sealed class RedisEngine : IStoreEngine
         }
     }
 
+    /// <summary>
+    /// Reads the store's size for the instruments (<see cref="Size"/>), in one script. It never fails: nobody waits
+    /// for it but tests, and a failure leaves no size, so that the instruments report nothing rather than a value of
+    /// unknown age.
+    /// </summary>
+    /// <returns>A task that completes once <see cref="Size"/> is set.</returns>
+    internal async Task RefreshSizeAsync()
+    {
+        try
+        {
+            var read = (RedisResult[])(await this.RunAsync(RedisScripts.Size, this.stopping.Token).ConfigureAwait(false))!;
+            this.size = new StoreSize((long)read[0], (long)read[1], (long)read[2]);
+        }
+        catch (Exception)
+        {
+            this.size = null;
+        }
+        finally
+        {
+            Volatile.Write(ref this.readingSize, 0);
+        }
+    }
+
     private async Task KeepLeaseAsync()
     {
         var token = this.stopping.Token;
@@ -402,6 +437,11 @@ internal sealed class RedisEngine : IStoreEngine
                 foreach (var master in reaped)
                 {
                     this.logger.MasterReaped((string?)master, this.redisOptions.StoreName);
+                }
+
+                if (Interlocked.Exchange(ref this.readingSize, 1) == 0)
+                {
+                    _ = this.RefreshSizeAsync();
                 }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)

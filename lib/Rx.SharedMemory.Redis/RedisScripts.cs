@@ -41,12 +41,14 @@ internal static class RedisScripts
           return size
         end
 
-        -- The one commit path: the next version, the log entry, its trimming, and the readers' wake-up.
-        local function commit(key, kind, value, now, deadline)
+        -- The one commit path: the next version, the log entry, its trimming, and the readers' wake-up. trace is the
+        -- W3C traceparent the change carries ('' or nil for none).
+        local function commit(key, kind, value, now, deadline, trace)
           local v = redis.call('INCR', P .. 'version')
           local fields = {'k', key, 't', kind, 's', now}
           if value then fields[#fields + 1] = 'v'; fields[#fields + 1] = value end
           if deadline > 0 then fields[#fields + 1] = 'd'; fields[#fields + 1] = deadline end
+          if trace and trace ~= '' then fields[#fields + 1] = 'p'; fields[#fields + 1] = trace end
           redis.call('XADD', P .. 'log', v .. '-0', unpack(fields))
           local logbytes = redis.call('INCRBY', P .. 'logbytes', entry_size(fields))
           local length = redis.call('XLEN', P .. 'log')
@@ -60,7 +62,8 @@ internal static class RedisScripts
           return v
         end
 
-        local function remove(key, kind, now)
+        -- Removes a key; only a deletion a caller asked for passes a trace, never an expiry, eviction or release.
+        local function remove(key, kind, now, trace)
           local value = redis.call('HGET', P .. 'values', key)
           if not value then return 0 end
           redis.call('HDEL', P .. 'values', key)
@@ -70,7 +73,7 @@ internal static class RedisScripts
           redis.call('ZREM', P .. 'deadlines', key)
           redis.call('HDEL', P .. 'owners', key)
           redis.call('DECRBY', P .. 'bytes', #key + #value)
-          return commit(key, kind, nil, now, 0)
+          return commit(key, kind, nil, now, 0, trace)
         end
 
         -- A key's value, expiring it first when its deadline has passed and the expiry pass has not come round yet.
@@ -114,14 +117,15 @@ internal static class RedisScripts
           redis.call('ZADD', P .. 'lru', redis.call('INCR', P .. 'uses'), key)
         end
 
-        -- Writes a value found as old (nil: absent); ttl in ms (0: none), owner '' for none. Returns {0, version} or a refusal.
-        local function write(key, value, old, ttl, owner, now)
+        -- Writes a value found as old (nil: absent); ttl in ms (0: none), owner '' for none, trace the traceparent its
+        -- change carries ('' for none). Returns {0, version} or a refusal.
+        local function write(key, value, old, ttl, owner, now, trace)
           local size = #key + #value
           local refused = make_room(key, old, size, now)
           if refused then return refused end
           local deadline = 0
           if ttl > 0 then deadline = now + ttl end
-          local v = commit(key, SET, value, now, deadline)
+          local v = commit(key, SET, value, now, deadline, trace)
           redis.call('HSET', P .. 'values', key, value)
           redis.call('HSET', P .. 'meta', key, v .. ',' .. now)
           redis.call('ZADD', P .. 'keys', 0, key)
@@ -233,19 +237,20 @@ internal static class RedisScripts
 
     /// <summary>
     /// ARGV[6] key, ARGV[7] value, ARGV[8] time to live in ms (0: none), ARGV[9] owner ('' for none), ARGV[10] the
-    /// writer's reader position. Returns {0, version, the log's entries after that position}.
+    /// traceparent its change carries ('' for none), ARGV[11] the writer's reader position. Returns {0, version, the
+    /// log's entries after that position}.
     /// </summary>
     public const string Set = Prelude + """
         local now = now_ms()
         local key = ARGV[6]
-        local written = write(key, ARGV[7], find(key, now), tonumber(ARGV[8]), ARGV[9], now)
+        local written = write(key, ARGV[7], find(key, now), tonumber(ARGV[8]), ARGV[9], now, ARGV[10])
         if written[1] ~= 0 then return written end
         return {0, written[2], since(written[2])}
         """;
 
     /// <summary>
-    /// As <see cref="Set"/>, with ARGV[10] the expected version (0: absent) and ARGV[11] the reader position. Returns
-    /// {0, 1, version, entries} or {0, 0, current version}.
+    /// As <see cref="Set"/>, with ARGV[10] the expected version (0: absent), ARGV[11] the traceparent and ARGV[12] the
+    /// reader position. Returns {0, 1, version, entries} or {0, 0, current version}.
     /// </summary>
     public const string CompareAndSet = Prelude + """
         local now = now_ms()
@@ -254,13 +259,14 @@ internal static class RedisScripts
         local current = 0
         if old then current = meta(key) end
         if current ~= tonumber(ARGV[10]) then return {0, 0, current} end
-        local written = write(key, ARGV[7], old, tonumber(ARGV[8]), ARGV[9], now)
+        local written = write(key, ARGV[7], old, tonumber(ARGV[8]), ARGV[9], now, ARGV[11])
         if written[1] ~= 0 then return written end
         return {0, 1, written[2], since(written[2])}
         """;
 
     /// <summary>
-    /// ARGV[6] key, ARGV[7] delta, ARGV[8] the reader position. The sum is Redis's own 64-bit INCRBY on a scratch key
+    /// ARGV[6] key, ARGV[7] delta, ARGV[8] the traceparent its change carries ('' for none), ARGV[9] the reader
+    /// position. The sum is Redis's own 64-bit INCRBY on a scratch key
     /// (Lua's numbers are doubles): exact, and refused on overflow. Keeps the key's deadline and owner. Returns
     /// {0, new value, version, entries}.
     /// </summary>
@@ -281,17 +287,20 @@ internal static class RedisScripts
         local deadline = redis.call('ZSCORE', P .. 'deadlines', key)
         if deadline then ttl = math.max(1, tonumber(deadline) - now) end
         local owner = redis.call('HGET', P .. 'owners', key) or ''
-        local written = write(key, next, old, ttl, owner, now)
+        local written = write(key, next, old, ttl, owner, now, ARGV[8])
         if written[1] ~= 0 then return written end
         return {0, next, written[2], since(written[2])}
         """;
 
-    /// <summary>ARGV[6] key, ARGV[7] the reader position. Returns {the version of the deletion (0 when the key was absent), entries}.</summary>
+    /// <summary>
+    /// ARGV[6] key, ARGV[7] the traceparent its change carries ('' for none), ARGV[8] the reader position. Returns
+    /// {the version of the deletion (0 when the key was absent), entries}.
+    /// </summary>
     public const string Delete = Prelude + """
         local now = now_ms()
         local key = ARGV[6]
         if not find(key, now) then return {0, {}} end
-        local v = remove(key, DELETED, now)
+        local v = remove(key, DELETED, now, ARGV[7])
         return {v, since(v)}
         """;
 
@@ -299,6 +308,11 @@ internal static class RedisScripts
     public const string ExpireDue = Prelude + """
         local now = now_ms()
         return {expire_due(now), now}
+        """;
+
+    /// <summary>Returns {keys, bytes, the change log's length}: what the master's instruments report of the store.</summary>
+    public const string Size = Prelude + """
+        return {redis.call('HLEN', P .. 'values'), tonumber(redis.call('GET', P .. 'bytes') or '0'), redis.call('XLEN', P .. 'log')}
         """;
 
     /// <summary>ARGV[6] key. Returns {store version, value or false, version, timestamp}: the key's state at one version.</summary>

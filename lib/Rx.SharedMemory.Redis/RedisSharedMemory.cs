@@ -21,7 +21,7 @@ public static class RedisSharedMemory
     {
         var (checkedRedis, checkedOptions) = Checked(redis, options);
         var engine = await RedisEngine.ConnectAsync(checkedRedis, checkedOptions, Logger(loggerFactory), cancellationToken).ConfigureAwait(false);
-        return new SharedMemoryMaster(checkedOptions, loggerFactory, _ => engine);
+        return new SharedMemoryMaster(checkedOptions, loggerFactory, (_, _) => engine);
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Mirror;
 using Rx.SharedMemory.Serialization;
@@ -17,12 +18,16 @@ public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable, IOwnWrite
 {
     private readonly RedisEngine engine;
     private readonly LocalStore store;
+
+    // Its subscribers' conflations are counted here, as a master's are: on the options' factory's meter, or its own.
+    private readonly MasterMetrics metrics;
     private int disposed;
 
     internal RedisSharedStore(RedisEngine engine, SharedMemoryOptions options, ILogger logger)
     {
         this.engine = engine;
-        this.store = new LocalStore(engine, options, logger, typeof(RedisSharedStore));
+        this.metrics = new MasterMetrics(options.MeterFactory);
+        this.store = new LocalStore(engine, options, logger, typeof(RedisSharedStore), this.metrics);
     }
 
     /// <summary>Gets the version of the store's last committed change (a round trip to Redis).</summary>
@@ -103,6 +108,7 @@ public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable, IOwnWrite
         finally
         {
             this.engine.Dispose();
+            this.metrics.Dispose();
         }
     }
 }

@@ -64,6 +64,9 @@ public sealed class KeyChange
     /// </summary>
     internal int StateCount { get; init; } = -1;
 
+    /// <summary>Gets the W3C <c>traceparent</c> of the write that made the change, as a worker received it (unchecked); null for none.</summary>
+    internal string? TraceParent { get; init; }
+
     /// <summary>Gets a value indicating whether this change carries a value (a set, or a reset of an existing key).</summary>
     public bool HasValue { get; }
 
@@ -127,8 +130,8 @@ public sealed class KeyChange
 
     /// <summary>The same change, reporting that <paramref name="skippedVersions"/> earlier changes were conflated into it.</summary>
     internal KeyChange WithSkipped(long skippedVersions) => this.valueParsed
-        ? new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.value : null, skippedVersions) { StateCount = this.StateCount }
-        : new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.utf8Value : null, skippedVersions) { StateCount = this.StateCount };
+        ? new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.value : null, skippedVersions) { StateCount = this.StateCount, TraceParent = this.TraceParent }
+        : new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.utf8Value : null, skippedVersions) { StateCount = this.StateCount, TraceParent = this.TraceParent };
 
     /// <inheritdoc/>
     public override string ToString() => this.HasValue

@@ -114,6 +114,15 @@ public sealed class SharedMemoryOptions
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>
+    /// Gets or sets the factory the master takes its <see cref="System.Diagnostics.Metrics.Meter"/> from (named
+    /// <see cref="SharedMemoryMetrics.MeterName"/>), such as the host's; <see langword="null"/> (the default) for a meter
+    /// of the master's own, disposed with it. The hosting package sets it to the host's factory. Masters given one
+    /// factory share its meter, which keeps their instruments until the factory is disposed; their observed instruments
+    /// are told apart by the tag <c>rx.sharedmemory.master.id</c>.
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
+
+    /// <summary>
     /// Gets or sets how the master's <see cref="SharedMemoryMaster.Store"/> (and a store on another engine made with these options) write and read values with the typed methods that take no
     /// <see cref="System.Text.Json.Serialization.Metadata.JsonTypeInfo{T}"/>: naming policy, converters, a
     /// source-generated context as <see cref="JsonSerializerOptions.TypeInfoResolver"/>. Default:

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Reactive;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -46,6 +47,20 @@ public sealed class ChangeInboxTests : TestBase
         Assert.Equal([999L, 1_000], seen.TakeLast(2).Select(c => c.Version));
         Assert.Equal(1_000 - 10, seen.Skip(3).Sum(c => 1 + c.SkippedVersions));
         Assert.True(seen.Skip(3).Zip(seen.Skip(4)).All(p => p.First.Version < p.Second.Version), "changes must come in version order");
+    }
+
+    [Fact]
+    public async Task Observer_RunsOutsideTheContextOfTheReaderThatQueuedTheChange()
+    {
+        var observed = new TaskCompletionSource<Activity?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var subscription = new RemoteSubscription(1, Observer.Create<KeyChange>(_ => observed.TrySetResult(Activity.Current)));
+        var inbox = new ChangeInbox(capacity: 10, maxBytes: long.MaxValue, _ => { }, NullLogger.Instance);
+        using (new Activity("reader").Start())
+        {
+            inbox.Enqueue(subscription, Change("k", KeyChangeKind.Set, 1));
+        }
+
+        Assert.Null(await observed.Task.WaitAsync(this.TimeoutToken));
     }
 
     private static KeyChange Change(string key, KeyChangeKind kind, long version) =>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Store;
 
@@ -129,6 +130,24 @@ public sealed class ChangeOutboxTests : TestBase
         await done.Task.WaitAsync(this.TimeoutToken);
 
         Assert.Equal(["first", "last"], delivered.Select(i => i.Change.Key));
+    }
+
+    [Fact]
+    public async Task Delivery_RunsOutsideTheContextOfTheWriteThatStartedIt()
+    {
+        // The drain that starts for one write delivers later writes too: it must not run in the first writer's activity.
+        var delivered = new TaskCompletionSource<Activity?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var outbox = new ChangeOutbox(10, _ =>
+        {
+            delivered.TrySetResult(Activity.Current);
+            return default;
+        }, NullLogger.Instance);
+        using (new Activity("writer").Start())
+        {
+            outbox.Enqueue(1, Change("k", 1));
+        }
+
+        Assert.Null(await delivered.Task.WaitAsync(this.TimeoutToken));
     }
 
     private static ChangeRecord Change(string key, long version) => new(key, KeyChangeKind.Set, "1"u8.ToArray(), version, DateTimeOffset.UnixEpoch);

@@ -34,18 +34,20 @@ internal sealed class DeferredEngine(MemoryEngine inner) : IStoreEngine
 
     public int SubscriptionCount => inner.SubscriptionCount;
 
+    public StoreSize? Size => inner.Size;
+
     public ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken) => LaterAsync(inner.GetAsync(key, cancellationToken));
 
-    public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
-        LaterAsync(inner.SetAsync(key, utf8Json, timeToLive, owner, cancellationToken));
+    public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken) =>
+        LaterAsync(inner.SetAsync(key, utf8Json, timeToLive, owner, traceParent, cancellationToken));
 
-    public ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
-        LaterAsync(inner.CompareAndSetAsync(key, expectedVersion, utf8Json, timeToLive, owner, cancellationToken));
+    public ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken) =>
+        LaterAsync(inner.CompareAndSetAsync(key, expectedVersion, utf8Json, timeToLive, owner, traceParent, cancellationToken));
 
-    public ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken) =>
-        LaterAsync(inner.IncrementAsync(key, delta, cancellationToken));
+    public ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, string? traceParent, CancellationToken cancellationToken) =>
+        LaterAsync(inner.IncrementAsync(key, delta, traceParent, cancellationToken));
 
-    public ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken) => LaterAsync(inner.DeleteAsync(key, cancellationToken));
+    public ValueTask<long> DeleteAsync(string key, string? traceParent, CancellationToken cancellationToken) => LaterAsync(inner.DeleteAsync(key, traceParent, cancellationToken));
 
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
         LaterAsync(new ValueTask<long>(inner.LockAsync(name, owner, timeout, cancellationToken))).AsTask();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Time.Testing;
 using Rx.SharedMemory.Store;
 
@@ -36,6 +37,21 @@ public sealed class ExpirySchedulerTests : TestBase
             clock.SetUtcNow(Start + TimeSpan.FromMinutes(10));
             await due.Task.WaitAsync(this.TimeoutToken);
         }
+    }
+
+    [Fact]
+    public async Task Pass_RunsOutsideTheContextOfTheWriteThatStartedTheThread()
+    {
+        // The thread starts with the first deadline, and expires every later key too: not in that first writer's activity.
+        var clock = new FakeTimeProvider(Start);
+        var ran = new TaskCompletionSource<Activity?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var scheduler = new ExpiryScheduler(clock, () => ran.TrySetResult(Activity.Current));
+        using (new Activity("writer").Start())
+        {
+            scheduler.Schedule((Start + TimeSpan.FromMinutes(1)).UtcTicks);
+        }
+
+        Assert.Null(await ran.Task.WaitAsync(this.TimeoutToken));
     }
 
     /// <summary>A fake clock that moves on by <c>step</c> the first time a timer of it is set, before the timer takes its period.</summary>

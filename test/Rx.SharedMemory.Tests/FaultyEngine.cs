@@ -24,18 +24,20 @@ internal sealed class FaultyEngine(MemoryEngine inner) : IStoreEngine
 
     public int SubscriptionCount => inner.SubscriptionCount;
 
+    public StoreSize? Size => inner.Size;
+
     public ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken) => inner.GetAsync(Checked(key), cancellationToken);
 
-    public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
-        inner.SetAsync(Checked(key), utf8Json, timeToLive, owner, cancellationToken);
+    public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken) =>
+        inner.SetAsync(Checked(key), utf8Json, timeToLive, owner, traceParent, cancellationToken);
 
-    public ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
-        inner.CompareAndSetAsync(Checked(key), expectedVersion, utf8Json, timeToLive, owner, cancellationToken);
+    public ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken) =>
+        inner.CompareAndSetAsync(Checked(key), expectedVersion, utf8Json, timeToLive, owner, traceParent, cancellationToken);
 
-    public ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken) =>
-        inner.IncrementAsync(Checked(key), delta, cancellationToken);
+    public ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, string? traceParent, CancellationToken cancellationToken) =>
+        inner.IncrementAsync(Checked(key), delta, traceParent, cancellationToken);
 
-    public ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken) => inner.DeleteAsync(Checked(key), cancellationToken);
+    public ValueTask<long> DeleteAsync(string key, string? traceParent, CancellationToken cancellationToken) => inner.DeleteAsync(Checked(key), traceParent, cancellationToken);
 
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
         inner.LockAsync(Checked(name), owner, timeout, cancellationToken);

@@ -57,6 +57,20 @@ public sealed class HostedMasterTests : TestBase, IDisposable
     }
 
     [Fact]
+    public async Task HostedMaster_TakesItsMeterFromTheHostsFactory()
+    {
+        using var host = BuildFromConfiguration(new() { ["SharedMemory:Store:MaxEntries"] = "10" });
+        var master = host.Services.GetRequiredService<SharedMemoryMaster>();
+
+        Assert.Same(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), master.Metrics.Meter.Scope);
+        Assert.Equal(SharedMemoryMetrics.MeterName, master.Metrics.Meter.Name);
+
+        // The master got a copy: the bound options, a singleton others may read, are not changed.
+        Assert.Null(host.Services.GetRequiredService<IOptions<SharedMemoryMasterHostOptions>>().Value.Store.MeterFactory);
+        await master.DisposeAsync();
+    }
+
+    [Fact]
     public async Task HostedMaster_RestartsWithGrowingDelays_StartingOverAfterALongRun_AndItsHealthSaysSo()
     {
         var time = new FakeTimeProvider();

@@ -122,4 +122,32 @@ public sealed class KeyValueStoreTests
         Assert.Equal(KeyChangeKind.Reset, change.Kind);
         Assert.Equal(10, change.Version);
     }
+
+    [Fact]
+    public async Task AChange_CarriesTheTraceParentItsWriteWasGiven_NeverTheCurrentActivity_AndNoneWhenTheStoreMadeIt()
+    {
+        const string First = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        const string Second = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+        using var store = new KeyValueStore(new SharedMemoryOptions { MaxEntries = 1 });
+        using var committed = new CommittedChanges(store, string.Empty);
+        using var ambient = new System.Diagnostics.Activity("ambient").SetIdFormat(System.Diagnostics.ActivityIdFormat.W3C).Start();
+
+        store.Set("a", "1"u8.ToArray(), owner: 7, traceParent: First);
+        store.Set("b", "1"u8.ToArray(), owner: 7, traceParent: Second); // evicts a
+        store.ReleaseOwner(7); // deletes b
+        store.Set("c", "1"u8.ToArray());
+        store.Delete("c", Second);
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var changes = new List<(string, KeyChangeKind, string?)>();
+        for (int i = 0; i < 6; i++)
+        {
+            var change = await committed.NextAsync(timeout.Token);
+            changes.Add((change.Key, change.Kind, change.TraceParent));
+        }
+
+        Assert.Equal(
+            [("a", KeyChangeKind.Set, First), ("a", KeyChangeKind.Evicted, null), ("b", KeyChangeKind.Set, Second), ("b", KeyChangeKind.Deleted, null), ("c", KeyChangeKind.Set, null), ("c", KeyChangeKind.Deleted, Second)],
+            changes);
+    }
 }

@@ -81,7 +81,7 @@ public sealed class OperationTableTests : TestBase
         var worker = pair.RawWorker;
 
         var hello = await worker.CallAsync(RpcMethods.Hello, PinnedRequests.Hello, this.TimeoutToken);
-        Assert.Equal("""{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":16777216,"features":["batch","messages"]}""", Result(hello));
+        Assert.Equal("""{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":16777216,"features":["batch","messages","traceContext"]}""", Result(hello));
 
         foreach (var exchange in PinnedRequests.Conversation)
         {

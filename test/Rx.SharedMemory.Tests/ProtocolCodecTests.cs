@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Nerdbank.Streams;
@@ -104,6 +105,47 @@ public sealed class ProtocolCodecTests : TestBase
         Assert.True(received[0].ToKeyChange().HasValue);
         Assert.Null(received[1].Value);
         Assert.Equal(KeyChangeKind.Deleted, received[1].Kind);
+    }
+
+    [Fact]
+    public void Changes_CarryTheirWritersTraceParent_Pinned_AndIgnoreOneThatIsNot()
+    {
+        var context = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
+        string parent = $"00-{context.TraceId.ToHexString()}-{context.SpanId.ToHexString()}-01";
+        ChangeBatch sent = new([
+            new OutboxItem(1, new ChangeRecord("k", KeyChangeKind.Set, "1"u8.ToArray(), 2, DateTimeOffset.UnixEpoch) { TraceParent = parent }, 0),
+            new OutboxItem(1, new ChangeRecord("k", KeyChangeKind.Deleted, null, 3, DateTimeOffset.UnixEpoch), 0)]);
+
+        string json = JsonSerializer.Serialize(sent);
+
+        Assert.Equal($$"""[{"subscription":1,"key":"k","kind":"set","version":2,"timestamp":0,"skipped":0,"traceparent":"{{parent}}","value":1},{"subscription":1,"key":"k","kind":"deleted","version":3,"timestamp":0,"skipped":0}]""", json);
+        var received = JsonSerializer.Deserialize<ChangeBatch>(json).Received!;
+        Assert.Equal(parent, received[0].ToKeyChange().TraceParent);
+        Assert.Equal(context.SpanId, Protocol.TraceParent.Parse(received[0].ToKeyChange().TraceParent).SpanId);
+        Assert.Null(received[1].ToKeyChange().TraceParent);
+        Assert.Equal(json, JsonSerializer.Serialize(new ChangeBatch(received)));
+
+        // Kept as text, parsed only where an activity starts from it: one that is not a traceparent means none.
+        var odd = JsonSerializer.Deserialize<ChangeBatch>("""[{"traceparent":{"x":1},"key":"k","kind":"set","version":2,"subscription":1,"timestamp":0,"skipped":0,"value":1},{"traceparent":"nonsense","key":"k","kind":"set","version":3,"subscription":1,"timestamp":0,"skipped":0,"value":1}]""").Received!;
+        Assert.Null(odd[0].ToKeyChange().TraceParent);
+        Assert.Equal(default, Protocol.TraceParent.Parse(odd[1].ToKeyChange().TraceParent));
+        Assert.Equal(3, odd[1].Version);
+    }
+
+    [Fact]
+    public void BatchTraceParents_OnePerCall_NoneWithoutAContext_AndReadLeniently()
+    {
+        string parent = $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-00";
+        Assert.Null(BatchRequest.TraceParents([new TracedCall(null), new TracedCall(null)]));
+        var parents = BatchRequest.TraceParents([new TracedCall(null), new TracedCall(parent)])!;
+        Assert.Equal(new string?[] { null, parent }, parents);
+
+        var wire = JsonSerializer.SerializeToElement(parents);
+        Assert.Null(BatchRequest.TraceParentAt(wire, 0));
+        Assert.Equal(parent, BatchRequest.TraceParentAt(wire, 1));
+        Assert.Null(BatchRequest.TraceParentAt(wire, 2));
+        Assert.Null(BatchRequest.TraceParentAt(null, 0));
+        Assert.Null(BatchRequest.TraceParentAt(JsonSerializer.SerializeToElement(new object?[] { 7, 8 }), 1));
     }
 
     [Fact]
@@ -343,4 +385,13 @@ public sealed class ProtocolCodecTests : TestBase
     }
 
     private static PooledJson Pooled<T>(T value) => PooledJson.Serialize(value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)JsonSerializerOptions.Default.GetTypeInfo(typeof(T)));
+
+    private sealed record TracedCall(string? TraceParent) : BatchRequest.IBatchCall
+    {
+        public string Method => RpcMethods.Get;
+
+        public object?[] Arguments => ["k"];
+
+        public int RegionAt => 0;
+    }
 }

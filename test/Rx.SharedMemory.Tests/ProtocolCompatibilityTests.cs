@@ -25,6 +25,26 @@ public sealed class ProtocolCompatibilityTests : WorkerProcessTestBase
         Assert.Equal(["hello", "set a", "set b", "get a"], master.Calls);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AWorker_SendsTraceParents_OnlyToAMasterThatListsTraceContext(bool listed)
+    {
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        var master = listed ? new FeaturelessMaster("traceContext") : new FeaturelessMaster();
+        using var rpc = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()), master) { ActivityTracingStrategy = master.TraceParents };
+        rpc.StartListening();
+
+        await using var worker = await SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
+        using (var caller = new System.Diagnostics.Activity("caller").SetIdFormat(System.Diagnostics.ActivityIdFormat.W3C).Start())
+        {
+            await worker.SetAsync("a", 1, this.TimeoutToken);
+            Assert.Equal(
+                [("hello", null), ("set", listed ? caller.Id : null)],
+                master.TraceParents.Received);
+        }
+    }
+
     [Fact]
     public async Task AMethodTheMasterLacks_FailsAsTheLibrarysException_NotStreamJsonRpcs()
     {

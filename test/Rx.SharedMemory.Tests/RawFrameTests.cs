@@ -128,7 +128,7 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
     public async Task AFaultInsideTheMaster_IsAnsweredAsAnInternalError_AndBadArguments32602_WithNoDotNetTypeOrStackInTheAnswer()
     {
         using var logs = new RecordingLoggerFactory();
-        await using var master = new SharedMemoryMaster(new SharedMemoryOptions(), logs, static o => new FaultyEngine(new MemoryEngine(o)));
+        await using var master = new SharedMemoryMaster(new SharedMemoryOptions(), logs, static (o, m) => new FaultyEngine(new MemoryEngine(o, m)));
         byte[] frames =
         [
             .. Frame("""{"jsonrpc":"2.0","id":50,"method":"get","params":["fault/a"]}"""),

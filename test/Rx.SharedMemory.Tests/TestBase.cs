@@ -23,7 +23,7 @@ public abstract class TestBase
     private protected async Task<SharedMemoryMaster> StartMasterAsync(TestEngine engine, SharedMemoryOptions? options = null) => engine switch
     {
         TestEngine.Memory => new SharedMemoryMaster(options),
-        TestEngine.Deferred => new SharedMemoryMaster(options, null, static o => new DeferredEngine(new MemoryEngine(o))),
+        TestEngine.Deferred => new SharedMemoryMaster(options, null, static (o, m) => new DeferredEngine(new MemoryEngine(o, m))),
         _ => await RedisSharedMemory.StartMasterAsync(NewRedisStore(), options, cancellationToken: this.TimeoutToken),
     };
 

@@ -39,6 +39,21 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task WorkerExited_IsReportedOutsideTheContextOfTheSpawn()
+    {
+        var exited = new TaskCompletionSource<System.Diagnostics.Activity?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var watching = this.Master.WorkerExited.Subscribe(_ => exited.TrySetResult(System.Diagnostics.Activity.Current));
+        (IWorker Worker, string Report) quick;
+        using (new System.Diagnostics.Activity("spawner").Start())
+        {
+            quick = await this.SpawnAsync("get", "nothing");
+        }
+
+        await this.ReportAfterExitAsync(quick);
+        Assert.Null(await exited.Task.WaitAsync(this.TimeoutToken));
+    }
+
+    [Fact]
     public async Task ProcessesAWorkerStarts_DoNotInheritItsPipesToTheMaster()
     {
         var report = await this.ReportAfterExitAsync<SpawnChildScenario.Report>(await this.SpawnAsync("spawn-child"));

@@ -31,6 +31,13 @@ internal interface IStoreEngine : IDisposable
     /// <summary>Gets the number of registered subscriptions.</summary>
     int SubscriptionCount { get; }
 
+    /// <summary>
+    /// Gets the store's size for the master's observed instruments, without waiting, from the thread of whatever
+    /// listener collects: read now by an engine in memory; the last value an engine refreshed in the background by a
+    /// remote one, or null when it has none (not read yet, or the last read failed).
+    /// </summary>
+    StoreSize? Size { get; }
+
     /// <summary>Reads a key, counting as a use for eviction.</summary>
     /// <returns>Its value and version; null when it is absent.</returns>
     ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken);
@@ -40,20 +47,24 @@ internal interface IStoreEngine : IDisposable
     /// <param name="utf8Json">The value as compact UTF-8 JSON; the engine may keep the array, so the caller must not change it.</param>
     /// <param name="timeToLive">When the key expires; null for never.</param>
     /// <param name="owner">The owner that holds the key as ephemeral, or 0.</param>
+    /// <param name="traceParent">
+    /// The W3C <c>traceparent</c> of the operation that writes, which its change carries to the subscriptions it
+    /// reaches; null for none. A change the engine makes itself (an expiry, an eviction, a release) carries none.
+    /// </param>
     /// <param name="cancellationToken">Cancels before the commit; once committed, the write stands.</param>
     /// <returns>The version of the change.</returns>
-    ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken);
+    ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken);
 
-    /// <summary>Stores a value only if the key is at <paramref name="expectedVersion"/> (0: absent).</summary>
-    ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken);
+    /// <summary>Stores a value only if the key is at <paramref name="expectedVersion"/> (0: absent); its change carries <paramref name="traceParent"/>, as a set's.</summary>
+    ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken);
 
-    /// <summary>Adds <paramref name="delta"/> to a key's 64-bit integer (absent: 0).</summary>
+    /// <summary>Adds <paramref name="delta"/> to a key's 64-bit integer (absent: 0); its change carries <paramref name="traceParent"/>, as a set's.</summary>
     /// <returns>The new value and the version of the change.</returns>
-    ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken);
+    ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, string? traceParent, CancellationToken cancellationToken);
 
-    /// <summary>Deletes a key.</summary>
+    /// <summary>Deletes a key; its change carries <paramref name="traceParent"/>, as a set's.</summary>
     /// <returns>The version of the change; 0 when the key was absent.</returns>
-    ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken);
+    ValueTask<long> DeleteAsync(string key, string? traceParent, CancellationToken cancellationToken);
 
     /// <summary>Waits for a named lock, queued behind those who asked before.</summary>
     /// <returns>The token that releases it.</returns>

@@ -1,3 +1,4 @@
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Engine;
@@ -6,10 +7,10 @@ namespace Rx.SharedMemory.Engine;
 /// The embedded engine, the default: the store in the master's memory (<see cref="KeyValueStore"/>) and its locks
 /// (<see cref="LockTable"/>). Every operation but a lock wait completes synchronously.
 /// </summary>
-internal sealed class MemoryEngine(SharedMemoryOptions options) : IStoreEngine
+internal sealed class MemoryEngine(SharedMemoryOptions options, MasterMetrics? metrics = null) : IStoreEngine
 {
     /// <summary>Gets the store, for tests that check what an owner left.</summary>
-    internal KeyValueStore Store { get; } = new(options);
+    internal KeyValueStore Store { get; } = new(options, metrics);
 
     /// <summary>Gets the locks, for tests that check what an owner left.</summary>
     internal LockTable Locks { get; } = new();
@@ -22,18 +23,20 @@ internal sealed class MemoryEngine(SharedMemoryOptions options) : IStoreEngine
 
     public int SubscriptionCount => this.Store.SubscriptionCount;
 
+    public StoreSize? Size => this.Store.Size;
+
     public ValueTask<StoredValue?> GetAsync(string key, CancellationToken cancellationToken) => new(this.Store.Get(key));
 
-    public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
-        new(this.Store.Set(key, utf8Json, timeToLive, owner));
+    public ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken) =>
+        new(this.Store.Set(key, utf8Json, timeToLive, owner, traceParent));
 
-    public ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, CancellationToken cancellationToken) =>
-        new(this.Store.CompareAndSet(key, expectedVersion, utf8Json, timeToLive, owner));
+    public ValueTask<CompareAndSetResult> CompareAndSetAsync(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken) =>
+        new(this.Store.CompareAndSet(key, expectedVersion, utf8Json, timeToLive, owner, traceParent));
 
-    public ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, CancellationToken cancellationToken) =>
-        new(this.Store.Increment(key, delta));
+    public ValueTask<(long Value, long Version)> IncrementAsync(string key, long delta, string? traceParent, CancellationToken cancellationToken) =>
+        new(this.Store.Increment(key, delta, traceParent));
 
-    public ValueTask<long> DeleteAsync(string key, CancellationToken cancellationToken) => new(this.Store.Delete(key));
+    public ValueTask<long> DeleteAsync(string key, string? traceParent, CancellationToken cancellationToken) => new(this.Store.Delete(key, traceParent));
 
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
         this.Locks.AcquireAsync(name, owner, timeout, cancellationToken);

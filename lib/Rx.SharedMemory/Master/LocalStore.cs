@@ -5,16 +5,21 @@ using System.Reactive.Linq;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Mirror;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Serialization;
 using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Master;
 
-/// <summary>The store as the master's own code sees it: the same <see cref="ISharedStore"/> as a worker's, without a pipe.</summary>
+/// <summary>
+/// The store as the master's own code sees it: the same <see cref="ISharedStore"/> as a worker's, without a pipe. A
+/// write starts no activity; its change carries the <c>traceparent</c> of the caller's current activity, if any.
+/// </summary>
 internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsSource
 {
     private readonly IStoreEngine engine;
@@ -29,6 +34,9 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     /// <summary>The owner of the locks the master takes itself; workers are numbered from 1.</summary>
     private const long MasterOwner = 0;
 
+    // Where its subscriptions' conflations are counted; thread-safe.
+    private readonly MasterMetrics metrics;
+
     // No lock: taken with Interlocked.Increment by Observe on any thread, so that each subscription has its own id.
     private long nextSubscriptionId;
 
@@ -36,8 +44,9 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     // by the check after its registration.
     private volatile bool disposed;
 
-    public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger, Type owner)
+    public LocalStore(IStoreEngine engine, SharedMemoryOptions options, ILogger logger, Type owner, MasterMetrics? metrics = null)
     {
+        this.metrics = metrics ?? MasterMetrics.Unowned;
         this.engine = engine;
         this.options = options;
         this.logger = logger;
@@ -104,7 +113,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
         this.ThrowIfUnusable(cancellationToken);
         byte[] json = Serialize(key, value, jsonTypeInfo);
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, 0, cancellationToken);
+        var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, 0, TraceParent.Current(), cancellationToken);
         return await (mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, json, result.Succeeded, result.Version)) : call).ConfigureAwait(false);
     }
 
@@ -112,7 +121,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     {
         this.ThrowIfUnusable(cancellationToken);
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.IncrementAsync(key, delta, cancellationToken);
+        var call = this.engine.IncrementAsync(key, delta, TraceParent.Current(), cancellationToken);
         var (value, version) = await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, result) => own.Set(key, result.Value, result.Version)) : call).ConfigureAwait(false);
         return new StoreEntry<long>(value, version);
     }
@@ -128,7 +137,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     {
         this.ThrowIfUnusable(cancellationToken);
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.DeleteAsync(key, cancellationToken);
+        var call = this.engine.DeleteAsync(key, TraceParent.Current(), cancellationToken);
         return await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, version) => own.Deleted(key, version)) : call).ConfigureAwait(false) != 0;
     }
 
@@ -178,7 +187,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     private ValueTask<long> SetCoreAsync(string key, byte[] json, TimeSpan? timeToLive, CancellationToken cancellationToken)
     {
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.SetAsync(key, json, timeToLive, 0, cancellationToken);
+        var call = this.engine.SetAsync(key, json, timeToLive, 0, TraceParent.Current(), cancellationToken);
         return mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, version) => own.Set(key, json, version)) : call;
     }
 
@@ -213,6 +222,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
                 queueCapacity,
                 queueMaxBytes,
                 this.logger,
+                this.metrics,
                 s => this.subscriptions.TryRemove(s, out _));
             this.subscriptions.TryAdd(subscription, true);
             try

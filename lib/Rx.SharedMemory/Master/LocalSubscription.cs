@@ -1,5 +1,6 @@
 using System.Reactive;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Store;
@@ -15,7 +16,7 @@ internal sealed class LocalSubscription : IDisposable
     private readonly Action<LocalSubscription> onDispose;
     private volatile bool disposed;
 
-    public LocalSubscription(long id, string keyOrPrefix, bool isPrefix, IStoreEngine engine, IObserver<KeyChange> observer, int queueCapacity, long queueMaxBytes, ILogger logger, Action<LocalSubscription> onDispose)
+    public LocalSubscription(long id, string keyOrPrefix, bool isPrefix, IStoreEngine engine, IObserver<KeyChange> observer, int queueCapacity, long queueMaxBytes, ILogger logger, MasterMetrics metrics, Action<LocalSubscription> onDispose)
     {
         this.engine = engine;
         this.logger = logger;
@@ -23,7 +24,7 @@ internal sealed class LocalSubscription : IDisposable
 
         // Serialized: completion on shutdown must not overlap a delivery in flight.
         this.observer = Observer.Synchronize(observer);
-        var outbox = new ChangeOutbox(queueCapacity, this.DeliverAsync, logger, queueMaxBytes);
+        var outbox = new ChangeOutbox(queueCapacity, this.DeliverAsync, logger, queueMaxBytes, metrics);
         this.Registration = new StoreSubscription(id, keyOrPrefix, isPrefix, outbox);
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
@@ -20,9 +21,10 @@ internal static class MasterChannel
     /// <param name="outbound">Counts what waits to be written to the worker.</param>
     /// <param name="requestFailed">Told of a request that failed with an exception the protocol has no code for, to log it.</param>
     /// <param name="hold">Holds the next read back while the worker's last message waits for observers that are behind.</param>
+    /// <param name="metrics">Where the master's pauses in reading are counted.</param>
     /// <returns>The connection, not listening yet.</returns>
     [RequiresUnreferencedCode(RpcChannel.Requirement)]
     [RequiresDynamicCode(RpcChannel.Requirement)]
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound, Action<Exception, string?> requestFailed, ReadHold? hold = null) =>
-        RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter(), requestFailed, hold);
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound, Action<Exception, string?> requestFailed, ReadHold hold, MasterMetrics metrics) =>
+        RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter(), requestFailed, hold, metrics);
 }

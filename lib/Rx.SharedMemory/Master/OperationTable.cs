@@ -1,6 +1,9 @@
 using System.Collections.Frozen;
+using System.Diagnostics;
 using System.Text.Json;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Protocol;
+using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Store;
 using StreamJsonRpc;
 
@@ -18,62 +21,73 @@ namespace Rx.SharedMemory.Master;
 /// </remarks>
 internal static class OperationTable
 {
-    /// <summary>Every method a worker may call. The lambdas' parameter names and defaults are the protocol's: a request by name matches them.</summary>
+    /// <summary>
+    /// Every method a worker may call. The lambdas' parameter names and defaults are the protocol's: a request by name
+    /// matches them. Each operation takes its request's <c>traceparent</c> first, before it can wait
+    /// (<see cref="TraceContextStrategy.TakeInbound"/>).
+    /// </summary>
     private static readonly Operation[] Operations =
     [
         new(RpcMethods.Hello, static t => (int protocolVersion, int processId, bool sharedRegion = false) => t.OnHello(protocolVersion, processId, sharedRegion)),
         new(
             RpcMethods.Get,
-            static t => (string key) => GetAsync(t.Greeted(), key),
-            static (t, a) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key")))),
+            static t => (string key) => RunAsync(t, RpcMethods.Get, key, static (t, key, _) => GetAsync(t.Greeted(), key), t.TraceContext.TakeInbound()),
+            static (t, a, _) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key")))),
         new(
             RpcMethods.Set,
-            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => SetAsync(t.Greeted(), key, RawJson.CopyOf(value), ttlMs, ephemeral),
-            static (t, a) => AsObjectAsync(SetAsync(
+            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.Set, (key, value, ttlMs, ephemeral), static (t, a, trace) => SetAsync(t.Greeted(), a.key, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
+            static (t, a, trace) => AsObjectAsync(SetAsync(
                 t,
                 a.String(BatchPositions.Set.Key, "key"),
                 t.ValueOf(a, BatchPositions.Set.Key, BatchPositions.Set.Value, BatchPositions.Set.RegionOffset),
                 a.OptionalDouble(BatchPositions.Set.TtlMs, "ttlMs"),
-                a.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral")))),
+                a.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral"),
+                trace))),
         new(
             RpcMethods.CompareAndSet,
-            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => CompareAndSetAsync(t.Greeted(), key, expectedVersion, RawJson.CopyOf(value), ttlMs, ephemeral),
-            static (t, a) => AsObjectAsync(CompareAndSetAsync(
+            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.CompareAndSet, (key, expectedVersion, value, ttlMs, ephemeral), static (t, a, trace) => CompareAndSetAsync(t.Greeted(), a.key, a.expectedVersion, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
+            static (t, a, trace) => AsObjectAsync(CompareAndSetAsync(
                 t,
                 a.String(BatchPositions.CompareAndSet.Key, "key"),
                 a.Int64(BatchPositions.CompareAndSet.ExpectedVersion, "expectedVersion"),
                 t.ValueOf(a, BatchPositions.CompareAndSet.Key, BatchPositions.CompareAndSet.Value, BatchPositions.CompareAndSet.RegionOffset),
                 a.OptionalDouble(BatchPositions.CompareAndSet.TtlMs, "ttlMs"),
-                a.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral")))),
+                a.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral"),
+                trace))),
         new(
             RpcMethods.Increment,
-            static t => (string key, long delta = 1) => IncrementAsync(t.Greeted(), key, delta),
-            static (t, a) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1))),
+            static t => (string key, long delta = 1) => RunAsync(t, RpcMethods.Increment, (key, delta), static (t, a, trace) => IncrementAsync(t.Greeted(), a.key, a.delta, trace), t.TraceContext.TakeInbound()),
+            static (t, a, trace) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1, trace))),
         new(
             RpcMethods.Delete,
-            static t => (string key) => DeleteAsync(t.Greeted(), key),
-            static (t, a) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key")))),
-        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => t.LockAsync(name, timeoutMs, cancellationToken)),
+            static t => (string key) => RunAsync(t, RpcMethods.Delete, key, static (t, key, trace) => DeleteAsync(t.Greeted(), key, trace), t.TraceContext.TakeInbound()),
+            static (t, a, trace) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key"), trace))),
+        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RunAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a, _) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)), t.TraceContext.TakeInbound())),
         new(
             RpcMethods.Unlock,
-            static t => (string name, long token) => t.Greeted().Engine.UnlockAsync(name, token, CancellationToken.None),
-            static (t, a) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
-        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => t.SubscribeAsync(subscription, key, prefix, fromVersion)),
-        new(RpcMethods.Unsubscribe, static t => (long subscription) => t.Unsubscribe(subscription)),
-        new(RpcMethods.Batch, static t => (BatchRequest calls) => t.BatchAsync(calls)),
+            static t => (string name, long token) => RunAsync(t, RpcMethods.Unlock, (name, token), static (t, a, _) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None), t.TraceContext.TakeInbound()),
+            static (t, a, _) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
+        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => RunAsync(t, RpcMethods.Subscribe, (subscription, key, prefix, fromVersion), static (t, a, _) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion), t.TraceContext.TakeInbound())),
+        new(RpcMethods.Unsubscribe, static t => (long subscription) => RunAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription, _) => new ValueTask<bool>(t.Unsubscribe(subscription)), t.TraceContext.TakeInbound())),
+        new(RpcMethods.Batch, static t => (BatchRequest calls, JsonElement? traceparents = null) => t.BatchAsync(calls, traceparents)),
         new(RpcMethods.Message, static t => (JsonElement message) => t.OnMessage(message)),
     ];
 
-    private static readonly FrozenDictionary<string, Func<WorkerConnection, BatchArguments, ValueTask<object?>>> Batched =
-        Operations.Where(o => o.Batched is not null).ToFrozenDictionary(o => o.Name, o => o.Batched!, StringComparer.Ordinal);
+    private static readonly FrozenDictionary<string, Operation> Batched =
+        Operations.Where(o => o.Batched is not null).ToFrozenDictionary(o => o.Name, StringComparer.Ordinal);
 
     private static readonly string BatchedNames = string.Join(", ", Operations.Where(o => o.Batched is not null).Select(o => o.Name));
 
-    /// <summary>Serves every operation of the table on <paramref name="rpc"/>, for one connection: the worker can call these and nothing else.</summary>
+    /// <summary>
+    /// Serves every operation of the table on <paramref name="rpc"/>, for one connection: the worker can call these and
+    /// nothing else. The connection's requests carry their trace context to the operations through
+    /// <see cref="WorkerConnection.TraceContext"/>, installed here, where it is read.
+    /// </summary>
     /// <param name="rpc">The connection, not listening yet.</param>
     /// <param name="connection">The connection.</param>
     public static void Register(JsonRpc rpc, WorkerConnection connection)
     {
+        rpc.ActivityTracingStrategy = connection.TraceContext;
         foreach (var operation in Operations)
         {
             rpc.AddLocalRpcMethod(operation.Name, operation.Bind(connection));
@@ -83,11 +97,12 @@ internal static class OperationTable
     /// <summary>Runs one call of a batch; its result is what a request of its own would return.</summary>
     /// <param name="connection">The connection.</param>
     /// <param name="arguments">The call.</param>
+    /// <param name="callerTraceParent">The call's entry of the batch's <c>traceparents</c>, as received; null for none.</param>
     /// <returns>The result: null, a number, a boolean or a message.</returns>
     /// <exception cref="ArgumentException">The method cannot be called in a batch.</exception>
-    public static ValueTask<object?> RunBatchedAsync(WorkerConnection connection, BatchArguments arguments) =>
-        Batched.TryGetValue(arguments.Method, out var run)
-            ? run(connection, arguments)
+    public static ValueTask<object?> RunBatchedAsync(WorkerConnection connection, BatchArguments arguments, string? callerTraceParent = null) =>
+        Batched.TryGetValue(arguments.Method, out var operation)
+            ? RunAsync(connection, operation.Name, arguments, operation.Batched!, callerTraceParent)
             : throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
 
     private static async ValueTask<EntryMessage<RawJson>?> GetAsync(WorkerConnection connection, string key) =>
@@ -95,32 +110,87 @@ internal static class OperationTable
             ? new EntryMessage<RawJson> { Value = new RawJson(stored.Value), Version = stored.Version }
             : null;
 
-    private static ValueTask<long> SetAsync(WorkerConnection connection, string key, byte[] value, double? ttlMs, bool ephemeral)
+    private static ValueTask<long> SetAsync(WorkerConnection connection, string key, byte[] value, double? ttlMs, bool ephemeral, string? traceParent)
     {
         var timeToLive = TimeToLive(ttlMs);
         return ephemeral
-            ? connection.AsOwnerAsync(RpcMethods.Set, key, (key, value, timeToLive), static (engine, s, owner) => engine.SetAsync(s.key, s.value, s.timeToLive, owner, CancellationToken.None))
-            : connection.PastGateAsync((key, value, timeToLive), static (engine, s, _) => engine.SetAsync(s.key, s.value, s.timeToLive, 0, CancellationToken.None));
+            ? connection.AsOwnerAsync(RpcMethods.Set, key, (key, value, timeToLive, traceParent), static (engine, s, owner) => engine.SetAsync(s.key, s.value, s.timeToLive, owner, s.traceParent, CancellationToken.None))
+            : connection.PastGateAsync((key, value, timeToLive, traceParent), static (engine, s, _) => engine.SetAsync(s.key, s.value, s.timeToLive, 0, s.traceParent, CancellationToken.None));
     }
 
-    private static async ValueTask<CompareAndSetMessage> CompareAndSetAsync(WorkerConnection connection, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral)
+    private static async ValueTask<CompareAndSetMessage> CompareAndSetAsync(WorkerConnection connection, string key, long expectedVersion, byte[] value, double? ttlMs, bool ephemeral, string? traceParent)
     {
         var timeToLive = TimeToLive(ttlMs);
         var running = ephemeral
-            ? connection.AsOwnerAsync(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive), static (engine, s, owner) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, owner, CancellationToken.None))
-            : connection.PastGateAsync((key, expectedVersion, value, timeToLive), static (engine, s, _) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, 0, CancellationToken.None));
+            ? connection.AsOwnerAsync(RpcMethods.CompareAndSet, key, (key, expectedVersion, value, timeToLive, traceParent), static (engine, s, owner) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, owner, s.traceParent, CancellationToken.None))
+            : connection.PastGateAsync((key, expectedVersion, value, timeToLive, traceParent), static (engine, s, _) => engine.CompareAndSetAsync(s.key, s.expectedVersion, s.value, s.timeToLive, 0, s.traceParent, CancellationToken.None));
         var result = await running.ConfigureAwait(false);
         return new CompareAndSetMessage { Succeeded = result.Succeeded, Version = result.Version };
     }
 
-    private static async ValueTask<EntryMessage<long>> IncrementAsync(WorkerConnection connection, string key, long delta)
+    private static async ValueTask<EntryMessage<long>> IncrementAsync(WorkerConnection connection, string key, long delta, string? traceParent)
     {
-        var (value, version) = await connection.PastGateAsync((key, delta), static (engine, s, _) => engine.IncrementAsync(s.key, s.delta, CancellationToken.None)).ConfigureAwait(false);
+        var (value, version) = await connection.PastGateAsync((key, delta, traceParent), static (engine, s, _) => engine.IncrementAsync(s.key, s.delta, s.traceParent, CancellationToken.None)).ConfigureAwait(false);
         return new EntryMessage<long> { Value = value, Version = version };
     }
 
-    private static ValueTask<long> DeleteAsync(WorkerConnection connection, string key) =>
-        connection.PastGateAsync(key, static (engine, key, _) => engine.DeleteAsync(key, CancellationToken.None));
+    private static ValueTask<long> DeleteAsync(WorkerConnection connection, string key, string? traceParent) =>
+        connection.PastGateAsync((key, traceParent), static (engine, s, _) => engine.DeleteAsync(s.key, s.traceParent, CancellationToken.None));
+
+    /// <summary>
+    /// Runs one operation, by request or in a batch, inside its activity (<see cref="StoreActivities.StartOperation"/>),
+    /// and records its duration by its name when it ends. <paramref name="run"/> is given the <c>traceparent</c> its
+    /// changes carry. The arguments are read before this returns, as a batch needs.
+    /// </summary>
+    private static ValueTask<TResult> RunAsync<TState, TResult>(WorkerConnection connection, string operation, TState state, Func<WorkerConnection, TState, string?, ValueTask<TResult>> run, string? callerTraceParent)
+    {
+        var activity = StoreActivities.StartOperation(operation, callerTraceParent, connection.Id);
+        long started = Stopwatch.GetTimestamp();
+        ValueTask<TResult> running;
+        try
+        {
+            running = run(connection, state, activity.TraceParent);
+        }
+        catch (Exception ex)
+        {
+            Ended(connection, operation, started, activity, ex);
+            throw;
+        }
+        finally
+        {
+            // The operation's activity ends when it does; the reader goes on in its own context.
+            activity.Leave();
+        }
+
+        if (running.IsCompletedSuccessfully)
+        {
+            Ended(connection, operation, started, activity, null);
+            return running;
+        }
+
+        return EndWhenDoneAsync(connection, operation, started, activity, running);
+    }
+
+    private static async ValueTask<TResult> EndWhenDoneAsync<TResult>(WorkerConnection connection, string operation, long started, StoreActivities.OperationActivity activity, ValueTask<TResult> running)
+    {
+        try
+        {
+            var result = await running.ConfigureAwait(false);
+            Ended(connection, operation, started, activity, null);
+            return result;
+        }
+        catch (Exception ex)
+        {
+            Ended(connection, operation, started, activity, ex);
+            throw;
+        }
+    }
+
+    private static void Ended(WorkerConnection connection, string operation, long started, StoreActivities.OperationActivity activity, Exception? failure)
+    {
+        connection.Metrics.RecordOperation(operation, started, failure);
+        activity.End(failure);
+    }
 
     /// <summary>A batched call's result as an object.</summary>
     private static async ValueTask<object?> AsObjectAsync<T>(ValueTask<T> running) => await running.ConfigureAwait(false);
@@ -136,6 +206,6 @@ internal static class OperationTable
     /// <summary>One operation of the table.</summary>
     /// <param name="Name">The method's name on the wire.</param>
     /// <param name="Bind">Makes the handler of a request of its own, for one connection.</param>
-    /// <param name="Batched">Runs a call of a batch; null for an operation a batch cannot carry.</param>
-    private sealed record Operation(string Name, Func<WorkerConnection, Delegate> Bind, Func<WorkerConnection, BatchArguments, ValueTask<object?>>? Batched = null);
+    /// <param name="Batched">Runs a call of a batch, given the <c>traceparent</c> its changes carry; null for an operation a batch cannot carry.</param>
+    private sealed record Operation(string Name, Func<WorkerConnection, Delegate> Bind, Func<WorkerConnection, BatchArguments, string?, ValueTask<object?>>? Batched = null);
 }

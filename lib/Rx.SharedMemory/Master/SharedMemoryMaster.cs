@@ -7,6 +7,7 @@ using System.Reactive.Subjects;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Master;
@@ -32,6 +33,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     private readonly IStoreEngine engine;
     private readonly LocalStore localStore;
     private readonly ILogger logger;
+    private readonly MasterMetrics metrics;
     private readonly SemaphoreSlim spawnGate = new(1, 1);
 
     // The workers whose exit has not been reported yet: the master keeps nothing of a worker after that, so that a
@@ -50,19 +52,25 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <param name="loggerFactory">Where the master logs; <see langword="null"/> for none.</param>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
     public SharedMemoryMaster(SharedMemoryOptions? options = null, ILoggerFactory? loggerFactory = null)
-        : this(options, loggerFactory, static options => new MemoryEngine(options))
+        : this(options, loggerFactory, static (options, metrics) => new MemoryEngine(options, metrics))
     {
     }
 
     /// <summary>Initializes a new instance of the <see cref="SharedMemoryMaster"/> class over the engine <paramref name="createEngine"/> makes from the checked settings.</summary>
-    internal SharedMemoryMaster(SharedMemoryOptions? options, ILoggerFactory? loggerFactory, Func<SharedMemoryOptions, IStoreEngine> createEngine)
+    internal SharedMemoryMaster(SharedMemoryOptions? options, ILoggerFactory? loggerFactory, Func<SharedMemoryOptions, MasterMetrics, IStoreEngine> createEngine)
     {
         this.options = (options ?? new SharedMemoryOptions()).Clone();
         this.options.Validate();
         this.logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Master");
-        this.engine = createEngine(this.options);
-        this.localStore = new LocalStore(this.engine, this.options, this.logger, typeof(SharedMemoryMaster));
+        this.metrics = new MasterMetrics(this.options.MeterFactory);
+        this.engine = createEngine(this.options, this.metrics);
+        this.localStore = new LocalStore(this.engine, this.options, this.logger, typeof(SharedMemoryMaster), this.metrics);
         this.Changes = this.localStore.ObserveAllLive(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
+        this.metrics.ObserveMaster(new MasterMetrics.MasterState(
+            Size: () => this.engine.Size,
+            Workers: () => this.workers.Count,
+            Subscriptions: () => this.engine.SubscriptionCount,
+            QueuedChanges: () => this.workers.Values.Select(static w => w.QueuedChanges).ToArray()));
         this.messages = new MessageHub<WorkerMessage>(this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes, static m => m.Json.Length, this.logger);
     }
 
@@ -284,7 +292,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
                 standardError = WorkerStandardError.Start(process.StandardError.BaseStream, startInfo.StandardErrorEncoding);
             }
 
-            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, standardError, this.engine, this.options, this.messages, this.logger);
+            worker = new WorkerConnection(Interlocked.Increment(ref this.nextWorkerId), process, pipes, standardError, this.engine, this.options, this.messages, this.logger, this.metrics);
             this.workers[worker.Id] = worker;
             worker.Start(this.OnWorkerExited);
         }
@@ -345,29 +353,40 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             return;
         }
 
-        // Waits for a spawn in progress, so that its worker is stopped too.
-        await this.spawnGate.WaitAsync().ConfigureAwait(false);
-        WorkerConnection[] stopped = [.. this.workers.Values];
         try
         {
-            await Task.WhenAll(stopped.Select(w => w.StopAsync(this.options.WorkerShutdownTimeout))).ConfigureAwait(false);
+            // Waits for a spawn in progress, so that its worker is stopped too.
+            await this.spawnGate.WaitAsync().ConfigureAwait(false);
+            WorkerConnection[] stopped = [.. this.workers.Values];
+            try
+            {
+                await Task.WhenAll(stopped.Select(w => w.StopAsync(this.options.WorkerShutdownTimeout))).ConfigureAwait(false);
+            }
+            finally
+            {
+                this.spawnGate.Release();
+            }
+
+            this.localStore.Shutdown();
+            this.engine.Dispose();
+            foreach (var worker in stopped)
+            {
+                worker.Process.Dispose();
+            }
+
+            this.online.OnCompleted();
+            this.exited.OnCompleted();
+            this.messages.Complete();
         }
         finally
         {
-            this.spawnGate.Release();
+            // Whatever failed above: a factory's meter outlives the master, and its instruments must let go of it.
+            this.metrics.Dispose();
         }
-
-        this.localStore.Shutdown();
-        this.engine.Dispose();
-        foreach (var worker in stopped)
-        {
-            worker.Process.Dispose();
-        }
-
-        this.online.OnCompleted();
-        this.exited.OnCompleted();
-        this.messages.Complete();
     }
+
+    /// <summary>Gets the master's instruments, for tests.</summary>
+    internal MasterMetrics Metrics => this.metrics;
 
     /// <summary>Gets the engine, for tests that check what a dead worker left.</summary>
     internal IStoreEngine Engine => this.engine;

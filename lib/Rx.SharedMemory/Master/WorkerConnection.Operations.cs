@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Messaging;
@@ -53,15 +54,22 @@ internal sealed partial class WorkerConnection
     /// A connection without a process or a channel of its own, for tests that register its operations on a JSON-RPC
     /// connection of theirs (<see cref="OperationTable.Register"/>) or call them directly.
     /// </summary>
-    internal WorkerConnection(IStoreEngine engine, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger)
+    internal WorkerConnection(IStoreEngine engine, ChangeOutbox outbox, SharedMemoryOptions options, int workerId, SharedRegion? region, ILogger logger, MasterMetrics? metrics = null)
     {
         this.Id = workerId;
+        this.Metrics = metrics ?? MasterMetrics.Unowned;
         this.engine = engine;
         this.outbox = outbox;
         this.options = options;
         this.offeredRegion = region;
         this.logger = logger;
     }
+
+    /// <summary>Gets the master's instruments.</summary>
+    internal MasterMetrics Metrics { get; }
+
+    /// <summary>Gets where the connection's requests leave their <c>traceparent</c> for the operation they dispatch to; <see cref="OperationTable.Register"/> installs it.</summary>
+    internal TraceContextStrategy TraceContext { get; } = new();
 
     /// <summary>Gets the engine the connection's operations run on.</summary>
     internal IStoreEngine Engine => this.engine;
@@ -100,7 +108,7 @@ internal sealed partial class WorkerConnection
             WorkerId = this.Id,
             MaxKeyLength = this.options.MaxKeyLength,
             MaxValueBytes = this.options.MaxValueBytes,
-            Features = this.region is null ? [RpcMethods.BatchFeature, RpcMethods.MessagesFeature] : [RpcMethods.BatchFeature, RpcMethods.MessagesFeature, RpcMethods.SharedRegionFeature],
+            Features = this.region is null ? [RpcMethods.BatchFeature, RpcMethods.MessagesFeature, RpcMethods.TraceContextFeature] : [RpcMethods.BatchFeature, RpcMethods.MessagesFeature, RpcMethods.TraceContextFeature, RpcMethods.SharedRegionFeature],
         };
     }
 
@@ -204,7 +212,9 @@ internal sealed partial class WorkerConnection
     /// if larger), the calls left are not run and are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to
     /// send again: an answer holds at most that plus one value, whatever the gets of the batch find.
     /// </summary>
-    public async ValueTask<RawJson> BatchAsync(BatchRequest calls)
+    /// <param name="calls">The calls.</param>
+    /// <param name="traceparents">Optional: for each call, the W3C <c>traceparent</c> of its caller, or null; anything else is ignored.</param>
+    public async ValueTask<RawJson> BatchAsync(BatchRequest calls, JsonElement? traceparents = null)
     {
         this.Greeted();
         var array = calls.Calls;
@@ -215,7 +225,7 @@ internal sealed partial class WorkerConnection
 
         int count = array.GetArrayLength();
         var buffer = new ArrayBufferWriter<byte>(256 + (count * 32));
-        var results = new RegionResults(this.region);
+        var results = new RegionResults(this.region, this.Metrics);
         long budget = ProtocolLimits.AnswerBudget(this.options.MaxValueBytes);
 
         // Calls an engine answers later (a remote one): from the first on, every call of the batch is sent at once, in
@@ -225,8 +235,10 @@ internal sealed partial class WorkerConnection
         {
             writer.WriteStartArray();
             bool full = false;
+            int index = -1;
             foreach (var call in array.EnumerateArray())
             {
+                index++;
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
                 if (full && later is null)
                 {
@@ -243,7 +255,7 @@ internal sealed partial class WorkerConnection
                     method = arguments.Method;
 
                     // Reads its arguments before its first wait: the request's JSON lives only while this loop runs.
-                    running = OperationTable.RunBatchedAsync(this, arguments);
+                    running = OperationTable.RunBatchedAsync(this, arguments, BatchRequest.TraceParentAt(traceparents, index));
                 }
                 catch (Exception ex)
                 {
@@ -278,7 +290,7 @@ internal sealed partial class WorkerConnection
             writer.WriteEndArray();
         }
 
-        SharedMemoryMetrics.BatchCalls.Record(count);
+        this.Metrics.BatchCalls.Record(count);
         return new RawJson(buffer.WrittenSpan.ToArray());
     }
 
@@ -528,7 +540,7 @@ internal sealed partial class WorkerConnection
             value = value[range]; // without the whitespace around it, as an inline value is stored
         }
 
-        SharedMemoryMetrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToMaster);
+        this.Metrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToMaster);
         return value;
     }
 
@@ -559,7 +571,7 @@ internal sealed partial class WorkerConnection
     }
 
     /// <summary>The to-worker area of the shared region, taken for one batch's large results when it is free.</summary>
-    private sealed class RegionResults(SharedRegion? region)
+    private sealed class RegionResults(SharedRegion? region, MasterMetrics metrics)
     {
         private bool claimed;
         private bool unavailable = region is null;
@@ -591,7 +603,7 @@ internal sealed partial class WorkerConnection
 
             int offset = this.used;
             this.used += value.Length;
-            SharedMemoryMetrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToWorker);
+            metrics.SharedRegionBytes.Add(value.Length, SharedMemoryMetrics.ToWorker);
             return offset;
         }
     }

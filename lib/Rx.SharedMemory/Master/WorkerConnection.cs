@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Messaging;
@@ -34,7 +35,7 @@ internal sealed partial class WorkerConnection : IWorker
 
     [RequiresUnreferencedCode(RpcChannel.Requirement)]
     [RequiresDynamicCode(RpcChannel.Requirement)]
-    public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, MessageHub<WorkerMessage> messages, ILogger logger)
+    public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, MessageHub<WorkerMessage> messages, ILogger logger, MasterMetrics metrics)
     {
         this.messages = messages;
         this.standardError = standardError;
@@ -44,10 +45,11 @@ internal sealed partial class WorkerConnection : IWorker
         this.options = options;
         this.offeredRegion = pipes.Region;
         this.logger = logger;
+        this.Metrics = metrics;
         var outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
-        var rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", outbound, (exception, method) => logger.RequestFailed(exception, method, id), this.messageHold);
+        var rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", outbound, (exception, method) => logger.RequestFailed(exception, method, id), this.messageHold, metrics);
         this.wire = new Wire(process, pipes, rpc, outbound);
-        this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes);
+        this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes, metrics);
         OperationTable.Register(rpc, this);
         rpc.Disconnected += this.OnDisconnected;
     }
@@ -69,6 +71,9 @@ internal sealed partial class WorkerConnection : IWorker
     /// <summary>Tells the connection that the spawn is over, online or not: its exit is reported only after that, so that no exit precedes its online.</summary>
     public void SpawnSettled() => this.onlineReported.TrySetResult();
 
+    /// <summary>Gets the changes waiting to be sent to the worker, with its id, for the connection queue instrument.</summary>
+    public (int WorkerId, long Count) QueuedChanges => (this.Id, this.outbox.Count);
+
     /// <summary>Gets a task that completes when none of the worker's requests is running, for tests.</summary>
     internal Task DispatchCompletion => this.Wired.Rpc.DispatchCompletion;
 
@@ -77,9 +82,11 @@ internal sealed partial class WorkerConnection : IWorker
     /// <summary>Starts serving the worker, and watching for its end; <paramref name="onExit"/> runs once it is gone.</summary>
     public void Start(Action<WorkerConnection, int> onExit)
     {
-        this.Wired.Rpc.StartListening();
+        RpcChannel.StartListening(this.Wired.Rpc);
         RpcChannel.ObserveCompletion(this.Wired.Rpc, this.logger);
-        _ = this.WatchAsync(onExit);
+
+        // Not in the spawner's context: the release of what the worker held, and WorkerExited's observers, are not part of it.
+        _ = Detached.RunAsync(() => this.WatchAsync(onExit));
     }
 
     public void Kill()
@@ -177,6 +184,8 @@ internal sealed partial class WorkerConnection : IWorker
             return;
         }
 
+        // Each change carries the trace of its write; the notification, which carries many, carries none (the
+        // master's connections send no traceparent).
         try
         {
             int start = 0;

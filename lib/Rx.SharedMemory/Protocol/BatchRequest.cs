@@ -81,11 +81,40 @@ internal readonly struct BatchRequest
         writer.WriteEndArray();
     }
 
-    /// <summary>One call to write: its method and positional arguments.</summary>
+    /// <summary>The <c>traceparents</c> of outgoing calls, one per call; null when none has a trace context, so that the parameter is left out.</summary>
+    /// <param name="calls">The calls, in order.</param>
+    /// <returns>Each call's <see cref="IBatchCall.TraceParent"/> at its position, or null.</returns>
+    public static string?[]? TraceParents(IReadOnlyList<IBatchCall> calls)
+    {
+        string?[]? parents = null;
+        for (int i = 0; i < calls.Count; i++)
+        {
+            if (calls[i].TraceParent is { } parent)
+            {
+                (parents ??= new string?[calls.Count])[i] = parent;
+            }
+        }
+
+        return parents;
+    }
+
+    /// <summary>The entry for call <paramref name="index"/> of a received <c>traceparents</c>, as it came (unchecked); null when absent or not a string.</summary>
+    /// <param name="traceParents">The <c>traceparents</c> parameter, if the batch had one.</param>
+    /// <param name="index">The call's position in the batch.</param>
+    /// <returns>The text, or null.</returns>
+    public static string? TraceParentAt(JsonElement? traceParents, int index) =>
+        traceParents is { ValueKind: JsonValueKind.Array } array && index < array.GetArrayLength() && array[index] is { ValueKind: JsonValueKind.String } parent
+            ? parent.GetString()
+            : null;
+
+    /// <summary>One call to write: its method, its positional arguments and its caller's trace context.</summary>
     internal interface IBatchCall
     {
         /// <summary>Gets the method's name.</summary>
         string Method { get; }
+
+        /// <summary>Gets the W3C <c>traceparent</c> of the caller's activity, carried in <c>traceparents</c>; null for none.</summary>
+        string? TraceParent { get; }
 
         /// <summary>Gets the arguments from <see cref="BatchPositions"/> 1 on: strings, numbers, booleans, nulls and <see cref="IRawValue"/> values.</summary>
         object?[] Arguments { get; }

@@ -6,8 +6,8 @@ namespace Rx.SharedMemory.Protocol;
 
 /// <summary>
 /// The <c>changes</c> parameter of a <c>changes</c> notification: an array of
-/// <c>{"subscription", "key", "kind", "version", "timestamp", "skipped", "value"?, "count"?}</c> objects (<c>count</c> on a
-/// <c>prefixReset</c> only). The master writes it
+/// <c>{"subscription", "key", "kind", "version", "timestamp", "skipped", "count"?, "traceparent"?, "value"?}</c> objects
+/// (<c>count</c> on a <c>prefixReset</c> only, <c>traceparent</c> on a change made in a trace). The master writes it
 /// straight from its outbox's items (<see cref="Outgoing"/>), so that a notification costs no per-change message
 /// objects and stored values are copied into the frame as they are; a worker reads it as <see cref="Received"/>.
 /// </summary>
@@ -23,6 +23,7 @@ internal readonly struct ChangeBatch
     private static readonly JsonEncodedText SkippedName = JsonEncodedText.Encode("skipped");
     private static readonly JsonEncodedText ValueName = JsonEncodedText.Encode("value");
     private static readonly JsonEncodedText CountName = JsonEncodedText.Encode("count");
+    private static readonly JsonEncodedText TraceParentName = JsonEncodedText.Encode("traceparent");
 
     /// <summary>Initializes a new instance of the <see cref="ChangeBatch"/> struct to write the outbox's items.</summary>
     /// <param name="outgoing">The changes to send, each with its subscription and skip count.</param>
@@ -60,7 +61,7 @@ internal readonly struct ChangeBatch
                 foreach (var item in outgoing)
                 {
                     var change = item.Change;
-                    WriteChange(writer, item.SubscriptionId, change.Key, change.Kind, change.Version, change.Timestamp.ToUnixTimeMilliseconds(), item.Skipped, change.StateCount);
+                    WriteChange(writer, item.SubscriptionId, change.Key, change.Kind, change.Version, change.Timestamp.ToUnixTimeMilliseconds(), item.Skipped, change.StateCount, change.TraceParent);
                     if (change.Value is not null)
                     {
                         writer.WritePropertyName(ValueName);
@@ -74,7 +75,7 @@ internal readonly struct ChangeBatch
             {
                 foreach (var change in batch.Received ?? [])
                 {
-                    WriteChange(writer, change.Subscription, change.Key, change.Kind, change.Version, change.Timestamp, change.Skipped, change.Count);
+                    WriteChange(writer, change.Subscription, change.Key, change.Kind, change.Version, change.Timestamp, change.Skipped, change.Count, change.TraceParent);
                     if (change.Value is { } value)
                     {
                         writer.WritePropertyName(ValueName);
@@ -89,7 +90,7 @@ internal readonly struct ChangeBatch
         }
 
         /// <summary>Writes a change's object up to its value, which the caller writes (or not) before ending it.</summary>
-        private static void WriteChange(Utf8JsonWriter writer, long subscription, string key, KeyChangeKind kind, long version, long timestamp, long skipped, int count)
+        private static void WriteChange(Utf8JsonWriter writer, long subscription, string key, KeyChangeKind kind, long version, long timestamp, long skipped, int count, string? traceParent)
         {
             writer.WriteStartObject();
             writer.WriteNumber(SubscriptionName, subscription);
@@ -101,6 +102,11 @@ internal readonly struct ChangeBatch
             if (count >= 0)
             {
                 writer.WriteNumber(CountName, count);
+            }
+
+            if (traceParent is not null)
+            {
+                writer.WriteString(TraceParentName, traceParent);
             }
         }
 
@@ -117,6 +123,7 @@ internal readonly struct ChangeBatch
             string key = string.Empty;
             string kind = string.Empty;
             JsonElement? value = null;
+            string? traceParent = null;
             while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
             {
                 Expect(ref reader, JsonTokenType.PropertyName);
@@ -148,6 +155,13 @@ internal readonly struct ChangeBatch
                 {
                     count = checked((int)ReadInt64(ref reader));
                 }
+                else if (reader.ValueTextEquals("traceparent"u8))
+                {
+                    // Only a hint: a value that is not a string is ignored, as an unknown property would be.
+                    reader.Read();
+                    traceParent = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    reader.Skip();
+                }
                 else if (reader.ValueTextEquals("value"u8))
                 {
                     reader.Read();
@@ -160,7 +174,7 @@ internal readonly struct ChangeBatch
                 }
             }
 
-            return new ChangeMessage(subscription, key, ChangeKindNames.FromWire(kind), version, timestamp, skipped, value, count);
+            return new ChangeMessage(subscription, key, ChangeKindNames.FromWire(kind), version, timestamp, skipped, value, count) { TraceParent = traceParent };
         }
 
         private static long ReadInt64(ref Utf8JsonReader reader)

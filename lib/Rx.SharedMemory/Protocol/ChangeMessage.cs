@@ -13,6 +13,9 @@ namespace Rx.SharedMemory.Protocol;
 /// <param name="Count">For a <c>prefixReset</c>, how many <c>reset</c> changes follow as its state; -1 when absent.</param>
 internal sealed record ChangeMessage(long Subscription, string Key, KeyChangeKind Kind, long Version, long Timestamp, long Skipped, JsonElement? Value, int Count = -1)
 {
+    /// <summary>Gets the W3C <c>traceparent</c> of the write that made the change; null for none.</summary>
+    public string? TraceParent { get; init; }
+
     public KeyChange ToKeyChange() => new(
         this.Key,
         this.Kind,
@@ -20,5 +23,5 @@ internal sealed record ChangeMessage(long Subscription, string Key, KeyChangeKin
         DateTimeOffset.FromUnixTimeMilliseconds(this.Timestamp),
         this.Value,
         this.Skipped)
-    { StateCount = this.Count };
+    { StateCount = this.Count, TraceParent = this.TraceParent };
 }

@@ -12,6 +12,9 @@ internal static class RpcMethods
     /// <summary>The <c>hello</c> feature that says large values may travel through the shared region (docs/protocol.md).</summary>
     public const string SharedRegionFeature = "sharedRegion";
 
+    /// <summary>The master's feature: a <c>batch</c> may carry <c>traceparents</c>, one trace context per call (docs/protocol.md).</summary>
+    public const string TraceContextFeature = "traceContext";
+
     /// <summary>The <c>hello</c> feature that says the master takes and sends <see cref="Message"/> notifications (docs/protocol.md).</summary>
     public const string MessagesFeature = "messages";
 

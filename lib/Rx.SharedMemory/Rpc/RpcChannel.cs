@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Transport;
@@ -36,9 +37,10 @@ internal static class RpcChannel
     /// internal error, <see cref="RpcErrors.ToErrorDetail"/>), with the request's method, to log it.
     /// </param>
     /// <param name="hold">What a message read may hold the next read back with (<see cref="ReadHold"/>); null for none.</param>
+    /// <param name="metrics">For the master: where its pauses in reading are counted.</param>
     [RequiresUnreferencedCode(RpcChannel.Requirement)]
     [RequiresDynamicCode(RpcChannel.Requirement)]
-    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, SynchronizationContext dispatch, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, JsonConverter<string>? readStrings = null, Action<Exception, string?>? requestFailed = null, ReadHold? hold = null)
+    public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, SynchronizationContext dispatch, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, JsonConverter<string>? readStrings = null, Action<Exception, string?>? requestFailed = null, ReadHold? hold = null, MasterMetrics? metrics = null)
     {
         var formatter = new SystemTextJsonFormatter();
         if (readStrings is not null)
@@ -49,9 +51,17 @@ internal static class RpcChannel
         valueOptions = formatter.JsonSerializerOptions;
         var writer = CoalescingWriter.Start(writeTo, outbound);
         var reader = ReaderThread.Start(readFrom, name);
-        var handler = outbound is null && hold is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, hold ?? new ReadHold());
+        var handler = outbound is null && hold is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, hold ?? new ReadHold(), metrics ?? MasterMetrics.Unowned);
+
+        // No ActivityTracingStrategy here: each end installs its TraceContextStrategy, which starts no activity.
         return new ProtocolJsonRpc(handler, requestFailed) { SynchronizationContext = dispatch };
     }
+
+    /// <summary>
+    /// Starts reading the connection outside the caller's execution context: the requests and notifications it
+    /// dispatches, for as long as it lives, must not run in the activity of whoever opened it.
+    /// </summary>
+    public static void StartListening(JsonRpc rpc) => Detached.Start(rpc.StartListening);
 
     /// <summary>
     /// Observes the connection's completion, so that its failure never surfaces as an unobserved task exception: a
@@ -76,7 +86,7 @@ internal static class RpcChannel
     /// The master runs each request inline as it is read (its dispatch, <c>Master/MasterChannel</c>) and writes its
     /// answer without waiting, so by the time the next read starts, the previous answer is counted.
     /// </remarks>
-    private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer? outbound, ReadHold hold)
+    private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer? outbound, ReadHold hold, MasterMetrics metrics)
         : HeaderDelimitedMessageHandler(writer, reader, formatter)
     {
         protected override ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadCoreAsync(CancellationToken cancellationToken)
@@ -88,7 +98,7 @@ internal static class RpcChannel
 
         private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadWhenRoomAsync(ValueTask held, CancellationToken cancellationToken)
         {
-            SharedMemoryMetrics.ReadPauses.Add(1);
+            metrics.ReadPauses.Add(1);
             await held.ConfigureAwait(false);
             if (outbound is not null)
             {

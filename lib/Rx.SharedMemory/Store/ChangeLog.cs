@@ -18,6 +18,9 @@ internal sealed class ChangeLog(int capacity, long maxBytes)
     /// <summary>Gets the oldest version still held (LastVersion + 1 when empty).</summary>
     public long FirstVersion => Math.Max(this.oldestKept, Math.Max(1, this.LastVersion - this.ring.Length + 1));
 
+    /// <summary>Gets the number of changes held: versions are contiguous.</summary>
+    public int Count => (int)(this.LastVersion - this.FirstVersion + 1);
+
     /// <summary>Gets the bytes of the values held.</summary>
     public long Bytes { get; private set; }
 

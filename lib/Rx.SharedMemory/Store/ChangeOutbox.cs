@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Conflation;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Protocol;
 
@@ -32,6 +33,7 @@ internal sealed class ChangeOutbox : IDisposable
     private readonly long messageMaxBytes;
     private readonly Func<IReadOnlyList<OutboxItem>, ValueTask> deliver;
     private readonly ILogger logger;
+    private readonly MasterMetrics metrics;
     private bool draining;
     private bool disposed;
 
@@ -44,8 +46,10 @@ internal sealed class ChangeOutbox : IDisposable
     /// <param name="deliver">Delivers a batch in order; never called concurrently; must not keep the list.</param>
     /// <param name="logger">Where delivery failures go.</param>
     /// <param name="maxBytes">How many bytes of values may wait before conflation starts.</param>
-    public ChangeOutbox(int capacity, Func<IReadOnlyList<OutboxItem>, ValueTask> deliver, ILogger logger, long maxBytes = long.MaxValue)
+    /// <param name="metrics">Where conflations are counted; null for <see cref="MasterMetrics.Unowned"/>.</param>
+    public ChangeOutbox(int capacity, Func<IReadOnlyList<OutboxItem>, ValueTask> deliver, ILogger logger, long maxBytes = long.MaxValue, MasterMetrics? metrics = null)
     {
+        this.metrics = metrics ?? MasterMetrics.Unowned;
         this.queue = new(
             capacity,
             maxBytes,
@@ -316,14 +320,14 @@ internal sealed class ChangeOutbox : IDisposable
         // A metric listener's callback is foreign code.
         if (replaced > 0)
         {
-            SharedMemoryMetrics.ChangesConflated.Add(replaced);
+            this.metrics.ChangesConflated.Add(replaced);
         }
 
         if (startDrain)
         {
             // Delivery runs off the caller's thread: the caller is handing a change out to every subscription in turn,
-            // and other writers wait for that turn.
-            _ = Task.Run(this.DrainAsync);
+            // and other writers wait for that turn. Nor in its context: it delivers other writers' changes too.
+            _ = Detached.RunAsync(this.DrainAsync);
         }
     }
 

@@ -16,6 +16,12 @@ internal sealed record ChangeRecord(string Key, KeyChangeKind Kind, byte[]? Valu
     /// </summary>
     public int StateCount { get; init; } = -1;
 
+    /// <summary>
+    /// Gets the W3C <c>traceparent</c> of the operation that committed the change, carried as it is to the workers
+    /// that receive it; null for none (a change the store made itself: an expiry, an eviction, a release).
+    /// </summary>
+    public string? TraceParent { get; init; }
+
     public KeyChange ToKeyChange(long skippedVersions) =>
         new(this.Key, this.Kind, this.Version, this.Timestamp, this.Value is null ? null : (ReadOnlyMemory<byte>?)this.Value, skippedVersions) { StateCount = this.StateCount };
 }

@@ -1,3 +1,5 @@
+using Rx.SharedMemory.Diagnostics;
+
 namespace Rx.SharedMemory.Store;
 
 /// <summary>
@@ -28,20 +30,20 @@ internal static class DeferredMetrics
     }
 
     /// <summary>Records what this thread counted; called without the store's lock.</summary>
-    public static void Record()
+    public static void Record(MasterMetrics metrics)
     {
         if (expired != 0)
         {
             int count = expired;
             expired = 0;
-            SharedMemoryMetrics.KeysRemoved.Add(count, SharedMemoryMetrics.Expired);
+            metrics.KeysRemoved.Add(count, SharedMemoryMetrics.Expired);
         }
 
         if (evicted != 0)
         {
             int count = evicted;
             evicted = 0;
-            SharedMemoryMetrics.KeysRemoved.Add(count, SharedMemoryMetrics.Evicted);
+            metrics.KeysRemoved.Add(count, SharedMemoryMetrics.Evicted);
         }
     }
 }

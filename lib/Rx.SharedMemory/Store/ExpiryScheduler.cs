@@ -63,8 +63,10 @@ internal sealed class ExpiryScheduler : IDisposable
             this.armed = deadline;
             if (this.thread is null)
             {
+                // Without the context of the write that set the first deadline: the thread runs for every later one,
+                // and its changes belong to no caller's trace.
                 this.thread = new Thread(this.Run) { IsBackground = true, Name = "Rx.SharedMemory expiry" };
-                this.thread.Start();
+                this.thread.UnsafeStart();
             }
             else
             {

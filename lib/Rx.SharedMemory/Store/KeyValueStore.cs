@@ -1,5 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
+using Rx.SharedMemory.Diagnostics;
+using Rx.SharedMemory.Engine;
 
 namespace Rx.SharedMemory.Store;
 
@@ -45,8 +47,12 @@ internal sealed class KeyValueStore : IDisposable
     // Guarded by gate.
     private bool disposed;
 
-    public KeyValueStore(SharedMemoryOptions options)
+    // Where the store's measurements go, after its lock is released.
+    private readonly MasterMetrics metrics;
+
+    public KeyValueStore(SharedMemoryOptions options, MasterMetrics? metrics = null)
     {
+        this.metrics = metrics ?? MasterMetrics.Unowned;
         this.time = options.TimeProvider;
         this.limits = new StoreLimits(options);
         this.expiries = new ExpiryQueue(this.entries);
@@ -90,6 +96,18 @@ internal sealed class KeyValueStore : IDisposable
         }
     }
 
+    /// <summary>Gets the number of keys, their bytes and the number of changes the change log holds, at one moment.</summary>
+    public StoreSize Size
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return new StoreSize(this.entries.Count, this.bytes, this.log.Count);
+            }
+        }
+    }
+
     /// <summary>Gets the number of registered subscriptions.</summary>
     public int SubscriptionCount
     {
@@ -129,7 +147,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>Reads a key, counting as a use for eviction.</summary>
     public StoredValue? Get(string key)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
@@ -149,37 +167,38 @@ internal sealed class KeyValueStore : IDisposable
     /// <param name="utf8Json">The value as UTF-8 JSON; the store keeps this array, so the caller must not change it.</param>
     /// <param name="timeToLive">When the key expires; null for never.</param>
     /// <param name="owner">The connection that owns the key as ephemeral, or 0.</param>
+    /// <param name="traceParent">The W3C <c>traceparent</c> the change carries; null for none.</param>
     /// <returns>The version of the change.</returns>
-    public long Set(string key, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
+    public long Set(string key, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0, string? traceParent = null)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
-            return this.Write(key, utf8Json, timeToLive, owner, this.Find(key));
+            return this.Write(key, utf8Json, timeToLive, owner, this.Find(key), traceParent);
         }
     }
 
-    /// <summary>Stores a value only if the key is at the expected version (0: absent).</summary>
-    public CompareAndSetResult CompareAndSet(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0)
+    /// <summary>Stores a value only if the key is at the expected version (0: absent); the change carries <paramref name="traceParent"/>.</summary>
+    public CompareAndSetResult CompareAndSet(string key, long expectedVersion, byte[] utf8Json, TimeSpan? timeToLive = null, long owner = 0, string? traceParent = null)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateWrite(key, utf8Json);
         lock (this.gate)
         {
             var entry = this.Find(key);
             long current = entry?.Version ?? 0;
             return current == expectedVersion
-                ? new CompareAndSetResult(true, this.Write(key, utf8Json, timeToLive, owner, entry))
+                ? new CompareAndSetResult(true, this.Write(key, utf8Json, timeToLive, owner, entry, traceParent))
                 : new CompareAndSetResult(false, current);
         }
     }
 
-    /// <summary>Adds to an integer value (an absent key counts as 0), keeping its time to live and owner.</summary>
+    /// <summary>Adds to an integer value (an absent key counts as 0), keeping its time to live and owner; the change carries <paramref name="traceParent"/>.</summary>
     /// <exception cref="InvalidOperationException">The value is not an integer, or the sum overflows.</exception>
-    public (long Value, long Version) Increment(string key, long delta)
+    public (long Value, long Version) Increment(string key, long delta, string? traceParent = null)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
@@ -202,26 +221,26 @@ internal sealed class KeyValueStore : IDisposable
 
             var value = Encoding.UTF8.GetBytes(next.ToString(System.Globalization.CultureInfo.InvariantCulture));
             TimeSpan? timeToLive = entry is { ExpiresAt: > 0 } ? new TimeSpan(Math.Max(1, entry.ExpiresAt - this.time.GetUtcNow().UtcTicks)) : null;
-            return (next, this.Write(key, value, timeToLive, entry?.Owner ?? 0, entry));
+            return (next, this.Write(key, value, timeToLive, entry?.Owner ?? 0, entry, traceParent));
         }
     }
 
-    /// <summary>Deletes a key.</summary>
+    /// <summary>Deletes a key; the change carries <paramref name="traceParent"/>.</summary>
     /// <returns>The version of the change, or 0 when the key did not exist (and nothing was committed).</returns>
-    public long Delete(string key)
+    public long Delete(string key, string? traceParent = null)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateKey(key);
         lock (this.gate)
         {
-            return this.Find(key) is { } entry ? this.Remove(entry, KeyChangeKind.Deleted) : 0;
+            return this.Find(key) is { } entry ? this.Remove(entry, KeyChangeKind.Deleted, traceParent) : 0;
         }
     }
 
-    /// <summary>Deletes every key a connection still owns as ephemeral, publishing each deletion.</summary>
+    /// <summary>Deletes every key a connection still owns as ephemeral, publishing each deletion (in no trace: no caller asked for it).</summary>
     public void ReleaseOwner(long owner)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         lock (this.gate)
         {
             foreach (var key in this.owners.Release(owner))
@@ -243,7 +262,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <returns>The store version at registration; later changes are delivered live.</returns>
     public long Subscribe(StoreSubscription subscription, long? fromVersion)
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         this.limits.ValidateSubscription(subscription);
         if (subscription.IsPrefix && this.TrySubscribeToLargePrefix(subscription, fromVersion) is { } registered)
         {
@@ -384,7 +403,7 @@ internal sealed class KeyValueStore : IDisposable
     /// <summary>The expiry pass, on the scheduler's thread: removes every key whose time has come.</summary>
     private void ExpireDue()
     {
-        using var after = new AfterLock();
+        using var after = new AfterLock(this.metrics);
         lock (this.gate)
         {
             if (this.disposed)
@@ -419,11 +438,11 @@ internal sealed class KeyValueStore : IDisposable
         return entry;
     }
 
-    private long Write(string key, byte[] value, TimeSpan? timeToLive, long owner, Entry? entry)
+    private long Write(string key, byte[] value, TimeSpan? timeToLive, long owner, Entry? entry, string? traceParent)
     {
         long size = value.Length + Encoding.UTF8.GetByteCount(key);
         this.MakeRoom(key, entry, size);
-        var change = this.Commit(key, KeyChangeKind.Set, value);
+        var change = this.Commit(key, KeyChangeKind.Set, value, traceParent);
         if (entry is null)
         {
             entry = new Entry(key, value);
@@ -476,7 +495,8 @@ internal sealed class KeyValueStore : IDisposable
         }
     }
 
-    private long Remove(Entry entry, KeyChangeKind kind)
+    /// <summary>Removes a key; only a deletion a caller asked for carries a <paramref name="traceParent"/>, never an expiry, eviction or release.</summary>
+    private long Remove(Entry entry, KeyChangeKind kind, string? traceParent = null)
     {
         this.entries.Remove(entry.Key);
         this.lru.Remove(entry);
@@ -484,13 +504,16 @@ internal sealed class KeyValueStore : IDisposable
         this.owners.SetOwner(entry, 0);
         this.expiries.Set(entry, 0);
         DeferredMetrics.CountRemoved(kind);
-        return this.Commit(entry.Key, kind, null).Version;
+        return this.Commit(entry.Key, kind, null, traceParent).Version;
     }
 
-    /// <summary>The one commit path: the next version, the log, and the subscriptions the change is queued for.</summary>
-    private ChangeRecord Commit(string key, KeyChangeKind kind, byte[]? value)
+    /// <summary>
+    /// The one commit path: the next version, the log, and the subscriptions the change is queued for. The change
+    /// carries the <paramref name="traceParent"/> its caller passed, never the activity current on this thread.
+    /// </summary>
+    private ChangeRecord Commit(string key, KeyChangeKind kind, byte[]? value, string? traceParent)
     {
-        var change = new ChangeRecord(key, kind, value, ++this.version, this.time.GetUtcNow());
+        var change = new ChangeRecord(key, kind, value, ++this.version, this.time.GetUtcNow()) { TraceParent = traceParent };
         this.log.Append(change);
         if (this.subscriptions.Match(key, this.runs) is { } matched)
         {
@@ -504,7 +527,7 @@ internal sealed class KeyValueStore : IDisposable
     /// What a store call leaves to do once it has released the lock: declared before the lock is taken, so that its
     /// <see cref="Dispose"/> runs after the lock is released, whether the call returns or throws.
     /// </summary>
-    private readonly ref struct AfterLock
+    private readonly ref struct AfterLock(MasterMetrics metrics)
     {
         public void Dispose()
         {
@@ -514,7 +537,7 @@ internal sealed class KeyValueStore : IDisposable
             }
             finally
             {
-                DeferredMetrics.Record();
+                DeferredMetrics.Record(metrics);
             }
         }
     }

@@ -25,7 +25,7 @@ internal static class ReaderThread
             resumeWriterThreshold: 2 * ReadSize,
             useSynchronizationContext: false));
         var thread = new Thread(() => Pump(stream, pipe.Writer)) { IsBackground = true, Name = name };
-        thread.Start();
+        thread.UnsafeStart(); // it serves the connection, not the context of whoever opened it
         return pipe.Reader;
     }
 

@@ -16,9 +16,15 @@ internal abstract class BatchedCall : IThreadPoolWorkItem, BatchRequest.IBatchCa
         this.Arguments = arguments;
         this.Bytes = bytes;
         this.RegionAt = regionAt;
+
+        // The caller's, taken where the call is made: the batch goes later, from another context.
+        this.TraceParent = Protocol.TraceParent.Current();
     }
 
     public string Method { get; }
+
+    /// <inheritdoc/>
+    public string? TraceParent { get; }
 
     /// <summary>Gets the positional arguments: strings, numbers, booleans, nulls and <see cref="PooledJson"/> values.</summary>
     public object?[] Arguments { get; }

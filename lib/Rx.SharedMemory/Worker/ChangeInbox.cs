@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Conflation;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
 
 namespace Rx.SharedMemory.Worker;
@@ -80,8 +81,8 @@ internal sealed class ChangeInbox
             this.draining = true;
         }
 
-        // Off the reader's thread: the observer may take its time.
-        _ = Task.Run(this.Drain);
+        // Off the reader's thread: the observer may take its time. Each change brings its own trace context, if any.
+        _ = Detached.RunAsync(this.Drain);
     }
 
     /// <summary>Drops what waits for a subscription that has ended.</summary>
@@ -127,7 +128,7 @@ internal sealed class ChangeInbox
             this.draining = true;
         }
 
-        _ = Task.Run(this.Drain);
+        _ = Detached.RunAsync(this.Drain);
     }
 
     private void Drain()
@@ -156,6 +157,8 @@ internal sealed class ChangeInbox
 
             foreach (var item in batch)
             {
+                // The observer runs in the trace of the write that made the change.
+                using var activity = StoreActivities.StartDelivery(item.Change.TraceParent);
                 try
                 {
                     item.Subscription.Deliver(item.Change);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
@@ -53,6 +54,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private CallBatcher? batcher;
     private int maxValueBytes = int.MaxValue;
 
+    // A call carries its caller's traceparent (a request of its own, or its entry of a batch's traceparents) once the
+    // master's hello lists the traceContext feature: a master that does not list it never gets one.
+    private readonly TraceContextStrategy traceContext = new();
+
     // The master's messages, to this worker's observers; the hold stops reading the pipe while one of them is behind.
     private readonly MessageHub<MasterMessage> messages;
     private readonly ReadHold messageHold = new();
@@ -70,10 +75,11 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.protocolOptions, hold: this.messageHold);
         this.valueOptions = options.JsonSerializerOptions ?? new JsonSerializerOptions(this.protocolOptions);
         this.messages = new MessageHub<MasterMessage>(options.SubscriberQueueCapacity, options.SubscriberQueueMaxBytes, static m => m.Json.Length, logger);
+        this.rpc.ActivityTracingStrategy = this.traceContext;
         this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
         this.rpc.Disconnected += this.OnDisconnected;
         RpcChannel.ObserveCompletion(this.rpc, this.logger);
-        this.rpc.StartListening();
+        RpcChannel.StartListening(this.rpc);
     }
 
     /// <summary>
@@ -182,6 +188,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             worker.maxValueBytes = hello.MaxValueBytes;
             worker.messagesOffered = hello.Features?.Contains(RpcMethods.MessagesFeature) == true;
             bool batches = hello.Features?.Contains(RpcMethods.BatchFeature) == true;
+            worker.traceContext.SendsTraceParent = hello.Features?.Contains(RpcMethods.TraceContextFeature) == true;
             if (!batches || hello.Features?.Contains(RpcMethods.SharedRegionFeature) != true)
             {
                 // The master will not use it: unmapped at once.
@@ -634,8 +641,14 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         }
     }
 
-    private Task<JsonElement> SendBatchAsync(BatchRequest batch) =>
-        this.InvokeAsync<JsonElement>(RpcMethods.Batch, [batch], CancellationToken.None).AsTask();
+    private async Task<JsonElement> SendBatchAsync(BatchRequest batch)
+    {
+        // Each call carries its own caller's context; the batch's request carries none, since it goes from whichever
+        // context happened to send it (this method's change of the current activity stays in it).
+        Activity.Current = null;
+        object?[] arguments = this.traceContext.SendsTraceParent && BatchRequest.TraceParents(batch.Outgoing!) is { } parents ? [batch, parents] : [batch];
+        return await this.InvokeAsync<JsonElement>(RpcMethods.Batch, arguments, CancellationToken.None).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Calls the master with positional arguments: StreamJsonRpc matches them at less cost than named ones (in paired

@@ -33,6 +33,10 @@ internal static class ScenarioTable
         ["mirror-writer"] = new MirrorWriterScenario(),
         ["mirror-reader"] = new MirrorReaderScenario(),
 
+        // Traces across processes.
+        ["traced-set"] = new TracedSetScenario(),
+        ["traced-observe"] = new TracedObserveScenario(),
+
         // Messages between processes.
         ["messages"] = new MessagesScenario(),
 
