@@ -65,26 +65,12 @@ internal sealed record Outcome(
     }
 
     /// <summary>As <see cref="OfAsync{T}"/>, for a call whose task has no result.</summary>
-    public static async Task<Outcome> OfAsync(Func<ValueTask> call)
-    {
-        ValueTask pending;
-        try
-        {
-            pending = call();
-        }
-        catch (Exception ex)
-        {
-            return Of(ex, thrownAtCallSite: true);
-        }
+    public static Task<Outcome> OfAsync(Func<ValueTask> call) =>
+        OfAsync(() => CompletedAsync(call())); // not async: a throw at the call site stays one
 
-        try
-        {
-            await pending;
-            return Succeeded;
-        }
-        catch (Exception ex)
-        {
-            return Of(ex);
-        }
+    private static async ValueTask<bool> CompletedAsync(ValueTask pending)
+    {
+        await pending;
+        return true;
     }
 }
