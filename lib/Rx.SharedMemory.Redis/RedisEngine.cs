@@ -11,7 +11,7 @@ using StackExchange.Redis;
 namespace Rx.SharedMemory.Redis;
 
 /// <summary>
-/// The engine that keeps the store in Redis, shared by every master that names it. Each operation is one script
+/// The engine that keeps the store in Redis, shared by every master that names it. Each operation is one call of a function
 /// (<see cref="RedisScripts"/>). The changes reach this master's subscriptions through one reader of the change log
 /// (<see cref="RedisChangeFeed"/>); a write returns once its own change has been read back, so that a master's
 /// subscribers have seen a write when its caller learns it committed, as with the embedded engine.
@@ -98,7 +98,8 @@ internal sealed class RedisEngine : IStoreEngine
         {
             var db = redis.GetDatabase();
             RedisKey[] tag = [Tag(redisOptions.StoreName)];
-            var joined = (RedisResult[])(await RunScriptAsync(db, tag, RedisScripts.Bounds(options), RedisScripts.Renew, 0, (long)redisOptions.LeaseTime.TotalMilliseconds).WaitAsync(cancellationToken).ConfigureAwait(false))!;
+            await LoadLibraryAsync(redis).WaitAsync(cancellationToken).ConfigureAwait(false);
+            var joined = (RedisResult[])(await CallAsync(redis, db, tag, RedisScripts.Bounds(options), RedisScripts.Renew, 0, (long)redisOptions.LeaseTime.TotalMilliseconds).WaitAsync(cancellationToken).ConfigureAwait(false))!;
             long masterId = (long)joined[0];
             long version = (long)await db.StringGetAsync($"{tag[0]}:version").WaitAsync(cancellationToken).ConfigureAwait(false);
             engine = new RedisEngine(redis, redisOptions, options, masterId, version, logger);
@@ -258,17 +259,17 @@ internal sealed class RedisEngine : IStoreEngine
     }
 
     /// <summary>
-    /// Runs a script with the store's tag and bounds, then <paramref name="arguments"/>; sent before this returns. A
-    /// failure of Redis becomes <see cref="SharedMemoryUnavailableException"/>: the script may have run, so it is not
-    /// sent again.
+    /// Calls one of the library's functions (<see cref="RedisScripts"/>) with the store's tag and bounds, then
+    /// <paramref name="arguments"/>; sent before this returns. A failure of Redis becomes
+    /// <see cref="SharedMemoryUnavailableException"/>: the function may have run, so it is not sent again.
     /// </summary>
-    internal async Task<RedisResult> RunAsync(string script, CancellationToken cancellationToken, params RedisValue[] arguments)
+    internal async Task<RedisResult> RunAsync(string function, CancellationToken cancellationToken, params RedisValue[] arguments)
     {
         cancellationToken.ThrowIfCancellationRequested();
         try
         {
-            // Not cancelled once sent: a script runs whole or not at all, and its outcome is the caller's.
-            return await RunScriptAsync(this.db, this.tag, this.bounds, script, arguments).ConfigureAwait(false);
+            // Not cancelled once sent: a function runs whole or not at all, and its outcome is the caller's.
+            return await CallAsync(this.redis, this.db, this.tag, this.bounds, function, arguments).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -324,9 +325,61 @@ internal sealed class RedisEngine : IStoreEngine
 
     private static RedisKey Tag(string storeName) => "{" + storeName + "}";
 
-    /// <summary>Runs a script with the store's tag and bounds, then <paramref name="arguments"/>; sent now, in call order.</summary>
-    private static Task<RedisResult> RunScriptAsync(IDatabase db, RedisKey[] tag, RedisValue[] bounds, string script, params RedisValue[] arguments) =>
-        OffTheReaderAsync(db.ScriptEvaluateAsync(script, tag, [.. bounds, .. arguments]));
+    /// <summary>
+    /// Calls a function of the library with the store's tag and bounds, then <paramref name="arguments"/>; sent now, in
+    /// call order. Where Redis does not have the library (a server restarted empty, a failover to a node that never
+    /// had it), it is loaded and the call sent once more: a call to a function Redis does not have never ran.
+    /// </summary>
+    private static async Task<RedisResult> CallAsync(IConnectionMultiplexer redis, IDatabase db, RedisKey[] tag, RedisValue[] bounds, string function, params RedisValue[] arguments)
+    {
+        var call = new object[3 + bounds.Length + arguments.Length];
+        call[0] = function;
+        call[1] = 1;
+        call[2] = tag[0];
+        for (int i = 0; i < bounds.Length; i++)
+        {
+            call[3 + i] = bounds[i];
+        }
+
+        for (int i = 0; i < arguments.Length; i++)
+        {
+            call[3 + bounds.Length + i] = arguments[i];
+        }
+
+        try
+        {
+            return await OffTheReaderAsync(db.ExecuteAsync("FCALL", call)).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.Message.Contains("Function not found", StringComparison.OrdinalIgnoreCase))
+        {
+            await LoadLibraryAsync(redis).ConfigureAwait(false);
+            return await OffTheReaderAsync(db.ExecuteAsync("FCALL", call)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Loads the library (<see cref="RedisScripts.Library"/>) on every primary this connection knows, each of which
+    /// may hold a store: one that has it already keeps it.
+    /// </summary>
+    private static async Task LoadLibraryAsync(IConnectionMultiplexer redis)
+    {
+        foreach (var server in redis.GetServers())
+        {
+            if (server.IsReplica || !server.IsConnected)
+            {
+                continue;
+            }
+
+            try
+            {
+                await server.ExecuteAsync("FUNCTION", "LOAD", RedisScripts.Library).ConfigureAwait(false);
+            }
+            catch (RedisServerException ex) when (ex.Message.Contains("already exists", StringComparison.OrdinalIgnoreCase))
+            {
+                // Loaded by another master, or by this one before: the name is the source's hash, so it is this one.
+            }
+        }
+    }
 
     private static long Milliseconds(TimeSpan? timeToLive) => timeToLive switch
     {
