@@ -154,28 +154,35 @@ internal static class RedisScripts
           return (MAX_ENTRIES >= 0 and entries > MAX_ENTRIES) or (MAX_BYTES >= 0 and bytes > MAX_BYTES)
         end
 
+        -- The key least recently used, other than key. Keys written while no bound could evict have no use recorded:
+        -- they are older than any that has, and go first, in key order.
+        local function least_used(key)
+          if redis.call('ZCARD', P .. 'lru') < redis.call('HLEN', P .. 'values') then
+            for _, k in ipairs(redis.call('ZRANGE', P .. 'keys', 0, 15)) do
+              if k ~= key and not redis.call('ZSCORE', P .. 'lru', k) then return k end
+            end
+          end
+          local oldest = redis.call('ZRANGE', P .. 'lru', 0, 1)
+          if oldest[1] == key then return oldest[2] end
+          return oldest[1]
+        end
+
         -- Evicts least recently used keys (never the key written) so that the write fits; or the bound it breaks. old is
         -- the key's entry (nil: absent).
         local function make_room(key, old, size, now)
           if MAX_BYTES >= 0 and size > MAX_BYTES then return {-1, 'MaxBytes', MAX_BYTES, size} end
-          local entries = redis.call('HLEN', P .. 'values') + (old and 0 or 1)
-          local bytes = tonumber(redis.call('GET', P .. 'bytes') or '0') - (old and (#key + old.length) or 0) + size
+          -- Each count is read only where it has a bound.
+          local entries, bytes = 0, 0
+          if MAX_ENTRIES >= 0 then entries = redis.call('HLEN', P .. 'values') + (old and 0 or 1) end
+          if MAX_BYTES >= 0 then bytes = tonumber(redis.call('GET', P .. 'bytes') or '0') - (old and (#key + old.length) or 0) + size end
           if not exceeded(entries, bytes) then return nil end
           if NO_EVICTION then
             if MAX_ENTRIES >= 0 and entries > MAX_ENTRIES then return {-1, 'MaxEntries', MAX_ENTRIES, entries} end
             return {-1, 'MaxBytes', MAX_BYTES, bytes}
           end
           while exceeded(entries, bytes) do
-            local oldest = redis.call('ZRANGE', P .. 'lru', 0, 1)
-            local victim = oldest[1]
-            if victim == key then victim = oldest[2] end
-            if not victim then
-              -- Keys written while no bound could evict have no use recorded: then the first in key order goes.
-              local first = redis.call('ZRANGE', P .. 'keys', 0, 1)
-              victim = first[1]
-              if victim == key then victim = first[2] end
-              if not victim then break end
-            end
+            local victim = least_used(key)
+            if not victim then break end
             local s = read_meta(victim)
             if s then
               entries = entries - 1
