@@ -186,7 +186,8 @@ internal sealed class WorkerSupervisor(SharedMemoryMaster master, IOptions<Share
             {
                 return (await master.SpawnWorkerAsync(StartInfo(slot.Group), stopping).ConfigureAwait(false), exitsInARow);
             }
-            catch (Exception ex) when (!stopping.IsCancellationRequested && ex is not ObjectDisposedException && ex is SharedMemoryException or InvalidOperationException or System.ComponentModel.Win32Exception or IOException)
+            // A program that cannot be started comes as SharedMemoryWorkerStartException, a SharedMemoryException.
+            catch (Exception ex) when (!stopping.IsCancellationRequested && ex is not ObjectDisposedException && ex is SharedMemoryException or InvalidOperationException or IOException)
             {
                 exitsInARow++;
                 var delay = slot.Group.Restart.DelayAfter(exitsInARow);
