@@ -47,8 +47,12 @@ public static class SharedStoreJsonExtensions
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public static ValueTask<T?> GetAsync<T>(this ISharedStore store, string key, JsonSerializerOptions options, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        return store.GetAsync(key, ValueJson.TypeInfo<T>(options), cancellationToken);
+        if (store is null || options is null)
+        {
+            return ValueTask.FromException<T?>(new ArgumentNullException(store is null ? nameof(store) : nameof(options)));
+        }
+
+        return ValueJson.TryTypeInfo<T>(options, key, writing: false, out var typeInfo, out var error) ? store.GetAsync(key, typeInfo, cancellationToken) : ValueTask.FromException<T?>(error);
     }
 
     /// <summary>Reads a key's value with the version of its last change, with the options given instead of the store's.</summary>
@@ -67,9 +71,12 @@ public static class SharedStoreJsonExtensions
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public static ValueTask<StoreEntry<T>?> GetEntryAsync<T>(this ISharedStore store, string key, JsonSerializerOptions options, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(store);
-        ArgumentNullException.ThrowIfNull(options);
-        return store.GetEntryAsync(key, ValueJson.TypeInfo<T>(options), cancellationToken);
+        if (store is null || options is null)
+        {
+            return ValueTask.FromException<StoreEntry<T>?>(new ArgumentNullException(store is null ? nameof(store) : nameof(options)));
+        }
+
+        return ValueJson.TryTypeInfo<T>(options, key, writing: false, out var typeInfo, out var error) ? store.GetEntryAsync(key, typeInfo, cancellationToken) : ValueTask.FromException<StoreEntry<T>?>(error);
     }
 
     /// <summary>Writes a key's value with the options given instead of the store's.</summary>
@@ -90,9 +97,12 @@ public static class SharedStoreJsonExtensions
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public static ValueTask<long> SetAsync<T>(this ISharedStore store, string key, T value, JsonSerializerOptions options, SetOptions? setOptions = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(store);
-        ArgumentNullException.ThrowIfNull(options);
-        return store.SetAsync(key, value, ValueJson.TypeInfo<T>(options), setOptions, cancellationToken);
+        if (store is null || options is null)
+        {
+            return ValueTask.FromException<long>(new ArgumentNullException(store is null ? nameof(store) : nameof(options)));
+        }
+
+        return ValueJson.TryTypeInfo<T>(options, key, writing: true, out var typeInfo, out var error) ? store.SetAsync(key, value, typeInfo, setOptions, cancellationToken) : ValueTask.FromException<long>(error);
     }
 
     /// <summary>Writes a key's value, with the options given instead of the store's, only if the key is still at the version the caller last saw.</summary>
@@ -114,8 +124,11 @@ public static class SharedStoreJsonExtensions
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public static ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(this ISharedStore store, string key, long expectedVersion, T value, JsonSerializerOptions options, SetOptions? setOptions = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(store);
-        ArgumentNullException.ThrowIfNull(options);
-        return store.CompareAndSetAsync(key, expectedVersion, value, ValueJson.TypeInfo<T>(options), setOptions, cancellationToken);
+        if (store is null || options is null)
+        {
+            return ValueTask.FromException<CompareAndSetResult>(new ArgumentNullException(store is null ? nameof(store) : nameof(options)));
+        }
+
+        return ValueJson.TryTypeInfo<T>(options, key, writing: true, out var typeInfo, out var error) ? store.CompareAndSetAsync(key, expectedVersion, value, typeInfo, setOptions, cancellationToken) : ValueTask.FromException<CompareAndSetResult>(error);
     }
 }

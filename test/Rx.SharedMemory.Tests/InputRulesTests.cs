@@ -41,6 +41,11 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Equal(nameof(JsonException), calls["unreadable"].Exception);
         Assert.Contains("Key 'cycle': a value of type System.Type cannot be serialized", calls["unwritable"].Message, StringComparison.Ordinal);
         Assert.Equal(nameof(ArgumentException), calls["unwritable-nan"].Exception);
+        Assert.StartsWith("Key 'collide': a value of type Rx.SharedMemory.TestWorker.Scenarios.InputRulesScenario+Collide cannot be serialized", calls["no-contract-set"].Message, StringComparison.Ordinal);
+        Assert.StartsWith("Key 'collide': a value of type Rx.SharedMemory.TestWorker.Scenarios.InputRulesScenario+Collide cannot be serialized", calls["no-contract-cas"].Message, StringComparison.Ordinal);
+        Assert.StartsWith("Key 'collide': its value cannot be read as Rx.SharedMemory.TestWorker.Scenarios.InputRulesScenario+Collide", calls["no-contract-get"].Message, StringComparison.Ordinal);
+        Assert.Equal((nameof(ArgumentNullException), "options"), (calls["null-options-get"].Exception, calls["null-options-get"].ParamName));
+        Assert.Equal((nameof(ArgumentNullException), "options"), (calls["null-options-set"].Exception, calls["null-options-set"].ParamName));
         Assert.StartsWith("Key 'nan': a value of type System.Double cannot be serialized", calls["unwritable-nan"].Message, StringComparison.Ordinal);
 
         // The master's error, as the worker's own exception, with nothing of StreamJsonRpc in it.

@@ -211,9 +211,37 @@ public sealed class LocalStoreTests : TestBase, IAsyncLifetime
     }
 
     [Fact]
+    public async Task TypedCalls_WithATypeWithoutAContract_OrNullOptions_FailThroughTheirTasks_NamingTheKey()
+    {
+        // Each call made directly, its task kept: a throw at the call site would end the test here.
+        var set = this.Store.SetAsync("collide", new Collide(), this.TimeoutToken);
+        var entry = this.Store.GetEntryAsync<Collide>("collide", this.TimeoutToken);
+        var compareAndSet = this.Store.CompareAndSetAsync("collide", 0, new Collide(), null, this.TimeoutToken);
+        var withNullOptions = this.Store.SetAsync("k", 1, (System.Text.Json.JsonSerializerOptions)null!, null, this.TimeoutToken);
+        var readWithNullOptions = this.Store.GetEntryAsync<int>("k", (System.Text.Json.JsonSerializerOptions)null!, this.TimeoutToken);
+
+        Assert.StartsWith("Key 'collide': a value of type", (await Assert.ThrowsAsync<InvalidOperationException>(() => set.AsTask())).Message, StringComparison.Ordinal);
+        Assert.StartsWith("Key 'collide': its value cannot be read as", (await Assert.ThrowsAsync<InvalidOperationException>(() => entry.AsTask())).Message, StringComparison.Ordinal);
+        Assert.StartsWith("Key 'collide': a value of type", (await Assert.ThrowsAsync<InvalidOperationException>(() => compareAndSet.AsTask())).Message, StringComparison.Ordinal);
+        Assert.Equal("options", (await Assert.ThrowsAsync<ArgumentNullException>(() => withNullOptions.AsTask())).ParamName);
+        Assert.Equal("options", (await Assert.ThrowsAsync<ArgumentNullException>(() => readWithNullOptions.AsTask())).ParamName);
+        Assert.Equal(0, this.master.Version);
+    }
+
+    [Fact]
     public void InvalidOptions_AreRefused_NamingTheSetting()
     {
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new SharedMemoryMaster(new SharedMemoryOptions { ChangeLogCapacity = 0 }));
         Assert.Contains("SharedMemoryOptions.ChangeLogCapacity", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Two properties of one JSON name: System.Text.Json refuses the type itself.</summary>
+    private sealed class Collide
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("x")]
+        public int A { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("x")]
+        public int B { get; set; }
     }
 }

@@ -5,7 +5,7 @@ namespace Rx.SharedMemory.Diagnostics;
 
 /// <summary>
 /// The activities of the <see cref="SharedMemoryTracing.ActivitySourceName"/> source, in the master and in a worker.
-/// Without a listener, nothing is started and no trace context is parsed: what a caller sent is carried on as text.
+/// Without a listener, nothing is started: what a caller sent is checked for form only, and carried on as text.
 /// </summary>
 internal static class StoreActivities
 {

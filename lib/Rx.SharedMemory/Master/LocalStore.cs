@@ -64,14 +64,16 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public async ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
     {
-        var entry = await this.ReadAsync(key, ValueJson.TypeInfo<T>(this.ValueOptions), cancellationToken).ConfigureAwait(false);
+        var entry = await this.GetEntryAsync<T>(key, cancellationToken).ConfigureAwait(false);
         return entry is null ? default : entry.Value;
     }
 
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) =>
-        this.ReadAsync(key, ValueJson.TypeInfo<T>(this.ValueOptions), cancellationToken);
+        ValueJson.TryTypeInfo<T>(this.ValueOptions, key, writing: false, out var typeInfo, out var error)
+            ? this.ReadAsync(key, typeInfo, cancellationToken)
+            : ValueTask.FromException<StoreEntry<T>?>(error);
 
     public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
     {
@@ -82,14 +84,18 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default) =>
-        this.SetAsync(key, value, ValueJson.TypeInfo<T>(this.ValueOptions), null, cancellationToken);
+        ValueJson.TryTypeInfo<T>(this.ValueOptions, key, writing: true, out var typeInfo, out var error)
+            ? this.SetAsync(key, value, typeInfo, options: null, cancellationToken)
+            : ValueTask.FromException<long>(error);
 
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default) =>
         options is null
             ? ValueTask.FromException<long>(new ArgumentNullException(nameof(options)))
-            : this.SetAsync(key, value, ValueJson.TypeInfo<T>(this.ValueOptions), options, cancellationToken);
+            : ValueJson.TryTypeInfo<T>(this.ValueOptions, key, writing: true, out var typeInfo, out var error)
+                ? this.SetAsync(key, value, typeInfo, options, cancellationToken)
+                : ValueTask.FromException<long>(error);
 
     public async ValueTask<long> SetAsync<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -104,7 +110,9 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default) =>
-        this.CompareAndSetAsync(key, expectedVersion, value, ValueJson.TypeInfo<T>(this.ValueOptions), options, cancellationToken);
+        ValueJson.TryTypeInfo<T>(this.ValueOptions, key, writing: true, out var typeInfo, out var error)
+            ? this.CompareAndSetAsync(key, expectedVersion, value, typeInfo, options, cancellationToken)
+            : ValueTask.FromException<CompareAndSetResult>(error);
 
     public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Rx.SharedMemory.Rpc;
 
 namespace Rx.SharedMemory.Serialization;
 
@@ -53,6 +54,33 @@ internal static class ValueJson
         options ??= JsonSerializerOptions.Default;
         options.MakeReadOnly(populateMissingResolver: true);
         return (JsonTypeInfo<T>)options.GetTypeInfo(typeof(T));
+    }
+
+    /// <summary>
+    /// The contract of <typeparamref name="T"/> under a store's options, or the reason there is none (a type
+    /// System.Text.Json cannot handle) as an exception that names the key, for a typed call to fail through its task.
+    /// </summary>
+    /// <param name="options">The store's options; <see langword="null"/> for System.Text.Json's defaults.</param>
+    /// <param name="key">The key the call is for.</param>
+    /// <param name="writing">Whether the call writes a value (else it reads one).</param>
+    /// <param name="typeInfo">The contract, when there is one.</param>
+    /// <param name="error">Why there is none.</param>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public static bool TryTypeInfo<T>(JsonSerializerOptions? options, string? key, bool writing, [NotNullWhen(true)] out JsonTypeInfo<T>? typeInfo, [NotNullWhen(false)] out Exception? error)
+    {
+        try
+        {
+            typeInfo = TypeInfo<T>(options);
+            error = null;
+            return true;
+        }
+        catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+        {
+            typeInfo = null;
+            error = writing ? ValueErrors.Unwritable(key ?? string.Empty, typeof(T), ex) : ValueErrors.Unreadable(key ?? string.Empty, typeof(T), ex);
+            return false;
+        }
     }
 
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Only when JsonSerializer.IsReflectionEnabledByDefault, which trimmed applications turn off.")]

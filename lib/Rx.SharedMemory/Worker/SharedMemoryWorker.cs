@@ -215,7 +215,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public async ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken = default)
     {
-        var entry = await this.GetEntryAsync(key, ValueJson.TypeInfo<T>(this.valueOptions), cancellationToken).ConfigureAwait(false);
+        var entry = await this.GetEntryAsync<T>(key, cancellationToken).ConfigureAwait(false);
         return entry is null ? default : entry.Value;
     }
 
@@ -223,7 +223,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) =>
-        this.GetEntryAsync(key, ValueJson.TypeInfo<T>(this.valueOptions), cancellationToken);
+        ValueJson.TryTypeInfo<T>(this.valueOptions, key, writing: false, out var typeInfo, out var error)
+            ? this.GetEntryAsync(key, typeInfo, cancellationToken)
+            : ValueTask.FromException<StoreEntry<T>?>(error);
 
     /// <inheritdoc/>
     public async ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
@@ -243,7 +245,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default) =>
-        this.SetAsync(key, value, ValueJson.TypeInfo<T>(this.valueOptions), options: null, cancellationToken);
+        ValueJson.TryTypeInfo<T>(this.valueOptions, key, writing: true, out var typeInfo, out var error)
+            ? this.SetAsync(key, value, typeInfo, options: null, cancellationToken)
+            : ValueTask.FromException<long>(error);
 
     /// <inheritdoc/>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
@@ -251,7 +255,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default) =>
         options is null
             ? ValueTask.FromException<long>(new ArgumentNullException(nameof(options)))
-            : this.SetAsync(key, value, ValueJson.TypeInfo<T>(this.valueOptions), options, cancellationToken);
+            : ValueJson.TryTypeInfo<T>(this.valueOptions, key, writing: true, out var typeInfo, out var error)
+                ? this.SetAsync(key, value, typeInfo, options, cancellationToken)
+                : ValueTask.FromException<long>(error);
 
     /// <inheritdoc/>
     public ValueTask<long> SetAsync<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
@@ -274,7 +280,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default) =>
-        this.CompareAndSetAsync(key, expectedVersion, value, ValueJson.TypeInfo<T>(this.valueOptions), options, cancellationToken);
+        ValueJson.TryTypeInfo<T>(this.valueOptions, key, writing: true, out var typeInfo, out var error)
+            ? this.CompareAndSetAsync(key, expectedVersion, value, typeInfo, options, cancellationToken)
+            : ValueTask.FromException<CompareAndSetResult>(error);
 
     /// <inheritdoc/>
     public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)

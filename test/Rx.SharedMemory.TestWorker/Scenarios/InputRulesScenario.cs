@@ -51,8 +51,24 @@ internal sealed class InputRulesScenario : Scenario<InputRulesScenario.Report>
         await TryAsync("unreadable", () => store.GetAsync<int>("ttl/text", timeout));
         await TryAsync("unwritable", () => store.SetAsync("cycle", typeof(int), timeout));
         await TryAsync("unwritable-nan", () => store.SetAsync("nan", double.NaN, timeout));
+        // A type System.Text.Json has no contract for, and per-call options that are null: through the task too.
+        await TryAsync("no-contract-set", () => store.SetAsync("collide", new Collide(), timeout));
+        await TryAsync("no-contract-get", () => store.GetEntryAsync<Collide>("collide", timeout));
+        await TryAsync("no-contract-cas", () => store.CompareAndSetAsync("collide", 0, new Collide(), null, timeout));
+        await TryAsync("null-options-get", () => store.GetAsync<int>("k", (JsonSerializerOptions)null!, timeout));
+        await TryAsync("null-options-set", () => store.SetAsync("k", 1, (JsonSerializerOptions)null!, null, timeout));
         await TryAsync("lock-timeout", () => store.AcquireLockAsync("held", TimeSpan.FromMilliseconds(10), timeout));
         return new Report(calls, prefixLone, ttlPresent, togetherFaulted);
+    }
+
+    /// <summary>Two properties of one JSON name: System.Text.Json refuses the type itself.</summary>
+    internal sealed class Collide
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("x")]
+        public int A { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("x")]
+        public int B { get; set; }
     }
 
     /// <param name="Calls">How each call ended, by name.</param>
