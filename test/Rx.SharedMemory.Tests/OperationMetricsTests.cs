@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Reactive.Linq;
+using System.Runtime.InteropServices;
 
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>The master's meter comes from the factory it is given, with a duration per operation and what it holds as observable instruments.</summary>
-public sealed class OperationMetricsTests : WorkerProcessTestBase, IDisposable
+public sealed partial class OperationMetricsTests : WorkerProcessTestBase, IDisposable
 {
     private readonly TestMeterFactory factory;
     private readonly MeterListener listener = new();
@@ -77,6 +78,38 @@ public sealed class OperationMetricsTests : WorkerProcessTestBase, IDisposable
         this.measured.Clear();
         this.listener.RecordObservableInstruments();
         Assert.Empty(this.measured);
+    }
+
+    [Fact]
+    public async Task AConnectionsQueuedChanges_AreObserved_WhileItsWorkerDoesNotRead()
+    {
+        // A master of its own whose connections hold little unwritten, so that changes queue soon.
+        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { MeterFactory = this.factory, MaxConnectionBufferBytes = 64 * 1024 });
+        var ready = master.Changes.Where(c => c.Key.StartsWith("ready/", StringComparison.Ordinal)).Replay();
+        using var readiness = ready.Connect();
+        var holder = await this.SpawnOnAsync(master, "subscribe-hold", "w", "1");
+        await this.FirstAsync(ready, c => c.Key == $"ready/{holder.Worker.Id}");
+
+        Assert.Equal(0, kill(holder.Worker.Process.Id, SigStop));
+        try
+        {
+            // 1,000 changes of about 1 KB to a key it watches: the pipe and the connection's 64 KiB take a few hundred.
+            string padding = new('x', 1_000);
+            for (int i = 0; i < 1_000; i++)
+            {
+                await master.Store.SetAsync("w", $"{i}{padding}", this.TimeoutToken);
+            }
+
+            this.measured.Clear();
+            this.listener.RecordObservableInstruments();
+            var queue = Assert.Single(this.Taken("rx.sharedmemory.connection.queue.length"), m => (int)m.Tags["rx.sharedmemory.master.id"]! == master.Metrics.MasterId);
+            Assert.Equal(holder.Worker.Id, queue.Tags["rx.sharedmemory.worker.id"]);
+            Assert.InRange(queue.Value, 500, 1_000);
+        }
+        finally
+        {
+            Assert.Equal(0, kill(holder.Worker.Process.Id, SigCont));
+        }
     }
 
     [Fact]
@@ -194,4 +227,10 @@ public sealed class OperationMetricsTests : WorkerProcessTestBase, IDisposable
     }
 
     private double Single(string instrument) => Assert.Single(this.Taken(instrument)).Value;
+
+    private const int SigStop = 19;
+    private const int SigCont = 18;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int signal);
 }
