@@ -133,6 +133,32 @@ public sealed class TracingTests : WorkerProcessTestBase, IDisposable
         Assert.Equal((KeyChangeKind.Expired, null), (expired.Kind, expired.TraceParent));
     }
 
+    [Fact]
+    public async Task AMastersOwnOperations_EachStartAnActivity_ItsChangeCarriesIt_AndAFailureIsMarked()
+    {
+        this.Listen();
+        using var committed = new CommittedChanges(((MemoryEngine)this.Master.Engine).Store, "own/");
+        string? callerTraceParent;
+        using (var caller = new Activity("caller").SetIdFormat(ActivityIdFormat.W3C).Start())
+        {
+            callerTraceParent = caller.Id;
+            await this.Master.Store.SetAsync("own/k", "text", this.TimeoutToken);
+            await this.Master.Store.GetAsync<string>("own/k", this.TimeoutToken);
+            await Assert.ThrowsAsync<InvalidOperationException>(() => this.Master.Store.IncrementAsync("own/k", 1, this.TimeoutToken).AsTask());
+            await this.Master.Store.DeleteAsync("own/k", this.TimeoutToken);
+        }
+
+        var set = Assert.Single(this.stopped, a => a.OperationName == RpcMethods.Set);
+        Assert.Equal((ActivityKind.Internal, callerTraceParent), (set.Kind, set.Parent?.Id));
+        var setChange = await committed.NextAsync(this.TimeoutToken);
+        Assert.Equal((KeyChangeKind.Set, set.Id), (setChange.Kind, setChange.TraceParent));
+        var deletion = await committed.NextAsync(this.TimeoutToken);
+        Assert.Equal((KeyChangeKind.Deleted, Assert.Single(this.stopped, a => a.OperationName == RpcMethods.Delete).Id), (deletion.Kind, deletion.TraceParent));
+        Assert.Single(this.stopped, a => a.OperationName == RpcMethods.Get);
+        var increment = Assert.Single(this.stopped, a => a.OperationName == RpcMethods.Increment);
+        Assert.Equal((ActivityStatusCode.Error, typeof(InvalidOperationException).FullName), (increment.Status, increment.GetTagItem("error.type")));
+    }
+
     public void Dispose() => this.listener?.Dispose();
 
     /// <summary>Records every activity of the library's source that stops in this process from now on.</summary>

@@ -86,6 +86,43 @@ internal static class StoreActivities
         return activity;
     }
 
+    /// <summary>
+    /// Starts the activity (kind internal) of one operation of a store used in-process (<c>master.Store</c>, a
+    /// <c>RedisSharedStore</c>): the child of the current activity, or a root; none when nobody listens. Current for
+    /// the rest of the operation, so that the change it commits carries its context.
+    /// </summary>
+    /// <param name="operation">The operation, as the protocol names it: the activity's name.</param>
+    public static Activity? StartLocal(string operation)
+    {
+        if (!Source.HasListeners())
+        {
+            return null;
+        }
+
+        var activity = Source.StartActivity(operation, ActivityKind.Internal);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("rx.sharedmemory.operation", operation);
+        }
+
+        return activity;
+    }
+
+    /// <summary>
+    /// Marks <paramref name="activity"/> failed with the type of <paramref name="failure"/> (not its message, which may
+    /// name keys). Returns false, to be used as an exception filter that lets the exception go on.
+    /// </summary>
+    public static bool Failed(Activity? activity, Exception failure)
+    {
+        if (activity is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error);
+            activity.SetTag(MasterMetrics.ErrorTypeTag, failure.GetType().FullName);
+        }
+
+        return false;
+    }
+
     /// <summary>A caller's <c>traceparent</c> when it is one; null otherwise, so that nothing else travels on to other workers.</summary>
     private static string? Checked(string? traceParent) => traceParent is not null && TraceParent.Parse(traceParent) != default ? traceParent : null;
 
@@ -117,8 +154,7 @@ internal static class StoreActivities
 
             if (failure is not null)
             {
-                activity.SetStatus(ActivityStatusCode.Error);
-                activity.SetTag(MasterMetrics.ErrorTypeTag, failure.GetType().FullName);
+                Failed(activity, failure);
             }
 
             activity.Stop();

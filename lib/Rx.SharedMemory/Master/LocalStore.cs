@@ -102,9 +102,16 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
         ArgumentNullException.ThrowIfNull(jsonTypeInfo);
         options?.Validate();
         this.ThrowIfUnusable(cancellationToken);
-
-        // The master never disconnects from itself: its ephemeral keys live as long as it does.
-        return await this.SetCoreAsync(key, Serialize(key, value, jsonTypeInfo), options?.TimeToLive, cancellationToken).ConfigureAwait(false);
+        using var activity = StoreActivities.StartLocal(RpcMethods.Set);
+        try
+        {
+            // The master never disconnects from itself: its ephemeral keys live as long as it does.
+            return await this.SetCoreAsync(key, Serialize(key, value, jsonTypeInfo), options?.TimeToLive, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (StoreActivities.Failed(activity, ex))
+        {
+            throw;
+        }
     }
 
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
@@ -119,34 +126,66 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
         ArgumentNullException.ThrowIfNull(jsonTypeInfo);
         options?.Validate();
         this.ThrowIfUnusable(cancellationToken);
-        byte[] json = Serialize(key, value, jsonTypeInfo);
-        bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, 0, TraceParent.Current(), cancellationToken);
-        return await (mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, json, result.Succeeded, result.Version)) : call).ConfigureAwait(false);
+        using var activity = StoreActivities.StartLocal(RpcMethods.CompareAndSet);
+        try
+        {
+            byte[] json = Serialize(key, value, jsonTypeInfo);
+            bool mirrored = this.OwnWrites.Begin(key);
+            var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, 0, TraceParent.Current(), cancellationToken);
+            return await (mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, json, result.Succeeded, result.Version)) : call).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (StoreActivities.Failed(activity, ex))
+        {
+            throw;
+        }
     }
 
     public async ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
     {
         this.ThrowIfUnusable(cancellationToken);
-        bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.IncrementAsync(key, delta, TraceParent.Current(), cancellationToken);
-        var (value, version) = await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, result) => own.Set(key, result.Value, result.Version)) : call).ConfigureAwait(false);
-        return new StoreEntry<long>(value, version);
+        using var activity = StoreActivities.StartLocal(RpcMethods.Increment);
+        try
+        {
+            bool mirrored = this.OwnWrites.Begin(key);
+            var call = this.engine.IncrementAsync(key, delta, TraceParent.Current(), cancellationToken);
+            var (value, version) = await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, result) => own.Set(key, result.Value, result.Version)) : call).ConfigureAwait(false);
+            return new StoreEntry<long>(value, version);
+        }
+        catch (Exception ex) when (StoreActivities.Failed(activity, ex))
+        {
+            throw;
+        }
     }
 
     public async ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         this.ThrowIfUnusable(cancellationToken);
-        long token = await this.engine.LockAsync(name, MasterOwner, timeout, cancellationToken).ConfigureAwait(false);
-        return new HeldLock(this.engine, name, token);
+        using var activity = StoreActivities.StartLocal(RpcMethods.Lock);
+        try
+        {
+            long token = await this.engine.LockAsync(name, MasterOwner, timeout, cancellationToken).ConfigureAwait(false);
+            return new HeldLock(this.engine, name, token);
+        }
+        catch (Exception ex) when (StoreActivities.Failed(activity, ex))
+        {
+            throw;
+        }
     }
 
     public async ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         this.ThrowIfUnusable(cancellationToken);
-        bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.DeleteAsync(key, TraceParent.Current(), cancellationToken);
-        return await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, version) => own.Deleted(key, version)) : call).ConfigureAwait(false) != 0;
+        using var activity = StoreActivities.StartLocal(RpcMethods.Delete);
+        try
+        {
+            bool mirrored = this.OwnWrites.Begin(key);
+            var call = this.engine.DeleteAsync(key, TraceParent.Current(), cancellationToken);
+            return await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, version) => own.Deleted(key, version)) : call).ConfigureAwait(false) != 0;
+        }
+        catch (Exception ex) when (StoreActivities.Failed(activity, ex))
+        {
+            throw;
+        }
     }
 
     public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
@@ -177,18 +216,26 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     private async ValueTask<StoreEntry<T>?> ReadAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken)
     {
         this.ThrowIfUnusable(cancellationToken);
-        if (await this.engine.GetAsync(key, cancellationToken).ConfigureAwait(false) is not { } stored)
-        {
-            return null;
-        }
-
+        using var activity = StoreActivities.StartLocal(RpcMethods.Get);
         try
         {
-            return new StoreEntry<T>(JsonSerializer.Deserialize(stored.Value, jsonTypeInfo)!, stored.Version);
+            if (await this.engine.GetAsync(key, cancellationToken).ConfigureAwait(false) is not { } stored)
+            {
+                return null;
+            }
+
+            try
+            {
+                return new StoreEntry<T>(JsonSerializer.Deserialize(stored.Value, jsonTypeInfo)!, stored.Version);
+            }
+            catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+            {
+                throw ValueErrors.Unreadable(key, typeof(T), ex);
+            }
         }
-        catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+        catch (Exception ex) when (StoreActivities.Failed(activity, ex))
         {
-            throw ValueErrors.Unreadable(key, typeof(T), ex);
+            throw;
         }
     }
 
