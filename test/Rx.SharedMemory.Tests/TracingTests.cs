@@ -44,6 +44,23 @@ public sealed class TracingTests : WorkerProcessTestBase, IDisposable
     }
 
     [Fact]
+    public async Task AWorkerThatListens_StartsAClientActivityPerCall_TheParentOfTheMastersOperation()
+    {
+        this.Listen();
+        var writer = await this.ReportAfterExitAsync<TracedSetScenario.Report>(await this.SpawnAsync("traced-set", "traced/c", "1", "listen"));
+
+        // The writer's activity, then the worker's call (client), then the master's operation (server): one trace.
+        var client = writer.Client;
+        Assert.NotNull(client);
+        Assert.Equal(("set", nameof(ActivityKind.Client), "set", writer.SpanId), (client.Name, client.Kind, client.Method, client.ParentSpanId));
+        var set = Assert.Single(this.stopped, a => a.TraceId.ToHexString() == writer.TraceId);
+        Assert.Equal((ActivityKind.Server, client.SpanId), (set.Kind, set.ParentSpanId.ToHexString()));
+
+        // The call's activity ended with it, and the caller's own is current again.
+        Assert.Equal(writer.SpanId, writer.CurrentAfter);
+    }
+
+    [Fact]
     public async Task WithoutAListenerInTheMaster_TheObserversActivity_IsTheChildOfTheWritersActivity()
     {
         // The master starts nothing, and its change carries the writer's context on as it came.

@@ -86,6 +86,26 @@ internal static class StoreActivities
         return activity;
     }
 
+    /// <summary>Gets a value indicating whether anyone listens to the library's activities.</summary>
+    public static bool Listening => Source.HasListeners();
+
+    /// <summary>
+    /// Starts a worker's activity (kind client) for one call to its master, the child of the current activity, or a
+    /// root; none when nobody listens. The call carries its context, so the master's operation is its child.
+    /// </summary>
+    /// <param name="operation">The method called: the activity's name.</param>
+    public static Activity? StartCall(string operation)
+    {
+        var activity = Source.StartActivity(operation, ActivityKind.Client);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("rpc.system", "jsonrpc");
+            activity.SetTag("rpc.method", operation);
+        }
+
+        return activity;
+    }
+
     /// <summary>
     /// Starts the activity (kind internal) of one operation of a store used in-process (<c>master.Store</c>, a
     /// <c>RedisSharedStore</c>): the child of the current activity, or a root; none when nobody listens. Current for

@@ -8,6 +8,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Logging;
 using Rx.SharedMemory.Messaging;
 using Rx.SharedMemory.Mirror;
@@ -607,7 +608,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <summary>An upper bound of a call's size in a batch (<see cref="ProtocolLimits.BatchCallBytes"/>).</summary>
     private static int CallBytes(string key, PooledJson? value = null) => ProtocolLimits.BatchCallBytes(key.Length, value?.Length ?? 0);
 
-    /// <summary>Calls a data operation: in the next batch when the master takes batches, else as a request of its own.</summary>
+    /// <summary>
+    /// Calls a data operation: in the next batch when the master takes batches, else as a request of its own; inside
+    /// an activity of its own when someone listens (<see cref="StoreActivities.StartCall"/>).
+    /// </summary>
     private ValueTask<T> CallAsync<T>(
         string method,
         object?[] arguments,
@@ -615,7 +619,44 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         Func<JsonElement, JsonSerializerOptions, T> readResult,
         CancellationToken cancellationToken,
         int regionAt = 0,
-        BatchedCall<T>.RegionResultReader? readRegionResult = null)
+        BatchedCall<T>.RegionResultReader? readRegionResult = null) =>
+        StoreActivities.Listening
+            ? this.TracedCallAsync(method, arguments, bytes, readResult, cancellationToken, regionAt, readRegionResult)
+            : this.CallCoreAsync(method, arguments, bytes, readResult, cancellationToken, regionAt, readRegionResult);
+
+    /// <summary>
+    /// A call inside its activity, which is current while the call is queued or sent (so the call carries its
+    /// context) and ends with the answer; async, so that the caller's current activity is left as it was. Queued
+    /// before its first wait: calls keep their order.
+    /// </summary>
+    private async ValueTask<T> TracedCallAsync<T>(
+        string method,
+        object?[] arguments,
+        int bytes,
+        Func<JsonElement, JsonSerializerOptions, T> readResult,
+        CancellationToken cancellationToken,
+        int regionAt,
+        BatchedCall<T>.RegionResultReader? readRegionResult)
+    {
+        using var activity = StoreActivities.StartCall(method);
+        try
+        {
+            return await this.CallCoreAsync(method, arguments, bytes, readResult, cancellationToken, regionAt, readRegionResult).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (StoreActivities.Failed(activity, ex))
+        {
+            throw;
+        }
+    }
+
+    private ValueTask<T> CallCoreAsync<T>(
+        string method,
+        object?[] arguments,
+        int bytes,
+        Func<JsonElement, JsonSerializerOptions, T> readResult,
+        CancellationToken cancellationToken,
+        int regionAt,
+        BatchedCall<T>.RegionResultReader? readRegionResult)
     {
         this.ThrowIfUnusable();
 
