@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Rx.SharedMemory.Hosting;
 using Rx.SharedMemory.Hosting.Master;
 using Rx.SharedMemory.Hosting.Worker;
 
@@ -9,12 +10,15 @@ public static class SharedMemoryHealthChecksBuilderExtensions
 {
     /// <summary>
     /// Checks the master registered with <c>services.AddSharedMemoryMaster</c>: healthy while it runs with every
-    /// configured worker online; degraded while a worker waits to be restarted, or was left stopped after a failure;
-    /// <paramref name="failureStatus"/> when the master is not running (before the host starts it, after it stops).
+    /// configured worker online or finished (exited with code 0 where its <see cref="WorkerRestartOptions.Mode"/>,
+    /// <see cref="WorkerRestartMode.OnFailure"/> or <see cref="WorkerRestartMode.Never"/>, does not restart it);
+    /// degraded while a worker has exited and waits to be restarted, or was left stopped after a failure (another exit
+    /// code, or a signal); <paramref name="failureStatus"/> when the master is not running (before the host starts it,
+    /// after it stops) and when a worker's supervision itself failed (logged as event 404).
     /// </summary>
     /// <param name="builder">The health checks builder.</param>
     /// <param name="name">The check's name.</param>
-    /// <param name="failureStatus">What the check reports when the master is not running; null for <see cref="HealthStatus.Unhealthy"/>.</param>
+    /// <param name="failureStatus">What the check reports when the master is not running or a supervision failed; null for <see cref="HealthStatus.Unhealthy"/>.</param>
     /// <param name="tags">Tags to filter the check by.</param>
     /// <returns><paramref name="builder"/>.</returns>
     public static IHealthChecksBuilder AddSharedMemoryMaster(this IHealthChecksBuilder builder, string name = "sharedmemory-master", HealthStatus? failureStatus = null, IEnumerable<string>? tags = null)

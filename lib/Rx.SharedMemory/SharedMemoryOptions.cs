@@ -143,35 +143,34 @@ public sealed class SharedMemoryOptions
     /// <exception cref="ArgumentNullException">A required setting is null; the message names it.</exception>
     public void Validate()
     {
-        Positive(this.MaxKeyLength, nameof(this.MaxKeyLength));
-        Positive(this.MaxValueBytes, nameof(this.MaxValueBytes));
-        Positive(this.ChangeLogCapacity, nameof(this.ChangeLogCapacity));
-        Positive(this.ChangeLogMaxBytes, nameof(this.ChangeLogMaxBytes));
-        if (this.MaxEntries is { } maxEntries)
+        if (this.Failures().FirstOrDefault() is { } failure)
         {
-            Positive(maxEntries, nameof(this.MaxEntries));
+            throw failure;
         }
+    }
 
-        if (this.MaxBytes is { } maxBytes)
-        {
-            Positive(maxBytes, nameof(this.MaxBytes));
-        }
-
-        if (!Enum.IsDefined(this.EvictionPolicy))
-        {
-            throw new ArgumentOutOfRangeException(Name(nameof(this.EvictionPolicy)), this.EvictionPolicy, $"{Name(nameof(this.EvictionPolicy))} is not a known policy.");
-        }
-        Positive(this.SubscriberQueueCapacity, nameof(this.SubscriberQueueCapacity));
-        Positive(this.SubscriberQueueMaxBytes, nameof(this.SubscriberQueueMaxBytes));
-        Positive(this.MaxConnectionBufferBytes, nameof(this.MaxConnectionBufferBytes));
-        Positive(this.MaxSubscriptionsPerConnection, nameof(this.MaxSubscriptionsPerConnection));
-        Positive(this.MaxWaitingLocksPerConnection, nameof(this.MaxWaitingLocksPerConnection));
-        Positive(this.WorkerStartTimeout, nameof(this.WorkerStartTimeout));
-        Positive(this.WorkerShutdownTimeout, nameof(this.WorkerShutdownTimeout));
-        if (this.TimeProvider is null)
-        {
-            throw new ArgumentNullException(Name(nameof(this.TimeProvider)), $"{Name(nameof(this.TimeProvider))} must be set.");
-        }
+    /// <summary>Every wrong setting, in the order <see cref="Validate"/> checks them: the exception it would throw for each.</summary>
+    internal IEnumerable<ArgumentException> Failures()
+    {
+        ArgumentException?[] failures =
+        [
+            Positive(this.MaxKeyLength, nameof(this.MaxKeyLength)),
+            Positive(this.MaxValueBytes, nameof(this.MaxValueBytes)),
+            Positive(this.ChangeLogCapacity, nameof(this.ChangeLogCapacity)),
+            Positive(this.ChangeLogMaxBytes, nameof(this.ChangeLogMaxBytes)),
+            this.MaxEntries is { } maxEntries ? Positive(maxEntries, nameof(this.MaxEntries)) : null,
+            this.MaxBytes is { } maxBytes ? Positive(maxBytes, nameof(this.MaxBytes)) : null,
+            Enum.IsDefined(this.EvictionPolicy) ? null : new ArgumentOutOfRangeException(Name(nameof(this.EvictionPolicy)), this.EvictionPolicy, $"{Name(nameof(this.EvictionPolicy))} is not a known policy."),
+            Positive(this.SubscriberQueueCapacity, nameof(this.SubscriberQueueCapacity)),
+            Positive(this.SubscriberQueueMaxBytes, nameof(this.SubscriberQueueMaxBytes)),
+            Positive(this.MaxConnectionBufferBytes, nameof(this.MaxConnectionBufferBytes)),
+            Positive(this.MaxSubscriptionsPerConnection, nameof(this.MaxSubscriptionsPerConnection)),
+            Positive(this.MaxWaitingLocksPerConnection, nameof(this.MaxWaitingLocksPerConnection)),
+            Positive(this.WorkerStartTimeout, nameof(this.WorkerStartTimeout)),
+            Positive(this.WorkerShutdownTimeout, nameof(this.WorkerShutdownTimeout)),
+            this.TimeProvider is null ? new ArgumentNullException(Name(nameof(this.TimeProvider)), $"{Name(nameof(this.TimeProvider))} must be set.") : null,
+        ];
+        return failures.OfType<ArgumentException>();
     }
 
     /// <summary>A copy for a store to keep, with <see cref="JsonSerializerOptions"/> made read-only.</summary>
@@ -185,19 +184,9 @@ public sealed class SharedMemoryOptions
 
     private static string Name(string setting) => $"{nameof(SharedMemoryOptions)}.{setting}";
 
-    private static void Positive(long value, string setting)
-    {
-        if (value <= 0)
-        {
-            throw new ArgumentOutOfRangeException(Name(setting), value, $"{Name(setting)} must be positive; it is {value}.");
-        }
-    }
+    private static ArgumentOutOfRangeException? Positive(long value, string setting) =>
+        value <= 0 ? new ArgumentOutOfRangeException(Name(setting), value, $"{Name(setting)} must be positive; it is {value}.") : null;
 
-    private static void Positive(TimeSpan value, string setting)
-    {
-        if (value <= TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(Name(setting), value, $"{Name(setting)} must be positive; it is {value}.");
-        }
-    }
+    private static ArgumentOutOfRangeException? Positive(TimeSpan value, string setting) =>
+        value <= TimeSpan.Zero ? new ArgumentOutOfRangeException(Name(setting), value, $"{Name(setting)} must be positive; it is {value}.") : null;
 }

@@ -41,8 +41,21 @@ public sealed class SharedMemoryWorkerOptions
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the message names it.</exception>
     public void Validate()
     {
-        Positive(this.SubscriberQueueCapacity, nameof(this.SubscriberQueueCapacity));
-        Positive(this.SubscriberQueueMaxBytes, nameof(this.SubscriberQueueMaxBytes));
+        if (this.Failures().FirstOrDefault() is { } failure)
+        {
+            throw failure;
+        }
+    }
+
+    /// <summary>Every wrong setting, in the order <see cref="Validate"/> checks them: the exception it would throw for each.</summary>
+    internal IEnumerable<ArgumentException> Failures()
+    {
+        ArgumentException?[] failures =
+        [
+            Positive(this.SubscriberQueueCapacity, nameof(this.SubscriberQueueCapacity)),
+            Positive(this.SubscriberQueueMaxBytes, nameof(this.SubscriberQueueMaxBytes)),
+        ];
+        return failures.OfType<ArgumentException>();
     }
 
     /// <summary>A copy for a store to keep, with <see cref="JsonSerializerOptions"/> made read-only.</summary>
@@ -54,12 +67,9 @@ public sealed class SharedMemoryWorkerOptions
         return copy;
     }
 
-    private static void Positive(long value, string setting)
+    private static ArgumentOutOfRangeException? Positive(long value, string setting)
     {
         string name = $"{nameof(SharedMemoryWorkerOptions)}.{setting}";
-        if (value <= 0)
-        {
-            throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive; it is {value}.");
-        }
+        return value <= 0 ? new ArgumentOutOfRangeException(name, value, $"{name} must be positive; it is {value}.") : null;
     }
 }

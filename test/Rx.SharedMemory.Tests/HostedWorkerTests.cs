@@ -42,13 +42,18 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
     }
 
     [Fact]
-    public async Task HostedWorker_WithInvalidSettings_FailsToStart_NamingTheSetting()
+    public async Task HostedWorker_WithInvalidSettings_FailsToStart_NamingEachSetting()
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddSharedMemoryWorker(options => options.Connection.SubscriberQueueCapacity = 0);
+        builder.Services.AddSharedMemoryWorker(options =>
+        {
+            options.Connection.SubscriberQueueCapacity = 0;
+            options.Connection.SubscriberQueueMaxBytes = -1;
+        });
         using var host = builder.Build();
 
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => host.StartAsync(this.TimeoutToken));
-        Assert.Contains("SharedMemoryWorkerHostOptions:Connection:SubscriberQueueCapacity", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SharedMemoryWorkerHostOptions:Connection:SubscriberQueueCapacity must be positive; it is 0.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SharedMemoryWorkerHostOptions:Connection:SubscriberQueueMaxBytes must be positive; it is -1.", error.Message, StringComparison.Ordinal);
     }
 }

@@ -3,8 +3,11 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Rx.SharedMemory.Hosting.Master;
 
 /// <summary>
-/// Healthy while the hosted master runs with every configured worker online; degraded while a worker waits to be
-/// restarted or was left stopped after a failure; the registration's failure status when the master is not running.
+/// Healthy while the hosted master runs with every configured worker online, or finished: exited with code 0 and left
+/// stopped by its restart mode (<see cref="WorkerRestartMode.OnFailure"/> or <see cref="WorkerRestartMode.Never"/>),
+/// which is the end of its work, not a fault. Degraded while a worker has exited and waits to be restarted, or was
+/// left stopped after a failure (any other exit code, or a signal). The registration's failure status when the master
+/// is not running, or when a worker's supervision failed.
 /// </summary>
 internal sealed class MasterHealthCheck(WorkerSupervisor supervisor) : IHealthCheck
 {
@@ -37,8 +40,17 @@ internal sealed class MasterHealthCheck(WorkerSupervisor supervisor) : IHealthCh
                 _ => $"{s.Name} has exited",
             })
             .ToArray();
-        return Task.FromResult(down.Length == 0
-            ? HealthCheckResult.Healthy($"The shared-memory master runs with {slots.Count(s => s.SlotState == WorkerSlotState.Running)} of {slots.Count} workers online.", data)
-            : HealthCheckResult.Degraded(string.Join("; ", down) + ".", data: data));
+        if (down.Length > 0)
+        {
+            return Task.FromResult(HealthCheckResult.Degraded(string.Join("; ", down) + ".", data: data));
+        }
+
+        // What is left is online, or finished: exited with 0 where the restart mode does not restart that.
+        var finished = slots.Where(s => s.SlotState == WorkerSlotState.Stopped).Select(s => s.Name).ToArray();
+        data["workersFinished"] = finished.Length;
+        var online = $"The shared-memory master runs with {slots.Count(s => s.SlotState == WorkerSlotState.Running)} of {slots.Count} workers online";
+        return Task.FromResult(HealthCheckResult.Healthy(
+            finished.Length == 0 ? online + "." : $"{online}; {string.Join(", ", finished)} finished (exit code 0, not restarted by its restart mode).",
+            data));
     }
 }

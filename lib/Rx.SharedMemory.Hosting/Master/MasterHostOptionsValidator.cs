@@ -15,15 +15,9 @@ internal sealed class MasterHostOptionsValidator(string path) : IValidateOptions
         }
         else
         {
-            try
-            {
-                options.Store.Validate();
-            }
-            catch (ArgumentException ex)
-            {
-                // The core names a setting SharedMemoryOptions.X; here it is the configuration key.
-                failures.Add(SettingMessages.Rename(ex, nameof(SharedMemoryOptions), $"{path}:Store:"));
-            }
+            // Every wrong one, not only the first that Validate throws for. The core names a setting
+            // SharedMemoryOptions.X; here it is the configuration key.
+            failures.AddRange(options.Store.Failures().Select(failure => SettingMessages.Rename(failure, nameof(SharedMemoryOptions), $"{path}:Store:")));
         }
 
         var names = new HashSet<string>(StringComparer.Ordinal);

@@ -70,6 +70,7 @@ internal static class ScenarioTable
 
         // A worker that only stays connected, for the masters a host runs.
         ["serve"] = new ServeScenario(),
+        ["exit-when-told"] = new ExitWhenToldScenario(),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     public static bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IScenario? scenario) =>
