@@ -7,7 +7,8 @@ namespace Rx.SharedMemory;
 
 /// <summary>
 /// A message the master sent a worker (<see cref="IWorker.SendAsync{T}(T, CancellationToken)"/> or
-/// <see cref="SharedMemoryMaster.BroadcastAsync{T}(T, CancellationToken)"/>), as <see cref="SharedMemoryWorker.Messages"/> delivers it.
+/// <see cref="SharedMemoryMaster.BroadcastAsync{T}(T, CancellationToken)"/>, or their overloads with a
+/// <see cref="JsonTypeInfo{T}"/>), as <see cref="SharedMemoryWorker.Messages"/> delivers it.
 /// </summary>
 public sealed class MasterMessage
 {

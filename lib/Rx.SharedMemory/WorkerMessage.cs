@@ -6,8 +6,9 @@ using System.Text.Json.Serialization.Metadata;
 namespace Rx.SharedMemory;
 
 /// <summary>
-/// A message a worker sent its master (<see cref="SharedMemoryWorker.SendAsync{T}(T, CancellationToken)"/>), as
-/// <see cref="SharedMemoryMaster.Messages"/> delivers it: the sender's id and the message's JSON.
+/// A message a worker sent its master (<see cref="SharedMemoryWorker.SendAsync{T}(T, CancellationToken)"/>, or its
+/// overload with a <see cref="JsonTypeInfo{T}"/>), as <see cref="SharedMemoryMaster.Messages"/> delivers it: the
+/// sender's id and the message's JSON.
 /// </summary>
 public sealed class WorkerMessage
 {

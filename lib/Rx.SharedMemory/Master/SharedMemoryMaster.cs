@@ -76,9 +76,9 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     }
 
     /// <summary>
-    /// Gets the messages workers send the master (<see cref="SharedMemoryWorker.SendAsync{T}(T, CancellationToken)"/>), like Node.js's
-    /// <c>worker.on('message')</c> for every worker at once: each with its sender's id, in the order each worker sent
-    /// them (messages of different workers interleave as they arrive).
+    /// Gets the messages workers send the master (<see cref="SharedMemoryWorker.SendAsync{T}(T, CancellationToken)"/>),
+    /// like Node.js's <c>worker.on('message')</c> for every worker at once: each with its sender's id, in the order
+    /// each worker sent them (messages of different workers interleave as they arrive).
     /// </summary>
     /// <remarks>
     /// Each observer has a queue of its own, of at most <see cref="SharedMemoryOptions.SubscriberQueueCapacity"/>

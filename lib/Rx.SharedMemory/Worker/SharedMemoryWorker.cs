@@ -340,8 +340,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
 
     /// <summary>
     /// Gets the messages the master sends this worker (<see cref="IWorker.SendAsync{T}(T, CancellationToken)"/>,
-    /// <see cref="SharedMemoryMaster.BroadcastAsync{T}(T, CancellationToken)"/>), like Node.js's <c>process.on('message')</c>: in the order
-    /// the master sent them, and in order with the changes it sent around them.
+    /// <see cref="SharedMemoryMaster.BroadcastAsync{T}(T, CancellationToken)"/>), like Node.js's
+    /// <c>process.on('message')</c>: in the order the master sent them, and in order with the changes it sent around
+    /// them.
     /// </summary>
     /// <remarks>
     /// Each observer has a queue of its own, of at most <see cref="SharedMemoryWorkerOptions.SubscriberQueueCapacity"/>
@@ -384,8 +385,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
 
     /// <summary>
     /// Sends a message to the master serialized with <paramref name="jsonTypeInfo"/>, such as a source-generated
-    /// <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>'s property, in place of this worker's options: safe under trimming and
-    /// Native AOT. Otherwise as <see cref="SendAsync{T}(T, CancellationToken)"/>.
+    /// <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>'s property, in place of this worker's
+    /// options: safe under trimming and Native AOT. Otherwise as <see cref="SendAsync{T}(T, CancellationToken)"/>.
     /// </summary>
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
@@ -694,7 +695,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         }
     }
 
-    /// <summary>Refuses a call on a disposed worker, or one whose connection is lost, before anything is sent.</summary>
     /// <summary>What refuses a message before it is serialized: disposal, a lost connection, a master without messages, a canceled token.</summary>
     private void ThrowIfCannotSend(CancellationToken cancellationToken)
     {
@@ -720,6 +720,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         }
     }
 
+    /// <summary>Refuses a call on a disposed worker, or one whose connection is lost, before anything is sent.</summary>
     private void ThrowIfUnusable()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref this.disposed) != 0, this);
