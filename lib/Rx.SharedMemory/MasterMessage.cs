@@ -1,12 +1,14 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Rx.SharedMemory;
 
 /// <summary>
-/// A message the master sent a worker (<see cref="IWorker.SendAsync{T}"/> or
-/// <see cref="SharedMemoryMaster.BroadcastAsync{T}"/>), as <see cref="SharedMemoryWorker.Messages"/> delivers it.
+/// A message the master sent a worker (<see cref="IWorker.SendAsync{T}(T, CancellationToken)"/> or
+/// <see cref="SharedMemoryMaster.BroadcastAsync{T}(T, CancellationToken)"/>, or their overloads with a
+/// <see cref="JsonTypeInfo{T}"/>), as <see cref="SharedMemoryWorker.Messages"/> delivers it.
 /// </summary>
 public sealed class MasterMessage
 {
@@ -30,12 +32,17 @@ public sealed class MasterMessage
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public T? Deserialize<T>() => JsonSerializer.Deserialize<T>(this.Json.Span, this.options);
 
-    /// <summary>Reads the message as a <typeparamref name="T"/> with <paramref name="typeInfo"/>: safe under trimming and Native AOT.</summary>
+    /// <summary>Reads the message as a <typeparamref name="T"/> with <paramref name="jsonTypeInfo"/>: safe under trimming and Native AOT.</summary>
     /// <typeparam name="T">The type the master sent, or one that reads the same JSON.</typeparam>
-    /// <param name="typeInfo">How to read it, from a source-generated <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>.</param>
+    /// <param name="jsonTypeInfo">How to read it, from a source-generated <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>.</param>
     /// <returns>The message; null for a JSON <c>null</c>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
     /// <exception cref="JsonException">The JSON does not fit <typeparamref name="T"/>.</exception>
-    public T? Deserialize<T>(System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo) => JsonSerializer.Deserialize(this.Json.Span, typeInfo);
+    public T? Deserialize<T>(JsonTypeInfo<T> jsonTypeInfo)
+    {
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        return JsonSerializer.Deserialize(this.Json.Span, jsonTypeInfo);
+    }
 
     /// <inheritdoc/>
     public override string ToString() => Encoding.UTF8.GetString(this.Json.Span);

@@ -1,7 +1,10 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
+using System.Reflection;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Nerdbank.Streams;
 using Rx.SharedMemory.TestWorker.Scenarios;
 using StreamJsonRpc;
@@ -35,6 +38,114 @@ public sealed class MessagesTests : WorkerProcessTestBase
         var secondSaw = await this.ReportAfterExitAsync<MessagesScenario.Report>(second);
         Assert.Equal(["""{"To":"first","N":1}""", """{"To":"first","N":2}""", """{"To":"all"}"""], firstSaw.Messages);
         Assert.Equal(["""{"To":"all"}"""], secondSaw.Messages);
+    }
+
+    [Fact]
+    public async Task TypedSends_WriteWithTheirJsonTypeInfo_BothWays()
+    {
+        // ReadingJsonContext writes snake_case, which the defaults the master and the worker use do not.
+        var contract = ReadingJsonContext.Default.Reading;
+        var receiver = await this.SpawnReadyAsync("messages", "receive");
+        await receiver.Worker.SendAsync(new Reading("to-one", 1.5), contract, this.TimeoutToken);
+        Assert.Equal(1, await this.Master.BroadcastAsync(new Reading("to-all", 2.5), contract, this.TimeoutToken));
+        await receiver.Worker.SendAsync("end", this.TimeoutToken);
+        var saw = await this.ReportAfterExitAsync<MessagesScenario.Report>(receiver);
+        Assert.Equal(["""{"sensor_name":"to-one","value":1.5}""", """{"sensor_name":"to-all","value":2.5}"""], saw.Messages);
+
+        var fromWorker = this.Master.Messages.FirstAsync().ToTask(this.TimeoutToken);
+        var sender = await this.SpawnAsync("messages", "send-typed");
+        var message = await fromWorker;
+        Assert.Equal(sender.Worker.Id, message.WorkerId);
+        Assert.Equal("""{"sensor_name":"worker","value":2.5}""", Encoding.UTF8.GetString(message.Json.Span));
+        Assert.Equal(new Reading("worker", 2.5), message.Deserialize(contract));
+        await sender.Worker.SendAsync("done", this.TimeoutToken);
+        await this.ReportAfterExitAsync(sender);
+    }
+
+    [Fact]
+    public async Task TheMastersSends_RefuseANullJsonTypeInfo_AndSendNothingOnACanceledToken()
+    {
+        using var canceled = new CancellationTokenSource();
+        await canceled.CancelAsync();
+
+        // Refused even with no worker to send to, as a store call with a canceled token is.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => this.Master.BroadcastAsync(1, canceled.Token).AsTask());
+
+        var receiver = await this.SpawnReadyAsync("messages", "receive");
+        var contract = ReadingJsonContext.Default.Reading;
+        var reading = new Reading("refused", 1);
+        var toOne = await Assert.ThrowsAsync<ArgumentNullException>(() => receiver.Worker.SendAsync(reading, (JsonTypeInfo<Reading>)null!, this.TimeoutToken).AsTask());
+        var toAll = await Assert.ThrowsAsync<ArgumentNullException>(() => this.Master.BroadcastAsync(reading, (JsonTypeInfo<Reading>)null!, this.TimeoutToken).AsTask());
+        Assert.Equal("jsonTypeInfo", toOne.ParamName);
+        Assert.Equal("jsonTypeInfo", toAll.ParamName);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => receiver.Worker.SendAsync(reading, canceled.Token).AsTask());
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => receiver.Worker.SendAsync(reading, contract, canceled.Token).AsTask());
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => this.Master.BroadcastAsync(reading, canceled.Token).AsTask());
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => this.Master.BroadcastAsync(reading, contract, canceled.Token).AsTask());
+
+        // None of them reached the worker.
+        await receiver.Worker.SendAsync("end", this.TimeoutToken);
+        Assert.Empty((await this.ReportAfterExitAsync<MessagesScenario.Report>(receiver)).Messages);
+    }
+
+    [Fact]
+    public async Task AWorkersSend_RefusesANullJsonTypeInfo_AndWritesNothingOnACanceledToken()
+    {
+        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
+        var master = new RawPeer(masterEnd);
+        var connecting = SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
+        await master.AnswerAsync(new("hello", PinnedRequests.Hello, """{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":1048576,"features":["batch","messages"]}"""), this.TimeoutToken);
+        await using var worker = await connecting;
+        using var canceled = new CancellationTokenSource();
+        await canceled.CancelAsync();
+        var contract = ReadingJsonContext.Default.Reading;
+        var reading = new Reading("refused", 1);
+
+        var refused = await Assert.ThrowsAsync<ArgumentNullException>(() => worker.SendAsync(reading, (JsonTypeInfo<Reading>)null!, this.TimeoutToken).AsTask());
+        Assert.Equal("jsonTypeInfo", refused.ParamName);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => worker.SendAsync(reading, canceled.Token).AsTask());
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => worker.SendAsync(reading, contract, canceled.Token).AsTask());
+
+        // The first message the master reads is the one sent after them, written with its contract.
+        await worker.SendAsync(new Reading("sent", 2), contract, this.TimeoutToken);
+        var sent = await master.ReadAsync(this.TimeoutToken);
+        Assert.Equal("""{"jsonrpc":"2.0","method":"message","params":{"message":{"sensor_name":"sent","value":2}}}""", sent.GetRawText());
+    }
+
+    [Fact]
+    public void ReceivedMessages_RefuseANullJsonTypeInfo()
+    {
+        var fromMaster = new MasterMessage("1"u8.ToArray(), JsonSerializerOptions.Default);
+        var fromWorker = new WorkerMessage(1, "1"u8.ToArray(), options: null);
+
+        Assert.Equal("jsonTypeInfo", Assert.Throws<ArgumentNullException>(() => fromMaster.Deserialize((JsonTypeInfo<int>)null!)).ParamName);
+        Assert.Equal("jsonTypeInfo", Assert.Throws<ArgumentNullException>(() => fromWorker.Deserialize((JsonTypeInfo<int>)null!)).ParamName);
+    }
+
+    [Fact]
+    public void EveryTypedSendAndRead_HasAJsonTypeInfoOverload_AndOnlyThoseWithoutOneNeedReflection()
+    {
+        var methods = new[] { typeof(IWorker), typeof(SharedMemoryMaster), typeof(SharedMemoryWorker), typeof(MasterMessage), typeof(WorkerMessage) }
+            .SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly))
+            .Where(method => method.IsGenericMethodDefinition && method.Name is "SendAsync" or "BroadcastAsync" or "Deserialize")
+            .ToArray();
+
+        // Each type's sends (or reads) come in pairs: one with a JsonTypeInfo<T>, annotated with neither attribute,
+        // and one without, annotated with both.
+        Assert.Equal(10, methods.Length);
+        foreach (var pair in methods.GroupBy(method => (method.DeclaringType, method.Name)))
+        {
+            Assert.Equal([false, true], pair.Select(HasJsonTypeInfo).Order());
+            foreach (var method in pair)
+            {
+                bool reflection = !HasJsonTypeInfo(method);
+                Assert.True(reflection == method.IsDefined(typeof(RequiresUnreferencedCodeAttribute)), $"{pair.Key}: RequiresUnreferencedCode");
+                Assert.True(reflection == method.IsDefined(typeof(RequiresDynamicCodeAttribute)), $"{pair.Key}: RequiresDynamicCode");
+            }
+        }
+
+        static bool HasJsonTypeInfo(MethodInfo method) =>
+            method.GetParameters().Any(parameter => parameter.ParameterType.IsGenericType && parameter.ParameterType.GetGenericTypeDefinition() == typeof(JsonTypeInfo<>));
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using System.Text;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Diagnostics;
@@ -75,9 +76,9 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     }
 
     /// <summary>
-    /// Gets the messages workers send the master (<see cref="SharedMemoryWorker.SendAsync{T}"/>), like Node.js's
-    /// <c>worker.on('message')</c> for every worker at once: each with its sender's id, in the order each worker sent
-    /// them (messages of different workers interleave as they arrive).
+    /// Gets the messages workers send the master (<see cref="SharedMemoryWorker.SendAsync{T}(T, CancellationToken)"/>),
+    /// like Node.js's <c>worker.on('message')</c> for every worker at once: each with its sender's id, in the order
+    /// each worker sent them (messages of different workers interleave as they arrive).
     /// </summary>
     /// <remarks>
     /// Each observer has a queue of its own, of at most <see cref="SharedMemoryOptions.SubscriberQueueCapacity"/>
@@ -94,23 +95,60 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
     /// <summary>
     /// Sends a message to every worker connected now (those that have said hello and not exited), as
-    /// <see cref="IWorker.SendAsync{T}"/> does to one: serialized once, queued for each in turn.
+    /// <see cref="IWorker.SendAsync{T}(T, CancellationToken)"/> does to one: serialized once, as the master's store
+    /// serializes values, and queued for each in turn.
     /// </summary>
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
-    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room.</param>
+    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room; one
+    /// already canceled sends nothing.</param>
     /// <returns>The number of workers it was queued for, once it is queued for every one: a worker whose queue is full
     /// holds the task back (the others have theirs meanwhile). A worker that exits meanwhile is left out.</returns>
     /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over
     /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
     /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
     /// <exception cref="ObjectDisposedException">The master is disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the message
+    /// was queued for every worker.</exception>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public async ValueTask<int> BroadcastAsync<T>(T message, CancellationToken cancellationToken = default)
     {
         this.ThrowIfDisposed();
-        byte[] json = MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes);
+        cancellationToken.ThrowIfCancellationRequested();
+        return await this.BroadcastJsonAsync(MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends every worker connected now a message serialized with <paramref name="jsonTypeInfo"/>, such as a
+    /// source-generated <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>'s property, in place of the
+    /// store's options: safe under trimming and Native AOT. Otherwise as
+    /// <see cref="BroadcastAsync{T}(T, CancellationToken)"/>.
+    /// </summary>
+    /// <typeparam name="T">The message's type.</typeparam>
+    /// <param name="message">The message.</param>
+    /// <param name="jsonTypeInfo">How to write it.</param>
+    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room; one
+    /// already canceled sends nothing.</param>
+    /// <returns>The number of workers it was queued for, once it is queued for every one.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over
+    /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
+    /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
+    /// <exception cref="ObjectDisposedException">The master is disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the message
+    /// was queued for every worker.</exception>
+    public async ValueTask<int> BroadcastAsync<T>(T message, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        this.ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+        return await this.BroadcastJsonAsync(MessageJson.Serialize(message, jsonTypeInfo, this.options.MaxValueBytes), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Queues a message's JSON, checked, for every worker connected now.</summary>
+    private async Task<int> BroadcastJsonAsync(byte[] json, CancellationToken cancellationToken)
+    {
         var sends = new List<(WorkerConnection Worker, Task Queued)>();
         foreach (var worker in this.workers.Values.Where(w => w.Online.IsCompleted).OrderBy(w => w.Id))
         {

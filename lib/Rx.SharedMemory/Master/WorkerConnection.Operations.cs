@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;
@@ -117,8 +118,23 @@ internal sealed partial class WorkerConnection
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public async ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
+
         // As the master's store serializes values.
-        byte[] json = MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes);
+        await this.SendJsonOrClosedAsync(MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask SendAsync<T>(T message, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        cancellationToken.ThrowIfCancellationRequested();
+        await this.SendJsonOrClosedAsync(MessageJson.Serialize(message, jsonTypeInfo, this.options.MaxValueBytes), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Queues a message's JSON, or says that this worker's connection is closed.</summary>
+    private async ValueTask SendJsonOrClosedAsync(byte[] json, CancellationToken cancellationToken)
+    {
         try
         {
             await this.outbox.EnqueueMessageAsync(json, cancellationToken).ConfigureAwait(false);

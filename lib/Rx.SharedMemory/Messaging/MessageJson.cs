@@ -1,6 +1,8 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Rx.SharedMemory.Rpc;
+using Rx.SharedMemory.Serialization;
 
 namespace Rx.SharedMemory.Messaging;
 
@@ -11,20 +13,39 @@ namespace Rx.SharedMemory.Messaging;
 /// </summary>
 internal static class MessageJson
 {
+    /// <summary>Serializes with the sender's store options, as its store's typed calls without a contract do.</summary>
     /// <exception cref="SharedMemoryLimitExceededException">The JSON is too large or nested too deep.</exception>
     /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public static byte[] Serialize<T>(T message, JsonSerializerOptions? options, long maxValueBytes)
     {
-        byte[] json;
+        JsonTypeInfo<T> jsonTypeInfo;
         try
         {
-            json = JsonSerializer.SerializeToUtf8Bytes(message, options);
+            jsonTypeInfo = ValueJson.TypeInfo<T>(options);
         }
         catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
         {
-            throw new NotSupportedException($"A message of type {typeof(T)} cannot be serialized: {ex.Message}", ex);
+            throw CannotSerialize<T>(ex);
+        }
+
+        return Serialize(message, jsonTypeInfo, maxValueBytes);
+    }
+
+    /// <summary>Serializes with <paramref name="jsonTypeInfo"/>, the caller's contract: no reflection.</summary>
+    /// <exception cref="SharedMemoryLimitExceededException">The JSON is too large or nested too deep.</exception>
+    /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
+    public static byte[] Serialize<T>(T message, JsonTypeInfo<T> jsonTypeInfo, long maxValueBytes)
+    {
+        byte[] json;
+        try
+        {
+            json = JsonSerializer.SerializeToUtf8Bytes(message, jsonTypeInfo);
+        }
+        catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+        {
+            throw CannotSerialize<T>(ex);
         }
 
         return Check(json, maxValueBytes) is { } refused ? throw refused : json;
@@ -43,4 +64,7 @@ internal static class MessageJson
             ? SharedMemoryLimitExceededException.ForMessage(nameof(SharedMemoryOptions.MaxValueDepth), SharedMemoryOptions.MaxValueDepth, depth)
             : null;
     }
+
+    private static NotSupportedException CannotSerialize<T>(Exception ex) =>
+        new($"A message of type {typeof(T)} cannot be serialized: {ex.Message}", ex);
 }

@@ -348,9 +348,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <summary>
-    /// Gets the messages the master sends this worker (<see cref="IWorker.SendAsync{T}"/>,
-    /// <see cref="SharedMemoryMaster.BroadcastAsync{T}"/>), like Node.js's <c>process.on('message')</c>: in the order
-    /// the master sent them, and in order with the changes it sent around them.
+    /// Gets the messages the master sends this worker (<see cref="IWorker.SendAsync{T}(T, CancellationToken)"/>,
+    /// <see cref="SharedMemoryMaster.BroadcastAsync{T}(T, CancellationToken)"/>), like Node.js's
+    /// <c>process.on('message')</c>: in the order the master sent them, and in order with the changes it sent around
+    /// them.
     /// </summary>
     /// <remarks>
     /// Each observer has a queue of its own, of at most <see cref="SharedMemoryWorkerOptions.SubscriberQueueCapacity"/>
@@ -372,7 +373,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// </summary>
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
-    /// <param name="cancellationToken">Cancels the wait for the pipe to take the message.</param>
+    /// <param name="cancellationToken">Cancels the wait for the pipe to take the message; one already canceled sends
+    /// nothing.</param>
     /// <returns>A task that completes once the message is written to the pipe to the master: while the master does not
     /// read this worker's pipe (its observers of messages are behind), it waits.</returns>
     /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over the master's
@@ -380,25 +382,40 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <exception cref="NotSupportedException">The master does not take messages (an earlier version), or the message cannot be serialized.</exception>
     /// <exception cref="ObjectDisposedException">The worker is disposed.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the
+    /// message was written.</exception>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public async ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default)
     {
-        this.ThrowIfUnusable();
-        if (!this.messagesOffered)
-        {
-            throw new NotSupportedException($"Worker {this.WorkerId}: the master does not take messages (its hello lists no \"{RpcMethods.MessagesFeature}\" feature); it is of an earlier version of Rx.SharedMemory.");
-        }
+        this.ThrowIfCannotSend(cancellationToken);
+        await this.SendJsonAsync(MessageJson.Serialize(message, this.valueOptions, this.maxValueBytes), cancellationToken).ConfigureAwait(false);
+    }
 
-        byte[] json = MessageJson.Serialize(message, this.valueOptions, this.maxValueBytes);
-        try
-        {
-            await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Message, MessageNotification.Arguments(json), MessageNotification.ArgumentTypes).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is ConnectionLostException || (ex is ObjectDisposedException && Volatile.Read(ref this.disposed) == 0))
-        {
-            throw this.Disconnected(ex);
-        }
+    /// <summary>
+    /// Sends a message to the master serialized with <paramref name="jsonTypeInfo"/>, such as a source-generated
+    /// <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>'s property, in place of this worker's
+    /// options: safe under trimming and Native AOT. Otherwise as <see cref="SendAsync{T}(T, CancellationToken)"/>.
+    /// </summary>
+    /// <typeparam name="T">The message's type.</typeparam>
+    /// <param name="message">The message.</param>
+    /// <param name="jsonTypeInfo">How to write it.</param>
+    /// <param name="cancellationToken">Cancels the wait for the pipe to take the message; one already canceled sends
+    /// nothing.</param>
+    /// <returns>A task that completes once the message is written to the pipe to the master.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over the master's
+    /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
+    /// <exception cref="NotSupportedException">The master does not take messages (an earlier version), or the message cannot be serialized.</exception>
+    /// <exception cref="ObjectDisposedException">The worker is disposed.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the
+    /// message was written.</exception>
+    public async ValueTask SendAsync<T>(T message, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        this.ThrowIfCannotSend(cancellationToken);
+        await this.SendJsonAsync(MessageJson.Serialize(message, jsonTypeInfo, this.maxValueBytes), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Closes the connection to the master and completes every observable. Idempotent.</summary>
@@ -723,6 +740,31 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
             // Not the caller's cancellation: the connection ended while the request was being sent.
+            throw this.Disconnected(ex);
+        }
+    }
+
+    /// <summary>What refuses a message before it is serialized: disposal, a lost connection, a master without messages, a canceled token.</summary>
+    private void ThrowIfCannotSend(CancellationToken cancellationToken)
+    {
+        this.ThrowIfUnusable();
+        if (!this.messagesOffered)
+        {
+            throw new NotSupportedException($"Worker {this.WorkerId}: the master does not take messages (its hello lists no \"{RpcMethods.MessagesFeature}\" feature); it is of an earlier version of Rx.SharedMemory.");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>Writes a message's JSON, checked, to the pipe to the master.</summary>
+    private async Task SendJsonAsync(byte[] json, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Message, MessageNotification.Arguments(json), MessageNotification.ArgumentTypes).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ConnectionLostException || (ex is ObjectDisposedException && Volatile.Read(ref this.disposed) == 0))
+        {
             throw this.Disconnected(ex);
         }
     }

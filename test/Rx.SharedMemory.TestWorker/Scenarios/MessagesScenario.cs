@@ -10,6 +10,8 @@ namespace Rx.SharedMemory.TestWorker.Scenarios;
 /// before -1, which it waits for.</item>
 /// <item>send N: sends the master N messages <c>{"Seq": i}</c>, i from 1, then <c>"end"</c>, and exits once the master
 /// answers with a message (a worker's messages still in its pipe when it exits are not read).</item>
+/// <item>send-typed: sends the master the <see cref="Reading"/> ("worker", 2.5) written with
+/// <see cref="ReadingJsonContext"/> (snake_case), and exits once the master answers with a message.</item>
 /// <item>hold: observes the master's messages with an observer that never returns from its first, a queue of one
 /// message, so that the worker stops reading its pipe; sets ready/&lt;id&gt; and waits to be killed.</item>
 /// </list>
@@ -81,6 +83,15 @@ internal sealed class MessagesScenario : Scenario<MessagesScenario.Report>
                     }
 
                     await store.SendAsync("end", timeout);
+                    await answered.Task.WaitAsync(timeout);
+                    return new Report([], []);
+                }
+
+            case "send-typed":
+                {
+                    var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    using var answers = store.Messages.Subscribe(_ => answered.TrySetResult());
+                    await store.SendAsync(new Reading("worker", 2.5), ReadingJsonContext.Default.Reading, timeout);
                     await answered.Task.WaitAsync(timeout);
                     return new Report([], []);
                 }
