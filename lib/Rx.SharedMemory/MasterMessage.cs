@@ -5,14 +5,14 @@ using System.Text.Json;
 namespace Rx.SharedMemory;
 
 /// <summary>
-/// A message the master sent a worker (<see cref="IWorker.SendAsync{T}"/> or
-/// <see cref="SharedMemoryMaster.BroadcastAsync{T}"/>), as <see cref="SharedMemoryWorker.Messages"/> delivers it.
+/// A message the master sent a worker (<see cref="IWorker.SendAsync{T}(T, CancellationToken)"/> or
+/// <see cref="SharedMemoryMaster.BroadcastAsync{T}(T, CancellationToken)"/>), as <see cref="SharedMemoryWorker.Messages"/> delivers it.
 /// </summary>
 public sealed class MasterMessage
 {
-    private readonly JsonSerializerOptions options;
+    private readonly JsonSerializerOptions? options;
 
-    internal MasterMessage(ReadOnlyMemory<byte> json, JsonSerializerOptions options)
+    internal MasterMessage(ReadOnlyMemory<byte> json, JsonSerializerOptions? options)
     {
         this.Json = json;
         this.options = options;

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace Rx.SharedMemory;
 
 /// <summary>
-/// A message a worker sent its master (<see cref="SharedMemoryWorker.SendAsync{T}"/>), as
+/// A message a worker sent its master (<see cref="SharedMemoryWorker.SendAsync{T}(T, CancellationToken)"/>), as
 /// <see cref="SharedMemoryMaster.Messages"/> delivers it: the sender's id and the message's JSON.
 /// </summary>
 public sealed class WorkerMessage

@@ -52,6 +52,21 @@ public interface IWorker
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Sends a message to this worker, as <see cref="SendAsync{T}(T, CancellationToken)"/> does, serialized with
+    /// <paramref name="jsonTypeInfo"/>: safe under trimming and Native AOT.
+    /// </summary>
+    /// <typeparam name="T">The message's type.</typeparam>
+    /// <param name="message">The message.</param>
+    /// <param name="jsonTypeInfo">How to write it, from a source-generated <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>.</param>
+    /// <param name="cancellationToken">Withdraws the message while it still waits for room.</param>
+    /// <returns>A task that completes when the message is queued for the worker.</returns>
+    /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over
+    /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
+    /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
+    /// <exception cref="ObjectDisposedException">The worker's connection is closed (it exited) or the master is disposed.</exception>
+    ValueTask SendAsync<T>(T message, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default);
+
     /// <summary>Kills the worker's process at once; <see cref="Exited"/> completes when the master has seen it go.</summary>
     void Kill();
 }

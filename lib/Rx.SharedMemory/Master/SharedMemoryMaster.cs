@@ -75,7 +75,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     }
 
     /// <summary>
-    /// Gets the messages workers send the master (<see cref="SharedMemoryWorker.SendAsync{T}"/>), like Node.js's
+    /// Gets the messages workers send the master (<see cref="SharedMemoryWorker.SendAsync{T}(T, CancellationToken)"/>), like Node.js's
     /// <c>worker.on('message')</c> for every worker at once: each with its sender's id, in the order each worker sent
     /// them (messages of different workers interleave as they arrive).
     /// </summary>
@@ -94,7 +94,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
     /// <summary>
     /// Sends a message to every worker connected now (those that have said hello and not exited), as
-    /// <see cref="IWorker.SendAsync{T}"/> does to one: serialized once, queued for each in turn.
+    /// <see cref="IWorker.SendAsync{T}(T, CancellationToken)"/> does to one: serialized once, queued for each in turn.
     /// </summary>
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
@@ -107,10 +107,33 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The master is disposed.</exception>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
-    public async ValueTask<int> BroadcastAsync<T>(T message, CancellationToken cancellationToken = default)
+    public ValueTask<int> BroadcastAsync<T>(T message, CancellationToken cancellationToken = default)
     {
         this.ThrowIfDisposed();
-        byte[] json = MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes);
+        return this.BroadcastCheckedAsync(MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes), cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends a message to every worker connected now, as <see cref="BroadcastAsync{T}(T, CancellationToken)"/> does,
+    /// serialized with <paramref name="jsonTypeInfo"/>: safe under trimming and Native AOT.
+    /// </summary>
+    /// <typeparam name="T">The message's type.</typeparam>
+    /// <param name="message">The message.</param>
+    /// <param name="jsonTypeInfo">How to write it, from a source-generated <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>.</param>
+    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room.</param>
+    /// <returns>The number of workers it was queued for, once it is queued for every one.</returns>
+    /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over
+    /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
+    /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
+    /// <exception cref="ObjectDisposedException">The master is disposed.</exception>
+    public ValueTask<int> BroadcastAsync<T>(T message, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
+    {
+        this.ThrowIfDisposed();
+        return this.BroadcastCheckedAsync(MessageJson.Serialize(message, jsonTypeInfo, this.options.MaxValueBytes), cancellationToken);
+    }
+
+    private async ValueTask<int> BroadcastCheckedAsync(byte[] json, CancellationToken cancellationToken)
+    {
         var sends = new List<(WorkerConnection Worker, Task Queued)>();
         foreach (var worker in this.workers.Values.Where(w => w.Online.IsCompleted).OrderBy(w => w.Id))
         {
@@ -223,8 +246,6 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// </exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; a process already started was killed.</exception>
     /// <exception cref="ObjectDisposedException">The master was disposed.</exception>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public async Task<IWorker> SpawnWorkerAsync(ProcessStartInfo startInfo, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(startInfo);
@@ -240,8 +261,6 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     }
 
     /// <summary>Starts the worker's process with its pipes and begins serving its connection.</summary>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     private async Task<(WorkerConnection Worker, WorkerStandardError? StandardError)> StartWorkerAsync(ProcessStartInfo startInfo, CancellationToken cancellationToken)
     {
         WorkerConnection worker;

@@ -115,10 +115,15 @@ internal sealed partial class WorkerConnection
     /// <inheritdoc/>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
-    public async ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default)
+    public ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default) =>
+        this.SendCheckedAsync(MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes), cancellationToken); // as the master's store serializes values
+
+    /// <inheritdoc/>
+    public ValueTask SendAsync<T>(T message, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default) =>
+        this.SendCheckedAsync(MessageJson.Serialize(message, jsonTypeInfo, this.options.MaxValueBytes), cancellationToken);
+
+    private async ValueTask SendCheckedAsync(byte[] json, CancellationToken cancellationToken)
     {
-        // As the master's store serializes values.
-        byte[] json = MessageJson.Serialize(message, this.options.JsonSerializerOptions, this.options.MaxValueBytes);
         try
         {
             await this.outbox.EnqueueMessageAsync(json, cancellationToken).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Rx.SharedMemory.Rpc;
 
 namespace Rx.SharedMemory.Messaging;
@@ -21,6 +22,23 @@ internal static class MessageJson
         try
         {
             json = JsonSerializer.SerializeToUtf8Bytes(message, options);
+        }
+        catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
+        {
+            throw new NotSupportedException($"A message of type {typeof(T)} cannot be serialized: {ex.Message}", ex);
+        }
+
+        return Check(json, maxValueBytes) is { } refused ? throw refused : json;
+    }
+
+    /// <inheritdoc cref="Serialize{T}(T, JsonSerializerOptions?, long)"/>
+    public static byte[] Serialize<T>(T message, JsonTypeInfo<T> jsonTypeInfo, long maxValueBytes)
+    {
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        byte[] json;
+        try
+        {
+            json = JsonSerializer.SerializeToUtf8Bytes(message, jsonTypeInfo);
         }
         catch (Exception ex) when (ValueErrors.IsSerializerError(ex))
         {

@@ -42,7 +42,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
 
     // How the typed methods without a JsonTypeInfo write and read values: the user's options, read-only, or the
     // connection's own (set once by the constructor).
-    private readonly JsonSerializerOptions valueOptions;
+    private readonly JsonSerializerOptions? valueOptions;
     private SharedRegion? region;
     private readonly ILogger logger;
     private readonly ConcurrentDictionary<long, RemoteSubscription> subscriptions = new();
@@ -63,8 +63,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private readonly ReadHold messageHold = new();
     private bool messagesOffered; // set by ConnectAsync from hello, before the worker is handed out
 
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
     {
         this.logger = logger;
@@ -73,10 +71,13 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         // Observers are user code that may block, even on a call to the master whose answer this same reader thread
         // must read: notifications run one at a time, in order, on the thread pool.
         this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.protocolOptions, hold: this.messageHold);
-        this.valueOptions = options.JsonSerializerOptions ?? new JsonSerializerOptions(this.protocolOptions);
+        // Values are the user's, not the protocol's: by default (null) System.Text.Json's own options, as a master's store.
+        this.valueOptions = options.JsonSerializerOptions;
         this.messages = new MessageHub<MasterMessage>(options.SubscriberQueueCapacity, options.SubscriberQueueMaxBytes, static m => m.Json.Length, logger);
         this.rpc.ActivityTracingStrategy = this.traceContext;
-        this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
+        // Delegates, not a target object: StreamJsonRpc binds them without reflecting over a type (trimming, Native AOT).
+        this.rpc.AddLocalRpcMethod(RpcMethods.Changes, (ChangeBatch changes) => this.OnChanges(changes));
+        this.rpc.AddLocalRpcMethod(RpcMethods.Message, (JsonElement message) => this.OnMessage(message));
         this.rpc.Disconnected += this.OnDisconnected;
         RpcChannel.ObserveCompletion(this.rpc, this.logger);
         RpcChannel.StartListening(this.rpc);
@@ -107,8 +108,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <returns>The connected worker.</returns>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static Task<SharedMemoryWorker> ConnectAsync(CancellationToken cancellationToken = default) =>
         ConnectAsync(loggerFactory: null, cancellationToken);
 
@@ -118,8 +117,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <returns>The connected worker.</returns>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static Task<SharedMemoryWorker> ConnectAsync(ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default) =>
         ConnectAsync(options: null, loggerFactory, cancellationToken);
 
@@ -131,8 +128,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <exception cref="ArgumentOutOfRangeException">A setting is invalid; the message names it.</exception>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static Task<SharedMemoryWorker> ConnectAsync(SharedMemoryWorkerOptions? options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
     {
         try
@@ -169,13 +164,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <summary>Connects over any pair of streams, such as an in-process pipe to a master in tests.</summary>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     internal static Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, ILoggerFactory? loggerFactory, CancellationToken cancellationToken, SharedMemoryWorkerOptions? options = null) =>
         ConnectAsync(fromMaster, toMaster, region: null, options ?? new SharedMemoryWorkerOptions(), loggerFactory, cancellationToken);
 
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     private static async Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
     {
         var worker = new SharedMemoryWorker(fromMaster, toMaster, region, options, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Worker"));
@@ -339,8 +330,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <summary>
-    /// Gets the messages the master sends this worker (<see cref="IWorker.SendAsync{T}"/>,
-    /// <see cref="SharedMemoryMaster.BroadcastAsync{T}"/>), like Node.js's <c>process.on('message')</c>: in the order
+    /// Gets the messages the master sends this worker (<see cref="IWorker.SendAsync{T}(T, CancellationToken)"/>,
+    /// <see cref="SharedMemoryMaster.BroadcastAsync{T}(T, CancellationToken)"/>), like Node.js's <c>process.on('message')</c>: in the order
     /// the master sent them, and in order with the changes it sent around them.
     /// </summary>
     /// <remarks>
@@ -373,15 +364,43 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
-    public async ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default)
+    public ValueTask SendAsync<T>(T message, CancellationToken cancellationToken = default)
+    {
+        this.ThrowIfCannotSend();
+        return this.SendCheckedAsync(MessageJson.Serialize(message, this.valueOptions, this.maxValueBytes), cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends a message to the master, as <see cref="SendAsync{T}(T, CancellationToken)"/> does, serialized with
+    /// <paramref name="jsonTypeInfo"/>: safe under trimming and Native AOT.
+    /// </summary>
+    /// <typeparam name="T">The message's type.</typeparam>
+    /// <param name="message">The message.</param>
+    /// <param name="jsonTypeInfo">How to write it, from a source-generated <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>.</param>
+    /// <param name="cancellationToken">Cancels the wait for the pipe to take the message.</param>
+    /// <returns>A task that completes once the message is written to the pipe to the master.</returns>
+    /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over the master's
+    /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
+    /// <exception cref="NotSupportedException">The master does not take messages (an earlier version), or the message cannot be serialized.</exception>
+    /// <exception cref="ObjectDisposedException">The worker is disposed.</exception>
+    /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    public ValueTask SendAsync<T>(T message, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
+    {
+        this.ThrowIfCannotSend();
+        return this.SendCheckedAsync(MessageJson.Serialize(message, jsonTypeInfo, this.maxValueBytes), cancellationToken);
+    }
+
+    private void ThrowIfCannotSend()
     {
         this.ThrowIfUnusable();
         if (!this.messagesOffered)
         {
             throw new NotSupportedException($"Worker {this.WorkerId}: the master does not take messages (its hello lists no \"{RpcMethods.MessagesFeature}\" feature); it is of an earlier version of Rx.SharedMemory.");
         }
+    }
 
-        byte[] json = MessageJson.Serialize(message, this.valueOptions, this.maxValueBytes);
+    private async ValueTask SendCheckedAsync(byte[] json, CancellationToken cancellationToken)
+    {
         try
         {
             await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Message, MessageNotification.Arguments(json), MessageNotification.ArgumentTypes).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -790,15 +809,5 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
                 // The master released every lock of this worker when the connection ended.
             }
         }
-    }
-
-    /// <summary>The methods the master calls on a worker.</summary>
-    private sealed class WorkerCallbacks(SharedMemoryWorker owner)
-    {
-        [JsonRpcMethod(RpcMethods.Changes)]
-        public void Changes(ChangeBatch changes) => owner.OnChanges(changes);
-
-        [JsonRpcMethod(RpcMethods.Message)]
-        public void Message(JsonElement message) => owner.OnMessage(message);
     }
 }
