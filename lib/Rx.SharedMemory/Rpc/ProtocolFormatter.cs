@@ -167,7 +167,7 @@ internal sealed class ProtocolFormatter : IJsonRpcMessageTextFormatter
 
     private static StreamJsonRpc.RequestId ReadRequestId(JsonElement element) => element.ValueKind switch
     {
-        JsonValueKind.Number => new StreamJsonRpc.RequestId(element.GetInt64()),
+        JsonValueKind.Number => element.TryGetInt64(out long number) ? new StreamJsonRpc.RequestId(number) : throw new JsonException($"The id {element.GetRawText()} is not an integer."),
         JsonValueKind.String => new StreamJsonRpc.RequestId(element.GetString()),
         JsonValueKind.Null => StreamJsonRpc.RequestId.Null,
         _ => throw new JsonException($"Unexpected token type for id property: {element.ValueKind}"),
@@ -185,10 +185,11 @@ internal sealed class ProtocolFormatter : IJsonRpcMessageTextFormatter
         StreamJsonRpc.Protocol.JsonRpcMessage message;
         if (root.TryGetProperty("method"u8, out var method))
         {
+            // "params": null is no arguments; a params that is neither a list nor an object ends the connection as the
+            // message is read, as with StreamJsonRpc's SystemTextJsonFormatter.
             JsonElement? arguments = null;
-            if (root.TryGetProperty("params"u8, out var parameters))
+            if (root.TryGetProperty("params"u8, out var parameters) && parameters.ValueKind != JsonValueKind.Null)
             {
-                // Refused as the message is read, as StreamJsonRpc's own formatters do: the connection ends.
                 arguments = parameters.ValueKind is JsonValueKind.Array or JsonValueKind.Object
                     ? parameters
                     : throw new InvalidOperationException($"Unexpected value kind: {parameters.ValueKind}");
