@@ -15,10 +15,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers a shared-memory master, or a worker's connection to one, with the host.</summary>
 public static class SharedMemoryServiceCollectionExtensions
 {
-    // What the registrations need: a worker's connection speaks JSON-RPC through StreamJsonRpc's reflection-based
-    // formatter, and binding settings from configuration reflects over the options' types.
-    private const string Connection = "Workers connect to their master through StreamJsonRpc's SystemTextJsonFormatter, which uses reflection and code made at run time: not safe under trimming or Native AOT.";
-    private const string ConnectionAndBinding = Connection + " The settings are bound from configuration by reflection.";
+    // Binding settings from configuration reflects over the options' types; the registrations in code need no reflection.
+    private const string Binding = "The settings are bound from configuration by reflection.";
 
     /// <summary>
     /// Runs a <see cref="SharedMemoryMaster"/> with the host: the master (a singleton, registered unless one already
@@ -31,8 +29,6 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the master's settings in code; null for the defaults (no workers).</param>
     /// <returns><paramref name="services"/>.</returns>
-    [RequiresUnreferencedCode(Connection)]
-    [RequiresDynamicCode(Connection)]
     public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, Action<SharedMemoryMasterHostOptions>? configure = null) =>
         Configured(services, AddMaster, configure);
 
@@ -44,8 +40,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The section that holds the settings.</param>
     /// <returns><paramref name="services"/>.</returns>
-    [RequiresUnreferencedCode(ConnectionAndBinding)]
-    [RequiresDynamicCode(ConnectionAndBinding)]
+    [RequiresUnreferencedCode(Binding)]
+    [RequiresDynamicCode(Binding)]
     public static IServiceCollection AddSharedMemoryMaster(this IServiceCollection services, IConfiguration configuration) =>
         Bound(services, AddMaster, configuration);
 
@@ -59,8 +55,6 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the worker's settings in code; null for the defaults.</param>
     /// <returns><paramref name="services"/>.</returns>
-    [RequiresUnreferencedCode(Connection)]
-    [RequiresDynamicCode(Connection)]
     public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, Action<SharedMemoryWorkerHostOptions>? configure = null) =>
         Configured(services, AddWorker, configure);
 
@@ -71,8 +65,8 @@ public static class SharedMemoryServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The section that holds the settings.</param>
     /// <returns><paramref name="services"/>.</returns>
-    [RequiresUnreferencedCode(ConnectionAndBinding)]
-    [RequiresDynamicCode(ConnectionAndBinding)]
+    [RequiresUnreferencedCode(Binding)]
+    [RequiresDynamicCode(Binding)]
     public static IServiceCollection AddSharedMemoryWorker(this IServiceCollection services, IConfiguration configuration) =>
         Bound(services, AddWorker, configuration);
 
@@ -91,8 +85,8 @@ public static class SharedMemoryServiceCollectionExtensions
     }
 
     /// <summary>Registers through <paramref name="add"/>, with the settings bound from <paramref name="configuration"/>; a wrong one is named by its key.</summary>
-    [RequiresUnreferencedCode("The settings are bound from configuration by reflection.")]
-    [RequiresDynamicCode("The settings are bound from configuration by reflection.")]
+    [RequiresUnreferencedCode(Binding)]
+    [RequiresDynamicCode(Binding)]
     private static IServiceCollection Bound<TOptions>(IServiceCollection services, Func<IServiceCollection, string, OptionsBuilder<TOptions>> add, IConfiguration configuration)
         where TOptions : class
     {

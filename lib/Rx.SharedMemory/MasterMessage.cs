@@ -12,9 +12,9 @@ namespace Rx.SharedMemory;
 /// </summary>
 public sealed class MasterMessage
 {
-    private readonly JsonSerializerOptions options;
+    private readonly JsonSerializerOptions? options;
 
-    internal MasterMessage(ReadOnlyMemory<byte> json, JsonSerializerOptions options)
+    internal MasterMessage(ReadOnlyMemory<byte> json, JsonSerializerOptions? options)
     {
         this.Json = json;
         this.options = options;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -29,8 +28,6 @@ internal sealed class WorkerSupervisor(SharedMemoryMaster master, IOptions<Share
     /// <summary>Gets the workers' places; complete once the host has started.</summary>
     public IReadOnlyList<WorkerSlot> Slots => this.slots;
 
-    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Registered only by AddSharedMemoryMaster, which carries the requirement of a worker's connection.")]
-    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Registered only by AddSharedMemoryMaster, which carries the requirement of a worker's connection.")]
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         try
@@ -176,8 +173,6 @@ internal sealed class WorkerSupervisor(SharedMemoryMaster master, IOptions<Share
     /// Starts the slot's worker again, trying on with growing delays while its program does not start; returns it with
     /// the exits in a row, failed starts counted.
     /// </summary>
-    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Registered only by AddSharedMemoryMaster, which carries the requirement of a worker's connection.")]
-    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Registered only by AddSharedMemoryMaster, which carries the requirement of a worker's connection.")]
     private async Task<(IWorker Worker, int ExitsInARow)> RespawnAsync(WorkerSlot slot, int exitsInARow, CancellationToken stopping)
     {
         while (true)

@@ -1,4 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -72,8 +71,6 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
         }
     }
 
-    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Registered only by AddSharedMemoryWorker, which carries the requirement of the connection to the master.")]
-    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Registered only by AddSharedMemoryWorker, which carries the requirement of the connection to the master.")]
     private async Task<SharedMemoryWorker> ConnectAsync()
     {
         var settings = options.Value;

@@ -23,8 +23,6 @@ internal static class MasterChannel
     /// <param name="hold">Holds the next read back while the worker's last message waits for observers that are behind.</param>
     /// <param name="metrics">Where the master's pauses in reading are counted.</param>
     /// <returns>The connection, not listening yet.</returns>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, OutboundBuffer outbound, Action<Exception, string?> requestFailed, ReadHold hold, MasterMetrics metrics) =>
         RpcChannel.Create(readFrom, writeTo, name, InlineSynchronizationContext.Instance, out _, outbound, new VerbatimStringConverter(), requestFailed, hold, metrics);
 }

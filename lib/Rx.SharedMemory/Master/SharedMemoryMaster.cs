@@ -261,8 +261,6 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// </exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; a process already started was killed.</exception>
     /// <exception cref="ObjectDisposedException">The master was disposed.</exception>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public async Task<IWorker> SpawnWorkerAsync(ProcessStartInfo startInfo, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(startInfo);
@@ -278,8 +276,6 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     }
 
     /// <summary>Starts the worker's process with its pipes and begins serving its connection.</summary>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     private async Task<(WorkerConnection Worker, WorkerStandardError? StandardError)> StartWorkerAsync(ProcessStartInfo startInfo, CancellationToken cancellationToken)
     {
         WorkerConnection worker;

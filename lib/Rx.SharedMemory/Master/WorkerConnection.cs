@@ -33,8 +33,6 @@ internal sealed partial class WorkerConnection : IWorker
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, MessageHub<WorkerMessage> messages, ILogger logger, MasterMetrics metrics)
     {
         this.messages = messages;

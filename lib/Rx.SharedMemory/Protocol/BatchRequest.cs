@@ -142,7 +142,7 @@ internal readonly struct BatchRequest
         int? TryPlace(ReadOnlySequence<byte> value);
     }
 
-    private sealed class Codec : JsonConverter<BatchRequest>
+    internal sealed class Codec : JsonConverter<BatchRequest>
     {
         public override BatchRequest Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
             new(JsonElement.ParseValue(ref reader));

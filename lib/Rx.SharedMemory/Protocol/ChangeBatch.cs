@@ -39,7 +39,7 @@ internal readonly struct ChangeBatch
     /// <summary>Gets the changes read, or null for a batch to write.</summary>
     public IReadOnlyList<ChangeMessage>? Received { get; }
 
-    private sealed class Codec : JsonConverter<ChangeBatch>
+    internal sealed class Codec : JsonConverter<ChangeBatch>
     {
         public override ChangeBatch Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
         {

@@ -1,10 +1,13 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
+using Rx.SharedMemory.Worker;
 
 namespace Rx.SharedMemory.Protocol;
 
 /// <summary>
-/// The contracts of the protocol's own messages where this library writes or reads them itself (a batch's answers and
-/// errors, a worker's reading of results), generated at compile time: the protocol needs no reflection of its own.
+/// The contracts of every type the protocol's messages carry (the arguments, results and error data of its methods and
+/// notifications, and a batch's answers and errors), generated at compile time: a connection
+/// (<see cref="Rpc.ProtocolFormatter"/>) needs no reflection.
 /// </summary>
 [JsonSerializable(typeof(EntryMessage<RawJson>))]
 [JsonSerializable(typeof(EntryMessage<long>))]
@@ -16,4 +19,14 @@ namespace Rx.SharedMemory.Protocol;
 [JsonSerializable(typeof(long))]
 [JsonSerializable(typeof(bool))]
 [JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(string[]))]
+[JsonSerializable(typeof(double))]
+[JsonSerializable(typeof(double?))]
+[JsonSerializable(typeof(long?))]
+[JsonSerializable(typeof(bool?))]
+[JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(JsonElement?))]
+[JsonSerializable(typeof(BatchRequest))]
+[JsonSerializable(typeof(ChangeBatch))]
+[JsonSerializable(typeof(PooledJson))]
 internal sealed partial class ProtocolJsonContext : JsonSerializerContext;

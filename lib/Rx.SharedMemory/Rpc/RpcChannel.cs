@@ -12,15 +12,13 @@ using StreamJsonRpc;
 namespace Rx.SharedMemory.Rpc;
 
 /// <summary>
-/// Builds the JSON-RPC connection both ends use: LSP-style <c>Content-Length</c> framing, System.Text.Json, the
-/// protocol's error codes. Each end says how its messages are dispatched and its strings read: the master's choices
-/// are in <c>Master/MasterChannel</c>, a worker's in <c>SharedMemoryWorker</c>.
+/// Builds the JSON-RPC connection both ends use: LSP-style <c>Content-Length</c> framing, System.Text.Json with the
+/// protocol's source-generated contracts (<see cref="ProtocolFormatter"/>), the protocol's error codes. Each end says
+/// how its messages are dispatched and its strings read: the master's choices are in <c>Master/MasterChannel</c>, a
+/// worker's in <c>SharedMemoryWorker</c>.
 /// </summary>
 internal static class RpcChannel
 {
-    /// <summary>Why a connection between a master and a worker needs reflection and code made at run time.</summary>
-    public const string Requirement = "A connection between a master and its workers speaks JSON-RPC through StreamJsonRpc's SystemTextJsonFormatter, which uses reflection and code made at run time: it is not safe under trimming or Native AOT.";
-
     /// <summary>Creates a connection; <paramref name="readFrom"/> is read on a thread of its own (<see cref="ReaderThread"/>).</summary>
     /// <param name="readFrom">The stream the peer writes to.</param>
     /// <param name="writeTo">The stream the peer reads.</param>
@@ -38,17 +36,10 @@ internal static class RpcChannel
     /// </param>
     /// <param name="hold">What a message read may hold the next read back with (<see cref="ReadHold"/>); null for none.</param>
     /// <param name="metrics">For the master: where its pauses in reading are counted.</param>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static JsonRpc Create(Stream readFrom, Stream writeTo, string name, SynchronizationContext dispatch, out JsonSerializerOptions valueOptions, OutboundBuffer? outbound = null, JsonConverter<string>? readStrings = null, Action<Exception, string?>? requestFailed = null, ReadHold? hold = null, MasterMetrics? metrics = null)
     {
-        var formatter = new SystemTextJsonFormatter();
-        if (readStrings is not null)
-        {
-            formatter.JsonSerializerOptions = new(formatter.JsonSerializerOptions) { Converters = { readStrings } };
-        }
-
-        valueOptions = formatter.JsonSerializerOptions;
+        var formatter = new ProtocolFormatter(readStrings);
+        valueOptions = formatter.Options;
         var writer = CoalescingWriter.Start(writeTo, outbound);
         var reader = ReaderThread.Start(readFrom, name);
         var handler = outbound is null && hold is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, hold ?? new ReadHold(), metrics ?? MasterMetrics.Unowned);

@@ -51,7 +51,7 @@ internal sealed class PooledJson : IDisposable, BatchRequest.IRawValue
         }
     }
 
-    private sealed class PooledJsonConverter : JsonConverter<PooledJson>
+    internal sealed class PooledJsonConverter : JsonConverter<PooledJson>
     {
         public override PooledJson Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
             throw new NotSupportedException("A pooled value is only written.");

@@ -43,7 +43,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
 
     // How the typed methods without a JsonTypeInfo write and read values: the user's options, read-only, or the
     // connection's own (set once by the constructor).
-    private readonly JsonSerializerOptions valueOptions;
+    private readonly JsonSerializerOptions? valueOptions;
     private SharedRegion? region;
     private readonly ILogger logger;
     private readonly ConcurrentDictionary<long, RemoteSubscription> subscriptions = new();
@@ -64,8 +64,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private readonly ReadHold messageHold = new();
     private bool messagesOffered; // set by ConnectAsync from hello, before the worker is handed out
 
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
     {
         this.logger = logger;
@@ -74,10 +72,13 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         // Observers are user code that may block, even on a call to the master whose answer this same reader thread
         // must read: notifications run one at a time, in order, on the thread pool.
         this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.protocolOptions, hold: this.messageHold);
-        this.valueOptions = options.JsonSerializerOptions ?? new JsonSerializerOptions(this.protocolOptions);
+        // Values are the user's, not the protocol's: by default (null) System.Text.Json's own options, as a master's store.
+        this.valueOptions = options.JsonSerializerOptions;
         this.messages = new MessageHub<MasterMessage>(options.SubscriberQueueCapacity, options.SubscriberQueueMaxBytes, static m => m.Json.Length, logger);
         this.rpc.ActivityTracingStrategy = this.traceContext;
-        this.rpc.AddLocalRpcTarget(new WorkerCallbacks(this), null);
+        // Delegates, not a target object: StreamJsonRpc binds them without reflecting over a type (trimming, Native AOT).
+        this.rpc.AddLocalRpcMethod(RpcMethods.Changes, (ChangeBatch changes) => this.OnChanges(changes));
+        this.rpc.AddLocalRpcMethod(RpcMethods.Message, (JsonElement message) => this.OnMessage(message));
         this.rpc.Disconnected += this.OnDisconnected;
         RpcChannel.ObserveCompletion(this.rpc, this.logger);
         RpcChannel.StartListening(this.rpc);
@@ -108,8 +109,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <returns>The connected worker.</returns>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static Task<SharedMemoryWorker> ConnectAsync(CancellationToken cancellationToken = default) =>
         ConnectAsync(loggerFactory: null, cancellationToken);
 
@@ -119,8 +118,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <returns>The connected worker.</returns>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static Task<SharedMemoryWorker> ConnectAsync(ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default) =>
         ConnectAsync(options: null, loggerFactory, cancellationToken);
 
@@ -132,8 +129,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <exception cref="ArgumentOutOfRangeException">A setting is invalid; the message names it.</exception>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     public static Task<SharedMemoryWorker> ConnectAsync(SharedMemoryWorkerOptions? options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
     {
         try
@@ -170,13 +165,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <summary>Connects over any pair of streams, such as an in-process pipe to a master in tests.</summary>
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     internal static Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, ILoggerFactory? loggerFactory, CancellationToken cancellationToken, SharedMemoryWorkerOptions? options = null) =>
         ConnectAsync(fromMaster, toMaster, region: null, options ?? new SharedMemoryWorkerOptions(), loggerFactory, cancellationToken);
 
-    [RequiresUnreferencedCode(RpcChannel.Requirement)]
-    [RequiresDynamicCode(RpcChannel.Requirement)]
     private static async Task<SharedMemoryWorker> ConnectAsync(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken)
     {
         var worker = new SharedMemoryWorker(fromMaster, toMaster, region, options, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Worker"));
@@ -881,15 +872,5 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
                 // The master released every lock of this worker when the connection ended.
             }
         }
-    }
-
-    /// <summary>The methods the master calls on a worker.</summary>
-    private sealed class WorkerCallbacks(SharedMemoryWorker owner)
-    {
-        [JsonRpcMethod(RpcMethods.Changes)]
-        public void Changes(ChangeBatch changes) => owner.OnChanges(changes);
-
-        [JsonRpcMethod(RpcMethods.Message)]
-        public void Message(JsonElement message) => owner.OnMessage(message);
     }
 }
