@@ -1,4 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Transport;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Diagnostics;
 using Rx.SharedMemory.Engine;

@@ -41,8 +41,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     // How the connection writes and reads its messages (set once by the constructor).
     private readonly JsonSerializerOptions protocolOptions;
 
-    // How the typed methods without a JsonTypeInfo write and read values: the user's options, read-only, or the
-    // connection's own (set once by the constructor).
+    // How the typed methods without a JsonTypeInfo write and read values: the user's options, read-only, or null for
+    // System.Text.Json's defaults (set once by the constructor).
     private readonly JsonSerializerOptions? valueOptions;
     private SharedRegion? region;
     private readonly ILogger logger;
