@@ -76,7 +76,7 @@ public static class SharedStoreJsonExtensions
             return ValueTask.FromException<StoreEntry<T>?>(new ArgumentNullException(store is null ? nameof(store) : nameof(options)));
         }
 
-        return ValueJson.TryTypeInfo<T>(options, key, writing: false, out var typeInfo, out var error) ? store.GetEntryAsync(key, typeInfo, cancellationToken) : ValueTask.FromException<StoreEntry<T>?>(error);
+        return ValueJson.GetEntryAsync<T>(store, options, key, cancellationToken);
     }
 
     /// <summary>Writes a key's value with the options given instead of the store's.</summary>
@@ -102,7 +102,7 @@ public static class SharedStoreJsonExtensions
             return ValueTask.FromException<long>(new ArgumentNullException(store is null ? nameof(store) : nameof(options)));
         }
 
-        return ValueJson.TryTypeInfo<T>(options, key, writing: true, out var typeInfo, out var error) ? store.SetAsync(key, value, typeInfo, setOptions, cancellationToken) : ValueTask.FromException<long>(error);
+        return ValueJson.SetAsync(store, options, key, value, setOptions, cancellationToken);
     }
 
     /// <summary>Writes a key's value, with the options given instead of the store's, only if the key is still at the version the caller last saw.</summary>
@@ -129,6 +129,6 @@ public static class SharedStoreJsonExtensions
             return ValueTask.FromException<CompareAndSetResult>(new ArgumentNullException(store is null ? nameof(store) : nameof(options)));
         }
 
-        return ValueJson.TryTypeInfo<T>(options, key, writing: true, out var typeInfo, out var error) ? store.CompareAndSetAsync(key, expectedVersion, value, typeInfo, setOptions, cancellationToken) : ValueTask.FromException<CompareAndSetResult>(error);
+        return ValueJson.CompareAndSetAsync(store, options, key, expectedVersion, value, setOptions, cancellationToken);
     }
 }

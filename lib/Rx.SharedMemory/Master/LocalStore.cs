@@ -71,9 +71,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) =>
-        ValueJson.TryTypeInfo<T>(this.ValueOptions, key, writing: false, out var typeInfo, out var error)
-            ? this.ReadAsync(key, typeInfo, cancellationToken)
-            : ValueTask.FromException<StoreEntry<T>?>(error);
+        ValueJson.GetEntryAsync<T>(this, this.ValueOptions, key, cancellationToken);
 
     public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
     {
@@ -84,18 +82,14 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default) =>
-        ValueJson.TryTypeInfo<T>(this.ValueOptions, key, writing: true, out var typeInfo, out var error)
-            ? this.SetAsync(key, value, typeInfo, options: null, cancellationToken)
-            : ValueTask.FromException<long>(error);
+        ValueJson.SetAsync(this, this.ValueOptions, key, value, setOptions: null, cancellationToken);
 
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default) =>
         options is null
             ? ValueTask.FromException<long>(new ArgumentNullException(nameof(options)))
-            : ValueJson.TryTypeInfo<T>(this.ValueOptions, key, writing: true, out var typeInfo, out var error)
-                ? this.SetAsync(key, value, typeInfo, options, cancellationToken)
-                : ValueTask.FromException<long>(error);
+            : ValueJson.SetAsync(this, this.ValueOptions, key, value, options, cancellationToken);
 
     public async ValueTask<long> SetAsync<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -117,9 +111,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default) =>
-        ValueJson.TryTypeInfo<T>(this.ValueOptions, key, writing: true, out var typeInfo, out var error)
-            ? this.CompareAndSetAsync(key, expectedVersion, value, typeInfo, options, cancellationToken)
-            : ValueTask.FromException<CompareAndSetResult>(error);
+        ValueJson.CompareAndSetAsync(this, this.ValueOptions, key, expectedVersion, value, options, cancellationToken);
 
     public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
     {

@@ -57,6 +57,33 @@ internal static class ValueJson
     }
 
     /// <summary>
+    /// A typed read without a contract: <paramref name="store"/>'s <see cref="JsonTypeInfo{T}"/> overload with the
+    /// contract found under <paramref name="options"/>, or, for a type without one, a task failed naming the key.
+    /// </summary>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public static ValueTask<StoreEntry<T>?> GetEntryAsync<T>(ISharedStore store, JsonSerializerOptions? options, string key, CancellationToken cancellationToken) =>
+        TryTypeInfo<T>(options, key, writing: false, out var typeInfo, out var error)
+            ? store.GetEntryAsync(key, typeInfo, cancellationToken)
+            : ValueTask.FromException<StoreEntry<T>?>(error);
+
+    /// <summary>A typed write without a contract, as <see cref="GetEntryAsync{T}"/> reads.</summary>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public static ValueTask<long> SetAsync<T>(ISharedStore store, JsonSerializerOptions? options, string key, T value, SetOptions? setOptions, CancellationToken cancellationToken) =>
+        TryTypeInfo<T>(options, key, writing: true, out var typeInfo, out var error)
+            ? store.SetAsync(key, value, typeInfo, setOptions, cancellationToken)
+            : ValueTask.FromException<long>(error);
+
+    /// <summary>A typed compare-and-set without a contract, as <see cref="GetEntryAsync{T}"/> reads.</summary>
+    [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
+    [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
+    public static ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(ISharedStore store, JsonSerializerOptions? options, string key, long expectedVersion, T value, SetOptions? setOptions, CancellationToken cancellationToken) =>
+        TryTypeInfo<T>(options, key, writing: true, out var typeInfo, out var error)
+            ? store.CompareAndSetAsync(key, expectedVersion, value, typeInfo, setOptions, cancellationToken)
+            : ValueTask.FromException<CompareAndSetResult>(error);
+
+    /// <summary>
     /// The contract of <typeparamref name="T"/> under a store's options, or the reason there is none (a type
     /// System.Text.Json cannot handle) as an exception that names the key, for a typed call to fail through its task.
     /// </summary>

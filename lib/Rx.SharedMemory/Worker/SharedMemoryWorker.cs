@@ -215,9 +215,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, CancellationToken cancellationToken = default) =>
-        ValueJson.TryTypeInfo<T>(this.valueOptions, key, writing: false, out var typeInfo, out var error)
-            ? this.GetEntryAsync(key, typeInfo, cancellationToken)
-            : ValueTask.FromException<StoreEntry<T>?>(error);
+        ValueJson.GetEntryAsync<T>(this, this.valueOptions, key, cancellationToken);
 
     /// <inheritdoc/>
     public async ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
@@ -237,9 +235,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<long> SetAsync<T>(string key, T value, CancellationToken cancellationToken = default) =>
-        ValueJson.TryTypeInfo<T>(this.valueOptions, key, writing: true, out var typeInfo, out var error)
-            ? this.SetAsync(key, value, typeInfo, options: null, cancellationToken)
-            : ValueTask.FromException<long>(error);
+        ValueJson.SetAsync(this, this.valueOptions, key, value, setOptions: null, cancellationToken);
 
     /// <inheritdoc/>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
@@ -247,9 +243,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     public ValueTask<long> SetAsync<T>(string key, T value, SetOptions options, CancellationToken cancellationToken = default) =>
         options is null
             ? ValueTask.FromException<long>(new ArgumentNullException(nameof(options)))
-            : ValueJson.TryTypeInfo<T>(this.valueOptions, key, writing: true, out var typeInfo, out var error)
-                ? this.SetAsync(key, value, typeInfo, options, cancellationToken)
-                : ValueTask.FromException<long>(error);
+            : ValueJson.SetAsync(this, this.valueOptions, key, value, options, cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask<long> SetAsync<T>(string key, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
@@ -272,9 +266,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, SetOptions? options = null, CancellationToken cancellationToken = default) =>
-        ValueJson.TryTypeInfo<T>(this.valueOptions, key, writing: true, out var typeInfo, out var error)
-            ? this.CompareAndSetAsync(key, expectedVersion, value, typeInfo, options, cancellationToken)
-            : ValueTask.FromException<CompareAndSetResult>(error);
+        ValueJson.CompareAndSetAsync(this, this.valueOptions, key, expectedVersion, value, options, cancellationToken);
 
     /// <inheritdoc/>
     public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
