@@ -92,7 +92,12 @@ public abstract partial class MirrorTests(TestEngine engine, ITestOutputHelper o
             Assert.True(read.FailureCount == 0, $"reader {index + 1} went back {read.FailureCount} times: {string.Join("; ", read.Failures)}");
             Assert.Equal(expected, read.State);
             Assert.Equal((final["m/end"].Version, expected.Length), (read.Version, read.Count));
-            Assert.True(read.Reads.Length > 50, $"reader {index + 1} read only {read.Reads.Length} distinct values");
+            if (index != 2)
+            {
+                // The stopped reader reads only from SIGCONT until m/end reaches it: its backlog may all be
+                // applied before its loops run, leaving one value a key. The other two read while writers wrote.
+                Assert.True(read.Reads.Length > 50, $"reader {index + 1} read only {read.Reads.Length} distinct values");
+            }
         }
 
         Assert.True(reads[2].Skipped > 0, "the stopped reader's stream conflated nothing: the test proves nothing");
