@@ -36,6 +36,7 @@ internal sealed class RedisEngine : IStoreEngine
     private readonly Task leaseLoop;
     private int disposed;
 
+
     // The store's size as the instruments report it: read from the lease loop, never on a listener's thread (a round
     // trip there would hold up the listener's every other instrument); null before the first read and after a failed one.
     private volatile StoreSize? size;
@@ -86,6 +87,11 @@ internal sealed class RedisEngine : IStoreEngine
     internal RedisLocks Locks => this.locks;
 
     internal CancellationToken Stopping => this.stopping.Token;
+
+    internal ILogger Logger => this.logger;
+
+    /// <summary>Gets or sets a test hook, told the function of each call this engine sends (a batch's once, as <see cref="RedisScripts.Batch"/>).</summary>
+    internal Action<string>? Sending { get; set; }
 
     /// <summary>Connects to Redis, joins the store as a new master, and starts reading its changes from the current version.</summary>
     public static async Task<RedisEngine> ConnectAsync(RedisStoreOptions redisOptions, SharedMemoryOptions options, ILogger logger, CancellationToken cancellationToken)
@@ -222,6 +228,9 @@ internal sealed class RedisEngine : IStoreEngine
 
     public void Unsubscribe(StoreSubscription subscription) => this.feed.Unsubscribe(subscription);
 
+    /// <inheritdoc/>
+    public IDisposable? BeginBatch() => RedisCallBatch.Begin(this);
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref this.disposed, 1) != 0)
@@ -268,8 +277,9 @@ internal sealed class RedisEngine : IStoreEngine
         cancellationToken.ThrowIfCancellationRequested();
         try
         {
-            // Not cancelled once sent: a function runs whole or not at all, and its outcome is the caller's.
-            return await CallAsync(this.redis, this.db, this.tag, this.bounds, function, arguments).ConfigureAwait(false);
+            // Not cancelled once sent: a function runs whole or not at all, and its outcome is the caller's. In a batch
+            // (BeginBatch), sent with the batch's other calls.
+            return await (RedisCallBatch.JoinAsync(this, function, arguments) ?? this.CallAsync(function, arguments)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -314,6 +324,13 @@ internal sealed class RedisEngine : IStoreEngine
     {
         await answer.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
         return answer.Result;
+    }
+
+    /// <summary>Sends one call of a function of the library, with this store's tag and bounds.</summary>
+    internal Task<RedisResult> CallAsync(string function, RedisValue[] arguments)
+    {
+        this.Sending?.Invoke(function);
+        return CallAsync(this.redis, this.db, this.tag, this.bounds, function, arguments);
     }
 
     internal RedisKey Key(string name) => $"{this.tag[0]}:{name}";

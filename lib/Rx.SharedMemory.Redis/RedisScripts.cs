@@ -35,9 +35,13 @@ internal static class RedisScripts
         local LOG_CAPACITY, LOG_MAX_BYTES, MAX_ENTRIES, MAX_BYTES, NO_EVICTION, BOUNDED, EVICTS
         local ARGV
         local SET, DELETED, EXPIRED, EVICTED = 0, 1, 2, 3
+        -- While a batch runs (the Batch function): its time, read once, and the first and last versions it committed,
+        -- published once and returned once at its end. nil outside a batch.
+        local BATCH_NOW, BATCH_FIRST, BATCH_LAST
 
         -- Every function starts here: the store's tag and bounds, for the helpers below (a function runs alone in Redis).
         local function setup(keys, args)
+          BATCH_NOW, BATCH_FIRST, BATCH_LAST = nil, nil, nil
           ARGV = args
           P = keys[1] .. ':'
           LOG_CAPACITY, LOG_MAX_BYTES = tonumber(args[1]), tonumber(args[2])
@@ -48,6 +52,7 @@ internal static class RedisScripts
         end
 
         local function now_ms()
+          if BATCH_NOW then return BATCH_NOW end
           local t = redis.call('TIME')
           return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         end
@@ -100,7 +105,12 @@ internal static class RedisScripts
           if length > LOG_CAPACITY + slack(LOG_CAPACITY) or logbytes > LOG_MAX_BYTES + slack(LOG_MAX_BYTES) then
             trim(length, logbytes)
           end
-          redis.call('PUBLISH', P .. 'changes', v)
+          if BATCH_NOW then
+            BATCH_FIRST = BATCH_FIRST or v
+            BATCH_LAST = v
+          else
+            redis.call('PUBLISH', P .. 'changes', v)
+          end
           return v
         end
 
@@ -232,18 +242,24 @@ internal static class RedisScripts
           return {0, v}
         end
 
-        -- The log's entries after the writer's reader position (the last argument) up to v, so that its master hands
-        -- them out without reading the log: {} when they are many, large, or trimmed (the reader reads them then).
-        -- Few: the writes in flight together would each carry the same entries again.
-        local function since(v)
-          local from = tonumber(ARGV[#ARGV])
-          if not from or from < 0 or v - from > 8 then return {} end
-          local entries = redis.call('XRANGE', P .. 'log', (from + 1) .. '-0', v .. '-0')
+        -- The log's entries after the writer's reader position (from) up to last, the writer's own from first on, so that
+        -- its master hands them out without reading the log: {} when others' before first are many, when all are larger
+        -- than max_bytes, or trimmed (the reader reads them then). Few of others': the writes in flight together would
+        -- each carry the same entries again.
+        local function log_after(from, first, last, max_bytes)
+          if not from or from < 0 or first - from > 8 then return {} end
+          local entries = redis.call('XRANGE', P .. 'log', (from + 1) .. '-0', last .. '-0')
           if #entries == 0 or entries[1][1] ~= (from + 1) .. '-0' then return {} end
           local size = 0
           for _, e in ipairs(entries) do size = size + entry_size(e[2]) end
-          if size > 16384 then return {} end
+          if size > max_bytes then return {} end
           return entries
+        end
+
+        -- Inside a batch, {}: the batch returns its entries once, at its end.
+        local function since(v)
+          if BATCH_NOW then return {} end
+          return log_after(tonumber(ARGV[#ARGV]), v, v, 16384)
         end
 
         local function current_version()
@@ -493,8 +509,48 @@ internal static class RedisScripts
             """),
     ];
 
+    /// <summary>
+    /// Runs many calls of the functions above in one, in order, each as it would run alone but for three things: they
+    /// share one reading of Redis's time; the batch publishes one wake-up, for its last change; and it returns the log's
+    /// entries once, for all of them. A call that fails (a Lua error) fails alone: its result is false, and its message is in a list of failures.
+    /// </summary>
+    private const string BatchBody = """
+        local from, count, at = tonumber(ARGV[6]), tonumber(ARGV[7]), 8
+        local bounds = {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]}
+        BATCH_NOW = now_ms()
+        local results, failures = {}, {}
+        for c = 1, count do
+          local op, argc = OPS[ARGV[at]], tonumber(ARGV[at + 1])
+          local call = {bounds[1], bounds[2], bounds[3], bounds[4], bounds[5]}
+          for j = 1, argc do call[5 + j] = ARGV[at + 1 + j] end
+          at = at + 2 + argc
+          local args = ARGV
+          ARGV = call
+          local ok, result = pcall(op)
+          ARGV = args
+          if ok then
+            -- A nil would end the array there.
+            if result == nil then result = false end
+            results[c] = result
+          else
+            -- Not an error reply in the array (clients read one as a fault of the whole answer): its index and message.
+            results[c] = false
+            failures[#failures + 1] = c
+            if type(result) == 'table' and result.err then result = result.err end
+            failures[#failures + 1] = tostring(result)
+          end
+        end
+        local entries = {}
+        if BATCH_FIRST then
+          redis.call('PUBLISH', P .. 'changes', BATCH_LAST)
+          entries = log_after(from, BATCH_FIRST, BATCH_LAST, 1048576)
+        end
+        BATCH_NOW, BATCH_FIRST, BATCH_LAST = nil, nil, nil
+        return {results, entries, failures}
+        """;
+
     /// <summary>Gets the library's name: <c>rxsm_</c> and a hash of its source.</summary>
-    public static string LibraryName { get; } = "rxsm_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Prelude + string.Concat(Functions.Select(f => f.Name + f.Body)))), 0, 6);
+    public static string LibraryName { get; } = "rxsm_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Prelude + string.Concat(Functions.Select(f => f.Name + f.Body)) + BatchBody)), 0, 6);
 
     /// <summary>Gets the library's source, for <c>FUNCTION LOAD</c>.</summary>
     public static string Library { get; } = BuildLibrary();
@@ -590,6 +646,17 @@ internal static class RedisScripts
     /// </summary>
     public static string Reap { get; } = FunctionName(nameof(Reap));
 
+    /// <summary>
+    /// ARGV[6] the writer's reader position, ARGV[7] the number of calls, then for each: its function's short name
+    /// (<see cref="ShortName"/>), its number of arguments, and its arguments. Returns {the calls' results, in order
+    /// (false for a call that failed), the log's entries after the position up to the batch's last change, or {}, the
+    /// failures: each the failed call's index (from 1) and its message}.
+    /// </summary>
+    public static string Batch { get; } = FunctionName(nameof(Batch));
+
+    /// <summary>A function's name in a <see cref="Batch"/>: its full name without the library's.</summary>
+    public static string ShortName(string function) => function[(LibraryName.Length + 1)..];
+
     /// <summary>The store's bounds, ARGV[1..5] of every function.</summary>
     public static RedisValue[] Bounds(SharedMemoryOptions options) =>
     [
@@ -604,12 +671,15 @@ internal static class RedisScripts
 
     private static string BuildLibrary()
     {
-        var source = new StringBuilder($"#!lua name={LibraryName}\n").Append(Prelude).Append('\n');
+        // Each function's body is an entry of OPS, reading ARGV, so that a batch can run it as its function does.
+        var source = new StringBuilder($"#!lua name={LibraryName}\n").Append(Prelude).Append("\nlocal OPS = {}\n");
         foreach (var (name, body) in Functions)
         {
-            source.Append($"redis.register_function('{FunctionName(name)}', function(keys, args)\n  setup(keys, args)\n").Append(body).Append("\nend)\n");
+            source.Append($"OPS['{name}'] = function()\n").Append(body).Append("\nend\n");
+            source.Append($"redis.register_function('{FunctionName(name)}', function(keys, args)\n  setup(keys, args)\n  return OPS['{name}']()\nend)\n");
         }
 
+        source.Append($"redis.register_function('{FunctionName(nameof(Batch))}', function(keys, args)\n  setup(keys, args)\n").Append(BatchBody).Append("\nend)\n");
         return source.ToString();
     }
 }

@@ -33,4 +33,21 @@ internal readonly record struct Phase(TimeSpan Warmup, TimeSpan Measure)
 
         return clock.Elapsed.TotalSeconds;
     }
+
+    /// <summary>Calls <paramref name="call"/> one at a time through the warmup, then through the measurement.</summary>
+    /// <returns>The microseconds each measured call took.</returns>
+    public async Task<List<double>> SampleAsync(Func<Task> call)
+    {
+        var samples = new List<double>();
+        await this.RunAsync(async measured =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            await call();
+            if (measured)
+            {
+                samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+            }
+        });
+        return samples;
+    }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Rx.SharedMemory.Redis;
 using Rx.SharedMemory.Tests;
 using StackExchange.Redis;
@@ -18,6 +17,9 @@ internal static class RedisScenarios
         await BaselineAsync(figures, phase, configuration);
 
         var store = new RedisStoreOptions { Configuration = configuration, StoreName = $"bench-{Guid.NewGuid():N}" };
+        await StoreGetAsync(figures, phase, store);
+
+        store.StoreName = $"bench-{Guid.NewGuid():N}";
         await using (var master = await RedisSharedMemory.StartMasterAsync(store))
         {
             await master.Store.SetAsync("small", "a small value, 32 bytes of JSON");
@@ -45,22 +47,25 @@ internal static class RedisScenarios
         }
     }
 
+    /// <summary>
+    /// A get of the engine itself, in this process (a <see cref="RedisSharedStore"/>): what a worker's get through its
+    /// master costs apart from the pipe and the master.
+    /// </summary>
+    private static async Task StoreGetAsync(Figures figures, Phase phase, RedisStoreOptions options)
+    {
+        await using var store = await RedisSharedMemory.ConnectStoreAsync(options);
+        await store.SetAsync("small", "a small value, 32 bytes of JSON");
+        var samples = await phase.SampleAsync(() => store.GetAsync<string>("small").AsTask());
+        figures.Add("redis_store_get_us_p50", Figures.Percentile(samples, 50), "us");
+    }
+
     /// <summary>Redis's own GET round trip from this process, one at a time: what a worker's get adds its pipe to.</summary>
     private static async Task BaselineAsync(Figures figures, Phase phase, string configuration)
     {
         await using var redis = await ConnectionMultiplexer.ConnectAsync(configuration);
         var db = redis.GetDatabase();
         await db.StringSetAsync("bench-baseline", "a small value, 32 bytes of JSON");
-        var samples = new List<double>();
-        await phase.RunAsync(async measured =>
-        {
-            long start = Stopwatch.GetTimestamp();
-            await db.StringGetAsync("bench-baseline");
-            if (measured)
-            {
-                samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
-            }
-        });
+        var samples = await phase.SampleAsync(() => db.StringGetAsync("bench-baseline"));
         figures.Add("redis_baseline_rtt_us", Figures.Percentile(samples, 50), "us");
     }
 }

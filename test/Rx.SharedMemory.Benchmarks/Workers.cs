@@ -43,17 +43,7 @@ internal static class Workers
 
     private static async Task<double[]> GetRoundTripAsync(SharedMemoryWorker store, Phase phase)
     {
-        var samples = new List<double>();
-        await phase.RunAsync(async measured =>
-        {
-            long start = Stopwatch.GetTimestamp();
-            await store.GetAsync<string>("small");
-            if (measured)
-            {
-                samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
-            }
-        });
-
+        var samples = await phase.SampleAsync(() => store.GetAsync<string>("small").AsTask());
         return [Figures.Percentile(samples, 50), Figures.Percentile(samples, 99)];
     }
 

@@ -92,4 +92,12 @@ internal interface IStoreEngine : IDisposable
 
     /// <summary>Removes a subscription; nothing reaches its outbox once this returns.</summary>
     void Unsubscribe(StoreSubscription subscription);
+
+    /// <summary>
+    /// Opens a batch: the operations the caller's flow starts until it is disposed may be sent to the engine together
+    /// when it is, each committing or failing as it would alone, in the order they were started. For a remote engine,
+    /// one round trip instead of one each. Null (the default) for an engine that gains nothing by it.
+    /// </summary>
+    /// <returns>What sends the batch when disposed; null when there is none (an engine in memory, a batch already open).</returns>
+    IDisposable? BeginBatch() => null;
 }

@@ -252,39 +252,50 @@ internal sealed partial class WorkerConnection
             writer.WriteStartArray();
             bool full = false;
             int index = -1;
-            foreach (var call in array.EnumerateArray())
+
+            // A remote engine sends the calls started here together, as one, once they all are (IStoreEngine.BeginBatch).
+            var sending = this.engine.BeginBatch();
+            try
             {
-                index++;
-                full = full || writer.BytesCommitted + writer.BytesPending > budget;
-                if (full && later is null)
+                foreach (var call in array.EnumerateArray())
                 {
-                    BatchAnswer.WriteNotRun(writer);
-                    continue;
-                }
+                    index++;
+                    full = full || writer.BytesCommitted + writer.BytesPending > budget;
+                    if (full && later is null)
+                    {
+                        BatchAnswer.WriteNotRun(writer);
+                        continue;
+                    }
 
-                // A call that is not [method, arguments...] fails alone, as any other call of the batch would.
-                string method = "";
-                ValueTask<object?> running;
-                try
-                {
-                    var arguments = new BatchArguments(call);
-                    method = arguments.Method;
+                    // A call that is not [method, arguments...] fails alone, as any other call of the batch would.
+                    string method = "";
+                    ValueTask<object?> running;
+                    try
+                    {
+                        var arguments = new BatchArguments(call);
+                        method = arguments.Method;
 
-                    // Reads its arguments before its first wait: the request's JSON lives only while this loop runs.
-                    running = OperationTable.RunBatchedAsync(this, arguments, BatchRequest.TraceParentAt(traceparents, index));
-                }
-                catch (Exception ex)
-                {
-                    running = ValueTask.FromException<object?>(ex);
-                }
+                        // Reads its arguments before its first wait: the request's JSON lives only while this loop runs.
+                        running = OperationTable.RunBatchedAsync(this, arguments, BatchRequest.TraceParentAt(traceparents, index));
+                    }
+                    catch (Exception ex)
+                    {
+                        running = ValueTask.FromException<object?>(ex);
+                    }
 
-                if (later is null && running.IsCompleted)
-                {
-                    await this.WriteOutcomeAsync(writer, running, method, results).ConfigureAwait(false);
-                    continue;
-                }
+                    if (later is null && running.IsCompleted)
+                    {
+                        await this.WriteOutcomeAsync(writer, running, method, results).ConfigureAwait(false);
+                        continue;
+                    }
 
-                (later ??= []).Add((running, method, method == RpcMethods.Get));
+                    (later ??= []).Add((running, method, method == RpcMethods.Get));
+                }
+            }
+            finally
+            {
+                // Sent even if this loop failed: every call started waits for it, and the connection's release for them.
+                sending?.Dispose();
             }
 
             foreach (var (running, method, isGet) in later ?? [])

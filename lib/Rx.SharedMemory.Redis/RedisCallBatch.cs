@@ -1,0 +1,171 @@
+using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Redis.Logging;
+using StackExchange.Redis;
+
+namespace Rx.SharedMemory.Redis;
+
+/// <summary>
+/// The calls a master starts for one of a worker's batches, sent to Redis as one call of the library's batch function
+/// (<see cref="RedisScripts.Batch"/>) once it has started them all: one command for Redis to read and answer, one
+/// wake-up of the masters' readers, and the batch's changes handed out at once, where each call alone cost all three.
+/// </summary>
+/// <remarks>
+/// Open from <see cref="RedisEngine.BeginBatch"/> until it is disposed, in the flow that opened it (an
+/// <see cref="AsyncLocal{T}"/>): a call of the same engine that this flow starts meanwhile joins it; any other call,
+/// or one started after, is sent alone. The calls run in Redis in the order they joined, as they would have alone.
+/// </remarks>
+internal sealed class RedisCallBatch : IDisposable
+{
+    private static readonly AsyncLocal<RedisCallBatch?> Open = new();
+
+    private readonly RedisEngine engine;
+    private readonly List<(string Function, RedisValue[] Arguments, TaskCompletionSource<RedisResult> Result)> calls = [];
+    private bool closed;
+
+    private RedisCallBatch(RedisEngine engine) => this.engine = engine;
+
+    /// <summary>Opens a batch for <paramref name="engine"/> in this flow; null when one is open already (it goes on).</summary>
+    public static RedisCallBatch? Begin(RedisEngine engine)
+    {
+        if (Open.Value is { closed: false })
+        {
+            return null;
+        }
+
+        var batch = new RedisCallBatch(engine);
+        Open.Value = batch;
+        return batch;
+    }
+
+    /// <summary>Adds a call to the batch open in this flow for <paramref name="engine"/>; null when there is none.</summary>
+    /// <returns>Its result, once the batch has run; a call that failed in Redis faults with <see cref="RedisServerException"/>.</returns>
+    public static Task<RedisResult>? JoinAsync(RedisEngine engine, string function, RedisValue[] arguments)
+    {
+        if (Open.Value is not { } batch || batch.engine != engine)
+        {
+            return null;
+        }
+
+        // Its continuations run in order as the batch completes them: a write's change is handed out by then.
+        var result = new TaskCompletionSource<RedisResult>();
+        lock (batch.calls)
+        {
+            // The flow may have gone on to another thread (a call that waited before it called the engine).
+            if (batch.closed)
+            {
+                return null;
+            }
+
+            batch.calls.Add((function, arguments, result));
+        }
+
+        return result.Task;
+    }
+
+    /// <summary>Closes the batch and sends it: one call alone, as it would have gone without a batch; more as one.</summary>
+    public void Dispose()
+    {
+        lock (this.calls)
+        {
+            if (this.closed)
+            {
+                return;
+            }
+
+            this.closed = true;
+        }
+
+        if (Open.Value == this)
+        {
+            Open.Value = null;
+        }
+
+        switch (this.calls.Count)
+        {
+            case 0:
+                return;
+            case 1:
+                var (function, arguments, result) = this.calls[0];
+                _ = CompleteAsync(this.engine.CallAsync(function, arguments), result);
+                return;
+            default:
+                _ = this.SendAsync();
+                return;
+        }
+    }
+
+    private static async Task CompleteAsync(Task<RedisResult> sent, TaskCompletionSource<RedisResult> result)
+    {
+        try
+        {
+            result.SetResult(await sent.ConfigureAwait(false));
+        }
+        catch (Exception ex)
+        {
+            result.SetException(ex);
+        }
+    }
+
+    private async Task SendAsync()
+    {
+        // Position, count, then each call as its short name, its number of arguments and its arguments.
+        var arguments = new List<RedisValue>(2 + this.calls.Sum(c => 2 + c.Arguments.Length)) { this.engine.Feed.Position, this.calls.Count };
+        foreach (var (function, callArguments, _) in this.calls)
+        {
+            arguments.Add(RedisScripts.ShortName(function));
+            arguments.Add(callArguments.Length);
+            arguments.AddRange(callArguments);
+        }
+
+        RedisResult entries;
+        RedisResult[] results;
+        string?[]? failures = null;
+        try
+        {
+            var answer = (RedisResult[])(await this.engine.CallAsync(RedisScripts.Batch, [.. arguments]).ConfigureAwait(false))!;
+            entries = answer[1];
+            results = (RedisResult[])answer[0]!;
+            if (results.Length != this.calls.Count)
+            {
+                throw new RedisException($"The batch function answered {results.Length} results for {this.calls.Count} calls.");
+            }
+
+            var failed = (RedisResult[])answer[2]!;
+            for (int i = 0; i + 1 < failed.Length; i += 2)
+            {
+                (failures ??= new string?[results.Length])[(int)failed[i] - 1] = (string?)failed[i + 1] ?? "The call failed in Redis.";
+            }
+        }
+        catch (Exception ex)
+        {
+            foreach (var (_, _, result) in this.calls)
+            {
+                result.SetException(ex);
+            }
+
+            return;
+        }
+
+        try
+        {
+            this.engine.Feed.HandOutFromWrite(entries);
+        }
+        catch (Exception ex)
+        {
+            // The writes stand: the reader hands their changes out instead.
+            this.engine.Logger.HandOutFailed(ex, this.engine.Feed.Position);
+        }
+
+        for (int i = 0; i < this.calls.Count; i++)
+        {
+            if (failures?[i] is { } message)
+            {
+                this.calls[i].Result.SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, message));
+            }
+            else
+            {
+                this.calls[i].Result.SetResult(results[i]);
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Protocol;
+using Rx.SharedMemory.Redis;
+using Rx.SharedMemory.Store;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>
+/// A worker's batch against the Redis engine: one call of the library's batch function, whose calls run in order,
+/// each with its own outcome, and whose changes the master hands out from the answer, without its reader.
+/// </summary>
+public sealed class RedisBatchTests : TestBase
+{
+    [Fact]
+    public async Task AWorkersBatch_IsOneCallToRedis_ItsCallsRunInOrder_EachWithItsOutcome_ItsChangesHandedOutWithoutTheReader()
+    {
+        var options = new SharedMemoryOptions();
+        using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
+        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
+        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
+        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        await engine.SetAsync("before", "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
+
+        // The reader is held before its next read: a write's wait for its change can end only through the batch's answer.
+        var readerHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseReader = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        engine.Feed.BeforeRead = async () =>
+        {
+            readerHeld.TrySetResult();
+            await releaseReader.Task;
+        };
+        try
+        {
+            await readerHeld.Task.WaitAsync(this.TimeoutToken);
+            var sent = RecordDataCalls(engine);
+            using var calls = JsonDocument.Parse("""
+                [["set","a",1],["increment","a",2],["set","s","text"],["increment","s",1],["get","a"],
+                 ["compareAndSet","b",0,5],["compareAndSet","b",0,6],["delete","a"],["get","a"]]
+                """);
+
+            var answer = await connection.BatchAsync(new BatchRequest(calls.RootElement)).AsTask().WaitAsync(this.TimeoutToken);
+
+            Assert.Equal([RedisScripts.Batch], sent);
+            using var results = JsonDocument.Parse(answer.Utf8);
+            var outcomes = results.RootElement.EnumerateArray().ToArray();
+            Assert.Equal(9, outcomes.Length);
+            long first = outcomes[0].GetProperty("result").GetInt64();
+            Assert.Equal((3, first + 1), (outcomes[1].GetProperty("result").GetProperty("value").GetInt64(), outcomes[1].GetProperty("result").GetProperty("version").GetInt64()));
+            Assert.Equal(first + 2, outcomes[2].GetProperty("result").GetInt64());
+            Assert.Contains("not an integer", outcomes[3].GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.Equal((3, first + 1), (outcomes[4].GetProperty("result").GetProperty("value").GetInt64(), outcomes[4].GetProperty("result").GetProperty("version").GetInt64()));
+            Assert.Equal((true, first + 3), (outcomes[5].GetProperty("result").GetProperty("succeeded").GetBoolean(), outcomes[5].GetProperty("result").GetProperty("version").GetInt64()));
+            Assert.Equal((false, first + 3), (outcomes[6].GetProperty("result").GetProperty("succeeded").GetBoolean(), outcomes[6].GetProperty("result").GetProperty("version").GetInt64()));
+            Assert.Equal(first + 4, outcomes[7].GetProperty("result").GetInt64());
+            Assert.Equal(JsonValueKind.Null, outcomes[8].GetProperty("result").ValueKind);
+
+            // The batch's five changes were handed out from its answer, the reader still held.
+            Assert.Equal(first + 4, engine.Feed.Position);
+            Assert.Equal(first + 4, engine.Version);
+        }
+        finally
+        {
+            releaseReader.TrySetResult();
+        }
+    }
+
+    [Fact]
+    public async Task ACallThatFailsInRedis_FailsAlone_AndTheCallsAroundItInItsBatchCommit()
+    {
+        using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
+        var sent = RecordDataCalls(engine);
+        Task<long> before, after;
+        Task<StackExchange.Redis.RedisResult> failing;
+        using (engine.BeginBatch())
+        {
+            before = engine.SetAsync("x", "1"u8.ToArray(), null, 0, null, this.TimeoutToken).AsTask();
+
+            // A function the library does not have: a Lua error in the batch, as a fault in one of its functions would be.
+            failing = engine.RunAsync(RedisScripts.Get + "Missing", this.TimeoutToken, "x");
+            after = engine.SetAsync("y", "2"u8.ToArray(), null, 0, null, this.TimeoutToken).AsTask();
+        }
+
+        var failure = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => failing.WaitAsync(this.TimeoutToken));
+        Assert.Contains("did not complete", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(await before.WaitAsync(this.TimeoutToken) + 1, await after.WaitAsync(this.TimeoutToken));
+        Assert.Equal([RedisScripts.Batch], sent);
+        Assert.Equal("2"u8.ToArray(), (await engine.GetAsync("y", this.TimeoutToken))!.Value.Value);
+    }
+
+    [Fact]
+    public async Task ABatchOfOneCall_IsSentAsThatCallAlone()
+    {
+        using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
+        var sent = RecordDataCalls(engine);
+        ValueTask<long> write;
+        using (engine.BeginBatch())
+        {
+            write = engine.SetAsync("x", "1"u8.ToArray(), null, 0, null, this.TimeoutToken);
+        }
+
+        Assert.Equal(engine.Version, await write.AsTask().WaitAsync(this.TimeoutToken));
+        Assert.Equal([RedisScripts.Set], sent);
+    }
+
+    [Fact]
+    public async Task WhenRedisCannotBeReached_EveryCallOfABatchFails_NoneHangs()
+    {
+        using var server = RedisServer.Start();
+        var where = new RedisStoreOptions { Configuration = server.Configuration + ",asyncTimeout=2000", StoreName = $"test-{Guid.NewGuid():N}" };
+        using var engine = await RedisEngine.ConnectAsync(where, new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
+        server.Kill();
+        Task<long>[] writes;
+        using (engine.BeginBatch())
+        {
+            writes = [.. Enumerable.Range(0, 3).Select(i => engine.SetAsync($"k{i}", "1"u8.ToArray(), null, 0, null, this.TimeoutToken).AsTask())];
+        }
+
+        foreach (var write in writes)
+        {
+            await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => write.WaitAsync(this.TimeoutToken));
+        }
+    }
+
+    /// <summary>Records the calls the engine sends from now on, but those of its own loops (lease, reaping, expiry, size).</summary>
+    private static List<string> RecordDataCalls(RedisEngine engine)
+    {
+        string[] loops = [RedisScripts.Renew, RedisScripts.Reap, RedisScripts.ExpireDue, RedisScripts.Size];
+        var sent = new List<string>();
+        engine.Sending = function =>
+        {
+            if (!loops.Contains(function))
+            {
+                lock (sent)
+                {
+                    sent.Add(function);
+                }
+            }
+        };
+        return sent;
+    }
+}
