@@ -35,13 +35,14 @@ internal static class RedisScripts
         local LOG_CAPACITY, LOG_MAX_BYTES, MAX_ENTRIES, MAX_BYTES, NO_EVICTION, BOUNDED, EVICTS
         local ARGV
         local SET, DELETED, EXPIRED, EVICTED = 0, 1, 2, 3
-        -- While a batch runs (the Batch function): its time, read once, and the first and last versions it committed,
-        -- published once and returned once at its end. nil outside a batch.
-        local BATCH_NOW, BATCH_FIRST, BATCH_LAST
+        -- While a batch runs (the Batch function): its time, read once; the first and last versions it committed; the
+        -- bytes its log entries added. The version counter, the log's bytes and its trimming are written once, and the
+        -- wake-up published once, at its end (finish_batch). BATCH_NOW is nil outside a batch.
+        local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES
 
         -- Every function starts here: the store's tag and bounds, for the helpers below (a function runs alone in Redis).
         local function setup(keys, args)
-          BATCH_NOW, BATCH_FIRST, BATCH_LAST = nil, nil, nil
+          BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES = nil, nil, nil, 0
           ARGV = args
           P = keys[1] .. ':'
           LOG_CAPACITY, LOG_MAX_BYTES = tonumber(args[1]), tonumber(args[2])
@@ -93,25 +94,42 @@ internal static class RedisScripts
 
         -- The one commit path: the next version, the log entry, its trimming, and the readers' wake-up. trace is the
         -- W3C traceparent the change carries ('' or nil for none).
+        -- Trims the log once it has passed a bound by its slack.
+        local function trim_if_over(logbytes)
+          local length = redis.call('XLEN', P .. 'log')
+          if length > LOG_CAPACITY + slack(LOG_CAPACITY) or logbytes > LOG_MAX_BYTES + slack(LOG_MAX_BYTES) then
+            trim(length, logbytes)
+          end
+        end
+
         local function commit(key, kind, value, now, deadline, trace)
-          local v = redis.call('INCR', P .. 'version')
+          local v
+          if BATCH_NOW then
+            v = (BATCH_LAST or tonumber(redis.call('GET', P .. 'version') or '0')) + 1
+          else
+            v = redis.call('INCR', P .. 'version')
+          end
           local fields = {'k', key, 't', kind, 's', now}
           if value then fields[#fields + 1] = 'v'; fields[#fields + 1] = value end
           if deadline > 0 then fields[#fields + 1] = 'd'; fields[#fields + 1] = deadline end
           if trace and trace ~= '' then fields[#fields + 1] = 'p'; fields[#fields + 1] = trace end
           redis.call('XADD', P .. 'log', v .. '-0', unpack(fields))
-          local logbytes = redis.call('INCRBY', P .. 'logbytes', entry_size(fields))
-          local length = redis.call('XLEN', P .. 'log')
-          if length > LOG_CAPACITY + slack(LOG_CAPACITY) or logbytes > LOG_MAX_BYTES + slack(LOG_MAX_BYTES) then
-            trim(length, logbytes)
-          end
           if BATCH_NOW then
             BATCH_FIRST = BATCH_FIRST or v
             BATCH_LAST = v
-          else
-            redis.call('PUBLISH', P .. 'changes', v)
+            BATCH_LOGBYTES = BATCH_LOGBYTES + entry_size(fields)
+            return v
           end
+          trim_if_over(redis.call('INCRBY', P .. 'logbytes', entry_size(fields)))
+          redis.call('PUBLISH', P .. 'changes', v)
           return v
+        end
+
+        -- The end of a batch that committed: what its commits left to it, in the order a commit does it.
+        local function finish_batch()
+          redis.call('SET', P .. 'version', BATCH_LAST)
+          trim_if_over(redis.call('INCRBY', P .. 'logbytes', BATCH_LOGBYTES))
+          redis.call('PUBLISH', P .. 'changes', BATCH_LAST)
         end
 
         -- A key's entry in meta, as a table {version, stamp, deadline (0: none), owned, length (of its value)}; nil when
@@ -263,6 +281,7 @@ internal static class RedisScripts
         end
 
         local function current_version()
+          if BATCH_LAST then return BATCH_LAST end
           return tonumber(redis.call('GET', P .. 'version') or '0')
         end
 
@@ -542,10 +561,11 @@ internal static class RedisScripts
         end
         local entries = {}
         if BATCH_FIRST then
-          redis.call('PUBLISH', P .. 'changes', BATCH_LAST)
+          -- Read before the log is trimmed: a batch of more writes than the log holds still hands its own out.
           entries = log_after(from, BATCH_FIRST, BATCH_LAST, 1048576)
+          finish_batch()
         end
-        BATCH_NOW, BATCH_FIRST, BATCH_LAST = nil, nil, nil
+        BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES = nil, nil, nil, 0
         return {results, entries, failures}
         """;
 

@@ -67,6 +67,48 @@ public sealed class RedisBatchTests : TestBase
     }
 
     [Fact]
+    public async Task ABatchOfMoreWritesThanTheLogHolds_KeepsTheCountersTrue_TrimsTheLog_AndStillHandsOutItsOwnChanges()
+    {
+        // The counter, the log's bytes and its trimming are written once, at the batch's end.
+        var where = NewRedisStore();
+        using var engine = await RedisEngine.ConnectAsync(where, new SharedMemoryOptions { ChangeLogCapacity = 8 }, NullLogger.Instance, this.TimeoutToken);
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(RedisServer.Shared.Configuration);
+        var db = redis.GetDatabase();
+        string tag = $"{{{where.StoreName}}}";
+        long before = await engine.SetAsync("k", "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
+        var readerHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseReader = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        engine.Feed.BeforeRead = async () =>
+        {
+            readerHeld.TrySetResult();
+            await releaseReader.Task;
+        };
+        try
+        {
+            await readerHeld.Task.WaitAsync(this.TimeoutToken);
+            Task<long>[] writes;
+            using (engine.BeginBatch())
+            {
+                writes = [.. Enumerable.Range(1, 20).Select(i => engine.SetAsync($"k{i % 3}", System.Text.Encoding.UTF8.GetBytes($"{i}"), null, 0, null, this.TimeoutToken).AsTask())];
+            }
+
+            var versions = await Task.WhenAll(writes).WaitAsync(this.TimeoutToken);
+            Assert.Equal(Enumerable.Range(1, 20).Select(i => before + i), versions);
+            Assert.Equal(before + 20, engine.Version);
+            Assert.Equal(before + 20, engine.Feed.Position);
+            var entries = await db.StreamRangeAsync($"{tag}:log");
+            Assert.Equal(Enumerable.Range(13, 8).Select(i => $"{before + i}-0"), entries.Select(e => (string?)e.Id));
+            long bytes = entries.Sum(e => 32L + e.Values.Where(v => v.Name == "k" || v.Name == "v").Sum(v => (long)((byte[])v.Value!).Length));
+            Assert.Equal(bytes, (long)await db.StringGetAsync($"{tag}:logbytes"));
+            Assert.Equal("20"u8.ToArray(), (await engine.GetAsync("k2", this.TimeoutToken))!.Value.Value);
+        }
+        finally
+        {
+            releaseReader.TrySetResult();
+        }
+    }
+
+    [Fact]
     public async Task ACallThatFailsInRedis_FailsAlone_AndTheCallsAroundItInItsBatchCommit()
     {
         using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
