@@ -7,7 +7,8 @@ namespace Rx.SharedMemory.TestWorker;
 /// <summary>
 /// hosted-worker: a generic-host program with AddSharedMemoryWorker and its health check. Reports, one line each: the
 /// health before the start, once ISharedStore is resolved (which connects), once started (then it sets
-/// hosted/&lt;worker id&gt; through the same store), once the master has gone, and that the application stopped by itself.
+/// hosted/&lt;worker id&gt; through the same store, and says "set" in a message once it has the answer), once the master
+/// has gone, and that the application stopped by itself.
 /// </summary>
 internal static class HostedWorker
 {
@@ -33,11 +34,43 @@ internal static class HostedWorker
         var worker = host.Services.GetRequiredService<SharedMemoryWorker>();
         await store.SetAsync($"hosted/{worker.WorkerId}", "connected", timeout.Token);
 
+        // Once the set has its answer: the master may go, with nothing of this worker's in flight.
+        await worker.SendAsync("set", timeout.Token);
         await worker.Completion.WaitAsync(timeout.Token);
         report.Line($"lost {(await health.CheckHealthAsync(timeout.Token)).Status}");
         await stopping.Task.WaitAsync(timeout.Token);
         report.Line("application-stopping");
         await host.StopAsync(timeout.Token);
         report.Line("stopped");
+    }
+
+    /// <summary>
+    /// hosted-worker-call-lost: the same program with a call still waiting for its answer when the master goes: a lock
+    /// the master holds. Says "waiting" in a message once the call is on its way, reports "lost" when the call fails,
+    /// and leaves through its host's synchronous Dispose (the using of a program's top level), which disposes the
+    /// worker: the process must then exit.
+    /// </summary>
+    public static async Task RunCallLostAsync(Report report)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSharedMemoryWorker();
+        using var host = builder.Build();
+        await host.StartAsync(timeout.Token);
+        var store = host.Services.GetRequiredService<ISharedStore>();
+        var worker = host.Services.GetRequiredService<SharedMemoryWorker>();
+
+        // The lock's request is written before the message, and waits for its answer from the moment it is sent.
+        var waiting = store.AcquireLockAsync("hosted/held", TimeSpan.FromMinutes(5), timeout.Token).AsTask();
+        await worker.SendAsync("waiting", timeout.Token);
+        try
+        {
+            await using var acquired = await waiting;
+            report.Line("acquired");
+        }
+        catch (SharedMemoryDisconnectedException)
+        {
+            report.Line("lost");
+        }
     }
 }

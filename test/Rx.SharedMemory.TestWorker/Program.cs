@@ -49,6 +49,12 @@ if (scenario == "hosted-worker")
     return;
 }
 
+if (scenario == "hosted-worker-call-lost")
+{
+    await HostedWorker.RunCallLostAsync(report);
+    return;
+}
+
 if (scenario == "redis-master")
 {
     // Not a worker: a master on a store kept in Redis, with a worker of its own, for the tests to kill.

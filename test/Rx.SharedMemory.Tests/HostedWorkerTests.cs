@@ -14,15 +14,46 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
         // Subscribed before the spawn, so that the worker's write cannot be missed.
         var written = this.Master.Changes.Where(c => c.Key.StartsWith("hosted/", StringComparison.Ordinal)).Replay();
         using var connection = written.Connect();
+        var told = this.Master.Messages.Replay();
+        using var listening = told.Connect();
         var spawned = await this.SpawnAsync("hosted-worker");
         var change = await this.FirstAsync(written, c => c.Key == $"hosted/{spawned.Worker.Id}");
         Assert.Equal("connected", change.Value.GetString());
+
+        // The master commits the set before it answers: it goes only once the worker says it has the answer.
+        var set = await this.FirstAsync(told, m => m.WorkerId == spawned.Worker.Id);
+        Assert.Equal("set", set.Deserialize<string>());
 
         // The master goes: the worker's application stops by itself, and its process exits.
         await this.Master.DisposeAsync();
         var report = await this.ReportAfterExitAsync(spawned);
 
         Assert.Equal(["before-start Unhealthy", "resolved Healthy", "started Healthy", "lost Unhealthy", "application-stopping", "stopped"], report);
+    }
+
+    /// <summary>
+    /// A call still waiting for its answer when the master goes fails with SharedMemoryDisconnectedException, and the
+    /// program, which then leaves through its host's synchronous Dispose (that disposes the worker), exits. The call
+    /// used to fail on the worker's pipe reader thread, inside StreamJsonRpc's handling of the end of the connection:
+    /// the program's code after it ran there, and the Dispose waited for that handling to finish, so the process lived
+    /// on until the master killed it.
+    /// </summary>
+    [Fact]
+    public async Task HostedWorker_WithACallInFlightWhenItsMasterGoes_FailsTheCall_AndExits()
+    {
+        // Held by the master, so that the worker's request for it waits for its answer.
+        var held = await this.Master.Store.AcquireLockAsync("hosted/held", TimeSpan.FromMinutes(5), this.TimeoutToken);
+        var told = this.Master.Messages.Replay();
+        using var listening = told.Connect();
+        var spawned = await this.SpawnAsync("hosted-worker-call-lost");
+        var waiting = await this.FirstAsync(told, m => m.WorkerId == spawned.Worker.Id);
+        Assert.Equal("waiting", waiting.Deserialize<string>());
+
+        await this.Master.DisposeAsync();
+        var report = await this.ReportAfterExitAsync(spawned);
+
+        Assert.Equal(["lost"], report);
+        GC.KeepAlive(held);
     }
 
     [Fact]

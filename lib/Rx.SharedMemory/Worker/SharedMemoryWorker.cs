@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
@@ -718,14 +719,26 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         }
         catch (Exception ex) when (ex is ConnectionLostException || (ex is ObjectDisposedException && Volatile.Read(ref this.disposed) == 0))
         {
+            await LeaveDisconnection();
             throw this.Disconnected(ex);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
             // Not the caller's cancellation: the connection ended while the request was being sent.
+            await LeaveDisconnection();
             throw this.Disconnected(ex);
         }
     }
+
+    /// <summary>
+    /// Moves a call that failed because the connection ended to the thread pool before its caller goes on.
+    /// StreamJsonRpc fails the requests still waiting for an answer from inside its handling of the end of the
+    /// connection (on the pipe's reader thread when the master goes, in <see cref="DisposeAsync"/> when this worker
+    /// closes), and completes them synchronously: without the hop, the caller's continuation runs there, and a caller
+    /// that then waits for the worker's disposal, as a host's synchronous Dispose does, waits for the very handling it
+    /// is running inside; the connection never completes, and the process never exits.
+    /// </summary>
+    private static ConfiguredTaskAwaitable LeaveDisconnection() => Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
 
     /// <summary>What refuses a message before it is serialized: disposal, a lost connection, a master without messages, a canceled token.</summary>
     private void ThrowIfCannotSend(CancellationToken cancellationToken)
