@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
+using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Redis;
+using Rx.SharedMemory.Store;
 using Rx.SharedMemory.TestWorker.Scenarios;
 using Xunit.Abstractions;
 
@@ -312,6 +314,61 @@ public sealed class RedisStoreTests : TestBase
         await master.Store.SetAsync("k", 100, this.TimeoutToken);
         var next = await changes.FirstAsync(c => c.GetValue<int>() == 100).ToTask(this.TimeoutToken);
         Assert.Equal((KeyChangeKind.Set, 7L), (next.Kind, next.Version));
+    }
+
+    [Fact]
+    public async Task SubscriptionOpeningOnAConnection_HoldsBackItsOtherSubscriptionsLaterChanges_SoTheConnectionGetsThemInCommitOrder()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        var engine = (RedisEngine)master.Engine;
+        var received = new List<OutboxItem>();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var outbox = new ChangeOutbox(
+            int.MaxValue,
+            batch =>
+            {
+                lock (received)
+                {
+                    received.AddRange(batch);
+                    if (received.Count >= 4)
+                    {
+                        all.TrySetResult();
+                    }
+                }
+
+                return default;
+            },
+            NullLogger.Instance);
+
+        // One connection's two subscriptions: the first open, the second's state read from Redis and held back.
+        var open = new StoreSubscription(1, "a", isPrefix: false, outbox);
+        await engine.SubscribeAsync(open, fromVersion: null, this.TimeoutToken);
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        engine.Feed.BeforeStateQueued = () =>
+        {
+            held.TrySetResult();
+            return release.Task;
+        };
+        var opening = engine.SubscribeAsync(new StoreSubscription(2, "b", isPrefix: false, outbox), fromVersion: null, this.TimeoutToken).AsTask();
+        await held.Task.WaitAsync(this.TimeoutToken);
+        engine.Feed.BeforeStateQueued = null;
+
+        // Committed while the second opens, b before a: the connection gets b's change before a's, as it would have
+        // if the second's state had come at once; a's is not let through first.
+        long b = await master.Store.SetAsync("b", 1, this.TimeoutToken);
+        long a = await master.Store.SetAsync("a", 2, this.TimeoutToken);
+        release.TrySetResult();
+        await opening.WaitAsync(this.TimeoutToken);
+        await all.Task.WaitAsync(this.TimeoutToken);
+
+        lock (received)
+        {
+            Assert.Equal(
+                [(1L, KeyChangeKind.Reset, 0L), (2L, KeyChangeKind.Reset, 0L), (2L, KeyChangeKind.Set, b), (1L, KeyChangeKind.Set, a)],
+                received.Select(item => (item.SubscriptionId, item.Change.Kind, item.Change.Version)));
+        }
     }
 
     [Fact]
