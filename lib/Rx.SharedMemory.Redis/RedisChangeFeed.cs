@@ -14,11 +14,16 @@ namespace Rx.SharedMemory.Redis;
 /// so a message missed while reconnecting loses nothing.
 /// </summary>
 /// <remarks>
-/// A new subscription is registered first, buffering the changes the reader hands it, and its starting state is read
-/// after, at a version the reader may not have reached yet: the buffered changes after that version follow the state,
-/// and later changes up to it are skipped, so the stream has no gap and no duplicate whatever the two orders. If the
-/// reader falls so far behind that the log was trimmed past it, every subscription gets its state again
-/// (<see cref="KeyChangeKind.Reset"/>): never a silent gap.
+/// <para>A new subscription is registered first, and its starting state is read after, at a version the reader may not
+/// have reached yet: the changes handed to it meanwhile after that version follow the state, and later changes up to it
+/// are skipped, so the stream has no gap and no duplicate whatever the two orders. If the reader falls so far behind
+/// that the log was trimmed past it, every subscription gets its state again (<see cref="KeyChangeKind.Reset"/>):
+/// never a silent gap.</para>
+/// <para>While a subscription's state is read, the changes handed out to any subscription of its outbox (a worker's
+/// connection) wait behind the place of that state, in the order the reader handed them out, and reach the outbox
+/// with it: the outbox gets its items in commit order, as from the embedded engine. Otherwise a change to another of
+/// the connection's subscriptions, committed later, would reach the worker before the opening subscription's state and
+/// its changes: a worker that saw a change would not yet have seen everything committed before it.</para>
 /// </remarks>
 internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger logger)
 {
@@ -32,6 +37,9 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     private readonly Dictionary<StoreSubscription, Registration> registrations = [];
     private readonly Dictionary<string, List<Registration>> byKey = new(StringComparer.Ordinal);
     private readonly List<Registration> byPrefix = [];
+
+    // For each outbox with a subscription whose state is being read: what waits behind that state, in hand-out order.
+    private readonly Dictionary<ChangeOutbox, Queue<Held>> held = [];
     private readonly PriorityQueue<TaskCompletionSource, long> reachedWaiters = new();
     private long position = position;
     private bool stopped;
@@ -40,6 +48,9 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     /// <summary>Gets or sets a test hook, awaited before each read of the log: a test holds the reader back with it.</summary>
     internal Func<Task>? BeforeRead { get; set; }
+
+    /// <summary>Gets or sets a test hook, awaited once a subscription's starting state has been read and before it is queued.</summary>
+    internal Func<Task>? BeforeStateQueued { get; set; }
 
     /// <summary>Gets the number of subscriptions.</summary>
     public int Count
@@ -126,10 +137,11 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     public async ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken)
     {
-        var registration = new Registration(subscription) { Pending = [] };
+        var registration = new Registration(subscription);
         lock (this.gate)
         {
             this.Add(registration);
+            this.BeginOpening(registration);
         }
 
         try
@@ -173,6 +185,8 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                     this.byKey.Remove(subscription.KeyOrPrefix);
                 }
             }
+
+            this.Withdraw(registration);
         }
 
         // Handed out under the gate only: nothing reaches it from here on.
@@ -304,6 +318,11 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             state = [new ChangeRecord(subscription.KeyOrPrefix, KeyChangeKind.PrefixReset, null, at, Time((long)prefix[1])) { StateCount = resets.Count }, .. resets];
         }
 
+        if (this.BeforeStateQueued is { } hook)
+        {
+            await hook().ConfigureAwait(false);
+        }
+
         lock (this.gate)
         {
             if (!this.registrations.ContainsKey(subscription))
@@ -317,21 +336,10 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 return (false, at);
             }
 
-            foreach (var change in state!)
-            {
-                subscription.Outbox.Enqueue(subscription.Id, change);
-            }
-
-            foreach (var change in registration.Pending!)
-            {
-                if (change.Version > at)
-                {
-                    subscription.Outbox.Enqueue(subscription.Id, change);
-                }
-            }
-
-            registration.Pending = null;
-            registration.SkipThrough = at;
+            // Queued in its place: at once, unless the state of another subscription of its outbox comes first.
+            registration.State = state;
+            registration.StateAt = at;
+            this.Release(subscription.Outbox);
         }
 
         return (true, at);
@@ -344,7 +352,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         {
             foreach (var registration in list)
             {
-                registration.Offer(change);
+                this.Offer(registration, change);
             }
         }
 
@@ -352,9 +360,112 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         {
             if (change.Key.StartsWith(registration.Subscription.KeyOrPrefix, StringComparison.Ordinal))
             {
-                registration.Offer(change);
+                this.Offer(registration, change);
             }
         }
+    }
+
+    /// <summary>
+    /// Hands a change to one subscription: to its outbox, or behind the state being read of a subscription of that
+    /// outbox. A change to a subscription whose own state is being read is kept until the state comes, which decides
+    /// whether it holds the change already. Under the gate.
+    /// </summary>
+    private void Offer(Registration registration, ChangeRecord change)
+    {
+        var subscription = registration.Subscription;
+        if (!registration.Opening && change.Version <= registration.SkipThrough)
+        {
+            return;
+        }
+
+        if (this.held.TryGetValue(subscription.Outbox, out var waiting))
+        {
+            waiting.Enqueue(new Held(registration, change, AfterState: registration.Opening));
+        }
+        else
+        {
+            subscription.Outbox.Enqueue(subscription.Id, change);
+        }
+    }
+
+    /// <summary>Starts reading a registration's state: its place in its outbox's order is now. Under the gate.</summary>
+    private void BeginOpening(Registration registration)
+    {
+        registration.Opening = true;
+        registration.State = null;
+        var outbox = registration.Subscription.Outbox;
+        if (!this.held.TryGetValue(outbox, out var waiting))
+        {
+            this.held.Add(outbox, waiting = new Queue<Held>());
+        }
+
+        waiting.Enqueue(new Held(registration, null, AfterState: false));
+    }
+
+    /// <summary>Queues on an outbox what waits for it, up to the first state not read yet. Under the gate.</summary>
+    private void Release(ChangeOutbox outbox)
+    {
+        if (!this.held.TryGetValue(outbox, out var waiting))
+        {
+            return;
+        }
+
+        while (waiting.TryPeek(out var next))
+        {
+            var registration = next.Registration;
+            var subscription = registration.Subscription;
+            if (next.Change is { } change)
+            {
+                // A change that came while the subscription's state was read: queued if the state does not hold it.
+                if (!next.AfterState || change.Version > registration.SkipThrough)
+                {
+                    outbox.Enqueue(subscription.Id, change);
+                }
+            }
+            else if (registration.State is { } state)
+            {
+                foreach (var reset in state)
+                {
+                    outbox.Enqueue(subscription.Id, reset);
+                }
+
+                registration.SkipThrough = registration.StateAt;
+                registration.State = null;
+                registration.Opening = false;
+            }
+            else
+            {
+                // Its state is still being read.
+                break;
+            }
+
+            waiting.Dequeue();
+        }
+
+        if (waiting.Count == 0)
+        {
+            this.held.Remove(outbox);
+        }
+    }
+
+    /// <summary>Drops what waits for a subscription removed, and lets through what its state held back. Under the gate.</summary>
+    private void Withdraw(Registration registration)
+    {
+        var outbox = registration.Subscription.Outbox;
+        if (!this.held.TryGetValue(outbox, out var waiting))
+        {
+            return;
+        }
+
+        var kept = new Queue<Held>(waiting.Where(h => h.Registration != registration));
+        if (kept.Count == 0)
+        {
+            this.held.Remove(outbox);
+            return;
+        }
+
+        this.held[outbox] = kept;
+        this.Release(outbox);
     }
 
     private async Task ReadAsync()
@@ -483,9 +594,16 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         var resync = new List<Registration>();
         foreach (var registration in this.registrations.Values)
         {
-            if (registration.Pending is null)
+            if (!registration.Opening)
             {
-                registration.Pending = [];
+                this.BeginOpening(registration);
+                resync.Add(registration);
+            }
+            else if (registration.State is not null)
+            {
+                // Its state came, and waits for its turn behind another's: it may predate the gap, so it is read again,
+                // and keeps its place.
+                registration.State = null;
                 resync.Add(registration);
             }
             else
@@ -545,25 +663,26 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     {
         public StoreSubscription Subscription { get; } = subscription;
 
-        /// <summary>Gets or sets the changes held while the starting state is read; null once it is queued.</summary>
-        public List<ChangeRecord>? Pending { get; set; }
+        /// <summary>Gets or sets whether its starting state is being read, or waits for its turn: until it is queued.</summary>
+        public bool Opening { get; set; }
+
+        /// <summary>Gets or sets the starting state read, waiting for its turn in its outbox; null while it is being read.</summary>
+        public List<ChangeRecord>? State { get; set; }
+
+        /// <summary>Gets or sets the version <see cref="State"/> was taken at.</summary>
+        public long StateAt { get; set; }
 
         /// <summary>Gets or sets whether the reader met a gap while the starting state was read: it is read again.</summary>
         public bool Stale { get; set; }
 
-        /// <summary>Gets or sets the version the starting state was taken at: changes up to it are in it.</summary>
+        /// <summary>Gets or sets the version the starting state was taken at, once it is queued: changes up to it are in it.</summary>
         public long SkipThrough { get; set; }
-
-        public void Offer(ChangeRecord change)
-        {
-            if (this.Pending is { } pending)
-            {
-                pending.Add(change);
-            }
-            else if (change.Version > this.SkipThrough)
-            {
-                this.Subscription.Outbox.Enqueue(this.Subscription.Id, change);
-            }
-        }
     }
+
+    /// <summary>
+    /// What waits in an outbox's order: a change for a registration, or (<see cref="Change"/> null) the place of its
+    /// starting state. <see cref="AfterState"/>: the change came while the registration's own state was read, and is
+    /// queued only if it is newer than that state.
+    /// </summary>
+    private readonly record struct Held(Registration Registration, ChangeRecord? Change, bool AfterState);
 }
