@@ -442,8 +442,15 @@ internal static class RedisScripts
             if after > version then return {0, version} end
             local oldest = redis.call('XRANGE', P .. 'log', '-', '+', 'COUNT', 1)[1]
             if not oldest or tonumber(string.match(oldest[1], '^(%d+)')) > after + 1 then return {0, version} end
+            -- At most a page of the log per call: a resume from far back holds Redis up for one page at a time.
+            local page = tonumber(ARGV[9])
+            local entries = redis.call('XRANGE', P .. 'log', (after + 1) .. '-0', '+', 'COUNT', page)
             local result = {1, version}
-            for _, entry in ipairs(redis.call('XRANGE', P .. 'log', (after + 1) .. '-0', '+')) do
+            if #entries == page then
+              local last = tonumber(string.match(entries[#entries][1], '^(%d+)'))
+              if last < version then result = {2, last} end
+            end
+            for _, entry in ipairs(entries) do
               local key = entry[2][2]
               if (prefix and starts_with(key, filter)) or key == filter then result[#result + 1] = entry end
             end
@@ -618,9 +625,11 @@ internal static class RedisScripts
     public static string SnapshotPrefix { get; } = FunctionName(nameof(SnapshotPrefix));
 
     /// <summary>
-    /// ARGV[6] the version to resume after, ARGV[7] the key or prefix, ARGV[8] '1' for a prefix. Returns {1, store
-    /// version, entries…} with the log's entries after it that match, when the log still holds every one; {0, store
-    /// version} when it does not. Matched here, so that a resume carries only its own changes over the network.
+    /// ARGV[6] the version to resume after, ARGV[7] the key or prefix, ARGV[8] '1' for a prefix, ARGV[9] the most log
+    /// entries to read. Returns {1, store version, entries…} with the log's entries after it that match, when the log
+    /// still holds every one; {2, the last version read, entries…} when there are more to read after that version (a
+    /// next call goes on from there); {0, store version} when the log does not hold them. Matched here, so that a
+    /// resume carries only its own changes over the network.
     /// </summary>
     public static string Replay { get; } = FunctionName(nameof(Replay));
 

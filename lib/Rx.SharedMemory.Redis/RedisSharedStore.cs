@@ -30,6 +30,9 @@ public sealed class RedisSharedStore : ISharedStore, IAsyncDisposable, IOwnWrite
         this.store = new LocalStore(engine, options, logger, typeof(RedisSharedStore), this.metrics);
     }
 
+    /// <summary>Gets its engine, for tests.</summary>
+    internal RedisEngine Engine => this.engine;
+
     /// <summary>Gets the version of the store's last committed change (a round trip to Redis).</summary>
     public long Version => this.engine.Version;
 

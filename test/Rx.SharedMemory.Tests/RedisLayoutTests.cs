@@ -48,6 +48,36 @@ public sealed class RedisLayoutTests : TestBase
     }
 
     [Fact]
+    public async Task AResumeFromFarBack_ReadsTheLogAPageAtATime_AndMissesNothing()
+    {
+        // 3,000 changes after the resume's version, half of them to the key observed: three pages of the log.
+        await using var store = await RedisSharedMemory.ConnectStoreAsync(NewRedisStore(), cancellationToken: this.TimeoutToken);
+        long from = await store.SetAsync("a", -1, this.TimeoutToken);
+        var expected = new List<(long Version, int Value)>();
+        for (int i = 0; i < 3_000; i++)
+        {
+            long version = await store.SetAsync(i % 2 == 0 ? "a" : "b", i, this.TimeoutToken);
+            if (i % 2 == 0)
+            {
+                expected.Add((version, i));
+            }
+        }
+
+        int replays = 0;
+        store.Engine.Sending = function =>
+        {
+            if (function == RedisScripts.Replay)
+            {
+                Interlocked.Increment(ref replays);
+            }
+        };
+        var resumed = await store.Observe("a", fromVersion: from).Take(expected.Count).Select(c => (c.Version, c.Value.GetInt32())).ToList().ToTask(this.TimeoutToken);
+
+        Assert.Equal(expected, resumed);
+        Assert.Equal(3, replays);
+    }
+
+    [Fact]
     public async Task KeysWrittenWithoutABound_AreEvictedFirst_InKeyOrder_ByAStoreWithOne()
     {
         var where = NewRedisStore();
