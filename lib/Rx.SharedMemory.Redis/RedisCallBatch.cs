@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Rx.SharedMemory.Redis.Logging;
 using StackExchange.Redis;
@@ -16,7 +17,9 @@ namespace Rx.SharedMemory.Redis;
 /// </remarks>
 internal sealed class RedisCallBatch : IDisposable
 {
-    private static readonly AsyncLocal<RedisCallBatch?> Open = new();
+    // A box, emptied when the batch closes: the flows that captured it meanwhile (continuations, work they started)
+    // then hold nothing of the batch's calls.
+    private static readonly AsyncLocal<StrongBox<RedisCallBatch?>?> Open = new();
 
     private readonly RedisEngine engine;
     private readonly List<(string Function, RedisValue[] Arguments, TaskCompletionSource<RedisResult> Result)> calls = [];
@@ -27,13 +30,13 @@ internal sealed class RedisCallBatch : IDisposable
     /// <summary>Opens a batch for <paramref name="engine"/> in this flow; null when one is open already (it goes on).</summary>
     public static RedisCallBatch? Begin(RedisEngine engine)
     {
-        if (Open.Value is { closed: false })
+        if (Open.Value?.Value is { closed: false })
         {
             return null;
         }
 
         var batch = new RedisCallBatch(engine);
-        Open.Value = batch;
+        Open.Value = new StrongBox<RedisCallBatch?>(batch);
         return batch;
     }
 
@@ -41,7 +44,7 @@ internal sealed class RedisCallBatch : IDisposable
     /// <returns>Its result, once the batch has run; a call that failed in Redis faults with <see cref="RedisServerException"/>.</returns>
     public static Task<RedisResult>? JoinAsync(RedisEngine engine, string function, RedisValue[] arguments)
     {
-        if (Open.Value is not { } batch || batch.engine != engine)
+        if (Open.Value?.Value is not { } batch || batch.engine != engine)
         {
             return null;
         }
@@ -75,8 +78,9 @@ internal sealed class RedisCallBatch : IDisposable
             this.closed = true;
         }
 
-        if (Open.Value == this)
+        if (Open.Value is { } box && box.Value == this)
         {
+            box.Value = null;
             Open.Value = null;
         }
 
@@ -85,8 +89,7 @@ internal sealed class RedisCallBatch : IDisposable
             case 0:
                 return;
             case 1:
-                var (function, arguments, result) = this.calls[0];
-                _ = CompleteAsync(this.engine.CallAsync(function, arguments), result);
+                _ = this.SendAloneAsync();
                 return;
             default:
                 _ = this.SendAsync();
@@ -94,11 +97,12 @@ internal sealed class RedisCallBatch : IDisposable
         }
     }
 
-    private static async Task CompleteAsync(Task<RedisResult> sent, TaskCompletionSource<RedisResult> result)
+    private async Task SendAloneAsync()
     {
+        var (function, arguments, result) = this.calls[0];
         try
         {
-            result.SetResult(await sent.ConfigureAwait(false));
+            result.SetResult(await this.engine.CallAsync(function, arguments).ConfigureAwait(false));
         }
         catch (Exception ex)
         {
@@ -108,20 +112,20 @@ internal sealed class RedisCallBatch : IDisposable
 
     private async Task SendAsync()
     {
-        // Position, count, then each call as its short name, its number of arguments and its arguments.
-        var arguments = new List<RedisValue>(2 + this.calls.Sum(c => 2 + c.Arguments.Length)) { this.engine.Feed.Position, this.calls.Count };
-        foreach (var (function, callArguments, _) in this.calls)
-        {
-            arguments.Add(RedisScripts.ShortName(function));
-            arguments.Add(callArguments.Length);
-            arguments.AddRange(callArguments);
-        }
-
         RedisResult entries;
         RedisResult[] results;
         string?[]? failures = null;
         try
         {
+            // Position, count, then each call as its short name, its number of arguments and its arguments.
+            var arguments = new List<RedisValue>(2 + this.calls.Sum(c => 2 + c.Arguments.Length)) { this.engine.Feed.Position, this.calls.Count };
+            foreach (var (function, callArguments, _) in this.calls)
+            {
+                arguments.Add(RedisScripts.ShortName(function));
+                arguments.Add(callArguments.Length);
+                arguments.AddRange(callArguments);
+            }
+
             var answer = (RedisResult[])(await this.engine.CallAsync(RedisScripts.Batch, [.. arguments]).ConfigureAwait(false))!;
             entries = answer[1];
             results = (RedisResult[])answer[0]!;

@@ -218,6 +218,33 @@ public sealed class CallBatcherTests : TestBase
         Assert.Equal(["next"], this.sent[1].Calls);
     }
 
+    [Fact]
+    public async Task ACallerThatBlocksOnAnotherCallOfAFailedBatch_InsideItsContinuation_SeesThatOneFailToo()
+    {
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+        batcher.Enqueue(Call("first"));
+        await this.NextSentAsync();
+        var calls = new[] { Call("a"), Call("b") };
+        foreach (var call in calls)
+        {
+            batcher.Enqueue(call);
+        }
+
+        this.Answer(0, """[{"result":1}]""");
+        await this.NextSentAsync();
+
+        // Runs where the first call of the batch fails, and blocks there until the second has failed as well.
+        var blockedAndSaw = calls[0].Task.ContinueWith(
+            _ => ((IAsyncResult)calls[1].Task).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30)),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+
+        this.sent[1].Answer.SetException(new SharedMemoryDisconnectedException("gone"));
+        Assert.True(await blockedAndSaw.WaitAsync(this.TimeoutToken), "the second call's failure was held behind the first's continuation");
+        await Assert.ThrowsAsync<SharedMemoryDisconnectedException>(() => calls[1].Task.WaitAsync(this.TimeoutToken));
+    }
+
     private static BatchedCall<long> Call(string key, CancellationToken cancellationToken = default, int bytes = 100) =>
         new(RpcMethods.Get, [key], bytes, static (result, _) => result.GetInt64(), cancellationToken);
 

@@ -52,6 +52,9 @@ internal abstract class BatchedCall : IThreadPoolWorkItem, BatchRequest.IBatchCa
 
     public abstract void Fail(Exception error);
 
+    /// <summary>Fails the call from a thread-pool work item of its own.</summary>
+    public abstract void FailLater(Exception error);
+
     /// <summary>Gives a value's pooled buffers back, once its message is written or it will not be.</summary>
     public void ReleaseArguments() => PooledJson.ReleaseAll(this.Arguments);
 
@@ -167,5 +170,11 @@ internal sealed class BatchedCall<T> : BatchedCall
     {
         this.cancellation.Unregister();
         this.completion.TrySetException(error);
+    }
+
+    public override void FailLater(Exception error)
+    {
+        this.resolved = (default!, error);
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 }

@@ -122,9 +122,17 @@ internal sealed class CallBatcher
             // From a work item, not inline: once the connection is gone every send fails at once, and inline each
             // queued batch would add to this stack.
             ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendNext(), this, preferLocal: false);
+            if (batch.Count == 1)
+            {
+                batch[0].Fail(failure);
+                return;
+            }
+
+            // Each from a work item of its own, as results are: a caller whose code after one failed call blocks on
+            // another call of the batch would otherwise hold this loop, and that call's failure, for ever.
             foreach (var call in batch)
             {
-                call.Fail(failure);
+                call.FailLater(failure);
             }
 
             return;
