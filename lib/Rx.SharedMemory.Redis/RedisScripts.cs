@@ -417,14 +417,24 @@ internal static class RedisScripts
         (nameof(SnapshotPrefix), """
             local now = now_ms()
             expire_due(now)
-            local prefix = ARGV[6]
+            local prefix, cursor, page = ARGV[6], ARGV[7], tonumber(ARGV[8])
+            -- Keys are score-0 members: ordered bytewise, so the keys under a prefix are one range of the set.
+            local from, to = '-', '+'
+            if prefix ~= '' then from, to = '[' .. prefix, '(' .. prefix .. '\255' end
+            if cursor ~= '' then from = '(' .. cursor end
             local keys
-            if prefix == '' then
-              keys = redis.call('ZRANGE', P .. 'keys', 0, -1)
+            if page > 0 then
+              -- One key past the page tells whether more follow, without a call that finds none.
+              keys = redis.call('ZRANGEBYLEX', P .. 'keys', from, to, 'LIMIT', 0, page + 1)
             else
-              keys = redis.call('ZRANGEBYLEX', P .. 'keys', '[' .. prefix, '(' .. prefix .. '\255')
+              keys = redis.call('ZRANGEBYLEX', P .. 'keys', from, to)
             end
-            local result = {current_version(), now}
+            local more = 0
+            if page > 0 and #keys > page then
+              more = 1
+              keys[#keys] = nil
+            end
+            local result = {current_version(), now, more}
             for _, key in ipairs(keys) do
               local s = read_meta(key)
               result[#result + 1] = key
@@ -621,7 +631,13 @@ internal static class RedisScripts
     /// <summary>ARGV[6] key. Returns {store version, value or false, version, timestamp}: the key's state at one version.</summary>
     public static string SnapshotKey { get; } = FunctionName(nameof(SnapshotKey));
 
-    /// <summary>ARGV[6] prefix. Returns {store version, now, key, value, version, timestamp, …}: the prefix's state at one version.</summary>
+    /// <summary>
+    /// ARGV[6] prefix, ARGV[7] cursor: the last key a previous page returned, or '' for the first page; ARGV[8] the
+    /// most keys to read (0: every one). Expires what is due first, then reads the keys under the prefix after the
+    /// cursor, in bytewise order. Returns {store version, now, 1 when keys after the page's last remain under the prefix
+    /// (0 when not), key, value, version, timestamp, …}: the page's state at that one version. The next page's cursor is
+    /// this page's last key.
+    /// </summary>
     public static string SnapshotPrefix { get; } = FunctionName(nameof(SnapshotPrefix));
 
     /// <summary>

@@ -78,6 +78,164 @@ public sealed class RedisLayoutTests : TestBase
     }
 
     [Fact]
+    public async Task APrefixOfManyKeys_IsReadAPageAtATime_AndItsStateIsTheStoresContent()
+    {
+        // 2,500 keys under the prefix: three pages of 1,024 keys; keys around it stay out.
+        await using var store = await RedisSharedMemory.ConnectStoreAsync(NewRedisStore(), cancellationToken: this.TimeoutToken);
+        var engine = store.Engine;
+        var expected = await this.WriteKeysAsync(engine, 2_500);
+        long last = 0;
+        foreach (var outside in new[] { "o", "p", "p.", "q/0" })
+        {
+            last = await engine.SetAsync(outside, "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
+        }
+
+        var calls = CountCalls(engine);
+        var changes = store.ObservePrefix("p/").Replay();
+        using var recording = changes.Connect();
+        var (at, state) = await this.StateAsync(changes);
+
+        Assert.Equal(Sorted(expected), Sorted(state));
+        Assert.Equal(last, at);
+        Assert.Equal((3, 0), (calls.Snapshots, calls.Replays));
+    }
+
+    [Fact]
+    public async Task WritesBetweenThePagesOfAPrefixsState_AreInTheState_AtItsVersion_AndTheLiveChangesFollowWithNoGapNorDuplicate()
+    {
+        await using var store = await RedisSharedMemory.ConnectStoreAsync(NewRedisStore(), cancellationToken: this.TimeoutToken);
+        var engine = store.Engine;
+        var expected = await this.WriteKeysAsync(engine, 2_500);
+        long last = 0;
+        async Task SetAsync(string key, int value) => expected[key] = (value, last = await engine.SetAsync(key, Json(value), null, 0, null, this.TimeoutToken));
+        async Task DeleteAsync(string key)
+        {
+            last = await engine.DeleteAsync(key, null, this.TimeoutToken);
+            expected.Remove(key);
+        }
+
+        // After the first page (p/0000 to p/1023) and after the second (to p/2047), keys already read, keys not read
+        // yet and new keys on both sides of the cursor are written and deleted.
+        int pages = 0;
+        engine.Feed.BetweenPrefixPages = async () =>
+        {
+            if (++pages == 1)
+            {
+                await SetAsync(Key(5), 10_005);
+                await DeleteAsync(Key(10));
+                await DeleteAsync(Key(15));
+                await SetAsync(Key(15), 10_015);
+                await SetAsync(Key(2_000), 12_000);
+                await DeleteAsync(Key(2_001));
+                await SetAsync(Key(0) + "a", 1);
+                await SetAsync(Key(1) + "a", 2);
+                await DeleteAsync(Key(1) + "a");
+                await SetAsync("p/9999", 3);
+                last = await engine.SetAsync("q/x", "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
+            }
+            else
+            {
+                await SetAsync(Key(20), 10_020);
+                await SetAsync(Key(5), 20_005);
+                await DeleteAsync(Key(2_400));
+                await SetAsync(Key(2_401), 12_401);
+            }
+        };
+        var calls = CountCalls(engine);
+        var changes = store.ObservePrefix("p/").Replay();
+        using var recording = changes.Connect();
+        var (at, state) = await this.StateAsync(changes);
+        engine.Feed.BetweenPrefixPages = null;
+
+        Assert.Equal(2, pages);
+        Assert.Equal(Sorted(expected), Sorted(state));
+        Assert.Equal(last, at);
+        Assert.Equal(3, calls.Snapshots);
+        Assert.True(calls.Replays >= 1, "the pages were brought to one version by the log");
+
+        // Committed after the state: each follows it once, in order, and nothing committed before it does.
+        var live = new List<(string, KeyChangeKind, long)>();
+        foreach (var key in new[] { Key(30), Key(5), "p/live" })
+        {
+            live.Add((key, KeyChangeKind.Set, await engine.SetAsync(key, "1"u8.ToArray(), null, 0, null, this.TimeoutToken)));
+        }
+
+        await engine.SetAsync("q/y", "1"u8.ToArray(), null, 0, null, this.TimeoutToken);
+        live.Add((Key(31), KeyChangeKind.Deleted, await engine.DeleteAsync(Key(31), null, this.TimeoutToken)));
+        var followed = await changes.Skip(1 + state.Count).Take(live.Count).Select(c => (c.Key, c.Kind, c.Version)).ToList().ToTask(this.TimeoutToken);
+        Assert.Equal(live, followed);
+    }
+
+    [Fact]
+    public async Task WhenTheLogIsTrimmedPastAPrefixsFirstPage_TheStateIsReadAgainInOneCall_AndIsExact()
+    {
+        await using var store = await RedisSharedMemory.ConnectStoreAsync(NewRedisStore(), new SharedMemoryOptions { ChangeLogCapacity = 16 }, cancellationToken: this.TimeoutToken);
+        var engine = store.Engine;
+        var expected = await this.WriteKeysAsync(engine, 2_500);
+
+        // The reader held: a write hands its own change out from its answer, so that the reader never finds the log
+        // trimmed past it (which would read the state again for a reason of its own).
+        var readerHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseReader = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        engine.Feed.BeforeRead = async () =>
+        {
+            readerHeld.TrySetResult();
+            await releaseReader.Task;
+        };
+        try
+        {
+            await readerHeld.Task.WaitAsync(this.TimeoutToken);
+
+            // After the first page, 110 changes: six times what the log keeps, to keys read and not read yet.
+            long last = 0;
+            int pages = 0;
+            engine.Feed.BetweenPrefixPages = async () =>
+            {
+                if (++pages > 1)
+                {
+                    return;
+                }
+
+                Task<long>[] sets, deletions;
+                using (engine.BeginBatch())
+                {
+                    sets = [.. Enumerable.Range(0, 100).Select(i => engine.SetAsync(Key(i * 20), Json(20_000 + i), null, 0, null, this.TimeoutToken).AsTask())];
+                    deletions = [.. Enumerable.Range(0, 10).Select(i => engine.DeleteAsync(Key(7 + (i * 200)), null, this.TimeoutToken).AsTask())];
+                }
+
+                var versions = await Task.WhenAll(sets).WaitAsync(this.TimeoutToken);
+                last = (await Task.WhenAll(deletions).WaitAsync(this.TimeoutToken))[^1];
+                for (int i = 0; i < 100; i++)
+                {
+                    expected[Key(i * 20)] = (20_000 + i, versions[i]);
+                }
+
+                for (int i = 0; i < 10; i++)
+                {
+                    expected.Remove(Key(7 + (i * 200)));
+                }
+            };
+            var calls = CountCalls(engine);
+            var changes = store.ObservePrefix("p/").Replay();
+            using var recording = changes.Connect();
+            var (at, state) = await this.StateAsync(changes);
+            engine.Feed.BetweenPrefixPages = null;
+
+            Assert.Equal(2, pages);
+            Assert.Equal(Sorted(expected), Sorted(state));
+            Assert.Equal(last, at);
+
+            // Three pages, the log found short, and the whole prefix in one more call.
+            Assert.Equal((4, 1), (calls.Snapshots, calls.Replays));
+        }
+        finally
+        {
+            engine.Feed.BeforeRead = null;
+            releaseReader.TrySetResult();
+        }
+    }
+
+    [Fact]
     public async Task KeysWrittenWithoutABound_AreEvictedFirst_InKeyOrder_ByAStoreWithOne()
     {
         var where = NewRedisStore();
@@ -147,5 +305,69 @@ public sealed class RedisLayoutTests : TestBase
         Assert.Equal(1 + "\"longer value\"".Length, (long)await db.StringGetAsync($"{tag}:bytes"));
         Assert.True(await store.DeleteAsync("k", this.TimeoutToken));
         Assert.Equal(0, (long)await db.StringGetAsync($"{tag}:bytes"));
+    }
+
+    private static string Key(int i) => $"p/{i:D4}";
+
+    private static byte[] Json(int value) => System.Text.Encoding.UTF8.GetBytes(value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    private static List<(string Key, int Value, long Version)> Sorted(Dictionary<string, (int Value, long Version)> keys) =>
+        [.. keys.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => (k.Key, k.Value.Value, k.Value.Version))];
+
+    /// <summary>Counts the engine's calls of SnapshotPrefix and Replay from now on.</summary>
+    private static Calls CountCalls(RedisEngine engine)
+    {
+        var calls = new Calls();
+        engine.Sending = function =>
+        {
+            if (function == RedisScripts.SnapshotPrefix)
+            {
+                calls.Snapshot();
+            }
+            else if (function == RedisScripts.Replay)
+            {
+                calls.Replay();
+            }
+        };
+        return calls;
+    }
+
+    /// <summary>Writes p/0000 to p/(count - 1), the value of each its number, in one batch.</summary>
+    private async Task<Dictionary<string, (int Value, long Version)>> WriteKeysAsync(RedisEngine engine, int count)
+    {
+        Task<long>[] writes;
+        using (engine.BeginBatch())
+        {
+            writes = [.. Enumerable.Range(0, count).Select(i => engine.SetAsync(Key(i), Json(i), null, 0, null, this.TimeoutToken).AsTask())];
+        }
+
+        var versions = await Task.WhenAll(writes).WaitAsync(this.TimeoutToken);
+        return Enumerable.Range(0, count).ToDictionary(Key, i => (i, versions[i]), StringComparer.Ordinal);
+    }
+
+    /// <summary>A prefix's starting state: its version, and each key's value and version, the Resets in version order.</summary>
+    private async Task<(long At, Dictionary<string, (int Value, long Version)> State)> StateAsync(IObservable<KeyChange> changes)
+    {
+        var reset = await changes.FirstAsync().ToTask(this.TimeoutToken);
+        Assert.Equal(KeyChangeKind.PrefixReset, reset.Kind);
+        var resets = await changes.Skip(1).Take(reset.StateCount).ToList().ToTask(this.TimeoutToken);
+        Assert.All(resets, c => Assert.Equal(KeyChangeKind.Reset, c.Kind));
+        Assert.Equal(resets.Select(c => c.Version).Order(), resets.Select(c => c.Version));
+        Assert.All(resets, c => Assert.True(c.Version <= reset.Version));
+        return (reset.Version, resets.ToDictionary(c => c.Key, c => (c.GetValue<int>(), c.Version), StringComparer.Ordinal));
+    }
+
+    private sealed class Calls
+    {
+        private int snapshots;
+        private int replays;
+
+        public int Snapshots => Volatile.Read(ref this.snapshots);
+
+        public int Replays => Volatile.Read(ref this.replays);
+
+        public void Snapshot() => Interlocked.Increment(ref this.snapshots);
+
+        public void Replay() => Interlocked.Increment(ref this.replays);
     }
 }
