@@ -406,22 +406,15 @@ public sealed class RedisStoreTests : TestBase
 
         // The master's reader held back while another client commits five times what the log keeps.
         var feed = ((RedisEngine)master.Engine).Feed;
-        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        feed.BeforeRead = () =>
-        {
-            held.TrySetResult();
-            return release.Task;
-        };
-        await held.Task.WaitAsync(this.TimeoutToken);
         long last = 0;
-        for (int i = 1; i <= 50; i++)
+        using (await HeldReader.HoldAsync(feed, this.TimeoutToken))
         {
-            last = await writer.SetAsync("k", i, this.TimeoutToken);
+            for (int i = 1; i <= 50; i++)
+            {
+                last = await writer.SetAsync("k", i, this.TimeoutToken);
+            }
         }
 
-        feed.BeforeRead = null;
-        release.TrySetResult();
         var caughtUp = await changes.FirstAsync(c => c.Version == last).ToTask(this.TimeoutToken);
         var all = await changes.TakeWhile(c => c.Version < last).ToArray().ToTask(this.TimeoutToken);
 

@@ -24,16 +24,8 @@ public sealed class RedisBatchTests : TestBase
         await engine.SetAsync("before", "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
 
         // The reader is held before its next read: a write's wait for its change can end only through the batch's answer.
-        var readerHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var releaseReader = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        engine.Feed.BeforeRead = async () =>
+        using (await HeldReader.HoldAsync(engine.Feed, this.TimeoutToken))
         {
-            readerHeld.TrySetResult();
-            await releaseReader.Task;
-        };
-        try
-        {
-            await readerHeld.Task.WaitAsync(this.TimeoutToken);
             var sent = RecordDataCalls(engine);
             using var calls = JsonDocument.Parse("""
                 [["set","a",1],["increment","a",2],["set","s","text"],["increment","s",1],["get","a"],
@@ -60,10 +52,6 @@ public sealed class RedisBatchTests : TestBase
             Assert.Equal(first + 4, engine.Feed.Position);
             Assert.Equal(first + 4, engine.Version);
         }
-        finally
-        {
-            releaseReader.TrySetResult();
-        }
     }
 
     [Fact]
@@ -76,16 +64,8 @@ public sealed class RedisBatchTests : TestBase
         var db = redis.GetDatabase();
         string tag = $"{{{where.StoreName}}}";
         long before = await engine.SetAsync("k", "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
-        var readerHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var releaseReader = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        engine.Feed.BeforeRead = async () =>
+        using (await HeldReader.HoldAsync(engine.Feed, this.TimeoutToken))
         {
-            readerHeld.TrySetResult();
-            await releaseReader.Task;
-        };
-        try
-        {
-            await readerHeld.Task.WaitAsync(this.TimeoutToken);
             Task<long>[] writes;
             using (engine.BeginBatch())
             {
@@ -101,10 +81,6 @@ public sealed class RedisBatchTests : TestBase
             long bytes = entries.Sum(e => 32L + e.Values.Where(v => v.Name == "k" || v.Name == "v").Sum(v => (long)((byte[])v.Value!).Length));
             Assert.Equal(bytes, (long)await db.StringGetAsync($"{tag}:logbytes"));
             Assert.Equal("20"u8.ToArray(), (await engine.GetAsync("k2", this.TimeoutToken))!.Value.Value);
-        }
-        finally
-        {
-            releaseReader.TrySetResult();
         }
     }
 

@@ -175,16 +175,8 @@ public sealed class RedisLayoutTests : TestBase
 
         // The reader held: a write hands its own change out from its answer, so that the reader never finds the log
         // trimmed past it (which would read the state again for a reason of its own).
-        var readerHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var releaseReader = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        engine.Feed.BeforeRead = async () =>
+        using (await HeldReader.HoldAsync(engine.Feed, this.TimeoutToken))
         {
-            readerHeld.TrySetResult();
-            await releaseReader.Task;
-        };
-        try
-        {
-            await readerHeld.Task.WaitAsync(this.TimeoutToken);
 
             // After the first page, 110 changes: six times what the log keeps, to keys read and not read yet.
             long last = 0;
@@ -227,11 +219,6 @@ public sealed class RedisLayoutTests : TestBase
 
             // Three pages, the log found short, and the whole prefix in one more call.
             Assert.Equal((4, 1), (calls.Snapshots, calls.Replays));
-        }
-        finally
-        {
-            engine.Feed.BeforeRead = null;
-            releaseReader.TrySetResult();
         }
     }
 
