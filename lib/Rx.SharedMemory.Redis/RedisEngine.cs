@@ -36,7 +36,6 @@ internal sealed class RedisEngine : IStoreEngine
     private readonly Task leaseLoop;
     private int disposed;
 
-
     // The store's size as the instruments report it: read from the lease loop, never on a listener's thread (a round
     // trip there would hold up the listener's every other instrument); null before the first read and after a failed one.
     private volatile StoreSize? size;

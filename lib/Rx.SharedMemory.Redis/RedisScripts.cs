@@ -37,7 +37,8 @@ internal static class RedisScripts
         local SET, DELETED, EXPIRED, EVICTED = 0, 1, 2, 3
         -- While a batch runs (the Batch function): its time, read once; the first and last versions it committed; the
         -- bytes its log entries added. The version counter, the log's bytes and its trimming are written once, and the
-        -- wake-up published once, at its end (finish_batch). BATCH_NOW is nil outside a batch.
+        -- wake-up published once, at its end (finish_batch). BATCH_NOW is nil outside a batch
+        -- (setup clears them all at the start of every function).
         local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES
 
         -- Every function starts here: the store's tag and bounds, for the helpers below (a function runs alone in Redis).
@@ -92,8 +93,6 @@ internal static class RedisScripts
           end
         end
 
-        -- The one commit path: the next version, the log entry, its trimming, and the readers' wake-up. trace is the
-        -- W3C traceparent the change carries ('' or nil for none).
         -- Trims the log once it has passed a bound by its slack.
         local function trim_if_over(logbytes)
           local length = redis.call('XLEN', P .. 'log')
@@ -102,6 +101,8 @@ internal static class RedisScripts
           end
         end
 
+        -- The one commit path: the next version, the log entry, its trimming, and the readers' wake-up (in a batch, the
+        -- last three at its end). trace is the W3C traceparent the change carries ('' or nil for none).
         local function commit(key, kind, value, now, deadline, trace)
           local v
           if BATCH_NOW then
@@ -582,7 +583,6 @@ internal static class RedisScripts
           entries = log_after(from, BATCH_FIRST, BATCH_LAST, 1048576)
           finish_batch()
         end
-        BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES = nil, nil, nil, 0
         return {results, entries, failures}
         """;
 

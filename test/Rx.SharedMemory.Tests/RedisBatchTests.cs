@@ -26,7 +26,7 @@ public sealed class RedisBatchTests : TestBase
         // The reader is held before its next read: a write's wait for its change can end only through the batch's answer.
         using (await HeldReader.HoldAsync(engine.Feed, this.TimeoutToken))
         {
-            var sent = RecordDataCalls(engine);
+            var sent = SentCalls.Record(engine);
             using var calls = JsonDocument.Parse("""
                 [["set","a",1],["increment","a",2],["set","s","text"],["increment","s",1],["get","a"],
                  ["compareAndSet","b",0,5],["compareAndSet","b",0,6],["delete","a"],["get","a"]]
@@ -34,7 +34,7 @@ public sealed class RedisBatchTests : TestBase
 
             var answer = await connection.BatchAsync(new BatchRequest(calls.RootElement)).AsTask().WaitAsync(this.TimeoutToken);
 
-            Assert.Equal([RedisScripts.Batch], sent);
+            Assert.Equal([RedisScripts.Batch], sent.Made);
             using var results = JsonDocument.Parse(answer.Utf8);
             var outcomes = results.RootElement.EnumerateArray().ToArray();
             Assert.Equal(9, outcomes.Length);
@@ -88,7 +88,7 @@ public sealed class RedisBatchTests : TestBase
     public async Task ACallThatFailsInRedis_FailsAlone_AndTheCallsAroundItInItsBatchCommit()
     {
         using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
-        var sent = RecordDataCalls(engine);
+        var sent = SentCalls.Record(engine);
         Task<long> before, after;
         Task<StackExchange.Redis.RedisResult> failing;
         using (engine.BeginBatch())
@@ -103,7 +103,7 @@ public sealed class RedisBatchTests : TestBase
         var failure = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => failing.WaitAsync(this.TimeoutToken));
         Assert.Contains("did not complete", failure.Message, StringComparison.Ordinal);
         Assert.Equal(await before.WaitAsync(this.TimeoutToken) + 1, await after.WaitAsync(this.TimeoutToken));
-        Assert.Equal([RedisScripts.Batch], sent);
+        Assert.Equal([RedisScripts.Batch], sent.Made);
         Assert.Equal("2"u8.ToArray(), (await engine.GetAsync("y", this.TimeoutToken))!.Value.Value);
     }
 
@@ -111,7 +111,7 @@ public sealed class RedisBatchTests : TestBase
     public async Task ABatchOfOneCall_IsSentAsThatCallAlone()
     {
         using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
-        var sent = RecordDataCalls(engine);
+        var sent = SentCalls.Record(engine);
         ValueTask<long> write;
         using (engine.BeginBatch())
         {
@@ -119,7 +119,7 @@ public sealed class RedisBatchTests : TestBase
         }
 
         Assert.Equal(engine.Version, await write.AsTask().WaitAsync(this.TimeoutToken));
-        Assert.Equal([RedisScripts.Set], sent);
+        Assert.Equal([RedisScripts.Set], sent.Made);
     }
 
     [Fact]
@@ -139,23 +139,5 @@ public sealed class RedisBatchTests : TestBase
         {
             await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => write.WaitAsync(this.TimeoutToken));
         }
-    }
-
-    /// <summary>Records the calls the engine sends from now on, but those of its own loops (lease, reaping, expiry, size).</summary>
-    private static List<string> RecordDataCalls(RedisEngine engine)
-    {
-        string[] loops = [RedisScripts.Renew, RedisScripts.Reap, RedisScripts.ExpireDue, RedisScripts.Size];
-        var sent = new List<string>();
-        engine.Sending = function =>
-        {
-            if (!loops.Contains(function))
-            {
-                lock (sent)
-                {
-                    sent.Add(function);
-                }
-            }
-        };
-        return sent;
     }
 }

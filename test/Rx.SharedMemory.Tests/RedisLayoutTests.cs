@@ -66,18 +66,11 @@ public sealed class RedisLayoutTests : TestBase
             }
         }
 
-        int replays = 0;
-        store.Engine.Sending = function =>
-        {
-            if (function == RedisScripts.Replay)
-            {
-                Interlocked.Increment(ref replays);
-            }
-        };
+        var calls = SentCalls.Record(store.Engine);
         var resumed = await store.Observe("a", fromVersion: from).Take(expected.Count).Select(c => (c.Version, c.Value.GetInt32())).ToList().ToTask(this.TimeoutToken);
 
         Assert.Equal(expected, resumed);
-        Assert.Equal(pages, replays);
+        Assert.Equal(pages, calls.Of(RedisScripts.Replay));
     }
 
     [Fact]
@@ -93,14 +86,14 @@ public sealed class RedisLayoutTests : TestBase
             last = await engine.SetAsync(outside, "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
         }
 
-        var calls = CountCalls(engine);
+        var calls = SentCalls.Record(engine);
         var changes = store.ObservePrefix("p/").Replay();
         using var recording = changes.Connect();
         var (at, state) = await this.StateAsync(changes);
 
         Assert.Equal(Sorted(expected), Sorted(state));
         Assert.Equal(last, at);
-        Assert.Equal((3, 0), (calls.Snapshots, calls.Replays));
+        Assert.Equal((3, 0), (calls.Of(RedisScripts.SnapshotPrefix), calls.Of(RedisScripts.Replay)));
     }
 
     [Fact]
@@ -144,7 +137,7 @@ public sealed class RedisLayoutTests : TestBase
                 await SetAsync(Key(2_401), 12_401);
             }
         };
-        var calls = CountCalls(engine);
+        var calls = SentCalls.Record(engine);
         var changes = store.ObservePrefix("p/").Replay();
         using var recording = changes.Connect();
         var (at, state) = await this.StateAsync(changes);
@@ -153,8 +146,8 @@ public sealed class RedisLayoutTests : TestBase
         Assert.Equal(2, pages);
         Assert.Equal(Sorted(expected), Sorted(state));
         Assert.Equal(last, at);
-        Assert.Equal(3, calls.Snapshots);
-        Assert.True(calls.Replays >= 1, "the pages were brought to one version by the log");
+        Assert.Equal(3, calls.Of(RedisScripts.SnapshotPrefix));
+        Assert.True(calls.Of(RedisScripts.Replay) >= 1, "the pages were brought to one version by the log");
 
         // Committed after the state: each follows it once, in order, and nothing committed before it does.
         var live = new List<(string, KeyChangeKind, long)>();
@@ -180,7 +173,6 @@ public sealed class RedisLayoutTests : TestBase
         // trimmed past it (which would read the state again for a reason of its own).
         using (await HeldReader.HoldAsync(engine.Feed, this.TimeoutToken))
         {
-
             // After the first page, 110 changes: six times what the log keeps, to keys read and not read yet.
             long last = 0;
             int pages = 0;
@@ -210,7 +202,7 @@ public sealed class RedisLayoutTests : TestBase
                     expected.Remove(Key(7 + (i * 200)));
                 }
             };
-            var calls = CountCalls(engine);
+            var calls = SentCalls.Record(engine);
             var changes = store.ObservePrefix("p/").Replay();
             using var recording = changes.Connect();
             var (at, state) = await this.StateAsync(changes);
@@ -221,7 +213,7 @@ public sealed class RedisLayoutTests : TestBase
             Assert.Equal(last, at);
 
             // Three pages, the log found short, and the whole prefix in one more call.
-            Assert.Equal((4, 1), (calls.Snapshots, calls.Replays));
+            Assert.Equal((4, 1), (calls.Of(RedisScripts.SnapshotPrefix), calls.Of(RedisScripts.Replay)));
         }
     }
 
@@ -304,24 +296,6 @@ public sealed class RedisLayoutTests : TestBase
     private static List<(string Key, int Value, long Version)> Sorted(Dictionary<string, (int Value, long Version)> keys) =>
         [.. keys.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => (k.Key, k.Value.Value, k.Value.Version))];
 
-    /// <summary>Counts the engine's calls of SnapshotPrefix and Replay from now on.</summary>
-    private static Calls CountCalls(RedisEngine engine)
-    {
-        var calls = new Calls();
-        engine.Sending = function =>
-        {
-            if (function == RedisScripts.SnapshotPrefix)
-            {
-                calls.Snapshot();
-            }
-            else if (function == RedisScripts.Replay)
-            {
-                calls.Replay();
-            }
-        };
-        return calls;
-    }
-
     /// <summary>Writes p/0000 to p/(count - 1), the value of each its number, in one batch.</summary>
     private async Task<Dictionary<string, (int Value, long Version)>> WriteKeysAsync(RedisEngine engine, int count)
     {
@@ -345,19 +319,5 @@ public sealed class RedisLayoutTests : TestBase
         Assert.Equal(resets.Select(c => c.Version).Order(), resets.Select(c => c.Version));
         Assert.All(resets, c => Assert.True(c.Version <= reset.Version));
         return (reset.Version, resets.ToDictionary(c => c.Key, c => (c.GetValue<int>(), c.Version), StringComparer.Ordinal));
-    }
-
-    private sealed class Calls
-    {
-        private int snapshots;
-        private int replays;
-
-        public int Snapshots => Volatile.Read(ref this.snapshots);
-
-        public int Replays => Volatile.Read(ref this.replays);
-
-        public void Snapshot() => Interlocked.Increment(ref this.snapshots);
-
-        public void Replay() => Interlocked.Increment(ref this.replays);
     }
 }
