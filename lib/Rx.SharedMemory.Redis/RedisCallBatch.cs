@@ -40,6 +40,9 @@ internal sealed class RedisCallBatch : IDisposable
         return batch;
     }
 
+    /// <summary>Whether a batch is open in this flow for <paramref name="engine"/>: a call started now would join it.</summary>
+    public static bool IsOpen(RedisEngine engine) => Open.Value?.Value is { closed: false } batch && batch.engine == engine;
+
     /// <summary>Adds a call to the batch open in this flow for <paramref name="engine"/>; null when there is none.</summary>
     /// <returns>Its result, once the batch has run; a call that failed in Redis faults with <see cref="RedisServerException"/>.</returns>
     public static Task<RedisResult>? JoinAsync(RedisEngine engine, string function, RedisValue[] arguments)
