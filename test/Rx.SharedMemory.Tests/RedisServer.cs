@@ -6,7 +6,8 @@ namespace Rx.SharedMemory.Tests;
 
 /// <summary>
 /// A real redis-server (the Linux distribution's package), started once for the test run as a child process on a
-/// free port, in a temporary directory, with AOF on, and stopped by its process id when the run ends.
+/// free port, in a temporary directory, with AOF on, and stopped by its process id when the run ends, or when this
+/// process dies without ending it.
 /// </summary>
 public sealed class RedisServer : IDisposable
 {
@@ -115,12 +116,19 @@ public sealed class RedisServer : IDisposable
 
     private void Launch()
     {
-        var startInfo = new ProcessStartInfo(this.executable)
+        // Through a shell that kills the server once its standard input ends: when this process dies without disposing
+        // it (a test host killed), the pipe closes and the server goes too, instead of outliving the run. The shell is
+        // the process the tests kill by its id, with its child.
+        var startInfo = new ProcessStartInfo("/bin/sh")
         {
+            RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        startInfo.ArgumentList.Add("-c");
+        startInfo.ArgumentList.Add("\"$0\" \"$@\" & server=$!; read -r _; kill -9 $server");
+        startInfo.ArgumentList.Add(this.executable);
         foreach (var argument in (string[])["--port", this.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", this.directory, "--appendonly", "yes", "--save", string.Empty, "--daemonize", "no", .. this.arguments])
         {
             startInfo.ArgumentList.Add(argument);
