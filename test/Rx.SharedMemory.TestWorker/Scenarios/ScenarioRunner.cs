@@ -10,9 +10,15 @@ internal static class ScenarioRunner
         // Read before connecting, which clears them.
         string?[] pipeHandles = [Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN"), Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")];
         var parsed = new ScenarioArguments(arguments);
-        await using var store = await SharedMemoryWorker.ConnectAsync(scenario.WorkerOptions(parsed), loggerFactory: null);
-        // A guard against a hang, not a speed check: a worker of a master on Redis, on two loaded cores, is slow.
+
+        // A guard against a hang, not a speed check: a worker of a master on Redis, on two loaded cores, is slow. Made
+        // before the worker, so that it is disposed after it.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
+        await using var store = await SharedMemoryWorker.ConnectAsync(scenario.WorkerOptions(parsed), loggerFactory: null);
+
+        // Ten seconds after its master has gone (a test host killed), the scenario gives up rather than outlive the run
+        // by the guard's time: long enough for the scenarios that report what they saw of their master's end.
+        _ = store.Completion.ContinueWith(static (_, state) => ((CancellationTokenSource)state!).CancelAfter(TimeSpan.FromSeconds(10)), timeout, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         object? report;
         try
         {
