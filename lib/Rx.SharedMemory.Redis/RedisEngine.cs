@@ -96,7 +96,10 @@ internal sealed class RedisEngine : IStoreEngine
 
     internal ILogger Logger => this.logger;
 
-    /// <summary>Gets or sets a test hook, told the function of each call this engine sends (a batch's once, as <see cref="RedisScripts.Batch"/>).</summary>
+    /// <summary>
+    /// Gets or sets a test hook, told the function of each call this engine sends (a batch's once, as
+    /// <see cref="RedisScripts.Batch"/>), or <see cref="ReadCommands"/> for a get's plain commands.
+    /// </summary>
     internal Action<string>? Sending { get; set; }
 
     /// <summary>Connects to Redis, joins the store as a new master, and starts reading its changes from the current version.</summary>
@@ -163,12 +166,10 @@ internal sealed class RedisEngine : IStoreEngine
         RedisValue before, value, after;
         try
         {
-            // Sent in this order on one connection, so Redis runs them in this order.
-            var first = this.db.HashGetAsync(this.metaKey, key);
-            var second = this.db.HashGetAsync(this.valuesKey, key);
-            after = await OffTheReaderAsync(this.db.HashGetAsync(this.metaKey, key)).ConfigureAwait(false);
-            before = await first.ConfigureAwait(false);
-            value = await second.ConfigureAwait(false);
+            // Sent in this order on one connection, so Redis runs them in this order. All three awaited: when Redis
+            // fails, each fails, and none is left unobserved.
+            var reads = await OffTheReaderAsync(Task.WhenAll(this.db.HashGetAsync(this.metaKey, key), this.db.HashGetAsync(this.valuesKey, key), this.db.HashGetAsync(this.metaKey, key))).ConfigureAwait(false);
+            (before, value, after) = (reads[0], reads[1], reads[2]);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {

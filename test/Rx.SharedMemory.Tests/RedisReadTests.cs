@@ -1,7 +1,11 @@
 using System.Collections.Concurrent;
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Redis;
+using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -52,21 +56,22 @@ public sealed class RedisReadTests : TestBase
     }
 
     [Fact]
-    public async Task PlainReads_WhileAnotherMasterRewritesTheKey_EachReturnAValueWithTheVersionItWasWrittenAt()
+    public async Task PlainReads_WhileAnotherMasterRewritesTheKey_AreEachAValueWithItsVersion_NeverOlderThanAWriteAcknowledgedBefore()
     {
         var where = NewRedisStore();
         var options = new SharedMemoryOptions { MaxBytes = null };
         using var writer = await RedisEngine.ConnectAsync(where, options, NullLogger.Instance, this.TimeoutToken);
         using var reader = await RedisEngine.ConnectAsync(where, options, NullLogger.Instance, this.TimeoutToken);
-        var written = new ConcurrentDictionary<long, string>();
-        long first = await writer.SetAsync("k", "\"0\""u8.ToArray(), null, 0, null, this.TimeoutToken);
-        written[first] = "\"0\"";
 
-        // The highest version recorded: the writer is the store's only one, so a version below it that is not recorded
-        // was never written.
+        // Each version's value, set once the writer's set returns it; the writer is the store's only one.
+        var written = new ConcurrentDictionary<long, TaskCompletionSource<string>>();
+        TaskCompletionSource<string> Written(long version) => written.GetOrAdd(version, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+        long first = await writer.SetAsync("k", "\"0\""u8.ToArray(), null, 0, null, this.TimeoutToken);
+        Written(first).SetResult("\"0\"");
+
+        // The highest version acknowledged, recorded after its value: a version below it with no value was never written.
         long[] highest = [first];
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(this.TimeoutToken);
-
         var writing = Task.Run(async () =>
         {
             for (int i = 1; !stop.IsCancellationRequested; i++)
@@ -74,27 +79,28 @@ public sealed class RedisReadTests : TestBase
                 // Values of different lengths, so that a value read beside another version's entry would show.
                 string value = $"\"{new string('x', i % 7)}{i}\"";
                 long version = await writer.SetAsync("k", Encoding.UTF8.GetBytes(value), null, 0, null, this.TimeoutToken);
-                written[version] = value;
+                Written(version).SetResult(value);
                 Volatile.Write(ref highest[0], version);
             }
         });
 
+        var calls = SentCalls.Record(reader);
+        const int Reads = 2_000;
         var seen = new HashSet<long>();
         try
         {
-            for (int i = 0; i < 2_000; i++)
+            for (int i = 0; i < Reads; i++)
             {
+                long acknowledged = Volatile.Read(ref highest[0]);
                 var read = await reader.GetAsync("k", this.TimeoutToken) ?? throw new InvalidOperationException("The key is absent.");
                 seen.Add(read.Version);
+                Assert.True(read.Version >= acknowledged, $"Read version {read.Version}, older than {acknowledged}, acknowledged before the read.");
 
-                // The set's answer may come after the read: wait for it to be recorded (before the highest is).
-                while (!written.ContainsKey(read.Version) && Volatile.Read(ref highest[0]) < read.Version && !writing.IsCompleted)
-                {
-                    await Task.Yield();
-                }
-
-                written.TryGetValue(read.Version, out string? expected);
-                Assert.Equal(expected, Encoding.UTF8.GetString(read.Value));
+                // A version at or below the highest acknowledged has its value by now; a higher one gets it when its set returns.
+                var value = Written(read.Version);
+                long now = Volatile.Read(ref highest[0]);
+                Assert.True(now < read.Version || value.Task.IsCompleted, $"Version {read.Version} was never written.");
+                Assert.Equal(await value.Task.WaitAsync(this.TimeoutToken), Encoding.UTF8.GetString(read.Value));
             }
         }
         finally
@@ -103,7 +109,46 @@ public sealed class RedisReadTests : TestBase
             await writing;
         }
 
-        // The reads saw the key change while they ran.
+        // Each read was first tried with plain commands, and the reads saw the key change while they ran.
+        Assert.Equal(Reads, calls.Of(RedisEngine.ReadCommands));
         Assert.True(seen.Count > 10, $"{seen.Count} versions seen");
+    }
+
+    [Fact]
+    public async Task AGetInAWorkersBatch_RunsInTheBatchsOrder_AfterTheSetBeforeIt()
+    {
+        // Without a bound, a get alone is plain commands, which would run before the batch's one call and miss its set.
+        var options = new SharedMemoryOptions { MaxBytes = null };
+        using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
+        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
+        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
+        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        await engine.SetAsync("a", "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
+        var calls = SentCalls.Record(engine);
+        using var batch = JsonDocument.Parse("""[["set","a",1],["get","a"]]""");
+
+        var answer = await connection.BatchAsync(new BatchRequest(batch.RootElement)).AsTask().WaitAsync(this.TimeoutToken);
+
+        using var results = JsonDocument.Parse(answer.Utf8);
+        var outcomes = results.RootElement.EnumerateArray().ToArray();
+        long set = outcomes[0].GetProperty("result").GetInt64();
+        Assert.Equal((1, set), (outcomes[1].GetProperty("result").GetProperty("value").GetInt64(), outcomes[1].GetProperty("result").GetProperty("version").GetInt64()));
+        Assert.Equal([RedisScripts.Batch], calls.Made);
+    }
+
+    [Fact]
+    public async Task APlainGet_WhenRedisIsGone_FailsWithSharedMemoryUnavailableException()
+    {
+        using var server = RedisServer.Start();
+        var where = new RedisStoreOptions { Configuration = server.Configuration + ",asyncTimeout=2000", StoreName = $"test-{Guid.NewGuid():N}" };
+        using var engine = await RedisEngine.ConnectAsync(where, new SharedMemoryOptions { MaxBytes = null }, NullLogger.Instance, this.TimeoutToken);
+        await engine.SetAsync("a", "1"u8.ToArray(), null, 0, null, this.TimeoutToken);
+        var calls = SentCalls.Record(engine);
+        server.Kill();
+
+        var failure = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => engine.GetAsync("a", this.TimeoutToken).AsTask().WaitAsync(this.TimeoutToken));
+
+        Assert.Contains(where.StoreName, failure.Message, StringComparison.Ordinal);
+        Assert.Equal([RedisEngine.ReadCommands], calls.Made);
     }
 }

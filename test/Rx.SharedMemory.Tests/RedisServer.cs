@@ -66,16 +66,23 @@ public sealed class RedisServer : IDisposable
     public void Kill()
     {
         var running = this.process ?? throw new InvalidOperationException("This server was not started by the tests.");
-        try
+
+        // Its shell kills it when its input ends, and exits once it is dead: then its port and directory are free.
+        running.StandardInput.Close();
+        if (!running.WaitForExit(10_000))
         {
-            running.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already exited.
+            try
+            {
+                running.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // Exited meanwhile.
+            }
+
+            running.WaitForExit(10_000);
         }
 
-        running.WaitForExit(10_000);
         running.Dispose();
         this.process = null;
     }
@@ -116,9 +123,10 @@ public sealed class RedisServer : IDisposable
 
     private void Launch()
     {
-        // Through a shell that kills the server once its standard input ends: when this process dies without disposing
-        // it (a test host killed), the pipe closes and the server goes too, instead of outliving the run. The shell is
-        // the process the tests kill by its id, with its child.
+        // Through a shell that kills the server with SIGKILL once its standard input ends: when this process dies
+        // without disposing it (a test host killed), the pipe closes and the server goes too, instead of outliving the
+        // run. The shell waits for the server, so it exits once the server is dead, whether killed or ended by itself.
+        // (A list run in the background reads /dev/null, hence the watcher reads the pipe through descriptor 3.)
         var startInfo = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardInput = true,
@@ -127,7 +135,7 @@ public sealed class RedisServer : IDisposable
             UseShellExecute = false,
         };
         startInfo.ArgumentList.Add("-c");
-        startInfo.ArgumentList.Add("\"$0\" \"$@\" & server=$!; read -r _; kill -9 $server");
+        startInfo.ArgumentList.Add("exec 3<&0; \"$0\" \"$@\" & server=$!; { read -r _ <&3; kill -9 $server; } & wait $server");
         startInfo.ArgumentList.Add(this.executable);
         foreach (var argument in (string[])["--port", this.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", this.directory, "--appendonly", "yes", "--save", string.Empty, "--daemonize", "no", .. this.arguments])
         {

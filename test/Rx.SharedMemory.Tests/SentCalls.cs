@@ -2,7 +2,10 @@ using Rx.SharedMemory.Redis;
 
 namespace Rx.SharedMemory.Tests;
 
-/// <summary>Records the functions a Redis engine calls from now on (a batch once, as <see cref="RedisScripts.Batch"/>).</summary>
+/// <summary>
+/// Records the functions a Redis engine calls from now on (a batch once, as <see cref="RedisScripts.Batch"/>), and its
+/// gets read with plain commands (<see cref="RedisEngine.ReadCommands"/>).
+/// </summary>
 internal sealed class SentCalls
 {
     // The engine's own loops call these whenever they are due: lease, reaping, expiry, size.

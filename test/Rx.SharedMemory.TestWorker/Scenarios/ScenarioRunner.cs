@@ -18,7 +18,7 @@ internal static class ScenarioRunner
 
         // Ten seconds after its master has gone (a test host killed), the scenario gives up rather than outlive the run
         // by the guard's time: long enough for the scenarios that report what they saw of their master's end.
-        _ = store.Completion.ContinueWith(static (_, state) => ((CancellationTokenSource)state!).CancelAfter(TimeSpan.FromSeconds(10)), timeout, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _ = store.Completion.ContinueWith(static (_, state) => GiveUpSoon((CancellationTokenSource)state!), timeout, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         object? report;
         try
         {
@@ -37,6 +37,18 @@ internal static class ScenarioRunner
             var partial = reportPath + ".partial";
             await File.WriteAllTextAsync(partial, JsonSerializer.Serialize(report, report.GetType()));
             File.Move(partial, reportPath, overwrite: true);
+        }
+    }
+
+    private static void GiveUpSoon(CancellationTokenSource timeout)
+    {
+        try
+        {
+            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        }
+        catch (ObjectDisposedException)
+        {
+            // The scenario ended first (the worker is disposed as it ends, its completion then queued): nothing to give up.
         }
     }
 }
