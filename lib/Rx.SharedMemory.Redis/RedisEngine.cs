@@ -153,23 +153,35 @@ internal sealed class RedisEngine : IStoreEngine
     }
 
     /// <summary>
-    /// Reads a key with three plain commands in one round trip instead of a function call, which costs Redis about ten
-    /// times as much (a call's own cost and one per command inside it): the key's entry, its value, and its entry again.
-    /// Every write of a key changes its entry's version, so an entry read the same before and after its value says the
-    /// value is that version's. Returns Read false where the function must read it: the entry changed between the reads, or
-    /// the key has a deadline (the function expires a key past it, by Redis's clock), or its entry is of an older form.
+    /// Reads a key with plain commands in one round trip instead of a function call, which costs Redis about ten times
+    /// as much (a call's own cost and one per command inside it): the key's entry, its value, its entry again, and
+    /// Redis's clock. Every write of a key changes its entry's version, so an entry read the same before and after its
+    /// value says the value is that version's; a deadline after the clock read next says the key had not expired.
+    /// Returns Read false where the function must read it: the entry changed between the reads, the key's deadline has
+    /// passed (the function expires it, with its change), or its entry is of an older form.
     /// </summary>
     private async Task<(bool Read, StoredValue? Value)> ReadAsync(string key, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         this.Sending?.Invoke(ReadCommands);
         RedisValue before, value, after;
+        long now;
         try
         {
-            // Sent in this order on one connection, so Redis runs them in this order. All three awaited: when Redis
-            // fails, each fails, and none is left unobserved.
-            var reads = await OffTheReaderAsync(Task.WhenAll(this.db.HashGetAsync(this.metaKey, key), this.db.HashGetAsync(this.valuesKey, key), this.db.HashGetAsync(this.metaKey, key))).ConfigureAwait(false);
-            (before, value, after) = (reads[0], reads[1], reads[2]);
+            // Sent in this order on one connection, so Redis runs them in this order (in a cluster, TIME, which names no
+            // key, may go to another node: its clock). All awaited: when Redis fails, each fails, none left unobserved.
+            var first = this.db.HashGetAsync(this.metaKey, key);
+            var second = this.db.HashGetAsync(this.valuesKey, key);
+            var third = this.db.HashGetAsync(this.metaKey, key);
+            var clock = this.db.ExecuteAsync("TIME");
+
+            // On the thread pool, never on the thread that read Redis's answer (as OffTheReaderAsync).
+            await Task.WhenAll(first, second, third, clock).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+            (before, value, after) = (await first.ConfigureAwait(false), await second.ConfigureAwait(false), await third.ConfigureAwait(false));
+
+            // Seconds and microseconds, to Unix ms as the functions read it.
+            var time = (RedisResult[])(await clock.ConfigureAwait(false))!;
+            now = ((long)time[0] * 1000) + ((long)time[1] / 1000);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -186,9 +198,10 @@ internal sealed class RedisEngine : IStoreEngine
             return (true, null);
         }
 
-        // "version,stamp,deadline,owned,length": the read is whole only without a deadline.
+        // "version,stamp,deadline,owned,length"; a deadline is Unix ms by Redis's clock, and due when not after it.
         var entry = ((string)before!).Split(',');
-        if (entry.Length != 5 || entry[2] != "0" || value.IsNull)
+        if (entry.Length != 5 || value.IsNull
+            || (entry[2] != "0" && long.Parse(entry[2], CultureInfo.InvariantCulture) <= now))
         {
             return default;
         }

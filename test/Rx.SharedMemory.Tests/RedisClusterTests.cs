@@ -95,6 +95,15 @@ public sealed class RedisClusterTests(ITestOutputHelper output) : TestBase, IAsy
                 })));
             Assert.Equal(200, await first.Store.GetAsync<long>("count", this.TimeoutToken));
 
+            // A store with no bound reads with plain commands (and Redis's clock, for a key with a deadline), on this node.
+            await second.Store.SetAsync("ttl", name, new SetOptions { TimeToLive = TimeSpan.FromMinutes(5) }, this.TimeoutToken);
+            await using (var plain = await RedisSharedMemory.ConnectStoreAsync(store, new SharedMemoryOptions { MaxBytes = null }, cancellationToken: this.TimeoutToken))
+            {
+                var calls = SentCalls.Record(plain.Engine);
+                Assert.Equal((200, name, name), (await plain.GetAsync<long>("count", this.TimeoutToken), await plain.GetAsync<string>("k", this.TimeoutToken), await plain.GetAsync<string>("ttl", this.TimeoutToken)));
+                Assert.Equal([RedisEngine.ReadCommands, RedisEngine.ReadCommands, RedisEngine.ReadCommands], calls.Made);
+            }
+
             // Every key of the store is on its node.
             var server = probe.GetServer(node);
             var keys = new List<string>();

@@ -6,6 +6,7 @@ using Rx.SharedMemory.Master;
 using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Redis;
 using Rx.SharedMemory.Store;
+using StackExchange.Redis;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -43,16 +44,28 @@ public sealed class RedisReadTests : TestBase
     }
 
     [Fact]
-    public async Task AKeyWithADeadline_IsReadByTheFunction_WhichJudgesItByRedissClock()
+    public async Task AKeyWithADeadline_IsReadPlainBeforeIt_AndByTheFunctionPastIt_WhichExpiresIt()
     {
-        using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), new SharedMemoryOptions { MaxBytes = null }, NullLogger.Instance, this.TimeoutToken);
+        var where = NewRedisStore();
+        using var engine = await RedisEngine.ConnectAsync(where, new SharedMemoryOptions { MaxBytes = null }, NullLogger.Instance, this.TimeoutToken);
         long version = await engine.SetAsync("t", "1"u8.ToArray(), TimeSpan.FromMinutes(5), 0, null, this.TimeoutToken);
+
+        // A key past its deadline that the expiry pass has not removed yet: planted with a deadline of a second ago,
+        // outside the set of deadlines that pass reads.
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisServer.Shared.Configuration);
+        var db = redis.GetDatabase();
+        long past = (long)((await redis.GetServer(RedisServer.Shared.Configuration).TimeAsync()) - DateTime.UnixEpoch).TotalMilliseconds - 1_000;
+        await db.HashSetAsync($"{{{where.StoreName}}}:values", "due", "2");
+        await db.HashSetAsync($"{{{where.StoreName}}}:meta", "due", $"{version + 100},{past},{past},0,1");
         var calls = SentCalls.Record(engine);
 
         var read = await engine.GetAsync("t", this.TimeoutToken);
+        var due = await engine.GetAsync("due", this.TimeoutToken);
 
         Assert.Equal(version, read?.Version);
-        Assert.Equal([RedisEngine.ReadCommands, RedisScripts.Get], calls.Made);
+        Assert.Null(due);
+        Assert.False(await db.HashExistsAsync($"{{{where.StoreName}}}:meta", "due"));
+        Assert.Equal([RedisEngine.ReadCommands, RedisEngine.ReadCommands, RedisScripts.Get], calls.Made);
     }
 
     [Fact]
