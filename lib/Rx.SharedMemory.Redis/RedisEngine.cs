@@ -12,8 +12,8 @@ namespace Rx.SharedMemory.Redis;
 
 /// <summary>
 /// The engine that keeps the store in Redis, shared by every master that names it. Each operation is one call of a function
-/// (<see cref="RedisScripts"/>), but a get where a read is not a use, which plain commands answer (<see cref="ReadAsync"/>). The changes reach this master's subscriptions through one reader of the change log
-/// (<see cref="RedisChangeFeed"/>); a write returns once its own change has been read back, so that a master's
+/// (<see cref="RedisScripts"/>), but a get where a read is not a use, which plain commands answer (<see cref="ReadAsync"/>).
+/// The changes reach this master's subscriptions through one reader of the change log (<see cref="RedisChangeFeed"/>); a write returns once its own change has been read back, so that a master's
 /// subscribers have seen a write when its caller learns it committed, as with the embedded engine.
 /// </summary>
 internal sealed class RedisEngine : IStoreEngine

@@ -20,8 +20,9 @@ internal static class RedisScenarios
         await StoreGetAsync(figures, phase, store);
 
         // A worker's get through its master: with the default options, and with no bound (plain commands, no function).
-        foreach (var (name, bounds) in new[] { ("redis_get_rtt_us", new SharedMemoryOptions()), ("redis_get_rtt_unbounded_us", new SharedMemoryOptions { MaxBytes = null }) })
+        foreach (var (named, bounds) in Bounds())
         {
+            string name = $"redis_get_rtt{named}_us";
             store.StoreName = $"bench-{Guid.NewGuid():N}";
             await using var master = await RedisSharedMemory.StartMasterAsync(store, bounds);
             await master.Store.SetAsync("small", "a small value, 32 bytes of JSON");
@@ -56,14 +57,21 @@ internal static class RedisScenarios
     /// </summary>
     private static async Task StoreGetAsync(Figures figures, Phase phase, RedisStoreOptions options)
     {
-        foreach (var (name, bounds) in new[] { ("redis_store_get_us_p50", new SharedMemoryOptions()), ("redis_store_get_unbounded_us_p50", new SharedMemoryOptions { MaxBytes = null }) })
+        foreach (var (named, bounds) in Bounds())
         {
+            string name = $"redis_store_get{named}_us_p50";
             await using var store = await RedisSharedMemory.ConnectStoreAsync(options, bounds);
             await store.SetAsync("small", "a small value, 32 bytes of JSON");
             var samples = await phase.SampleAsync(() => store.GetAsync<string>("small").AsTask());
             figures.Add(name, Figures.Percentile(samples, 50), "us");
         }
     }
+
+    /// <summary>
+    /// The options a get is measured with, each with what its figures' names carry: the default (a bound that can evict,
+    /// so a get is a function call that records the use), and no bound (a get is plain commands).
+    /// </summary>
+    private static (string Named, SharedMemoryOptions Options)[] Bounds() => [(string.Empty, new SharedMemoryOptions()), ("_unbounded", new SharedMemoryOptions { MaxBytes = null })];
 
     /// <summary>Redis's own GET round trip from this process, one at a time: what a worker's get adds its pipe to.</summary>
     private static async Task BaselineAsync(Figures figures, Phase phase, string configuration)
