@@ -10,8 +10,9 @@ namespace Rx.SharedMemory.Redis;
 /// <summary>
 /// One master's reader of the store's change log, and its subscriptions: every change is read once per master, in
 /// version order, and handed to the subscriptions it matches through their outboxes, as the embedded engine hands
-/// its commits. A published message wakes the reader; the log, read from the last version handed out, is the truth,
-/// so a message missed while reconnecting loses nothing.
+/// its commits. Each commit publishes a wake-up that carries its changes (up to 64 KiB): one that follows the last
+/// version handed out is handed out from the message, without a read of the log; any other wakes the reader. The log,
+/// read from the last version handed out, is the truth, so a message missed while reconnecting loses nothing.
 /// </summary>
 /// <remarks>
 /// <para>A new subscription is registered first, and its starting state is read after, at a version the reader may not
@@ -55,6 +56,12 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// <summary>Gets or sets a test hook, awaited before each read of the log: a test holds the reader back with it.</summary>
     internal Func<Task>? BeforeRead { get; set; }
 
+    /// <summary>
+    /// Gets or sets whether the changes a wake-up carries are handed out from it (the default). A test turns it off so
+    /// that only the reader and a write's own answer hand changes out.
+    /// </summary>
+    internal bool TakesPublishedChanges { get; set; } = true;
+
     /// <summary>Gets or sets a test hook, awaited between two pages of a prefix's starting state.</summary>
     internal Func<Task>? BetweenPrefixPages { get; set; }
 
@@ -75,15 +82,114 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     public async Task StartAsync()
     {
-        await engine.Subscriber.SubscribeAsync(engine.Channel("changes"), (_, published) =>
+        // One message at a time, in the order Redis sent them: each usually follows the one before.
+        var messages = await engine.Subscriber.SubscribeAsync(engine.Channel("changes")).ConfigureAwait(false);
+        messages.OnMessage(message => this.Published(message.Message));
+        this.reading = Detached.RunAsync(this.ReadAsync);
+    }
+
+    /// <summary>
+    /// Reads the changes a wake-up carries (<c>=</c>, then for each <c> version count</c> and its fields, each
+    /// <c> length:bytes</c>; see the library's <c>news</c>); null for one that carries none (a version alone: the wake-up
+    /// of changes larger than it carries, or of an older build) or that does not read as one.
+    /// </summary>
+    internal static List<(ChangeRecord Change, bool HasDeadline)>? ReadNews(RedisValue message)
+    {
+        var bytes = (byte[]?)message;
+        if (bytes is not [(byte)'=', _, ..])
+        {
+            return null;
+        }
+
+        var changes = new List<(ChangeRecord, bool)>();
+        int at = 1;
+        while (at < bytes.Length)
+        {
+            if (!Number(bytes, ref at, out long version) || !Number(bytes, ref at, out long count) || count % 2 != 0 || count > bytes.Length)
+            {
+                return null;
+            }
+
+            var fields = new (RedisValue Name, RedisValue Value)[count / 2];
+            for (int i = 0; i < fields.Length; i++)
+            {
+                if (!Field(bytes, ref at, out var name) || !Field(bytes, ref at, out var value))
+                {
+                    return null;
+                }
+
+                fields[i] = (name, value);
+            }
+
+            changes.Add((ToChange(version, fields, out bool hasDeadline), hasDeadline));
+        }
+
+        return changes;
+
+        // ' ' and a decimal number.
+        static bool Number(byte[] bytes, ref int at, out long number)
+        {
+            number = 0;
+            if (at >= bytes.Length || bytes[at++] != (byte)' ')
+            {
+                return false;
+            }
+
+            int digits = 0;
+            for (; at < bytes.Length && bytes[at] is >= (byte)'0' and <= (byte)'9' && digits < 18; at++, digits++)
+            {
+                number = (number * 10) + (bytes[at] - '0');
+            }
+
+            return digits > 0;
+        }
+
+        // ' length:bytes'.
+        static bool Field(byte[] bytes, ref int at, out RedisValue field)
+        {
+            field = RedisValue.Null;
+            if (!Number(bytes, ref at, out long length) || at >= bytes.Length || bytes[at++] != (byte)':' || length > bytes.Length - at)
+            {
+                return false;
+            }
+
+            field = bytes.AsSpan(at, (int)length).ToArray();
+            at += (int)length;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Hands out the changes a wake-up carries when they follow what was handed out; wakes the reader otherwise (a
+    /// wake-up that carries none, or came after one that was missed), which reads them from the log.
+    /// </summary>
+    internal void Published(RedisValue message)
+    {
+        if (message.TryParse(out long version))
         {
             // A change this master's own write already handed out needs no read of the log.
-            if (!published.TryParse(out long version) || version > Volatile.Read(ref this.position))
+            if (version > Volatile.Read(ref this.position))
             {
                 this.wake.Set();
             }
-        }).ConfigureAwait(false);
-        this.reading = Detached.RunAsync(this.ReadAsync);
+
+            return;
+        }
+
+        try
+        {
+            if (this.TakesPublishedChanges && ReadNews(message) is { Count: > 0 } changes && this.HandOut(changes, onlyFollowing: true))
+            {
+                return;
+            }
+        }
+        catch (Exception ex)
+        {
+            // The reader reads them instead.
+            logger.HandOutFailed(ex, Volatile.Read(ref this.position));
+        }
+
+        this.wake.Set();
     }
 
     public async Task StopAsync()
@@ -606,24 +712,32 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
             if (entries.Length == 0)
             {
-                // A look at the log without a wake-up after a while, in case one was missed.
-                if (!await WaitAsync(this.wake, IdleLook, token).ConfigureAwait(false))
+                // Nothing after what was handed out: unless the store's version went back below it.
+                await this.CheckNotAheadAsync(from).ConfigureAwait(false);
+            }
+            else
+            {
+                try
                 {
-                    return;
+                    this.HandOut(entries);
+                }
+                catch (Exception ex)
+                {
+                    // The reader must go on: every write of this master waits for it.
+                    logger.HandOutFailed(ex, from);
                 }
 
-                await this.CheckNotAheadAsync(from).ConfigureAwait(false);
-                continue;
+                if (entries.Length == ReadCount)
+                {
+                    // More may follow at once.
+                    continue;
+                }
             }
 
-            try
+            // Until a wake-up, or a look at the log after a while in case one was missed.
+            if (!await WaitAsync(this.wake, IdleLook, token).ConfigureAwait(false))
             {
-                this.HandOut(entries);
-            }
-            catch (Exception ex)
-            {
-                // The reader must go on: every write of this master waits for it.
-                logger.HandOutFailed(ex, from);
+                return;
             }
         }
     }
@@ -654,10 +768,16 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     private void HandOut(StreamEntry[] entries) => this.HandOut(entries.Select(static entry => (ToChange(entry, out bool hasDeadline), hasDeadline)));
 
-    private void HandOut(IEnumerable<(ChangeRecord Change, bool HasDeadline)> changes)
+    /// <summary>
+    /// Hands out the changes after <see cref="Position"/>, in order. Where they do not follow it, with
+    /// <paramref name="onlyFollowing"/> none is handed out (false); otherwise the log was trimmed past the reader, and
+    /// every subscription gets its state again.
+    /// </summary>
+    private bool HandOut(IEnumerable<(ChangeRecord Change, bool HasDeadline)> changes, bool onlyFollowing = false)
     {
         List<Registration>? resync = null;
         bool deadline = false;
+        bool followed = true;
         lock (this.gate)
         {
             foreach (var (change, hasDeadline) in changes)
@@ -665,6 +785,13 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 if (change.Version <= this.position)
                 {
                     continue;
+                }
+
+                if (change.Version != this.position + 1 && onlyFollowing)
+                {
+                    // A wake-up's changes are consecutive: none of them was handed out.
+                    followed = false;
+                    break;
                 }
 
                 if (change.Version != this.position + 1 && resync is null)
@@ -695,6 +822,8 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         {
             _ = this.ResyncAsync(registration);
         }
+
+        return followed;
     }
 
     /// <summary>Marks every subscription to get its state again; returns those whose state is not being read already. Under the gate.</summary>

@@ -20,7 +20,7 @@ namespace Rx.SharedMemory.Redis;
 /// <c>keys</c> (sorted set of keys, for prefixes), <c>lru</c> (sorted set by last use, kept only where a bound can
 /// evict), <c>uses</c> (the use counter), <c>bytes</c>, <c>deadlines</c> (sorted set by expiry, Unix ms), <c>owners</c>
 /// (hash: ephemeral key to owner), <c>log</c> (the change log, a stream whose entry ids are the versions),
-/// <c>logbytes</c>, <c>changes</c> (the channel that wakes the masters' readers), <c>locks</c>, <c>lockq:</c>name,
+/// <c>logbytes</c>, <c>changes</c> (the channel that wakes the masters' readers, and tells them the changes up to 64 KiB), <c>locks</c>, <c>lockq:</c>name,
 /// <c>lockqueues</c>, <c>locktokens</c>, <c>grants</c> (a channel), <c>masters</c> (hash: master id to lease deadline),
 /// <c>masterids</c>.</para>
 /// <para>Times are Redis's own (<c>TIME</c>), so every master agrees on them. Results are arrays whose first element is 0,
@@ -37,13 +37,18 @@ internal static class RedisScripts
         local SET, DELETED, EXPIRED, EVICTED = 0, 1, 2, 3
         -- While a batch runs (the Batch function): its time, read once; the first and last versions it committed; the
         -- bytes its log entries added. The version counter, the log's bytes and its trimming are written once, and the
-        -- wake-up published once, at its end (finish_batch). BATCH_NOW is nil outside a batch
-        -- (setup clears them all at the start of every function).
-        local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES
+        -- wake-up published once, at its end (finish_batch), with the news of its changes while they fit (BATCH_NEWS, its
+        -- parts, or nil past NEWS_MAX_BYTES). BATCH_NOW is nil outside a batch (setup clears them all at the start of
+        -- every function).
+        local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES
+
+        -- The most bytes of changes (entry_size) a wake-up carries: past it, a wake-up is the last version alone, and the
+        -- masters' readers read the changes from the log.
+        local NEWS_MAX_BYTES = 65536
 
         -- Every function starts here: the store's tag and bounds, for the helpers below (a function runs alone in Redis).
         local function setup(keys, args)
-          BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES = nil, nil, nil, 0
+          BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES = nil, nil, nil, 0, {'='}, 0
           ARGV = args
           P = keys[1] .. ':'
           LOG_CAPACITY, LOG_MAX_BYTES = tonumber(args[1]), tonumber(args[2])
@@ -101,8 +106,22 @@ internal static class RedisScripts
           end
         end
 
-        -- The one commit path: the next version, the log entry, its trimming, and the readers' wake-up (in a batch, the
-        -- last three at its end). trace is the W3C traceparent the change carries ('' or nil for none).
+        -- A change as a wake-up carries it, so that the other masters hand it out without reading the log: ' version
+        -- count' (count: of its fields, names and values), then each field as ' length:bytes'. A wake-up is '=' and its
+        -- changes, in version order.
+        local function news(v, fields)
+          local parts = {' ', v, ' ', #fields}
+          for i = 1, #fields do
+            local f = fields[i]
+            if type(f) == 'number' then f = string.format('%.0f', f) end
+            parts[#parts + 1] = ' ' .. #f .. ':'
+            parts[#parts + 1] = f
+          end
+          return table.concat(parts)
+        end
+
+        -- The one commit path: the next version, the log entry, its trimming, and the readers' wake-up with the change
+        -- (in a batch, the last three at its end). trace is the W3C traceparent the change carries ('' or nil for none).
         local function commit(key, kind, value, now, deadline, trace)
           local v
           if BATCH_NOW then
@@ -115,14 +134,23 @@ internal static class RedisScripts
           if deadline > 0 then fields[#fields + 1] = 'd'; fields[#fields + 1] = deadline end
           if trace and trace ~= '' then fields[#fields + 1] = 'p'; fields[#fields + 1] = trace end
           redis.call('XADD', P .. 'log', v .. '-0', unpack(fields))
+          local size = entry_size(fields)
           if BATCH_NOW then
             BATCH_FIRST = BATCH_FIRST or v
             BATCH_LAST = v
-            BATCH_LOGBYTES = BATCH_LOGBYTES + entry_size(fields)
+            BATCH_LOGBYTES = BATCH_LOGBYTES + size
+            if BATCH_NEWS then
+              BATCH_NEWS_BYTES = BATCH_NEWS_BYTES + size
+              if BATCH_NEWS_BYTES > NEWS_MAX_BYTES then BATCH_NEWS = nil else BATCH_NEWS[#BATCH_NEWS + 1] = news(v, fields) end
+            end
             return v
           end
-          trim_if_over(redis.call('INCRBY', P .. 'logbytes', entry_size(fields)))
-          redis.call('PUBLISH', P .. 'changes', v)
+          trim_if_over(redis.call('INCRBY', P .. 'logbytes', size))
+          if size > NEWS_MAX_BYTES then
+            redis.call('PUBLISH', P .. 'changes', v)
+          else
+            redis.call('PUBLISH', P .. 'changes', '=' .. news(v, fields))
+          end
           return v
         end
 
@@ -130,7 +158,11 @@ internal static class RedisScripts
         local function finish_batch()
           redis.call('SET', P .. 'version', BATCH_LAST)
           trim_if_over(redis.call('INCRBY', P .. 'logbytes', BATCH_LOGBYTES))
-          redis.call('PUBLISH', P .. 'changes', BATCH_LAST)
+          if BATCH_NEWS then
+            redis.call('PUBLISH', P .. 'changes', table.concat(BATCH_NEWS))
+          else
+            redis.call('PUBLISH', P .. 'changes', BATCH_LAST)
+          end
         end
 
         -- A key's entry in meta, as a table {version, stamp, deadline (0: none), owned, length (of its value)}; nil when
@@ -548,7 +580,7 @@ internal static class RedisScripts
 
     /// <summary>
     /// Runs many calls of the functions above in one, in order, each as it would run alone but for three things: they
-    /// share one reading of Redis's time; the batch publishes one wake-up, for its last change; and it returns the log's
+    /// share one reading of Redis's time; the batch publishes one wake-up, with its changes up to 64 KiB or else its last version; and it returns the log's
     /// entries once, for all of them. A call that fails (a Lua error) fails alone: its result is false, and its message is in a list of failures.
     /// </summary>
     private const string BatchBody = """

@@ -1,0 +1,127 @@
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Redis;
+using StackExchange.Redis;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>
+/// The wake-up each commit publishes carries its changes (up to 64 KiB): another master hands them out from it, without
+/// a read of the log, when they follow what it handed out last; its reader reads them otherwise.
+/// </summary>
+public sealed class RedisWakeUpTests : TestBase
+{
+    private const string TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    [Fact]
+    public async Task AnotherMastersChanges_ReachThisMastersSubscriptions_FromTheirWakeUps_WithTheReaderHeld()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        using var writer = await RedisEngine.ConnectAsync(where, new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
+        var changes = master.Store.ObservePrefix("p/").Where(c => c.Kind != KeyChangeKind.PrefixReset).Replay();
+        using var recording = changes.Connect();
+        var feed = ((RedisEngine)master.Engine).Feed;
+
+        // The reader cannot read the log: what reaches the subscription came in a wake-up.
+        using (await HeldReader.HoldAsync(feed, this.TimeoutToken, wakeUpsToo: false))
+        {
+            long first = await writer.SetAsync("p/a", "1"u8.ToArray(), null, 0, null, this.TimeoutToken);
+            Task<long>[] batch;
+            using (writer.BeginBatch())
+            {
+                batch = [.. Enumerable.Range(2, 3).Select(i => writer.SetAsync($"p/b{i}", Encoding.UTF8.GetBytes($"{i}"), null, 0, null, this.TimeoutToken).AsTask())];
+            }
+
+            var versions = await Task.WhenAll(batch).WaitAsync(this.TimeoutToken);
+            long deleted = await writer.DeleteAsync("p/a", null, this.TimeoutToken);
+
+            var seen = await changes.Take(5).ToArray().ToTask(this.TimeoutToken);
+            Assert.Equal(
+                [("p/a", KeyChangeKind.Set, first, "1"), ("p/b2", KeyChangeKind.Set, versions[0], "2"), ("p/b3", KeyChangeKind.Set, versions[1], "3"), ("p/b4", KeyChangeKind.Set, versions[2], "4"), ("p/a", KeyChangeKind.Deleted, deleted, "")],
+                seen.Select(c => (c.Key, c.Kind, c.Version, c.HasValue ? c.GetValue<int>().ToString(System.Globalization.CultureInfo.InvariantCulture) : "")));
+            Assert.Equal(deleted, feed.Position);
+        }
+    }
+
+    [Fact]
+    public async Task AWakeUp_CarriesItsChanges_UpTo64KiB_AndOtherwiseItsLastVersion()
+    {
+        var where = NewRedisStore();
+        using var writer = await RedisEngine.ConnectAsync(where, new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisServer.Shared.Configuration);
+        var wakeUps = await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal($"{{{where.StoreName}}}:changes"));
+
+        // One change, with a deadline and a trace: all of it.
+        long set = await writer.SetAsync("k", "\"v\""u8.ToArray(), TimeSpan.FromMinutes(5), 0, TraceParent, this.TimeoutToken);
+        var carried = RedisChangeFeed.ReadNews((await wakeUps.ReadAsync(this.TimeoutToken)).Message);
+        var (change, hasDeadline) = Assert.Single(carried!);
+        Assert.Equal(("k", KeyChangeKind.Set, set, "\"v\"", TraceParent, true), (change.Key, change.Kind, change.Version, Encoding.UTF8.GetString(change.Value!), change.TraceParent, hasDeadline));
+
+        // A deletion: no value.
+        long deleted = await writer.DeleteAsync("k", null, this.TimeoutToken);
+        (change, hasDeadline) = Assert.Single(RedisChangeFeed.ReadNews((await wakeUps.ReadAsync(this.TimeoutToken)).Message)!);
+        Assert.Equal(("k", KeyChangeKind.Deleted, deleted, null, null, false), (change.Key, change.Kind, change.Version, change.Value, change.TraceParent, hasDeadline));
+
+        // A value past 64 KiB: its version alone.
+        var large = Encoding.UTF8.GetBytes($"\"{new string('x', 70_000)}\"");
+        long alone = await writer.SetAsync("large", large, null, 0, null, this.TimeoutToken);
+        var message = (await wakeUps.ReadAsync(this.TimeoutToken)).Message;
+        Assert.Null(RedisChangeFeed.ReadNews(message));
+        Assert.Equal(alone, (long)message);
+
+        // A batch: one wake-up with its changes in order; past 64 KiB together, its last version alone.
+        Task<long>[] small, big;
+        using (writer.BeginBatch())
+        {
+            small = [.. Enumerable.Range(0, 3).Select(i => writer.SetAsync($"s{i}", Encoding.UTF8.GetBytes($"{i}"), null, 0, null, this.TimeoutToken).AsTask())];
+        }
+
+        var versions = await Task.WhenAll(small).WaitAsync(this.TimeoutToken);
+        carried = RedisChangeFeed.ReadNews((await wakeUps.ReadAsync(this.TimeoutToken)).Message);
+        Assert.Equal(versions.Select((v, i) => ($"s{i}", v)), carried!.Select(c => (c.Change.Key, c.Change.Version)));
+
+        var half = Encoding.UTF8.GetBytes($"\"{new string('y', 40_000)}\"");
+        using (writer.BeginBatch())
+        {
+            big = [writer.SetAsync("b0", half, null, 0, null, this.TimeoutToken).AsTask(), writer.SetAsync("b1", half, null, 0, null, this.TimeoutToken).AsTask()];
+        }
+
+        versions = await Task.WhenAll(big).WaitAsync(this.TimeoutToken);
+        message = (await wakeUps.ReadAsync(this.TimeoutToken)).Message;
+        Assert.Null(RedisChangeFeed.ReadNews(message));
+        Assert.Equal(versions[^1], (long)message);
+    }
+
+    [Fact]
+    public async Task AWakeUpWhoseChangesDoNotFollowTheLastHandedOut_OrThatDoesNotRead_HandsNothingOut()
+    {
+        await using var master = await RedisSharedMemory.StartMasterAsync(NewRedisStore(), cancellationToken: this.TimeoutToken);
+        var feed = ((RedisEngine)master.Engine).Feed;
+        using var held = await HeldReader.HoldAsync(feed, this.TimeoutToken, wakeUpsToo: false);
+        long at = feed.Position;
+
+        // Two versions ahead: a wake-up missed in between (or one too large to carry its changes). Then malformed ones.
+        feed.Published(News(at + 2, "late"));
+        feed.Published("=");
+        feed.Published("= 1 2 1:k");
+        feed.Published($"= {at + 1} 2 1:k 9:x");
+        feed.Published($"= {at + 1} 3 1:k 1:x 1:t");
+        Assert.Equal(at, feed.Position);
+
+        // The next version, then the one after it: each follows.
+        feed.Published(News(at + 1, "next"));
+        Assert.Equal(at + 1, feed.Position);
+        feed.Published(News(at + 2, "late"));
+        Assert.Equal(at + 2, feed.Position);
+
+        // Already handed out: skipped.
+        feed.Published(News(at + 1, "next"));
+        Assert.Equal(at + 2, feed.Position);
+
+        static RedisValue News(long version, string key) =>
+            $"= {version} 6 1:k {Encoding.UTF8.GetByteCount(key)}:{key} 1:t 1:0 1:s 13:1795713006123";
+    }
+}
