@@ -105,12 +105,14 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         int at = 1;
         while (at < bytes.Length)
         {
-            if (!Number(bytes, ref at, out long version) || !Number(bytes, ref at, out long count) || count % 2 != 0 || count > bytes.Length)
+            // A field takes at least three bytes (' 0:'): a count past what is left does not read.
+            if (!Number(bytes, ref at, out long version) || !Number(bytes, ref at, out long count) || count % 2 != 0 || count > (bytes.Length - at) / 3)
             {
                 return null;
             }
 
             var fields = new (RedisValue Name, RedisValue Value)[count / 2];
+            int named = 0;
             for (int i = 0; i < fields.Length; i++)
             {
                 if (!Field(bytes, ref at, out var name) || !Field(bytes, ref at, out var value))
@@ -119,6 +121,19 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 }
 
                 fields[i] = (name, value);
+                named += (string?)name switch
+                {
+                    "k" => 1,
+                    "t" when value.TryParse(out int kind) && kind is >= 0 and <= 3 => 2,
+                    "s" when value.TryParse(out long stamp) && stamp is >= 0 and <= 253_402_300_799_999 => 4,
+                    _ => 0,
+                };
+            }
+
+            // A key, a kind of change and a time, each of the log's form.
+            if (named != 7)
+            {
+                return null;
             }
 
             changes.Add((ToChange(version, fields, out bool hasDeadline), hasDeadline));
@@ -770,8 +785,8 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     /// <summary>
     /// Hands out the changes after <see cref="Position"/>, in order. Where they do not follow it, with
-    /// <paramref name="onlyFollowing"/> none is handed out (false); otherwise the log was trimmed past the reader, and
-    /// every subscription gets its state again.
+    /// <paramref name="onlyFollowing"/> (a wake-up's, whose versions are consecutive) none is handed out, and it returns
+    /// false; otherwise the log was trimmed past the reader, and every subscription gets its state again.
     /// </summary>
     private bool HandOut(IEnumerable<(ChangeRecord Change, bool HasDeadline)> changes, bool onlyFollowing = false)
     {
@@ -780,6 +795,12 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         bool followed = true;
         lock (this.gate)
         {
+            if (onlyFollowing && this.stopped)
+            {
+                // The master is leaving (its own leave commits after this): its subscriptions take nothing more.
+                return true;
+            }
+
             foreach (var (change, hasDeadline) in changes)
             {
                 if (change.Version <= this.position)

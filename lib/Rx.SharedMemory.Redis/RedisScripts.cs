@@ -42,13 +42,13 @@ internal static class RedisScripts
         -- every function).
         local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES
 
-        -- The most bytes of changes (entry_size) a wake-up carries: past it, a wake-up is the last version alone, and the
-        -- masters' readers read the changes from the log.
+        -- The most bytes a wake-up carries: past it, a wake-up is the last version alone, and the masters' readers read
+        -- the changes from the log.
         local NEWS_MAX_BYTES = 65536
 
         -- Every function starts here: the store's tag and bounds, for the helpers below (a function runs alone in Redis).
         local function setup(keys, args)
-          BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES = nil, nil, nil, 0, {'='}, 0
+          BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES = nil, nil, nil, 0, {'='}, 1
           ARGV = args
           P = keys[1] .. ':'
           LOG_CAPACITY, LOG_MAX_BYTES = tonumber(args[1]), tonumber(args[2])
@@ -135,21 +135,31 @@ internal static class RedisScripts
           if trace and trace ~= '' then fields[#fields + 1] = 'p'; fields[#fields + 1] = trace end
           redis.call('XADD', P .. 'log', v .. '-0', unpack(fields))
           local size = entry_size(fields)
+          -- Its news, where it fits what the wake-up has room for (size, a part of it, tells a large value at once).
+          local room = NEWS_MAX_BYTES - 1
+          if BATCH_NOW then room = BATCH_NEWS and (NEWS_MAX_BYTES - BATCH_NEWS_BYTES) or 0 end
+          local told = nil
+          if size <= room then
+            told = news(v, fields)
+            if #told > room then told = nil end
+          end
           if BATCH_NOW then
             BATCH_FIRST = BATCH_FIRST or v
             BATCH_LAST = v
             BATCH_LOGBYTES = BATCH_LOGBYTES + size
-            if BATCH_NEWS then
-              BATCH_NEWS_BYTES = BATCH_NEWS_BYTES + size
-              if BATCH_NEWS_BYTES > NEWS_MAX_BYTES then BATCH_NEWS = nil else BATCH_NEWS[#BATCH_NEWS + 1] = news(v, fields) end
+            if told then
+              BATCH_NEWS[#BATCH_NEWS + 1] = told
+              BATCH_NEWS_BYTES = BATCH_NEWS_BYTES + #told
+            else
+              BATCH_NEWS = nil
             end
             return v
           end
           trim_if_over(redis.call('INCRBY', P .. 'logbytes', size))
-          if size > NEWS_MAX_BYTES then
-            redis.call('PUBLISH', P .. 'changes', v)
+          if told then
+            redis.call('PUBLISH', P .. 'changes', '=' .. told)
           else
-            redis.call('PUBLISH', P .. 'changes', '=' .. news(v, fields))
+            redis.call('PUBLISH', P .. 'changes', v)
           end
           return v
         end

@@ -5,7 +5,8 @@ namespace Rx.SharedMemory.Tests;
 /// <summary>
 /// Holds a master's reader of the Redis change log before its next read, until disposed; by default the changes that
 /// wake-ups carry too, so that meanwhile a change reaches that master's subscriptions only from the answer of the write
-/// that made it.
+/// that made it. Those stay with the reader once it is let go: a wake-up of the hold still queued would otherwise hand
+/// out from its message what a test means the reader to find in the log.
 /// </summary>
 internal sealed class HeldReader : IDisposable
 {
@@ -17,7 +18,7 @@ internal sealed class HeldReader : IDisposable
     /// <summary>Returns once the reader waits before its next read.</summary>
     /// <param name="feed">The master's reader.</param>
     /// <param name="cancellationToken">Ends the wait.</param>
-    /// <param name="wakeUpsToo">Whether the changes wake-ups carry are held too (the reader reads them once let go).</param>
+    /// <param name="wakeUpsToo">Whether the changes wake-ups carry are left to the reader, from now on.</param>
     public static async Task<HeldReader> HoldAsync(RedisChangeFeed feed, CancellationToken cancellationToken, bool wakeUpsToo = true)
     {
         var holding = new HeldReader(feed);
@@ -36,7 +37,6 @@ internal sealed class HeldReader : IDisposable
     public void Dispose()
     {
         this.feed.BeforeRead = null;
-        this.feed.TakesPublishedChanges = true;
         this.release.TrySetResult();
     }
 }

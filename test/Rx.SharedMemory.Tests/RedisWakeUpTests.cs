@@ -21,8 +21,9 @@ public sealed class RedisWakeUpTests : TestBase
         var where = NewRedisStore();
         await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
         using var writer = await RedisEngine.ConnectAsync(where, new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
-        var changes = master.Store.ObservePrefix("p/").Where(c => c.Kind != KeyChangeKind.PrefixReset).Replay();
+        var changes = master.Store.ObservePrefix("p/").Replay();
         using var recording = changes.Connect();
+        await changes.FirstAsync(c => c.Kind == KeyChangeKind.PrefixReset).ToTask(this.TimeoutToken);
         var feed = ((RedisEngine)master.Engine).Feed;
 
         // The reader cannot read the log: what reaches the subscription came in a wake-up.
@@ -38,12 +39,18 @@ public sealed class RedisWakeUpTests : TestBase
             var versions = await Task.WhenAll(batch).WaitAsync(this.TimeoutToken);
             long deleted = await writer.DeleteAsync("p/a", null, this.TimeoutToken);
 
-            var seen = await changes.Take(5).ToArray().ToTask(this.TimeoutToken);
+            var seen = await changes.Skip(1).Take(5).ToArray().ToTask(this.TimeoutToken);
             Assert.Equal(
                 [("p/a", KeyChangeKind.Set, first, "1"), ("p/b2", KeyChangeKind.Set, versions[0], "2"), ("p/b3", KeyChangeKind.Set, versions[1], "3"), ("p/b4", KeyChangeKind.Set, versions[2], "4"), ("p/a", KeyChangeKind.Deleted, deleted, "")],
                 seen.Select(c => (c.Key, c.Kind, c.Version, c.HasValue ? c.GetValue<int>().ToString(System.Globalization.CultureInfo.InvariantCulture) : "")));
             Assert.Equal(deleted, feed.Position);
         }
+
+        // A change larger than a wake-up carries: the reader reads it from the log.
+        var large = Encoding.UTF8.GetBytes($"\"{new string('x', 70_000)}\"");
+        long version = await writer.SetAsync("p/large", large, null, 0, null, this.TimeoutToken);
+        var read = await changes.FirstAsync(c => c.Key == "p/large").ToTask(this.TimeoutToken);
+        Assert.Equal((version, 70_000), (read.Version, read.GetValue<string>()!.Length));
     }
 
     [Fact]
@@ -54,16 +61,17 @@ public sealed class RedisWakeUpTests : TestBase
         await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisServer.Shared.Configuration);
         var wakeUps = await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal($"{{{where.StoreName}}}:changes"));
 
-        // One change, with a deadline and a trace: all of it.
-        long set = await writer.SetAsync("k", "\"v\""u8.ToArray(), TimeSpan.FromMinutes(5), 0, TraceParent, this.TimeoutToken);
+        // One change, with a deadline and a trace: all of it, whatever its bytes.
+        const string Value = "\"a b:c=d 12:e \u00e9\u20ac\ud83d\ude00\"";
+        long set = await writer.SetAsync("k é", Encoding.UTF8.GetBytes(Value), TimeSpan.FromMinutes(5), 0, TraceParent, this.TimeoutToken);
         var carried = RedisChangeFeed.ReadNews((await wakeUps.ReadAsync(this.TimeoutToken)).Message);
         var (change, hasDeadline) = Assert.Single(carried!);
-        Assert.Equal(("k", KeyChangeKind.Set, set, "\"v\"", TraceParent, true), (change.Key, change.Kind, change.Version, Encoding.UTF8.GetString(change.Value!), change.TraceParent, hasDeadline));
+        Assert.Equal(("k é", KeyChangeKind.Set, set, Value, TraceParent, true), (change.Key, change.Kind, change.Version, Encoding.UTF8.GetString(change.Value!), change.TraceParent, hasDeadline));
 
         // A deletion: no value.
-        long deleted = await writer.DeleteAsync("k", null, this.TimeoutToken);
+        long deleted = await writer.DeleteAsync("k é", null, this.TimeoutToken);
         (change, hasDeadline) = Assert.Single(RedisChangeFeed.ReadNews((await wakeUps.ReadAsync(this.TimeoutToken)).Message)!);
-        Assert.Equal(("k", KeyChangeKind.Deleted, deleted, null, null, false), (change.Key, change.Kind, change.Version, change.Value, change.TraceParent, hasDeadline));
+        Assert.Equal(("k é", KeyChangeKind.Deleted, deleted, null, null, false), (change.Key, change.Kind, change.Version, change.Value, change.TraceParent, hasDeadline));
 
         // A value past 64 KiB: its version alone.
         var large = Encoding.UTF8.GetBytes($"\"{new string('x', 70_000)}\"");
@@ -82,6 +90,17 @@ public sealed class RedisWakeUpTests : TestBase
         var versions = await Task.WhenAll(small).WaitAsync(this.TimeoutToken);
         carried = RedisChangeFeed.ReadNews((await wakeUps.ReadAsync(this.TimeoutToken)).Message);
         Assert.Equal(versions.Select((v, i) => ($"s{i}", v)), carried!.Select(c => (c.Change.Key, c.Change.Version)));
+
+        // Traced changes of 40 bytes counted (key and value) take over twice that in the message: it measures the message.
+        using (writer.BeginBatch())
+        {
+            small = [.. Enumerable.Range(0, 1_000).Select(i => writer.SetAsync($"t{i % 10}", Encoding.UTF8.GetBytes($"{10_000 + i}"), null, 0, TraceParent, this.TimeoutToken).AsTask())];
+        }
+
+        versions = await Task.WhenAll(small).WaitAsync(this.TimeoutToken);
+        message = (await wakeUps.ReadAsync(this.TimeoutToken)).Message;
+        Assert.Null(RedisChangeFeed.ReadNews(message));
+        Assert.Equal(versions[^1], (long)message);
 
         var half = Encoding.UTF8.GetBytes($"\"{new string('y', 40_000)}\"");
         using (writer.BeginBatch())
@@ -109,6 +128,12 @@ public sealed class RedisWakeUpTests : TestBase
         feed.Published("= 1 2 1:k");
         feed.Published($"= {at + 1} 2 1:k 9:x");
         feed.Published($"= {at + 1} 3 1:k 1:x 1:t");
+        feed.Published($"= {at + 1} 0");
+        feed.Published($"= {at + 1} 4 1:k 1:x 1:t 1:0");
+        feed.Published($"= {at + 1} 6 1:k 1:x 1:t 1:9 1:s 1:0");
+        feed.Published($"= {at + 1} 6 1:k 1:x 1:t 1:0 1:s 16:9999999999999999");
+        feed.Published($"= {at + 1} 999999999 1:k 1:x");
+        feed.Published($"= {at + 1} 6 1:k 1:x 1:t 1:0 1:s 1:0 99999999999999999999:x");
         Assert.Equal(at, feed.Position);
 
         // The next version, then the one after it: each follows.
