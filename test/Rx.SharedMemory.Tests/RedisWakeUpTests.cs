@@ -8,7 +8,7 @@ using StackExchange.Redis;
 namespace Rx.SharedMemory.Tests;
 
 /// <summary>
-/// The wake-up each commit publishes carries its changes (up to 64 KiB): another master hands them out from it, without
+/// The wake-up each commit publishes carries its changes (up to 8, in up to 64 KiB): another master hands them out from it, without
 /// a read of the log, when they follow what it handed out last; its reader reads them otherwise.
 /// </summary>
 public sealed class RedisWakeUpTests : TestBase
@@ -54,7 +54,7 @@ public sealed class RedisWakeUpTests : TestBase
     }
 
     [Fact]
-    public async Task AWakeUp_CarriesItsChanges_UpTo64KiB_AndOtherwiseItsLastVersion()
+    public async Task AWakeUp_CarriesItsChanges_UpTo8In64KiB_AndOtherwiseItsLastVersion()
     {
         var where = NewRedisStore();
         using var writer = await RedisEngine.ConnectAsync(where, new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
@@ -76,42 +76,43 @@ public sealed class RedisWakeUpTests : TestBase
         // A value past 64 KiB: its version alone.
         var large = Encoding.UTF8.GetBytes($"\"{new string('x', 70_000)}\"");
         long alone = await writer.SetAsync("large", large, null, 0, null, this.TimeoutToken);
-        var message = (await wakeUps.ReadAsync(this.TimeoutToken)).Message;
-        Assert.Null(RedisChangeFeed.ReadNews(message));
-        Assert.Equal(alone, (long)message);
+        Assert.Equal(alone, await LastVersionAloneAsync());
 
-        // A batch: one wake-up with its changes in order; past 64 KiB together, its last version alone.
-        Task<long>[] small, big;
-        using (writer.BeginBatch())
-        {
-            small = [.. Enumerable.Range(0, 3).Select(i => writer.SetAsync($"s{i}", Encoding.UTF8.GetBytes($"{i}"), null, 0, null, this.TimeoutToken).AsTask())];
-        }
-
-        var versions = await Task.WhenAll(small).WaitAsync(this.TimeoutToken);
+        // A batch: one wake-up with its changes in order, up to 8 of them.
+        var versions = await this.BatchAsync(writer, 8, i => ($"s{i}", Encoding.UTF8.GetBytes($"{i}"), null));
         carried = RedisChangeFeed.ReadNews((await wakeUps.ReadAsync(this.TimeoutToken)).Message);
         Assert.Equal(versions.Select((v, i) => ($"s{i}", v)), carried!.Select(c => (c.Change.Key, c.Change.Version)));
 
-        // Traced changes of 40 bytes counted (key and value) take over twice that in the message: it measures the message.
-        using (writer.BeginBatch())
-        {
-            small = [.. Enumerable.Range(0, 1_000).Select(i => writer.SetAsync($"t{i % 10}", Encoding.UTF8.GetBytes($"{10_000 + i}"), null, 0, TraceParent, this.TimeoutToken).AsTask())];
-        }
-
-        versions = await Task.WhenAll(small).WaitAsync(this.TimeoutToken);
-        message = (await wakeUps.ReadAsync(this.TimeoutToken)).Message;
-        Assert.Null(RedisChangeFeed.ReadNews(message));
-        Assert.Equal(versions[^1], (long)message);
-
+        // Past 8 changes, or past 64 KiB: the batch's last version alone.
+        versions = await this.BatchAsync(writer, 9, i => ($"s{i}", Encoding.UTF8.GetBytes($"{i}"), null));
+        Assert.Equal(versions[^1], await LastVersionAloneAsync());
         var half = Encoding.UTF8.GetBytes($"\"{new string('y', 40_000)}\"");
+        versions = await this.BatchAsync(writer, 2, i => ($"b{i}", half, null));
+        Assert.Equal(versions[^1], await LastVersionAloneAsync());
+
+        // Eight traced changes whose keys and values make 63.5 KiB with the log's own count (entry_size) take more in the
+        // message: the bound is the message's.
+        var value = Encoding.UTF8.GetBytes($"\"{new string('z', 8_098)}\"");
+        versions = await this.BatchAsync(writer, 8, i => ($"t{i}", value, TraceParent));
+        Assert.Equal(versions[^1], await LastVersionAloneAsync());
+
+        async Task<long> LastVersionAloneAsync()
+        {
+            var message = (await wakeUps.ReadAsync(this.TimeoutToken)).Message;
+            Assert.Null(RedisChangeFeed.ReadNews(message));
+            return (long)message;
+        }
+    }
+
+    private async Task<long[]> BatchAsync(RedisEngine writer, int count, Func<int, (string Key, byte[] Value, string? Trace)> write)
+    {
+        Task<long>[] writes;
         using (writer.BeginBatch())
         {
-            big = [writer.SetAsync("b0", half, null, 0, null, this.TimeoutToken).AsTask(), writer.SetAsync("b1", half, null, 0, null, this.TimeoutToken).AsTask()];
+            writes = [.. Enumerable.Range(0, count).Select(write).Select(w => writer.SetAsync(w.Key, w.Value, null, 0, w.Trace, this.TimeoutToken).AsTask())];
         }
 
-        versions = await Task.WhenAll(big).WaitAsync(this.TimeoutToken);
-        message = (await wakeUps.ReadAsync(this.TimeoutToken)).Message;
-        Assert.Null(RedisChangeFeed.ReadNews(message));
-        Assert.Equal(versions[^1], (long)message);
+        return await Task.WhenAll(writes).WaitAsync(this.TimeoutToken);
     }
 
     [Fact]
