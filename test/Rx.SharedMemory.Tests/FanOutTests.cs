@@ -56,20 +56,26 @@ public sealed partial class FanOutTests(ITestOutputHelper output) : WorkerProces
             var report = await this.ReportAfterExitAsync<BystanderScenario.Report>(bystander);
             writer.Worker.Kill();
 
-            (long Calls, double Slowest) Measured(string name)
+            (long Calls, double Slowest, double P99) Measured(string name)
             {
                 var windows = Enumerable.Range(0, Rounds).Select(round => report.Windows.Single(w => w.Name == $"{name}{round}")).ToArray();
-                return (windows.Sum(w => w.Calls), windows.Max(w => w.SlowestMs));
+                return (windows.Sum(w => w.Calls), windows.Max(w => w.SlowestMs), windows.Max(w => w.P99Ms));
             }
 
             var quiet = Measured("quiet");
             var rewritten = Measured("rewritten");
             output.WriteLine($"{connections * perConnection:N0} subscriptions of one key, rewritten {sets / (Rounds * Window.TotalSeconds):F0} times/s");
-            output.WriteLine($"bystander with the writer stopped: {quiet.Calls} calls, the slowest {quiet.Slowest} ms; with it writing: {rewritten.Calls} calls, the slowest {rewritten.Slowest} ms");
+            output.WriteLine($"bystander with the writer stopped: {quiet.Calls} calls, p99 {quiet.P99} ms, the slowest {quiet.Slowest} ms; with it writing: {rewritten.Calls} calls, p99 {rewritten.P99} ms, the slowest {rewritten.Slowest} ms");
             // Handing 100,000 changes out per set takes one of the two cores while the writer runs, so the bystander shares
             // the other: measured 45-80% of its rate. With the changes handed out under the store's lock it kept 3%.
             Assert.True(rewritten.Calls >= quiet.Calls / 4, $"the bystander made {rewritten.Calls} calls while a key with {connections * perConnection} subscriptions was rewritten, {quiet.Calls} in as long without the writer");
-            Assert.True(rewritten.Slowest < quiet.Slowest + 50, $"a bystander's call took {rewritten.Slowest} ms while a key with {connections * perConnection} subscriptions was rewritten, {quiet.Slowest} ms at most without the writer");
+
+            // Calls held behind fan-outs (each 10-25 ms, 38 a second) would be many: they show in the 99th percentile,
+            // measured 2.1-2.4 ms without the writer and 4.6-6.4 ms with it. The slowest single call may meet a
+            // collection of the master's heap, which the fan-out's changes fill (81 ms measured once, against 24
+            // without the writer): it is bounded more loosely.
+            Assert.True(rewritten.P99 < quiet.P99 + 25, $"a bystander's calls took {rewritten.P99} ms at the 99th percentile while a key with {connections * perConnection} subscriptions was rewritten, {quiet.P99} ms without the writer");
+            Assert.True(rewritten.Slowest < quiet.Slowest + 250, $"a bystander's call took {rewritten.Slowest} ms while a key with {connections * perConnection} subscriptions was rewritten, {quiet.Slowest} ms at most without the writer");
         }
         finally
         {

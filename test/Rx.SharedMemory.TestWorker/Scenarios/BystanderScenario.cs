@@ -6,8 +6,8 @@ namespace Rx.SharedMemory.TestWorker.Scenarios;
 
 /// <summary>
 /// bystander KEY [WARMUP]: increments KEY, one call at a time, until KEY + "/stop" is set. Each time KEY + "/mark" is
-/// set to a name, records a window of the calls since the mark before (the first WARMUP calls left out) and their
-/// slowest, and starts a new window; at the stop, reports the windows and the whole run.
+/// set to a name, records a window of the calls since the mark before (the first WARMUP calls left out), their
+/// slowest and their 99th percentile, and starts a new window; at the stop, reports the windows and the whole run.
 /// </summary>
 internal sealed class BystanderScenario : Scenario<BystanderScenario.Report>
 {
@@ -17,17 +17,15 @@ internal sealed class BystanderScenario : Scenario<BystanderScenario.Report>
         var key = arguments[0];
         int warmup = arguments.Count > 1 ? arguments.Int(1) : 0;
         var stop = store.Observe(key + "/stop").FirstAsync(c => c.HasValue).ToTask(timeout);
-        long calls = 0;
-        long slowestTicks = 0;
         var gate = new Lock();
+        var took = new List<long>(); // guarded by gate: each call's time since the last mark, in ticks
         var windows = new List<Window>(); // guarded by gate: the marks' observer adds, the end reads
         using var marks = store.Observe(key + "/mark").Where(c => c.Kind == KeyChangeKind.Set).Subscribe(change =>
         {
-            long slowest = Interlocked.Exchange(ref slowestTicks, 0);
-            long counted = Interlocked.Exchange(ref calls, 0);
             lock (gate)
             {
-                windows.Add(new Window(change.GetValue<string>()!, counted, TimeSpan.FromTicks(slowest).TotalMilliseconds));
+                windows.Add(Close(change.GetValue<string>()!, took));
+                took.Clear();
             }
         });
         await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
@@ -37,13 +35,12 @@ internal sealed class BystanderScenario : Scenario<BystanderScenario.Report>
         {
             var started = clock.Elapsed;
             await store.IncrementAsync(key, 1, timeout);
-            long took = (clock.Elapsed - started).Ticks;
+            long ticks = (clock.Elapsed - started).Ticks;
             if (++made > warmup)
             {
-                Interlocked.Increment(ref calls);
-                long seen;
-                while (took > (seen = Interlocked.Read(ref slowestTicks)) && Interlocked.CompareExchange(ref slowestTicks, took, seen) != seen)
+                lock (gate)
                 {
+                    took.Add(ticks);
                 }
             }
         }
@@ -51,14 +48,26 @@ internal sealed class BystanderScenario : Scenario<BystanderScenario.Report>
         await stop;
         lock (gate)
         {
-            return new Report([.. windows], made, TimeSpan.FromTicks(Interlocked.Read(ref slowestTicks)).TotalMilliseconds);
+            return new Report([.. windows], made, Close(string.Empty, took).SlowestMs);
         }
+    }
+
+    private static Window Close(string name, List<long> took)
+    {
+        if (took.Count == 0)
+        {
+            return new Window(name, 0, 0, 0);
+        }
+
+        var sorted = took.Order().ToArray();
+        return new Window(name, sorted.Length, TimeSpan.FromTicks(sorted[^1]).TotalMilliseconds, TimeSpan.FromTicks(sorted[(int)(sorted.Length * 0.99)]).TotalMilliseconds);
     }
 
     /// <param name="Name">The mark that closed the window.</param>
     /// <param name="Calls">The calls made in it (after the warm-up).</param>
     /// <param name="SlowestMs">The slowest of them, in milliseconds.</param>
-    internal sealed record Window(string Name, long Calls, double SlowestMs);
+    /// <param name="P99Ms">Their 99th percentile, in milliseconds: unlike the slowest, not one pause of the machine's.</param>
+    internal sealed record Window(string Name, long Calls, double SlowestMs, double P99Ms);
 
     /// <param name="Windows">Every window, in the order of the marks.</param>
     /// <param name="Calls">Every call made, the warm-up included.</param>
