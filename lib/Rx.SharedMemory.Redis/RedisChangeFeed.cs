@@ -912,10 +912,15 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         }
     }
 
-    /// <summary>Reads a subscription's state again, until Redis answers: it buffers meanwhile, and never ends silently.</summary>
+    /// <summary>
+    /// Reads a subscription's state again until it comes, whatever failed (a fault of ours too: given up, the
+    /// subscription would hold back its connection's every change for good): it buffers meanwhile, and never ends
+    /// silently.
+    /// </summary>
     private Task ResyncAsync(Registration registration) => engine.RetryUntilStoppedAsync(
         () => this.StartAsync(registration, fromVersion: null, engine.Stopping),
-        ex => logger.ResyncFailed(ex, registration.Subscription.Id, registration.Subscription.KeyOrPrefix));
+        ex => logger.ResyncFailed(ex, registration.Subscription.Id, registration.Subscription.KeyOrPrefix),
+        anyFailure: true);
 
     /// <summary>A subscription as the reader sees it.</summary>
     private sealed class Registration(StoreSubscription subscription)

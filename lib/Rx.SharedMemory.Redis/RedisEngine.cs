@@ -367,10 +367,11 @@ internal sealed class RedisEngine : IStoreEngine
     internal static bool IsRedisFailure(Exception exception) => exception is RedisException or TimeoutException or SharedMemoryUnavailableException;
 
     /// <summary>
-    /// Runs until <paramref name="attempt"/> succeeds or the engine stops; after each failure of Redis, tells
-    /// <paramref name="failed"/> and pauses, 100 ms at first, doubling up to 5 s.
+    /// Runs until <paramref name="attempt"/> succeeds or the engine stops; after each failure of Redis (or, with
+    /// <paramref name="anyFailure"/>, of any kind), tells <paramref name="failed"/> and pauses, 100 ms at first, doubling
+    /// up to 5 s. Any other failure ends it.
     /// </summary>
-    internal async Task RetryUntilStoppedAsync(Func<Task> attempt, Action<Exception> failed)
+    internal async Task RetryUntilStoppedAsync(Func<Task> attempt, Action<Exception> failed, bool anyFailure = false)
     {
         var stopping = this.stopping.Token;
         for (var pause = TimeSpan.FromMilliseconds(100); !stopping.IsCancellationRequested; pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond * 5)))
@@ -380,14 +381,14 @@ internal sealed class RedisEngine : IStoreEngine
                 await attempt().ConfigureAwait(false);
                 return;
             }
-            catch (Exception ex) when (IsRedisFailure(ex))
-            {
-                failed(ex);
-                await Task.Delay(pause, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
                 return;
+            }
+            catch (Exception ex) when (anyFailure || IsRedisFailure(ex))
+            {
+                failed(ex);
+                await Task.Delay(pause, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
     }

@@ -393,6 +393,35 @@ public sealed class RedisStoreTests : TestBase
     }
 
     [Fact]
+    public async Task AResyncWhoseStateReadFailsForAReasonOfOurs_IsTriedAgain_UntilItsResetComes()
+    {
+        var where = NewRedisStore();
+        var options = new SharedMemoryOptions { ChangeLogCapacity = 10 };
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, options, cancellationToken: this.TimeoutToken);
+        await using var writer = await RedisSharedMemory.ConnectStoreAsync(where, options, cancellationToken: this.TimeoutToken);
+        var changes = master.Store.Observe("k").Replay();
+        using var recording = changes.Connect();
+        await changes.FirstAsync(c => c.Kind == KeyChangeKind.Reset).ToTask(this.TimeoutToken);
+
+        // The state read again after the gap fails once with an exception that is not Redis's.
+        var feed = ((RedisEngine)master.Engine).Feed;
+        int reads = 0;
+        feed.BeforeStateQueued = () => Interlocked.Increment(ref reads) == 1 ? throw new InvalidOperationException("A fault of the state's read, once.") : Task.CompletedTask;
+        long last = 0;
+        using (await HeldReader.HoldAsync(feed, this.TimeoutToken))
+        {
+            for (int i = 1; i <= 30; i++)
+            {
+                last = await writer.SetAsync("k", i, this.TimeoutToken);
+            }
+        }
+
+        var caughtUp = await changes.FirstAsync(c => c.Version >= last).ToTask(this.TimeoutToken);
+        Assert.Equal((KeyChangeKind.Reset, 30, last), (caughtUp.Kind, caughtUp.GetValue<int>(), caughtUp.Version));
+        Assert.True(Volatile.Read(ref reads) >= 2, $"the state was read {reads} times");
+    }
+
+    [Fact]
     public async Task ReaderBehindTheTrimmedLog_GivesItsSubscriptionsAReset_NeverASilentGap()
     {
         var where = NewRedisStore();
