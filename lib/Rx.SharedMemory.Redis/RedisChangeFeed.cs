@@ -10,9 +10,9 @@ namespace Rx.SharedMemory.Redis;
 /// <summary>
 /// One master's reader of the store's change log, and its subscriptions: every change is read once per master, in
 /// version order, and handed to the subscriptions it matches through their outboxes, as the embedded engine hands
-/// its commits. Each commit publishes a wake-up that carries its changes (up to 64 KiB): one that follows the last
-/// version handed out is handed out from the message, without a read of the log; any other wakes the reader. The log,
-/// read from the last version handed out, is the truth, so a message missed while reconnecting loses nothing.
+/// its commits. Each commit publishes a wake-up that carries its changes (up to 8, in up to 64 KiB): one that follows
+/// the last version handed out is handed out from the message, without a read of the log; any other wakes the reader.
+/// The log, read from the last version handed out, is the truth, so a message missed while reconnecting loses nothing.
 /// </summary>
 /// <remarks>
 /// <para>A new subscription is registered first, and its starting state is read after, at a version the reader may not
@@ -91,7 +91,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// <summary>
     /// Reads the changes a wake-up carries (<c>=</c>, then for each <c> version count</c> and its fields, each
     /// <c> length:bytes</c>; see the library's <c>news</c>); null for one that carries none (a version alone: the wake-up
-    /// of changes larger than it carries, or of an older build) or that does not read as one.
+    /// of more or larger changes than it carries, or of an older build) or that does not read as one.
     /// </summary>
     internal static List<(ChangeRecord Change, bool HasDeadline)>? ReadNews(RedisValue message)
     {

@@ -38,8 +38,8 @@ internal static class RedisScripts
         -- While a batch runs (the Batch function): its time, read once; the first and last versions it committed; the
         -- bytes its log entries added. The version counter, the log's bytes and its trimming are written once, and the
         -- wake-up published once, at its end (finish_batch), with the news of its changes while they fit (BATCH_NEWS, its
-        -- parts, or nil past NEWS_MAX_BYTES). BATCH_NOW is nil outside a batch (setup clears them all at the start of
-        -- every function).
+        -- parts, or nil past NEWS_MAX_CHANGES or NEWS_MAX_BYTES). BATCH_NOW is nil outside a batch (setup clears them all
+        -- at the start of every function).
         local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES
 
         -- The most bytes and changes a wake-up carries: past either, a wake-up is the last version alone, and the

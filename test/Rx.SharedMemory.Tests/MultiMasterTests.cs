@@ -407,14 +407,7 @@ public sealed class RedisStoreTests : TestBase
         var feed = ((RedisEngine)master.Engine).Feed;
         int reads = 0;
         feed.BeforeStateQueued = () => Interlocked.Increment(ref reads) == 1 ? throw new InvalidOperationException("A fault of the state's read, once.") : Task.CompletedTask;
-        long last = 0;
-        using (await HeldReader.HoldAsync(feed, this.TimeoutToken))
-        {
-            for (int i = 1; i <= 30; i++)
-            {
-                last = await writer.SetAsync("k", i, this.TimeoutToken);
-            }
-        }
+        long last = await this.SetWithTheReaderHeldAsync(feed, writer, 30);
 
         var caughtUp = await changes.FirstAsync(c => c.Version >= last).ToTask(this.TimeoutToken);
         Assert.Equal((KeyChangeKind.Reset, 30, last), (caughtUp.Kind, caughtUp.GetValue<int>(), caughtUp.Version));
@@ -434,15 +427,7 @@ public sealed class RedisStoreTests : TestBase
         await changes.FirstAsync(c => c.Kind == KeyChangeKind.Reset).ToTask(this.TimeoutToken);
 
         // The master's reader held back while another client commits five times what the log keeps.
-        var feed = ((RedisEngine)master.Engine).Feed;
-        long last = 0;
-        using (await HeldReader.HoldAsync(feed, this.TimeoutToken))
-        {
-            for (int i = 1; i <= 50; i++)
-            {
-                last = await writer.SetAsync("k", i, this.TimeoutToken);
-            }
-        }
+        long last = await this.SetWithTheReaderHeldAsync(((RedisEngine)master.Engine).Feed, writer, 50);
 
         var caughtUp = await changes.FirstAsync(c => c.Version == last).ToTask(this.TimeoutToken);
         var all = await changes.TakeWhile(c => c.Version < last).ToArray().ToTask(this.TimeoutToken);
@@ -451,5 +436,24 @@ public sealed class RedisStoreTests : TestBase
         Assert.Equal(KeyChangeKind.Reset, caughtUp.Kind);
         Assert.Equal(50, caughtUp.GetValue<int>());
         Assert.All(all.Skip(1), c => Assert.True(c.Kind == KeyChangeKind.Set, $"unexpected {c.Kind} at version {c.Version}"));
+    }
+
+    /// <summary>
+    /// Sets k to 1 … <paramref name="count"/> through <paramref name="writer"/> while <paramref name="feed"/>'s reader is
+    /// held (wake-ups' changes too), so that a log shorter than that is trimmed past it.
+    /// </summary>
+    /// <returns>The version of the last set.</returns>
+    private async Task<long> SetWithTheReaderHeldAsync(RedisChangeFeed feed, ISharedStore writer, int count)
+    {
+        long last = 0;
+        using (await HeldReader.HoldAsync(feed, this.TimeoutToken))
+        {
+            for (int i = 1; i <= count; i++)
+            {
+                last = await writer.SetAsync("k", i, this.TimeoutToken);
+            }
+        }
+
+        return last;
     }
 }
