@@ -73,4 +73,32 @@ internal static class HostedWorker
             report.Line("lost");
         }
     }
+
+    /// <summary>
+    /// hosted-worker-unanswered: the same program started by a master that never answers the handshake. Its start gives
+    /// up after a second (its token), and its stop must end the connection attempt still waiting: reports
+    /// "start-cancelled", then "stopped", or "stop-timed-out" if the stop ran out its own 30 s.
+    /// </summary>
+    public static async Task RunUnansweredAsync(Report report)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSharedMemoryWorker();
+        using var host = builder.Build();
+        using (var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(1)))
+        {
+            try
+            {
+                await host.StartAsync(giveUp.Token);
+                report.Line("started");
+            }
+            catch (OperationCanceledException)
+            {
+                report.Line("start-cancelled");
+            }
+        }
+
+        using var stopLimit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await host.StopAsync(stopLimit.Token);
+        report.Line(stopLimit.IsCancellationRequested ? "stop-timed-out" : "stopped");
+    }
 }

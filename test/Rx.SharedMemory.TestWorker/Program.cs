@@ -55,6 +55,12 @@ if (scenario == "hosted-worker-call-lost")
     return;
 }
 
+if (scenario == "hosted-worker-unanswered")
+{
+    await HostedWorker.RunUnansweredAsync(report);
+    return;
+}
+
 if (scenario == "redis-master")
 {
     // Not a worker: a master on a store kept in Redis, with a worker of its own, for the tests to kill.

@@ -1,4 +1,7 @@
+using System.Diagnostics;
+using System.IO.Pipes;
 using System.Reactive.Linq;
+using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -54,6 +57,48 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
 
         Assert.Equal(["lost"], report);
         GC.KeepAlive(held);
+    }
+
+    /// <summary>
+    /// A host stopped while its worker still waits for the master's answer to the handshake stops, and its process exits:
+    /// the stop ends the connection attempt. The test plays a master that reads the handshake and never answers.
+    /// </summary>
+    [Fact]
+    public async Task HostedWorker_StoppedBeforeItsMasterAnswersTheHandshake_Stops_AndExits()
+    {
+        using var toWorker = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable);
+        using var fromWorker = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
+        var report = Path.Combine(Path.GetTempPath(), $"rxsm-unanswered-{Guid.NewGuid():N}.txt");
+        var startInfo = WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "hosted-worker-unanswered", report);
+        startInfo.Environment["RX_SHAREDMEMORY_PIPE_IN"] = toWorker.GetClientHandleAsString();
+        startInfo.Environment["RX_SHAREDMEMORY_PIPE_OUT"] = fromWorker.GetClientHandleAsString();
+        using var process = Process.Start(startInfo)!;
+        toWorker.DisposeLocalCopyOfClientHandle();
+        fromWorker.DisposeLocalCopyOfClientHandle();
+        try
+        {
+            // The worker asks for the handshake; nothing answers it.
+            var sent = new MemoryStream();
+            var buffer = new byte[4096];
+            while (!Encoding.UTF8.GetString(sent.ToArray()).Contains("\"hello\"", StringComparison.Ordinal))
+            {
+                int read = await fromWorker.ReadAsync(buffer, this.TimeoutToken);
+                Assert.True(read > 0, $"The worker closed its pipe before it asked for the handshake; it wrote: {Encoding.UTF8.GetString(sent.ToArray())}");
+                await sent.WriteAsync(buffer.AsMemory(0, read), this.TimeoutToken);
+            }
+
+            await process.WaitForExitAsync(this.TimeoutToken);
+            Assert.Equal(["start-cancelled", "stopped"], await File.ReadAllLinesAsync(report, this.TimeoutToken));
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            File.Delete(report);
+        }
     }
 
     [Fact]

@@ -10,7 +10,7 @@ namespace Rx.SharedMemory.Hosting.Worker;
 /// store first (the host builds every hosted service, with what their constructors take, before it starts any of
 /// them). Closes the connection when the host stops.
 /// </summary>
-internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOptions> options, ILoggerFactory? loggerFactory, IHostApplicationLifetime? lifetime) : IHostedService
+internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOptions> options, ILoggerFactory? loggerFactory, IHostApplicationLifetime? lifetime) : IHostedService, IDisposable
 {
     private readonly ILogger logger = (loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Hosting");
     private readonly Lock gate = new();
@@ -21,6 +21,9 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
     // Set once connected, read by health checks on any thread.
     private volatile SharedMemoryWorker? worker;
     private volatile bool stopping;
+
+    // Cancels a connection attempt still waiting for the master's answer when the host stops.
+    private readonly CancellationTokenSource stopped = new();
 
     /// <summary>Gets the connected worker, or null before it has connected.</summary>
     public SharedMemoryWorker? Worker => this.worker;
@@ -49,19 +52,32 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
             return;
         }
 
-        // A connection still being made when the host stops is closed once made, not left open.
+        // An attempt still waiting for the master's answer ends here; one made already is closed, not left open.
+        await this.stopped.CancelAsync().ConfigureAwait(false);
         SharedMemoryWorker connected;
         try
         {
-            connected = await attempt.ConfigureAwait(false);
+            connected = await attempt.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SharedMemoryException or InvalidOperationException or IOException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The host gave up waiting: whatever the attempt ends with is closed then.
+            _ = attempt.ContinueWith(
+                static made => made.Result.DisposeAsync().AsTask(),
+                CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default).Unwrap();
+            return;
+        }
+        catch (Exception ex) when (ex is SharedMemoryException or InvalidOperationException or IOException or OperationCanceledException)
         {
             return;
         }
 
         await connected.DisposeAsync().ConfigureAwait(false);
     }
+
+    public void Dispose() => this.stopped.Dispose();
 
     private Task<SharedMemoryWorker> ConnectOnceAsync()
     {
@@ -74,7 +90,7 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
     private async Task<SharedMemoryWorker> ConnectAsync()
     {
         var settings = options.Value;
-        var connected = await SharedMemoryWorker.ConnectAsync(settings.Connection, loggerFactory, CancellationToken.None).ConfigureAwait(false);
+        var connected = await SharedMemoryWorker.ConnectAsync(settings.Connection, loggerFactory, this.stopped.Token).ConfigureAwait(false);
         this.worker = connected;
         if (settings.StopApplicationOnDisconnect && lifetime is not null)
         {

@@ -176,7 +176,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         {
             // The third argument only when there is a region to announce: a master without the feature takes two.
             object?[] arguments = region is null ? [RpcMethods.ProtocolVersion, Environment.ProcessId] : [RpcMethods.ProtocolVersion, Environment.ProcessId, true];
-            var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, arguments, cancellationToken).ConfigureAwait(false);
+            // A cancelled request waits for the master's answer to its cancellation; a master that answers nothing would
+            // hold the handshake for good. Cancelled here instead, and the catch below closes the connection.
+            var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, arguments, cancellationToken).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
             worker.WorkerId = hello.WorkerId;
             worker.maxValueBytes = hello.MaxValueBytes;
             worker.messagesOffered = hello.Features?.Contains(RpcMethods.MessagesFeature) == true;
