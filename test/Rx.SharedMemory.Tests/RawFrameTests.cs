@@ -93,6 +93,75 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
         Assert.Null(await this.Master.Store.GetEntryAsync<JsonElement>("deep", this.TimeoutToken));
     }
 
+    /// <summary>
+    /// A value whose JSON escapes a lone surrogate is refused: a worker in another language can write one, and no .NET
+    /// worker could read it back as text (a .NET caller's own serializer refuses to write one). A pair is text, and kept.
+    /// A message that escapes one is not delivered.
+    /// </summary>
+    [Theory]
+    [InlineData(TestEngine.Memory)]
+    [InlineData(TestEngine.Redis)]
+    public async Task ValuesThatEscapeALoneSurrogate_OnTheWire_AreRefused32011_NamingTheKey_AndAPairIsKept(TestEngine engine)
+    {
+        await using var master = await this.StartMasterAsync(engine);
+        var told = System.Reactive.Linq.Observable.Replay(master.Messages);
+        using var listening = told.Connect();
+        byte[] frames =
+        [
+            .. Frame("""{"jsonrpc":"2.0","method":"message","params":{"message":"a\ud800"}}"""),
+            .. Frame("""{"jsonrpc":"2.0","method":"message","params":{"message":"after"}}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":30,"method":"set","params":["lone","a\ud800b"]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":31,"method":"set","params":{"key":"lone/name","value":{"\udc00":1}}}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":32,"method":"batch","params":[[["set","lone/batch",["x","\ud800"]],["set","pair","\ud83d\ude00"]]]}"""),
+        ];
+
+        var (outcome, replies) = await this.SendAsync(frames, master: master);
+
+        foreach (var (error, key) in new[] { (Error(Reply(replies, 30)), "lone"), (Error(Reply(replies, 31)), "lone/name"), (Reply(replies, 32).GetProperty("result")[0].GetProperty("error"), "lone/batch") })
+        {
+            Assert.Equal(-32011, error.GetProperty("code").GetInt32());
+            Assert.StartsWith($"The value of key '{key}' is not valid UTF-16 text", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.True(Reply(replies, 32).GetProperty("result")[1].GetProperty("result").GetInt64() > 0);
+        Assert.Equal("Answered", outcome);
+        Assert.Equal("\ud83d\ude00", await master.Store.GetAsync<string>("pair", this.TimeoutToken));
+        Assert.Null(await master.Store.GetEntryAsync<JsonElement>("lone", this.TimeoutToken));
+
+        // A message alike is not delivered (and is logged): the sender's next one is the first its observers get.
+        Assert.Equal("after", (await this.FirstAsync(told, _ => true)).Deserialize<string>());
+    }
+
+    [Fact]
+    public async Task NullForAnOptionalArgument_StandsForItLeftOut_ByPositionAndByName()
+    {
+        byte[] frames =
+        [
+            .. Frame("""{"jsonrpc":"2.0","id":50,"method":"set","params":["n/set",1,null,null]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":51,"method":"set","params":{"key":"n/named","value":2,"ttlMs":null,"ephemeral":null}}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":52,"method":"compareAndSet","params":["n/cas",0,3,null,null]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":53,"method":"increment","params":["n/count",null]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":54,"method":"increment","params":{"key":"n/count","delta":null}}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":55,"method":"subscribe","params":[1,"n/set",null,null]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":56,"method":"subscribe","params":{"subscription":2,"key":"n/","prefix":null}}"""),
+        ];
+
+        var (outcome, replies) = await this.SendAsync(frames, awaitIds: "50,51,52,53,54,55,56");
+
+        int[] answeredWithAVersion = [50, 51, 55, 56];
+        foreach (int id in answeredWithAVersion)
+        {
+            Assert.True(Reply(replies, id).GetProperty("result").GetInt64() > 0, $"request {id}: {Reply(replies, id)}");
+        }
+
+        Assert.True(Reply(replies, 52).GetProperty("result").GetProperty("succeeded").GetBoolean());
+        Assert.Equal(2, Reply(replies, 54).GetProperty("result").GetProperty("value").GetInt64());
+        Assert.Equal("Answered", outcome);
+        Assert.Equal(1, await this.Master.Store.GetAsync<int>("n/set", this.TimeoutToken));
+        Assert.Equal(2, await this.Master.Store.GetAsync<int>("n/named", this.TimeoutToken));
+        Assert.Equal(3, await this.Master.Store.GetAsync<int>("n/cas", this.TimeoutToken));
+    }
+
     [Fact]
     public async Task LockTimeouts_PastWhatATimerOrATimeSpanHolds_WaitWithoutEnd_AndACancelledWaitIsAnswered32800()
     {

@@ -23,19 +23,20 @@ internal static class OperationTable
 {
     /// <summary>
     /// Every method a worker may call. The lambdas' parameter names and defaults are the protocol's: a request by name
-    /// matches them. Each operation takes its request's <c>traceparent</c> first, before it can wait
+    /// matches them. Each optional argument is nullable, so that null stands for one left out, as in a batch (a
+    /// JavaScript worker's <c>undefined</c> in an array is written as null). Each operation takes its request's <c>traceparent</c> first, before it can wait
     /// (<see cref="TraceContextStrategy.TakeInbound"/>).
     /// </summary>
     private static readonly Operation[] Operations =
     [
-        new(RpcMethods.Hello, static t => (int protocolVersion, int processId, bool sharedRegion = false) => t.OnHello(protocolVersion, processId, sharedRegion)),
+        new(RpcMethods.Hello, static t => (int protocolVersion, int processId, bool? sharedRegion = null) => t.OnHello(protocolVersion, processId, sharedRegion ?? false)),
         new(
             RpcMethods.Get,
             static t => (string key) => RunAsync(t, RpcMethods.Get, key, static (t, key, _) => GetAsync(t.Greeted(), key), t.TraceContext.TakeInbound()),
             static (t, a, _) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key")))),
         new(
             RpcMethods.Set,
-            static t => (string key, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.Set, (key, value, ttlMs, ephemeral), static (t, a, trace) => SetAsync(t.Greeted(), a.key, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
+            static t => (string key, JsonElement value, double? ttlMs = null, bool? ephemeral = null) => RunAsync(t, RpcMethods.Set, (key, value, ttlMs, ephemeral: ephemeral ?? false), static (t, a, trace) => SetAsync(t.Greeted(), a.key, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
             static (t, a, trace) => AsObjectAsync(SetAsync(
                 t,
                 a.String(BatchPositions.Set.Key, "key"),
@@ -45,7 +46,7 @@ internal static class OperationTable
                 trace))),
         new(
             RpcMethods.CompareAndSet,
-            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool ephemeral = false) => RunAsync(t, RpcMethods.CompareAndSet, (key, expectedVersion, value, ttlMs, ephemeral), static (t, a, trace) => CompareAndSetAsync(t.Greeted(), a.key, a.expectedVersion, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
+            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool? ephemeral = null) => RunAsync(t, RpcMethods.CompareAndSet, (key, expectedVersion, value, ttlMs, ephemeral: ephemeral ?? false), static (t, a, trace) => CompareAndSetAsync(t.Greeted(), a.key, a.expectedVersion, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
             static (t, a, trace) => AsObjectAsync(CompareAndSetAsync(
                 t,
                 a.String(BatchPositions.CompareAndSet.Key, "key"),
@@ -56,7 +57,7 @@ internal static class OperationTable
                 trace))),
         new(
             RpcMethods.Increment,
-            static t => (string key, long delta = 1) => RunAsync(t, RpcMethods.Increment, (key, delta), static (t, a, trace) => IncrementAsync(t.Greeted(), a.key, a.delta, trace), t.TraceContext.TakeInbound()),
+            static t => (string key, long? delta = null) => RunAsync(t, RpcMethods.Increment, (key, delta: delta ?? 1), static (t, a, trace) => IncrementAsync(t.Greeted(), a.key, a.delta, trace), t.TraceContext.TakeInbound()),
             static (t, a, trace) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1, trace))),
         new(
             RpcMethods.Delete,
@@ -67,7 +68,7 @@ internal static class OperationTable
             RpcMethods.Unlock,
             static t => (string name, long token) => RunAsync(t, RpcMethods.Unlock, (name, token), static (t, a, _) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None), t.TraceContext.TakeInbound()),
             static (t, a, _) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
-        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool prefix = false, long? fromVersion = null) => RunAsync(t, RpcMethods.Subscribe, (subscription, key, prefix, fromVersion), static (t, a, _) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion), t.TraceContext.TakeInbound())),
+        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool? prefix = null, long? fromVersion = null) => RunAsync(t, RpcMethods.Subscribe, (subscription, key, prefix: prefix ?? false, fromVersion), static (t, a, _) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion), t.TraceContext.TakeInbound())),
         new(RpcMethods.Unsubscribe, static t => (long subscription) => RunAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription, _) => new ValueTask<bool>(t.Unsubscribe(subscription)), t.TraceContext.TakeInbound())),
         new(RpcMethods.Batch, static t => (BatchRequest calls, JsonElement? traceparents = null) => t.BatchAsync(calls, traceparents)),
         new(RpcMethods.Message, static t => (JsonElement message) => t.OnMessage(message)),

@@ -169,6 +169,12 @@ internal sealed partial class WorkerConnection
             return;
         }
 
+        if (InputRules.LoneSurrogateIn(json) is { } notText)
+        {
+            this.logger.WorkerMessageRefused(this.Id, $"it is not valid UTF-16 text, and no .NET observer could read it: {notText}");
+            return;
+        }
+
         var publishing = this.messages?.PublishAsync(new WorkerMessage(this.Id, json, this.options.JsonSerializerOptions)) ?? default;
         if (!publishing.IsCompleted)
         {

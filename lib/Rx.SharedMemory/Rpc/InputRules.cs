@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Json;
+using Rx.SharedMemory.Protocol;
 
 namespace Rx.SharedMemory.Rpc;
 
@@ -43,6 +45,48 @@ internal static class InputRules
             i += 2;
             int next = text[i..].IndexOfAnyInRange('\uD800', '\uDFFF');
             i = next < 0 ? -1 : i + next;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Refuses a value one of whose strings (or property names) escapes a lone surrogate, such as <c>"\ud800"</c>: valid
+    /// JSON, which a worker in another language can write, but System.Text.Json cannot read it as text, so no .NET worker
+    /// could read the value back.
+    /// </summary>
+    /// <exception cref="ArgumentException">The value escapes a lone surrogate; the message names the key.</exception>
+    public static void ThrowIfLoneSurrogate(string key, ReadOnlySpan<byte> json)
+    {
+        if (LoneSurrogateIn(json) is { } error)
+        {
+            throw new ArgumentException($"The value of key {Describe(key)} is not valid UTF-16 text, and no worker could read it back: {error}", "value");
+        }
+    }
+
+    /// <summary>What is wrong with the first string of a well-formed JSON value that escapes a lone surrogate; null when none does.</summary>
+    public static string? LoneSurrogateIn(ReadOnlySpan<byte> json)
+    {
+        // Almost no value has a \u escape: one vectorized search settles it, and only a value with one is read through.
+        if (json.IndexOf("\\u"u8) < 0)
+        {
+            return null;
+        }
+
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = ProtocolLimits.ParserMaxDepth });
+        while (reader.Read())
+        {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped)
+            {
+                try
+                {
+                    _ = reader.GetString();
+                }
+                catch (InvalidOperationException ex)
+                {
+                    return $"a string in it escapes a lone surrogate ({ex.Message})";
+                }
+            }
         }
 
         return null;

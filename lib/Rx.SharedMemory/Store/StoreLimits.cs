@@ -19,6 +19,7 @@ internal sealed class StoreLimits(SharedMemoryOptions options)
 
         // Every write passes here, from a worker or from master.Store: a value the store holds is one every worker can read.
         InputRules.ThrowIfTooDeep(key, utf8Json);
+        InputRules.ThrowIfLoneSurrogate(key, utf8Json);
     }
 
     public void ValidateKey(string key)
