@@ -208,6 +208,8 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
             .. Frame("""{"jsonrpc":"2.0","id":55,"method":"get","params":[5]}"""),
             .. Frame("""{"jsonrpc":"2.0","id":56,"method":"set","params":{"key":"a","value":1,"ttlMs":"x"}}"""),
             .. Frame("""{"jsonrpc":"2.0","id":57,"method":"nothing","params":[]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":58,"method":"get","params":["a","b"]}"""),
+            .. Frame("""{"jsonrpc":"2.0","id":59,"method":"set","params":["a"]}"""),
         ];
 
         var (outcome, replies) = await this.SendAsync(frames, master: master);
@@ -225,6 +227,12 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
         Assert.Equal(-32602, Error(Reply(replies, 55)).GetProperty("code").GetInt32());
         Assert.Equal(-32602, Error(Reply(replies, 56)).GetProperty("code").GetInt32());
         Assert.Equal(-32601, Error(Reply(replies, 57)).GetProperty("code").GetInt32());
+
+        // StreamJsonRpc's message says what did not match, without the master's own .NET names.
+        Assert.Equal(
+            "Unable to find method 'get/2' for the following reasons: get(String) parameter(s): 1 - 1, but the request supplies 2",
+            Error(Reply(replies, 58)).GetProperty("message").GetString());
+        Assert.Equal(-32602, Error(Reply(replies, 59)).GetProperty("code").GetInt32());
         foreach (var reply in replies.Where(r => r.TryGetProperty("error", out _)).Select(Error).Concat(internals))
         {
             // The protocol's errors carry data only for a limit; .NET's and StreamJsonRpc's exceptions stay in the master.
@@ -232,7 +240,7 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
         }
 
         string answers = string.Join('\n', replies.Select(r => r.GetRawText()));
-        foreach (var inside in new[] { FaultyEngine.FaultMessage, nameof(NullReferenceException), "   at ", "\"stack\"", "\"type\"" })
+        foreach (var inside in new[] { FaultyEngine.FaultMessage, nameof(NullReferenceException), "   at ", "\"stack\"", "\"type\"", "Rx.SharedMemory", "DisplayClass", "`1" })
         {
             Assert.DoesNotContain(inside, answers, StringComparison.Ordinal);
         }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using StreamJsonRpc;
 using StreamJsonRpc.Protocol;
 
@@ -8,8 +9,20 @@ namespace Rx.SharedMemory.Protocol;
 /// The protocol's error codes, both ways: the master's exceptions become codes (with data) in the response, and a
 /// worker turns the codes back into the same exception types, so that callers catch what the master threw.
 /// </summary>
-internal static class RpcErrors
+internal static partial class RpcErrors
 {
+    /// <summary>
+    /// StreamJsonRpc's message for arguments it could not bind (<c>-32602</c>), without the master's own .NET names: it
+    /// names the method it tried by the compiler's name for the operation's lambda
+    /// (<c>Rx.SharedMemory.Master.OperationTable+&lt;&gt;c__DisplayClass16_1.get(String)</c>), which means nothing to a
+    /// worker in another language. What it says of the arguments stays.
+    /// </summary>
+    public static string PlainInvalidParams(string message) =>
+        OperationLambda().Replace(message, string.Empty)
+            .Replace(" on {no object}", string.Empty, StringComparison.Ordinal)
+            .Replace(" (excluding any CancellationToken)", string.Empty, StringComparison.Ordinal)
+            .Replace("Nullable`1", "Nullable", StringComparison.Ordinal);
+
     /// <summary>
     /// The error a request (or a call of a batch) that ended with <paramref name="exception"/> is answered with. Our
     /// exceptions map to the protocol's codes; a cancelled request is answered as JSON-RPC's cancelled one. Anything
@@ -72,4 +85,7 @@ internal static class RpcErrors
         RpcErrorCodes.Unavailable => new SharedMemoryUnavailableException(message, inner),
         _ => new SharedMemoryException($"The master failed the call: {message}", inner),
     };
+
+    [GeneratedRegex(@"Rx\.SharedMemory\.[\w.]+\+<>c__DisplayClass\d+_\d+\.")]
+    private static partial Regex OperationLambda();
 }
