@@ -103,7 +103,7 @@ public sealed class SharedMemoryOptions
     public TimeSpan WorkerShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Gets or sets the clock used for change timestamps and times to live. Default: <see cref="TimeProvider.System"/>.
+    /// Gets or sets the clock used for change timestamps, times to live and lock timeouts. Default: <see cref="TimeProvider.System"/>.
     /// </summary>
     /// <remarks>
     /// With <see cref="TimeProvider.System"/>, keys expire on a thread of the master's own that times its waits itself,

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace Rx.SharedMemory.Tests;
 
-/// <summary>Expiry follows the master's <see cref="SharedMemoryOptions.TimeProvider"/>: a fake clock drives it, with no wall-clock wait.</summary>
+/// <summary>Expiry and lock waits follow the master's <see cref="SharedMemoryOptions.TimeProvider"/>: a fake clock drives them, with no wall-clock wait.</summary>
 public sealed class ExpiryClockTests : WorkerProcessTestBase
 {
     private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
@@ -54,6 +54,22 @@ public sealed class ExpiryClockTests : WorkerProcessTestBase
         Assert.Equal(["k/1", "k/2", "k/3", "k/moved"], all.Select(c => c.Key));
         Assert.True(all.Zip(all.Skip(1)).All(p => p.First.Version < p.Second.Version), "Expired changes out of version order");
         Assert.Equal(0, (await master.Store.GetEntryAsync<int>("k/never", this.TimeoutToken))!.Value);
+    }
+
+    [Fact]
+    public async Task FakeClock_TimesALockWait_WhichFailsWhenTheClockPassesItsTimeout_AndNotBefore()
+    {
+        var store = this.Master.Store;
+        await using var held = await store.AcquireLockAsync("clock/lock", TimeSpan.Zero, this.TimeoutToken);
+
+        // An hour: a wait timed by the wall clock would outlast the test.
+        var waiting = store.AcquireLockAsync("clock/lock", TimeSpan.FromHours(1), this.TimeoutToken).AsTask();
+        this.clock.Advance(TimeSpan.FromHours(1) - TimeSpan.FromTicks(1));
+        Assert.False(waiting.IsCompleted);
+        this.clock.Advance(TimeSpan.FromTicks(1));
+
+        var timedOut = await Assert.ThrowsAsync<TimeoutException>(() => waiting);
+        Assert.Contains("'clock/lock'", timedOut.Message, StringComparison.Ordinal);
     }
 
     [Fact]

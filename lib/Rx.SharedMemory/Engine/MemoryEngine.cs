@@ -13,7 +13,7 @@ internal sealed class MemoryEngine(SharedMemoryOptions options, MasterMetrics? m
     internal KeyValueStore Store { get; } = new(options, metrics);
 
     /// <summary>Gets the locks, for tests that check what an owner left.</summary>
-    internal LockTable Locks { get; } = new();
+    internal LockTable Locks { get; } = new(options.TimeProvider);
 
     public long Version => this.Store.Version;
 

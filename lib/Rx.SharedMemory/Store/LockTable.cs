@@ -1,12 +1,11 @@
-using System.Diagnostics;
-
 namespace Rx.SharedMemory.Store;
 
 /// <summary>
 /// Named locks held by connections: one holder at a time, waiters served in the order they asked, and every lock and
-/// wait of a connection released the moment it goes.
+/// wait of a connection released the moment it goes. Waits are timed by <paramref name="timeProvider"/>, the store's
+/// clock, so that a fake clock drives lock timeouts in tests as it drives times to live.
 /// </summary>
-internal sealed class LockTable
+internal sealed class LockTable(TimeProvider timeProvider)
 {
     /// <summary>The longest one timer waits (<see cref="Task.WaitAsync(TimeSpan)"/> refuses more, about 49.7 days): a longer timeout is waited for in steps.</summary>
     private static readonly TimeSpan LongestTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
@@ -58,7 +57,7 @@ internal sealed class LockTable
 
         try
         {
-            await WaitAsync(waiter.Granted.Task, timeout, cancellationToken).ConfigureAwait(false);
+            await this.WaitAsync(waiter.Granted.Task, timeout, cancellationToken).ConfigureAwait(false);
             return waiter.Token;
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
@@ -93,12 +92,12 @@ internal sealed class LockTable
     /// Waits for <paramref name="granted"/> within any timeout: <see cref="TimeSpan.MaxValue"/> (about 29,000 years) is
     /// no end, and one longer than a timer can time is waited for in steps.
     /// </summary>
-    private static async Task WaitAsync(Task granted, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task WaitAsync(Task granted, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (timeout <= LongestTimer)
         {
             // Infinite (-1 ms) and a negative timeout are Task.WaitAsync's to take or refuse.
-            await granted.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            await granted.WaitAsync(timeout, timeProvider, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -108,19 +107,19 @@ internal sealed class LockTable
             return;
         }
 
-        long started = Stopwatch.GetTimestamp();
+        long started = timeProvider.GetTimestamp();
         while (true)
         {
-            var left = timeout - Stopwatch.GetElapsedTime(started);
+            var left = timeout - timeProvider.GetElapsedTime(started);
             if (left <= LongestTimer)
             {
-                await granted.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+                await granted.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, timeProvider, cancellationToken).ConfigureAwait(false);
                 return;
             }
 
             try
             {
-                await granted.WaitAsync(LongestTimer, cancellationToken).ConfigureAwait(false);
+                await granted.WaitAsync(LongestTimer, timeProvider, cancellationToken).ConfigureAwait(false);
                 return;
             }
             catch (TimeoutException)
