@@ -129,9 +129,10 @@ public sealed class KeyChange
     }
 
     /// <summary>The same change, reporting that <paramref name="skippedVersions"/> earlier changes were conflated into it.</summary>
+    /// <remarks>The casts keep a change without a value without one: a bare null would become an empty value (byte[] to memory).</remarks>
     internal KeyChange WithSkipped(long skippedVersions) => this.valueParsed
-        ? new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.value : null, skippedVersions) { StateCount = this.StateCount, TraceParent = this.TraceParent }
-        : new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.utf8Value : null, skippedVersions) { StateCount = this.StateCount, TraceParent = this.TraceParent };
+        ? new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.value : (JsonElement?)null, skippedVersions) { StateCount = this.StateCount, TraceParent = this.TraceParent }
+        : new(this.Key, this.Kind, this.Version, this.Timestamp, this.HasValue ? this.utf8Value : (ReadOnlyMemory<byte>?)null, skippedVersions) { StateCount = this.StateCount, TraceParent = this.TraceParent };
 
     /// <inheritdoc/>
     public override string ToString() => this.HasValue

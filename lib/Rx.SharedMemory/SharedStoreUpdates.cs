@@ -26,7 +26,12 @@ public static class SharedStoreUpdates
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public static ValueTask<StoreEntry<T>> UpdateAsync<T>(this ISharedStore store, string key, Func<T?, T> update, int maxAttempts = DefaultMaxAttempts, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(store);
+        // Through the task, as every failure of an *Async method: a null store cannot even give its methods.
+        if (store is null)
+        {
+            return ValueTask.FromException<StoreEntry<T>>(new ArgumentNullException(nameof(store)));
+        }
+
         return UpdateCoreAsync(store, key, update, maxAttempts, store.GetEntryAsync<T>, store.CompareAndSetAsync, cancellationToken);
     }
 
@@ -45,8 +50,11 @@ public static class SharedStoreUpdates
     /// <exception cref="SharedMemoryVersionConflictException">Every attempt lost to another writer.</exception>
     public static ValueTask<StoreEntry<T>> UpdateAsync<T>(this ISharedStore store, string key, Func<T?, T> update, JsonTypeInfo<T> jsonTypeInfo, int maxAttempts = DefaultMaxAttempts, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(store);
-        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        if (store is null || jsonTypeInfo is null)
+        {
+            return ValueTask.FromException<StoreEntry<T>>(new ArgumentNullException(store is null ? nameof(store) : nameof(jsonTypeInfo)));
+        }
+
         return UpdateCoreAsync(
             store,
             key,

@@ -59,7 +59,7 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
     }
 
     [Fact]
-    public async Task AWorker_SendsNothing_ForAKeyWithALoneSurrogate_OrAValueTooDeep()
+    public async Task AWorker_SendsNothing_ForAKeyWithALoneSurrogate_OrTooLong_OrAValueTooDeep()
     {
         var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
         var master = new FeaturelessMaster();
@@ -69,9 +69,18 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
 
         await Assert.ThrowsAsync<ArgumentException>(async () => await worker.SetAsync("a\ud800", 1, this.TimeoutToken));
         await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.SetAsync("deep", JsonElement.Parse(Nested(33)), this.TimeoutToken));
+
+        // Past the master's maxKeyLength (100 here): refused as the master would, not sent in a frame it may not read.
+        var tooLong = new string('k', 101);
+        var refused = await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.GetAsync<int>(tooLong, this.TimeoutToken));
+        Assert.Equal((nameof(SharedMemoryOptions.MaxKeyLength), 100L, 101L), (refused.LimitName, refused.Limit, refused.Actual));
+        await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.SetAsync(tooLong, 1, this.TimeoutToken));
+        await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.DeleteAsync(tooLong, this.TimeoutToken));
+        Assert.Throws<SharedMemoryLimitExceededException>(() => worker.ObservePrefix(tooLong));
+        await worker.SetAsync(new string('k', 100), 1, this.TimeoutToken);
         await worker.SetAsync("after", 1, this.TimeoutToken);
 
-        Assert.Equal(["hello", "set after"], master.Calls);
+        Assert.Equal(["hello", $"set {new string('k', 100)}", "set after"], master.Calls);
     }
 
     [Fact]

@@ -1,4 +1,6 @@
 using System.Reactive.Linq;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using System.Reactive.Threading.Tasks;
 
 namespace Rx.SharedMemory.Tests;
@@ -198,6 +200,50 @@ public sealed class LocalStoreTests : TestBase, IAsyncLifetime
         // How much was conflated depends on how far delivery got before the consumer pulled; nothing is lost either way.
         Assert.Equal(Writes, delivered + skipped);
         Assert.Equal(new Dictionary<string, int> { ["k/0"] = 999, ["k/1"] = 1000, ["k/2"] = 998 }, latest);
+    }
+
+    [Fact]
+    public async Task ANullJsonTypeInfoOrStore_FailsThroughTheTask_NeverWhereTheCallIsMade()
+    {
+        var intInfo = (JsonTypeInfo<int>)JsonSerializerOptions.Default.GetTypeInfo(typeof(int));
+        var getting = this.Store.GetEntryAsync("k", (JsonTypeInfo<int>)null!, this.TimeoutToken);
+        var updating = this.Store.UpdateAsync("k", x => x + 1, (JsonTypeInfo<int>)null!, cancellationToken: this.TimeoutToken);
+        var onNoStore = SharedStoreUpdates.UpdateAsync<int>(null!, "k", x => x + 1, cancellationToken: this.TimeoutToken);
+        var onNoStoreTyped = SharedStoreUpdates.UpdateAsync(null!, "k", x => x + 1, intInfo, cancellationToken: this.TimeoutToken);
+
+        Assert.Equal("jsonTypeInfo", (await Assert.ThrowsAsync<ArgumentNullException>(async () => await getting)).ParamName);
+        Assert.Equal("jsonTypeInfo", (await Assert.ThrowsAsync<ArgumentNullException>(async () => await updating)).ParamName);
+        Assert.Equal("store", (await Assert.ThrowsAsync<ArgumentNullException>(async () => await onNoStore)).ParamName);
+        Assert.Equal("store", (await Assert.ThrowsAsync<ArgumentNullException>(async () => await onNoStoreTyped)).ParamName);
+    }
+
+    /// <summary>A deletion conflated into a change still waiting for a slow consumer has no value, as any deletion.</summary>
+    [Fact]
+    public async Task WatchAsync_ADeletionConflatedIntoAWaitingChange_HasNoValue()
+    {
+        await using var enumerator = this.Store.WatchAsync("d", bufferCapacity: 1, cancellationToken: this.TimeoutToken).GetAsyncEnumerator();
+        Assert.True(await enumerator.MoveNextAsync());
+        int conflated = 0;
+        for (int round = 1; round <= 20; round++)
+        {
+            // Nothing is pulled while these are written: the buffer of one holds the first, the others merge into it.
+            await this.Store.SetAsync("d", round, this.TimeoutToken);
+            await this.Store.SetAsync("d", -round, this.TimeoutToken);
+            Assert.True(await this.Store.DeleteAsync("d", this.TimeoutToken));
+            KeyChange change;
+            do
+            {
+                Assert.True(await enumerator.MoveNextAsync());
+                change = enumerator.Current;
+            }
+            while (change.Kind != KeyChangeKind.Deleted);
+
+            Assert.False(change.HasValue, $"round {round}: {change}, {change.SkippedVersions} skipped");
+            Assert.False(change.Exists);
+            conflated += change.SkippedVersions > 0 ? 1 : 0;
+        }
+
+        Assert.True(conflated > 0, "No deletion was conflated: the test did not reach the case it is for.");
     }
 
     [Fact]

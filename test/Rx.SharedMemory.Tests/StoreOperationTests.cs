@@ -125,6 +125,20 @@ public abstract class StoreOperationTests(TestEngine engine) : WorkerProcessTest
         Assert.Equal(KeyChangeKind.Deleted, (await this.FirstAsync(deleted, c => c.Kind != KeyChangeKind.Set)).Kind);
         Assert.Null(await this.Master.Store.GetEntryAsync<JsonElement>("session/1", this.TimeoutToken));
     }
+
+    [Fact]
+    public async Task ANegativeLockTimeout_IsRefusedThroughTheTask_AndLeavesTheLockAsItWas()
+    {
+        var store = this.Master.Store;
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await store.AcquireLockAsync("negative/free", TimeSpan.FromSeconds(-5), this.TimeoutToken));
+        var held = await store.AcquireLockAsync("negative/held", TimeSpan.Zero, this.TimeoutToken);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await store.AcquireLockAsync("negative/held", TimeSpan.FromSeconds(-5), this.TimeoutToken));
+        await held.DisposeAsync();
+
+        // Both free: the refused call queued no waiter that the release would have granted the lock to.
+        await using var again = await store.AcquireLockAsync("negative/held", TimeSpan.Zero, this.TimeoutToken);
+        await using var free = await store.AcquireLockAsync("negative/free", TimeSpan.Zero, this.TimeoutToken);
+    }
 }
 
 /// <summary>The same tests with the embedded engine.</summary>

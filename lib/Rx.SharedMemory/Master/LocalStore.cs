@@ -75,8 +75,9 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
 
     public ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
-        return this.ReadAsync(key, jsonTypeInfo, cancellationToken);
+        return jsonTypeInfo is null
+            ? ValueTask.FromException<StoreEntry<T>?>(new ArgumentNullException(nameof(jsonTypeInfo)))
+            : this.ReadAsync(key, jsonTypeInfo, cancellationToken);
     }
 
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
@@ -152,6 +153,9 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     public async ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         this.ThrowIfUnusable(cancellationToken);
+
+        // As a worker refuses it: zero or more (a negative one was granted on a free lock, and queued a waiter on a held one).
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
         using var activity = StoreActivities.StartLocal(RpcMethods.Lock);
         try
         {

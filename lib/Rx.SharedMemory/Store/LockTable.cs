@@ -60,8 +60,9 @@ internal sealed class LockTable(TimeProvider timeProvider)
             await this.WaitAsync(waiter.Granted.Task, timeout, cancellationToken).ConfigureAwait(false);
             return waiter.Token;
         }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        catch (Exception ex)
         {
+            // Whatever ended the wait, the waiter leaves the queue: one left there would be granted the lock for good.
             bool granted;
             lock (this.gate)
             {

@@ -56,6 +56,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private CallBatcher? batcher;
     private int maxValueBytes = int.MaxValue;
 
+    // The master's MaxKeyLength, from hello: a longer key or prefix is refused here, as the master would, instead of
+    // travelling in a frame that can exceed what the master reads (and cost the connection).
+    private int maxKeyLength = int.MaxValue;
+
     // A call carries its caller's traceparent (a request of its own, or its entry of a batch's traceparents) once the
     // master's hello lists the traceContext feature: a master that does not list it never gets one.
     private readonly TraceContextStrategy traceContext = new();
@@ -181,6 +185,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, arguments, cancellationToken).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
             worker.WorkerId = hello.WorkerId;
             worker.maxValueBytes = hello.MaxValueBytes;
+            worker.maxKeyLength = hello.MaxKeyLength > 0 ? hello.MaxKeyLength : int.MaxValue;
             worker.messagesOffered = hello.Features?.Contains(RpcMethods.MessagesFeature) == true;
             bool batches = hello.Features?.Contains(RpcMethods.BatchFeature) == true;
             worker.traceContext.SendsTraceParent = hello.Features?.Contains(RpcMethods.TraceContextFeature) == true;
@@ -223,7 +228,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <inheritdoc/>
     public async ValueTask<StoreEntry<T>?> GetEntryAsync<T>(string key, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
     {
-        ThrowIfInvalidKey(key);
+        this.ThrowIfInvalidKey(key);
         ArgumentNullException.ThrowIfNull(jsonTypeInfo);
         return await this.CallAsync(
             RpcMethods.Get,
@@ -253,7 +258,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         try
         {
-            ThrowIfInvalidKey(key);
+            this.ThrowIfInvalidKey(key);
             ArgumentNullException.ThrowIfNull(jsonTypeInfo);
             options?.Validate();
             return this.SetCoreAsync(key, value, jsonTypeInfo, options, cancellationToken);
@@ -274,7 +279,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <inheritdoc/>
     public async ValueTask<CompareAndSetResult> CompareAndSetAsync<T>(string key, long expectedVersion, T value, JsonTypeInfo<T> jsonTypeInfo, SetOptions? options = null, CancellationToken cancellationToken = default)
     {
-        ThrowIfInvalidKey(key);
+        this.ThrowIfInvalidKey(key);
         ArgumentNullException.ThrowIfNull(jsonTypeInfo);
         options?.Validate();
         var json = this.Serialize(key, value, jsonTypeInfo);
@@ -293,7 +298,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <inheritdoc/>
     public async ValueTask<StoreEntry<long>> IncrementAsync(string key, long delta = 1, CancellationToken cancellationToken = default)
     {
-        ThrowIfInvalidKey(key);
+        this.ThrowIfInvalidKey(key);
         bool mirrored = this.OwnWrites.Begin(key);
         var call = this.StartOwnWriteAsync(key, mirrored, () => this.CallAsync(RpcMethods.Increment, [key, delta], CallBytes(key), static (result, _) => result.Deserialize(ProtocolJsonContext.Default.EntryMessageInt64)!, cancellationToken));
         var result = await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, result) => own.Set(key, result.Value, result.Version)) : call).ConfigureAwait(false);
@@ -303,7 +308,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <inheritdoc/>
     public async ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        ThrowIfInvalidKey(name, nameof(name));
+        this.ThrowIfInvalidKey(name, nameof(name));
         ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
         long token = await this.InvokeAsync<long>(RpcMethods.Lock, [name, timeout.TotalMilliseconds], cancellationToken).ConfigureAwait(false);
         return new RemoteLock(this, name, token);
@@ -312,7 +317,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <inheritdoc/>
     public async ValueTask<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
-        ThrowIfInvalidKey(key);
+        this.ThrowIfInvalidKey(key);
         bool mirrored = this.OwnWrites.Begin(key);
         var call = this.StartOwnWriteAsync(key, mirrored, () => this.CallAsync(RpcMethods.Delete, [key], CallBytes(key), static (result, _) => result.GetInt64(), cancellationToken));
         return await (mirrored ? this.OwnWrites.ReportAsync(key, call, static (own, key, version) => own.Deleted(key, version)) : call).ConfigureAwait(false) != 0;
@@ -321,7 +326,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <inheritdoc/>
     public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
     {
-        ThrowIfInvalidKey(key);
+        this.ThrowIfInvalidKey(key);
         return this.ObserveCore(key, prefix: false, fromVersion);
     }
 
@@ -330,6 +335,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         ArgumentNullException.ThrowIfNull(prefix);
         InputRules.ThrowIfNotUtf16(prefix, nameof(prefix));
+        this.ThrowIfTooLong(prefix);
         return this.ObserveCore(prefix, prefix: true, fromVersion);
     }
 
@@ -567,10 +573,23 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <summary>Refuses, before anything travels, a key (or lock name) the master would refuse or could not receive unchanged.</summary>
-    private static void ThrowIfInvalidKey(string key, string parameterName = "key")
+    private void ThrowIfInvalidKey(string key, string parameterName = "key")
     {
         ArgumentException.ThrowIfNullOrEmpty(key, parameterName);
         InputRules.ThrowIfNotUtf16(key, parameterName);
+        if (parameterName == "key")
+        {
+            this.ThrowIfTooLong(key);
+        }
+    }
+
+    /// <summary>Refuses a key or prefix longer than the master's MaxKeyLength, as the master would.</summary>
+    private void ThrowIfTooLong(string keyOrPrefix)
+    {
+        if (keyOrPrefix.Length > this.maxKeyLength)
+        {
+            throw new SharedMemoryLimitExceededException(keyOrPrefix, nameof(SharedMemoryOptions.MaxKeyLength), this.maxKeyLength, keyOrPrefix.Length);
+        }
     }
 
     /// <summary>Reads the result of a <c>get</c> (<see cref="EntryMessage{T}"/>), naming the key when its value cannot be read as the caller's type.</summary>
