@@ -1,7 +1,7 @@
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using System.Reactive.Threading.Tasks;
 
 namespace Rx.SharedMemory.Tests;
 
