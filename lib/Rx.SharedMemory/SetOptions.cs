@@ -12,8 +12,9 @@ public sealed record SetOptions
 
     /// <summary>
     /// Gets a value indicating whether the key is deleted (and the deletion published) when the worker that wrote it
-    /// disconnects or dies. A later write by anyone else, or a non-ephemeral write, takes the key over. Keys the master
-    /// writes itself live as long as the master.
+    /// disconnects or dies. A later set or compare-and-set by anyone else, or one that is not ephemeral, takes the key
+    /// over; an increment keeps the key's owner, as it keeps its time to live. Keys the master writes itself live as
+    /// long as the master.
     /// </summary>
     public bool Ephemeral { get; init; }
 
