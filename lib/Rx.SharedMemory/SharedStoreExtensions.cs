@@ -81,6 +81,8 @@ public static class SharedStoreExtensions
         {
             foreach (var change in batch)
             {
+                // At every step, not only while waiting: a consumer slower than the writer always finds changes waiting.
+                cancellationToken.ThrowIfCancellationRequested();
                 yield return change;
             }
 

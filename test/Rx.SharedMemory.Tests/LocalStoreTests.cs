@@ -217,6 +217,25 @@ public sealed class LocalStoreTests : TestBase, IAsyncLifetime
         Assert.Equal("store", (await Assert.ThrowsAsync<ArgumentNullException>(async () => await onNoStoreTyped)).ParamName);
     }
 
+    /// <summary>A cancelled watch ends at its next step, though changes wait for it: a slow consumer always has some.</summary>
+    [Fact]
+    public async Task WatchPrefixAsync_Cancelled_EndsAtTheNextStep_WithChangesWaiting()
+    {
+        using var cancel = new CancellationTokenSource();
+        await using var enumerator = this.Store.WatchPrefixAsync("c/", bufferCapacity: 64, cancellationToken: cancel.Token).GetAsyncEnumerator(this.TimeoutToken);
+        Assert.True(await enumerator.MoveNextAsync());
+        for (int i = 0; i < 10; i++)
+        {
+            await this.Store.SetAsync($"c/{i}", i, this.TimeoutToken);
+        }
+
+        Assert.True(await enumerator.MoveNextAsync());
+        Assert.Equal("c/0", enumerator.Current.Key);
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await enumerator.MoveNextAsync());
+    }
+
     /// <summary>A deletion conflated into a change still waiting for a slow consumer has no value, as any deletion.</summary>
     [Fact]
     public async Task WatchAsync_ADeletionConflatedIntoAWaitingChange_HasNoValue()
