@@ -479,7 +479,15 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             this.subscriptions.TryRemove(subscription.Id, out _);
             try
             {
-                subscription.Fail(ex);
+                if (Volatile.Read(ref this.disposed) != 0 && ex is SharedMemoryDisconnectedException or ObjectDisposedException)
+                {
+                    // Its request was cut short by this worker's own disposal: made before it, it completes, as the others do.
+                    subscription.Complete();
+                }
+                else
+                {
+                    subscription.Fail(ex);
+                }
             }
             catch (Exception observerError)
             {
