@@ -423,7 +423,10 @@ internal static class RedisScripts
             local value = nil
             if old then value = redis.call('HGET', P .. 'values', key) end
             local scratch = P .. 'scratch'
-            redis.call('SET', scratch, value or '0')
+            -- JSON's -0 is zero, as the embedded engine reads it; Redis's integers refuse it.
+            local start = value or '0'
+            if start == '-0' then start = '0' end
+            redis.call('SET', scratch, start)
             local sum = redis.pcall('INCRBY', scratch, ARGV[7])
             local next = redis.call('GET', scratch)
             redis.call('DEL', scratch)

@@ -127,6 +127,16 @@ public abstract class StoreOperationTests(TestEngine engine) : WorkerProcessTest
     }
 
     [Fact]
+    public async Task AnIncrementOfMinusZero_CountsFromZero_WithEitherEngine()
+    {
+        await this.Master.Store.SetAsync("minus-zero", JsonElement.Parse("-0"), this.TimeoutToken);
+
+        var counted = await this.Master.Store.IncrementAsync("minus-zero", 2, this.TimeoutToken);
+
+        Assert.Equal(2, counted.Value);
+    }
+
+    [Fact]
     public async Task ANegativeLockTimeout_IsRefusedThroughTheTask_AndLeavesTheLockAsItWas()
     {
         var store = this.Master.Store;
