@@ -70,7 +70,7 @@ public interface ISharedStore
     /// <param name="options">How the key is kept.</param>
     /// <param name="cancellationToken">A token that cancels the wait for the answer (the write may still be committed).</param>
     /// <returns>The version the write was committed at.</returns>
-    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, or a time to live is not positive.</exception>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, a time to live is not positive, or the value's JSON escapes a lone surrogate (which no worker could read back).</exception>
     /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows, or the store is full under <see cref="EvictionPolicy.NoEviction"/>.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
@@ -115,7 +115,7 @@ public interface ISharedStore
     /// <param name="options">How the key is kept; <see langword="null"/> for plainly.</param>
     /// <param name="cancellationToken">A token that cancels the wait for the answer (the write may still be committed).</param>
     /// <returns>The version the write was committed at.</returns>
-    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, or a time to live is not positive.</exception>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, a time to live is not positive, or the value's JSON escapes a lone surrogate (which no worker could read back).</exception>
     /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
     /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows, or the store is full under <see cref="EvictionPolicy.NoEviction"/>.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
@@ -158,6 +158,7 @@ public interface ISharedStore
     /// <param name="cancellationToken">A token that cancels the wait.</param>
     /// <returns>The held lock: dispose it to release it.</returns>
     /// <exception cref="ArgumentException"><paramref name="name"/> is null or empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative.</exception>
     /// <exception cref="TimeoutException">The lock was not granted within <paramref name="timeout"/>.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>

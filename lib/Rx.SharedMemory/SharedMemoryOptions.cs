@@ -103,7 +103,8 @@ public sealed class SharedMemoryOptions
     public TimeSpan WorkerShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Gets or sets the clock used for change timestamps, times to live and lock timeouts. Default: <see cref="TimeProvider.System"/>.
+    /// Gets or sets the clock used for change timestamps, times to live and (by the embedded engine) lock timeouts.
+    /// Default: <see cref="TimeProvider.System"/>. The Redis engine keeps Redis's clock instead.
     /// </summary>
     /// <remarks>
     /// With <see cref="TimeProvider.System"/>, keys expire on a thread of the master's own that times its waits itself,

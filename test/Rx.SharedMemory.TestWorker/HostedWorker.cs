@@ -76,16 +76,22 @@ internal static class HostedWorker
 
     /// <summary>
     /// hosted-worker-unanswered: the same program started by a master that never answers the handshake. Its start gives
-    /// up after a second (its token), and its stop must end the connection attempt still waiting: reports
-    /// "start-cancelled", then "stopped", or "stop-timed-out" if the stop ran out its own 30 s.
+    /// up when the test, having read the handshake's request, writes a line to its standard input, and its stop must
+    /// end the connection attempt still waiting: reports "start-cancelled", then "stopped", or "stop-timed-out" if the
+    /// stop ran out its own 30 s.
     /// </summary>
     public static async Task RunUnansweredAsync(Report report)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddSharedMemoryWorker();
         using var host = builder.Build();
-        using (var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(1)))
+        using (var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(150)))
         {
+            var told = Task.Run(async () =>
+            {
+                await Console.In.ReadLineAsync(giveUp.Token);
+                await giveUp.CancelAsync();
+            });
             try
             {
                 await host.StartAsync(giveUp.Token);
@@ -95,6 +101,8 @@ internal static class HostedWorker
             {
                 report.Line("start-cancelled");
             }
+
+            await told.WaitAsync(TimeSpan.FromSeconds(10));
         }
 
         using var stopLimit = new CancellationTokenSource(TimeSpan.FromSeconds(30));

@@ -72,6 +72,7 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
         var startInfo = WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "hosted-worker-unanswered", report);
         startInfo.Environment["RX_SHAREDMEMORY_PIPE_IN"] = toWorker.GetClientHandleAsString();
         startInfo.Environment["RX_SHAREDMEMORY_PIPE_OUT"] = fromWorker.GetClientHandleAsString();
+        startInfo.RedirectStandardInput = true;
         using var process = Process.Start(startInfo)!;
         toWorker.DisposeLocalCopyOfClientHandle();
         fromWorker.DisposeLocalCopyOfClientHandle();
@@ -87,6 +88,9 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
                 await sent.WriteAsync(buffer.AsMemory(0, read), this.TimeoutToken);
             }
 
+            // Then the program gives up its start, and its host stops.
+            await process.StandardInput.WriteLineAsync("give up");
+            await process.StandardInput.FlushAsync(this.TimeoutToken);
             await process.WaitForExitAsync(this.TimeoutToken);
             Assert.Equal(["start-cancelled", "stopped"], await File.ReadAllLinesAsync(report, this.TimeoutToken));
         }

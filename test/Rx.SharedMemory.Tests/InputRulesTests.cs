@@ -1,3 +1,4 @@
+using System.Reactive.Threading.Tasks;
 using System.Text.Json;
 using Nerdbank.Streams;
 using StreamJsonRpc;
@@ -76,11 +77,73 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Equal((nameof(SharedMemoryOptions.MaxKeyLength), 100L, 101L), (refused.LimitName, refused.Limit, refused.Actual));
         await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.SetAsync(tooLong, 1, this.TimeoutToken));
         await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.DeleteAsync(tooLong, this.TimeoutToken));
-        Assert.Throws<SharedMemoryLimitExceededException>(() => worker.ObservePrefix(tooLong));
+        await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(() => worker.ObservePrefix(tooLong).ToTask(this.TimeoutToken));
+        await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(() => worker.Observe(tooLong).ToTask(this.TimeoutToken));
         await worker.SetAsync(new string('k', 100), 1, this.TimeoutToken);
         await worker.SetAsync("after", 1, this.TimeoutToken);
 
         Assert.Equal(["hello", $"set {new string('k', 100)}", "set after"], master.Calls);
+    }
+
+    [Theory]
+    [InlineData("""{"a":[1,"text",true]}""", false)]
+    [InlineData("""["\ud83d\ude00","\u00e9\u0027"]""", false)]
+    [InlineData("""["\\ud800","\\\ud83d\ude00"]""", false)]
+    [InlineData("""{"\uDBFF\uDFFF":"\n\t\"\\"}""", false)]
+    [InlineData("""["\ud800"]""", true)]
+    [InlineData("""["a\udc00b"]""", true)]
+    [InlineData("""["\ud800\u0041"]""", true)]
+    [InlineData("""["\ud800\ud800"]""", true)]
+    [InlineData("""["\ude00\ud83d"]""", true)]
+    [InlineData("""{"\ud800":1}""", true)]
+    [InlineData("""["\\\ud800"]""", true)]
+    public void LoneSurrogateIn_FindsAnEscapedLoneSurrogate_AndNothingElse(string json, bool lone)
+    {
+        // The cases read as System.Text.Json reads them: it fails exactly on the lone ones.
+        bool unreadable = false;
+        try
+        {
+            _ = JsonSerializer.Deserialize<JsonElement>(json).GetRawText();
+            foreach (var text in Strings(JsonDocument.Parse(json).RootElement))
+            {
+                _ = text;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            unreadable = true;
+        }
+
+        Assert.Equal(lone, unreadable);
+        Assert.Equal(lone, Rpc.InputRules.LoneSurrogateIn(System.Text.Encoding.UTF8.GetBytes(json)) is not null);
+    }
+
+    private static IEnumerable<string> Strings(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                yield return element.GetString()!;
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray().SelectMany(Strings))
+                {
+                    yield return item;
+                }
+
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    yield return property.Name;
+                    foreach (var item in Strings(property.Value))
+                    {
+                        yield return item;
+                    }
+                }
+
+                break;
+        }
     }
 
     [Fact]

@@ -222,9 +222,10 @@ public sealed class LocalStoreTests : TestBase, IAsyncLifetime
     public async Task WatchPrefixAsync_Cancelled_EndsAtTheNextStep_WithChangesWaiting()
     {
         using var cancel = new CancellationTokenSource();
-        await using var enumerator = this.Store.WatchPrefixAsync("c/", bufferCapacity: 64, cancellationToken: cancel.Token).GetAsyncEnumerator(this.TimeoutToken);
+        await using var enumerator = this.Store.WatchPrefixAsync("c/", bufferCapacity: 2_000, cancellationToken: cancel.Token).GetAsyncEnumerator(this.TimeoutToken);
         Assert.True(await enumerator.MoveNextAsync());
-        for (int i = 0; i < 10; i++)
+        // Many, so that changes still wait when the watch is cancelled (they reach its buffer on their own thread).
+        for (int i = 0; i < 1_000; i++)
         {
             await this.Store.SetAsync($"c/{i}", i, this.TimeoutToken);
         }

@@ -25,6 +25,8 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
     // Cancels a connection attempt still waiting for the master's answer when the host stops.
     private readonly CancellationTokenSource stopped = new();
 
+    private int disposed;
+
     /// <summary>Gets the connected worker, or null before it has connected.</summary>
     public SharedMemoryWorker? Worker => this.worker;
 
@@ -53,7 +55,10 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
         }
 
         // An attempt still waiting for the master's answer ends here; one made already is closed, not left open.
-        await this.stopped.CancelAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref this.disposed) == 0)
+        {
+            await this.stopped.CancelAsync().ConfigureAwait(false);
+        }
         SharedMemoryWorker connected;
         try
         {
@@ -62,11 +67,7 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // The host gave up waiting: whatever the attempt ends with is closed then.
-            _ = attempt.ContinueWith(
-                static made => made.Result.DisposeAsync().AsTask(),
-                CancellationToken.None,
-                TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default).Unwrap();
+            _ = CloseWhenMadeAsync(attempt);
             return;
         }
         catch (Exception ex) when (ex is SharedMemoryException or InvalidOperationException or IOException or OperationCanceledException)
@@ -77,7 +78,28 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
         await connected.DisposeAsync().ConfigureAwait(false);
     }
 
-    public void Dispose() => this.stopped.Dispose();
+    public void Dispose()
+    {
+        // Once, though the container may dispose it under each service it is registered as. A host disposed without
+        // being stopped (its start failed) ends the attempt too.
+        if (Interlocked.Exchange(ref this.disposed, 1) == 0)
+        {
+            this.stopped.Cancel();
+            this.stopped.Dispose();
+        }
+    }
+
+    private static async Task CloseWhenMadeAsync(Task<SharedMemoryWorker> attempt)
+    {
+        try
+        {
+            await (await attempt.ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SharedMemoryException or InvalidOperationException or IOException or OperationCanceledException)
+        {
+            // The attempt failed, or the connection was already gone: nothing is left open.
+        }
+    }
 
     private Task<SharedMemoryWorker> ConnectOnceAsync()
     {

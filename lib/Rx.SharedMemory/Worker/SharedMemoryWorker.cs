@@ -182,7 +182,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             object?[] arguments = region is null ? [RpcMethods.ProtocolVersion, Environment.ProcessId] : [RpcMethods.ProtocolVersion, Environment.ProcessId, true];
             // A cancelled request waits for the master's answer to its cancellation; a master that answers nothing would
             // hold the handshake for good. Cancelled here instead, and the catch below closes the connection.
-            var hello = await worker.InvokeAsync<HelloResult>(RpcMethods.Hello, arguments, cancellationToken).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
+            var helloCall = worker.InvokeAsync<HelloResult>(RpcMethods.Hello, arguments, cancellationToken).AsTask();
+            _ = helloCall.ContinueWith(static call => call.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            var hello = await helloCall.WaitAsync(cancellationToken).ConfigureAwait(false);
             worker.WorkerId = hello.WorkerId;
             worker.maxValueBytes = hello.MaxValueBytes;
             worker.maxKeyLength = hello.MaxKeyLength > 0 ? hello.MaxKeyLength : int.MaxValue;
@@ -326,7 +328,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <inheritdoc/>
     public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
     {
-        this.ThrowIfInvalidKey(key);
+        this.ThrowIfInvalidKey(key, checkLength: false);
         return this.ObserveCore(key, prefix: false, fromVersion);
     }
 
@@ -335,7 +337,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         ArgumentNullException.ThrowIfNull(prefix);
         InputRules.ThrowIfNotUtf16(prefix, nameof(prefix));
-        this.ThrowIfTooLong(prefix);
         return this.ObserveCore(prefix, prefix: true, fromVersion);
     }
 
@@ -450,6 +451,13 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             {
                 // As every other call of a disposed worker fails: through the observer, as a lost connection does.
                 observer.OnError(new ObjectDisposedException(this.GetType().FullName));
+                return Disposable.Empty;
+            }
+
+            if (keyOrPrefix.Length > this.maxKeyLength)
+            {
+                // Through the observer, as the master's refusal of it would come (and as master.Store refuses it).
+                observer.OnError(TooLong(keyOrPrefix, this.maxKeyLength));
                 return Disposable.Empty;
             }
 
@@ -581,24 +589,22 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     }
 
     /// <summary>Refuses, before anything travels, a key (or lock name) the master would refuse or could not receive unchanged.</summary>
-    private void ThrowIfInvalidKey(string key, string parameterName = "key")
+    /// <param name="key">The key or lock name.</param>
+    /// <param name="parameterName">The argument's name, "key" or "name".</param>
+    /// <param name="checkLength">Whether a key longer than the master's MaxKeyLength is refused here (a subscription refuses it through its observer; a lock name is not a key).</param>
+    private void ThrowIfInvalidKey(string key, string parameterName = "key", bool checkLength = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(key, parameterName);
         InputRules.ThrowIfNotUtf16(key, parameterName);
-        if (parameterName == "key")
+        if (checkLength && parameterName == "key" && key.Length > this.maxKeyLength)
         {
-            this.ThrowIfTooLong(key);
+            throw TooLong(key, this.maxKeyLength);
         }
     }
 
-    /// <summary>Refuses a key or prefix longer than the master's MaxKeyLength, as the master would.</summary>
-    private void ThrowIfTooLong(string keyOrPrefix)
-    {
-        if (keyOrPrefix.Length > this.maxKeyLength)
-        {
-            throw new SharedMemoryLimitExceededException(keyOrPrefix, nameof(SharedMemoryOptions.MaxKeyLength), this.maxKeyLength, keyOrPrefix.Length);
-        }
-    }
+    /// <summary>A key or prefix longer than the master's MaxKeyLength, refused as the master would refuse it.</summary>
+    private static SharedMemoryLimitExceededException TooLong(string keyOrPrefix, int maxKeyLength) =>
+        new(keyOrPrefix, nameof(SharedMemoryOptions.MaxKeyLength), maxKeyLength, keyOrPrefix.Length);
 
     /// <summary>Reads the result of a <c>get</c> (<see cref="EntryMessage{T}"/>), naming the key when its value cannot be read as the caller's type.</summary>
     private static StoreEntry<T>? ReadEntry<T>(string key, JsonElement result, JsonTypeInfo<T> jsonTypeInfo)
