@@ -159,6 +159,7 @@ public interface ISharedStore
     /// <returns>The held lock: dispose it to release it.</returns>
     /// <exception cref="ArgumentException"><paramref name="name"/> is null or empty.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException"><paramref name="name"/> is longer than the master's MaxKeyLength.</exception>
     /// <exception cref="TimeoutException">The lock was not granted within <paramref name="timeout"/>.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>

@@ -77,6 +77,7 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         Assert.Equal((nameof(SharedMemoryOptions.MaxKeyLength), 100L, 101L), (refused.LimitName, refused.Limit, refused.Actual));
         await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.SetAsync(tooLong, 1, this.TimeoutToken));
         await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.DeleteAsync(tooLong, this.TimeoutToken));
+        await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await worker.AcquireLockAsync(tooLong, TimeSpan.Zero, this.TimeoutToken));
         await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(() => worker.ObservePrefix(tooLong).ToTask(this.TimeoutToken));
         await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(() => worker.Observe(tooLong).ToTask(this.TimeoutToken));
         await worker.SetAsync(new string('k', 100), 1, this.TimeoutToken);

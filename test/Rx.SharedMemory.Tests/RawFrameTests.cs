@@ -163,6 +163,25 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
     }
 
     [Fact]
+    public async Task ALockNameLongerThanMaxKeyLength_Is32010_NamingTheLimit_AndOneAsLongIsGranted()
+    {
+        string longest = new('n', 128);
+        byte[] frames =
+        [
+            .. Frame($$"""{"jsonrpc":"2.0","id":60,"method":"lock","params":["{{longest}}x",0]}"""),
+            .. Frame($$"""{"jsonrpc":"2.0","id":61,"method":"lock","params":["{{longest}}",0]}"""),
+        ];
+
+        var (outcome, replies) = await this.SendAsync(frames);
+
+        var error = Error(Reply(replies, 60));
+        Assert.Equal(-32010, error.GetProperty("code").GetInt32());
+        Assert.Equal(("MaxKeyLength", 128, 129), (error.GetProperty("data").GetProperty("limitName").GetString(), error.GetProperty("data").GetProperty("limit").GetInt32(), error.GetProperty("data").GetProperty("actual").GetInt32()));
+        Assert.True(Reply(replies, 61).GetProperty("result").GetInt64() > 0);
+        Assert.Equal("Answered", outcome);
+    }
+
+    [Fact]
     public async Task LockTimeouts_PastWhatATimerOrATimeSpanHolds_WaitWithoutEnd_AndACancelledWaitIsAnswered32800()
     {
         byte[] frames =

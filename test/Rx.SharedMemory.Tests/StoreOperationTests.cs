@@ -137,6 +137,15 @@ public abstract class StoreOperationTests(TestEngine engine) : WorkerProcessTest
     }
 
     [Fact]
+    public async Task ALockNameLongerThanMaxKeyLength_IsRefusedThroughTheTask_NamingTheLimit()
+    {
+        int longest = new SharedMemoryOptions().MaxKeyLength;
+        var refused = await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(async () => await this.Master.Store.AcquireLockAsync(new string('n', longest + 1), TimeSpan.Zero, this.TimeoutToken));
+        Assert.Equal((nameof(SharedMemoryOptions.MaxKeyLength), (long)longest, (long)longest + 1), (refused.LimitName, refused.Limit, refused.Actual));
+        await using var granted = await this.Master.Store.AcquireLockAsync(new string('n', longest), TimeSpan.Zero, this.TimeoutToken);
+    }
+
+    [Fact]
     public async Task ANegativeLockTimeout_IsRefusedThroughTheTask_AndLeavesTheLockAsItWas()
     {
         var store = this.Master.Store;

@@ -156,6 +156,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
 
         // As a worker refuses it: zero or more (a negative one was granted on a free lock, and queued a waiter on a held one).
         ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
+        InputRules.ThrowIfBadLockName(name, this.options.MaxKeyLength);
         using var activity = StoreActivities.StartLocal(RpcMethods.Lock);
         try
         {

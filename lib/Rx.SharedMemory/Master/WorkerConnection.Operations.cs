@@ -185,12 +185,7 @@ internal sealed partial class WorkerConnection
     public async Task<long> LockAsync(string name, double timeoutMs, CancellationToken cancellationToken)
     {
         this.Greeted();
-        if (string.IsNullOrEmpty(name))
-        {
-            throw new ArgumentException("A lock name must be a non-empty string.", nameof(name));
-        }
-
-        InputRules.ThrowIfNotUtf16(name, nameof(name));
+        InputRules.ThrowIfBadLockName(name, this.options.MaxKeyLength);
 
         if (!(timeoutMs >= 0))
         {

@@ -49,6 +49,26 @@ internal static class InputRules
     }
 
     /// <summary>
+    /// Refuses a lock name that is empty, not valid UTF-16, or longer than keys may be (<see cref="SharedMemoryOptions.MaxKeyLength"/>):
+    /// a name is not a key, but one of any length would make a request the master may not read.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is empty or not valid UTF-16.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException">The name is longer than <paramref name="maxLength"/>; it names the limit.</exception>
+    public static void ThrowIfBadLockName(string name, int maxLength)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new ArgumentException("A lock name must be a non-empty string.", nameof(name));
+        }
+
+        ThrowIfNotUtf16(name, nameof(name));
+        if (name.Length > maxLength)
+        {
+            throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxKeyLength), maxLength, name.Length);
+        }
+    }
+
+    /// <summary>
     /// Refuses a value one of whose strings (or property names) escapes a lone surrogate, such as <c>"\ud800"</c>: valid
     /// JSON, which a worker in another language can write, but System.Text.Json cannot read it as text, so no .NET worker
     /// could read the value back.

@@ -310,7 +310,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <inheritdoc/>
     public async ValueTask<IAsyncDisposable> AcquireLockAsync(string name, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        this.ThrowIfInvalidKey(name, nameof(name));
+        InputRules.ThrowIfBadLockName(name, this.maxKeyLength);
         ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
         long token = await this.InvokeAsync<long>(RpcMethods.Lock, [name, timeout.TotalMilliseconds], cancellationToken).ConfigureAwait(false);
         return new RemoteLock(this, name, token);
@@ -588,15 +588,14 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         }
     }
 
-    /// <summary>Refuses, before anything travels, a key (or lock name) the master would refuse or could not receive unchanged.</summary>
-    /// <param name="key">The key or lock name.</param>
-    /// <param name="parameterName">The argument's name, "key" or "name".</param>
-    /// <param name="checkLength">Whether a key longer than the master's MaxKeyLength is refused here (a subscription refuses it through its observer; a lock name is not a key).</param>
-    private void ThrowIfInvalidKey(string key, string parameterName = "key", bool checkLength = true)
+    /// <summary>Refuses, before anything travels, a key the master would refuse or could not receive unchanged.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="checkLength">Whether a key longer than the master's MaxKeyLength is refused here (a subscription refuses it through its observer).</param>
+    private void ThrowIfInvalidKey(string key, bool checkLength = true)
     {
-        ArgumentException.ThrowIfNullOrEmpty(key, parameterName);
-        InputRules.ThrowIfNotUtf16(key, parameterName);
-        if (checkLength && parameterName == "key" && key.Length > this.maxKeyLength)
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        InputRules.ThrowIfNotUtf16(key, nameof(key));
+        if (checkLength && key.Length > this.maxKeyLength)
         {
             throw TooLong(key, this.maxKeyLength);
         }
