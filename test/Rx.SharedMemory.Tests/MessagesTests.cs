@@ -91,11 +91,8 @@ public sealed class MessagesTests : WorkerProcessTestBase
     [Fact]
     public async Task AWorkersSend_RefusesANullJsonTypeInfo_AndWritesNothingOnACanceledToken()
     {
-        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
-        var master = new RawPeer(masterEnd);
-        var connecting = SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
-        await master.AnswerAsync(new("hello", PinnedRequests.Hello, """{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":1048576,"features":["batch","messages"]}"""), this.TimeoutToken);
-        await using var worker = await connecting;
+        var (connected, master) = await RawPeer.ConnectWorkerAsync("""["batch","messages"]""", this.TimeoutToken);
+        await using var worker = connected;
         using var canceled = new CancellationTokenSource();
         await canceled.CancelAsync();
         var contract = ReadingJsonContext.Default.Reading;
@@ -320,11 +317,7 @@ public sealed class MessagesTests : WorkerProcessTestBase
     [Fact]
     public async Task AfterTheWorkerIsDisposed_ItsSendFails_AndItsMessagesComplete()
     {
-        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
-        var master = new RawPeer(masterEnd);
-        var connecting = SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
-        await master.AnswerAsync(new("hello", PinnedRequests.Hello, """{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":1048576,"features":["messages"]}"""), this.TimeoutToken);
-        var worker = await connecting;
+        var (worker, _) = await RawPeer.ConnectWorkerAsync("""["messages"]""", this.TimeoutToken);
         var completed = worker.Messages.LastOrDefaultAsync().ToTask(this.TimeoutToken);
 
         await worker.DisposeAsync();
@@ -336,11 +329,8 @@ public sealed class MessagesTests : WorkerProcessTestBase
     [Fact]
     public async Task TheMessageNotification_IsPinned_BothWays()
     {
-        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
-        var master = new RawPeer(masterEnd);
-        var connecting = SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
-        await master.AnswerAsync(new("hello", PinnedRequests.Hello, """{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":1048576,"features":["batch","messages"]}"""), this.TimeoutToken);
-        await using var worker = await connecting;
+        var (connected, master) = await RawPeer.ConnectWorkerAsync("""["batch","messages"]""", this.TimeoutToken);
+        await using var worker = connected;
 
         // Worker to master: a notification, its params an object with the message's JSON as the worker serializes values.
         await worker.SendAsync(new { Job = "a", Tries = new[] { 1, 2 } }, this.TimeoutToken);

@@ -13,6 +13,21 @@ internal sealed class RawPeer(Stream stream)
     private static readonly byte[] EndOfHeaders = "\r\n\r\n"u8.ToArray();
     private long nextId;
 
+    /// <summary>
+    /// Connects a worker to a raw master that answers its <c>hello</c> (worker 1, the default limits) listing
+    /// <paramref name="features"/>, a JSON array, or none when null.
+    /// </summary>
+    /// <returns>The connected worker (the caller disposes it) and the master's end.</returns>
+    public static async Task<(SharedMemoryWorker Worker, RawPeer Master)> ConnectWorkerAsync(string? features, CancellationToken cancellationToken)
+    {
+        var (workerEnd, masterEnd) = Nerdbank.Streams.FullDuplexStream.CreatePair();
+        var master = new RawPeer(masterEnd);
+        var connecting = SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, cancellationToken);
+        string listed = features is null ? string.Empty : $",\"features\":{features}";
+        await master.AnswerAsync(new("hello", PinnedRequests.Hello, $"{{\"protocolVersion\":1,\"workerId\":1,\"maxKeyLength\":1024,\"maxValueBytes\":1048576{listed}}}"), cancellationToken);
+        return (await connecting, master);
+    }
+
     /// <summary>Reads the next message.</summary>
     public async Task<JsonElement> ReadAsync(CancellationToken cancellationToken)
     {

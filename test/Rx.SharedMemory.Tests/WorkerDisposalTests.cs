@@ -1,6 +1,5 @@
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
-using Nerdbank.Streams;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -15,11 +14,7 @@ public sealed class WorkerDisposalTests : TestBase
     [Fact]
     public async Task ASubscriptionWhoseRequestIsUnansweredAtDisposal_Completes()
     {
-        var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
-        var master = new RawPeer(masterEnd);
-        var connecting = SharedMemoryWorker.ConnectAsync(workerEnd, workerEnd, loggerFactory: null, this.TimeoutToken);
-        await master.AnswerAsync(new("hello", PinnedRequests.Hello, """{"protocolVersion":1,"workerId":1,"maxKeyLength":1024,"maxValueBytes":1048576,"features":["batch"]}"""), this.TimeoutToken);
-        var worker = await connecting;
+        var (worker, master) = await RawPeer.ConnectWorkerAsync("""["batch"]""", this.TimeoutToken);
 
         var ended = worker.Observe("k").Materialize().LastAsync().ToTask(this.TimeoutToken);
         var request = await master.ReadAsync(this.TimeoutToken);
