@@ -62,11 +62,22 @@ internal static class InputRules
         }
 
         ThrowIfNotUtf16(name, nameof(name));
-        if (name.Length > maxLength)
+        ThrowIfTooLong(name, maxLength);
+    }
+
+    /// <summary>Refuses a key, prefix or lock name longer than <paramref name="maxLength"/>, the master's <see cref="SharedMemoryOptions.MaxKeyLength"/>.</summary>
+    /// <exception cref="SharedMemoryLimitExceededException">It is longer; the exception names it and the limit.</exception>
+    public static void ThrowIfTooLong(string keyOrName, int maxLength)
+    {
+        if (TooLong(keyOrName, maxLength) is { } refused)
         {
-            throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxKeyLength), maxLength, name.Length);
+            throw refused;
         }
     }
+
+    /// <summary>The refusal of a key, prefix or lock name longer than <paramref name="maxLength"/>, or null when it fits.</summary>
+    public static SharedMemoryLimitExceededException? TooLong(string keyOrName, int maxLength) =>
+        keyOrName.Length > maxLength ? new(keyOrName, nameof(SharedMemoryOptions.MaxKeyLength), maxLength, keyOrName.Length) : null;
 
     /// <summary>
     /// Refuses a value one of whose strings (or property names) escapes a lone surrogate, such as <c>"\ud800"</c>: valid

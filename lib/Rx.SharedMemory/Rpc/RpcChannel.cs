@@ -120,12 +120,12 @@ internal static class RpcChannel
         {
             // StreamJsonRpc answers arguments it cannot bind (-32602) itself, with the exceptions that said why, their
             // types and stack traces, as data: the protocol's errors carry no data but a limit's (docs/protocol.md).
-            // Its message names the master's operations by their compiler-made .NET names; those go too.
             if (message is StreamJsonRpc.Protocol.JsonRpcError { Error: { Data: not null and not LimitErrorData } error })
             {
                 error.Data = null;
             }
 
+            // Its message names the master's operations by their compiler-made .NET names; those go too.
             if (message is StreamJsonRpc.Protocol.JsonRpcError { Error: { Code: StreamJsonRpc.Protocol.JsonRpcErrorCode.InvalidParams, Message: { } said } invalid })
             {
                 invalid.Message = RpcErrors.PlainInvalidParams(said);

@@ -31,10 +31,7 @@ internal sealed class StoreLimits(SharedMemoryOptions options)
 
         InputRules.ThrowIfNotUtf16(key, nameof(key));
 
-        if (key.Length > options.MaxKeyLength)
-        {
-            throw new SharedMemoryLimitExceededException(key, nameof(SharedMemoryOptions.MaxKeyLength), options.MaxKeyLength, key.Length);
-        }
+        InputRules.ThrowIfTooLong(key, options.MaxKeyLength);
     }
 
     public void ValidateSubscription(StoreSubscription subscription)
@@ -45,10 +42,7 @@ internal sealed class StoreLimits(SharedMemoryOptions options)
             return;
         }
 
-        if (subscription.KeyOrPrefix.Length > options.MaxKeyLength)
-        {
-            throw new SharedMemoryLimitExceededException(subscription.KeyOrPrefix, nameof(SharedMemoryOptions.MaxKeyLength), options.MaxKeyLength, subscription.KeyOrPrefix.Length);
-        }
+        InputRules.ThrowIfTooLong(subscription.KeyOrPrefix, options.MaxKeyLength);
 
         InputRules.ThrowIfNotUtf16(subscription.KeyOrPrefix, "prefix");
     }

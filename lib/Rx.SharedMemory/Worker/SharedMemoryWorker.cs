@@ -454,10 +454,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
                 return Disposable.Empty;
             }
 
-            if (keyOrPrefix.Length > this.maxKeyLength)
+            if (InputRules.TooLong(keyOrPrefix, this.maxKeyLength) is { } tooLong)
             {
                 // Through the observer, as the master's refusal of it would come (and as master.Store refuses it).
-                observer.OnError(TooLong(keyOrPrefix, this.maxKeyLength));
+                observer.OnError(tooLong);
                 return Disposable.Empty;
             }
 
@@ -595,15 +595,11 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         InputRules.ThrowIfNotUtf16(key, nameof(key));
-        if (checkLength && key.Length > this.maxKeyLength)
+        if (checkLength)
         {
-            throw TooLong(key, this.maxKeyLength);
+            InputRules.ThrowIfTooLong(key, this.maxKeyLength);
         }
     }
-
-    /// <summary>A key or prefix longer than the master's MaxKeyLength, refused as the master would refuse it.</summary>
-    private static SharedMemoryLimitExceededException TooLong(string keyOrPrefix, int maxKeyLength) =>
-        new(keyOrPrefix, nameof(SharedMemoryOptions.MaxKeyLength), maxKeyLength, keyOrPrefix.Length);
 
     /// <summary>Reads the result of a <c>get</c> (<see cref="EntryMessage{T}"/>), naming the key when its value cannot be read as the caller's type.</summary>
     private static StoreEntry<T>? ReadEntry<T>(string key, JsonElement result, JsonTypeInfo<T> jsonTypeInfo)
