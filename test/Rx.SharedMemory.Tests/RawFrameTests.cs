@@ -115,7 +115,8 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
             .. Frame("""{"jsonrpc":"2.0","id":32,"method":"batch","params":[[["set","lone/batch",["x","\ud800"]],["set","pair","\ud83d\ude00"]]]}"""),
         ];
 
-        var (outcome, replies) = await this.SendAsync(frames, master: master);
+        // Awaited by id: a Redis master answers a write when Redis does, which can be after the probe's answer.
+        var (outcome, replies) = await this.SendAsync(frames, master: master, awaitIds: "30,31,32");
 
         foreach (var (error, key) in new[] { (Error(Reply(replies, 30)), "lone"), (Error(Reply(replies, 31)), "lone/name"), (Reply(replies, 32).GetProperty("result")[0].GetProperty("error"), "lone/batch") })
         {
