@@ -34,13 +34,17 @@ internal static class RedisScripts
         local P
         local LOG_CAPACITY, LOG_MAX_BYTES, MAX_ENTRIES, MAX_BYTES, NO_EVICTION, BOUNDED, EVICTS
         local ARGV
-        local SET, DELETED, EXPIRED, EVICTED = 0, 1, 2, 3
+        -- Kinds as the log stores them: strings, since Lua turns a number into text through sprintf at every use.
+        local SET, DELETED, EXPIRED, EVICTED = '0', '1', '2', '3'
         -- While a batch runs (the Batch function): its time, read once; the first and last versions it committed; the
         -- bytes its log entries added. The version counter, the log's bytes and its trimming are written once, and the
         -- wake-up published once, at its end (finish_batch), with the news of its changes while they fit (BATCH_NEWS, its
-        -- parts, or nil past NEWS_MAX_CHANGES or NEWS_MAX_BYTES). BATCH_NOW is nil outside a batch (setup clears them all
-        -- at the start of every function).
-        local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES
+        -- parts, or nil past NEWS_MAX_CHANGES or NEWS_MAX_BYTES). The store's bytes and its use counter are read when
+        -- first needed and written once at the end (BATCH_BYTES, BATCH_USES; nil until read). BATCH_NOW is nil outside a
+        -- batch (setup clears them all at the start of every function).
+        local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES, BATCH_BYTES, BATCH_USES
+        -- The last time turned into text, and its text: a batch's writes share one time.
+        local TIME_N, TIME_S
 
         -- The most bytes and changes a wake-up carries: past either, a wake-up is the last version alone, and the
         -- masters' readers read the changes from the log. Few changes: for many (a large batch), one read of the log
@@ -49,7 +53,7 @@ internal static class RedisScripts
 
         -- Every function starts here: the store's tag and bounds, for the helpers below (a function runs alone in Redis).
         local function setup(keys, args)
-          BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES = nil, nil, nil, 0, {'='}, 1
+          BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES, BATCH_BYTES, BATCH_USES = nil, nil, nil, 0, {'='}, 1, nil, nil
           ARGV = args
           P = keys[1] .. ':'
           LOG_CAPACITY, LOG_MAX_BYTES = tonumber(args[1]), tonumber(args[2])
@@ -63,6 +67,34 @@ internal static class RedisScripts
           if BATCH_NOW then return BATCH_NOW end
           local t = redis.call('TIME')
           return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+
+        local function time_text(now)
+          if now ~= TIME_N then TIME_N, TIME_S = now, tostring(now) end
+          return TIME_S
+        end
+
+        -- The store's bytes (keys and values), and a change of them: in a batch, kept here and written at its end.
+        local function store_bytes()
+          if BATCH_BYTES then return BATCH_BYTES end
+          local bytes = tonumber(redis.call('GET', P .. 'bytes') or '0')
+          if BATCH_NOW then BATCH_BYTES = bytes end
+          return bytes
+        end
+
+        local function add_bytes(delta)
+          if BATCH_NOW then
+            BATCH_BYTES = store_bytes() + delta
+          else
+            redis.call('INCRBY', P .. 'bytes', delta)
+          end
+        end
+
+        -- The next value of the use counter, which orders keys by last use for eviction; in a batch, as store_bytes.
+        local function next_use()
+          if not BATCH_NOW then return redis.call('INCR', P .. 'uses') end
+          BATCH_USES = (BATCH_USES or tonumber(redis.call('GET', P .. 'uses') or '0')) + 1
+          return BATCH_USES
         end
 
         local function entry_size(fields)
@@ -94,7 +126,9 @@ internal static class RedisScripts
               length = length - 1
             end
             if #ids == 0 then break end
-            redis.call('XDEL', P .. 'log', unpack(ids))
+            -- The oldest entries, up to the last to go: XTRIM drops whole nodes of the stream, where XDEL of each id
+            -- cost Redis about 4 µs an entry.
+            redis.call('XTRIM', P .. 'log', 'MINID', '=', (tonumber(string.match(ids[#ids], '^(%d+)')) + 1) .. '-0')
             redis.call('DECRBY', P .. 'logbytes', freed)
           end
         end
@@ -130,11 +164,12 @@ internal static class RedisScripts
           else
             v = redis.call('INCR', P .. 'version')
           end
-          local fields = {'k', key, 't', kind, 's', now}
+          local vs = tostring(v)
+          local fields = {'k', key, 't', kind, 's', time_text(now)}
           if value then fields[#fields + 1] = 'v'; fields[#fields + 1] = value end
           if deadline > 0 then fields[#fields + 1] = 'd'; fields[#fields + 1] = deadline end
           if trace and trace ~= '' then fields[#fields + 1] = 'p'; fields[#fields + 1] = trace end
-          redis.call('XADD', P .. 'log', v .. '-0', unpack(fields))
+          redis.call('XADD', P .. 'log', vs .. '-0', unpack(fields))
           local size = entry_size(fields)
           -- Its news, where it fits what the wake-up has room for (size, a part of it, tells a large value at once).
           local room = NEWS_MAX_BYTES - 1
@@ -157,19 +192,23 @@ internal static class RedisScripts
             else
               BATCH_NEWS = nil
             end
-            return v
+            return v, vs
           end
           trim_if_over(redis.call('INCRBY', P .. 'logbytes', size))
           if told then
             redis.call('PUBLISH', P .. 'changes', '=' .. told)
           else
-            redis.call('PUBLISH', P .. 'changes', v)
+            redis.call('PUBLISH', P .. 'changes', vs)
           end
-          return v
+          return v, vs
         end
 
-        -- The end of a batch that committed: what its commits left to it, in the order a commit does it.
+        -- The end of a batch: the counters it kept; then, where it committed, what its commits left to it, in the order a
+        -- commit does it.
         local function finish_batch()
+          if BATCH_BYTES then redis.call('SET', P .. 'bytes', BATCH_BYTES) end
+          if BATCH_USES then redis.call('SET', P .. 'uses', BATCH_USES) end
+          if not BATCH_FIRST then return end
           redis.call('SET', P .. 'version', BATCH_LAST)
           trim_if_over(redis.call('INCRBY', P .. 'logbytes', BATCH_LOGBYTES))
           if BATCH_NEWS then
@@ -207,7 +246,7 @@ internal static class RedisScripts
           redis.call('ZREM', P .. 'lru', key)
           if s.deadline > 0 then redis.call('ZREM', P .. 'deadlines', key) end
           if s.owned then redis.call('HDEL', P .. 'owners', key) end
-          redis.call('DECRBY', P .. 'bytes', #key + s.length)
+          add_bytes(-(#key + s.length))
           return commit(key, kind, nil, now, 0, trace)
         end
 
@@ -249,7 +288,7 @@ internal static class RedisScripts
           -- Each count is read only where it has a bound.
           local entries, bytes = 0, 0
           if MAX_ENTRIES >= 0 then entries = redis.call('HLEN', P .. 'values') + (old and 0 or 1) end
-          if MAX_BYTES >= 0 then bytes = tonumber(redis.call('GET', P .. 'bytes') or '0') - (old and (#key + old.length) or 0) + size end
+          if MAX_BYTES >= 0 then bytes = store_bytes() - (old and (#key + old.length) or 0) + size end
           if not exceeded(entries, bytes) then return nil end
           if NO_EVICTION then
             if MAX_ENTRIES >= 0 and entries > MAX_ENTRIES then return {-1, 'MaxEntries', MAX_ENTRIES, entries} end
@@ -271,7 +310,7 @@ internal static class RedisScripts
         end
 
         local function touch(key)
-          if EVICTS then redis.call('ZADD', P .. 'lru', redis.call('INCR', P .. 'uses'), key) end
+          if EVICTS then redis.call('ZADD', P .. 'lru', next_use(), key) end
         end
 
         -- Writes a value over the key's entry old (nil: absent); ttl in ms (0: none), owner '' for none, trace the
@@ -285,14 +324,16 @@ internal static class RedisScripts
           end
           local deadline = 0
           if ttl > 0 then deadline = now + ttl end
-          local v = commit(key, SET, value, now, deadline, trace)
-          local owned = '0'
-          if owner ~= '' then owned = '1' end
+          local v, vs = commit(key, SET, value, now, deadline, trace)
+          local owned = ',0,'
+          if owner ~= '' then owned = ',1,' end
+          local d = '0'
+          if deadline > 0 then d = tostring(deadline) end
           redis.call('HSET', P .. 'values', key, value)
-          redis.call('HSET', P .. 'meta', key, v .. ',' .. now .. ',' .. deadline .. ',' .. owned .. ',' .. #value)
+          redis.call('HSET', P .. 'meta', key, vs .. ',' .. time_text(now) .. ',' .. d .. owned .. #value)
           if not old then redis.call('ZADD', P .. 'keys', 0, key) end
           local grown = size - (old and (#key + old.length) or 0)
-          if grown ~= 0 then redis.call('INCRBY', P .. 'bytes', grown) end
+          if grown ~= 0 then add_bytes(grown) end
           touch(key)
           if deadline > 0 then
             redis.call('ZADD', P .. 'deadlines', deadline, key)
@@ -455,7 +496,7 @@ internal static class RedisScripts
             return {expire_due(now), now}
             """),
         (nameof(Size), """
-            return {redis.call('HLEN', P .. 'values'), tonumber(redis.call('GET', P .. 'bytes') or '0'), redis.call('XLEN', P .. 'log')}
+            return {redis.call('HLEN', P .. 'values'), store_bytes(), redis.call('XLEN', P .. 'log')}
             """),
         (nameof(SnapshotKey), """
             local now = now_ms()
@@ -630,8 +671,8 @@ internal static class RedisScripts
         if BATCH_FIRST then
           -- Read before the log is trimmed: a batch of more writes than the log holds still hands its own out.
           entries = log_after(from, BATCH_FIRST, BATCH_LAST, 1048576)
-          finish_batch()
         end
+        finish_batch()
         return {results, entries, failures}
         """;
 

@@ -84,6 +84,74 @@ public sealed class RedisBatchTests : TestBase
         }
     }
 
+    [Theory]
+    [InlineData(3, null)]
+    [InlineData(null, 33L)]
+    public async Task ABatchThatEvicts_EvictsWhatTheSameCallsAloneWould_AndLeavesTheSameBytesAndUses(int? maxEntries, long? maxBytes)
+    {
+        // A batch keeps the store's bytes and its use counter as it goes and writes them once, at its end: each eviction
+        // in it must still see the uses and bytes of the calls before it. Keys of one byte, values of ten: 33 bytes hold three.
+        var options = new SharedMemoryOptions { MaxEntries = maxEntries, MaxBytes = maxBytes };
+        var batched = NewRedisStore();
+        var alone = NewRedisStore();
+        using var inBatch = await RedisEngine.ConnectAsync(batched, options, NullLogger.Instance, this.TimeoutToken);
+        using var oneByOne = await RedisEngine.ConnectAsync(alone, options, NullLogger.Instance, this.TimeoutToken);
+        byte[] value = "\"abcdefgh\""u8.ToArray();
+        foreach (var engine in (RedisEngine[])[inBatch, oneByOne])
+        {
+            foreach (var key in (string[])["a", "b", "c"])
+            {
+                await engine.SetAsync(key, value, null, 0, null, this.TimeoutToken);
+            }
+        }
+
+        // Least recently used first: b goes for d, a for e, d for a again; c's deletion makes room for f; a goes for g.
+        (char Call, string Key)[] calls = [('g', "a"), ('s', "d"), ('g', "c"), ('s', "e"), ('s', "a"), ('g', "d"), ('d', "c"), ('s', "f"), ('g', "e"), ('s', "g")];
+        async Task RunAsync(RedisEngine engine, (char Call, string Key) call)
+        {
+            switch (call.Call)
+            {
+                case 's':
+                    await engine.SetAsync(call.Key, value, null, 0, null, this.TimeoutToken);
+                    break;
+                case 'd':
+                    await engine.DeleteAsync(call.Key, null, this.TimeoutToken);
+                    break;
+                default:
+                    await engine.GetAsync(call.Key, this.TimeoutToken);
+                    break;
+            }
+        }
+
+        var sent = SentCalls.Record(inBatch);
+        Task[] running;
+        using (inBatch.BeginBatch())
+        {
+            running = [.. calls.Select(call => RunAsync(inBatch, call))];
+        }
+
+        await Task.WhenAll(running).WaitAsync(this.TimeoutToken);
+        Assert.Equal([RedisScripts.Batch], sent.Made);
+        foreach (var call in calls)
+        {
+            await RunAsync(oneByOne, call);
+        }
+
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(RedisServer.Shared.Configuration);
+        var db = redis.GetDatabase();
+        async Task<(string Keys, long Bytes, long Uses, string Order)> StateOfAsync(RedisStoreOptions where)
+        {
+            string tag = $"{{{where.StoreName}}}";
+            var keys = (await db.HashKeysAsync($"{tag}:values")).Select(k => (string)k!).Order(StringComparer.Ordinal);
+            var order = (await db.SortedSetRangeByRankAsync($"{tag}:lru")).Select(k => (string)k!);
+            return (string.Join(",", keys), (long)await db.StringGetAsync($"{tag}:bytes"), (long)await db.StringGetAsync($"{tag}:uses"), string.Join(",", order));
+        }
+
+        var expected = await StateOfAsync(alone);
+        Assert.Equal(("e,f,g", 33L, 11L, "f,e,g"), expected);
+        Assert.Equal(expected, await StateOfAsync(batched));
+    }
+
     [Fact]
     public async Task ACallThatFailsInRedis_FailsAlone_AndTheCallsAroundItInItsBatchCommit()
     {
