@@ -499,8 +499,17 @@ internal sealed class RedisEngine : IStoreEngine
     /// <summary>An owner as the store names it across masters: <c>m{master}/w{worker}</c>, worker 0 being the master itself.</summary>
     private string OwnerName(long owner) => $"m{this.MasterId}/w{owner}";
 
-    /// <summary>The owner of an ephemeral key; '' for a key that no one owns (owner 0).</summary>
-    private string EphemeralOwner(long owner) => owner == 0 ? string.Empty : this.OwnerName(owner);
+    /// <summary>
+    /// The owner of an ephemeral key; '' for none (owner 0). The master's own keys (its <c>Store</c>'s, or a
+    /// <see cref="RedisSharedStore"/>'s) are held by the name its locks are, so that its leaving, its lease or the
+    /// store's disposal deletes them, since the store outlives the master.
+    /// </summary>
+    private string EphemeralOwner(long owner) => owner switch
+    {
+        0 => string.Empty,
+        IStoreEngine.MasterEphemeralOwner => this.OwnerName(0),
+        _ => this.OwnerName(owner),
+    };
 
     private async Task ExpireAsync()
     {

@@ -14,7 +14,8 @@ public sealed record SetOptions
     /// Gets a value indicating whether the key is deleted (and the deletion published) when the worker that wrote it
     /// disconnects or dies. A later set or compare-and-set by anyone else, or one that is not ephemeral, takes the key
     /// over; an increment keeps the key's owner, as it keeps its time to live. Keys the master writes itself live as
-    /// long as the master.
+    /// long as the master: with a store kept elsewhere (Redis), they are deleted when it is disposed, or once its lease
+    /// runs out if it dies, as a store connected without a master deletes its own.
     /// </summary>
     public bool Ephemeral { get; init; }
 

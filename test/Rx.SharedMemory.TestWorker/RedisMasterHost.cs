@@ -4,7 +4,7 @@ namespace Rx.SharedMemory.TestWorker;
 
 /// <summary>
 /// redis-master CONFIGURATION STORE KEY LOCK WORKER-REPORT [SEED]: a master on the store kept in Redis that holds LOCK itself and
-/// spawns a worker (this program, scenario "ephemeral") that writes KEY as ephemeral; with SEED, a second worker
+/// spawns a worker (this program, scenario "ephemeral") that writes KEY as ephemeral, and writes KEY/master as ephemeral itself; with SEED, a second worker
 /// writes random keys without end (scenario "tolerant-writer"); then it waits to be killed. Its report says "ready"
 /// once LOCK and KEY are held (and the writer has started).
 /// </summary>
@@ -28,6 +28,9 @@ internal static class RedisMasterHost
         var self = System.Reflection.Assembly.GetExecutingAssembly().Location;
         await master.SpawnWorkerAsync(WorkerStartInfo.ForAssembly(self, ["ephemeral", workerReport, key]), timeout.Token);
         await ephemeral.Task.WaitAsync(timeout.Token);
+
+        // One of its own: the store outlives the master, and its ephemeral keys must go with it as its workers' do.
+        await master.Store.SetAsync(key + "/master", 1, new SetOptions { Ephemeral = true }, timeout.Token);
         if (arguments.Length > 5)
         {
             await master.SpawnWorkerAsync(WorkerStartInfo.ForAssembly(self, ["tolerant-writer", workerReport + ".writer", arguments[5], int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture)]), timeout.Token);

@@ -58,7 +58,7 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
     }
 
     [Fact]
-    public async Task MasterKilledWithSigkill_ItsLockAndItsWorkersEphemeralKey_AreReleasedByTheSurvivor_WithinTheLease()
+    public async Task MasterKilledWithSigkill_ItsLockItsOwnAndItsWorkersEphemeralKeys_AreReleasedByTheSurvivor_WithinTheLease()
     {
         var store = this.RedisStore!;
         var ephemeral = this.Master.Store.Observe("held/key").Replay();
@@ -71,6 +71,9 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
         var (lockFreed, keyDeleted) = await this.KillAndTimeReleaseAsync(host, ephemeral, "held/lock");
         output.WriteLine($"lease {DeadLease.TotalSeconds} s: lock granted {lockFreed.TotalMilliseconds:F0} ms, ephemeral key deleted {keyDeleted.TotalMilliseconds:F0} ms after SIGKILL");
         Assert.Null(await this.Master.Store.GetEntryAsync<string>("held/key", this.TimeoutToken));
+
+        // The dead master's own ephemeral key went in the same release as its worker's.
+        Assert.Null(await this.Master.Store.GetEntryAsync<int>("held/key/master", this.TimeoutToken));
     }
 
     [Fact]
@@ -218,7 +221,7 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
 public sealed class RedisStoreTests : TestBase
 {
     [Fact]
-    public async Task ConnectedStore_SharesTheMastersStore_AndReleasesItsLockWhenDisposed()
+    public async Task ConnectedStore_SharesTheMastersStore_AndReleasesItsLockAndEphemeralKeysWhenDisposed()
     {
         var where = NewRedisStore();
         await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
@@ -231,6 +234,9 @@ public sealed class RedisStoreTests : TestBase
         var store = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
         long version = await store.SetAsync("shared", new[] { 0, 1, 2, 3 }, this.TimeoutToken);
         var held = await store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+        var ephemeral = master.Store.Observe("mine").Replay();
+        using var recordingEphemeral = ephemeral.Connect();
+        await store.SetAsync("mine", 1, new SetOptions { Ephemeral = true }, this.TimeoutToken);
 
         var read = await master.Store.GetAsync<int[]>("shared", this.TimeoutToken);
         Assert.Equal([0, 1, 2, 3], read!);
@@ -244,6 +250,10 @@ public sealed class RedisStoreTests : TestBase
         await store.DisposeAsync();
         await using var taken = await master.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => store.GetAsync<int[]>("shared", this.TimeoutToken).AsTask());
+
+        // Its ephemeral key went with it, as a change.
+        await ephemeral.FirstAsync(c => c.Kind == KeyChangeKind.Deleted).ToTask(this.TimeoutToken);
+        Assert.Null(await master.Store.GetEntryAsync<int>("mine", this.TimeoutToken));
     }
 
     [Fact]
@@ -259,19 +269,24 @@ public sealed class RedisStoreTests : TestBase
     }
 
     [Fact]
-    public async Task MasterDisposed_ReleasesItsOwnLock_AtOnce_NotWhenItsLeaseRunsOut()
+    public async Task MasterDisposed_ReleasesItsOwnLockAndEphemeralKeys_AtOnce_NotWhenItsLeaseRunsOut()
     {
         var where = NewRedisStore();
         await using var survivor = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
         var leaving = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
         await leaving.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+        await leaving.Store.SetAsync("mine", 1, new SetOptions { Ephemeral = true }, this.TimeoutToken);
+        await leaving.Store.SetAsync("kept", 1, this.TimeoutToken);
 
         await leaving.DisposeAsync();
         var waited = System.Diagnostics.Stopwatch.StartNew();
         await using var taken = await survivor.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(30), this.TimeoutToken);
 
-        // The lease (3 s) would free it later; leaving in order frees it at once.
+        // The lease (3 s) would free it later; leaving in order frees it at once, and deletes the master's own ephemeral
+        // keys, which the store would otherwise keep after it.
         Assert.True(waited.Elapsed < where.LeaseTime, $"the lock of a master that left in order was granted after {waited.Elapsed}");
+        Assert.Null(await survivor.Store.GetEntryAsync<int>("mine", this.TimeoutToken));
+        Assert.NotNull(await survivor.Store.GetEntryAsync<int>("kept", this.TimeoutToken));
     }
 
     [Theory]

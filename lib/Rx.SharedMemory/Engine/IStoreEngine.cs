@@ -19,6 +19,13 @@ namespace Rx.SharedMemory.Engine;
 /// </remarks>
 internal interface IStoreEngine : IDisposable
 {
+    /// <summary>
+    /// The owner of the keys the master writes itself as ephemeral; workers are numbered from 1, and 0 is none. They go
+    /// with the master: the embedded store with its process, a store kept elsewhere when the master leaves or its lease
+    /// runs out.
+    /// </summary>
+    const long MasterEphemeralOwner = -1;
+
     /// <summary>Gets the version of the last committed change.</summary>
     long Version { get; }
 
@@ -46,7 +53,7 @@ internal interface IStoreEngine : IDisposable
     /// <param name="key">The key.</param>
     /// <param name="utf8Json">The value as compact UTF-8 JSON; the engine may keep the array, so the caller must not change it.</param>
     /// <param name="timeToLive">When the key expires; null for never.</param>
-    /// <param name="owner">The owner that holds the key as ephemeral, or 0.</param>
+    /// <param name="owner">The owner that holds the key as ephemeral (a worker, or <see cref="MasterEphemeralOwner"/>), or 0 for none.</param>
     /// <param name="traceParent">
     /// The W3C <c>traceparent</c> of the operation that writes, which its change carries to the subscriptions it
     /// reaches; null for none. A change the engine makes itself (an expiry, an eviction, a release) carries none.

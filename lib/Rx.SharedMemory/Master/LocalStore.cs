@@ -34,6 +34,12 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     /// <summary>The owner of the locks the master takes itself; workers are numbered from 1.</summary>
     private const long MasterOwner = 0;
 
+    /// <summary>
+    /// The owner of the keys the master writes as ephemeral (<see cref="IStoreEngine.MasterEphemeralOwner"/>): the
+    /// embedded store ends with the master anyway; a store kept elsewhere deletes them when the master leaves or dies.
+    /// </summary>
+    private const long EphemeralOwner = IStoreEngine.MasterEphemeralOwner;
+
     // Where its subscriptions' conflations are counted; thread-safe.
     private readonly MasterMetrics metrics;
 
@@ -100,8 +106,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
         using var activity = StoreActivities.StartLocal(RpcMethods.Set);
         try
         {
-            // The master never disconnects from itself: its ephemeral keys live as long as it does.
-            return await this.SetCoreAsync(key, Serialize(key, value, jsonTypeInfo), options?.TimeToLive, cancellationToken).ConfigureAwait(false);
+            return await this.SetCoreAsync(key, Serialize(key, value, jsonTypeInfo), options, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (StoreActivities.Failed(activity, ex))
         {
@@ -124,7 +129,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
         {
             byte[] json = Serialize(key, value, jsonTypeInfo);
             bool mirrored = this.OwnWrites.Begin(key);
-            var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, 0, TraceParent.Current(), cancellationToken);
+            var call = this.engine.CompareAndSetAsync(key, expectedVersion, json, options?.TimeToLive, OwnerOf(options), TraceParent.Current(), cancellationToken);
             return await (mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, result) => own.CompareAndSet(key, json, result.Succeeded, result.Version)) : call).ConfigureAwait(false);
         }
         catch (Exception ex) when (StoreActivities.Failed(activity, ex))
@@ -236,10 +241,13 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
         }
     }
 
-    private ValueTask<long> SetCoreAsync(string key, byte[] json, TimeSpan? timeToLive, CancellationToken cancellationToken)
+    /// <summary>The owner a write of the master's gives its key: the master's own when it is ephemeral, else none.</summary>
+    private static long OwnerOf(SetOptions? options) => options is { Ephemeral: true } ? EphemeralOwner : 0;
+
+    private ValueTask<long> SetCoreAsync(string key, byte[] json, SetOptions? options, CancellationToken cancellationToken)
     {
         bool mirrored = this.OwnWrites.Begin(key);
-        var call = this.engine.SetAsync(key, json, timeToLive, 0, TraceParent.Current(), cancellationToken);
+        var call = this.engine.SetAsync(key, json, options?.TimeToLive, OwnerOf(options), TraceParent.Current(), cancellationToken);
         return mirrored ? this.OwnWrites.ReportAsync(key, call, (own, key, version) => own.Set(key, json, version)) : call;
     }
 
