@@ -107,6 +107,37 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
         Assert.Equal(3, await this.Master.Store.GetAsync<int>("k", this.TimeoutToken));
     }
 
+    [Fact]
+    public async Task WorkerKilledWhileRedisIsDown_ItsLockAndEphemeralKey_AreReleasedOnceRedisIsBack_BeforeItsExitIsReported()
+    {
+        // A master of its own, whose log tells when a release has failed and is asked again (event 109).
+        using var logs = new RecordingLoggerFactory();
+        await using var master = await RedisSharedMemory.StartMasterAsync(this.RedisStore!, loggerFactory: logs, cancellationToken: this.TimeoutToken);
+        var ready = master.Changes.Where(c => c.Key.StartsWith("ready/", StringComparison.Ordinal)).Replay();
+        using var readyRecording = ready.Connect();
+        var holder = await this.SpawnOnAsync(master, "hold", "held");
+        var writer = await this.SpawnOnAsync(master, "ephemeral", "mine");
+        await this.FirstAsync(ready, c => c.Key == $"ready/{holder.Worker.Id}");
+        await this.FirstAsync(ready, c => c.Key == $"ready/{writer.Worker.Id}");
+        var retrying = logs.Records.Where(r => r.EventId.Id == 109).Replay();
+        using var retryRecording = retrying.Connect();
+
+        this.server.Kill();
+        holder.Worker.Kill();
+        writer.Worker.Kill();
+
+        // Down until both releases have failed (past StackExchange.Redis's timeout): each is asked again, and neither
+        // exit is reported meanwhile, with the lock and the key still held.
+        await this.FirstAsync(retrying, r => r.Message.Contains($"worker {holder.Worker.Id} ", StringComparison.Ordinal));
+        await this.FirstAsync(retrying, r => r.Message.Contains($"worker {writer.Worker.Id} ", StringComparison.Ordinal));
+        Assert.False(holder.Worker.Exited.IsCompleted || writer.Worker.Exited.IsCompleted, "a worker's exit was reported while what it held could not be released");
+
+        this.server.Restart();
+        await Task.WhenAll(holder.Worker.Exited, writer.Worker.Exited).WaitAsync(this.TimeoutToken);
+        Assert.Null(await master.Store.GetEntryAsync<string>("mine", this.TimeoutToken));
+        await using var taken = await master.Store.AcquireLockAsync("held", TimeSpan.Zero, this.TimeoutToken);
+    }
+
     private protected override RedisStoreOptions CreateRedisStore() => new()
     {
         Configuration = this.server.Configuration,

@@ -34,6 +34,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 107, EventName = "WorkerSubscriptionsReleased", Level = LogLevel.Debug, Message = "Released the subscriptions of worker {WorkerId}.")]
     public static partial void WorkerSubscriptionsReleased(this ILogger logger, int workerId);
 
+    [LoggerMessage(EventId = 109, EventName = "WorkerReleaseRetrying", Level = LogLevel.Warning, Message = "What worker {WorkerId} held could not be released (the store is out of reach); asking again in {Wait}.")]
+    public static partial void WorkerReleaseRetrying(this ILogger logger, Exception exception, int workerId, TimeSpan wait);
+
     [LoggerMessage(EventId = 108, EventName = "RequestFailed", Level = LogLevel.Error, Message = "A '{Method}' request of worker {WorkerId} failed inside the master; it was answered as an internal error (-32603).")]
     public static partial void RequestFailed(this ILogger logger, Exception exception, string? method, int workerId);
 

@@ -344,7 +344,9 @@ internal sealed partial class WorkerConnection
 
     /// <summary>
     /// Releases every lock, lock wait, ephemeral key and subscription of the connection; from now on the calls that
-    /// would give it one are refused, even those already read from the pipe.
+    /// would give it one are refused, even those already read from the pipe. An engine out of reach (Redis restarting)
+    /// is asked again until it answers, or until the master stops (<see cref="StopAsync"/>): what the worker held is
+    /// never left held for the master's life.
     /// </summary>
     public async Task ReleaseAllAsync()
     {
@@ -358,17 +360,44 @@ internal sealed partial class WorkerConnection
         // A lock wait that passed the gate lands when the release below ends it: it is not waited for here.
         await landing.ConfigureAwait(false);
 
-        // What the worker held goes with it: its locks pass to the next waiter, its ephemeral keys are deleted.
-        await this.engine.ReleaseOwnerAsync(this.Id, CancellationToken.None).ConfigureAwait(false);
-        foreach (var id in this.subscriptions.Keys)
+        try
         {
-            if (this.subscriptions.TryRemove(id, out var registration))
+            // What the worker held goes with it: its locks pass to the next waiter, its ephemeral keys are deleted.
+            await this.ReleaseOwnerAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var id in this.subscriptions.Keys)
             {
-                this.engine.Unsubscribe(registration);
+                if (this.subscriptions.TryRemove(id, out var registration))
+                {
+                    this.engine.Unsubscribe(registration);
+                }
+            }
+
+            this.logger.WorkerSubscriptionsReleased(this.Id);
+        }
+    }
+
+    /// <summary>Releases what the worker held, asking again while the engine is out of reach, until the master stops.</summary>
+    private async Task ReleaseOwnerAsync()
+    {
+        var wait = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                // A release asked again finds what the one before released gone: it is safe to repeat.
+                await this.engine.ReleaseOwnerAsync(this.Id, CancellationToken.None).ConfigureAwait(false);
+                return;
+            }
+            catch (SharedMemoryUnavailableException ex) when (!this.stopping.Task.IsCompleted)
+            {
+                this.logger.WorkerReleaseRetrying(ex, this.Id, wait);
+                await Task.WhenAny(Task.Delay(wait), this.stopping.Task).ConfigureAwait(false);
+                wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, MaxReleaseWait.Ticks));
             }
         }
-
-        this.logger.WorkerSubscriptionsReleased(this.Id);
     }
 
     /// <summary>Refuses a request before <c>hello</c>: until then the master does not know the worker speaks its protocol version.</summary>

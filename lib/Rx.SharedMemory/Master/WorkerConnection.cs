@@ -32,6 +32,12 @@ internal sealed partial class WorkerConnection : IWorker
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    // Set when the master stops this connection: a release the engine could not take is asked no more.
+    private readonly TaskCompletionSource stopping = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // The longest wait between two asks of a release the engine could not take.
+    private static readonly TimeSpan MaxReleaseWait = TimeSpan.FromSeconds(2);
+
     public WorkerConnection(int id, Process process, MasterEndPipes pipes, WorkerStandardError? standardError, IStoreEngine engine, SharedMemoryOptions options, MessageHub<WorkerMessage> messages, ILogger logger, MasterMetrics metrics)
     {
         this.messages = messages;
@@ -101,6 +107,7 @@ internal sealed partial class WorkerConnection : IWorker
     /// <summary>Closes the connection (the worker sees end of file), waits for the process to exit, and kills it past the timeout.</summary>
     public async Task StopAsync(TimeSpan timeout)
     {
+        this.stopping.TrySetResult();
         this.Wired.Rpc.Dispose();
         try
         {
