@@ -11,7 +11,7 @@ namespace Rx.SharedMemory.Tests;
 [Collection(nameof(Measurements))]
 public sealed partial class ConnectionBoundsTests(ITestOutputHelper output) : WorkerProcessTestBase(new SharedMemoryOptions { ChangeLogCapacity = 1_000 })
 {
-    private const int SigCont = 18;
+    internal const int SigCont = 18;
     private static readonly TimeSpan Window = TimeSpan.FromSeconds(3);
 
     [Fact]
@@ -100,7 +100,7 @@ public sealed partial class ConnectionBoundsTests(ITestOutputHelper output) : Wo
     private static void ResetPeakResident() => File.WriteAllText("/proc/self/clear_refs", "5");
 
     /// <summary>Completes at the first measurement of one of the library's instruments.</summary>
-    private sealed class FirstMeasurement : IDisposable
+    internal sealed class FirstMeasurement : IDisposable
     {
         private readonly System.Diagnostics.Metrics.MeterListener listener = new();
         private readonly TaskCompletionSource first = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -124,5 +124,5 @@ public sealed partial class ConnectionBoundsTests(ITestOutputHelper output) : Wo
     }
 
     [LibraryImport("libc", SetLastError = true)]
-    private static partial int kill(int pid, int signal);
+    internal static partial int kill(int pid, int signal);
 }
