@@ -15,7 +15,7 @@ public sealed record SetOptions
     /// disconnects or dies. A later set or compare-and-set by anyone else, or one that is not ephemeral, takes the key
     /// over; an increment keeps the key's owner, as it keeps its time to live. Keys the master writes itself live as
     /// long as the master: with a store kept elsewhere (Redis), they are deleted when it is disposed, or once its lease
-    /// runs out if it dies, as a store connected without a master deletes its own.
+    /// runs out (if it dies, or stalls past its lease), as a store connected without a master deletes its own.
     /// </summary>
     public bool Ephemeral { get; init; }
 

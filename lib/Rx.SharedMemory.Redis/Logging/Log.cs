@@ -32,7 +32,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 507, EventName = "ExpiryPassFailed", Level = LogLevel.Warning, Message = "The expiry pass on the Redis store '{Store}' failed; it runs again shortly.")]
     public static partial void ExpiryPassFailed(this ILogger logger, Exception exception, string store);
 
-    [LoggerMessage(EventId = 508, EventName = "OwnLeaseRanOut", Level = LogLevel.Error, Message = "The lease of this master ({Master}) on the Redis store '{Store}' ran out before it was renewed: its locks and its workers' ephemeral keys were released by the other masters.")]
+    [LoggerMessage(EventId = 508, EventName = "OwnLeaseRanOut", Level = LogLevel.Error, Message = "The lease of this master ({Master}) on the Redis store '{Store}' ran out before it was renewed: its locks and ephemeral keys, and its workers', were released by the other masters.")]
     public static partial void OwnLeaseRanOut(this ILogger logger, long master, string store);
 
     [LoggerMessage(EventId = 509, EventName = "MasterReaped", Level = LogLevel.Warning, Message = "The lease of master {Master} on the Redis store '{Store}' ran out: its locks and its workers' ephemeral keys were released.")]

@@ -34,17 +34,20 @@ internal static partial class Log
     [LoggerMessage(EventId = 107, EventName = "WorkerSubscriptionsReleased", Level = LogLevel.Debug, Message = "Released the subscriptions of worker {WorkerId}.")]
     public static partial void WorkerSubscriptionsReleased(this ILogger logger, int workerId);
 
-    [LoggerMessage(EventId = 109, EventName = "WorkerReleaseRetrying", Level = LogLevel.Warning, Message = "What worker {WorkerId} held could not be released (the store is out of reach); asking again in {Wait}.")]
-    public static partial void WorkerReleaseRetrying(this ILogger logger, Exception exception, int workerId, TimeSpan wait);
-
     [LoggerMessage(EventId = 108, EventName = "RequestFailed", Level = LogLevel.Error, Message = "A '{Method}' request of worker {WorkerId} failed inside the master; it was answered as an internal error (-32603).")]
     public static partial void RequestFailed(this ILogger logger, Exception exception, string? method, int workerId);
+
+    [LoggerMessage(EventId = 109, EventName = "WorkerReleaseRetrying", Message = "What worker {WorkerId} held could not be released (the store is out of reach); asking again in {Wait}.")]
+    public static partial void WorkerReleaseRetrying(this ILogger logger, LogLevel level, Exception exception, int workerId, TimeSpan wait);
 
     [LoggerMessage(EventId = 110, EventName = "LocalObserverFailed", Level = LogLevel.Error, Message = "An observer of '{Key}' threw; its subscription is ended.")]
     public static partial void LocalObserverFailed(this ILogger logger, Exception exception, string key);
 
     [LoggerMessage(EventId = 111, EventName = "LocalObserverOnErrorFailed", Level = LogLevel.Error, Message = "An observer of '{Key}' threw from OnError.")]
     public static partial void LocalObserverOnErrorFailed(this ILogger logger, Exception exception, string key);
+
+    [LoggerMessage(EventId = 112, EventName = "WorkerReleaseLeftToStore", Level = LogLevel.Warning, Message = "The master stopped before what worker {WorkerId} held could be released: a store kept elsewhere frees it when the master leaves, or when its lease runs out.")]
+    public static partial void WorkerReleaseLeftToStore(this ILogger logger, int workerId);
 
     [LoggerMessage(EventId = 120, EventName = "ChangeDeliveryFailed", Level = LogLevel.Debug, Message = "Delivery of {Count} changes failed.")]
     public static partial void ChangeDeliveryFailed(this ILogger logger, Exception exception, int count);

@@ -32,11 +32,11 @@ internal static class OperationTable
         new(RpcMethods.Hello, static t => (int protocolVersion, int processId, bool? sharedRegion = null) => t.OnHello(protocolVersion, processId, sharedRegion ?? false)),
         new(
             RpcMethods.Get,
-            static t => (string key) => RunAsync(t, RpcMethods.Get, key, static (t, key, _) => GetAsync(t.Greeted(), key), t.TraceContext.TakeInbound()),
+            static t => (string key) => RequestAsync(t, RpcMethods.Get, key, static (t, key, _) => GetAsync(t.Greeted(), key), t.TraceContext.TakeInbound()),
             static (t, a, _) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key")))),
         new(
             RpcMethods.Set,
-            static t => (string key, JsonElement value, double? ttlMs = null, bool? ephemeral = null) => RunAsync(t, RpcMethods.Set, (key, value, ttlMs, ephemeral: ephemeral ?? false), static (t, a, trace) => SetAsync(t.Greeted(), a.key, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
+            static t => (string key, JsonElement value, double? ttlMs = null, bool? ephemeral = null) => RequestAsync(t, RpcMethods.Set, (key, value, ttlMs, ephemeral: ephemeral ?? false), static (t, a, trace) => SetAsync(t.Greeted(), a.key, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
             static (t, a, trace) => AsObjectAsync(SetAsync(
                 t,
                 a.String(BatchPositions.Set.Key, "key"),
@@ -46,7 +46,7 @@ internal static class OperationTable
                 trace))),
         new(
             RpcMethods.CompareAndSet,
-            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool? ephemeral = null) => RunAsync(t, RpcMethods.CompareAndSet, (key, expectedVersion, value, ttlMs, ephemeral: ephemeral ?? false), static (t, a, trace) => CompareAndSetAsync(t.Greeted(), a.key, a.expectedVersion, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
+            static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool? ephemeral = null) => RequestAsync(t, RpcMethods.CompareAndSet, (key, expectedVersion, value, ttlMs, ephemeral: ephemeral ?? false), static (t, a, trace) => CompareAndSetAsync(t.Greeted(), a.key, a.expectedVersion, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
             static (t, a, trace) => AsObjectAsync(CompareAndSetAsync(
                 t,
                 a.String(BatchPositions.CompareAndSet.Key, "key"),
@@ -57,20 +57,20 @@ internal static class OperationTable
                 trace))),
         new(
             RpcMethods.Increment,
-            static t => (string key, long? delta = null) => RunAsync(t, RpcMethods.Increment, (key, delta: delta ?? 1), static (t, a, trace) => IncrementAsync(t.Greeted(), a.key, a.delta, trace), t.TraceContext.TakeInbound()),
+            static t => (string key, long? delta = null) => RequestAsync(t, RpcMethods.Increment, (key, delta: delta ?? 1), static (t, a, trace) => IncrementAsync(t.Greeted(), a.key, a.delta, trace), t.TraceContext.TakeInbound()),
             static (t, a, trace) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1, trace))),
         new(
             RpcMethods.Delete,
-            static t => (string key) => RunAsync(t, RpcMethods.Delete, key, static (t, key, trace) => DeleteAsync(t.Greeted(), key, trace), t.TraceContext.TakeInbound()),
+            static t => (string key) => RequestAsync(t, RpcMethods.Delete, key, static (t, key, trace) => DeleteAsync(t.Greeted(), key, trace), t.TraceContext.TakeInbound()),
             static (t, a, trace) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key"), trace))),
-        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RunAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a, _) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)), t.TraceContext.TakeInbound())),
+        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RequestAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a, _) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)), t.TraceContext.TakeInbound())),
         new(
             RpcMethods.Unlock,
-            static t => (string name, long token) => RunAsync(t, RpcMethods.Unlock, (name, token), static (t, a, _) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None), t.TraceContext.TakeInbound()),
+            static t => (string name, long token) => RequestAsync(t, RpcMethods.Unlock, (name, token), static (t, a, _) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None), t.TraceContext.TakeInbound()),
             static (t, a, _) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
-        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool? prefix = null, long? fromVersion = null) => RunAsync(t, RpcMethods.Subscribe, (subscription, key, prefix: prefix ?? false, fromVersion), static (t, a, _) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion), t.TraceContext.TakeInbound())),
-        new(RpcMethods.Unsubscribe, static t => (long subscription) => RunAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription, _) => new ValueTask<bool>(t.Unsubscribe(subscription)), t.TraceContext.TakeInbound())),
-        new(RpcMethods.Batch, static t => (BatchRequest calls, JsonElement? traceparents = null) => t.BatchAsync(calls, traceparents)),
+        new(RpcMethods.Subscribe, static t => (long subscription, string key, bool? prefix = null, long? fromVersion = null) => RequestAsync(t, RpcMethods.Subscribe, (subscription, key, prefix: prefix ?? false, fromVersion), static (t, a, _) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion), t.TraceContext.TakeInbound())),
+        new(RpcMethods.Unsubscribe, static t => (long subscription) => RequestAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription, _) => new ValueTask<bool>(t.Unsubscribe(subscription)), t.TraceContext.TakeInbound())),
+        new(RpcMethods.Batch, static t => (BatchRequest calls, JsonElement? traceparents = null) => HoldingReadsAsync(t, t.BatchAsync(calls, traceparents))),
         new(RpcMethods.Message, static t => (JsonElement message) => t.OnMessage(message)),
     ];
 
@@ -137,6 +137,34 @@ internal static class OperationTable
 
     private static ValueTask<long> DeleteAsync(WorkerConnection connection, string key, string? traceParent) =>
         connection.PastGateAsync((key, traceParent), static (engine, s, _) => engine.DeleteAsync(s.key, s.traceParent, CancellationToken.None));
+
+    /// <summary>
+    /// Runs an operation a worker sent as a message of its own (a request, or a notification): <see cref="RunAsync"/>,
+    /// and the worker's next message is read once it has run, but for a <c>lock</c>, whose wait must not hold up an
+    /// <c>unlock</c> behind it.
+    /// </summary>
+    private static ValueTask<TResult> RequestAsync<TState, TResult>(WorkerConnection connection, string operation, TState state, Func<WorkerConnection, TState, string?, ValueTask<TResult>> run, string? callerTraceParent)
+    {
+        var running = RunAsync(connection, operation, state, run, callerTraceParent);
+        return operation == RpcMethods.Lock ? running : HoldingReadsAsync(connection, running);
+    }
+
+    /// <summary>
+    /// Holds the next read of the worker's pipe until <paramref name="running"/> completes. The read gate
+    /// (<c>RpcChannel</c>) waits for a request's answer; a notification has none, and without this an engine that
+    /// answers later would let a worker start every operation in its pipe at once.
+    /// </summary>
+    private static ValueTask<TResult> HoldingReadsAsync<TResult>(WorkerConnection connection, ValueTask<TResult> running)
+    {
+        if (running.IsCompleted)
+        {
+            return running;
+        }
+
+        var task = running.AsTask();
+        connection.HoldReadsUntil(task);
+        return new ValueTask<TResult>(task);
+    }
 
     /// <summary>
     /// Runs one operation, by request or in a batch, inside its activity (<see cref="StoreActivities.StartOperation"/>),

@@ -40,10 +40,12 @@ internal sealed partial class WorkerConnection
     private int landing; // guarded by releaseGate: calls past the gate whose engine operation has not completed
     private TaskCompletionSource? landed; // guarded by releaseGate: set once released, while calls are landing
 
-    // Where the worker's messages go (the master's observers of them), and what holds the next read back while one of
-    // those observers is behind; no messages for a connection made for tests.
+    // Where the worker's messages go (the master's observers of them); none for a connection made for tests.
     private readonly MessageHub<WorkerMessage>? messages;
-    private readonly ReadHold messageHold = new();
+
+    // What holds the next read of the worker's pipe back: a message while one of its observers is behind, an operation
+    // until the engine has done it (a notification has no answer for the read gate to wait for).
+    private readonly ReadHold readHold = new();
 
     // Lock requests of this connection being run or waiting; changed with Interlocked.
     private int lockRequests;
@@ -178,7 +180,7 @@ internal sealed partial class WorkerConnection
         var publishing = this.messages?.PublishAsync(new WorkerMessage(this.Id, json, this.options.JsonSerializerOptions)) ?? default;
         if (!publishing.IsCompleted)
         {
-            this.messageHold.Until(publishing.AsTask());
+            this.readHold.Until(publishing.AsTask());
         }
     }
 
@@ -360,41 +362,54 @@ internal sealed partial class WorkerConnection
         // A lock wait that passed the gate lands when the release below ends it: it is not waited for here.
         await landing.ConfigureAwait(false);
 
-        try
+        // Its subscriptions first: they are the master's alone, and a release that waits for Redis must not keep them.
+        foreach (var id in this.subscriptions.Keys)
         {
-            // What the worker held goes with it: its locks pass to the next waiter, its ephemeral keys are deleted.
-            await this.ReleaseOwnerAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            foreach (var id in this.subscriptions.Keys)
+            if (this.subscriptions.TryRemove(id, out var registration))
             {
-                if (this.subscriptions.TryRemove(id, out var registration))
-                {
-                    this.engine.Unsubscribe(registration);
-                }
+                this.engine.Unsubscribe(registration);
             }
+        }
 
-            this.logger.WorkerSubscriptionsReleased(this.Id);
+        this.logger.WorkerSubscriptionsReleased(this.Id);
+
+        // What the worker held goes with it: its locks pass to the next waiter, its ephemeral keys are deleted. A worker
+        // gone before hello holds nothing (every call that gives it something to hold needs hello first).
+        if (this.greeted)
+        {
+            await this.ReleaseOwnerAsync().ConfigureAwait(false);
         }
     }
 
-    /// <summary>Releases what the worker held, asking again while the engine is out of reach, until the master stops.</summary>
+    /// <summary>Holds the next read of the worker's pipe until <paramref name="operation"/> has run.</summary>
+    internal void HoldReadsUntil(Task operation) => this.readHold.Until(operation);
+
+    /// <summary>
+    /// Releases what the worker held, asking again while the engine is out of reach, until the master stops: then a
+    /// store kept elsewhere frees it when the master leaves, or the other masters when its lease runs out.
+    /// </summary>
     private async Task ReleaseOwnerAsync()
     {
         var wait = TimeSpan.FromMilliseconds(100);
-        while (true)
+        for (int attempt = 1; ; attempt++)
         {
             try
             {
                 // A release asked again finds what the one before released gone: it is safe to repeat.
-                await this.engine.ReleaseOwnerAsync(this.Id, CancellationToken.None).ConfigureAwait(false);
+                await this.engine.ReleaseOwnerAsync(this.Id, this.stopping.Token).ConfigureAwait(false);
                 return;
             }
-            catch (SharedMemoryUnavailableException ex) when (!this.stopping.Task.IsCompleted)
+            catch (Exception ex) when (ex is SharedMemoryUnavailableException or OperationCanceledException)
             {
-                this.logger.WorkerReleaseRetrying(ex, this.Id, wait);
-                await Task.WhenAny(Task.Delay(wait), this.stopping.Task).ConfigureAwait(false);
+                if (this.stopping.IsCancellationRequested)
+                {
+                    this.logger.WorkerReleaseLeftToStore(this.Id);
+                    return;
+                }
+
+                // Once at Warning, then at Debug: an outage of minutes must not flood the log.
+                this.logger.WorkerReleaseRetrying(attempt == 1 ? LogLevel.Warning : LogLevel.Debug, ex, this.Id, wait);
+                await Task.Delay(wait, this.stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, MaxReleaseWait.Ticks));
             }
         }

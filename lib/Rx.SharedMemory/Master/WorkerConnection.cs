@@ -32,8 +32,8 @@ internal sealed partial class WorkerConnection : IWorker
     private readonly TaskCompletionSource gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource onlineReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // Set when the master stops this connection: a release the engine could not take is asked no more.
-    private readonly TaskCompletionSource stopping = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Cancelled when the master stops this connection: a release the engine could not take is asked no more.
+    private readonly CancellationTokenSource stopping = new();
 
     // The longest wait between two asks of a release the engine could not take.
     private static readonly TimeSpan MaxReleaseWait = TimeSpan.FromSeconds(2);
@@ -50,7 +50,7 @@ internal sealed partial class WorkerConnection : IWorker
         this.logger = logger;
         this.Metrics = metrics;
         var outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
-        var rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", outbound, (exception, method) => logger.RequestFailed(exception, method, id), this.messageHold, metrics);
+        var rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", outbound, (exception, method) => logger.RequestFailed(exception, method, id), this.readHold, metrics);
         this.wire = new Wire(process, pipes, rpc, outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes, metrics);
         OperationTable.Register(rpc, this);
@@ -107,7 +107,7 @@ internal sealed partial class WorkerConnection : IWorker
     /// <summary>Closes the connection (the worker sees end of file), waits for the process to exit, and kills it past the timeout.</summary>
     public async Task StopAsync(TimeSpan timeout)
     {
-        this.stopping.TrySetResult();
+        await this.stopping.CancelAsync().ConfigureAwait(false);
         this.Wired.Rpc.Dispose();
         try
         {
@@ -130,7 +130,16 @@ internal sealed partial class WorkerConnection : IWorker
 
             // Whatever ended first, the connection is over: the worker's subscriptions go now, and the pipes close so
             // that a worker that broke the protocol sees end of file instead of blocking on a pipe nobody reads.
-            await this.ReleaseAllAsync().ConfigureAwait(false);
+            try
+            {
+                await this.ReleaseAllAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // The engine failed otherwise than by being out of reach: the rest of the goodbye still happens.
+                this.logger.WorkerWatchFailed(ex, this.Id);
+            }
+
             this.outbox.Dispose();
             this.Wired.Rpc.Dispose();
             this.Wired.Pipes.Dispose();

@@ -68,141 +68,24 @@ internal static class RpcChannel
 
     /// <summary>
     /// Reads the next message only once what the last one held back (<see cref="ReadHold"/>: a message waiting for
-    /// observers that are behind) has let go and, for the master, once the last request's answer is written and while
-    /// the answers and notifications not yet written to the peer are within their limit. A peer that sends requests and
-    /// does not read the answers then stops being read: the master holds at most the limit plus one answer for it, and
-    /// the peer's own writes block once the pipe between them is full.
+    /// observers that are behind) has let go and, for the master, while the answers and notifications not yet written
+    /// to the peer are within their limit. A peer that sends requests and does not read the answers then stops being read: the master holds at most
+    /// the limit plus one answer for it, and the peer's own writes block once the pipe between them is full.
     /// </summary>
     /// <remarks>
-    /// The in-memory engine answers a request inline as it is read; an engine that answers later (Redis) would let the
-    /// master read and start every request in the pipe before any answer was counted, and hold all their answers. So
-    /// the master reads a worker's next message only once the last request's answer is flushed to the outbound pipe:
-    /// one request at a time, as docs/protocol.md says. A <c>lock</c> request is the exception: it may wait for long,
-    /// and the messages after it (an <c>unlock</c> among them) must not wait behind it; its answer is small.
+    /// The master runs each request inline as it is read (its dispatch, <c>Master/MasterChannel</c>) and writes its
+    /// answer without waiting, so by the time the next read starts, the previous answer is counted. An operation an
+    /// engine answers later (Redis) holds the next read until it has run (<c>OperationTable</c>, through the
+    /// <see cref="ReadHold"/>): the master never starts the requests of a worker that does not read all at once.
     /// </remarks>
     private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer? outbound, ReadHold hold, MasterMetrics metrics)
         : HeaderDelimitedMessageHandler(writer, reader, formatter)
     {
-        private readonly Lock answerGate = new();
-
-        // Guarded by answerGate. Set by the read loop when it reads a request it answers before reading on; the write
-        // of the answer with that id marks it written, and the flush after it lets the read loop go on.
-        private bool answerAwaited;
-        private RequestId awaitedId;
-        private bool answerWritten;
-
-        // Guarded by answerGate: made only when the read loop has to wait for the answer (the engine answers later).
-        private TaskCompletionSource? answerFlushed;
-
         protected override ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadCoreAsync(CancellationToken cancellationToken)
-        {
-            // Waiting for the last answer is not a pause in reading (the read_pauses counter): it is one request at a time.
-            var answered = this.AnswerFlushedAsync();
-            return answered.IsCompletedSuccessfully ? this.ReadWhenFreeAsync(cancellationToken) : this.ReadAfterAnswerAsync(answered, cancellationToken);
-        }
-
-        protected override void Write(StreamJsonRpc.Protocol.JsonRpcMessage content, CancellationToken cancellationToken)
-        {
-            base.Write(content, cancellationToken);
-            RequestId? answers = content switch
-            {
-                StreamJsonRpc.Protocol.JsonRpcResult result => result.RequestId,
-                StreamJsonRpc.Protocol.JsonRpcError error => error.RequestId,
-                _ => null,
-            };
-            if (answers is { } id)
-            {
-                lock (this.answerGate)
-                {
-                    if (this.answerAwaited && id.Equals(this.awaitedId))
-                    {
-                        this.answerWritten = true;
-                    }
-                }
-            }
-        }
-
-        protected override async ValueTask FlushAsync(CancellationToken cancellationToken)
-        {
-            await base.FlushAsync(cancellationToken).ConfigureAwait(false);
-            TaskCompletionSource? flushed = null;
-            lock (this.answerGate)
-            {
-                if (this.answerAwaited && this.answerWritten)
-                {
-                    this.answerAwaited = false;
-                    flushed = this.answerFlushed;
-                    this.answerFlushed = null;
-                }
-            }
-
-            flushed?.TrySetResult();
-        }
-
-        private ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadWhenFreeAsync(CancellationToken cancellationToken)
         {
             var held = hold.WaitAsync();
             var room = held.IsCompletedSuccessfully && outbound is not null ? outbound.WaitForRoomAsync(cancellationToken) : default;
-            if (!held.IsCompletedSuccessfully || !room.IsCompletedSuccessfully)
-            {
-                return this.ReadWhenRoomAsync(held, cancellationToken);
-            }
-
-            var reading = base.ReadCoreAsync(cancellationToken);
-            if (!reading.IsCompletedSuccessfully)
-            {
-                return this.AwaitAnswerAfterAsync(reading);
-            }
-
-#pragma warning disable VSTHRD103 // Completed: its result is there, and reading it does not block.
-            this.AwaitAnswer(reading.Result);
-#pragma warning restore VSTHRD103
-            return reading;
-        }
-
-        /// <summary>Completes once the last request read has its answer flushed: at once, without allocating, when it has.</summary>
-        private ValueTask AnswerFlushedAsync()
-        {
-            if (outbound is null)
-            {
-                return default;
-            }
-
-            lock (this.answerGate)
-            {
-                if (!this.answerAwaited)
-                {
-                    return default;
-                }
-
-                this.answerFlushed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                return new ValueTask(this.answerFlushed.Task);
-            }
-        }
-
-        /// <summary>Notes a request read whose answer the next read waits for: every one but a <c>lock</c>, on the master.</summary>
-        private void AwaitAnswer(StreamJsonRpc.Protocol.JsonRpcMessage? message)
-        {
-            if (outbound is not null && message is StreamJsonRpc.Protocol.JsonRpcRequest { IsResponseExpected: true } request && request.Method != RpcMethods.Lock)
-            {
-                lock (this.answerGate)
-                {
-                    (this.answerAwaited, this.awaitedId, this.answerWritten, this.answerFlushed) = (true, request.RequestId, false, null);
-                }
-            }
-        }
-
-        private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadAfterAnswerAsync(ValueTask answered, CancellationToken cancellationToken)
-        {
-            await answered.AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
-            return await this.ReadWhenFreeAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> AwaitAnswerAfterAsync(ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> reading)
-        {
-            var message = await reading.ConfigureAwait(false);
-            this.AwaitAnswer(message);
-            return message;
+            return held.IsCompletedSuccessfully && room.IsCompletedSuccessfully ? base.ReadCoreAsync(cancellationToken) : this.ReadWhenRoomAsync(held, cancellationToken);
         }
 
         private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadWhenRoomAsync(ValueTask held, CancellationToken cancellationToken)
@@ -213,10 +96,7 @@ internal static class RpcChannel
             {
                 await outbound.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
             }
-
-            var message = await base.ReadCoreAsync(cancellationToken).ConfigureAwait(false);
-            this.AwaitAnswer(message);
-            return message;
+            return await base.ReadCoreAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
