@@ -12,6 +12,9 @@ public sealed partial class OperationMetricsTests : WorkerProcessTestBase, IDisp
     private readonly MeterListener listener = new();
     private readonly ConcurrentQueue<(string Instrument, double Value, Dictionary<string, object?> Tags)> measured = new();
 
+    // Completed, and replaced, at each measurement: what a test awaits for one that lands after the change it saw.
+    private TaskCompletionSource recordedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public OperationMetricsTests()
         : this(new TestMeterFactory())
     {
@@ -46,8 +49,10 @@ public sealed partial class OperationMetricsTests : WorkerProcessTestBase, IDisp
         await this.ReportAfterExitAsync(getter);
         var holder = await this.SpawnReadyAsync("subscribe-hold", "w", "2");
 
-        // A worker leaves the master's table just before WorkerExited reports it.
+        // A worker leaves the master's table just before WorkerExited reports it. The holder's ready/ set is timed once
+        // it has run, which can be after its change reached this test.
         await this.FirstAsync(exits, e => e.Worker.Id == getter.Worker.Id);
+        await this.UntilMeasuredAsync(() => this.measured.Count(m => m.Instrument == "rx.sharedmemory.operation.duration" && Operation(m) == "set") >= 3);
 
         var durations = this.Taken("rx.sharedmemory.operation.duration");
         Assert.Equal(3, durations.Count(m => Operation(m) == "set")); // two by the setter, one ready/ by the holder
@@ -207,6 +212,22 @@ public sealed partial class OperationMetricsTests : WorkerProcessTestBase, IDisp
         }
 
         this.measured.Enqueue((instrument.Name, value, copy));
+        Interlocked.Exchange(ref this.recordedSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    /// <summary>Completes once <paramref name="done"/> holds, looking again at each measurement.</summary>
+    private async Task UntilMeasuredAsync(Func<bool> done)
+    {
+        while (true)
+        {
+            var next = Volatile.Read(ref this.recordedSignal);
+            if (done())
+            {
+                return;
+            }
+
+            await next.Task.WaitAsync(this.TimeoutToken);
+        }
     }
 
     /// <summary>Takes every measurement so far of one instrument, leaving the others.</summary>
