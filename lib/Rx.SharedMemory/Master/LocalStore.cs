@@ -34,12 +34,6 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     /// <summary>The owner of the locks the master takes itself; workers are numbered from 1.</summary>
     private const long MasterOwner = 0;
 
-    /// <summary>
-    /// The owner of the keys the master writes as ephemeral (<see cref="IStoreEngine.MasterEphemeralOwner"/>): the
-    /// embedded store ends with the master anyway; a store kept elsewhere deletes them when the master leaves or dies.
-    /// </summary>
-    private const long EphemeralOwner = IStoreEngine.MasterEphemeralOwner;
-
     // Where its subscriptions' conflations are counted; thread-safe.
     private readonly MasterMetrics metrics;
 
@@ -242,7 +236,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     }
 
     /// <summary>The owner a write of the master's gives its key: the master's own when it is ephemeral, else none.</summary>
-    private static long OwnerOf(SetOptions? options) => options is { Ephemeral: true } ? EphemeralOwner : 0;
+    private static long OwnerOf(SetOptions? options) => options is { Ephemeral: true } ? IStoreEngine.MasterEphemeralOwner : 0;
 
     private ValueTask<long> SetCoreAsync(string key, byte[] json, SetOptions? options, CancellationToken cancellationToken)
     {

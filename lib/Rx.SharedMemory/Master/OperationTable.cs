@@ -63,7 +63,8 @@ internal static class OperationTable
             RpcMethods.Delete,
             static t => (string key) => RequestAsync(t, RpcMethods.Delete, key, static (t, key, trace) => DeleteAsync(t.Greeted(), key, trace), t.TraceContext.TakeInbound()),
             static (t, a, trace) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key"), trace))),
-        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RequestAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a, _) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)), t.TraceContext.TakeInbound())),
+        // A lock wait holds no read (RunAsync, not RequestAsync): an unlock behind it must get through.
+        new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RunAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a, _) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)), t.TraceContext.TakeInbound())),
         new(
             RpcMethods.Unlock,
             static t => (string name, long token) => RequestAsync(t, RpcMethods.Unlock, (name, token), static (t, a, _) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None), t.TraceContext.TakeInbound()),
@@ -140,19 +141,15 @@ internal static class OperationTable
 
     /// <summary>
     /// Runs an operation a worker sent as a message of its own (a request, or a notification): <see cref="RunAsync"/>,
-    /// and the worker's next message is read once it has run, but for a <c>lock</c>, whose wait must not hold up an
-    /// <c>unlock</c> behind it.
+    /// and the worker's next message is read once it has run.
     /// </summary>
-    private static ValueTask<TResult> RequestAsync<TState, TResult>(WorkerConnection connection, string operation, TState state, Func<WorkerConnection, TState, string?, ValueTask<TResult>> run, string? callerTraceParent)
-    {
-        var running = RunAsync(connection, operation, state, run, callerTraceParent);
-        return operation == RpcMethods.Lock ? running : HoldingReadsAsync(connection, running);
-    }
+    private static ValueTask<TResult> RequestAsync<TState, TResult>(WorkerConnection connection, string operation, TState state, Func<WorkerConnection, TState, string?, ValueTask<TResult>> run, string? callerTraceParent) =>
+        HoldingReadsAsync(connection, RunAsync(connection, operation, state, run, callerTraceParent));
 
     /// <summary>
     /// Holds the next read of the worker's pipe until <paramref name="running"/> completes. The read gate
-    /// (<c>RpcChannel</c>) waits for a request's answer; a notification has none, and without this an engine that
-    /// answers later would let a worker start every operation in its pipe at once.
+    /// (<c>RpcChannel</c>) counts only answers already written: without this an engine that answers later would let a
+    /// worker start every operation in its pipe, request or notification, before any answer was counted.
     /// </summary>
     private static ValueTask<TResult> HoldingReadsAsync<TResult>(WorkerConnection connection, ValueTask<TResult> running)
     {

@@ -44,7 +44,7 @@ internal sealed partial class WorkerConnection
     private readonly MessageHub<WorkerMessage>? messages;
 
     // What holds the next read of the worker's pipe back: a message while one of its observers is behind, an operation
-    // until the engine has done it (a notification has no answer for the read gate to wait for).
+    // until the engine has done it (OperationTable.HoldingReadsAsync).
     private readonly ReadHold readHold = new();
 
     // Lock requests of this connection being run or waiting; changed with Interlocked.
