@@ -74,7 +74,7 @@ public sealed class SharedMemoryOptions
     /// while the worker does not read them. Past it, the master stops reading that worker's requests until the worker
     /// has read enough: its own writes then block (back-pressure). No answer is dropped, and other workers are not
     /// slowed. The master holds at most this plus one answer (a value, or a batch's answer) and one change
-    /// notification (256 KiB of values, or one larger value), plus the answers of the worker's waiting locks, for each
+    /// notification (256 KiB of values plus one value), plus the answers of the worker's waiting locks, for each
     /// connection. Default: 32 MiB.
     /// </summary>
     public long MaxConnectionBufferBytes { get; set; } = 32L * 1024 * 1024;

@@ -66,10 +66,12 @@ internal static class RawWorker
 
             case "raw-region":
                 {
-                    // Values placed in the shared region by hand: malformed, out of range, too large, then good.
+                    // Values placed in the shared region by hand: malformed, out of range, too large, good, then
+                    // nested 100 deep (past MaxValueDepth, and past the 64 levels a JSON reader takes by default).
                     region!.Write(Encoding.UTF8.GetBytes("{\"a\":"), 0);
                     region.Write(Encoding.UTF8.GetBytes("[1,2,3]"), 100);
-                    await WriteFrameAsync(toMaster, """{"jsonrpc":"2.0","id":2,"method":"batch","params":[[["set","r/bad",null,null,null,0,5],["set","r/out",null,null,null,1099511627776,10],["set","r/big",null,null,null,0,999999999],["set","r/ok",null,null,null,100,7],["get","r/ok"]]]}""");
+                    region.Write(Encoding.UTF8.GetBytes(new string('[', 100) + new string(']', 100)), 200);
+                    await WriteFrameAsync(toMaster, """{"jsonrpc":"2.0","id":2,"method":"batch","params":[[["set","r/bad",null,null,null,0,5],["set","r/out",null,null,null,1099511627776,10],["set","r/big",null,null,null,0,999999999],["set","r/ok",null,null,null,100,7],["get","r/ok"],["set","r/deep",null,null,null,200,200]]]}""");
                     await ReadUntilAsync(fromMaster, text => text.Contains("\"id\":2", StringComparison.Ordinal) && IsWhole(LastBody(text)));
                     report.Line(LastBody(Received.ToString()));
                     return;

@@ -52,9 +52,11 @@ public sealed class BadInputTests() : WorkerProcessTestBase(new SharedMemoryOpti
         Assert.Equal(-32010, Code(2));
         Assert.Equal("MaxValueBytes", results[2].GetProperty("error").GetProperty("data").GetProperty("limitName").GetString());
         Assert.Equal("[1,2,3]", results[4].GetProperty("result").GetProperty("value").GetRawText());
+        Assert.Equal(-32010, Code(5));
+        Assert.Equal(("MaxValueDepth", 100), (results[5].GetProperty("error").GetProperty("data").GetProperty("limitName").GetString(), results[5].GetProperty("error").GetProperty("data").GetProperty("actual").GetInt32()));
         var stored = await this.Master.Store.GetAsync<int[]>("r/ok", this.TimeoutToken);
         Assert.Equal(new[] { 1, 2, 3 }, stored);
-        foreach (var refused in new[] { "r/bad", "r/out", "r/big" })
+        foreach (var refused in new[] { "r/bad", "r/out", "r/big", "r/deep" })
         {
             Assert.Null(await this.Master.Store.GetEntryAsync<System.Text.Json.JsonElement>(refused, this.TimeoutToken));
         }

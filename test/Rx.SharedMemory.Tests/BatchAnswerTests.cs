@@ -44,8 +44,7 @@ public sealed class BatchAnswerTests : TestBase
         // method that is not valid UTF-16: each is answered -32011, and the calls around them run.
         using var engine = new MemoryEngine(Options);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var connection = new WorkerConnection(engine, outbox, Options, 1, region: null, NullLogger.Instance);
-        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        var connection = Greeted(engine, outbox);
         using var calls = JsonDocument.Parse("""[["set","before",1],"set",[],[5],["\ud800","k"],["set","after",2]]""");
 
         var answer = await connection.BatchAsync(new BatchRequest(calls.RootElement));
@@ -58,7 +57,46 @@ public sealed class BatchAnswerTests : TestBase
         Assert.Equal(engine.Store.Get("after")!.Value.Version, outcomes[5].GetProperty("result").GetInt64());
     }
 
+    [Fact]
+    public async Task ACallWithMoreArgumentsThanItTakes_FailsAlone_AndDoesNothing()
+    {
+        // protocol.md: arguments of the wrong number are -32011 for that call only, as a request's are -32602. A
+        // ["delete", key, expectedVersion] must not delete whatever the version.
+        using var engine = new MemoryEngine(Options);
+        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
+        var connection = Greeted(engine, outbox);
+        engine.Store.Set("k", "1"u8.ToArray());
+        engine.Store.Set("n", "1"u8.ToArray());
+        using var calls = JsonDocument.Parse("""
+            [["get","k","x"],["delete","k",1],["set","s",1,null,null,null,null,"extra"],["increment","n",1,2],
+             ["unlock","l",1,2],["compareAndSet","c",0,1,null,null,null,null,9],["set","s",2,null,null,null,null]]
+            """);
+
+        var answer = await connection.BatchAsync(new BatchRequest(calls.RootElement));
+
+        using var results = JsonDocument.Parse(answer.Utf8);
+        var outcomes = results.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(7, outcomes.Length);
+        Assert.All(outcomes[..6], o => Assert.Equal(RpcErrorCodes.InvalidArgument, o.GetProperty("error").GetProperty("code").GetInt32()));
+        Assert.Contains("takes at most 1", outcomes[1].GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("1"u8.ToArray(), engine.Store.Get("k")!.Value.Value);
+        Assert.Equal("1"u8.ToArray(), engine.Store.Get("n")!.Value.Value);
+        Assert.Null(engine.Store.Get("c"));
+
+        // Every element a call may have, the region's two as null, is still taken.
+        Assert.Equal("2"u8.ToArray(), engine.Store.Get("s")!.Value.Value);
+        Assert.Equal(engine.Store.Get("s")!.Value.Version, outcomes[6].GetProperty("result").GetInt64());
+    }
+
     private static SharedMemoryOptions Options => new() { MaxValueBytes = 2 * 1024 * 1024 };
+
+    /// <summary>A connection to <paramref name="engine"/> past its hello, the first request of every connection.</summary>
+    private static WorkerConnection Greeted(IStoreEngine engine, ChangeOutbox outbox)
+    {
+        var connection = new WorkerConnection(engine, outbox, Options, 1, region: null, NullLogger.Instance);
+        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        return connection;
+    }
 
     /// <summary>
     /// Stores five values of 1.5 MB in <paramref name="memory"/>, then sends, through <paramref name="engine"/>, a batch
@@ -73,8 +111,7 @@ public sealed class BatchAnswerTests : TestBase
         }
 
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var target = new WorkerConnection(engine, outbox, Options, 1, region: null, NullLogger.Instance);
-        target.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId); // the first request of every connection
+        var target = Greeted(engine, outbox);
         using var calls = JsonDocument.Parse("""[["get","b0"],["get","b1"],["get","b2"],["get","b3"],["set","after",1],["get","b4"]]""");
 
         var answer = await target.BatchAsync(new BatchRequest(calls.RootElement));

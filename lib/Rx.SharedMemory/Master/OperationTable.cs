@@ -101,11 +101,18 @@ internal static class OperationTable
     /// <param name="arguments">The call.</param>
     /// <param name="callerTraceParent">The call's entry of the batch's <c>traceparents</c>, as received; null for none.</param>
     /// <returns>The result: null, a number, a boolean or a message.</returns>
-    /// <exception cref="ArgumentException">The method cannot be called in a batch.</exception>
-    public static ValueTask<object?> RunBatchedAsync(WorkerConnection connection, BatchArguments arguments, string? callerTraceParent = null) =>
-        Batched.TryGetValue(arguments.Method, out var operation)
-            ? RunAsync(connection, operation.Name, arguments, operation.Batched!, callerTraceParent)
-            : throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
+    /// <exception cref="ArgumentException">The method cannot be called in a batch, or the call has more arguments than it takes.</exception>
+    public static ValueTask<object?> RunBatchedAsync(WorkerConnection connection, BatchArguments arguments, string? callerTraceParent = null)
+    {
+        if (!Batched.TryGetValue(arguments.Method, out var operation))
+        {
+            throw new ArgumentException($"'{arguments.Method}' cannot be called in a batch; only {BatchedNames} can.");
+        }
+
+        // Surplus arguments are refused, as a request's are: a ["delete", key, expectedVersion] must not delete whatever the version.
+        arguments.NoLongerThan(BatchPositions.LengthOf(operation.Name));
+        return RunAsync(connection, operation.Name, arguments, operation.Batched!, callerTraceParent);
+    }
 
     private static async ValueTask<EntryMessage<RawJson>?> GetAsync(WorkerConnection connection, string key) =>
         await connection.Engine.GetAsync(key, CancellationToken.None).ConfigureAwait(false) is { } stored

@@ -621,7 +621,9 @@ internal sealed partial class WorkerConnection
     {
         try
         {
-            var reader = new Utf8JsonReader(json);
+            // No depth limit here: a value nested too deep is refused by MaxValueDepth's rule (-32010, naming the
+            // limit), as an inline value is, not taken for one that is not JSON.
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = int.MaxValue });
             if (!reader.Read())
             {
                 return null;

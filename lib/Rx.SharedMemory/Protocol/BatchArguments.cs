@@ -29,6 +29,15 @@ internal readonly struct BatchArguments
 
     public string Method { get; }
 
+    /// <summary>Refuses a call with more than <paramref name="length"/> elements, its method included.</summary>
+    public void NoLongerThan(int length)
+    {
+        if (this.count > length)
+        {
+            throw new ArgumentException($"The batched '{this.Method}' call has {this.count - 1} arguments; it takes at most {length - 1}.");
+        }
+    }
+
     public string String(int index, string name) =>
         this.Required(index, name) is { ValueKind: JsonValueKind.String } element ? this.Text(element, name) : throw this.Invalid(name, "a string");
 

@@ -9,10 +9,25 @@ internal static class BatchPositions
     /// <summary>The method's name.</summary>
     public const int Method = 0;
 
+    /// <summary>The most elements a call of <paramref name="method"/> has, its method included; any length for another method.</summary>
+    public static int LengthOf(string method) => method switch
+    {
+        RpcMethods.Get => Get.Length,
+        RpcMethods.Set => Set.Length,
+        RpcMethods.CompareAndSet => CompareAndSet.Length,
+        RpcMethods.Increment => Increment.Length,
+        RpcMethods.Delete => Delete.Length,
+        RpcMethods.Unlock => Unlock.Length,
+        _ => int.MaxValue,
+    };
+
     /// <summary><c>["get", key]</c>.</summary>
     public static class Get
     {
         public const int Key = 1;
+
+        /// <summary>The most elements a call has, its method included: more is refused, as a request's surplus arguments are.</summary>
+        public const int Length = Key + 1;
     }
 
     /// <summary><c>["set", key, value, ttlMs?, ephemeral?, regionOffset?, regionLength?]</c>.</summary>
@@ -26,6 +41,9 @@ internal static class BatchPositions
         /// <summary>Where the value lies in the shared region, when it travels there (the value is then <c>null</c>); its length follows.</summary>
         public const int RegionOffset = 5;
         public const int RegionLength = 6;
+
+        /// <summary>The most elements a call has, its method included: more is refused, as a request's surplus arguments are.</summary>
+        public const int Length = RegionLength + 1;
     }
 
     /// <summary><c>["compareAndSet", key, expectedVersion, value, ttlMs?, ephemeral?, regionOffset?, regionLength?]</c>.</summary>
@@ -40,6 +58,9 @@ internal static class BatchPositions
         /// <summary>As <see cref="Set.RegionOffset"/>; its length follows.</summary>
         public const int RegionOffset = 6;
         public const int RegionLength = 7;
+
+        /// <summary>The most elements a call has, its method included: more is refused, as a request's surplus arguments are.</summary>
+        public const int Length = RegionLength + 1;
     }
 
     /// <summary><c>["increment", key, delta?]</c>.</summary>
@@ -47,12 +68,18 @@ internal static class BatchPositions
     {
         public const int Key = 1;
         public const int Delta = 2;
+
+        /// <summary>The most elements a call has, its method included: more is refused, as a request's surplus arguments are.</summary>
+        public const int Length = Delta + 1;
     }
 
     /// <summary><c>["delete", key]</c>.</summary>
     public static class Delete
     {
         public const int Key = 1;
+
+        /// <summary>The most elements a call has, its method included: more is refused, as a request's surplus arguments are.</summary>
+        public const int Length = Key + 1;
     }
 
     /// <summary><c>["unlock", name, token]</c>.</summary>
@@ -60,5 +87,8 @@ internal static class BatchPositions
     {
         public const int Name = 1;
         public const int Token = 2;
+
+        /// <summary>The most elements a call has, its method included: more is refused, as a request's surplus arguments are.</summary>
+        public const int Length = Token + 1;
     }
 }

@@ -19,7 +19,8 @@ internal static class CoalescingWriter
     /// Null: a flush waits while <c>PauseBytes</c> are unwritten (the worker's side, whose messages are its own calls).
     /// Otherwise a flush never waits and <paramref name="outbound"/> counts the memory that holds unwritten bytes, for
     /// the master to bound it where it can: by reading no more requests. A flush that waited would hold the JSON-RPC
-    /// handler's send lock, and every later answer would wait for it in a queue nothing bounds.
+    /// handler's send lock, and every later answer would wait for it in a queue nothing bounds. Once a write fails (the
+    /// worker closed its read end, or exited), what is flushed is dropped and the master reads on.
     /// </param>
     public static PipeWriter Start(Stream stream, OutboundBuffer? outbound = null)
     {
@@ -38,14 +39,27 @@ internal static class CoalescingWriter
     private static async Task DrainAsync(PipeReader reader, Stream stream, OutboundBuffer? outbound)
     {
         Exception? failure = null;
+        bool peerStoppedReading = false;
         try
         {
             while (true)
             {
                 var result = await reader.ReadAsync().ConfigureAwait(false);
-                foreach (var segment in result.Buffer)
+                try
                 {
-                    await stream.WriteAsync(segment).ConfigureAwait(false);
+                    foreach (var segment in result.Buffer)
+                    {
+                        if (!peerStoppedReading)
+                        {
+                            await stream.WriteAsync(segment).ConfigureAwait(false);
+                        }
+                    }
+                }
+                catch (IOException) when (outbound is not null)
+                {
+                    // The worker closed its read end (or exited): what it sent before still runs, to end of file, and
+                    // what would go to it is dropped here. A failed flush would end the connection and lose those calls.
+                    peerStoppedReading = true;
                 }
 
                 reader.AdvanceTo(result.Buffer.End);

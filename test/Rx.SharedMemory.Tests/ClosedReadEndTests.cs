@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+
+namespace Rx.SharedMemory.Tests;
+
+/// <summary>A worker process that closes its read end and goes on writing: its calls run, and the master takes no fault of its own from the answers it cannot write.</summary>
+public sealed class ClosedReadEndTests : TestBase
+{
+    [Fact]
+    public async Task AWorkerThatClosedItsReadEnd_HasItsCallsRun_AndTheMasterLogsNoFailureOfItsOwn()
+    {
+        using var logs = new RecordingLoggerFactory();
+        var failures = logs.Records.Where(r => r.Level >= Microsoft.Extensions.Logging.LogLevel.Warning).Replay();
+        using var recording = failures.Connect();
+        await using var master = new SharedMemoryMaster(null, logs);
+        const int Sets = 50;
+        var last = master.Changes.FirstAsync(c => c.Key == $"closed/{Sets}").ToTask(this.TimeoutToken);
+
+        // A worker in bash (which takes descriptors past 9): closes the pipe it reads, then sends hello and its sets without waiting for answers,
+        // and stays alive until it is killed.
+        var script = $$"""
+            eval "exec $RX_SHAREDMEMORY_PIPE_IN<&-"
+            send() { printf 'Content-Length: %d\r\n\r\n%s' "${#1}" "$1" >&"$RX_SHAREDMEMORY_PIPE_OUT"; }
+            send '{"jsonrpc":"2.0","id":0,"method":"hello","params":[1,'$$']}'
+            i=1
+            while [ $i -le {{Sets}} ]; do
+              send '{"jsonrpc":"2.0","id":'$i',"method":"set","params":["closed/'$i'",'$i']}'
+              i=$((i + 1))
+            done
+            exec sleep 600
+            """;
+        var startInfo = new ProcessStartInfo("/bin/bash") { UseShellExecute = false, ArgumentList = { "-c", script } };
+        var worker = await master.SpawnWorkerAsync(startInfo, this.TimeoutToken);
+        try
+        {
+            await last;
+            for (int i = 1; i <= Sets; i++)
+            {
+                Assert.Equal(i, await master.Store.GetAsync<int>($"closed/{i}", this.TimeoutToken));
+            }
+
+            // The answers the master could not write are its worker's loss, not a request that failed in the master.
+            Assert.Empty(await failures.TakeUntil(Observable.Return(0)).ToList().ToTask(this.TimeoutToken));
+        }
+        finally
+        {
+            Process.GetProcessById(worker.ProcessId).Kill();
+        }
+    }
+}
