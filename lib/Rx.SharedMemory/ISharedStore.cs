@@ -70,7 +70,8 @@ public interface ISharedStore
     /// <param name="options">How the key is kept.</param>
     /// <param name="cancellationToken">A token that cancels the wait for the answer (the write may still be committed).</param>
     /// <returns>The version the write was committed at.</returns>
-    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, a time to live is not positive, or the value's JSON escapes a lone surrogate (which no worker could read back).</exception>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, a time to live is not positive, or the value's JSON escapes a lone surrogate (which no worker could read back), as JSON written raw by a converter can.</exception>
+    /// <exception cref="JsonException">The value cannot be written as JSON, such as a <see cref="JsonElement"/> that holds a lone surrogate; the message names the key. (A .NET string with a lone surrogate is written with U+FFFD in its place, as System.Text.Json writes it.)</exception>
     /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows, or the store is full under <see cref="EvictionPolicy.NoEviction"/>.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
@@ -115,7 +116,8 @@ public interface ISharedStore
     /// <param name="options">How the key is kept; <see langword="null"/> for plainly.</param>
     /// <param name="cancellationToken">A token that cancels the wait for the answer (the write may still be committed).</param>
     /// <returns>The version the write was committed at.</returns>
-    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, a time to live is not positive, or the value's JSON escapes a lone surrogate (which no worker could read back).</exception>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, a time to live is not positive, or the value's JSON escapes a lone surrogate (which no worker could read back), as JSON written raw by a converter can.</exception>
+    /// <exception cref="JsonException">The value cannot be written as JSON, such as a <see cref="JsonElement"/> that holds a lone surrogate; the message names the key. (A .NET string with a lone surrogate is written with U+FFFD in its place, as System.Text.Json writes it.)</exception>
     /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
     /// <exception cref="SharedMemoryLimitExceededException">The key or the value is larger than the master allows, or the store is full under <see cref="EvictionPolicy.NoEviction"/>.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>

@@ -3,15 +3,43 @@
 // writes what it saw as one typed JSON record to the report file, which the test reads back into the same record
 // type once the process has exited. The programs that are not a connected worker (a master of its own, the raw
 // protocol speakers) still write one line per fact. Standard output is left alone.
+using System.Diagnostics;
+using Rx.SharedMemory;
 using Rx.SharedMemory.TestWorker;
 using Rx.SharedMemory.TestWorker.Scenarios;
 
+// As the master passed them: the library takes them out of the environment as it loads, before Main runs, and
+// /proc keeps the environment the process started with.
+var startingEnvironment = File.ReadAllText("/proc/self/environ").Split('\0').Select(v => v.Split('=', 2)).Where(v => v.Length == 2).DistinctBy(v => v[0]).ToDictionary(v => v[0], v => v[1]);
+string?[] pipeHandles = [startingEnvironment.GetValueOrDefault("RX_SHAREDMEMORY_PIPE_IN"), startingEnvironment.GetValueOrDefault("RX_SHAREDMEMORY_PIPE_OUT")];
 var scenario = args[0];
 var report = new Report(args[1]);
 var arguments = args[2..];
+if (scenario == "child-before-connect")
+{
+    // A worker that starts a process before it connects, as a host starting its services may: the library took the
+    // pipes as it loaded, so the child inherits neither their variables nor their descriptors.
+    report.Line($"worker {SharedMemoryWorker.IsWorkerProcess}");
+    var startInfo = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardOutput = true };
+    startInfo.ArgumentList.Add("-c");
+    startInfo.ArgumentList.Add("""printf 'variables %s|%s,' "$RX_SHAREDMEMORY_PIPE_IN" "$RX_SHAREDMEMORY_PIPE_OUT"; for fd in "$1" "$2"; do if [ -e "/proc/self/fd/$fd" ]; then printf ' open'; else printf ' closed'; fi; done""");
+    startInfo.ArgumentList.Add("sh");
+    startInfo.ArgumentList.Add(pipeHandles[0] ?? string.Empty);
+    startInfo.ArgumentList.Add(pipeHandles[1] ?? string.Empty);
+    using (var child = Process.Start(startInfo)!)
+    {
+        report.Line($"child {await child.StandardOutput.ReadToEndAsync()}");
+        await child.WaitForExitAsync();
+    }
+
+    await using var connected = await SharedMemoryWorker.ConnectAsync();
+    await connected.SetAsync("child-before-connect", true);
+    return;
+}
+
 if (ScenarioTable.TryGet(scenario, out var registered))
 {
-    await ScenarioRunner.RunAsync(registered, args[1], arguments);
+    await ScenarioRunner.RunAsync(registered, args[1], arguments, pipeHandles);
     return;
 }
 

@@ -292,8 +292,14 @@ public sealed class MessagesTests : WorkerProcessTestBase
     {
         var receiver = await this.SpawnReadyAsync("messages", "receive");
         var completed = this.Master.Messages.LastOrDefaultAsync().ToTask(this.TimeoutToken);
+        bool completedInOrder = false;
+        using var observer = this.Master.Messages.Subscribe(_ => { }, () => completedInOrder = true);
 
         await this.Master.DisposeAsync();
+
+        // With nothing queued for them, the observers have completed by the time the disposal returns.
+        Assert.True(completedInOrder);
+        Assert.True(completed.IsCompleted);
 
         await Assert.ThrowsAsync<ObjectDisposedException>(() => receiver.Worker.SendAsync(1, this.TimeoutToken).AsTask());
         await Assert.ThrowsAsync<ObjectDisposedException>(() => this.Master.BroadcastAsync(1, this.TimeoutToken).AsTask());

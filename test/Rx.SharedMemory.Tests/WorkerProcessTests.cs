@@ -63,6 +63,15 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task AProcessAWorkerStartsBeforeItConnects_InheritsNeitherThePipesVariablesNorTheirDescriptors()
+    {
+        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("child-before-connect"));
+
+        Assert.Equal(["worker True", "child variables |, closed closed"], lines);
+        Assert.True(await this.Master.Store.GetAsync<bool>("child-before-connect", this.TimeoutToken));
+    }
+
+    [Fact]
     public async Task ConnectedWorker_IsStillAWorkerProcess_AndASecondConnectFails_SayingItIsConnected()
     {
         var report = await this.ReportAfterExitAsync<ConnectTwiceScenario.Report>(await this.SpawnAsync("connect-twice"));

@@ -145,15 +145,24 @@ internal sealed class MessageHub<T>(int capacity, long maxBytes, Func<T, long> s
 
         public void End(Exception? error)
         {
-            bool start;
+            bool start, here;
             lock (this.gate)
             {
                 this.ending = true;
                 this.error = error;
                 start = this.StartDelivery();
+
+                // A disposal with nothing queued completes the observer on the disposing thread, so that it has
+                // completed when the disposal returns; a lost connection's error, and an end after a backlog, go
+                // through the thread pool, as the messages do.
+                here = start && error is null && this.queue.Count == 0;
             }
 
-            if (start)
+            if (here)
+            {
+                this.Deliver();
+            }
+            else if (start)
             {
                 _ = Task.Run(this.Deliver);
             }

@@ -1,56 +1,104 @@
 using System.IO.Pipes;
+using System.Runtime.CompilerServices;
 
 namespace Rx.SharedMemory.Transport;
 
 /// <summary>A worker's end of the pipes to its master, found through <see cref="PipeEnvironment"/> (the master's end is <see cref="MasterEndPipes"/>).</summary>
 internal static partial class WorkerEndPipes
 {
-    public static bool Available =>
-        !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(PipeEnvironment.FromMaster))
-        && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(PipeEnvironment.ToMaster));
+    private static readonly Lock ClaimGate = new();
 
-    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
-    public static (Stream FromMaster, Stream ToMaster, SharedRegion? Region) Open()
+    // What the master passed, taken from the environment once (Claim); guarded by ClaimGate.
+    private static bool claimed;
+    private static string? fromMaster;
+    private static string? toMaster;
+    private static string? region;
+
+    public static bool Available
     {
-        var input = Environment.GetEnvironmentVariable(PipeEnvironment.FromMaster);
-        var output = Environment.GetEnvironmentVariable(PipeEnvironment.ToMaster);
-        if (string.IsNullOrEmpty(input) || string.IsNullOrEmpty(output))
+        get
         {
-            throw new InvalidOperationException(
-                $"This process was not started by a SharedMemoryMaster: the environment variables {PipeEnvironment.FromMaster} and {PipeEnvironment.ToMaster} are not set.");
-        }
-
-        // Cleared so that processes this worker starts do not believe they are workers of the same master.
-        Environment.SetEnvironmentVariable(PipeEnvironment.FromMaster, null);
-        Environment.SetEnvironmentVariable(PipeEnvironment.ToMaster, null);
-        var region = Environment.GetEnvironmentVariable(PipeEnvironment.Region);
-        Environment.SetEnvironmentVariable(PipeEnvironment.Region, null);
-        var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, input);
-        try
-        {
-            var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, output);
-            KeepFromChildren(fromMaster);
-            KeepFromChildren(toMaster);
-            return (fromMaster, toMaster, SharedRegion.Open(region));
-        }
-        catch
-        {
-            fromMaster.Dispose();
-            throw;
+            Claim();
+            lock (ClaimGate)
+            {
+                return !string.IsNullOrEmpty(fromMaster) && !string.IsNullOrEmpty(toMaster);
+            }
         }
     }
 
     /// <summary>
-    /// Marks an inherited pipe end close-on-exec: a process this worker starts must not hold the master's pipe open,
-    /// or the master would see this worker's end of file only when that process exits.
+    /// Takes the variables the master set (<see cref="PipeEnvironment"/>) out of the environment, once, and marks the
+    /// descriptors they name close-on-exec, as soon as anything of the library runs in the process (a module
+    /// initializer; <see cref="SharedMemoryWorker.IsWorkerProcess"/> and <c>ConnectAsync</c> call it too): a process
+    /// this one starts, even before it connects, neither believes it is a worker of the same master nor holds the
+    /// master's pipes open (the master would see this worker's end of file only when that process exits).
     /// </summary>
-    private static void KeepFromChildren(AnonymousPipeClientStream pipe)
+    [ModuleInitializer]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries", Justification = "The pipes must be kept from child processes before the worker's code can start one; it does no more than read and clear three variables.")]
+    internal static void Claim()
     {
-        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+        lock (ClaimGate)
+        {
+            if (claimed)
+            {
+                return;
+            }
+
+            claimed = true;
+            fromMaster = Take(PipeEnvironment.FromMaster);
+            toMaster = Take(PipeEnvironment.ToMaster);
+            region = Take(PipeEnvironment.Region);
+        }
+
+        KeepFromChildren(fromMaster);
+        KeepFromChildren(toMaster);
+        KeepFromChildren(region?.Split(':')[0]);
+    }
+
+    /// <exception cref="InvalidOperationException">This process was not started by a master.</exception>
+    public static (Stream FromMaster, Stream ToMaster, SharedRegion? Region) Open()
+    {
+        Claim();
+        string? input, output, area;
+        lock (ClaimGate)
+        {
+            (input, output, area) = (fromMaster, toMaster, region);
+        }
+
+        if (string.IsNullOrEmpty(input) || string.IsNullOrEmpty(output))
+        {
+            throw new InvalidOperationException(
+                $"This process was not started by a SharedMemoryMaster: the environment variables {PipeEnvironment.FromMaster} and {PipeEnvironment.ToMaster} were not set when it started.");
+        }
+
+        var fromMasterStream = new AnonymousPipeClientStream(PipeDirection.In, input);
+        try
+        {
+            return (fromMasterStream, new AnonymousPipeClientStream(PipeDirection.Out, output), SharedRegion.Open(area));
+        }
+        catch
+        {
+            fromMasterStream.Dispose();
+            throw;
+        }
+    }
+
+    private static string? Take(string variable)
+    {
+        var value = Environment.GetEnvironmentVariable(variable);
+        Environment.SetEnvironmentVariable(variable, null);
+        return value;
+    }
+
+    /// <summary>Marks an inherited descriptor, given as the master wrote it, close-on-exec; nothing for another form or platform.</summary>
+    private static void KeepFromChildren(string? descriptor)
+    {
+        if ((OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+            && int.TryParse(descriptor, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int fd))
         {
             const int SetDescriptorFlags = 2;
             const int CloseOnExec = 1;
-            _ = NativeMethods.fcntl((int)pipe.SafePipeHandle.DangerousGetHandle(), SetDescriptorFlags, CloseOnExec);
+            _ = NativeMethods.fcntl(fd, SetDescriptorFlags, CloseOnExec);
         }
     }
 

@@ -91,9 +91,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
 
     /// <summary>
     /// Gets a value indicating whether this process was started by a <see cref="SharedMemoryMaster"/> as its worker:
-    /// true before it connects (the master's pipes are in its environment), and still true once it has connected, or
-    /// is connecting, and after that connection has ended. False in a process the worker starts: the pipes are not
-    /// passed on.
+    /// true before it connects (the master passed it its pipes), and still true once it has connected, or is
+    /// connecting, and after that connection has ended. False in a process the worker starts, even before it connects:
+    /// the library takes the pipes' variables out of the environment, and keeps their descriptors from child
+    /// processes, as it loads.
     /// </summary>
     public static bool IsWorkerProcess => Volatile.Read(ref pipesTaken) != 0 || WorkerEndPipes.Available;
 

@@ -5,10 +5,12 @@ namespace Rx.SharedMemory.TestWorker.Scenarios;
 /// <summary>Connects a worker, runs a scenario, and writes its typed report as one JSON document.</summary>
 internal static class ScenarioRunner
 {
-    public static async Task RunAsync(IScenario scenario, string reportPath, string[] arguments)
+    /// <param name="scenario">The scenario.</param>
+    /// <param name="reportPath">Where its report goes.</param>
+    /// <param name="arguments">Its arguments.</param>
+    /// <param name="pipeHandles">The pipes' descriptors as the master passed them, read before the library ran.</param>
+    public static async Task RunAsync(IScenario scenario, string reportPath, string[] arguments, string?[] pipeHandles)
     {
-        // Read before connecting, which clears them.
-        string?[] pipeHandles = [Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN"), Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")];
         var parsed = new ScenarioArguments(arguments);
 
         // A guard against a hang, not a speed check: a worker of a master on Redis, on two loaded cores, is slow. Made
