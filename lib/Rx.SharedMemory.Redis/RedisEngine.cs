@@ -12,8 +12,7 @@ namespace Rx.SharedMemory.Redis;
 
 /// <summary>
 /// The engine that keeps the store in Redis, shared by every master that names it. Each operation is one call of a function
-/// (<see cref="RedisScripts"/>), but a get, which plain commands answer (<see cref="ReadAsync"/>), followed where a read
-/// is a use by a call that records it, which the get does not wait for (<see cref="RecordUse"/>).
+/// (<see cref="RedisScripts"/>), but a get where a read is not a use, which plain commands answer (<see cref="ReadAsync"/>).
 /// The changes reach this master's subscriptions through one reader of the change log (<see cref="RedisChangeFeed"/>); a write returns once its own change has been read back, so that a master's
 /// subscribers have seen a write when its caller learns it committed, as with the embedded engine.
 /// </summary>
@@ -30,7 +29,7 @@ internal sealed class RedisEngine : IStoreEngine
     private readonly RedisValue[] bounds;
     private readonly StoreLimits limits;
 
-    // A read counts as a use (a write to the LRU set) only where a bound can evict: it costs Redis a function call.
+    // A read counts as a use (a write to the LRU set) only where a bound can evict: it costs a get as much again.
     private readonly bool readsAreUses;
     private readonly RedisStoreOptions redisOptions;
     private readonly ILogger logger;
@@ -143,14 +142,9 @@ internal sealed class RedisEngine : IStoreEngine
     {
         this.limits.ValidateKey(key);
 
-        // A get in a batch must run in the batch's order: it goes to the function with the batch's other calls.
-        if (!RedisCallBatch.IsOpen(this) && await this.ReadAsync(key, cancellationToken).ConfigureAwait(false) is (true, var stored))
+        // A get that counts as a use is a write, and one in a batch must run in the batch's order: both go to the function.
+        if (!this.readsAreUses && !RedisCallBatch.IsOpen(this) && await this.ReadAsync(key, cancellationToken).ConfigureAwait(false) is (true, var stored))
         {
-            if (this.readsAreUses && stored is not null)
-            {
-                this.RecordUse(key);
-            }
-
             return stored;
         }
 
@@ -213,27 +207,6 @@ internal sealed class RedisEngine : IStoreEngine
         }
 
         return (true, new StoredValue((byte[])value!, long.Parse(entry[0], CultureInfo.InvariantCulture)));
-    }
-
-    /// <summary>
-    /// Records a use of a key that a get read with plain commands, without waiting for Redis: the get's answer does not
-    /// wait for the use's write, as it did when the function read the key and recorded its use in one call (about 14 µs
-    /// less a get). It is sent before the get returns, on the one connection every call of this engine takes, so Redis
-    /// runs it before any call made after the get: an eviction those cause sees the use. Where Redis fails meanwhile, or
-    /// lost the library in a restart (the next function call loads it), the use is lost and the key keeps its older
-    /// place in the order of use.
-    /// </summary>
-    private void RecordUse(string key)
-    {
-        this.Sending?.Invoke(RedisScripts.Touch);
-        try
-        {
-            _ = this.db.ExecuteAsync("FCALL", FunctionCall(this.tag, this.bounds, RedisScripts.Touch, [key]), CommandFlags.FireAndForget);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
-        {
-            // The read stands; only its use is lost.
-        }
     }
 
     public async ValueTask<long> SetAsync(string key, byte[] utf8Json, TimeSpan? timeToLive, long owner, string? traceParent, CancellationToken cancellationToken)
@@ -453,21 +426,6 @@ internal sealed class RedisEngine : IStoreEngine
     /// </summary>
     private static async Task<RedisResult> CallAsync(IConnectionMultiplexer redis, IDatabase db, RedisKey[] tag, RedisValue[] bounds, string function, params RedisValue[] arguments)
     {
-        var call = FunctionCall(tag, bounds, function, arguments);
-        try
-        {
-            return await OffTheReaderAsync(db.ExecuteAsync("FCALL", call)).ConfigureAwait(false);
-        }
-        catch (RedisServerException ex) when (ex.Message.Contains("Function not found", StringComparison.OrdinalIgnoreCase))
-        {
-            await LoadLibraryAsync(redis).ConfigureAwait(false);
-            return await OffTheReaderAsync(db.ExecuteAsync("FCALL", call)).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>FCALL's arguments: the function, its one key (the store's tag), the store's bounds, then <paramref name="arguments"/>.</summary>
-    private static object[] FunctionCall(RedisKey[] tag, RedisValue[] bounds, string function, RedisValue[] arguments)
-    {
         var call = new object[3 + bounds.Length + arguments.Length];
         call[0] = function;
         call[1] = 1;
@@ -482,7 +440,15 @@ internal sealed class RedisEngine : IStoreEngine
             call[3 + bounds.Length + i] = arguments[i];
         }
 
-        return call;
+        try
+        {
+            return await OffTheReaderAsync(db.ExecuteAsync("FCALL", call)).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.Message.Contains("Function not found", StringComparison.OrdinalIgnoreCase))
+        {
+            await LoadLibraryAsync(redis).ConfigureAwait(false);
+            return await OffTheReaderAsync(db.ExecuteAsync("FCALL", call)).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

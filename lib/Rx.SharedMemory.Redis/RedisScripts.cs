@@ -439,11 +439,6 @@ internal static class RedisScripts
             if ARGV[7] == '1' then touch(key) end
             return {redis.call('HGET', P .. 'values', key), s.version, s.stamp}
             """),
-        (nameof(Touch), """
-            local key = ARGV[6]
-            if redis.call('HEXISTS', P .. 'meta', key) == 1 then touch(key) end
-            return 0
-            """),
         (nameof(Set), """
             local now = now_ms()
             local key = ARGV[6]
@@ -689,12 +684,6 @@ internal static class RedisScripts
 
     /// <summary>ARGV[6] key, ARGV[7] whether a read counts as a use. Returns {} when absent, or {value, version, timestamp}.</summary>
     public static string Get { get; } = FunctionName(nameof(Get));
-
-    /// <summary>
-    /// ARGV[6] key. Records a use of the key, where it still exists and a bound can evict: what a get the function did
-    /// not read records after it (<c>RedisEngine.GetAsync</c>). Returns 0.
-    /// </summary>
-    public static string Touch { get; } = FunctionName(nameof(Touch));
 
     /// <summary>
     /// ARGV[6] key, ARGV[7] value, ARGV[8] time to live in ms (0: none), ARGV[9] owner ('' for none), ARGV[10] the

@@ -8,18 +8,17 @@ using Rx.SharedMemory;
 using Rx.SharedMemory.TestWorker;
 using Rx.SharedMemory.TestWorker.Scenarios;
 
-// As the master passed them: the library takes them out of the environment as it loads, before Main runs, and
-// /proc keeps the environment the process started with.
-var startingEnvironment = File.ReadAllText("/proc/self/environ").Split('\0').Select(v => v.Split('=', 2)).Where(v => v.Length == 2).DistinctBy(v => v[0]).ToDictionary(v => v[0], v => v[1]);
-string?[] pipeHandles = [startingEnvironment.GetValueOrDefault("RX_SHAREDMEMORY_PIPE_IN"), startingEnvironment.GetValueOrDefault("RX_SHAREDMEMORY_PIPE_OUT")];
+// As the master passed them (the library takes them out of the environment when it is first used).
+string?[] pipeHandles = [StartingEnvironment.Get("RX_SHAREDMEMORY_PIPE_IN"), StartingEnvironment.Get("RX_SHAREDMEMORY_PIPE_OUT")];
 var scenario = args[0];
 var report = new Report(args[1]);
 var arguments = args[2..];
 if (scenario == "child-before-connect")
 {
-    // A worker that starts a process before it connects, as a host starting its services may: the library took the
-    // pipes as it loaded, so the child inherits neither their variables nor their descriptors.
-    report.Line($"worker {SharedMemoryWorker.IsWorkerProcess}");
+    // A worker that starts a process before it connects, as a host starting its services may, once something of the
+    // library other than IsWorkerProcess has run (its options, made up front): the library took the pipes then, so
+    // the child inherits neither their variables nor their descriptors.
+    var options = new SharedMemoryWorkerOptions();
     var startInfo = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardOutput = true };
     startInfo.ArgumentList.Add("-c");
     startInfo.ArgumentList.Add("""printf 'variables %s|%s,' "$RX_SHAREDMEMORY_PIPE_IN" "$RX_SHAREDMEMORY_PIPE_OUT"; for fd in "$1" "$2"; do if [ -e "/proc/self/fd/$fd" ]; then printf ' open'; else printf ' closed'; fi; done""");
@@ -32,7 +31,8 @@ if (scenario == "child-before-connect")
         await child.WaitForExitAsync();
     }
 
-    await using var connected = await SharedMemoryWorker.ConnectAsync();
+    report.Line($"worker {SharedMemoryWorker.IsWorkerProcess}");
+    await using var connected = await SharedMemoryWorker.ConnectAsync(options, loggerFactory: null);
     await connected.SetAsync("child-before-connect", true);
     return;
 }

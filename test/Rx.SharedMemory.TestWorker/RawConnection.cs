@@ -19,8 +19,8 @@ internal sealed class RawConnection : IDisposable
 
     public RawConnection()
     {
-        this.fromMaster = new AnonymousPipeClientStream(PipeDirection.In, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN")!);
-        this.toMaster = new AnonymousPipeClientStream(PipeDirection.Out, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")!);
+        this.fromMaster = new AnonymousPipeClientStream(PipeDirection.In, StartingEnvironment.Get("RX_SHAREDMEMORY_PIPE_IN")!);
+        this.toMaster = new AnonymousPipeClientStream(PipeDirection.Out, StartingEnvironment.Get("RX_SHAREDMEMORY_PIPE_OUT")!);
         _ = Task.Run(this.ReadAsync);
     }
 

@@ -14,8 +14,8 @@ internal static class RawWorker
             return;
         }
 
-        using var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN")!);
-        using var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")!);
+        using var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, StartingEnvironment.Get("RX_SHAREDMEMORY_PIPE_IN")!);
+        using var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, StartingEnvironment.Get("RX_SHAREDMEMORY_PIPE_OUT")!);
         // The region (raw-region maps it by hand) is announced only by the scenario that uses it.
         var region = scenario == "raw-region" ? MapRegion(report) : null;
         await WriteFrameAsync(toMaster, $$$"""{"jsonrpc":"2.0","id":1,"method":"hello","params":{"protocolVersion":1,"processId":{{{Environment.ProcessId}}},"sharedRegion":{{{(region is null ? "false" : "true")}}}}}""");
@@ -93,8 +93,8 @@ internal static class RawWorker
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     private static void Flood(Report report, int requests)
     {
-        using var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_IN")!);
-        using var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_PIPE_OUT")!);
+        using var fromMaster = new AnonymousPipeClientStream(PipeDirection.In, StartingEnvironment.Get("RX_SHAREDMEMORY_PIPE_IN")!);
+        using var toMaster = new AnonymousPipeClientStream(PipeDirection.Out, StartingEnvironment.Get("RX_SHAREDMEMORY_PIPE_OUT")!);
         var frames = new FrameCounter(fromMaster);
         using var read = new ManualResetEventSlim();
         using var signal = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGCONT, context =>
@@ -213,7 +213,7 @@ internal static class RawWorker
     /// <summary>Maps the region's to-master area (after its 64-byte header) as a worker in another language would, and returns a writer for it.</summary>
     private static RegionBytes MapRegion(Report report)
     {
-        var parts = Environment.GetEnvironmentVariable("RX_SHAREDMEMORY_REGION")!.Split(':');
+        var parts = StartingEnvironment.Get("RX_SHAREDMEMORY_REGION")!.Split(':');
         var file = new FileStream($"/proc/self/fd/{parts[0]}", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
 
         // A worker that shrank the region under the master's mapping would kill the master at its next access.

@@ -67,7 +67,7 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     {
         var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("child-before-connect"));
 
-        Assert.Equal(["worker True", "child variables |, closed closed"], lines);
+        Assert.Equal(["child variables |, closed closed", "worker True"], lines);
         Assert.True(await this.Master.Store.GetAsync<bool>("child-before-connect", this.TimeoutToken));
     }
 

@@ -110,7 +110,7 @@ internal static class OperationTable
         }
 
         // Surplus arguments are refused, as a request's are: a ["delete", key, expectedVersion] must not delete whatever the version.
-        arguments.NoLongerThan(BatchPositions.LengthOf(operation.Name));
+        arguments.ThrowIfLongerThan(BatchPositions.LengthOf(operation.Name));
         return RunAsync(connection, operation.Name, arguments, operation.Batched!, callerTraceParent);
     }
 

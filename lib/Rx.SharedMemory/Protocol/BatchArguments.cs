@@ -30,7 +30,7 @@ internal readonly struct BatchArguments
     public string Method { get; }
 
     /// <summary>Refuses a call with more than <paramref name="length"/> elements, its method included.</summary>
-    public void NoLongerThan(int length)
+    public void ThrowIfLongerThan(int length)
     {
         if (this.count > length)
         {

@@ -37,8 +37,8 @@ internal static class ProtocolLimits
     public const int MaxChangesPerNotification = 256;
 
     /// <summary>
-    /// The most bytes of values (their JSON) one <c>changes</c> notification carries, plus one value: a change whose value
-    /// alone is larger travels in a notification of its own.
+    /// The most bytes of values (their JSON) one <c>changes</c> notification carries, plus one value: the change whose
+    /// value passes it, however large, is the notification's last.
     /// </summary>
     public const long MaxChangesValueBytes = 256 * 1024;
 

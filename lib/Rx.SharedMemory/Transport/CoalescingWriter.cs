@@ -57,8 +57,9 @@ internal static class CoalescingWriter
                 }
                 catch (IOException) when (outbound is not null)
                 {
-                    // The worker closed its read end (or exited): what it sent before still runs, to end of file, and
-                    // what would go to it is dropped here. A failed flush would end the connection and lose those calls.
+                    // The worker closed its read end (or exited): what it sends still runs, and what would go to it is
+                    // dropped here. A failed flush would fail the answer's send, which StreamJsonRpc reports as the
+                    // request's own failure (logged as a fault of the master's, 108).
                     peerStoppedReading = true;
                 }
 

@@ -34,7 +34,7 @@ internal static partial class WorkerEndPipes
     /// master's pipes open (the master would see this worker's end of file only when that process exits).
     /// </summary>
     [ModuleInitializer]
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries", Justification = "The pipes must be kept from child processes before the worker's code can start one; it does no more than read and clear three variables.")]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries", Justification = "The pipes must be kept from child processes before the worker's code can start one; it reads and clears three variables and marks up to three descriptors close-on-exec.")]
     internal static void Claim()
     {
         lock (ClaimGate)
@@ -98,7 +98,14 @@ internal static partial class WorkerEndPipes
         {
             const int SetDescriptorFlags = 2;
             const int CloseOnExec = 1;
-            _ = NativeMethods.fcntl(fd, SetDescriptorFlags, CloseOnExec);
+            try
+            {
+                _ = NativeMethods.fcntl(fd, SetDescriptorFlags, CloseOnExec);
+            }
+            catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+            {
+                // A C library without fcntl: children may inherit the descriptor, and the library still loads.
+            }
         }
     }
 

@@ -33,8 +33,7 @@ namespace Rx.SharedMemory;
 /// </remarks>
 public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWriteSource, IValueOptionsSource
 {
-    // 1 once a ConnectAsync of this process has taken its pipes to the master, for good: a worker connects once, and
-    // stays a worker process once its environment no longer names the pipes.
+    // 1 once a ConnectAsync of this process has taken its pipes to the master, for good: a worker connects once.
     private static int pipesTaken;
 
     private readonly JsonRpc rpc;
@@ -93,8 +92,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// Gets a value indicating whether this process was started by a <see cref="SharedMemoryMaster"/> as its worker:
     /// true before it connects (the master passed it its pipes), and still true once it has connected, or is
     /// connecting, and after that connection has ended. False in a process the worker starts, even before it connects:
-    /// the library takes the pipes' variables out of the environment, and keeps their descriptors from child
-    /// processes, as it loads.
+    /// the library takes the pipes' variables out of the environment, and on Linux and macOS keeps their descriptors
+    /// from child processes, the first time any of its code runs.
     /// </summary>
     public static bool IsWorkerProcess => Volatile.Read(ref pipesTaken) != 0 || WorkerEndPipes.Available;
 
