@@ -15,6 +15,8 @@ public sealed class ClosedReadEndTests : TestBase
         using var logs = new RecordingLoggerFactory();
         var failures = new ConcurrentQueue<RecordingLoggerFactory.LogRecord>();
         using var recording = logs.Records.Where(r => r.Level >= LogLevel.Warning).Subscribe(failures.Enqueue);
+        var stoppedReading = new ConcurrentQueue<RecordingLoggerFactory.LogRecord>();
+        using var told = logs.Records.Where(r => r.EventId.Id == 113).Subscribe(stoppedReading.Enqueue);
         await using var master = new SharedMemoryMaster(null, logs);
         const int Sets = 50;
 
@@ -45,8 +47,10 @@ public sealed class ClosedReadEndTests : TestBase
                 Assert.Equal(i, await master.Store.GetAsync<int>($"closed/{i}", this.TimeoutToken));
             }
 
-            // The answers the master could not write are the worker's loss, not a request that failed in the master.
+            // The answers the master could not write are the worker's loss, not a request that failed in the master;
+            // it says once that the worker stopped reading.
             Assert.Empty(failures);
+            Assert.Single(stoppedReading);
         }
         finally
         {

@@ -49,6 +49,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 112, EventName = "WorkerReleaseLeftToStore", Level = LogLevel.Warning, Message = "The master stopped before what worker {WorkerId} held could be released: a store kept elsewhere frees it when the master leaves, or when its lease runs out.")]
     public static partial void WorkerReleaseLeftToStore(this ILogger logger, int workerId);
 
+    [LoggerMessage(EventId = 113, EventName = "WorkerStoppedReading", Level = LogLevel.Information, Message = "Worker {WorkerId} no longer reads its pipe (a write to it failed): its calls still run, and their answers and its changes are dropped.")]
+    public static partial void WorkerStoppedReading(this ILogger logger, int workerId);
+
     [LoggerMessage(EventId = 120, EventName = "ChangeDeliveryFailed", Level = LogLevel.Debug, Message = "Delivery of {Count} changes failed.")]
     public static partial void ChangeDeliveryFailed(this ILogger logger, Exception exception, int count);
 

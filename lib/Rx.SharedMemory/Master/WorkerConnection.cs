@@ -49,7 +49,7 @@ internal sealed partial class WorkerConnection : IWorker
         this.offeredRegion = pipes.Region;
         this.logger = logger;
         this.Metrics = metrics;
-        var outbound = new OutboundBuffer(options.MaxConnectionBufferBytes);
+        var outbound = new OutboundBuffer(options.MaxConnectionBufferBytes, () => logger.WorkerStoppedReading(id));
         var rpc = MasterChannel.Create(new FrameGuardStream(pipes.FromWorker, ProtocolLimits.MaxFrameBytes(options.MaxValueBytes, options.MaxKeyLength)), pipes.ToWorker, $"Rx.SharedMemory worker {id} reader", outbound, (exception, method) => logger.RequestFailed(exception, method, id), this.readHold, metrics);
         this.wire = new Wire(process, pipes, rpc, outbound);
         this.outbox = new ChangeOutbox(options.SubscriberQueueCapacity, this.SendChangesAsync, logger, options.SubscriberQueueMaxBytes, metrics);

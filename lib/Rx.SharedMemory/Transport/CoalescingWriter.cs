@@ -61,6 +61,7 @@ internal static class CoalescingWriter
                     // dropped here. A failed flush would fail the answer's send, which StreamJsonRpc reports as the
                     // request's own failure (logged as a fault of the master's, 108).
                     peerStoppedReading = true;
+                    outbound.PeerStoppedReading();
                 }
 
                 reader.AdvanceTo(result.Buffer.End);

@@ -8,7 +8,7 @@ namespace Rx.SharedMemory.Transport;
 /// <see cref="SharedMemoryOptions.MaxConnectionBufferBytes"/>, and holds change notifications back (in their
 /// conflating queue) while it is over <see cref="ChangeThreshold"/>.
 /// </summary>
-internal sealed class OutboundBuffer(long limit)
+internal sealed class OutboundBuffer(long limit, Action? peerStoppedReading = null)
 {
     /// <summary>
     /// The count above which change notifications wait: small, so that a subscriber that does not read keeps its
@@ -41,6 +41,9 @@ internal sealed class OutboundBuffer(long limit)
             }
         }
     }
+
+    /// <summary>The peer no longer reads (a write to it failed): what is written from now on is dropped. Told once.</summary>
+    public void PeerStoppedReading() => peerStoppedReading?.Invoke();
 
     /// <summary>Counts a block the pipe took.</summary>
     public void Added(long bytes)
