@@ -33,7 +33,8 @@ internal static class OperationTable
         new(
             RpcMethods.Get,
             static t => (string key) => RequestAsync(t, RpcMethods.Get, key, static (t, key, _) => GetAsync(t.Greeted(), key), t.TraceContext.TakeInbound()),
-            static (t, a, _) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key")))),
+            static (t, a, _) => AsObjectAsync(GetAsync(t, a.String(BatchPositions.Get.Key, "key"))),
+            BatchPositions.Get.Length),
         new(
             RpcMethods.Set,
             static t => (string key, JsonElement value, double? ttlMs = null, bool? ephemeral = null) => RequestAsync(t, RpcMethods.Set, (key, value, ttlMs, ephemeral: ephemeral ?? false), static (t, a, trace) => SetAsync(t.Greeted(), a.key, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
@@ -43,7 +44,8 @@ internal static class OperationTable
                 t.ValueOf(a, BatchPositions.Set.Key, BatchPositions.Set.Value, BatchPositions.Set.RegionOffset),
                 a.OptionalDouble(BatchPositions.Set.TtlMs, "ttlMs"),
                 a.OptionalBoolean(BatchPositions.Set.Ephemeral, "ephemeral"),
-                trace))),
+                trace)),
+            BatchPositions.Set.Length),
         new(
             RpcMethods.CompareAndSet,
             static t => (string key, long expectedVersion, JsonElement value, double? ttlMs = null, bool? ephemeral = null) => RequestAsync(t, RpcMethods.CompareAndSet, (key, expectedVersion, value, ttlMs, ephemeral: ephemeral ?? false), static (t, a, trace) => CompareAndSetAsync(t.Greeted(), a.key, a.expectedVersion, RawJson.CopyOf(a.value), a.ttlMs, a.ephemeral, trace), t.TraceContext.TakeInbound()),
@@ -54,21 +56,25 @@ internal static class OperationTable
                 t.ValueOf(a, BatchPositions.CompareAndSet.Key, BatchPositions.CompareAndSet.Value, BatchPositions.CompareAndSet.RegionOffset),
                 a.OptionalDouble(BatchPositions.CompareAndSet.TtlMs, "ttlMs"),
                 a.OptionalBoolean(BatchPositions.CompareAndSet.Ephemeral, "ephemeral"),
-                trace))),
+                trace)),
+            BatchPositions.CompareAndSet.Length),
         new(
             RpcMethods.Increment,
             static t => (string key, long? delta = null) => RequestAsync(t, RpcMethods.Increment, (key, delta: delta ?? 1), static (t, a, trace) => IncrementAsync(t.Greeted(), a.key, a.delta, trace), t.TraceContext.TakeInbound()),
-            static (t, a, trace) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1, trace))),
+            static (t, a, trace) => AsObjectAsync(IncrementAsync(t, a.String(BatchPositions.Increment.Key, "key"), a.OptionalInt64(BatchPositions.Increment.Delta, "delta") ?? 1, trace)),
+            BatchPositions.Increment.Length),
         new(
             RpcMethods.Delete,
             static t => (string key) => RequestAsync(t, RpcMethods.Delete, key, static (t, key, trace) => DeleteAsync(t.Greeted(), key, trace), t.TraceContext.TakeInbound()),
-            static (t, a, trace) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key"), trace))),
+            static (t, a, trace) => AsObjectAsync(DeleteAsync(t, a.String(BatchPositions.Delete.Key, "key"), trace)),
+            BatchPositions.Delete.Length),
         // A lock wait holds no read (RunAsync, not RequestAsync): an unlock behind it must get through.
         new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RunAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a, _) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)), t.TraceContext.TakeInbound())),
         new(
             RpcMethods.Unlock,
             static t => (string name, long token) => RequestAsync(t, RpcMethods.Unlock, (name, token), static (t, a, _) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None), t.TraceContext.TakeInbound()),
-            static (t, a, _) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None))),
+            static (t, a, _) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None)),
+            BatchPositions.Unlock.Length),
         new(RpcMethods.Subscribe, static t => (long subscription, string key, bool? prefix = null, long? fromVersion = null) => RequestAsync(t, RpcMethods.Subscribe, (subscription, key, prefix: prefix ?? false, fromVersion), static (t, a, _) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion), t.TraceContext.TakeInbound())),
         new(RpcMethods.Unsubscribe, static t => (long subscription) => RequestAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription, _) => new ValueTask<bool>(t.Unsubscribe(subscription)), t.TraceContext.TakeInbound())),
         new(RpcMethods.Batch, static t => (BatchRequest calls, JsonElement? traceparents = null) => HoldingReadsAsync(t, t.BatchAsync(calls, traceparents))),
@@ -110,7 +116,7 @@ internal static class OperationTable
         }
 
         // Surplus arguments are refused, as a request's are: a ["delete", key, expectedVersion] must not delete whatever the version.
-        arguments.ThrowIfLongerThan(BatchPositions.LengthOf(operation.Name));
+        arguments.ThrowIfLongerThan(operation.BatchedLength);
         return RunAsync(connection, operation.Name, arguments, operation.Batched!, callerTraceParent);
     }
 
@@ -240,5 +246,6 @@ internal static class OperationTable
     /// <param name="Name">The method's name on the wire.</param>
     /// <param name="Bind">Makes the handler of a request of its own, for one connection.</param>
     /// <param name="Batched">Runs a call of a batch, given the <c>traceparent</c> its changes carry; null for an operation a batch cannot carry.</param>
-    private sealed record Operation(string Name, Func<WorkerConnection, Delegate> Bind, Func<WorkerConnection, BatchArguments, string?, ValueTask<object?>>? Batched = null);
+    /// <param name="BatchedLength">The most elements a call of a batch has, its method included (<see cref="BatchPositions"/>).</param>
+    private sealed record Operation(string Name, Func<WorkerConnection, Delegate> Bind, Func<WorkerConnection, BatchArguments, string?, ValueTask<object?>>? Batched = null, int BatchedLength = 0);
 }

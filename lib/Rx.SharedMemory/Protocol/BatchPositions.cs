@@ -9,18 +9,6 @@ internal static class BatchPositions
     /// <summary>The method's name.</summary>
     public const int Method = 0;
 
-    /// <summary>The most elements a call of <paramref name="method"/>, a method a batch carries, has, its method included.</summary>
-    public static int LengthOf(string method) => method switch
-    {
-        RpcMethods.Get => Get.Length,
-        RpcMethods.Set => Set.Length,
-        RpcMethods.CompareAndSet => CompareAndSet.Length,
-        RpcMethods.Increment => Increment.Length,
-        RpcMethods.Delete => Delete.Length,
-        RpcMethods.Unlock => Unlock.Length,
-        _ => throw new ArgumentOutOfRangeException(nameof(method), method, "Not a method a batch carries: give it a Length here."),
-    };
-
     /// <summary><c>["get", key]</c>.</summary>
     public static class Get
     {

@@ -47,9 +47,9 @@ internal static class CoalescingWriter
                 var result = await reader.ReadAsync().ConfigureAwait(false);
                 try
                 {
-                    foreach (var segment in result.Buffer)
+                    if (!peerStoppedReading)
                     {
-                        if (!peerStoppedReading)
+                        foreach (var segment in result.Buffer)
                         {
                             await stream.WriteAsync(segment).ConfigureAwait(false);
                         }
