@@ -52,15 +52,11 @@ internal static class Workers
     {
         const int InFlight = 64;
         long operations = 0;
-        long countedFrom = 0;
-        var clock = Stopwatch.StartNew();
-        var measureFrom = phase.Warmup;
-        var end = phase.Warmup + phase.Measure;
-        var startCounting = new Lazy<long>(() => Interlocked.Read(ref operations));
-        await Task.WhenAll(Enumerable.Range(0, InFlight).Select(async loop =>
+        bool stop = false;
+        var loops = Task.WhenAll(Enumerable.Range(0, InFlight).Select(async loop =>
         {
             var key = $"ops/{loop}";
-            for (long i = 0; clock.Elapsed < end; i++)
+            for (long i = 0; !Volatile.Read(ref stop); i++)
             {
                 if (i % 2 == 0)
                 {
@@ -72,14 +68,18 @@ internal static class Workers
                 }
 
                 Interlocked.Increment(ref operations);
-                if (clock.Elapsed >= measureFrom)
-                {
-                    countedFrom = startCounting.Value;
-                }
             }
         }));
 
-        return [operations - countedFrom, (clock.Elapsed - measureFrom).TotalSeconds];
+        await phase.WarmUpAsync();
+        long countedFrom = Interlocked.Read(ref operations);
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(phase.Measure);
+        long counted = Interlocked.Read(ref operations) - countedFrom;
+        double seconds = clock.Elapsed.TotalSeconds;
+        Volatile.Write(ref stop, true);
+        await loops;
+        return [counted, seconds];
     }
 
     private static async Task<double[]> LargeBufferAsync(SharedMemoryWorker store, Phase phase)
