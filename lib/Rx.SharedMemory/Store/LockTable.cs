@@ -67,10 +67,12 @@ internal sealed class LockTable(TimeProvider timeProvider)
             lock (this.gate)
             {
                 granted = waiter.Granted.Task.IsCompletedSuccessfully;
-                if (!granted)
+                // The lock's entry is gone when ReleaseOwner ended this wait (its connection went) and then the lock's
+                // last holder and waiter.
+                if (!granted && this.locks.TryGetValue(name, out var state))
                 {
                     waiter.Granted.TrySetCanceled(CancellationToken.None);
-                    this.locks[name].Waiters.Remove(waiter);
+                    state.Waiters.Remove(waiter);
                 }
             }
 
