@@ -253,6 +253,36 @@ public sealed class MessagesTests : WorkerProcessTestBase
         Assert.Equal(10_001, Volatile.Read(ref seen));
     }
 
+    /// <summary>
+    /// README, A dead master: "A worker's pending and later calls throw SharedMemoryDisconnectedException, whatever its
+    /// observers are doing". A worker whose Messages observer is behind stops reading its pipe, so the master's end of
+    /// file waits behind the held message: the worker must learn of the master's going from the pipe's hang-up. Without
+    /// that, its lock wait stayed pending and the master's disposal killed it after its shutdown timeout.
+    /// </summary>
+    [Fact]
+    public async Task AWorkerWhoseMessageObserverIsBehind_StillLearnsItsMasterWent()
+    {
+        // Held by the master, so that the worker's request for it waits.
+        var held = await this.Master.Store.AcquireLockAsync("held", TimeSpan.FromSeconds(30), this.TimeoutToken);
+        var told = this.Master.Messages.Replay();
+        using var listening = told.Connect();
+        var worker = await this.SpawnReadyAsync("messages", "hold-lock-wait");
+
+        // The first is taken by the observer, which blocks; then the second fills its queue of one, and the third holds
+        // the pipe.
+        await worker.Worker.SendAsync(1, this.TimeoutToken);
+        await this.FirstAsync(told, m => m.WorkerId == worker.Worker.Id && m.Deserialize<string>() == "taken");
+        await worker.Worker.SendAsync(2, this.TimeoutToken);
+        await worker.Worker.SendAsync(3, this.TimeoutToken);
+
+        await this.FirstAsync(told, m => m.WorkerId == worker.Worker.Id && m.Deserialize<string>() == "blocked");
+        await this.Master.DisposeAsync();
+
+        var report = await this.ReportAfterExitAsync<MessagesScenario.Report>(worker);
+        Assert.Equal(["lost", "completed"], report.Messages);
+        GC.KeepAlive(held);
+    }
+
     [Fact]
     public async Task AWaitingSend_IsWithdrawnByItsToken()
     {

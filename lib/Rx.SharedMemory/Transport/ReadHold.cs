@@ -5,11 +5,19 @@ namespace Rx.SharedMemory.Transport;
 /// worker's next message only once what the last one started (a message handed to observers that are behind) has
 /// let go. Only that connection waits; the others read on.
 /// </summary>
-internal sealed class ReadHold
+/// <param name="peerGone">
+/// For a reader that must learn when its peer goes even while held (a worker, whose master's end of file is behind the
+/// held message): true once the peer's end has closed. The hold then lets go for good, so that the reader reads what
+/// is left, a bounded amount since nobody writes any more, to the end of file. Checked every 100 ms while held.
+/// </param>
+internal sealed class ReadHold(Func<bool>? peerGone = null)
 {
+    private static readonly TimeSpan PeerCheckInterval = TimeSpan.FromMilliseconds(100);
+
     // Written by the connection's dispatch, which runs inline on its read loop, and read by that loop before its next
     // read: one thread at a time, in turn.
     private Task? until;
+    private bool peerLeft;
 
     /// <summary>Holds the next read until <paramref name="task"/> completes.</summary>
     public void Until(Task task) => this.until = task;
@@ -18,18 +26,32 @@ internal sealed class ReadHold
     public ValueTask WaitAsync()
     {
         var task = this.until;
-        if (task is null || task.IsCompleted)
+        if (task is null || task.IsCompleted || this.peerLeft)
         {
             this.until = null;
             return default;
         }
 
-        return new ValueTask(WaitQuietlyAsync(task));
+        return new ValueTask(peerGone is null ? WaitQuietlyAsync(task) : this.WaitWhilePeerStaysAsync(task, peerGone));
     }
 
     private static async Task WaitQuietlyAsync(Task task)
     {
         // What held the read has its own failure handling; the reading goes on whatever became of it.
         await task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    private async Task WaitWhilePeerStaysAsync(Task task, Func<bool> gone)
+    {
+        using var timer = new PeriodicTimer(PeerCheckInterval);
+        while (!task.IsCompleted)
+        {
+            await Task.WhenAny(task, timer.WaitForNextTickAsync().AsTask()).ConfigureAwait(false);
+            if (!task.IsCompleted && gone())
+            {
+                this.peerLeft = true;
+                return;
+            }
+        }
     }
 }

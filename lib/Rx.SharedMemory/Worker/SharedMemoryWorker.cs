@@ -63,9 +63,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     // master's hello lists the traceContext feature: a master that does not list it never gets one.
     private readonly TraceContextStrategy traceContext = new();
 
-    // The master's messages, to this worker's observers; the hold stops reading the pipe while one of them is behind.
+    // The master's messages, to this worker's observers; the hold stops reading the pipe while one of them is behind,
+    // until the master's end of the pipe closes (its end of file is behind the held message).
     private readonly MessageHub<MasterMessage> messages;
-    private readonly ReadHold messageHold = new();
+    private readonly ReadHold messageHold;
     private bool messagesOffered; // set by ConnectAsync from hello, before the worker is handed out
 
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
@@ -73,6 +74,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.logger = logger;
         this.inbox = new ChangeInbox(options.SubscriberQueueCapacity, options.SubscriberQueueMaxBytes, this.Unsubscribe, logger);
         this.region = region;
+        this.messageHold = new ReadHold(PipeHangUp.For(fromMaster));
         // Observers are user code that may block, even on a call to the master whose answer this same reader thread
         // must read: notifications run one at a time, in order, on the thread pool.
         this.rpc = RpcChannel.Create(fromMaster, toMaster, "Rx.SharedMemory master reader", new Microsoft.VisualStudio.Threading.NonConcurrentSynchronizationContext(sticky: false), out this.protocolOptions, hold: this.messageHold);

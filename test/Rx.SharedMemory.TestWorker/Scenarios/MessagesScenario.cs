@@ -14,12 +14,16 @@ namespace Rx.SharedMemory.TestWorker.Scenarios;
 /// <see cref="ReadingJsonContext"/> (snake_case), and exits once the master answers with a message.</item>
 /// <item>hold: observes the master's messages with an observer that never returns from its first, a queue of one
 /// message, so that the worker stops reading its pipe; sets ready/&lt;id&gt; and waits to be killed.</item>
+/// <item>hold-lock-wait: as hold, and waits for the lock "held" (which the master holds); sends the master
+/// <c>"taken"</c> once its observer has taken the first message; once the third holds its pipe, makes a get (whose answer is read, and the read after it held) and sends the master <c>"blocked"</c>.
+/// Once the master has gone, reports whether the wait failed with <see cref="SharedMemoryDisconnectedException"/>
+/// ("lost") and <see cref="SharedMemoryWorker.Completion"/> completed ("completed").</item>
 /// </list>
 /// </summary>
 internal sealed class MessagesScenario : Scenario<MessagesScenario.Report>
 {
     public override SharedMemoryWorkerOptions? WorkerOptions(ScenarioArguments arguments) =>
-        arguments[0] == "hold" ? new SharedMemoryWorkerOptions { SubscriberQueueCapacity = 1 } : null;
+        arguments[0] is "hold" or "hold-lock-wait" ? new SharedMemoryWorkerOptions { SubscriberQueueCapacity = 1 } : null;
 
     protected override async Task<Report> RunAsync(ScenarioContext context)
     {
@@ -103,6 +107,53 @@ internal sealed class MessagesScenario : Scenario<MessagesScenario.Report>
                     await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
                     await Task.Delay(Timeout.Infinite, timeout);
                     return new Report([], []);
+                }
+
+            case "hold-lock-wait":
+                {
+                    // The first observer blocks on the first message and has a queue of one: once it has taken the
+                    // first (the master then sends two more), the third holds the pipe. The second observer sees each
+                    // message as it is handed out, so the third's hold is set once it has.
+                    using var never = new ManualResetEventSlim();
+                    var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    var third = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    int seen = 0;
+                    using var blocking = store.Messages.Subscribe(_ =>
+                    {
+                        first.TrySetResult();
+                        never.Wait(timeout);
+                    });
+                    using var counting = store.Messages.Subscribe(_ =>
+                    {
+                        if (++seen == 3)
+                        {
+                            third.TrySetResult();
+                        }
+                    });
+                    var waiting = store.AcquireLockAsync("held", TimeSpan.FromMinutes(10), timeout).AsTask();
+                    await store.SetAsync($"ready/{store.WorkerId}", true, timeout);
+                    await first.Task.WaitAsync(timeout);
+                    await store.SendAsync("taken", timeout);
+                    await third.Task.WaitAsync(timeout);
+
+                    // A frame read after the hold was set (this get's answer): the read after it is held.
+                    var probe = store.GetAsync<int>("probe", timeout).AsTask();
+                    await store.SendAsync("blocked", timeout);
+                    var outcomes = new List<string>();
+                    try
+                    {
+                        await using var held = await waiting;
+                        outcomes.Add("granted");
+                    }
+                    catch (SharedMemoryDisconnectedException)
+                    {
+                        outcomes.Add("lost");
+                    }
+
+                    await store.Completion.WaitAsync(timeout);
+                    outcomes.Add("completed");
+                    await probe.ContinueWith(_ => { }, TaskScheduler.Default);
+                    return new Report(outcomes, []);
                 }
 
             default:
