@@ -18,11 +18,11 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
     /// The lease of the masters that survive, this test's: renewed every 2 s, it outlasts a stall of 8 s, where the
     /// default's 3.2 s ran out on a two-core machine shared with other builds (load averages of 18-55), and a survivor
     /// whose lease runs out loses its own lock waits, which is the documented behaviour, not what these tests check.
-    /// The masters killed (<see cref="MasterHost"/>) keep the default lease, whose release the tests time.
+    /// The masters killed (<see cref="RedisMasterProcess"/>) keep the default lease, whose release the tests time.
     /// </summary>
     private static readonly TimeSpan SurvivorLease = TimeSpan.FromSeconds(10);
 
-    /// <summary>Gets the lease of a master killed: the default, as <see cref="MasterHost"/> starts it.</summary>
+    /// <summary>Gets the lease of a master killed: the default, as <see cref="RedisMasterProcess"/> starts it.</summary>
     private static TimeSpan DeadLease => new RedisStoreOptions().LeaseTime;
 
     [Fact]
@@ -63,7 +63,7 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
         var store = this.RedisStore!;
         var ephemeral = this.Master.Store.Observe("held/key").Replay();
         using var recording = ephemeral.Connect();
-        using var host = new MasterHost(store, "held/key", "held/lock", seed: null);
+        using var host = new RedisMasterProcess(store, "held/key", "held/lock", seed: null);
         await this.FirstAsync(ephemeral, c => c.Exists);
 
         // The host's lock: not granted while it lives.
@@ -113,7 +113,7 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
             string key = $"held/key{round}", lockName = $"held/lock{round}";
             var ephemeral = this.Master.Store.Observe(key).Replay();
             using var connection = ephemeral.Connect();
-            using var host = new MasterHost(store, key, lockName, seed: round);
+            using var host = new RedisMasterProcess(store, key, lockName, seed: round);
             await this.FirstAsync(ephemeral, c => c.Exists);
             await seedSeen[round].Task.WaitAsync(this.TimeoutToken);
             var (lockFreed, keyDeleted) = await this.KillAndTimeReleaseAsync(host, ephemeral, lockName);
@@ -142,7 +142,7 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
     }
 
     /// <summary>Kills <paramref name="host"/> with SIGKILL; returns how long its lock and its worker's ephemeral key outlived it, each checked against the lease.</summary>
-    private async Task<(TimeSpan LockFreed, TimeSpan KeyDeleted)> KillAndTimeReleaseAsync(MasterHost host, IObservable<KeyChange> ephemeral, string lockName)
+    private async Task<(TimeSpan LockFreed, TimeSpan KeyDeleted)> KillAndTimeReleaseAsync(RedisMasterProcess host, IObservable<KeyChange> ephemeral, string lockName)
     {
         var store = this.RedisStore!;
         var deleted = ephemeral.FirstAsync(c => c.Kind == KeyChangeKind.Deleted).ToTask(this.TimeoutToken);
@@ -173,47 +173,6 @@ public sealed class MultiMasterTests(ITestOutputHelper output) : WorkerProcessTe
         Assert.True(lockFreed < bound, $"the dead master's lock was granted {lockFreed} after its death; the bound is {bound}");
         Assert.True(keyDeleted < bound, $"the dead master's worker's ephemeral key was deleted {keyDeleted} after its death; the bound is {bound}");
         return (lockFreed, keyDeleted);
-    }
-
-    /// <summary>
-    /// A master in a process of its own (the test worker's "redis-master"): it holds a lock, its worker an ephemeral
-    /// key, and with a seed a second worker writes random keys without end. Killed with its workers when disposed.
-    /// </summary>
-    private sealed class MasterHost : IDisposable
-    {
-        private readonly Process process;
-        private readonly string report = Path.Combine(Path.GetTempPath(), $"rxsm-redis-master-{Guid.NewGuid():N}");
-
-        public MasterHost(RedisStoreOptions store, string key, string lockName, int? seed)
-        {
-            var startInfo = new ProcessStartInfo("dotnet") { UseShellExecute = false };
-            foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "redis-master", this.report, store.Configuration, store.StoreName, key, lockName, this.report + ".worker", .. seed is { } s ? [s.ToString(System.Globalization.CultureInfo.InvariantCulture)] : Array.Empty<string>()])
-            {
-                startInfo.ArgumentList.Add(argument);
-            }
-
-            this.process = Process.Start(startInfo)!;
-        }
-
-        public bool Exited => this.process.HasExited;
-
-        /// <summary>SIGKILL to the master and its workers, as when their machine dies.</summary>
-        public void Kill() => this.process.Kill(entireProcessTree: true);
-
-        public void Dispose()
-        {
-            if (!this.process.HasExited)
-            {
-                this.process.Kill(entireProcessTree: true);
-            }
-
-            this.process.WaitForExit();
-            this.process.Dispose();
-            foreach (var file in new[] { this.report, this.report + ".worker", this.report + ".worker.writer" })
-            {
-                File.Delete(file);
-            }
-        }
     }
 }
 

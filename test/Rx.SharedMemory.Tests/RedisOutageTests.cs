@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using Rx.SharedMemory.Redis;
 using Rx.SharedMemory.TestWorker.Scenarios;
 using Xunit.Abstractions;
@@ -136,6 +138,98 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
         await Task.WhenAll(holder.Worker.Exited, writer.Worker.Exited).WaitAsync(this.TimeoutToken);
         Assert.Null(await master.Store.GetEntryAsync<string>("mine", this.TimeoutToken));
         await using var taken = await master.Store.AcquireLockAsync("held", TimeSpan.Zero, this.TimeoutToken);
+    }
+
+    /// <summary>
+    /// Leases are deadlines in Redis's time, which runs on while Redis is down: a master that reached Redis again first
+    /// reaped a live master whose lease had run out meanwhile, and released its lock and ephemeral keys, so that a
+    /// lock had two holders. Here the other master, in a process of its own, is paused (SIGSTOP) from before the
+    /// outage until this one is back, so that its lease has surely run out; once resumed, it renews, and keeps what
+    /// it held. Without the fix, this master reaped it as soon as it was back, every time.
+    /// </summary>
+    [Fact]
+    public async Task RedisDownLongerThanALease_TheMasterBackFirst_ReapsNoLiveMaster()
+    {
+        var store = new RedisStoreOptions { Configuration = this.server.Configuration, StoreName = "outage-lease" };
+        using var logs = new RecordingLoggerFactory();
+        await using var first = await RedisSharedMemory.StartMasterAsync(store, loggerFactory: logs, cancellationToken: this.TimeoutToken);
+        var reaped = new List<string>();
+        using var recordingReaped = logs.Records.Where(r => r.EventId.Id is 508 or 509).Subscribe(r =>
+        {
+            lock (reaped)
+            {
+                reaped.Add(r.Message);
+            }
+        });
+        var held = first.Store.Observe("held/key/master").Replay();
+        using var recordingHeld = held.Connect();
+        using var other = new RedisMasterProcess(store, "held/key", "held/lock", seed: null);
+        await this.FirstAsync(held, c => c.Exists);
+
+        // The other master renews nothing from a second before the outage until this one is back: more than its lease.
+        other.Pause();
+        await Task.Delay(TimeSpan.FromSeconds(1), this.TimeoutToken);
+        this.server.Kill();
+        await Task.Delay(TimeSpan.FromSeconds(3), this.TimeoutToken);
+        this.server.Restart();
+        var back = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                await first.Store.GetAsync<int>("probe", this.TimeoutToken);
+                break;
+            }
+            catch (SharedMemoryUnavailableException) when (back.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                // Reconnecting.
+            }
+        }
+
+        other.Resume();
+        await WhenEveryLeaseIsRenewedAsync(store, this.TimeoutToken);
+
+        // The other master kept its lease, its own and its worker's ephemeral keys, and its lock.
+        lock (reaped)
+        {
+            Assert.Empty(reaped);
+        }
+
+        // What the store committed, for a failure to tell who removed what.
+        await using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(store.Configuration))
+        {
+            foreach (var entry in await redis.GetDatabase().StreamRangeAsync($"{{{store.StoreName}}}:log"))
+            {
+                output.WriteLine($"{entry.Id}: {string.Join(", ", entry.Values.Select(v => $"{v.Name}={v.Value}"))}");
+            }
+        }
+
+        Assert.NotNull(await first.Store.GetEntryAsync<int>("held/key/master", this.TimeoutToken));
+        Assert.NotNull(await first.Store.GetEntryAsync<string>("held/key", this.TimeoutToken));
+        await Assert.ThrowsAsync<TimeoutException>(() => first.Store.AcquireLockAsync("held/lock", TimeSpan.FromMilliseconds(200), this.TimeoutToken).AsTask());
+        output.WriteLine($"both leases renewed {back.ElapsedMilliseconds} ms after this master was back");
+    }
+
+    /// <summary>
+    /// Waits until every master's lease in the store runs out more than 2 s after Redis's clock now: each has renewed
+    /// since Redis came back (a lease renewed before the outage ran out by then, or within 1 s of it).
+    /// </summary>
+    private static async Task WhenEveryLeaseIsRenewedAsync(RedisStoreOptions store, CancellationToken cancellationToken)
+    {
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(store.Configuration);
+        var db = redis.GetDatabase();
+        var started = (long)(await db.ExecuteAsync("TIME"))[0] * 1000;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var leases = await db.HashGetAllAsync($"{{{store.StoreName}}}:masters");
+            if (leases.Length >= 2 && leases.All(l => (long)l.Value > started + 2000))
+            {
+                return;
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
     }
 
     private protected override RedisStoreOptions CreateRedisStore() => new()
