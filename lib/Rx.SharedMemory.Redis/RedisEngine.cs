@@ -73,11 +73,11 @@ internal sealed class RedisEngine : IStoreEngine
     /// <summary>Gets this master's id among the store's masters; its owners are named <c>m{id}/w{worker}</c>.</summary>
     public long MasterId { get; }
 
-    public long Version => (long)this.db.StringGet(this.Key("version"));
+    public long Version => this.Read(() => (long)this.db.StringGet(this.Key("version")));
 
-    public int Count => (int)this.db.HashLength(this.Key("values"));
+    public int Count => this.Read(() => (int)this.db.HashLength(this.Key("values")));
 
-    public long Bytes => (long)this.db.StringGet(this.Key("bytes"));
+    public long Bytes => this.Read(() => (long)this.db.StringGet(this.Key("bytes")));
 
     public int SubscriptionCount => this.feed.Count;
 
@@ -362,7 +362,28 @@ internal sealed class RedisEngine : IStoreEngine
     }
 
     private SharedMemoryUnavailableException Unavailable(Exception ex) =>
-        new($"The Redis store '{this.redisOptions.StoreName}' did not complete the call ({ex.Message}). A write may or may not have committed; it is not sent again.", ex);
+        IsOutOfMemory(ex)
+            ? new($"The Redis store '{this.redisOptions.StoreName}' refused the call: Redis is out of memory ({ex.Message}). Nothing was written; the engine needs maxmemory-policy noeviction and room under maxmemory.", ex)
+            : new($"The Redis store '{this.redisOptions.StoreName}' did not complete the call ({ex.Message}). A write may or may not have committed; it is not sent again.", ex);
+
+    /// <summary>
+    /// Whether Redis refused a call for want of memory: it refuses a function that may write before running it (one
+    /// that has begun runs to its end), so the call did nothing.
+    /// </summary>
+    private static bool IsOutOfMemory(Exception ex) => ex is RedisServerException && ex.Message.StartsWith("OOM ", StringComparison.Ordinal);
+
+    /// <summary>A plain read of the store's counters, its failure as a call's (<see cref="SharedMemoryUnavailableException"/>).</summary>
+    private T Read<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            throw new SharedMemoryUnavailableException($"The Redis store '{this.redisOptions.StoreName}' could not be read ({ex.Message}).", ex);
+        }
+    }
 
     /// <summary>Whether <paramref name="exception"/> says Redis failed (unreachable, timed out, restarting), as opposed to a fault of ours.</summary>
     internal static bool IsRedisFailure(Exception exception) => exception is RedisException or TimeoutException or SharedMemoryUnavailableException;

@@ -90,6 +90,11 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
         Assert.Contains("'outage'", failed.Message, StringComparison.Ordinal);
         await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => this.Master.Store.GetAsync<int>("k", this.TimeoutToken).AsTask());
 
+        // The master's counters are reads of Redis too, and fail as its calls do (not with StackExchange.Redis's types).
+        var unread = Assert.Throws<SharedMemoryUnavailableException>(() => this.Master.Version);
+        Assert.Contains("'outage'", unread.Message, StringComparison.Ordinal);
+        Assert.Throws<SharedMemoryUnavailableException>(() => this.Master.Count);
+
         this.server.Restart();
         var back = System.Diagnostics.Stopwatch.StartNew();
         long version = 0;
@@ -107,6 +112,32 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
 
         output.WriteLine($"a write succeeded {back.ElapsedMilliseconds} ms after the restart, at version {version}");
         Assert.Equal(3, await this.Master.Store.GetAsync<int>("k", this.TimeoutToken));
+    }
+
+    /// <summary>
+    /// Redis refuses a function that may write when it is out of memory, before running it: the call did nothing, and
+    /// its exception says so, where it said a write may have committed.
+    /// </summary>
+    [Fact]
+    public async Task RedisOutOfMemory_RefusesTheCall_SayingNothingWasWritten()
+    {
+        await this.Master.Store.SetAsync("k", 1, this.TimeoutToken);
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(this.server.Configuration + ",allowAdmin=true");
+        var db = redis.GetDatabase();
+        await db.ExecuteAsync("CONFIG", "SET", "maxmemory", "1");
+        try
+        {
+            var refused = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => this.Master.Store.SetAsync("k", 2, this.TimeoutToken).AsTask());
+            Assert.Contains("out of memory", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("Nothing was written", refused.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("may or may not", refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await db.ExecuteAsync("CONFIG", "SET", "maxmemory", "0");
+        }
+
+        Assert.Equal(1, await this.Master.Store.GetAsync<int>("k", this.TimeoutToken));
     }
 
     [Fact]

@@ -225,12 +225,15 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     public IReadOnlyCollection<IWorker> Workers => [.. this.workers.Values.OrderBy(w => w.Id)];
 
     /// <summary>Gets the version of the last committed change.</summary>
+    /// <exception cref="SharedMemoryUnavailableException">The store is kept elsewhere (Redis) and did not answer.</exception>
     public long Version => this.engine.Version;
 
     /// <summary>Gets the number of keys in the store.</summary>
+    /// <exception cref="SharedMemoryUnavailableException">The store is kept elsewhere (Redis) and did not answer.</exception>
     public int Count => this.engine.Count;
 
     /// <summary>Gets the bytes the store counts against <see cref="SharedMemoryOptions.MaxBytes"/>: values' JSON and keys' UTF-8.</summary>
+    /// <exception cref="SharedMemoryUnavailableException">The store is kept elsewhere (Redis) and did not answer.</exception>
     public long Bytes => this.engine.Bytes;
 
     /// <summary>Gets the number of live subscriptions, in-process and from every worker.</summary>
