@@ -94,6 +94,13 @@ public sealed class SharedMemoryOptions
     public int MaxWaitingLocksPerConnection { get; set; } = 1_000;
 
     /// <summary>
+    /// Gets or sets how many locks one worker connection may hold at once. A held lock is kept by the master until
+    /// released or its worker goes; a lock request from a worker that holds this many already fails with
+    /// <see cref="SharedMemoryLimitExceededException"/>. Default: 10,000.
+    /// </summary>
+    public int MaxHeldLocksPerConnection { get; set; } = 10_000;
+
+    /// <summary>
     /// Gets or sets how long a spawned worker may take to connect before <see cref="SharedMemoryMaster.SpawnWorkerAsync"/>
     /// kills it and fails with <see cref="SharedMemoryWorkerStartException"/>. Default: 30 s.
     /// </summary>
@@ -167,6 +174,7 @@ public sealed class SharedMemoryOptions
             Positive(this.MaxConnectionBufferBytes, nameof(this.MaxConnectionBufferBytes)),
             Positive(this.MaxSubscriptionsPerConnection, nameof(this.MaxSubscriptionsPerConnection)),
             Positive(this.MaxWaitingLocksPerConnection, nameof(this.MaxWaitingLocksPerConnection)),
+            Positive(this.MaxHeldLocksPerConnection, nameof(this.MaxHeldLocksPerConnection)),
             Positive(this.WorkerStartTimeout, nameof(this.WorkerStartTimeout)),
             Positive(this.WorkerShutdownTimeout, nameof(this.WorkerShutdownTimeout)),
             this.TimeProvider is null ? new ArgumentNullException(Name(nameof(this.TimeProvider)), $"{Name(nameof(this.TimeProvider))} must be set.") : null,

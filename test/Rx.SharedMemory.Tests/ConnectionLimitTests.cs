@@ -1,7 +1,7 @@
 namespace Rx.SharedMemory.Tests;
 
-/// <summary>The per-connection limits on what a worker can make the master keep: subscriptions and waiting lock requests.</summary>
-public sealed class ConnectionLimitTests() : WorkerProcessTestBase(new SharedMemoryOptions { MaxSubscriptionsPerConnection = 100, MaxWaitingLocksPerConnection = 5 })
+/// <summary>The per-connection limits on what a worker can make the master keep: subscriptions, waiting lock requests and held locks.</summary>
+public sealed class ConnectionLimitTests() : WorkerProcessTestBase(new SharedMemoryOptions { MaxSubscriptionsPerConnection = 100, MaxWaitingLocksPerConnection = 5, MaxHeldLocksPerConnection = 10 })
 {
     [Fact]
     public async Task SubscriptionsPastTheLimit_FailInTheWorker_AsLimitExceeded_NamingTheLimit_AndEndedOnesMakeRoom()
@@ -31,5 +31,17 @@ public sealed class ConnectionLimitTests() : WorkerProcessTestBase(new SharedMem
         Assert.Contains(new Counted<LockWaitsScenario.Wait>(15, new(LockWaitsScenario.WaitResult.Refused, "MaxWaitingLocksPerConnection", 5, 6)), report.Outcomes);
         Assert.Equal(2, report.Outcomes.Length);
         holder.Worker.Kill();
+    }
+
+    [Fact]
+    public async Task LocksHeldPastTheLimit_AreRefused_NamingTheLimit_AndAReleaseMakesRoom()
+    {
+        var report = await this.ReportAfterExitAsync<HoldManyScenario.Report>(await this.SpawnAsync("hold-many", "many/", "12"));
+
+        // Ten held; the two asked for while ten were held refused at once, the store's memory untouched by them.
+        Assert.Contains(new Counted<LockWaitsScenario.Wait>(10, new(LockWaitsScenario.WaitResult.Granted)), report.Outcomes);
+        Assert.Contains(new Counted<LockWaitsScenario.Wait>(2, new(LockWaitsScenario.WaitResult.Refused, "MaxHeldLocksPerConnection", 10, 11)), report.Outcomes);
+        Assert.Equal(2, report.Outcomes.Length);
+        Assert.Equal(new LockWaitsScenario.Wait(LockWaitsScenario.WaitResult.Granted), report.Again);
     }
 }

@@ -72,8 +72,8 @@ internal static class OperationTable
         new(RpcMethods.Lock, static t => (string name, double timeoutMs, CancellationToken cancellationToken) => RunAsync(t, RpcMethods.Lock, (name, timeoutMs, cancellationToken), static (t, a, _) => new ValueTask<long>(t.LockAsync(a.name, a.timeoutMs, a.cancellationToken)), t.TraceContext.TakeInbound())),
         new(
             RpcMethods.Unlock,
-            static t => (string name, long token) => RequestAsync(t, RpcMethods.Unlock, (name, token), static (t, a, _) => t.Greeted().Engine.UnlockAsync(a.name, a.token, CancellationToken.None), t.TraceContext.TakeInbound()),
-            static (t, a, _) => AsObjectAsync(t.Engine.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"), CancellationToken.None)),
+            static t => (string name, long token) => RequestAsync(t, RpcMethods.Unlock, (name, token), static (t, a, _) => t.Greeted().UnlockAsync(a.name, a.token), t.TraceContext.TakeInbound()),
+            static (t, a, _) => AsObjectAsync(t.UnlockAsync(a.String(BatchPositions.Unlock.Name, "name"), a.Int64(BatchPositions.Unlock.Token, "token"))),
             BatchPositions.Unlock.Length),
         new(RpcMethods.Subscribe, static t => (long subscription, string key, bool? prefix = null, long? fromVersion = null) => RequestAsync(t, RpcMethods.Subscribe, (subscription, key, prefix: prefix ?? false, fromVersion), static (t, a, _) => t.SubscribeAsync(a.subscription, a.key, a.prefix, a.fromVersion), t.TraceContext.TakeInbound())),
         new(RpcMethods.Unsubscribe, static t => (long subscription) => RequestAsync(t, RpcMethods.Unsubscribe, subscription, static (t, subscription, _) => new ValueTask<bool>(t.Unsubscribe(subscription)), t.TraceContext.TakeInbound())),

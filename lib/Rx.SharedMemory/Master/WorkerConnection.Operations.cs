@@ -50,6 +50,9 @@ internal sealed partial class WorkerConnection
     // Lock requests of this connection being run or waiting; changed with Interlocked.
     private int lockRequests;
 
+    // The locks this worker holds, as its grants and unlocks count them: bounded, as its waits are.
+    private int heldLocks;
+
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
 
@@ -197,7 +200,14 @@ internal sealed partial class WorkerConnection
         // Past what a TimeSpan holds (about 29,000 years) is as long as there is: the wait has no end, as a time to live does.
         var timeout = ProtocolLimits.Duration(timeoutMs);
 
-        // A waiting request holds memory until granted or timed out, and the master reads on while it waits: bounded.
+        // A held lock holds memory until it is released, as a waiting request does until it is granted or timed
+        // out, and the master reads on meanwhile: both bounded.
+        int held = Volatile.Read(ref this.heldLocks);
+        if (held >= this.options.MaxHeldLocksPerConnection)
+        {
+            throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxHeldLocksPerConnection), this.options.MaxHeldLocksPerConnection, held + 1);
+        }
+
         int requests = Interlocked.Increment(ref this.lockRequests);
         try
         {
@@ -216,12 +226,26 @@ internal sealed partial class WorkerConnection
                 acquiring = this.engine.LockAsync(name, this.Id, timeout, cancellationToken);
             }
 
-            return await acquiring.ConfigureAwait(false);
+            long token = await acquiring.ConfigureAwait(false);
+            Interlocked.Increment(ref this.heldLocks);
+            return token;
         }
         finally
         {
             Interlocked.Decrement(ref this.lockRequests);
         }
+    }
+
+    /// <summary>Releases a lock this worker holds with <paramref name="token"/>; false when the token holds none.</summary>
+    public async ValueTask<bool> UnlockAsync(string name, long token)
+    {
+        bool released = await this.Engine.UnlockAsync(name, token, CancellationToken.None).ConfigureAwait(false);
+        if (released)
+        {
+            Interlocked.Decrement(ref this.heldLocks);
+        }
+
+        return released;
     }
 
     /// <summary>

@@ -52,6 +52,7 @@ internal static class ScenarioTable
         ["pipeline"] = new PipelineScenario(),
         ["subscribe-many"] = new SubscribeManyScenario(),
         ["lock-waits"] = new LockWaitsScenario(),
+        ["hold-many"] = new HoldManyScenario(),
         ["subscribe-hold"] = new SubscribeHoldScenario(),
 
         // Random churn, slow observers, and workers that hold things until they are killed.
