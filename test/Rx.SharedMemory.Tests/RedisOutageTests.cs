@@ -194,8 +194,13 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
         });
         var held = first.Store.Observe("held/key/master").Replay();
         using var recordingHeld = held.Connect();
+        var ready = first.Store.ObservePrefix("ready/").Replay();
+        using var recordingReady = ready.Connect();
         using var other = new RedisMasterProcess(store, "held/key", "held/lock", seed: null);
+
+        // Its worker's last call done too: one in flight through the outage fails, and the worker exits on it.
         await this.FirstAsync(held, c => c.Exists);
+        await this.FirstAsync(ready, c => c.Exists);
 
         // The other master renews nothing from a second before the outage until this one is back: more than its lease.
         other.Pause();

@@ -50,8 +50,9 @@ internal sealed partial class WorkerConnection
     // Lock requests of this connection being run or waiting; changed with Interlocked.
     private int lockRequests;
 
-    // The locks this worker holds, as its grants and unlocks count them: bounded, as its waits are.
-    private int heldLocks;
+    // The tokens of the locks this worker holds, as its grants and unlocks tell them (an unlock of one forgets it, even
+    // when the engine no longer had it held, as after a lost lease): bounded, as its waits are.
+    private readonly HashSet<long> heldLocks = [];
 
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
@@ -202,7 +203,12 @@ internal sealed partial class WorkerConnection
 
         // A held lock holds memory until it is released, as a waiting request does until it is granted or timed
         // out, and the master reads on meanwhile: both bounded.
-        int held = Volatile.Read(ref this.heldLocks);
+        int held;
+        lock (this.heldLocks)
+        {
+            held = this.heldLocks.Count;
+        }
+
         if (held >= this.options.MaxHeldLocksPerConnection)
         {
             throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxHeldLocksPerConnection), this.options.MaxHeldLocksPerConnection, held + 1);
@@ -227,7 +233,11 @@ internal sealed partial class WorkerConnection
             }
 
             long token = await acquiring.ConfigureAwait(false);
-            Interlocked.Increment(ref this.heldLocks);
+            lock (this.heldLocks)
+            {
+                this.heldLocks.Add(token);
+            }
+
             return token;
         }
         finally
@@ -240,9 +250,9 @@ internal sealed partial class WorkerConnection
     public async ValueTask<bool> UnlockAsync(string name, long token)
     {
         bool released = await this.Engine.UnlockAsync(name, token, CancellationToken.None).ConfigureAwait(false);
-        if (released)
+        lock (this.heldLocks)
         {
-            Interlocked.Decrement(ref this.heldLocks);
+            this.heldLocks.Remove(token);
         }
 
         return released;
