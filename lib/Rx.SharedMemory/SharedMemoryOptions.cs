@@ -94,9 +94,9 @@ public sealed class SharedMemoryOptions
     public int MaxWaitingLocksPerConnection { get; set; } = 1_000;
 
     /// <summary>
-    /// Gets or sets how many locks one worker connection may hold at once. A held lock is kept by the master until
-    /// released or its worker goes; a lock request from a worker that holds this many already fails with
-    /// <see cref="SharedMemoryLimitExceededException"/>. Default: 10,000.
+    /// Gets or sets how many locks one worker connection may hold at once, counting its lock requests under way (each
+    /// may be granted). A held lock is kept by the master until released or its worker goes; a lock request that
+    /// would pass the limit fails at once with <see cref="SharedMemoryLimitExceededException"/>. Default: 10,000.
     /// </summary>
     public int MaxHeldLocksPerConnection { get; set; } = 10_000;
 

@@ -19,11 +19,11 @@ internal sealed class InProcessConnection : IAsyncDisposable
     private readonly ChangeOutbox outbox = new(100, _ => default, NullLogger.Instance);
     private readonly JsonRpc master;
 
-    private InProcessConnection(MasterMetrics? metrics)
+    private InProcessConnection(MasterMetrics? metrics, SharedMemoryOptions? options)
     {
         var (workerEnd, masterEnd) = FullDuplexStream.CreatePair();
         this.master = new JsonRpc(new HeaderDelimitedMessageHandler(masterEnd, masterEnd, new SystemTextJsonFormatter()));
-        OperationTable.Register(this.master, new WorkerConnection(this.Engine, this.outbox, new SharedMemoryOptions(), 1, region: null, NullLogger.Instance, metrics));
+        OperationTable.Register(this.master, new WorkerConnection(this.Engine, this.outbox, options ?? new SharedMemoryOptions(), 1, region: null, NullLogger.Instance, metrics));
         this.master.StartListening();
         this.Worker = new JsonRpc(new HeaderDelimitedMessageHandler(workerEnd, workerEnd, new SystemTextJsonFormatter())) { ActivityTracingStrategy = new ActivityTracingStrategy() };
         this.Worker.StartListening();
@@ -35,9 +35,10 @@ internal sealed class InProcessConnection : IAsyncDisposable
 
     /// <param name="cancellationToken">Cancels the hello.</param>
     /// <param name="metrics">Where the connection's operations are measured; null for the instruments no master owns.</param>
-    public static async Task<InProcessConnection> StartAsync(CancellationToken cancellationToken, MasterMetrics? metrics = null)
+    /// <param name="options">The connection's options; null for the defaults.</param>
+    public static async Task<InProcessConnection> StartAsync(CancellationToken cancellationToken, MasterMetrics? metrics = null, SharedMemoryOptions? options = null)
     {
-        var connection = new InProcessConnection(metrics);
+        var connection = new InProcessConnection(metrics, options);
         await connection.Worker.InvokeWithCancellationAsync<JsonElement>(RpcMethods.Hello, [RpcMethods.ProtocolVersion, 1], cancellationToken);
         return connection;
     }

@@ -50,9 +50,11 @@ internal sealed partial class WorkerConnection
     // Lock requests of this connection being run or waiting; changed with Interlocked.
     private int lockRequests;
 
-    // The tokens of the locks this worker holds, as its grants and unlocks tell them (an unlock of one forgets it, even
-    // when the engine no longer had it held, as after a lost lease): bounded, as its waits are.
-    private readonly HashSet<long> heldLocks = [];
+    // The locks this worker holds, token to name, as its grants and unlocks tell them (an unlock of one by its name
+    // forgets it, even when the engine no longer had it held, as after a lost lease), and its lock requests under way,
+    // each of which may become one: together bounded. Guarded by itself.
+    private readonly Dictionary<long, string> heldLocks = [];
+    private int locksUnderWay;
 
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
@@ -202,16 +204,17 @@ internal sealed partial class WorkerConnection
         var timeout = ProtocolLimits.Duration(timeoutMs);
 
         // A held lock holds memory until it is released, as a waiting request does until it is granted or timed
-        // out, and the master reads on meanwhile: both bounded.
-        int held;
+        // out, and the master reads on meanwhile: both bounded. A request counts against the held locks from its
+        // start, so that requests under way together cannot pass the bound.
         lock (this.heldLocks)
         {
-            held = this.heldLocks.Count;
-        }
+            int holding = this.heldLocks.Count + this.locksUnderWay + 1;
+            if (holding > this.options.MaxHeldLocksPerConnection)
+            {
+                throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxHeldLocksPerConnection), this.options.MaxHeldLocksPerConnection, holding);
+            }
 
-        if (held >= this.options.MaxHeldLocksPerConnection)
-        {
-            throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxHeldLocksPerConnection), this.options.MaxHeldLocksPerConnection, held + 1);
+            this.locksUnderWay++;
         }
 
         int requests = Interlocked.Increment(ref this.lockRequests);
@@ -235,7 +238,7 @@ internal sealed partial class WorkerConnection
             long token = await acquiring.ConfigureAwait(false);
             lock (this.heldLocks)
             {
-                this.heldLocks.Add(token);
+                this.heldLocks[token] = name;
             }
 
             return token;
@@ -243,6 +246,10 @@ internal sealed partial class WorkerConnection
         finally
         {
             Interlocked.Decrement(ref this.lockRequests);
+            lock (this.heldLocks)
+            {
+                this.locksUnderWay--;
+            }
         }
     }
 
@@ -252,7 +259,11 @@ internal sealed partial class WorkerConnection
         bool released = await this.Engine.UnlockAsync(name, token, CancellationToken.None).ConfigureAwait(false);
         lock (this.heldLocks)
         {
-            this.heldLocks.Remove(token);
+            // Only under its own name: another name's unlock released nothing, and must not make room.
+            if (this.heldLocks.TryGetValue(token, out var heldName) && heldName == name)
+            {
+                this.heldLocks.Remove(token);
+            }
         }
 
         return released;
@@ -406,6 +417,12 @@ internal sealed partial class WorkerConnection
         }
 
         this.logger.WorkerSubscriptionsReleased(this.Id);
+
+        // Its locks go with the release below: what counted them is not kept for an IWorker someone still holds.
+        lock (this.heldLocks)
+        {
+            this.heldLocks.Clear();
+        }
 
         // What the worker held goes with it: its locks pass to the next waiter, its ephemeral keys are deleted. A worker
         // gone before hello holds nothing (every call that gives it something to hold needs hello first).

@@ -11,6 +11,7 @@ namespace Rx.SharedMemory.Transport;
 internal static partial class PipeHangUp
 {
     // poll(2)'s flags, the same on Linux and macOS.
+    private const short Readable = 0x1;
     private const short Error = 0x8;
     private const short HangUp = 0x10;
     private const short Invalid = 0x20;
@@ -48,7 +49,9 @@ internal static partial class PipeHangUp
         try
         {
             handle.DangerousAddRef(ref added);
-            var descriptor = new PollDescriptor { Descriptor = (int)handle.DangerousGetHandle() };
+            // Asked for readability, not hang-up alone: Linux reports hang-up whatever is asked, macOS only for a
+            // descriptor polled for reading. Bytes waiting are not a hang-up: only the flags below are.
+            var descriptor = new PollDescriptor { Descriptor = (int)handle.DangerousGetHandle(), Events = Readable };
             int ready = NativeMethods.poll(ref descriptor, 1, 0);
             return ready > 0 && (descriptor.ReturnedEvents & (HangUp | Error | Invalid)) != 0;
         }
@@ -83,7 +86,7 @@ internal static partial class PipeHangUp
     [System.Runtime.Versioning.SupportedOSPlatform("macos")]
     private static partial class NativeMethods
     {
-        [LibraryImport("libc", SetLastError = true)]
+        [LibraryImport("libc")]
         internal static partial int poll(ref PollDescriptor descriptors, nuint count, int timeoutMs);
     }
 }

@@ -14,10 +14,13 @@ internal sealed class ReadHold(Func<bool>? peerGone = null)
 {
     private static readonly TimeSpan PeerCheckInterval = TimeSpan.FromMilliseconds(100);
 
-    // Written by the connection's dispatch, which runs inline on its read loop, and read by that loop before its next
-    // read: one thread at a time, in turn.
+    // Written by the connection's dispatch and read by its read loop before its next read, one at a time: on the master
+    // the dispatch runs inline on the loop; on a worker it runs in order on its own context, after the loop has moved
+    // on, so a hold applies from the read after the one under way when it was set.
     private Task? until;
-    private bool peerLeft;
+
+    // Written by the check of the peer (on a timer's thread), read by the loop once the wait that wrote it has ended.
+    private volatile bool peerLeft;
 
     /// <summary>Holds the next read until <paramref name="task"/> completes.</summary>
     public void Until(Task task) => this.until = task;
