@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -596,28 +595,12 @@ internal sealed class RedisEngine : IStoreEngine
         var period = this.redisOptions.LeaseTime / 5;
         long lease = (long)this.redisOptions.LeaseTime.TotalMilliseconds;
 
-        // Leases are deadlines in Redis's time, which runs on while Redis is down: after an outage every master's lease
-        // may have run out, the live ones' too. A master that has just reached Redis again, or that went a while
-        // without renewing (a stall), reaps nothing until it has renewed on time for a whole lease, so that the other
-        // live masters, back too, have renewed theirs. Otherwise (at the start, and while renewals come on time) it
-        // reaps at each renewal. Half a lease: an outage shorter than that leaves every lease at least 1.2 s to run
-        // (four fifths of it, less the outage and a period) when Redis is back.
-        var lateAfter = this.redisOptions.LeaseTime / 2;
-        long renewedAt = Stopwatch.GetTimestamp();
-        long steadySince = renewedAt - (long)(this.redisOptions.LeaseTime.TotalSeconds * Stopwatch.Frequency);
         while (!token.IsCancellationRequested)
         {
             try
             {
                 await Task.Delay(period, token).ConfigureAwait(false);
                 var renewed = (RedisResult[])(await this.RunAsync(RedisScripts.Renew, token, this.MasterId, lease).ConfigureAwait(false))!;
-                long now = Stopwatch.GetTimestamp();
-                if (Stopwatch.GetElapsedTime(renewedAt, now) > lateAfter)
-                {
-                    steadySince = now;
-                }
-
-                renewedAt = now;
                 if ((long)renewed[1] == 0)
                 {
                     // Paused or cut off past its lease: the other masters have released its locks and its workers'
@@ -628,13 +611,10 @@ internal sealed class RedisEngine : IStoreEngine
                     this.locks.LeaseLost();
                 }
 
-                if (Stopwatch.GetElapsedTime(steadySince, now) >= this.redisOptions.LeaseTime)
+                var reaped = (RedisResult[])(await this.RunAsync(RedisScripts.Reap, token).ConfigureAwait(false))!;
+                foreach (var master in reaped)
                 {
-                    var reaped = (RedisResult[])(await this.RunAsync(RedisScripts.Reap, token).ConfigureAwait(false))!;
-                    foreach (var master in reaped)
-                    {
-                        this.logger.MasterReaped((string?)master, this.redisOptions.StoreName);
-                    }
+                    this.logger.MasterReaped((string?)master, this.redisOptions.StoreName);
                 }
 
                 if (Interlocked.Exchange(ref this.readingSize, 1) == 0)
