@@ -128,7 +128,7 @@ internal static class Scenarios
         await kill.WaitForExitAsync();
     }
 
-    /// <summary>Spawns one worker per role, waits until all are ready, says go, and returns each one's results in role order.</summary>
+    /// <summary>Spawns one worker per role, waits until all are ready, says go (with their number), and returns each one's results in role order.</summary>
     private static Task<double[][]> RunWorkersAsync(SharedMemoryMaster master, Phase phase, params string[] roles) =>
         RunWorkersAsync(master, phase, [.. roles.Select(role => (master, role))]);
 
@@ -149,7 +149,7 @@ internal static class Scenarios
             await master.Store.Observe($"ready/{worker.ProcessId}").FirstAsync(c => c.HasValue).ToTask();
         }
 
-        await master.Store.SetAsync("go", true);
+        await master.Store.SetAsync("go", workers.Count);
         var results = new double[workers.Count][];
         for (int i = 0; i < workers.Count; i++)
         {

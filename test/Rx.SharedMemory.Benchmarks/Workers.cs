@@ -19,11 +19,13 @@ internal static class Workers
             return;
         }
 
-        var go = store.Observe("go").FirstAsync(c => c.HasValue).ToTask();
+        // "go" carries the number of the scenario's workers.
+        var go = store.Observe("go").FirstAsync(c => c.HasValue).Select(c => c.GetValue<int>()).ToTask();
+        int workers = 0;
         Func<Task<double[]>> run = args[0] switch
         {
             "get-rtt" => () => GetRoundTripAsync(store, phase),
-            "ops" => () => OperationsAsync(store, phase),
+            "ops" => () => OperationsAsync(store, phase, workers),
             "buffer" => () => LargeBufferAsync(store, phase),
             "notify-subscriber" => () => NotifySubscriberAsync(store),
             "notify-writer" => () => NotifyWriterAsync(store, phase),
@@ -36,7 +38,7 @@ internal static class Workers
         // The subscriber must be subscribed before the writer starts.
         var prepared = args[0] is "notify-subscriber" or "mirror-reader" ? run() : null;
         await store.SetAsync($"ready/{Environment.ProcessId}", true);
-        await go;
+        workers = await go;
         var result = await (prepared ?? run());
         await store.SetAsync($"result/{Environment.ProcessId}", result);
     }
@@ -47,8 +49,12 @@ internal static class Workers
         return [Figures.Percentile(samples, 50), Figures.Percentile(samples, 99)];
     }
 
-    /// <summary>64 loops, each alternating a set and a get of its own key: 64 requests always in flight.</summary>
-    private static async Task<double[]> OperationsAsync(SharedMemoryWorker store, Phase phase)
+    /// <summary>
+    /// 64 loops, each alternating a set and a get of its own key: 64 requests always in flight. Counted once every
+    /// worker of the scenario (<paramref name="workers"/>, all of them ops workers) has warmed up, so that their
+    /// measured seconds are the same seconds and their rates add up.
+    /// </summary>
+    private static async Task<double[]> OperationsAsync(SharedMemoryWorker store, Phase phase, int workers)
     {
         const int InFlight = 64;
         long operations = 0;
@@ -72,6 +78,9 @@ internal static class Workers
         }));
 
         await phase.WarmUpAsync();
+        var allWarm = store.Observe("warm").FirstAsync(c => c.HasValue && c.GetValue<long>() >= workers).ToTask();
+        await store.IncrementAsync("warm");
+        await allWarm;
         long countedFrom = Interlocked.Read(ref operations);
         var clock = Stopwatch.StartNew();
         await Task.Delay(phase.Measure);

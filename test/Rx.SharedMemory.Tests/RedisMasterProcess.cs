@@ -51,6 +51,12 @@ internal sealed partial class RedisMasterProcess : IDisposable
 
     private void Signal(int signal)
     {
+        // The numbers are Linux's (macOS has SIGSTOP 17, SIGCONT 19).
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("Pausing a master process is written for Linux's signal numbers.");
+        }
+
         if (NativeMethods.kill(this.process.Id, signal) != 0)
         {
             throw new InvalidOperationException($"kill({this.process.Id}, {signal}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}.");
