@@ -150,4 +150,30 @@ public sealed class KeyValueStoreTests
             [("a", KeyChangeKind.Set, First), ("a", KeyChangeKind.Evicted, null), ("b", KeyChangeKind.Set, Second), ("b", KeyChangeKind.Deleted, null), ("c", KeyChangeKind.Set, null), ("c", KeyChangeKind.Deleted, Second)],
             changes);
     }
+
+    /// <summary>
+    /// An owner's release deletes every ephemeral key it still owns, each deletion a version; a key another writer
+    /// took over with a plain set stays (README, Ephemeral keys and locks).
+    /// </summary>
+    [Fact]
+    public void AnOwnersManyEphemeralKeys_AllGo_ButOnesTakenOver()
+    {
+        using var store = new KeyValueStore(new SharedMemoryOptions());
+        int owned = (2 * KeyValueStore.SnapshotChunkKeys) + 5;
+        for (int i = 0; i < owned; i++)
+        {
+            store.Set($"e/{i}", "1"u8.ToArray(), owner: 7);
+        }
+
+        store.Set("e/100", "2"u8.ToArray());
+        store.Set("other", "1"u8.ToArray());
+        long before = store.Version;
+
+        store.ReleaseOwner(7);
+
+        Assert.Equal(2, store.Count);
+        Assert.NotNull(store.Get("e/100"));
+        Assert.Null(store.Get($"e/{owned - 1}"));
+        Assert.Equal(before + owned - 1, store.Version);
+    }
 }
