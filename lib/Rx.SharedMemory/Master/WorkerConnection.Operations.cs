@@ -47,14 +47,11 @@ internal sealed partial class WorkerConnection
     // until the engine has done it (OperationTable.HoldingReadsAsync).
     private readonly ReadHold readHold = new();
 
-    // Lock requests of this connection being run or waiting; changed with Interlocked.
-    private int lockRequests;
-
     // The locks this worker holds, token to name, as its grants and unlocks tell them (an unlock of one by its name
-    // forgets it, even when the engine no longer had it held, as after a lost lease), and its lock requests under way,
-    // each of which may become one: together bounded. Guarded by itself.
+    // forgets it, even when the engine no longer had it held, as after a lost lease), and its lock requests being run
+    // or waiting, each of which may become one. Both bounded; guarded by heldLocks.
     private readonly Dictionary<long, string> heldLocks = [];
-    private int locksUnderWay;
+    private int lockRequests;
 
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
@@ -203,28 +200,28 @@ internal sealed partial class WorkerConnection
         // Past what a TimeSpan holds (about 29,000 years) is as long as there is: the wait has no end, as a time to live does.
         var timeout = ProtocolLimits.Duration(timeoutMs);
 
-        // A held lock holds memory until it is released, as a waiting request does until it is granted or timed
-        // out, and the master reads on meanwhile: both bounded. A request counts against the held locks from its
-        // start, so that requests under way together cannot pass the bound.
+        // A waiting request holds memory until granted or timed out, as a held lock does until it is released, and the
+        // master reads on meanwhile: both bounded. A request counts against the held locks from its start, so that
+        // requests under way together cannot pass that bound.
         lock (this.heldLocks)
         {
-            int holding = this.heldLocks.Count + this.locksUnderWay + 1;
+            int holding = this.heldLocks.Count + this.lockRequests + 1;
             if (holding > this.options.MaxHeldLocksPerConnection)
             {
                 throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxHeldLocksPerConnection), this.options.MaxHeldLocksPerConnection, holding);
             }
 
-            this.locksUnderWay++;
-        }
-
-        int requests = Interlocked.Increment(ref this.lockRequests);
-        try
-        {
+            int requests = this.lockRequests + 1;
             if (requests > this.options.MaxWaitingLocksPerConnection)
             {
                 throw new SharedMemoryLimitExceededException(name, nameof(SharedMemoryOptions.MaxWaitingLocksPerConnection), this.options.MaxWaitingLocksPerConnection, requests);
             }
 
+            this.lockRequests = requests;
+        }
+
+        try
+        {
             this.BeforeOwningCall?.Invoke(RpcMethods.Lock, name);
             Task<long> acquiring;
             lock (this.releaseGate)
@@ -245,10 +242,9 @@ internal sealed partial class WorkerConnection
         }
         finally
         {
-            Interlocked.Decrement(ref this.lockRequests);
             lock (this.heldLocks)
             {
-                this.locksUnderWay--;
+                this.lockRequests--;
             }
         }
     }
