@@ -70,6 +70,13 @@ if (scenario == "stderr-master")
     return;
 }
 
+if (scenario == "master-ids")
+{
+    // Not a worker: a fresh process's first masters, numbered for their metrics' tag.
+    await MasterIds.RunAsync(report);
+    return;
+}
+
 if (scenario == "hosted-worker")
 {
     // Not a scenario of a connected worker: a generic-host program that connects through AddSharedMemoryWorker.

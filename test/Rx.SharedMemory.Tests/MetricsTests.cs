@@ -11,6 +11,31 @@ namespace Rx.SharedMemory.Tests;
 public sealed class MetricsTests : TestBase
 {
     [Fact]
+    public async Task TheFirstMasterOfAProcess_IsTaggedOne_AndTheSecondTwo()
+    {
+        // In a fresh process: this one has made masters already.
+        var report = Path.Combine(Path.GetTempPath(), $"rxsm-master-ids-{Guid.NewGuid():N}.txt");
+        var startInfo = WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "master-ids", report);
+        using var process = System.Diagnostics.Process.Start(startInfo)!;
+        try
+        {
+            await process.WaitForExitAsync(this.TimeoutToken);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+
+        var lines = await File.ReadAllLinesAsync(report, this.TimeoutToken);
+        File.Delete(report);
+        Assert.Equal(0, process.ExitCode);
+        Assert.Equal(["master.id 1", "master.id 2"], lines);
+    }
+
+    [Fact]
     public async Task EvictionsExpiriesAndConflations_AreCounted()
     {
         using var removed = new InstrumentRecorder<long>("rx.sharedmemory.keys.removed");

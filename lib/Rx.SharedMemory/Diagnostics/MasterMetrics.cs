@@ -31,12 +31,13 @@ internal sealed class MasterMetrics : IDisposable
     private static readonly IReadOnlyList<double> DurationBoundaries =
         [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-    // Numbers the masters of this process, from 1, for MasterTag.
+    // Numbers the masters of this process, from 1, for MasterTag: only those that ObserveMaster, so that neither
+    // Unowned nor a RedisSharedStore's instruments take a number.
     private static int lastMasterId;
 
     private readonly Meter meter;
     private readonly bool ownsMeter;
-    private readonly KeyValuePair<string, object?> masterTag;
+    private KeyValuePair<string, object?> masterTag;
 
     // What the observed instruments read; null before ObserveMaster and once disposed. The instruments' callbacks hold
     // this instance, never the master: a factory's meter outlives the master, and must not keep it (or its store) alive.
@@ -49,7 +50,6 @@ internal sealed class MasterMetrics : IDisposable
         this.ownsMeter = meterFactory is null;
         var options = new MeterOptions(SharedMemoryMetrics.MeterName) { Version = LibraryVersion.Value };
         this.meter = meterFactory?.Create(options) ?? new Meter(options);
-        this.masterTag = new(MasterTag, Interlocked.Increment(ref lastMasterId));
         this.OperationDuration = this.meter.CreateHistogram(
             "rx.sharedmemory.operation.duration",
             "s",
@@ -69,8 +69,8 @@ internal sealed class MasterMetrics : IDisposable
     /// <summary>Gets the meter, for tests.</summary>
     internal Meter Meter => this.meter;
 
-    /// <summary>Gets the value of <see cref="MasterTag"/> on this master's observed instruments.</summary>
-    internal int MasterId => (int)this.masterTag.Value!;
+    /// <summary>Gets the value of <see cref="MasterTag"/> on this master's observed instruments; 0 before <see cref="ObserveMaster"/>.</summary>
+    internal int MasterId => this.masterTag.Value is int id ? id : 0;
 
     /// <summary>Gets the duration of each operation a worker calls, tagged <see cref="OperationTag"/> and, when it failed, <see cref="ErrorTypeTag"/>.</summary>
     public Histogram<double> OperationDuration { get; }
@@ -119,6 +119,7 @@ internal sealed class MasterMetrics : IDisposable
     /// </summary>
     public void ObserveMaster(MasterState state)
     {
+        this.masterTag = new(MasterTag, Interlocked.Increment(ref lastMasterId));
         this.observed = state;
 
         // What the store holds: gauges, since masters that share a store (the Redis engine) each report the whole of
