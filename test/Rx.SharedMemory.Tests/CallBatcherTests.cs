@@ -136,6 +136,42 @@ public sealed class CallBatcherTests : TestBase
     }
 
     [Fact]
+    public async Task TheWaitForCallsMadeSoFar_EndsOnceEachIsAnswered_ThoseTheMasterDidNotRunIncluded()
+    {
+        // What a worker's message waits for: every call made before it, answered (a canceled one, dropped).
+        var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);
+        Assert.True(batcher.WhenEnqueuedSettledAsync().IsCompleted);
+        batcher.Enqueue(Call("first"));
+        await this.NextSentAsync();
+        using var cancel = new CancellationTokenSource();
+        var calls = new[] { Call("a"), Call("canceled", cancel.Token), Call("b"), Call("c") };
+        foreach (var call in calls)
+        {
+            batcher.Enqueue(call);
+        }
+
+        var upToC = batcher.WhenEnqueuedSettledAsync();
+        await cancel.CancelAsync();
+        var afterC = Call("d");
+        batcher.Enqueue(afterC);
+        var upToD = batcher.WhenEnqueuedSettledAsync();
+
+        this.Answer(0, """[{"result":0}]""");
+        await this.NextSentAsync();
+        Assert.Equal(["a", "b", "c", "d"], this.sent[1].Calls);
+        Assert.False(upToC.IsCompleted);
+        this.Answer(1, """[{"result":1},{"result":2},{"error":{"code":-32014,"message":"not run"}},{"error":{"code":-32014,"message":"not run"}}]""");
+        await this.NextSentAsync();
+        Assert.Equal(["c", "d"], this.sent[2].Calls);
+        Assert.False(upToC.IsCompleted);
+
+        this.Answer(2, """[{"result":3},{"result":4}]""");
+        await upToC.WaitAsync(this.TimeoutToken);
+        await upToD.WaitAsync(this.TimeoutToken);
+        Assert.True(batcher.WhenEnqueuedSettledAsync().IsCompleted);
+    }
+
+    [Fact]
     public async Task AFailedBatch_FailsItsCalls_AndTheQueuedOnesStillGo()
     {
         var batcher = this.CreateBatcher(maxBatchBytes: 1 << 20);

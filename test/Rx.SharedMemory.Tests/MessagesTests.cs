@@ -161,6 +161,40 @@ public sealed class MessagesTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task AWorkersMessage_ComesAfterTheWritesItMadeBeforeIt_EvenUnawaited()
+    {
+        // The worker awaits nothing: its sets queue behind the batch in flight, and each message must still reach the
+        // master after both sets made before it have run, and after the messages before it.
+        const int N = 500;
+        var seen = new List<(int Seq, bool HasY)>();
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var observer = this.Master.Messages.Subscribe(m =>
+        {
+            if (m.Deserialize<JsonElement>().ValueKind == JsonValueKind.String)
+            {
+                ended.TrySetResult();
+                return;
+            }
+
+            int seq = m.Deserialize<MessagesScenario.Sequenced>()!.Seq;
+
+            // Read as the message is delivered, not later: an await here would let the set catch up. The embedded
+            // engine's get completes at once.
+#pragma warning disable VSTHRD002
+            seen.Add((seq, this.Master.Store.GetEntryAsync<int>($"after/{seq}/y").AsTask().GetAwaiter().GetResult() is not null));
+#pragma warning restore VSTHRD002
+        });
+
+        var sender = await this.SpawnAsync("messages", "send-after-writes", N.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await ended.Task.WaitAsync(this.TimeoutToken);
+        await sender.Worker.SendAsync("done", this.TimeoutToken);
+        await this.ReportAfterExitAsync(sender);
+
+        Assert.Equal(Enumerable.Range(1, N), seen.Select(s => s.Seq));
+        Assert.Empty(seen.Where(s => !s.HasY).Select(s => s.Seq));
+    }
+
+    [Fact]
     public async Task MasterToWorker_TenThousandMessages_AndChangesBetweenThem_ArriveInOrder()
     {
         const int N = 10_000;

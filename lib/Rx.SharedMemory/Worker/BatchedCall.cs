@@ -29,6 +29,9 @@ internal abstract class BatchedCall : IThreadPoolWorkItem, BatchRequest.IBatchCa
     /// <summary>Gets the positional arguments: strings, numbers, booleans, nulls and <see cref="PooledJson"/> values.</summary>
     public object?[] Arguments { get; }
 
+    /// <summary>Gets or sets the call's number in the order its worker's calls were made, from 1 (set by the batcher).</summary>
+    public long Sequence { get; set; }
+
     /// <summary>Gets an upper bound of the operation's size in the batch's JSON, used to keep a batch under the master's frame limit.</summary>
     public int Bytes { get; }
 

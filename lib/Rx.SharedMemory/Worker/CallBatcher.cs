@@ -26,6 +26,14 @@ internal sealed class CallBatcher
     private List<BatchedCall> queued = [];
     private bool inFlight;
 
+    // Each call's number, from 1 in the order enqueued; the first call of the batch in flight while it waits for its
+    // answer (0 otherwise); and the waits for every call up to a number to be settled (answered, failed, or dropped
+    // before it went). Calls settle in the order enqueued: the tail of a batch the master did not run goes back to the
+    // head of the queue.
+    private long enqueued;
+    private long unanswered;
+    private List<(long Calls, TaskCompletionSource Done)>? settleWaits;
+
     /// <param name="send">Sends one batch request and returns its result; failures are already the worker's exceptions.</param>
     /// <param name="options">How the worker (de)serializes values.</param>
     /// <param name="maxBatchBytes">The size past which no further call joins a batch: the master refuses frames much larger than its largest value.</param>
@@ -43,6 +51,7 @@ internal sealed class CallBatcher
         List<BatchedCall>? batch;
         lock (this.gate)
         {
+            call.Sequence = ++this.enqueued;
             this.queued.Add(call);
             if (this.inFlight)
             {
@@ -55,6 +64,39 @@ internal sealed class CallBatcher
         if (batch is not null)
         {
             _ = this.SendAsync(batch);
+        }
+    }
+
+    /// <summary>
+    /// Returns a task that completes once every call enqueued so far is settled: the master has answered it (it ran,
+    /// or was refused), it failed, or it was canceled before it went. It never faults.
+    /// </summary>
+    public Task WhenEnqueuedSettledAsync()
+    {
+        lock (this.gate)
+        {
+            if (this.FirstUnsettled() > this.enqueued)
+            {
+                return Task.CompletedTask;
+            }
+
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            (this.settleWaits ??= []).Add((this.enqueued, done));
+            return done.Task;
+        }
+    }
+
+    /// <summary>The number of the first call not settled; past every number when all are. Under the gate.</summary>
+    private long FirstUnsettled() =>
+        this.unanswered != 0 ? this.unanswered : this.queued.Count > 0 ? this.queued[0].Sequence : long.MaxValue;
+
+    /// <summary>Lets go the waits whose calls are all settled now. Under the gate; their continuations run asynchronously.</summary>
+    private void ReleaseSettleWaits()
+    {
+        if (this.settleWaits is { Count: > 0 } waits)
+        {
+            long first = this.FirstUnsettled();
+            waits.RemoveAll(w => w.Calls < first && w.Done.TrySetResult());
         }
     }
 
@@ -87,6 +129,8 @@ internal sealed class CallBatcher
 
         this.queued.RemoveRange(0, taken);
         this.inFlight = batch.Count > 0;
+        this.unanswered = this.inFlight ? batch[0].Sequence : 0;
+        this.ReleaseSettleWaits();
         return this.inFlight ? batch : null;
     }
 
@@ -110,6 +154,12 @@ internal sealed class CallBatcher
         // The calls the master did not run (its answer was full) go back to the head of the queue, in order, as they
         // are: they go first in the next batch, before any later call.
         var ran = failure is null ? this.TakeBackNotRun(batch, results) : batch;
+        lock (this.gate)
+        {
+            this.unanswered = 0;
+            this.ReleaseSettleWaits();
+        }
+
         foreach (var call in ran)
         {
             call.ReleaseArguments();

@@ -69,6 +69,11 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private readonly ReadHold messageHold;
     private bool messagesOffered; // set by ConnectAsync from hello, before the worker is handed out
 
+    // A message goes after the calls made before it: while some wait for their answer, it waits too. The last message
+    // that waited, until it has been handed to the connection: a later message goes after it, in order.
+    private readonly Lock messageGate = new();
+    private Task lastWaitingMessage = Task.CompletedTask;
+
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
     {
         this.logger = logger;
@@ -364,12 +369,13 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <summary>
     /// Sends a message to the master, like Node.js's <c>process.send</c>: its observers of
     /// <see cref="SharedMemoryMaster.Messages"/> receive it as JSON, serialized as this worker serializes values, in
-    /// the order this worker sent its messages and after the calls it made before.
+    /// the order this worker sent its messages, and after the data operations it called before it have run: while
+    /// some wait for their answers, the message waits with them.
     /// </summary>
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
-    /// <param name="cancellationToken">Cancels the wait for the pipe to take the message; one already canceled sends
-    /// nothing.</param>
+    /// <param name="cancellationToken">Cancels the wait for the answers of the data operations called before (the
+    /// message is then not sent) and for the pipe to take the message; one already canceled sends nothing.</param>
     /// <returns>A task that completes once the message is written to the pipe to the master: while the master does not
     /// read this worker's pipe (its observers of messages are behind), it waits.</returns>
     /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over the master's
@@ -395,8 +401,8 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
     /// <param name="jsonTypeInfo">How to write it.</param>
-    /// <param name="cancellationToken">Cancels the wait for the pipe to take the message; one already canceled sends
-    /// nothing.</param>
+    /// <param name="cancellationToken">Cancels the wait for the answers of the data operations called before (the
+    /// message is then not sent) and for the pipe to take the message; one already canceled sends nothing.</param>
     /// <returns>A task that completes once the message is written to the pipe to the master.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
     /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over the master's
@@ -784,17 +790,58 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    /// <summary>Writes a message's JSON, checked, to the pipe to the master.</summary>
+    /// <summary>
+    /// Writes a message's JSON, checked, to the pipe to the master, once the data operations called before it have
+    /// their answers (they have run), and after the messages sent before it.
+    /// </summary>
     private async Task SendJsonAsync(byte[] json, CancellationToken cancellationToken)
     {
         try
         {
-            await this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Message, MessageNotification.Arguments(json), MessageNotification.ArgumentTypes).WaitAsync(cancellationToken).ConfigureAwait(false);
+            Task written;
+            lock (this.messageGate)
+            {
+                var callsBefore = this.batcher?.WhenEnqueuedSettledAsync() ?? Task.CompletedTask;
+                if (callsBefore.IsCompleted && this.lastWaitingMessage.IsCompleted)
+                {
+                    written = this.WriteMessageAsync(json);
+                }
+                else
+                {
+                    var handedOver = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    written = this.WriteMessageAfterAsync(json, Task.WhenAll(callsBefore, this.lastWaitingMessage), handedOver, cancellationToken);
+                    this.lastWaitingMessage = handedOver.Task;
+                }
+            }
+
+            await written.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ConnectionLostException || (ex is ObjectDisposedException && Volatile.Read(ref this.disposed) == 0))
         {
             throw this.Disconnected(ex);
         }
+    }
+
+    private Task WriteMessageAsync(byte[] json) =>
+        this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Message, MessageNotification.Arguments(json), MessageNotification.ArgumentTypes);
+
+    /// <summary>Writes a message once what it waits for is done; canceled meanwhile, it is not written.</summary>
+    private async Task WriteMessageAfterAsync(byte[] json, Task before, TaskCompletionSource handedOver, CancellationToken cancellationToken)
+    {
+        Task written;
+        try
+        {
+            // Neither faults: a call's failure is its caller's, and a message waits only for its predecessor's turn.
+            await before.WaitAsync(cancellationToken).ConfigureAwait(false);
+            written = this.WriteMessageAsync(json);
+        }
+        finally
+        {
+            // After the write has begun: the connection writes its messages in the order they are handed to it.
+            handedOver.SetResult();
+        }
+
+        await written.ConfigureAwait(false);
     }
 
     /// <summary>Refuses a call on a disposed worker, or one whose connection is lost, before anything is sent.</summary>

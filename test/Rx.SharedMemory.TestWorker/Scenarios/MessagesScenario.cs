@@ -10,6 +10,9 @@ namespace Rx.SharedMemory.TestWorker.Scenarios;
 /// before -1, which it waits for.</item>
 /// <item>send N: sends the master N messages <c>{"Seq": i}</c>, i from 1, then <c>"end"</c>, and exits once the master
 /// answers with a message (a worker's messages still in its pipe when it exits are not read).</item>
+/// <item>send-after-writes N: for each i from 1 to N, sets "after/i/x" and "after/i/y" to i and sends the master
+/// <c>{"Seq": i}</c>, awaiting none of them (so the sets wait in a batch behind those in flight, and the messages
+/// behind them, then <c>"end"</c>; awaits them all, and exits once the master answers with a message.</item>
 /// <item>send-typed: sends the master the <see cref="Reading"/> ("worker", 2.5) written with
 /// <see cref="ReadingJsonContext"/> (snake_case), and exits once the master answers with a message.</item>
 /// <item>hold: observes the master's messages with an observer that never returns from its first, a queue of one
@@ -87,6 +90,25 @@ internal sealed class MessagesScenario : Scenario<MessagesScenario.Report>
                     }
 
                     await store.SendAsync("end", timeout);
+                    await answered.Task.WaitAsync(timeout);
+                    return new Report([], []);
+                }
+
+            case "send-after-writes":
+                {
+                    int count = arguments.Int(1);
+                    var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    using var answers = store.Messages.Subscribe(_ => answered.TrySetResult());
+                    var calls = new List<Task>();
+                    for (int i = 1; i <= count; i++)
+                    {
+                        calls.Add(store.SetAsync($"after/{i}/x", i, timeout).AsTask());
+                        calls.Add(store.SetAsync($"after/{i}/y", i, timeout).AsTask());
+                        calls.Add(store.SendAsync(new Sequenced(i), timeout).AsTask());
+                    }
+
+                    calls.Add(store.SendAsync("end", timeout).AsTask());
+                    await Task.WhenAll(calls).WaitAsync(timeout);
                     await answered.Task.WaitAsync(timeout);
                     return new Report([], []);
                 }
