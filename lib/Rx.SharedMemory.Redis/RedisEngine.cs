@@ -287,6 +287,23 @@ internal sealed class RedisEngine : IStoreEngine
         await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
     }
 
+    public async ValueTask CaughtUpAsync(CancellationToken cancellationToken)
+    {
+        // The store's version now is at least that of every change committed before: once the reader has handed it
+        // out, so has it those.
+        long version;
+        try
+        {
+            version = (long)await OffTheReaderAsync(this.db.StringGetAsync(this.Key("version"))).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            throw this.Unavailable(ex);
+        }
+
+        await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+    }
+
     public ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken)
     {
         this.limits.ValidateSubscription(subscription);

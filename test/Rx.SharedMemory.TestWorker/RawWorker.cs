@@ -55,6 +55,44 @@ internal static class RawWorker
                     break;
                 }
 
+            case "raw-watch":
+                {
+                    // Subscribes to a key and reports, in the order they came on the wire, the value of every change
+                    // of it and every message, until the message "end": what no worker library reorders.
+                    await WriteFrameAsync(toMaster, $$$"""{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{"subscription":1,"key":"{{{arguments[0]}}}"}}""");
+                    await ReadUntilAsync(fromMaster, text => text.Contains("\"id\":2", StringComparison.Ordinal));
+                    await WriteFrameAsync(toMaster, """{"jsonrpc":"2.0","id":3,"method":"set","params":["raw-watch/ready",true]}""");
+                    await ReadUntilAsync(fromMaster, "\"message\":\"end\"");
+                    string received;
+                    lock (Received)
+                    {
+                        received = Received.ToString();
+                    }
+
+                    foreach (var frame in Frames(received))
+                    {
+                        using var document = System.Text.Json.JsonDocument.Parse(frame);
+                        var root = document.RootElement;
+                        string method = root.TryGetProperty("method", out var m) ? m.GetString()! : string.Empty;
+                        if (method == "changes")
+                        {
+                            foreach (var change in root.GetProperty("params").GetProperty("changes").EnumerateArray())
+                            {
+                                if (change.TryGetProperty("value", out var value))
+                                {
+                                    report.Line($"change {value.GetRawText()}");
+                                }
+                            }
+                        }
+                        else if (method == "message")
+                        {
+                            report.Line($"message {root.GetProperty("params").GetProperty("message").GetRawText()}");
+                        }
+                    }
+
+                    return;
+                }
+
             case "raw-batch":
                 {
                     // A batch written by hand, as a worker in another language would: reports the result as is.
@@ -263,6 +301,21 @@ internal static class RawWorker
         }
 
         ReceivedSignal.Release();
+    }
+
+    /// <summary>The bodies of the frames in what was received, in order (bodies of ASCII only: a length in bytes is one in characters).</summary>
+    private static IEnumerable<string> Frames(string received)
+    {
+        const string LengthName = "Content-Length:";
+        int at = 0;
+        while (at < received.Length)
+        {
+            int headersEnd = received.IndexOf("\r\n\r\n", at, StringComparison.Ordinal);
+            var lengthLine = received[at..headersEnd].Split("\r\n").Single(line => line.StartsWith(LengthName, StringComparison.Ordinal));
+            int length = int.Parse(lengthLine[LengthName.Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            yield return received.Substring(headersEnd + 4, length);
+            at = headersEnd + 4 + length;
+        }
     }
 
     /// <summary>The body of the last frame in what was received.</summary>

@@ -54,6 +54,8 @@ internal sealed class DeferredEngine(MemoryEngine inner) : IStoreEngine
 
     public ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken) => LaterAsync(inner.UnlockAsync(name, token, cancellationToken));
 
+    public ValueTask CaughtUpAsync(CancellationToken cancellationToken) => inner.CaughtUpAsync(cancellationToken);
+
     public async ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken)
     {
         await inner.ReleaseOwnerAsync(owner, cancellationToken);

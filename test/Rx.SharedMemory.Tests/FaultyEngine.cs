@@ -46,6 +46,8 @@ internal sealed class FaultyEngine(MemoryEngine inner) : IStoreEngine
 
     public ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken) => inner.ReleaseOwnerAsync(owner, cancellationToken);
 
+    public ValueTask CaughtUpAsync(CancellationToken cancellationToken) => inner.CaughtUpAsync(cancellationToken);
+
     public ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken) =>
         inner.SubscribeAsync(subscription, fromVersion, cancellationToken);
 

@@ -83,6 +83,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
     public async Task RedisDown_CallsFailWithUnavailable_NamingTheStore_AndWorkAgainOnceItIsBack()
     {
         await this.Master.Store.SetAsync("k", 1, this.TimeoutToken);
+        var worker = (await this.SpawnReadyAsync("messages", "hold")).Worker;
         this.server.Kill();
 
         // Not retried behind the caller's back: StackExchange.Redis gives up after its timeout (5 s), and so does the call.
@@ -94,6 +95,10 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
         var unread = Assert.Throws<SharedMemoryUnavailableException>(() => this.Master.Version);
         Assert.Contains("'outage'", unread.Message, StringComparison.Ordinal);
         Assert.Throws<SharedMemoryUnavailableException>(() => this.Master.Count);
+
+        // A message comes after the changes committed before it, which only Redis can tell: it is not sent.
+        await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => this.Master.BroadcastAsync(1, this.TimeoutToken).AsTask());
+        await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => worker.SendAsync(2, this.TimeoutToken).AsTask());
 
         this.server.Restart();
         var back = System.Diagnostics.Stopwatch.StartNew();

@@ -93,6 +93,12 @@ internal interface IStoreEngine : IDisposable
     /// <returns>The version at registration.</returns>
     ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Completes once every change committed before the call, through this master or any other of the store, has been
+    /// handed to this master's subscriptions: a message the master queues after it comes after those changes.
+    /// </summary>
+    ValueTask CaughtUpAsync(CancellationToken cancellationToken);
+
     /// <summary>Registers a subscription that receives only the changes committed from now on.</summary>
     /// <returns>The version at registration.</returns>
     long SubscribeLive(StoreSubscription subscription);

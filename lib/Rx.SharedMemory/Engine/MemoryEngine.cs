@@ -57,5 +57,8 @@ internal sealed class MemoryEngine(SharedMemoryOptions options, MasterMetrics? m
 
     public void Unsubscribe(StoreSubscription subscription) => this.Store.Unsubscribe(subscription);
 
+    // Every change is handed to its subscriptions before its write returns.
+    public ValueTask CaughtUpAsync(CancellationToken cancellationToken) => default;
+
     public void Dispose() => this.Store.Dispose();
 }

@@ -50,6 +50,8 @@ public interface IWorker
     /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
     /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
     /// <exception cref="ObjectDisposedException">The worker's connection is closed (it exited) or the master is disposed.</exception>
+    /// <exception cref="SharedMemoryUnavailableException">The store is kept in Redis, which the master could not reach to
+    /// learn the changes committed before the message (nothing was sent).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the message was queued.</exception>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
@@ -71,6 +73,8 @@ public interface IWorker
     /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
     /// <exception cref="NotSupportedException">The message cannot be serialized.</exception>
     /// <exception cref="ObjectDisposedException">The worker's connection is closed (it exited) or the master is disposed.</exception>
+    /// <exception cref="SharedMemoryUnavailableException">The store is kept in Redis, which the master could not reach to
+    /// learn the changes committed before the message (nothing was sent).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the message was queued.</exception>
     ValueTask SendAsync<T>(T message, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default);
 

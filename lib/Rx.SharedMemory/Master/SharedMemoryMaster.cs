@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
+using System.Runtime.ExceptionServices;
 using System.Text;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
@@ -110,6 +111,8 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The master is disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the message
     /// was queued for every worker.</exception>
+    /// <exception cref="SharedMemoryUnavailableException">The store is kept in Redis, which the master could not reach to
+    /// learn the changes committed before the message (nothing was sent).</exception>
     [RequiresUnreferencedCode(ISharedStore.ReflectionMessage)]
     [RequiresDynamicCode(ISharedStore.ReflectionMessage)]
     public async ValueTask<int> BroadcastAsync<T>(T message, CancellationToken cancellationToken = default)
@@ -138,6 +141,8 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The master is disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled before the message
     /// was queued for every worker.</exception>
+    /// <exception cref="SharedMemoryUnavailableException">The store is kept in Redis, which the master could not reach to
+    /// learn the changes committed before the message (nothing was sent).</exception>
     public async ValueTask<int> BroadcastAsync<T>(T message, JsonTypeInfo<T> jsonTypeInfo, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(jsonTypeInfo);
@@ -150,12 +155,22 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     private async Task<int> BroadcastJsonAsync(byte[] json, CancellationToken cancellationToken)
     {
         var sends = new List<(WorkerConnection Worker, Task Queued)>();
-        foreach (var worker in this.workers.Values.Where(w => w.Online.IsCompleted).OrderBy(w => w.Id))
+        var online = this.workers.Values.Where(w => w.Online.IsCompleted).OrderBy(w => w.Id).ToList();
+        if (online.Count == 0)
+        {
+            this.ThrowIfDisposed();
+            return 0;
+        }
+
+        // Once for every worker, each of which queues the message after it, in its place among the messages sent to
+        // that worker; a failure (Redis out of reach) fails every send, and none is queued.
+        var caughtUp = WorkerConnection.StartCatchUpAsync(this.engine, cancellationToken);
+        foreach (var worker in online)
         {
             Task queued;
             try
             {
-                queued = worker.SendJsonAsync(json, cancellationToken).AsTask();
+                queued = worker.SendJsonAsync(json, caughtUp, cancellationToken).AsTask();
             }
             catch (ObjectDisposedException ex)
             {
@@ -166,6 +181,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
         }
 
         int count = 0;
+        Exception? failure = null;
         foreach (var (worker, queued) in sends)
         {
             try
@@ -177,6 +193,16 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             {
                 // The worker exited meanwhile, or the master is being disposed (said below).
             }
+            catch (Exception ex)
+            {
+                // Every send awaited, so that none fails unobserved; the first failure is the broadcast's.
+                failure ??= ex;
+            }
+        }
+
+        if (failure is not null)
+        {
+            ExceptionDispatchInfo.Throw(failure);
         }
 
         this.ThrowIfDisposed();

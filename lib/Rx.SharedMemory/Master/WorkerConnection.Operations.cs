@@ -53,6 +53,12 @@ internal sealed partial class WorkerConnection
     private readonly Dictionary<long, string> heldLocks = [];
     private int lockRequests;
 
+    // A message to the worker is queued once the engine has caught up with the changes committed before it was sent
+    // (other masters' too, with a store they share), and after the messages sent before it: the last that waited,
+    // until it was queued.
+    private readonly Lock messageGate = new();
+    private Task lastWaitingMessage = Task.CompletedTask;
+
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
 
@@ -142,7 +148,7 @@ internal sealed partial class WorkerConnection
     {
         try
         {
-            await this.outbox.EnqueueMessageAsync(json, cancellationToken).ConfigureAwait(false);
+            await this.SendJsonAsync(json, StartCatchUpAsync(this.engine, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
         catch (ObjectDisposedException ex)
         {
@@ -150,8 +156,51 @@ internal sealed partial class WorkerConnection
         }
     }
 
-    /// <summary>Queues a message already checked, for a broadcast, which serializes it once for every worker.</summary>
-    internal ValueTask SendJsonAsync(byte[] json, CancellationToken cancellationToken) => this.outbox.EnqueueMessageAsync(json, cancellationToken);
+    /// <summary>Starts the engine's catch-up with the changes committed before now: what a message sent now comes after.</summary>
+    internal static Task StartCatchUpAsync(IStoreEngine engine, CancellationToken cancellationToken)
+    {
+        var caughtUp = engine.CaughtUpAsync(cancellationToken);
+        return caughtUp.IsCompletedSuccessfully ? Task.CompletedTask : caughtUp.AsTask();
+    }
+
+    /// <summary>
+    /// Queues a message already checked (a broadcast serializes it once for every worker) once
+    /// <paramref name="caughtUp"/> has completed, after the messages sent before it; not at all when that fails or the
+    /// token is canceled first.
+    /// </summary>
+    internal ValueTask SendJsonAsync(byte[] json, Task caughtUp, CancellationToken cancellationToken)
+    {
+        lock (this.messageGate)
+        {
+            if (caughtUp.IsCompleted && this.lastWaitingMessage.IsCompleted)
+            {
+                return caughtUp.IsCompletedSuccessfully ? this.outbox.EnqueueMessageAsync(json, cancellationToken) : new ValueTask(caughtUp);
+            }
+
+            var handedOver = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var queued = this.SendJsonAfterAsync(json, caughtUp, this.lastWaitingMessage, handedOver, cancellationToken);
+            this.lastWaitingMessage = handedOver.Task;
+            return new ValueTask(queued);
+        }
+    }
+
+    private async Task SendJsonAfterAsync(byte[] json, Task caughtUp, Task previous, TaskCompletionSource handedOver, CancellationToken cancellationToken)
+    {
+        ValueTask queued;
+        try
+        {
+            await previous.WaitAsync(cancellationToken).ConfigureAwait(false); // never faults
+            await caughtUp.ConfigureAwait(false);
+            queued = this.outbox.EnqueueMessageAsync(json, cancellationToken);
+        }
+        finally
+        {
+            // Once it has its place in the queue (or will have none): the next message takes the one after.
+            handedOver.SetResult();
+        }
+
+        await queued.ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Takes a <c>message</c> notification, on the reader's path: it goes to the master's observers, and while one of
