@@ -53,6 +53,9 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     private Task reading = Task.CompletedTask;
 
+    /// <summary>Gets or sets a test hook, told when a message's mark waits behind what an outbox holds back (<see cref="QueuedAsync"/>).</summary>
+    internal Action? MarkHeld { get; set; }
+
     /// <summary>Gets or sets a test hook, awaited before each read of the log: a test holds the reader back with it.</summary>
     internal Func<Task>? BeforeRead { get; set; }
 
@@ -214,7 +217,13 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             this.stopped = true;
             while (this.reachedWaiters.TryDequeue(out var waiter, out _))
             {
-                waiter.TrySetException(new ObjectDisposedException(nameof(SharedMemoryMaster), "The master is shutting down: the write committed, and its change was not read back."));
+                waiter.TrySetException(new ObjectDisposedException(nameof(SharedMemoryMaster), "The master is shutting down: the changes up to the version awaited were not all read back."));
+            }
+
+            // The messages waiting behind a state go on, to find their connections closed.
+            foreach (var mark in this.held.Values.SelectMany(waiting => waiting).Select(h => h.Mark))
+            {
+                mark?.TrySetResult();
             }
         }
 
@@ -261,8 +270,42 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             this.reachedWaiters.Enqueue(waiter, version);
             this.wake.Set();
-            return waiter.Task.WaitAsync(cancellationToken);
+            return cancellationToken.CanBeCanceled ? WaitAsync(waiter, cancellationToken) : waiter.Task;
         }
+
+        // Canceled, the waiter itself is: what the reader or StopAsync sets on it later is then nobody's to observe.
+        static async Task WaitAsync(TaskCompletionSource waiter, CancellationToken cancellationToken)
+        {
+            using (cancellationToken.UnsafeRegister(static (state, token) => ((TaskCompletionSource)state!).TrySetCanceled(token), waiter))
+            {
+                await waiter.Task.ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Completes once the changes up to <paramref name="version"/> are in <paramref name="outbox"/>, where they go:
+    /// handed out, and past any subscription's state being read that holds them back on that outbox.
+    /// </summary>
+    public async Task QueuedAsync(long version, ChangeOutbox outbox, CancellationToken cancellationToken)
+    {
+        await this.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+        TaskCompletionSource passed;
+        lock (this.gate)
+        {
+            if (!this.held.TryGetValue(outbox, out var waiting))
+            {
+                return;
+            }
+
+            // A mark behind what the outbox holds back now: Release lets it through in its place.
+            passed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            waiting.Enqueue(new Held(null, null, AfterState: false, passed));
+        }
+
+        this.MarkHeld?.Invoke();
+
+        await passed.Task.WaitAsync(cancellationToken).ConfigureAwait(false); // never faults
     }
 
     public async ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken)
@@ -642,7 +685,13 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
         while (waiting.TryPeek(out var next))
         {
-            var registration = next.Registration;
+            if (next.Registration is not { } registration)
+            {
+                next.Mark!.TrySetResult();
+                waiting.Dequeue();
+                continue;
+            }
+
             var subscription = registration.Subscription;
             if (next.Change is { } change)
             {
@@ -687,7 +736,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             return;
         }
 
-        var kept = new Queue<Held>(waiting.Where(h => h.Registration != registration));
+        var kept = new Queue<Held>(waiting.Where(h => h.Registration != registration)); // marks kept
         if (kept.Count == 0)
         {
             this.held.Remove(outbox);
@@ -948,5 +997,6 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// starting state. <see cref="AfterState"/>: the change came while the registration's own state was read, and is
     /// queued only if it is newer than that state.
     /// </summary>
-    private readonly record struct Held(Registration Registration, ChangeRecord? Change, bool AfterState);
+    /// <summary>What waits on an outbox: a change, a registration's state, or a mark (<see cref="QueuedAsync"/>, with no registration).</summary>
+    private readonly record struct Held(Registration? Registration, ChangeRecord? Change, bool AfterState, TaskCompletionSource? Mark = null);
 }

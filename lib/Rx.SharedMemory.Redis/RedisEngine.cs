@@ -287,21 +287,28 @@ internal sealed class RedisEngine : IStoreEngine
         await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
     }
 
-    public async ValueTask CaughtUpAsync(CancellationToken cancellationToken)
+    public async ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken)
     {
         // The store's version now is at least that of every change committed before: once the reader has handed it
         // out, so has it those.
         long version;
+        var read = OffTheReaderAsync(this.db.StringGetAsync(this.Key("version")));
         try
         {
-            version = (long)await OffTheReaderAsync(this.db.StringGetAsync(this.Key("version"))).WaitAsync(cancellationToken).ConfigureAwait(false);
+            version = (long)await read.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            throw this.Unavailable(ex);
+            throw new SharedMemoryUnavailableException($"The Redis store '{this.redisOptions.StoreName}' could not be read to order the message after the changes committed before it ({ex.Message}); the message was not sent.", ex);
+        }
+        catch (OperationCanceledException)
+        {
+            // The read goes on without its caller: its failure, if it fails, is nobody's.
+            _ = read.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
         }
 
-        await this.feed.ReachedAsync(version, cancellationToken).ConfigureAwait(false);
+        await this.feed.QueuedAsync(version, outbox, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken)

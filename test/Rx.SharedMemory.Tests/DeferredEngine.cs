@@ -54,7 +54,7 @@ internal sealed class DeferredEngine(MemoryEngine inner) : IStoreEngine
 
     public ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken) => LaterAsync(inner.UnlockAsync(name, token, cancellationToken));
 
-    public ValueTask CaughtUpAsync(CancellationToken cancellationToken) => inner.CaughtUpAsync(cancellationToken);
+    public ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken) => inner.CaughtUpAsync(outbox, cancellationToken);
 
     public async ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken)
     {

@@ -46,7 +46,7 @@ internal sealed class FaultyEngine(MemoryEngine inner) : IStoreEngine
 
     public ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken) => inner.ReleaseOwnerAsync(owner, cancellationToken);
 
-    public ValueTask CaughtUpAsync(CancellationToken cancellationToken) => inner.CaughtUpAsync(cancellationToken);
+    public ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken) => inner.CaughtUpAsync(outbox, cancellationToken);
 
     public ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken) =>
         inner.SubscribeAsync(subscription, fromVersion, cancellationToken);

@@ -94,10 +94,10 @@ internal interface IStoreEngine : IDisposable
     ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Completes once every change committed before the call, through this master or any other of the store, has been
-    /// handed to this master's subscriptions: a message the master queues after it comes after those changes.
+    /// Completes once every change committed before the call, through this master or any other of the store, is in
+    /// <paramref name="outbox"/> if it goes there: a message queued on it after this comes after those changes.
     /// </summary>
-    ValueTask CaughtUpAsync(CancellationToken cancellationToken);
+    ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken);
 
     /// <summary>Registers a subscription that receives only the changes committed from now on.</summary>
     /// <returns>The version at registration.</returns>

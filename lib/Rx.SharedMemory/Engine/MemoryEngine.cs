@@ -57,8 +57,12 @@ internal sealed class MemoryEngine(SharedMemoryOptions options, MasterMetrics? m
 
     public void Unsubscribe(StoreSubscription subscription) => this.Store.Unsubscribe(subscription);
 
-    // Every change is handed to its subscriptions before its write returns.
-    public ValueTask CaughtUpAsync(CancellationToken cancellationToken) => default;
+    // A committed change may still wait on the outbox's lane while its writer hands out to other outboxes first.
+    public ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken)
+    {
+        outbox.Arrivals.HandOut(long.MaxValue);
+        return default;
+    }
 
     public void Dispose() => this.Store.Dispose();
 }

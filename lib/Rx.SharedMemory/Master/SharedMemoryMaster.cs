@@ -162,15 +162,12 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             return 0;
         }
 
-        // Once for every worker, each of which queues the message after it, in its place among the messages sent to
-        // that worker; a failure (Redis out of reach) fails every send, and none is queued.
-        var caughtUp = WorkerConnection.StartCatchUpAsync(this.engine, cancellationToken);
         foreach (var worker in online)
         {
             Task queued;
             try
             {
-                queued = worker.SendJsonAsync(json, caughtUp, cancellationToken).AsTask();
+                queued = worker.SendJsonAsync(json, cancellationToken).AsTask();
             }
             catch (ObjectDisposedException ex)
             {

@@ -148,7 +148,7 @@ internal sealed partial class WorkerConnection
     {
         try
         {
-            await this.SendJsonAsync(json, StartCatchUpAsync(this.engine, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await this.SendJsonAsync(json, cancellationToken).ConfigureAwait(false);
         }
         catch (ObjectDisposedException ex)
         {
@@ -156,11 +156,14 @@ internal sealed partial class WorkerConnection
         }
     }
 
-    /// <summary>Starts the engine's catch-up with the changes committed before now: what a message sent now comes after.</summary>
-    internal static Task StartCatchUpAsync(IStoreEngine engine, CancellationToken cancellationToken)
+    /// <summary>
+    /// Queues a message already checked (a broadcast serializes it once for every worker) after every change committed
+    /// before now that goes to this worker, and after the messages sent before it.
+    /// </summary>
+    internal ValueTask SendJsonAsync(byte[] json, CancellationToken cancellationToken)
     {
-        var caughtUp = engine.CaughtUpAsync(cancellationToken);
-        return caughtUp.IsCompletedSuccessfully ? Task.CompletedTask : caughtUp.AsTask();
+        var caughtUp = this.engine.CaughtUpAsync(this.outbox, cancellationToken);
+        return this.SendJsonAsync(json, caughtUp.IsCompletedSuccessfully ? Task.CompletedTask : caughtUp.AsTask(), cancellationToken);
     }
 
     /// <summary>
@@ -186,11 +189,21 @@ internal sealed partial class WorkerConnection
 
     private async Task SendJsonAfterAsync(byte[] json, Task caughtUp, Task previous, TaskCompletionSource handedOver, CancellationToken cancellationToken)
     {
-        ValueTask queued;
         try
         {
             await previous.WaitAsync(cancellationToken).ConfigureAwait(false); // never faults
             await caughtUp.ConfigureAwait(false);
+        }
+        catch
+        {
+            // Not queued: the next message still goes after the one before this one.
+            MessageTurn.PassAfter(previous, handedOver);
+            throw;
+        }
+
+        ValueTask queued;
+        try
+        {
             queued = this.outbox.EnqueueMessageAsync(json, cancellationToken);
         }
         finally

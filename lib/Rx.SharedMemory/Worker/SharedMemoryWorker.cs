@@ -809,7 +809,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
                 else
                 {
                     var handedOver = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    written = this.WriteMessageAfterAsync(json, Task.WhenAll(callsBefore, this.lastWaitingMessage), handedOver, cancellationToken);
+                    written = this.WriteMessageAfterAsync(json, callsBefore, this.lastWaitingMessage, handedOver, cancellationToken);
                     this.lastWaitingMessage = handedOver.Task;
                 }
             }
@@ -826,13 +826,23 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Message, MessageNotification.Arguments(json), MessageNotification.ArgumentTypes);
 
     /// <summary>Writes a message once what it waits for is done; canceled meanwhile, it is not written.</summary>
-    private async Task WriteMessageAfterAsync(byte[] json, Task before, TaskCompletionSource handedOver, CancellationToken cancellationToken)
+    private async Task WriteMessageAfterAsync(byte[] json, Task callsBefore, Task previous, TaskCompletionSource handedOver, CancellationToken cancellationToken)
     {
-        Task written;
         try
         {
             // Neither faults: a call's failure is its caller's, and a message waits only for its predecessor's turn.
-            await before.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(callsBefore, previous).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Not written: the next message still goes after the one before this one.
+            MessageTurn.PassAfter(previous, handedOver);
+            throw;
+        }
+
+        Task written;
+        try
+        {
             written = this.WriteMessageAsync(json);
         }
         finally
