@@ -45,6 +45,42 @@ internal static class HostedWorker
     }
 
     /// <summary>
+    /// hosted-worker-slow-start: the same program with a hosted service whose start takes a while: it says "starting" in
+    /// a message, waits for the master to go, then for 200 ms more of start (its own work, cut short only by a cancelled
+    /// start). The application must still stop by itself once started, and exit 0: reports "started",
+    /// "application-stopping", "stopped".
+    /// </summary>
+    public static async Task RunSlowStartAsync(Report report)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSharedMemoryWorker();
+        builder.Services.AddHostedService<SlowStart>();
+        using var host = builder.Build();
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = lifetime.ApplicationStopping.Register(stopping.SetResult);
+        await host.StartAsync(timeout.Token);
+        report.Line("started");
+        await stopping.Task.WaitAsync(timeout.Token);
+        report.Line("application-stopping");
+        await host.StopAsync(timeout.Token);
+        report.Line("stopped");
+    }
+
+    private sealed class SlowStart(SharedMemoryWorker worker) : IHostedService
+    {
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await worker.SendAsync("starting", cancellationToken);
+            await worker.Completion.WaitAsync(TimeSpan.FromSeconds(150), CancellationToken.None);
+            await Task.Delay(200, cancellationToken);
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary>
     /// hosted-worker-call-lost: the same program with a call still waiting for its answer when the master goes: a lock
     /// the master holds. Says "waiting" in a message once the call is on its way, reports "lost" when the call fails,
     /// and leaves through its host's synchronous Dispose (the using of a program's top level), which disposes the

@@ -84,6 +84,12 @@ if (scenario == "hosted-worker")
     return;
 }
 
+if (scenario == "hosted-worker-slow-start")
+{
+    await HostedWorker.RunSlowStartAsync(report);
+    return;
+}
+
 if (scenario == "hosted-worker-call-lost")
 {
     await HostedWorker.RunCallLostAsync(report);

@@ -60,6 +60,26 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
     }
 
     /// <summary>
+    /// A master that goes while its worker's host is still starting (a hosted service's start takes a while) stops the
+    /// application once it has started, with exit code 0: a stop requested during the start cancelled the start, which
+    /// failed, and the process crashed.
+    /// </summary>
+    [Fact]
+    public async Task HostedWorker_WhoseMasterGoesWhileItsHostStarts_StopsOnceStarted_AndExitsZero()
+    {
+        var told = this.Master.Messages.Replay();
+        using var listening = told.Connect();
+        var spawned = await this.SpawnAsync("hosted-worker-slow-start");
+        var starting = await this.FirstAsync(told, m => m.WorkerId == spawned.Worker.Id);
+        Assert.Equal("starting", starting.Deserialize<string>());
+
+        await this.Master.DisposeAsync();
+        var report = await this.ReportAfterExitAsync(spawned);
+
+        Assert.Equal(["started", "application-stopping", "stopped"], report);
+    }
+
+    /// <summary>
     /// A host stopped while its worker still waits for the master's answer to the handshake stops, and its process exits:
     /// the stop ends the connection attempt. The test plays a master that reads the handshake and never answers.
     /// </summary>

@@ -116,15 +116,17 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
         this.worker = connected;
         if (settings.StopApplicationOnDisconnect && lifetime is not null)
         {
+            // Once the host has started: a stop asked for while it starts cancels its start, which then fails (and
+            // the program with it). Registered on a token already cancelled, it runs at once.
             _ = connected.Completion.ContinueWith(
-                _ =>
+                _ => lifetime.ApplicationStarted.Register(() =>
                 {
                     if (!this.stopping && !lifetime.ApplicationStopping.IsCancellationRequested)
                     {
                         this.logger.MasterLostStoppingApplication();
                         lifetime.StopApplication();
                     }
-                },
+                }),
                 CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
