@@ -293,7 +293,8 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         TaskCompletionSource passed;
         lock (this.gate)
         {
-            if (!this.held.TryGetValue(outbox, out var waiting))
+            // Stopped, nothing releases a mark any more: the message goes on, to find its connection closed.
+            if (this.stopped || !this.held.TryGetValue(outbox, out var waiting))
             {
                 return;
             }
@@ -953,6 +954,14 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             logger.StoreVersionWentBack(this.position, version);
             this.position = version;
             resync = this.MarkAllForResync();
+
+            // Every waiter waits past the old position: those versions are gone, and will come again as other changes
+            // (its subscriptions read their state again). Left waiting, a write or a message would wait until the
+            // store climbed back there, on an idle store for ever.
+            while (this.reachedWaiters.TryDequeue(out var waiter, out _))
+            {
+                waiter.TrySetResult();
+            }
         }
 
         foreach (var registration in resync)
@@ -994,9 +1003,9 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     /// <summary>
     /// What waits in an outbox's order: a change for a registration, or (<see cref="Change"/> null) the place of its
-    /// starting state. <see cref="AfterState"/>: the change came while the registration's own state was read, and is
-    /// queued only if it is newer than that state.
+    /// starting state, or (<see cref="Registration"/> null) a message's <see cref="Mark"/> (<see cref="QueuedAsync"/>).
+    /// <see cref="AfterState"/>: the change came while the registration's own state was read, and is queued only if it
+    /// is newer than that state.
     /// </summary>
-    /// <summary>What waits on an outbox: a change, a registration's state, or a mark (<see cref="QueuedAsync"/>, with no registration).</summary>
     private readonly record struct Held(Registration? Registration, ChangeRecord? Change, bool AfterState, TaskCompletionSource? Mark = null);
 }

@@ -287,15 +287,14 @@ internal sealed class RedisEngine : IStoreEngine
         await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
     }
 
-    public async ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken)
+    // The store's version now is at least that of every change committed before: once the reader has handed it out, so
+    // has it those.
+    public async ValueTask<long> CatchUpPointAsync(CancellationToken cancellationToken)
     {
-        // The store's version now is at least that of every change committed before: once the reader has handed it
-        // out, so has it those.
-        long version;
         var read = OffTheReaderAsync(this.db.StringGetAsync(this.Key("version")));
         try
         {
-            version = (long)await read.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return (long)await read.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -307,9 +306,10 @@ internal sealed class RedisEngine : IStoreEngine
             _ = read.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             throw;
         }
-
-        await this.feed.QueuedAsync(version, outbox, cancellationToken).ConfigureAwait(false);
     }
+
+    public ValueTask CaughtUpAsync(long point, ChangeOutbox outbox, CancellationToken cancellationToken) =>
+        new(this.feed.QueuedAsync(point, outbox, cancellationToken));
 
     public ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken)
     {

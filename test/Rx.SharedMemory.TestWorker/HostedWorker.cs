@@ -81,6 +81,40 @@ internal static class HostedWorker
     }
 
     /// <summary>
+    /// hosted-worker-start-waits: the same program with a hosted service whose start waits for something only its master
+    /// would give, ended only by its start's token: once the master has gone, the host's start is cancelled
+    /// (<c>StartGrace</c> later) rather than left waiting. Reports "start-cancelled".
+    /// </summary>
+    public static async Task RunStartWaitsAsync(Report report)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSharedMemoryWorker();
+        builder.Services.AddHostedService<StartWaitingForever>();
+        using var host = builder.Build();
+        try
+        {
+            await host.StartAsync(timeout.Token);
+            report.Line("started");
+        }
+        catch (OperationCanceledException) when (!timeout.IsCancellationRequested)
+        {
+            report.Line("start-cancelled");
+        }
+    }
+
+    private sealed class StartWaitingForever(SharedMemoryWorker worker) : IHostedService
+    {
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await worker.SendAsync("starting", cancellationToken);
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary>
     /// hosted-worker-call-lost: the same program with a call still waiting for its answer when the master goes: a lock
     /// the master holds. Says "waiting" in a message once the call is on its way, reports "lost" when the call fails,
     /// and leaves through its host's synchronous Dispose (the using of a program's top level), which disposes the

@@ -90,6 +90,12 @@ if (scenario == "hosted-worker-slow-start")
     return;
 }
 
+if (scenario == "hosted-worker-start-waits")
+{
+    await HostedWorker.RunStartWaitsAsync(report);
+    return;
+}
+
 if (scenario == "hosted-worker-call-lost")
 {
     await HostedWorker.RunCallLostAsync(report);

@@ -54,7 +54,9 @@ internal sealed class DeferredEngine(MemoryEngine inner) : IStoreEngine
 
     public ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken) => LaterAsync(inner.UnlockAsync(name, token, cancellationToken));
 
-    public ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken) => inner.CaughtUpAsync(outbox, cancellationToken);
+    public ValueTask<long> CatchUpPointAsync(CancellationToken cancellationToken) => inner.CatchUpPointAsync(cancellationToken);
+
+    public ValueTask CaughtUpAsync(long point, ChangeOutbox outbox, CancellationToken cancellationToken) => inner.CaughtUpAsync(point, outbox, cancellationToken);
 
     public async ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken)
     {

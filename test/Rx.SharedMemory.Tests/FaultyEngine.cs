@@ -46,7 +46,9 @@ internal sealed class FaultyEngine(MemoryEngine inner) : IStoreEngine
 
     public ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken) => inner.ReleaseOwnerAsync(owner, cancellationToken);
 
-    public ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken) => inner.CaughtUpAsync(outbox, cancellationToken);
+    public ValueTask<long> CatchUpPointAsync(CancellationToken cancellationToken) => inner.CatchUpPointAsync(cancellationToken);
+
+    public ValueTask CaughtUpAsync(long point, ChangeOutbox outbox, CancellationToken cancellationToken) => inner.CaughtUpAsync(point, outbox, cancellationToken);
 
     public ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken) =>
         inner.SubscribeAsync(subscription, fromVersion, cancellationToken);

@@ -80,6 +80,25 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
     }
 
     /// <summary>
+    /// A worker's host whose start waits for something only the master would give is not left waiting once the master
+    /// has gone: its start is cancelled after the grace, and the program goes on to its end.
+    /// </summary>
+    [Fact]
+    public async Task HostedWorker_WhoseStartWaitsForItsMaster_HasItsStartCancelledOnceTheMasterGoes()
+    {
+        var told = this.Master.Messages.Replay();
+        using var listening = told.Connect();
+        var spawned = await this.SpawnAsync("hosted-worker-start-waits");
+        var starting = await this.FirstAsync(told, m => m.WorkerId == spawned.Worker.Id);
+        Assert.Equal("starting", starting.Deserialize<string>());
+
+        await this.Master.DisposeAsync();
+        var report = await this.ReportAfterExitAsync(spawned);
+
+        Assert.Equal(["start-cancelled"], report);
+    }
+
+    /// <summary>
     /// A host stopped while its worker still waits for the master's answer to the handshake stops, and its process exits:
     /// the stop ends the connection attempt. The test plays a master that reads the handshake and never answers.
     /// </summary>

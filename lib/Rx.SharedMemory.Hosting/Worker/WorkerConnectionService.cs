@@ -27,6 +27,13 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
 
     private int disposed;
 
+    // Set once the loss of the master has asked the application to stop.
+    private int stopAsked;
+    private CancellationTokenRegistration startedRegistration;
+
+    /// <summary>How long after the master's loss a host still starting is stopped anyway: its start may wait for the master.</summary>
+    internal static readonly TimeSpan StartGrace = TimeSpan.FromSeconds(10);
+
     /// <summary>Gets the connected worker, or null before it has connected.</summary>
     public SharedMemoryWorker? Worker => this.worker;
 
@@ -84,6 +91,7 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
         // being stopped (its start failed) ends the attempt too.
         if (Interlocked.Exchange(ref this.disposed, 1) == 0)
         {
+            this.startedRegistration.Dispose();
             this.stopped.Cancel();
             this.stopped.Dispose();
         }
@@ -117,21 +125,40 @@ internal sealed class WorkerConnectionService(IOptions<SharedMemoryWorkerHostOpt
         if (settings.StopApplicationOnDisconnect && lifetime is not null)
         {
             // Once the host has started: a stop asked for while it starts cancels its start, which then fails (and
-            // the program with it). Registered on a token already cancelled, it runs at once.
+            // the program with it). Registered on a token already cancelled, it runs at once. A start still going
+            // StartGrace after the loss may be waiting for the master: it is stopped then, rather than left running.
             _ = connected.Completion.ContinueWith(
-                _ => lifetime.ApplicationStarted.Register(() =>
+                _ =>
                 {
-                    if (!this.stopping && !lifetime.ApplicationStopping.IsCancellationRequested)
+                    try
                     {
-                        this.logger.MasterLostStoppingApplication();
-                        lifetime.StopApplication();
+                        this.startedRegistration = lifetime.ApplicationStarted.Register(() => this.StopApplication(lifetime));
+                        _ = Task.Delay(StartGrace, this.stopped.Token).ContinueWith(
+                            _ => this.StopApplication(lifetime),
+                            CancellationToken.None,
+                            TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously,
+                            TaskScheduler.Default);
                     }
-                }),
+                    catch (ObjectDisposedException)
+                    {
+                        // The host is disposed already: nothing is left to stop.
+                    }
+                },
                 CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
         }
 
         return connected;
+    }
+
+    /// <summary>Stops the application once, unless the host is stopping already.</summary>
+    private void StopApplication(IHostApplicationLifetime lifetime)
+    {
+        if (Interlocked.Exchange(ref this.stopAsked, 1) == 0 && !this.stopping && !lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            this.logger.MasterLostStoppingApplication();
+            lifetime.StopApplication();
+        }
     }
 }

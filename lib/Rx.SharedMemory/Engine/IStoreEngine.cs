@@ -94,10 +94,16 @@ internal interface IStoreEngine : IDisposable
     ValueTask<long> SubscribeAsync(StoreSubscription subscription, long? fromVersion, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Completes once every change committed before the call, through this master or any other of the store, is in
+    /// Returns what a message sent now must come after: a point at or past every change committed before the call,
+    /// through this master or any other of the store (<see cref="CaughtUpAsync"/> reads it).
+    /// </summary>
+    ValueTask<long> CatchUpPointAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Completes once every change up to <paramref name="point"/> (<see cref="CatchUpPointAsync"/>) is in
     /// <paramref name="outbox"/> if it goes there: a message queued on it after this comes after those changes.
     /// </summary>
-    ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken);
+    ValueTask CaughtUpAsync(long point, ChangeOutbox outbox, CancellationToken cancellationToken);
 
     /// <summary>Registers a subscription that receives only the changes committed from now on.</summary>
     /// <returns>The version at registration.</returns>

@@ -57,10 +57,13 @@ internal sealed class MemoryEngine(SharedMemoryOptions options, MasterMetrics? m
 
     public void Unsubscribe(StoreSubscription subscription) => this.Store.Unsubscribe(subscription);
 
+    // Every change is handed out by the thread that committed it: none is read back.
+    public ValueTask<long> CatchUpPointAsync(CancellationToken cancellationToken) => new(0L);
+
     // A committed change may still wait on the outbox's lane while its writer hands out to other outboxes first.
-    public ValueTask CaughtUpAsync(ChangeOutbox outbox, CancellationToken cancellationToken)
+    public ValueTask CaughtUpAsync(long point, ChangeOutbox outbox, CancellationToken cancellationToken)
     {
-        outbox.Arrivals.HandOut(long.MaxValue);
+        outbox.Arrivals.HandOut(outbox.Arrivals.Added);
         return default;
     }
 

@@ -101,7 +101,8 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// </summary>
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
-    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room; one
+    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room, for the messages sent
+    /// before it, or for the changes committed before it (a store kept in Redis); one
     /// already canceled sends nothing.</param>
     /// <returns>The number of workers it was queued for, once it is queued for every one: a worker whose queue is full
     /// holds the task back (the others have theirs meanwhile). A worker that exits meanwhile is left out.</returns>
@@ -131,7 +132,8 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
     /// <param name="jsonTypeInfo">How to write it.</param>
-    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room; one
+    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room, for the messages sent
+    /// before it, or for the changes committed before it (a store kept in Redis); one
     /// already canceled sends nothing.</param>
     /// <returns>The number of workers it was queued for, once it is queued for every one.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
@@ -162,12 +164,18 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
             return 0;
         }
 
+        // Read once for every worker, each of which queues the message after it, in its place among the messages sent to
+        // that worker: a failure (Redis out of reach) fails every send, and none is queued.
+        var catchUpPoint = this.engine.CatchUpPointAsync(cancellationToken);
+#pragma warning disable VSTHRD103 // Completed: Result does not block.
+        var point = catchUpPoint.IsCompletedSuccessfully ? Task.FromResult(catchUpPoint.Result) : catchUpPoint.AsTask();
+#pragma warning restore VSTHRD103
         foreach (var worker in online)
         {
             Task queued;
             try
             {
-                queued = worker.SendJsonAsync(json, cancellationToken).AsTask();
+                queued = worker.SendJsonAsync(json, point, cancellationToken).AsTask();
             }
             catch (ObjectDisposedException ex)
             {

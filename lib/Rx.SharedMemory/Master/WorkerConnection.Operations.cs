@@ -162,9 +162,29 @@ internal sealed partial class WorkerConnection
     /// </summary>
     internal ValueTask SendJsonAsync(byte[] json, CancellationToken cancellationToken)
     {
-        var caughtUp = this.engine.CaughtUpAsync(this.outbox, cancellationToken);
-        return this.SendJsonAsync(json, caughtUp.IsCompletedSuccessfully ? Task.CompletedTask : caughtUp.AsTask(), cancellationToken);
+        var point = this.engine.CatchUpPointAsync(cancellationToken);
+#pragma warning disable VSTHRD103 // Completed: Result does not block.
+        return this.SendJsonAsync(json, point.IsCompletedSuccessfully ? this.StartCatchUpAsync(point.Result, cancellationToken) : this.CatchUpAsync(point.AsTask(), cancellationToken), cancellationToken);
+#pragma warning restore VSTHRD103
     }
+
+    /// <summary>
+    /// Queues a message already checked after every change up to <paramref name="point"/>, the point a broadcast
+    /// read once for every worker (<see cref="IStoreEngine.CatchUpPointAsync"/>): its failure sends to none.
+    /// </summary>
+#pragma warning disable VSTHRD103 // Completed: Result does not block.
+    internal ValueTask SendJsonAsync(byte[] json, Task<long> point, CancellationToken cancellationToken) =>
+        this.SendJsonAsync(json, point.IsCompletedSuccessfully ? this.StartCatchUpAsync(point.Result, cancellationToken) : this.CatchUpAsync(point, cancellationToken), cancellationToken);
+#pragma warning restore VSTHRD103
+
+    private Task StartCatchUpAsync(long point, CancellationToken cancellationToken)
+    {
+        var caughtUp = this.engine.CaughtUpAsync(point, this.outbox, cancellationToken);
+        return caughtUp.IsCompletedSuccessfully ? Task.CompletedTask : caughtUp.AsTask();
+    }
+
+    private async Task CatchUpAsync(Task<long> point, CancellationToken cancellationToken) =>
+        await this.engine.CaughtUpAsync(await point.ConfigureAwait(false), this.outbox, cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// Queues a message already checked (a broadcast serializes it once for every worker) once
@@ -196,8 +216,10 @@ internal sealed partial class WorkerConnection
         }
         catch
         {
-            // Not queued: the next message still goes after the one before this one.
+            // Not queued: the next message still goes after the one before this one. A catch-up given up on may fail
+            // later, with nobody to observe it.
             MessageTurn.PassAfter(previous, handedOver);
+            _ = caughtUp.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             throw;
         }
 

@@ -142,6 +142,18 @@ internal static class ChangeFanOut
         // to the same outboxes lists each of them once.
         private int mark = -1;
 
+        /// <summary>Gets the number of the last item queued: a hand-out up to it takes every item queued so far.</summary>
+        public long Added
+        {
+            get
+            {
+                lock (this.gate)
+                {
+                    return this.added;
+                }
+            }
+        }
+
         /// <summary>Queues an item, for this thread to hand out.</summary>
         public void Add(Arrival arrival)
         {

@@ -814,7 +814,16 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
                 }
             }
 
-            await written.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await written.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!written.IsCompleted)
+            {
+                // The write goes on without its caller: its failure, if it fails, is nobody's.
+                _ = written.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                throw;
+            }
         }
         catch (Exception ex) when (ex is ConnectionLostException || (ex is ObjectDisposedException && Volatile.Read(ref this.disposed) == 0))
         {
