@@ -43,9 +43,8 @@ public interface IWorker
     /// </remarks>
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
-    /// <param name="cancellationToken">Withdraws the message while it still waits for room, for the messages sent before it, or for
-    /// the changes committed before it (a store kept in Redis); one already canceled
-    /// sends nothing.</param>
+    /// <param name="cancellationToken">Withdraws the message while it still waits for room, for the messages sent before
+    /// it, or for the changes committed before it (a store kept in Redis); one already canceled sends nothing.</param>
     /// <returns>A task that completes when the message is queued for the worker.</returns>
     /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over
     /// <see cref="SharedMemoryOptions.MaxValueBytes"/> or nested deeper than <see cref="SharedMemoryOptions.MaxValueDepth"/>.</exception>
@@ -66,9 +65,8 @@ public interface IWorker
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
     /// <param name="jsonTypeInfo">How to write it.</param>
-    /// <param name="cancellationToken">Withdraws the message while it still waits for room, for the messages sent before it, or for
-    /// the changes committed before it (a store kept in Redis); one already canceled
-    /// sends nothing.</param>
+    /// <param name="cancellationToken">Withdraws the message while it still waits for room, for the messages sent before
+    /// it, or for the changes committed before it (a store kept in Redis); one already canceled sends nothing.</param>
     /// <returns>A task that completes when the message is queued for the worker.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
     /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over

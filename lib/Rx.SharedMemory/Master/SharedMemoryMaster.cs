@@ -101,9 +101,9 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// </summary>
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
-    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room, for the messages sent
-    /// before it, or for the changes committed before it (a store kept in Redis); one
-    /// already canceled sends nothing.</param>
+    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room, for the
+    /// messages sent before it, or for the changes committed before it (a store kept in Redis); one already canceled
+    /// sends nothing.</param>
     /// <returns>The number of workers it was queued for, once it is queued for every one: a worker whose queue is full
     /// holds the task back (the others have theirs meanwhile). A worker that exits meanwhile is left out.</returns>
     /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over
@@ -132,9 +132,9 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <typeparam name="T">The message's type.</typeparam>
     /// <param name="message">The message.</param>
     /// <param name="jsonTypeInfo">How to write it.</param>
-    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room, for the messages sent
-    /// before it, or for the changes committed before it (a store kept in Redis); one
-    /// already canceled sends nothing.</param>
+    /// <param name="cancellationToken">Withdraws the message from the workers for which it still waits for room, for the
+    /// messages sent before it, or for the changes committed before it (a store kept in Redis); one already canceled
+    /// sends nothing.</param>
     /// <returns>The number of workers it was queued for, once it is queued for every one.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="jsonTypeInfo"/> is null.</exception>
     /// <exception cref="SharedMemoryLimitExceededException">The message's JSON is over
