@@ -302,8 +302,8 @@ internal sealed class RedisEngine : IStoreEngine
         }
         catch (OperationCanceledException)
         {
-            // The read goes on without its caller: its failure, if it fails, is nobody's.
-            _ = read.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            // The read goes on without its caller.
+            Detached.ObserveFailure(read);
             throw;
         }
     }

@@ -40,6 +40,14 @@ internal static class Detached
         }
     }
 
+    /// <summary>
+    /// Observes the failure of a task its caller gave up on (canceled its wait): it is nobody's, and must not surface
+    /// as <see cref="TaskScheduler.UnobservedTaskException"/>.
+    /// </summary>
+    /// <param name="task">The task.</param>
+    public static void ObserveFailure(Task task) =>
+        _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
     /// <summary>Calls <paramref name="start"/> with the flow of the execution context suppressed, so that what it starts (a task, a thread) does not capture it.</summary>
     /// <param name="start">What starts the work.</param>
     public static void Start(Action start)

@@ -166,10 +166,13 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
 
         // Read once for every worker, each of which queues the message after it, in its place among the messages sent to
         // that worker: a failure (Redis out of reach) fails every send, and none is queued.
-        var catchUpPoint = this.engine.CatchUpPointAsync(cancellationToken);
-#pragma warning disable VSTHRD103 // Completed: Result does not block.
-        var point = catchUpPoint.IsCompletedSuccessfully ? Task.FromResult(catchUpPoint.Result) : catchUpPoint.AsTask();
-#pragma warning restore VSTHRD103
+        var point = this.engine.CatchUpPointAsync(cancellationToken);
+        if (!point.IsCompletedSuccessfully)
+        {
+            // Shared: a value task is awaited once.
+            point = new(point.AsTask());
+        }
+
         foreach (var worker in online)
         {
             Task queued;

@@ -54,10 +54,8 @@ internal sealed partial class WorkerConnection
     private int lockRequests;
 
     // A message to the worker is queued once the engine has caught up with the changes committed before it was sent
-    // (other masters' too, with a store they share), and after the messages sent before it: the last that waited,
-    // until it was queued.
-    private readonly Lock messageGate = new();
-    private Task lastWaitingMessage = Task.CompletedTask;
+    // (other masters' too, with a store they share), and after the messages sent before it.
+    private readonly MessageTurns messageTurns = new();
 
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
@@ -160,81 +158,39 @@ internal sealed partial class WorkerConnection
     /// Queues a message already checked (a broadcast serializes it once for every worker) after every change committed
     /// before now that goes to this worker, and after the messages sent before it.
     /// </summary>
-    internal ValueTask SendJsonAsync(byte[] json, CancellationToken cancellationToken)
-    {
-        var point = this.engine.CatchUpPointAsync(cancellationToken);
-#pragma warning disable VSTHRD103 // Completed: Result does not block.
-        return this.SendJsonAsync(json, point.IsCompletedSuccessfully ? this.StartCatchUpAsync(point.Result, cancellationToken) : this.CatchUpAsync(point.AsTask(), cancellationToken), cancellationToken);
-#pragma warning restore VSTHRD103
-    }
+    internal ValueTask SendJsonAsync(byte[] json, CancellationToken cancellationToken) =>
+        this.SendJsonAsync(json, this.engine.CatchUpPointAsync(cancellationToken), cancellationToken);
 
     /// <summary>
-    /// Queues a message already checked after every change up to <paramref name="point"/>, the point a broadcast
-    /// read once for every worker (<see cref="IStoreEngine.CatchUpPointAsync"/>): its failure sends to none.
+    /// Queues a message already checked after every change up to <paramref name="point"/> (a broadcast reads it once
+    /// for every worker: <see cref="IStoreEngine.CatchUpPointAsync"/>), and after the messages sent before it; not at
+    /// all when reading the point fails.
     /// </summary>
-#pragma warning disable VSTHRD103 // Completed: Result does not block.
-    internal ValueTask SendJsonAsync(byte[] json, Task<long> point, CancellationToken cancellationToken) =>
-        this.SendJsonAsync(json, point.IsCompletedSuccessfully ? this.StartCatchUpAsync(point.Result, cancellationToken) : this.CatchUpAsync(point, cancellationToken), cancellationToken);
-#pragma warning restore VSTHRD103
+    internal ValueTask SendJsonAsync(byte[] json, ValueTask<long> point, CancellationToken cancellationToken) =>
+        this.SendJsonAsync(json, this.CatchUpAsync(point, cancellationToken), cancellationToken);
 
-    private Task StartCatchUpAsync(long point, CancellationToken cancellationToken)
+    /// <summary>
+    /// Queues a message already checked once <paramref name="caughtUp"/> has completed, after the messages sent before
+    /// it; not at all when that fails or the token is canceled first.
+    /// </summary>
+    internal ValueTask SendJsonAsync(byte[] json, Task caughtUp, CancellationToken cancellationToken) =>
+        new(this.messageTurns.SendAsync(caughtUp, () => this.outbox.EnqueueMessageAsync(json, cancellationToken).AsTask(), cancellationToken));
+
+    /// <summary>The engine's catch-up on this connection's outbox, up to <paramref name="point"/>; completed when nothing waits.</summary>
+    private Task CatchUpAsync(ValueTask<long> point, CancellationToken cancellationToken)
     {
-        var caughtUp = this.engine.CaughtUpAsync(point, this.outbox, cancellationToken);
+        if (!point.IsCompletedSuccessfully)
+        {
+            return CatchUpLaterAsync(point.AsTask());
+        }
+
+#pragma warning disable VSTHRD103 // Completed: Result does not block.
+        var caughtUp = this.engine.CaughtUpAsync(point.Result, this.outbox, cancellationToken);
+#pragma warning restore VSTHRD103
         return caughtUp.IsCompletedSuccessfully ? Task.CompletedTask : caughtUp.AsTask();
-    }
 
-    private async Task CatchUpAsync(Task<long> point, CancellationToken cancellationToken) =>
-        await this.engine.CaughtUpAsync(await point.ConfigureAwait(false), this.outbox, cancellationToken).ConfigureAwait(false);
-
-    /// <summary>
-    /// Queues a message already checked (a broadcast serializes it once for every worker) once
-    /// <paramref name="caughtUp"/> has completed, after the messages sent before it; not at all when that fails or the
-    /// token is canceled first.
-    /// </summary>
-    internal ValueTask SendJsonAsync(byte[] json, Task caughtUp, CancellationToken cancellationToken)
-    {
-        lock (this.messageGate)
-        {
-            if (caughtUp.IsCompleted && this.lastWaitingMessage.IsCompleted)
-            {
-                return caughtUp.IsCompletedSuccessfully ? this.outbox.EnqueueMessageAsync(json, cancellationToken) : new ValueTask(caughtUp);
-            }
-
-            var handedOver = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var queued = this.SendJsonAfterAsync(json, caughtUp, this.lastWaitingMessage, handedOver, cancellationToken);
-            this.lastWaitingMessage = handedOver.Task;
-            return new ValueTask(queued);
-        }
-    }
-
-    private async Task SendJsonAfterAsync(byte[] json, Task caughtUp, Task previous, TaskCompletionSource handedOver, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await previous.WaitAsync(cancellationToken).ConfigureAwait(false); // never faults
-            await caughtUp.ConfigureAwait(false);
-        }
-        catch
-        {
-            // Not queued: the next message still goes after the one before this one. A catch-up given up on may fail
-            // later, with nobody to observe it.
-            MessageTurn.PassAfter(previous, handedOver);
-            _ = caughtUp.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            throw;
-        }
-
-        ValueTask queued;
-        try
-        {
-            queued = this.outbox.EnqueueMessageAsync(json, cancellationToken);
-        }
-        finally
-        {
-            // Once it has its place in the queue (or will have none): the next message takes the one after.
-            handedOver.SetResult();
-        }
-
-        await queued.ConfigureAwait(false);
+        async Task CatchUpLaterAsync(Task<long> reading) =>
+            await this.engine.CaughtUpAsync(await reading.ConfigureAwait(false), this.outbox, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

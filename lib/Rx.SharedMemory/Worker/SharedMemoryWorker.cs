@@ -69,10 +69,9 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     private readonly ReadHold messageHold;
     private bool messagesOffered; // set by ConnectAsync from hello, before the worker is handed out
 
-    // A message goes after the calls made before it: while some wait for their answer, it waits too. The last message
-    // that waited, until it has been handed to the connection: a later message goes after it, in order.
-    private readonly Lock messageGate = new();
-    private Task lastWaitingMessage = Task.CompletedTask;
+    // A message goes after the calls made before it: while some wait for their answer, it waits too, and the messages
+    // after it wait for it.
+    private readonly MessageTurns messageTurns = new();
 
     private SharedMemoryWorker(Stream fromMaster, Stream toMaster, SharedRegion? region, SharedMemoryWorkerOptions options, ILogger logger)
     {
@@ -798,30 +797,16 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         try
         {
-            Task written;
-            lock (this.messageGate)
-            {
-                var callsBefore = this.batcher?.WhenEnqueuedSettledAsync() ?? Task.CompletedTask;
-                if (callsBefore.IsCompleted && this.lastWaitingMessage.IsCompleted)
-                {
-                    written = this.WriteMessageAsync(json);
-                }
-                else
-                {
-                    var handedOver = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    written = this.WriteMessageAfterAsync(json, callsBefore, this.lastWaitingMessage, handedOver, cancellationToken);
-                    this.lastWaitingMessage = handedOver.Task;
-                }
-            }
-
+            // A call's failure is its caller's: the wait for the calls never faults.
+            var written = this.messageTurns.SendAsync(this.batcher?.WhenEnqueuedSettledAsync() ?? Task.CompletedTask, () => this.WriteMessageAsync(json), cancellationToken);
             try
             {
                 await written.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!written.IsCompleted)
             {
-                // The write goes on without its caller: its failure, if it fails, is nobody's.
-                _ = written.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                // The write goes on without its caller.
+                Detached.ObserveFailure(written);
                 throw;
             }
         }
@@ -833,35 +818,6 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
 
     private Task WriteMessageAsync(byte[] json) =>
         this.rpc.NotifyWithParameterObjectAsync(RpcMethods.Message, MessageNotification.Arguments(json), MessageNotification.ArgumentTypes);
-
-    /// <summary>Writes a message once what it waits for is done; canceled meanwhile, it is not written.</summary>
-    private async Task WriteMessageAfterAsync(byte[] json, Task callsBefore, Task previous, TaskCompletionSource handedOver, CancellationToken cancellationToken)
-    {
-        try
-        {
-            // Neither faults: a call's failure is its caller's, and a message waits only for its predecessor's turn.
-            await Task.WhenAll(callsBefore, previous).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            // Not written: the next message still goes after the one before this one.
-            MessageTurn.PassAfter(previous, handedOver);
-            throw;
-        }
-
-        Task written;
-        try
-        {
-            written = this.WriteMessageAsync(json);
-        }
-        finally
-        {
-            // After the write has begun: the connection writes its messages in the order they are handed to it.
-            handedOver.SetResult();
-        }
-
-        await written.ConfigureAwait(false);
-    }
 
     /// <summary>Refuses a call on a disposed worker, or one whose connection is lost, before anything is sent.</summary>
     private void ThrowIfUnusable()
