@@ -15,10 +15,7 @@ internal static class HostedWorker
     public static async Task RunAsync(Report report)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddSharedMemoryWorker();
-        builder.Services.AddHealthChecks().AddSharedMemoryWorker();
-        using var host = builder.Build();
+        using var host = BuildWorkerHost(services => services.AddHealthChecks().AddSharedMemoryWorker());
         var health = host.Services.GetRequiredService<HealthCheckService>();
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -53,10 +50,7 @@ internal static class HostedWorker
     public static async Task RunSlowStartAsync(Report report)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddSharedMemoryWorker();
-        builder.Services.AddHostedService<SlowStart>();
-        using var host = builder.Build();
+        using var host = BuildWorkerHost(services => services.AddHostedService<SlowStart>());
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var registration = lifetime.ApplicationStopping.Register(stopping.SetResult);
@@ -88,10 +82,7 @@ internal static class HostedWorker
     public static async Task RunStartWaitsAsync(Report report)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddSharedMemoryWorker();
-        builder.Services.AddHostedService<StartWaitingForever>();
-        using var host = builder.Build();
+        using var host = BuildWorkerHost(services => services.AddHostedService<StartWaitingForever>());
         try
         {
             await host.StartAsync(timeout.Token);
@@ -123,9 +114,7 @@ internal static class HostedWorker
     public static async Task RunCallLostAsync(Report report)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddSharedMemoryWorker();
-        using var host = builder.Build();
+        using var host = BuildWorkerHost();
         await host.StartAsync(timeout.Token);
         var store = host.Services.GetRequiredService<ISharedStore>();
         var worker = host.Services.GetRequiredService<SharedMemoryWorker>();
@@ -152,9 +141,7 @@ internal static class HostedWorker
     /// </summary>
     public static async Task RunUnansweredAsync(Report report)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddSharedMemoryWorker();
-        using var host = builder.Build();
+        using var host = BuildWorkerHost();
         using (var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(150)))
         {
             var told = Task.Run(async () =>
@@ -178,5 +165,14 @@ internal static class HostedWorker
         using var stopLimit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await host.StopAsync(stopLimit.Token);
         report.Line(stopLimit.IsCancellationRequested ? "stop-timed-out" : "stopped");
+    }
+
+    /// <summary>A generic host with AddSharedMemoryWorker, and what <paramref name="more"/> adds.</summary>
+    private static IHost BuildWorkerHost(Action<IServiceCollection>? more = null)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSharedMemoryWorker();
+        more?.Invoke(builder.Services);
+        return builder.Build();
     }
 }

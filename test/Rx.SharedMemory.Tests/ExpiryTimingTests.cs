@@ -11,25 +11,9 @@ public sealed class ExpiryTimingTests(ITestOutputHelper output) : TestBase
     public async Task HundredThousandKeys_ExpiringOverTwoSeconds_EachGoneAndPublishedWithin100msOfItsDeadline()
     {
         // The master runs in a process of its own: the test host's thread pool is too busy to time anything in.
-        var report = Path.Combine(Path.GetTempPath(), $"rxsm-expiry-{Guid.NewGuid():N}.txt");
-        var startInfo = WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "expiry-timing", report);
-        using var process = Process.Start(startInfo)!;
-        try
-        {
-            await process.WaitForExitAsync(this.TimeoutToken);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill();
-            }
-        }
-
-        var lines = await File.ReadAllLinesAsync(report, this.TimeoutToken);
-        File.Delete(report);
+        var (exitCode, lines) = await this.RunProgramAsync("expiry-timing");
         output.WriteLine("lateness in ms against each deadline (min, p50, p99, max):\n" + string.Join('\n', lines));
-        Assert.Equal(0, process.ExitCode);
+        Assert.Equal(0, exitCode);
         Assert.Contains("left 0", lines);
         var written = double.Parse(lines.Single(l => l.StartsWith("written ", StringComparison.Ordinal)).Split(' ')[1], CultureInfo.InvariantCulture);
         var offset = double.Parse(lines.Single(l => l.StartsWith("offset ", StringComparison.Ordinal)).Split(' ')[1], CultureInfo.InvariantCulture);

@@ -67,14 +67,7 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
     [Fact]
     public async Task HostedWorker_WhoseMasterGoesWhileItsHostStarts_StopsOnceStarted_AndExitsZero()
     {
-        var told = this.Master.Messages.Replay();
-        using var listening = told.Connect();
-        var spawned = await this.SpawnAsync("hosted-worker-slow-start");
-        var starting = await this.FirstAsync(told, m => m.WorkerId == spawned.Worker.Id);
-        Assert.Equal("starting", starting.Deserialize<string>());
-
-        await this.Master.DisposeAsync();
-        var report = await this.ReportAfterExitAsync(spawned);
+        var report = await this.ReportOfMasterGoneWhileStartingAsync("hosted-worker-slow-start");
 
         Assert.Equal(["started", "application-stopping", "stopped"], report);
     }
@@ -86,16 +79,22 @@ public sealed class HostedWorkerTests() : WorkerProcessTestBase(new SharedMemory
     [Fact]
     public async Task HostedWorker_WhoseStartWaitsForItsMaster_HasItsStartCancelledOnceTheMasterGoes()
     {
+        var report = await this.ReportOfMasterGoneWhileStartingAsync("hosted-worker-start-waits");
+
+        Assert.Equal(["start-cancelled"], report);
+    }
+
+    /// <summary>Spawns a hosted worker program, disposes the master once its host says it is starting, and returns its report.</summary>
+    private async Task<string[]> ReportOfMasterGoneWhileStartingAsync(string program)
+    {
         var told = this.Master.Messages.Replay();
         using var listening = told.Connect();
-        var spawned = await this.SpawnAsync("hosted-worker-start-waits");
+        var spawned = await this.SpawnAsync(program);
         var starting = await this.FirstAsync(told, m => m.WorkerId == spawned.Worker.Id);
         Assert.Equal("starting", starting.Deserialize<string>());
 
         await this.Master.DisposeAsync();
-        var report = await this.ReportAfterExitAsync(spawned);
-
-        Assert.Equal(["start-cancelled"], report);
+        return await this.ReportAfterExitAsync(spawned);
     }
 
     /// <summary>

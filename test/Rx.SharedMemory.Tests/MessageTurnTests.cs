@@ -37,7 +37,8 @@ public sealed class MessageTurnTests : TestBase
             var thirdCaughtUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var one = connection.SendJsonAsync("1"u8.ToArray(), firstCaughtUp.Task, this.TimeoutToken).AsTask();
             using var cancel = new CancellationTokenSource();
-            var two = connection.SendJsonAsync("2"u8.ToArray(), Task.Delay(Timeout.Infinite, cancel.Token), cancel.Token).AsTask();
+            var never = new TaskCompletionSource();
+            var two = connection.SendJsonAsync("2"u8.ToArray(), never.Task, cancel.Token).AsTask();
             await cancel.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => two);
             var three = connection.SendJsonAsync("3"u8.ToArray(), thirdCaughtUp.Task, this.TimeoutToken).AsTask();
@@ -81,16 +82,7 @@ public sealed class MessageTurnTests : TestBase
 
         // A second subscription of the same connection is held while its state is read: what comes for the first
         // waits behind it.
-        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        engine.Feed.BeforeStateQueued = () =>
-        {
-            held.TrySetResult();
-            return release.Task;
-        };
-        var opening = engine.SubscribeAsync(new StoreSubscription(2, "b", isPrefix: false, outbox), fromVersion: null, this.TimeoutToken).AsTask();
-        await held.Task.WaitAsync(this.TimeoutToken);
-        engine.Feed.BeforeStateQueued = null;
+        var second = await HeldStateRead.OpenAsync(engine, new StoreSubscription(2, "b", isPrefix: false, outbox), this.TimeoutToken);
 
         // Committed through the other master, then a message: it waits behind the change held back.
         var marked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -98,8 +90,8 @@ public sealed class MessageTurnTests : TestBase
         await other.Store.SetAsync("a", 2, this.TimeoutToken);
         var sent = connection.SendAsync("after-a", this.TimeoutToken).AsTask();
         await marked.Task.WaitAsync(this.TimeoutToken);
-        release.TrySetResult();
-        await Task.WhenAll(opening, sent, four.Task).WaitAsync(this.TimeoutToken);
+        second.Release();
+        await Task.WhenAll(second.Opening, sent, four.Task).WaitAsync(this.TimeoutToken);
 
         lock (received)
         {

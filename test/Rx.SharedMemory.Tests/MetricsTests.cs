@@ -14,24 +14,8 @@ public sealed class MetricsTests : TestBase
     public async Task TheFirstMasterOfAProcess_IsTaggedOne_AndTheSecondTwo()
     {
         // In a fresh process: this one has made masters already.
-        var report = Path.Combine(Path.GetTempPath(), $"rxsm-master-ids-{Guid.NewGuid():N}.txt");
-        var startInfo = WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), "master-ids", report);
-        using var process = System.Diagnostics.Process.Start(startInfo)!;
-        try
-        {
-            await process.WaitForExitAsync(this.TimeoutToken);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill();
-            }
-        }
-
-        var lines = await File.ReadAllLinesAsync(report, this.TimeoutToken);
-        File.Delete(report);
-        Assert.Equal(0, process.ExitCode);
+        var (exitCode, lines) = await this.RunProgramAsync("master-ids");
+        Assert.Equal(0, exitCode);
         Assert.Equal(["master.id 1", "master.id 2"], lines);
     }
 

@@ -339,23 +339,14 @@ public sealed class RedisStoreTests : TestBase
         // One connection's two subscriptions: the first open, the second's state read from Redis and held back.
         var open = new StoreSubscription(1, "a", isPrefix: false, outbox);
         await engine.SubscribeAsync(open, fromVersion: null, this.TimeoutToken);
-        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        engine.Feed.BeforeStateQueued = () =>
-        {
-            held.TrySetResult();
-            return release.Task;
-        };
-        var opening = engine.SubscribeAsync(new StoreSubscription(2, "b", isPrefix: false, outbox), fromVersion: null, this.TimeoutToken).AsTask();
-        await held.Task.WaitAsync(this.TimeoutToken);
-        engine.Feed.BeforeStateQueued = null;
+        var second = await HeldStateRead.OpenAsync(engine, new StoreSubscription(2, "b", isPrefix: false, outbox), this.TimeoutToken);
 
         // Committed while the second opens, b before a: the connection gets b's change before a's, as it would have
         // if the second's state had come at once; a's is not let through first.
         long b = await master.Store.SetAsync("b", 1, this.TimeoutToken);
         long a = await master.Store.SetAsync("a", 2, this.TimeoutToken);
-        release.TrySetResult();
-        await opening.WaitAsync(this.TimeoutToken);
+        second.Release();
+        await second.Opening.WaitAsync(this.TimeoutToken);
         await all.Task.WaitAsync(this.TimeoutToken);
 
         lock (received)

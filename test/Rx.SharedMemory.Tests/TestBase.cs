@@ -53,6 +53,32 @@ public abstract class TestBase
         return lines;
     }
 
+    /// <summary>
+    /// Runs a program of the test worker that is not a worker of this process's masters (a master of its own, timed
+    /// or counted in a fresh process), killed if it outlasts the test; returns its exit code and its report.
+    /// </summary>
+    protected internal async Task<(int ExitCode, string[] Lines)> RunProgramAsync(string program)
+    {
+        var report = Path.Combine(Path.GetTempPath(), $"rxsm-{program}-{Guid.NewGuid():N}.txt");
+        var startInfo = WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), program, report);
+        using var process = Process.Start(startInfo)!;
+        try
+        {
+            await process.WaitForExitAsync(this.TimeoutToken);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+
+        var lines = await File.ReadAllLinesAsync(report, this.TimeoutToken);
+        File.Delete(report);
+        return (process.ExitCode, lines);
+    }
+
     /// <summary>Waits for the worker to exit with code 0, and returns its report read back as the record type its scenario wrote.</summary>
     protected internal async Task<TReport> ReportAfterExitAsync<TReport>((IWorker Worker, string Report) spawned)
     {
