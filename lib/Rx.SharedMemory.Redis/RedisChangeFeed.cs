@@ -47,7 +47,9 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
     // For each outbox with a subscription whose state is being read: what waits behind that state, in hand-out order.
     private readonly Dictionary<ChangeOutbox, Queue<Held>> held = [];
-    private readonly PriorityQueue<TaskCompletionSource, long> reachedWaiters = new();
+    // The writes and messages waiting for the reader to reach a version, each numbered in the order it came.
+    private readonly PriorityQueue<(TaskCompletionSource Waiter, long Number), long> reachedWaiters = new();
+    private long waitersCame;
     private long position = position;
     private bool stopped;
 
@@ -217,7 +219,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             this.stopped = true;
             while (this.reachedWaiters.TryDequeue(out var waiter, out _))
             {
-                waiter.TrySetException(new ObjectDisposedException(nameof(SharedMemoryMaster), "The master is shutting down: the changes up to the version awaited were not all read back."));
+                waiter.Waiter.TrySetException(new ObjectDisposedException(nameof(SharedMemoryMaster), "The master is shutting down: the changes up to the version awaited were not all read back."));
             }
 
             // The messages waiting behind a state go on, to find their connections closed.
@@ -268,7 +270,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
             ObjectDisposedException.ThrowIf(this.stopped, typeof(SharedMemoryMaster));
             var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            this.reachedWaiters.Enqueue(waiter, version);
+            this.reachedWaiters.Enqueue((waiter, ++this.waitersCame), version);
             this.wake.Set();
             return cancellationToken.CanBeCanceled ? WaitAsync(waiter, cancellationToken) : waiter.Task;
         }
@@ -880,7 +882,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             while (this.reachedWaiters.TryPeek(out var waiter, out long version) && version <= this.position)
             {
                 this.reachedWaiters.Dequeue();
-                waiter.TrySetResult();
+                waiter.Waiter.TrySetResult();
             }
         }
 
@@ -929,10 +931,16 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// Checks that the store's version has not gone back below what this reader handed out: after a failover to a
     /// replica that lacked the last writes, or a store emptied, the log's new entries reuse versions this reader has
     /// passed, and it would never read them. Then it starts again from the store's version, and every subscription
-    /// gets its state again.
+    /// gets its state again. Where the store went back below versions only waited for, not read yet, the waits end.
     /// </summary>
     private async Task CheckNotAheadAsync(long from)
     {
+        long came;
+        lock (this.gate)
+        {
+            came = this.waitersCame;
+        }
+
         long version;
         try
         {
@@ -946,8 +954,14 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         List<Registration> resync;
         lock (this.gate)
         {
-            if (version >= this.position || this.position != from)
+            if (this.position != from)
             {
+                return;
+            }
+
+            if (version >= this.position)
+            {
+                this.ReleaseLostWaits(version, came);
                 return;
             }
 
@@ -960,7 +974,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             // store climbed back there, on an idle store for ever.
             while (this.reachedWaiters.TryDequeue(out var waiter, out _))
             {
-                waiter.TrySetResult();
+                waiter.Waiter.TrySetResult();
             }
         }
 
@@ -968,6 +982,38 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         {
             _ = this.ResyncAsync(registration);
         }
+    }
+
+    /// <summary>
+    /// Ends the waits, among the first <paramref name="came"/>, for versions past the store's <paramref name="version"/>,
+    /// read after they came. Each waits for a change committed before it came, so before that read: a version the
+    /// store is now below is one it lost (a failover to a replica that lacked it), not one still to come. Left waiting,
+    /// a write or a message would wait until other changes took the store back there, on an idle store for ever.
+    /// </summary>
+    private void ReleaseLostWaits(long version, long came)
+    {
+        if (!this.reachedWaiters.UnorderedItems.Any(w => w.Priority > version && w.Element.Number <= came))
+        {
+            return;
+        }
+
+        var kept = new List<((TaskCompletionSource Waiter, long Number) Element, long Priority)>();
+        long lost = 0;
+        while (this.reachedWaiters.TryDequeue(out var waiter, out long awaited))
+        {
+            if (awaited > version && waiter.Number <= came)
+            {
+                lost = Math.Max(lost, awaited);
+                waiter.Waiter.TrySetResult();
+            }
+            else
+            {
+                kept.Add((waiter, awaited));
+            }
+        }
+
+        this.reachedWaiters.EnqueueRange(kept);
+        logger.StoreLostAwaitedVersions(version, lost);
     }
 
     /// <summary>

@@ -284,20 +284,8 @@ public sealed class RedisStoreTests : TestBase
             await master.Store.SetAsync("k", i, this.TimeoutToken);
         }
 
-        // A replica promoted before it had versions 6 to 10: the counter and the log end at 5.
-        await using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration))
-        {
-            var db = redis.GetDatabase();
-            string log = $"{{{where.StoreName}}}:log";
-            var kept = await db.StreamRangeAsync(log, "-", "5-0");
-            await db.KeyDeleteAsync(log);
-            foreach (var entry in kept)
-            {
-                await db.StreamAddAsync(log, entry.Values, entry.Id);
-            }
-
-            await db.StringSetAsync($"{{{where.StoreName}}}:version", 5);
-        }
+        // A replica promoted before it had versions 6 to 10.
+        await RewindAsync(where, 5);
 
         // Version 6 again, written through another client: the master had read past it.
         await writer.SetAsync("k", 99, this.TimeoutToken);
@@ -309,6 +297,64 @@ public sealed class RedisStoreTests : TestBase
         await master.Store.SetAsync("k", 100, this.TimeoutToken);
         var next = await changes.FirstAsync(c => c.GetValue<int>() == 100).ToTask(this.TimeoutToken);
         Assert.Equal((KeyChangeKind.Set, 7L), (next.Kind, next.Version));
+    }
+
+    [Fact]
+    public async Task StoreVersionGoingBack_BelowAWriteItsMastersReaderHadNotReached_ReleasesTheWrite()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+        var feed = ((RedisEngine)master.Engine).Feed;
+        for (int i = 1; i <= 5; i++)
+        {
+            await master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        var seenByOther = other.Observe("k").Replay();
+        using var recording = seenByOther.Connect();
+        await seenByOther.FirstAsync().ToTask(this.TimeoutToken);
+        ValueTask<long> write;
+        using (await HeldReader.HoldAsync(feed, this.TimeoutToken))
+        {
+            // More than 8 changes of another client first: the answer of the master's write carries none of them, nor
+            // its own, so the write waits for the master's reader to hand them out.
+            for (int i = 0; i < 10; i++)
+            {
+                await other.SetAsync("o", i, this.TimeoutToken);
+            }
+
+            write = master.Store.SetAsync("k", 100, this.TimeoutToken);
+            var committed = await seenByOther.FirstAsync(c => c.Kind == KeyChangeKind.Set && c.GetValue<int>() == 100).ToTask(this.TimeoutToken);
+            Assert.Equal(16, committed.Version);
+            Assert.False(write.IsCompleted);
+
+            // A replica promoted with only what the master's reader had read: versions 6 to 16 are gone.
+            await RewindAsync(where, 5);
+        }
+
+        // The reader finds nothing past 5 and the store at 5: the write waits no longer for a version that is gone.
+        Assert.Equal(16, await write.AsTask().WaitAsync(this.TimeoutToken));
+        Assert.Equal(6, await master.Store.SetAsync("k", 6, this.TimeoutToken));
+    }
+
+    /// <summary>
+    /// Takes a store back to <paramref name="version"/>, as a failover to a replica that lacked the writes after it:
+    /// its counter and its change log end there (the keys keep their values: no test here reads them back).
+    /// </summary>
+    private static async Task RewindAsync(RedisStoreOptions where, long version)
+    {
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration);
+        var db = redis.GetDatabase();
+        string log = $"{{{where.StoreName}}}:log";
+        var kept = await db.StreamRangeAsync(log, "-", $"{version}-0");
+        await db.KeyDeleteAsync(log);
+        foreach (var entry in kept)
+        {
+            await db.StreamAddAsync(log, entry.Values, entry.Id);
+        }
+
+        await db.StringSetAsync($"{{{where.StoreName}}}:version", version);
     }
 
     [Fact]

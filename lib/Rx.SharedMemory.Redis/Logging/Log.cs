@@ -40,4 +40,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 510, EventName = "LeaseRenewalFailed", Level = LogLevel.Warning, Message = "Renewing the lease of master {Master} on the Redis store '{Store}' failed; it is tried again.")]
     public static partial void LeaseRenewalFailed(this ILogger logger, Exception exception, long master, string store);
+
+    [LoggerMessage(EventId = 511, EventName = "StoreLostAwaitedVersions", Level = LogLevel.Warning, Message = "The store's version is {Version}, below version {Lost} that writes or messages of this master waited for its reader to reach (a failover that lost writes): they wait no longer.")]
+    public static partial void StoreLostAwaitedVersions(this ILogger logger, long version, long lost);
 }
