@@ -6,9 +6,12 @@ using StackExchange.Redis;
 namespace Rx.SharedMemory.Redis;
 
 /// <summary>
-/// The calls a master starts for one of a worker's batches, sent to Redis as one call of the library's batch function
+/// The calls a master starts for one of a worker's batches, sent to Redis as calls of the library's batch function
 /// (<see cref="RedisScripts.Batch"/>) once it has started them all: one command for Redis to read and answer, one
 /// wake-up of the masters' readers, and the batch's changes handed out at once, where each call alone cost all three.
+/// A large batch goes as several, each of at most <see cref="MaxCallsPerSend"/> calls and about
+/// <see cref="MaxBytesPerSend"/> of arguments, sent together, in order: a command has at most 1,048,576 arguments
+/// (StackExchange.Redis refuses more), and Redis serves other clients between commands, not during one.
 /// </summary>
 /// <remarks>
 /// Open from <see cref="RedisEngine.BeginBatch"/> until it is disposed, in the flow that opened it (an
@@ -20,6 +23,12 @@ internal sealed class RedisCallBatch : IDisposable
     // A box, emptied when the batch closes: the flows that captured it meanwhile (continuations, work they started)
     // then hold nothing of the batch's calls.
     private static readonly AsyncLocal<StrongBox<RedisCallBatch?>?> Open = new();
+
+    /// <summary>The most calls one command carries: Redis runs 1,024 gets in about 5 ms.</summary>
+    internal const int MaxCallsPerSend = 1024;
+
+    /// <summary>The most bytes of arguments one command carries, but for a single call larger than that, which goes alone.</summary>
+    internal const long MaxBytesPerSend = 1 << 20;
 
     private readonly RedisEngine engine;
     private readonly List<(string Function, RedisValue[] Arguments, TaskCompletionSource<RedisResult> Result)> calls = [];
@@ -87,18 +96,42 @@ internal sealed class RedisCallBatch : IDisposable
             Open.Value = null;
         }
 
-        switch (this.calls.Count)
+        if (this.calls.Count == 1)
         {
-            case 0:
-                return;
-            case 1:
-                _ = this.SendAloneAsync();
-                return;
-            default:
-                _ = this.SendAsync();
-                return;
+            _ = this.SendAloneAsync();
+            return;
+        }
+
+        // Each part is sent before the next is made: in order, and before the flow that closed the batch goes on.
+        int start = 0;
+        while (start < this.calls.Count)
+        {
+            int end = start;
+            long bytes = 0;
+            do
+            {
+                bytes += this.calls[end].Arguments.Sum(static a => a.Length());
+                end++;
+            }
+            while (end < this.calls.Count && end - start < MaxCallsPerSend && bytes + this.calls[end].Arguments.Sum(static a => a.Length()) <= MaxBytesPerSend);
+
+            _ = this.SendAsync(this.calls.GetRange(start, end - start));
+            start = end;
         }
     }
+
+    /// <summary>
+    /// The failure of a command, as one of its calls sees it: an exception of its own, of the same kind. The calls'
+    /// awaits rethrow it one after another, and each rethrow of one shared exception would add its stack to it: for
+    /// a thousand calls, a thousand stacks a thousand times.
+    /// </summary>
+    private static Exception OneCallsFailure(Exception failure) => failure switch
+    {
+        RedisServerException server => new RedisServerException(server.Kind, CommandFlags.None, failure.Message),
+        RedisTimeoutException timeout => new RedisTimeoutException(CommandFlags.None, failure.Message, timeout.Commandstatus),
+        RedisConnectionException connection => new RedisConnectionException(connection.FailureType, CommandFlags.None, failure.Message, failure, connection.CommandStatus),
+        _ => new RedisException(failure.Message, failure),
+    };
 
     private async Task SendAloneAsync()
     {
@@ -113,7 +146,7 @@ internal sealed class RedisCallBatch : IDisposable
         }
     }
 
-    private async Task SendAsync()
+    private async Task SendAsync(List<(string Function, RedisValue[] Arguments, TaskCompletionSource<RedisResult> Result)> calls)
     {
         RedisResult entries;
         RedisResult[] results;
@@ -121,8 +154,8 @@ internal sealed class RedisCallBatch : IDisposable
         try
         {
             // Position, count, then each call as its short name, its number of arguments and its arguments.
-            var arguments = new List<RedisValue>(2 + this.calls.Sum(c => 2 + c.Arguments.Length)) { this.engine.Feed.Position, this.calls.Count };
-            foreach (var (function, callArguments, _) in this.calls)
+            var arguments = new List<RedisValue>(2 + calls.Sum(c => 2 + c.Arguments.Length)) { this.engine.Feed.Position, calls.Count };
+            foreach (var (function, callArguments, _) in calls)
             {
                 arguments.Add(RedisScripts.ShortName(function));
                 arguments.Add(callArguments.Length);
@@ -132,9 +165,9 @@ internal sealed class RedisCallBatch : IDisposable
             var answer = (RedisResult[])(await this.engine.CallAsync(RedisScripts.Batch, [.. arguments]).ConfigureAwait(false))!;
             entries = answer[1];
             results = (RedisResult[])answer[0]!;
-            if (results.Length != this.calls.Count)
+            if (results.Length != calls.Count)
             {
-                throw new RedisException($"The batch function answered {results.Length} results for {this.calls.Count} calls.");
+                throw new RedisException($"The batch function answered {results.Length} results for {calls.Count} calls.");
             }
 
             var failed = (RedisResult[])answer[2]!;
@@ -145,9 +178,9 @@ internal sealed class RedisCallBatch : IDisposable
         }
         catch (Exception ex)
         {
-            foreach (var (_, _, result) in this.calls)
+            foreach (var (_, _, result) in calls)
             {
-                result.SetException(ex);
+                result.SetException(OneCallsFailure(ex));
             }
 
             return;
@@ -163,15 +196,15 @@ internal sealed class RedisCallBatch : IDisposable
             this.engine.Logger.HandOutFailed(ex, this.engine.Feed.Position);
         }
 
-        for (int i = 0; i < this.calls.Count; i++)
+        for (int i = 0; i < calls.Count; i++)
         {
             if (failures?[i] is { } message)
             {
-                this.calls[i].Result.SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, message));
+                calls[i].Result.SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, message));
             }
             else
             {
-                this.calls[i].Result.SetResult(results[i]);
+                calls[i].Result.SetResult(results[i]);
             }
         }
     }

@@ -208,4 +208,72 @@ public sealed class RedisBatchTests : TestBase
             await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => write.WaitAsync(this.TimeoutToken));
         }
     }
+
+    [Fact]
+    public async Task ABatchOfMoreCallsThanOneRedisCommandCarries_GoesAsSeveralInOrder_EachCallAnswered()
+    {
+        // 300,000 calls of 4 arguments each: more than the 1,048,576 arguments of one command.
+        const int Calls = 300_000;
+        var options = new SharedMemoryOptions();
+        using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
+        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
+        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
+        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        var json = new System.Text.StringBuilder("[");
+        for (int i = 0; i < Calls; i++)
+        {
+            // A set every 100,000 calls, gets between: each get reads the set before it, whichever command carried it.
+            json.Append(i == 0 ? string.Empty : ",").Append(i % 100_000 == 0 ? $"[\"set\",\"k\",{i}]" : "[\"get\",\"k\"]");
+        }
+
+        using var calls = JsonDocument.Parse(json.Append(']').ToString());
+        var sent = SentCalls.Record(engine);
+
+        var answer = await connection.BatchAsync(new BatchRequest(calls.RootElement)).AsTask().WaitAsync(this.TimeoutToken);
+
+        using var results = JsonDocument.Parse(answer.Utf8);
+        var outcomes = results.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(Calls, outcomes.Length);
+        for (int i = 0; i < Calls; i++)
+        {
+            var result = outcomes[i].GetProperty("result");
+            long expected = i / 100_000 * 100_000;
+            long read = i % 100_000 == 0 ? expected : result.GetProperty("value").GetInt64();
+            Assert.True(read == expected, $"call {i} read {read}, not {expected}");
+        }
+
+        Assert.Equal((Calls + RedisCallBatch.MaxCallsPerSend - 1) / RedisCallBatch.MaxCallsPerSend, sent.Of(RedisScripts.Batch));
+    }
+
+    [Fact]
+    public async Task ACommandOfABatchThatFails_FailsEachOfItsCalls_WithAnExceptionOfItsOwn()
+    {
+        using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
+        engine.Sending = function =>
+        {
+            if (function == RedisScripts.Batch)
+            {
+                throw new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "Redis is gone (test).", null, StackExchange.Redis.CommandStatus.Unknown);
+            }
+        };
+
+        Task<long>[] writes;
+        using (engine.BeginBatch())
+        {
+            writes = [.. Enumerable.Range(0, 1000).Select(i => engine.SetAsync($"k{i}", "1"u8.ToArray(), null, 0, null, this.TimeoutToken).AsTask())];
+        }
+
+        var failures = new List<Exception>();
+        foreach (var write in writes)
+        {
+            var failure = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => write.WaitAsync(this.TimeoutToken));
+            var inner = Assert.IsType<StackExchange.Redis.RedisConnectionException>(failure.InnerException);
+            Assert.Contains("Redis is gone (test).", inner.Message, StringComparison.Ordinal);
+            failures.Add(inner);
+        }
+
+        // Each its own: one shared by all would carry a stack for each call that rethrew it.
+        Assert.Equal(writes.Length, failures.Distinct(ReferenceEqualityComparer.Instance).Count());
+        Assert.All(failures, f => Assert.True((f.StackTrace?.Length ?? 0) < 20_000, $"a stack of {f.StackTrace?.Length} characters"));
+    }
 }
