@@ -276,8 +276,21 @@ internal sealed class RedisEngine : IStoreEngine
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
         this.locks.AcquireAsync(name, this.OwnerName(owner), timeout, cancellationToken);
 
-    public async ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken) =>
-        (long)(await this.RunAsync(RedisScripts.Unlock, cancellationToken, name, token).ConfigureAwait(false))! == 1;
+    public async ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (long)(await this.RunAsync(RedisScripts.Unlock, cancellationToken, name, token).ConfigureAwait(false))! == 1;
+        }
+        catch (SharedMemoryUnavailableException)
+        {
+            // Sent or not, nobody can send it again: the holder's lock is released (once), and the master holds it
+            // for the holder's life. Released once Redis answers instead, so that it is not left held by a holder that
+            // let it go; again is harmless, since the token names this holding alone.
+            this.locks.ReleaseInBackground(name, token);
+            throw;
+        }
+    }
 
     public async ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken)
     {

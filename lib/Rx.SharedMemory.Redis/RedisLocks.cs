@@ -201,6 +201,14 @@ internal sealed class RedisLocks(RedisEngine engine)
 
     private void ForgetInBackground(string name, string owner, string requestId) => _ = this.ForgetAsync(name, owner, requestId);
 
+    /// <summary>
+    /// Releases a lock whose release failed (Redis out of reach: it may not have run), tried until Redis answers (or
+    /// the engine stops), in the background.
+    /// </summary>
+    internal void ReleaseInBackground(string name, long token) => _ = engine.RetryUntilStoppedAsync(
+        () => engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token),
+        static _ => { });
+
     /// <summary>Counts a lock request's answer; returns whether its owner was released while it was on its way.</summary>
     private bool Answered(string owner)
     {

@@ -84,7 +84,11 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
     {
         await this.Master.Store.SetAsync("k", 1, this.TimeoutToken);
         var worker = (await this.SpawnReadyAsync("messages", "hold")).Worker;
+        var held = await this.Master.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
         this.server.Kill();
+
+        // A release fails as any call, and cannot be made again: the master releases the lock once Redis is back.
+        await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => held.DisposeAsync().AsTask());
 
         // Not retried behind the caller's back: StackExchange.Redis gives up after its timeout (5 s), and so does the call.
         var failed = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => this.Master.Store.SetAsync("k", 2, this.TimeoutToken).AsTask());
@@ -117,6 +121,8 @@ public sealed class RedisOutageTests(ITestOutputHelper output) : WorkerProcessTe
 
         output.WriteLine($"a write succeeded {back.ElapsedMilliseconds} ms after the restart, at version {version}");
         Assert.Equal(3, await this.Master.Store.GetAsync<int>("k", this.TimeoutToken));
+        await using var other = await RedisSharedMemory.ConnectStoreAsync(this.RedisStore!, cancellationToken: this.TimeoutToken);
+        await using var taken = await other.AcquireLockAsync("l", TimeSpan.FromSeconds(20), this.TimeoutToken);
     }
 
     /// <summary>

@@ -78,7 +78,10 @@ internal interface IStoreEngine : IDisposable
     /// <exception cref="TimeoutException">Not granted within <paramref name="timeout"/>.</exception>
     Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken);
 
-    /// <summary>Releases a lock held with <paramref name="token"/>.</summary>
+    /// <summary>
+    /// Releases a lock held with <paramref name="token"/>. When it fails (a remote store out of reach), the engine
+    /// releases the lock once it can: nobody else can, since a holder releases its lock once.
+    /// </summary>
     /// <returns>False when the token no longer holds it.</returns>
     ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken);
 

@@ -292,17 +292,23 @@ internal sealed partial class WorkerConnection
     /// <summary>Releases a lock this worker holds with <paramref name="token"/>; false when the token holds none.</summary>
     public async ValueTask<bool> UnlockAsync(string name, long token)
     {
-        bool released = await this.Engine.UnlockAsync(name, token, CancellationToken.None).ConfigureAwait(false);
-        lock (this.heldLocks)
+        try
         {
-            // Only under its own name: another name's unlock released nothing, and must not make room.
-            if (this.heldLocks.TryGetValue(token, out var heldName) && heldName == name)
+            return await this.Engine.UnlockAsync(name, token, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Failed too: a remote engine then releases it once it can (IStoreEngine.UnlockAsync), and the worker
+            // cannot release it again. Only under its own name: another name's unlock released nothing, and must not
+            // make room.
+            lock (this.heldLocks)
             {
-                this.heldLocks.Remove(token);
+                if (this.heldLocks.TryGetValue(token, out var heldName) && heldName == name)
+                {
+                    this.heldLocks.Remove(token);
+                }
             }
         }
-
-        return released;
     }
 
     /// <summary>
