@@ -46,7 +46,7 @@ if (ScenarioTable.TryGet(scenario, out var registered))
 if (scenario == "expiry-timing")
 {
     // Not a worker: a master of its own, measured in a process of its own, away from the test host's threads.
-    await ExpiryTiming.RunAsync(report);
+    await ExpiryTiming.RunAsync(report, arguments);
     return;
 }
 

@@ -57,10 +57,10 @@ public abstract class TestBase
     /// Runs a program of the test worker that is not a worker of this process's masters (a master of its own, timed
     /// or counted in a fresh process), killed if it outlasts the test; returns its exit code and its report.
     /// </summary>
-    protected internal async Task<(int ExitCode, string[] Lines)> RunProgramAsync(string program)
+    protected internal async Task<(int ExitCode, string[] Lines)> RunProgramAsync(string program, params string[] arguments)
     {
         var report = Path.Combine(Path.GetTempPath(), $"rxsm-{program}-{Guid.NewGuid():N}.txt");
-        var startInfo = WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), program, report);
+        var startInfo = WorkerStartInfo.ForAssembly(Path.Combine(AppContext.BaseDirectory, "Rx.SharedMemory.TestWorker.dll"), [program, report, .. arguments]);
         using var process = Process.Start(startInfo)!;
         try
         {
