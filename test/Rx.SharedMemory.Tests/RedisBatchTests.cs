@@ -210,10 +210,9 @@ public sealed class RedisBatchTests : TestBase
     }
 
     [Fact]
-    public async Task ABatchOfMoreCallsThanOneRedisCommandCarries_GoesAsSeveralInOrder_EachCallAnswered()
+    public async Task ABatchOfMoreCallsThanTheMasterSendsAtOnce_RunsTheFirstInCommandsInOrder_AndAnswersTheTailNotRun()
     {
-        // 300,000 calls of 4 arguments each: more than the 1,048,576 arguments of one command.
-        const int Calls = 300_000;
+        const int Calls = 10_000;
         var options = new SharedMemoryOptions();
         using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
@@ -222,8 +221,8 @@ public sealed class RedisBatchTests : TestBase
         var json = new System.Text.StringBuilder("[");
         for (int i = 0; i < Calls; i++)
         {
-            // A set every 100,000 calls, gets between: each get reads the set before it, whichever command carried it.
-            json.Append(i == 0 ? string.Empty : ",").Append(i % 100_000 == 0 ? $"[\"set\",\"k\",{i}]" : "[\"get\",\"k\"]");
+            // A set every 1,500 calls, gets between: each get reads the set before it, whichever command carried it.
+            json.Append(i == 0 ? string.Empty : ",").Append(i % 1_500 == 0 ? $"[\"set\",\"k\",{i}]" : "[\"get\",\"k\"]");
         }
 
         using var calls = JsonDocument.Parse(json.Append(']').ToString());
@@ -234,15 +233,37 @@ public sealed class RedisBatchTests : TestBase
         using var results = JsonDocument.Parse(answer.Utf8);
         var outcomes = results.RootElement.EnumerateArray().ToArray();
         Assert.Equal(Calls, outcomes.Length);
-        for (int i = 0; i < Calls; i++)
+        for (int i = 0; i < ProtocolLimits.MaxCallsSentAtOnce; i++)
         {
-            var result = outcomes[i].GetProperty("result");
-            long expected = i / 100_000 * 100_000;
-            long read = i % 100_000 == 0 ? expected : result.GetProperty("value").GetInt64();
+            long expected = i / 1_500 * 1_500;
+            long read = i % 1_500 == 0 ? expected : outcomes[i].GetProperty("result").GetProperty("value").GetInt64();
             Assert.True(read == expected, $"call {i} read {read}, not {expected}");
         }
 
-        Assert.Equal((Calls + RedisCallBatch.MaxCallsPerSend - 1) / RedisCallBatch.MaxCallsPerSend, sent.Of(RedisScripts.Batch));
+        // The tail was never sent: its set did not run.
+        Assert.All(outcomes[ProtocolLimits.MaxCallsSentAtOnce..], outcome => Assert.True(BatchAnswer.IsNotRun(outcome)));
+        var stored = await engine.GetAsync("k", this.TimeoutToken);
+        Assert.Equal($"{ProtocolLimits.MaxCallsSentAtOnce / 1_500 * 1_500}", System.Text.Encoding.UTF8.GetString(stored!.Value.Value));
+        Assert.Equal(ProtocolLimits.MaxCallsSentAtOnce / RedisCallBatch.MaxCallsPerSend, sent.Of(RedisScripts.Batch));
+    }
+
+    [Fact]
+    public async Task ABatchOfLargeValues_GoesAsCommandsOfAboutAMebibyteEach_InOrder()
+    {
+        using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), new SharedMemoryOptions(), NullLogger.Instance, this.TimeoutToken);
+        var sent = SentCalls.Record(engine);
+        var value = System.Text.Encoding.UTF8.GetBytes($"\"{new string('x', 400_000)}\"");
+        Task<long>[] writes;
+        using (engine.BeginBatch())
+        {
+            writes = [.. Enumerable.Range(0, 5).Select(i => engine.SetAsync($"k{i}", value, null, 0, null, this.TimeoutToken).AsTask())];
+        }
+
+        var versions = await Task.WhenAll(writes).WaitAsync(this.TimeoutToken);
+
+        // Two of 400 KB fit a mebibyte, a third does not: three commands, run in call order.
+        Assert.Equal(3, sent.Of(RedisScripts.Batch));
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => versions[0] + i), versions);
     }
 
     [Fact]

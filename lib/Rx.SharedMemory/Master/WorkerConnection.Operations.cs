@@ -336,7 +336,7 @@ internal sealed partial class WorkerConnection
 
         // Calls an engine answers later (a remote one): from the first on, every call of the batch is sent at once, in
         // order, and answered in order after; they are not awaited one by one.
-        List<(ValueTask<object?> Running, string Method, bool IsGet)>? later = null;
+        List<(ValueTask<object?> Running, string Method, bool IsGet, bool NotRun)>? later = null;
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
@@ -354,6 +354,13 @@ internal sealed partial class WorkerConnection
                     if (full && later is null)
                     {
                         BatchAnswer.WriteNotRun(writer);
+                        continue;
+                    }
+
+                    if (later?.Count >= ProtocolLimits.MaxCallsSentAtOnce)
+                    {
+                        // Not started: answered "not run" in its place, after the calls started.
+                        later.Add((default, string.Empty, IsGet: false, NotRun: true));
                         continue;
                     }
 
@@ -379,7 +386,7 @@ internal sealed partial class WorkerConnection
                         continue;
                     }
 
-                    (later ??= []).Add((running, method, method == RpcMethods.Get));
+                    (later ??= []).Add((running, method, method == RpcMethods.Get, NotRun: false));
                 }
             }
             finally
@@ -388,12 +395,16 @@ internal sealed partial class WorkerConnection
                 sending?.Dispose();
             }
 
-            foreach (var (running, method, isGet) in later ?? [])
+            foreach (var (running, method, isGet, notRun) in later ?? [])
             {
                 // Past the budget, a get's value is dropped and it is answered "not run", to be sent again; a write has
                 // run, so its (small) result is always given.
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
-                if (full && isGet)
+                if (notRun)
+                {
+                    BatchAnswer.WriteNotRun(writer);
+                }
+                else if (full && isGet)
                 {
                     await EndedAsync(running).ConfigureAwait(false);
                     BatchAnswer.WriteNotRun(writer);

@@ -27,6 +27,14 @@ internal static class ProtocolLimits
     /// </summary>
     public const long MinAnswerBudget = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// The most calls of one batch a master sends to a store it answers later (a remote one, such as Redis), all at
+    /// once: the calls after them are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to send again. Each
+    /// call in flight holds about 2 KiB of the master's memory, so that a batch of a million small gets, within the
+    /// frame limit, would have held 2 GB.
+    /// </summary>
+    public const int MaxCallsSentAtOnce = 4096;
+
     /// <summary>The smallest value that travels through the shared region rather than the pipe: below it, the pipe costs no more.</summary>
     public const int MinRegionValueBytes = 32 * 1024;
 
