@@ -221,7 +221,7 @@ public sealed class ProtocolCodecTests : TestBase
             """[{"result":42},{"result":null},{"result":true},{"result":{"value":[1],"version":3}},{"result":{"succeeded":false,"version":8}},"""
             + """{"result":{"version":9,"region":[64,40000]}},"""
             + """{"error":{"code":-32010,"message":""" + JsonSerializer.Serialize(limitMessage) + ""","data":{"key":"k","limitName":"MaxValueBytes","limit":10,"actual":11}}},"""
-            + """{"error":{"code":-32011,"message":"bad key"}},{"error":{"code":-32014,"message":"Not run: the batch\u0027s answer is full. Send this call again."}}]""",
+            + """{"error":{"code":-32011,"message":"bad key"}},{"error":{"code":-32014,"message":"Not run: send it again."}}]""",
             json);
 
         var outcomes = JsonDocument.Parse(json).RootElement.EnumerateArray().ToArray();

@@ -82,10 +82,10 @@ internal static class BatchAnswer
         writer.WriteEndObject();
     }
 
-    /// <summary>Writes the outcome of a call left unrun because the answer is full: the worker sends it again.</summary>
+    /// <summary>Writes the outcome of a call left unrun (the answer full, or past the calls sent at once): the worker sends it again. Short: a batch of many small calls may have many.</summary>
     /// <param name="writer">The writer.</param>
     public static void WriteNotRun(Utf8JsonWriter writer) =>
-        WriteError(writer, RpcErrorCodes.NotRun, "Not run: the batch's answer is full. Send this call again.");
+        WriteError(writer, RpcErrorCodes.NotRun, "Not run: send it again.");
 
     /// <summary>Whether an outcome says its call was not run (<see cref="RpcErrorCodes.NotRun"/>).</summary>
     /// <param name="outcome">One outcome of the answer.</param>
