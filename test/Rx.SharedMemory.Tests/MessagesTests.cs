@@ -5,7 +5,11 @@ using System.Reflection;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Microsoft.Extensions.Logging.Abstractions;
 using Nerdbank.Streams;
+using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Store;
 using Rx.SharedMemory.TestWorker.Scenarios;
 using StreamJsonRpc;
 
@@ -447,5 +451,29 @@ public sealed class MessagesTests : WorkerProcessTestBase
         }
 
         return value;
+    }
+
+    [Fact]
+    public void RefusedMessages_AreLoggedAtTheFirstSecondFourthAndEighth_SoThatAFloodGrowsTheLogWithItsLogarithm()
+    {
+        using var logs = new RecordingLoggerFactory();
+        var refusals = new List<string>();
+        using var recording = logs.Records.Where(r => r.EventId.Id == 130).Subscribe(r => refusals.Add(r.Message));
+        var options = new SharedMemoryOptions();
+        using var engine = new MemoryEngine(options);
+        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
+        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, logs.CreateLogger("test"));
+        using var message = JsonDocument.Parse("\"early\"");
+
+        // Before hello, each message is refused: 1,000 of them, and 10 lines (the 1st, 2nd, 4th, ..., 512th).
+        for (int i = 0; i < 1000; i++)
+        {
+            connection.OnMessage(message.RootElement);
+        }
+
+        Assert.Equal(10, refusals.Count);
+        Assert.Contains("(1 of its messages so far", refusals[0], StringComparison.Ordinal);
+        Assert.Contains("(512 of its messages so far", refusals[^1], StringComparison.Ordinal);
+        Assert.All(refusals, r => Assert.EndsWith("it came before hello", r, StringComparison.Ordinal));
     }
 }

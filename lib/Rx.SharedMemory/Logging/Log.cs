@@ -55,8 +55,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 120, EventName = "ChangeDeliveryFailed", Level = LogLevel.Debug, Message = "Delivery of {Count} changes failed.")]
     public static partial void ChangeDeliveryFailed(this ILogger logger, Exception exception, int count);
 
-    [LoggerMessage(EventId = 130, EventName = "WorkerMessageRefused", Level = LogLevel.Warning, Message = "A message from worker {WorkerId} was refused: {Reason}")]
-    public static partial void WorkerMessageRefused(this ILogger logger, int workerId, string reason);
+    [LoggerMessage(EventId = 130, EventName = "WorkerMessageRefused", Level = LogLevel.Warning, Message = "A message from worker {WorkerId} was refused ({Refused} of its messages so far; the 1st, 2nd, 4th, 8th… are logged): {Reason}")]
+    public static partial void WorkerMessageRefused(this ILogger logger, int workerId, long refused, string reason);
 
     [LoggerMessage(EventId = 200, EventName = "MasterConnectionLost", Level = LogLevel.Warning, Message = "The connection to the master is lost: {Reason} {Description}")]
     public static partial void MasterConnectionLost(this ILogger logger, DisconnectedReason reason, string description);

@@ -57,6 +57,9 @@ internal sealed partial class WorkerConnection
     // (other masters' too, with a store they share), and after the messages sent before it.
     private readonly MessageTurns messageTurns = new();
 
+    // The worker's messages refused so far (RefuseMessage).
+    private long messagesRefused;
+
     /// <summary>Whether <c>hello</c> has been answered. Requests run one at a time on the connection's reader thread, which alone sets it.</summary>
     private volatile bool greeted;
 
@@ -203,20 +206,20 @@ internal sealed partial class WorkerConnection
     {
         if (!this.greeted)
         {
-            this.logger.WorkerMessageRefused(this.Id, "it came before hello");
+            this.RefuseMessage("it came before hello");
             return;
         }
 
         var json = RawJson.CopyOf(message);
         if (MessageJson.Check(json, this.options.MaxValueBytes) is { } refused)
         {
-            this.logger.WorkerMessageRefused(this.Id, refused.Message);
+            this.RefuseMessage(refused.Message);
             return;
         }
 
         if (InputRules.LoneSurrogateIn(json) is { } notText)
         {
-            this.logger.WorkerMessageRefused(this.Id, $"it is not valid UTF-16 text, and no .NET observer could read it: {notText}");
+            this.RefuseMessage($"it is not valid UTF-16 text, and no .NET observer could read it: {notText}");
             return;
         }
 
@@ -224,6 +227,19 @@ internal sealed partial class WorkerConnection
         if (!publishing.IsCompleted)
         {
             this.readHold.Until(publishing.AsTask());
+        }
+    }
+
+    /// <summary>
+    /// Logs a refused message: the 1st, 2nd, 4th, 8th… of this connection, so that a worker sending refused messages
+    /// without end grows the log with the logarithm of their number (a notification has no answer to carry the error).
+    /// </summary>
+    private void RefuseMessage(string reason)
+    {
+        long refused = Interlocked.Increment(ref this.messagesRefused);
+        if ((refused & (refused - 1)) == 0)
+        {
+            this.logger.WorkerMessageRefused(this.Id, refused, reason);
         }
     }
 
