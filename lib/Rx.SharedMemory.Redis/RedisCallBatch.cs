@@ -1,17 +1,17 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using Rx.SharedMemory.Engine;
 using Rx.SharedMemory.Redis.Logging;
 using StackExchange.Redis;
 
 namespace Rx.SharedMemory.Redis;
 
 /// <summary>
-/// The calls a master starts for one of a worker's batches, sent to Redis as calls of the library's batch function
+/// The calls a master starts for one of a worker's batches, sent to Redis as one call of the library's batch function
 /// (<see cref="RedisScripts.Batch"/>) once it has started them all: one command for Redis to read and answer, one
 /// wake-up of the masters' readers, and the batch's changes handed out at once, where each call alone cost all three.
-/// A large batch goes as several, each of at most <see cref="MaxCallsPerSend"/> calls and about
-/// <see cref="MaxBytesPerSend"/> of arguments, sent together, in order: a command has at most 1,048,576 arguments
-/// (StackExchange.Redis refuses more), and Redis serves other clients between commands, not during one.
+/// Its gets read at most a budget of value bytes (and one value): the calls after that are not run, and fail with
+/// <see cref="CallNotRunException"/>, a tail for the worker to send again.
 /// </summary>
 /// <remarks>
 /// Open from <see cref="RedisEngine.BeginBatch"/> until it is disposed, in the flow that opened it (an
@@ -24,27 +24,28 @@ internal sealed class RedisCallBatch : IDisposable
     // then hold nothing of the batch's calls.
     private static readonly AsyncLocal<StrongBox<RedisCallBatch?>?> Open = new();
 
-    /// <summary>The most calls one command carries: Redis runs 1,024 gets in about 5 ms.</summary>
-    internal const int MaxCallsPerSend = 1024;
-
-    /// <summary>The most bytes of arguments one command carries, but for a single call larger than that, which goes alone.</summary>
-    internal const long MaxBytesPerSend = 1 << 20;
-
     private readonly RedisEngine engine;
+    private readonly long getBytesBudget;
     private readonly List<(string Function, RedisValue[] Arguments, TaskCompletionSource<RedisResult> Result)> calls = [];
     private bool closed;
 
-    private RedisCallBatch(RedisEngine engine) => this.engine = engine;
+    private RedisCallBatch(RedisEngine engine, long getBytesBudget)
+    {
+        this.engine = engine;
+        this.getBytesBudget = getBytesBudget;
+    }
 
     /// <summary>Opens a batch for <paramref name="engine"/> in this flow; null when one is open already (it goes on).</summary>
-    public static RedisCallBatch? Begin(RedisEngine engine)
+    /// <param name="engine">The engine.</param>
+    /// <param name="getBytesBudget">The value bytes the batch's gets may read before it runs no further call; -1 for no bound.</param>
+    public static RedisCallBatch? Begin(RedisEngine engine, long getBytesBudget)
     {
         if (Open.Value?.Value is { closed: false })
         {
             return null;
         }
 
-        var batch = new RedisCallBatch(engine);
+        var batch = new RedisCallBatch(engine, getBytesBudget);
         Open.Value = new StrongBox<RedisCallBatch?>(batch);
         return batch;
     }
@@ -96,41 +97,32 @@ internal sealed class RedisCallBatch : IDisposable
             Open.Value = null;
         }
 
-        if (this.calls.Count == 1)
+        switch (this.calls.Count)
         {
-            _ = this.SendAloneAsync();
-            return;
-        }
-
-        // Each part is sent before the next is made: in order, and before the flow that closed the batch goes on.
-        int start = 0;
-        while (start < this.calls.Count)
-        {
-            int end = start;
-            long bytes = 0;
-            do
-            {
-                bytes += this.calls[end].Arguments.Sum(static a => a.Length());
-                end++;
-            }
-            while (end < this.calls.Count && end - start < MaxCallsPerSend && bytes + this.calls[end].Arguments.Sum(static a => a.Length()) <= MaxBytesPerSend);
-
-            _ = this.SendAsync(this.calls.GetRange(start, end - start));
-            start = end;
+            case 0:
+                return;
+            case 1:
+                _ = this.SendAloneAsync();
+                return;
+            default:
+                _ = this.SendAsync();
+                return;
         }
     }
 
     /// <summary>
-    /// The failure of a command, as one of its calls sees it: an exception of its own, of the same kind. The calls'
+    /// The failure of the command, as one of its calls sees it: an exception of its own, of the same kind. The calls'
     /// awaits rethrow it one after another, and each rethrow of one shared exception would add its stack to it: for
-    /// a thousand calls, a thousand stacks a thousand times.
+    /// a thousand calls, a thousand stacks a thousand times (a batch of 262,200 gets grew its master by 3 GB in 5 s).
     /// </summary>
     private static Exception OneCallsFailure(Exception failure) => failure switch
     {
         RedisServerException server => new RedisServerException(server.Kind, CommandFlags.None, failure.Message),
         RedisTimeoutException timeout => new RedisTimeoutException(CommandFlags.None, failure.Message, timeout.Commandstatus),
         RedisConnectionException connection => new RedisConnectionException(connection.FailureType, CommandFlags.None, failure.Message, failure, connection.CommandStatus),
-        _ => new RedisException(failure.Message, failure),
+        RedisException => new RedisException(failure.Message, failure),
+        TimeoutException => new TimeoutException(failure.Message, failure),
+        _ => new InvalidOperationException(failure.Message, failure),
     };
 
     private async Task SendAloneAsync()
@@ -146,16 +138,16 @@ internal sealed class RedisCallBatch : IDisposable
         }
     }
 
-    private async Task SendAsync(List<(string Function, RedisValue[] Arguments, TaskCompletionSource<RedisResult> Result)> calls)
+    private async Task SendAsync()
     {
         RedisResult entries;
         RedisResult[] results;
         string?[]? failures = null;
         try
         {
-            // Position, count, then each call as its short name, its number of arguments and its arguments.
-            var arguments = new List<RedisValue>(2 + calls.Sum(c => 2 + c.Arguments.Length)) { this.engine.Feed.Position, calls.Count };
-            foreach (var (function, callArguments, _) in calls)
+            // Position, count, budget, then each call as its short name, its number of arguments and its arguments.
+            var arguments = new List<RedisValue>(3 + this.calls.Sum(c => 2 + c.Arguments.Length)) { this.engine.Feed.Position, this.calls.Count, this.getBytesBudget };
+            foreach (var (function, callArguments, _) in this.calls)
             {
                 arguments.Add(RedisScripts.ShortName(function));
                 arguments.Add(callArguments.Length);
@@ -165,9 +157,9 @@ internal sealed class RedisCallBatch : IDisposable
             var answer = (RedisResult[])(await this.engine.CallAsync(RedisScripts.Batch, [.. arguments]).ConfigureAwait(false))!;
             entries = answer[1];
             results = (RedisResult[])answer[0]!;
-            if (results.Length != calls.Count)
+            if (results.Length != (int)answer[3] || results.Length > this.calls.Count)
             {
-                throw new RedisException($"The batch function answered {results.Length} results for {calls.Count} calls.");
+                throw new RedisException($"The batch function answered {results.Length} results for {this.calls.Count} calls, of which it ran {(int)answer[3]}.");
             }
 
             var failed = (RedisResult[])answer[2]!;
@@ -178,7 +170,7 @@ internal sealed class RedisCallBatch : IDisposable
         }
         catch (Exception ex)
         {
-            foreach (var (_, _, result) in calls)
+            foreach (var (_, _, result) in this.calls)
             {
                 result.SetException(OneCallsFailure(ex));
             }
@@ -196,15 +188,19 @@ internal sealed class RedisCallBatch : IDisposable
             this.engine.Logger.HandOutFailed(ex, this.engine.Feed.Position);
         }
 
-        for (int i = 0; i < calls.Count; i++)
+        for (int i = 0; i < this.calls.Count; i++)
         {
-            if (failures?[i] is { } message)
+            if (i >= results.Length)
             {
-                calls[i].Result.SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, message));
+                this.calls[i].Result.SetException(new CallNotRunException());
+            }
+            else if (failures?[i] is { } message)
+            {
+                this.calls[i].Result.SetException(new RedisServerException(RedisErrorKind.UnknownError, CommandFlags.None, message));
             }
             else
             {
-                calls[i].Result.SetResult(results[i]);
+                this.calls[i].Result.SetResult(results[i]);
             }
         }
     }

@@ -959,7 +959,14 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 return;
             }
 
-            if (version >= this.position)
+            if (version > this.position)
+            {
+                // Changes to read yet (this read failed, or they came after it): the waits end, if they must, once the
+                // reader has handed out every change the store still has, so that none goes before them.
+                return;
+            }
+
+            if (version == this.position)
             {
                 this.ReleaseLostWaits(version, came);
                 return;

@@ -339,7 +339,7 @@ internal sealed class RedisEngine : IStoreEngine
     public void Unsubscribe(StoreSubscription subscription) => this.feed.Unsubscribe(subscription);
 
     /// <inheritdoc/>
-    public IDisposable? BeginBatch() => RedisCallBatch.Begin(this);
+    public IDisposable? BeginBatch(long getBytesBudget = -1) => RedisCallBatch.Begin(this, getBytesBudget);
 
     public void Dispose()
     {

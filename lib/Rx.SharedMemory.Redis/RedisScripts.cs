@@ -651,14 +651,21 @@ internal static class RedisScripts
     /// Runs many calls of the functions above in one, in order, each as it would run alone but for three things: they
     /// share one reading of Redis's time; the batch publishes one wake-up, with its changes (up to 8, in up to 64 KiB) or else its last version; and it returns the log's
     /// entries once, for all of them. A call that fails (a Lua error) fails alone: its result is false, and its message is in a list of failures.
+    /// Once its gets have read more than its budget of value bytes, it runs no further call: they are a tail not run,
+    /// so that one batch of gets cannot make its master hold more than that (and one value) of their answers.
     /// </summary>
     private const string BatchBody = """
-        local from, count, at = tonumber(ARGV[6]), tonumber(ARGV[7]), 8
+        local from, count, budget, at = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), 9
         local bounds = {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]}
         BATCH_NOW = now_ms()
-        local results, failures = {}, {}
+        local results, failures, read, ran = {}, {}, 0, count
         for c = 1, count do
-          local op, argc = OPS[ARGV[at]], tonumber(ARGV[at + 1])
+          if budget >= 0 and read > budget then
+            ran = c - 1
+            break
+          end
+          local name, argc = ARGV[at], tonumber(ARGV[at + 1])
+          local op = OPS[name]
           local call = {bounds[1], bounds[2], bounds[3], bounds[4], bounds[5]}
           for j = 1, argc do call[5 + j] = ARGV[at + 1 + j] end
           at = at + 2 + argc
@@ -670,6 +677,7 @@ internal static class RedisScripts
             -- A nil would end the array there.
             if result == nil then result = false end
             results[c] = result
+            if name == 'Get' and type(result) == 'table' and type(result[1]) == 'string' then read = read + #result[1] end
           else
             -- Not an error reply in the array (clients read one as a fault of the whole answer): its index and message.
             results[c] = false
@@ -684,7 +692,7 @@ internal static class RedisScripts
           entries = log_after(from, BATCH_FIRST, BATCH_LAST, 1048576)
         end
         finish_batch()
-        return {results, entries, failures}
+        return {results, entries, failures, ran}
         """;
 
     /// <summary>Gets the library's name: <c>rxsm_</c> and a hash of its source.</summary>
@@ -794,10 +802,11 @@ internal static class RedisScripts
     public static string Reap { get; } = FunctionName(nameof(Reap));
 
     /// <summary>
-    /// ARGV[6] the writer's reader position, ARGV[7] the number of calls, then for each: its function's short name
-    /// (<see cref="ShortName"/>), its number of arguments, and its arguments. Returns {the calls' results, in order
-    /// (false for a call that failed), the log's entries after the position up to the batch's last change, or {}, the
-    /// failures: each the failed call's index (from 1) and its message}.
+    /// ARGV[6] the writer's reader position, ARGV[7] the number of calls, ARGV[8] the budget of bytes its gets may read
+    /// (-1: none), then for each call: its function's short name (<see cref="ShortName"/>), its number of arguments, and
+    /// its arguments. Returns {the results of the calls run, in order (false for a call that failed), the log's entries
+    /// after the position up to the batch's last change, or {}, the failures: each the failed call's index (from 1)
+    /// and its message, the number of calls run: those after them were not}.
     /// </summary>
     public static string Batch { get; } = FunctionName(nameof(Batch));
 

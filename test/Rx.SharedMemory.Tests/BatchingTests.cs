@@ -14,7 +14,7 @@ public abstract class BatchingTests(TestEngine engine) : WorkerProcessTestBase(e
     {
         // Inline, not through shared memory: a batch's answer holds at most 4 MiB (plus one value) of the twelve 1.5 MB
         // values asked for, and the calls the master did not run go again, before the rewrite that follows them.
-        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { MaxValueBytes = 2 * 1024 * 1024, LargeValuesThroughSharedMemory = false });
+        await using var master = await this.StartMasterAsync(this.Engine, new SharedMemoryOptions { MaxValueBytes = 2 * 1024 * 1024, LargeValuesThroughSharedMemory = false });
         using var batchSizes = new InstrumentRecorder<int>("rx.sharedmemory.batch.calls");
         var reportPath = Path.Combine(Path.GetTempPath(), $"rxsm-big-{Guid.NewGuid():N}.txt");
         var worker = await master.SpawnWorkerAsync(
@@ -26,8 +26,10 @@ public abstract class BatchingTests(TestEngine engine) : WorkerProcessTestBase(e
         Assert.Equal(0, report.Wrong);
         Assert.Equal("changed", await master.Store.GetAsync<string>("big/0", this.TimeoutToken));
 
-        // Twelve sets, then 14 pipelined calls, of which at least 9 were sent twice or more.
-        Assert.True(batchSizes.Measurements.Sum(m => m.Value) >= 12 + 14 + 9, $"{batchSizes.Measurements.Sum(m => m.Value)} calls in batches");
+        // Twelve sets, then 15 pipelined calls, of which at least 9 were sent twice or more, then a get. The deferred
+        // engine does not bound what its gets read, as Redis does: their values are in memory by the time the master
+        // answers, and it answers in full every get that a write of the batch ran after, so that nothing goes twice.
+        Assert.True(this.Engine == TestEngine.Deferred || batchSizes.Measurements.Sum(m => m.Value) >= 12 + 15 + 9 + 1, $"{batchSizes.Measurements.Sum(m => m.Value)} calls in batches");
     }
 
     [Fact]

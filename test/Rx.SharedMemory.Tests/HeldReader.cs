@@ -33,6 +33,13 @@ internal sealed class HeldReader : IDisposable
         return holding;
     }
 
+    /// <summary>Lets the reader go on as if the read it was held before failed (Redis out of reach), and read freely from then on.</summary>
+    public void FailRead()
+    {
+        this.feed.BeforeRead = null;
+        this.release.TrySetException(new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "The read failed (test).", null, StackExchange.Redis.CommandStatus.Unknown));
+    }
+
     /// <summary>Lets the reader go on, and read freely from then on.</summary>
     public void Dispose()
     {

@@ -338,6 +338,41 @@ public sealed class RedisStoreTests : TestBase
         Assert.Equal(6, await master.Store.SetAsync("k", 6, this.TimeoutToken));
     }
 
+    [Fact]
+    public async Task StoreVersionGoingBack_AboveItsMastersReader_ReleasesAWaitForALostVersionOnlyOnceTheChangesKeptAreHandedOut()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+        var feed = ((RedisEngine)master.Engine).Feed;
+        for (int i = 1; i <= 5; i++)
+        {
+            await master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        var seenByOther = other.Observe("k").Replay();
+        using var recording = seenByOther.Connect();
+        await seenByOther.FirstAsync().ToTask(this.TimeoutToken);
+        using var held = await HeldReader.HoldAsync(feed, this.TimeoutToken);
+        for (int i = 0; i < 10; i++)
+        {
+            await other.SetAsync("o", i, this.TimeoutToken);
+        }
+
+        var write = master.Store.SetAsync("k", 100, this.TimeoutToken).AsTask();
+        var committed = await seenByOther.FirstAsync(c => c.Kind == KeyChangeKind.Set && c.GetValue<int>() == 100).ToTask(this.TimeoutToken);
+        Assert.Equal(16, committed.Version);
+
+        // A failover keeps versions 6 to 10, and the reader's read fails on the way: it finds the store at 10, above it.
+        await RewindAsync(where, 10);
+        var positionAtRelease = write.ContinueWith(_ => feed.Position, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        held.FailRead();
+
+        // The write, whose version is lost, waits until the changes kept (6 to 10) are handed out before it.
+        Assert.Equal(16, await write.WaitAsync(this.TimeoutToken));
+        Assert.True(await positionAtRelease >= 10, $"the write was released with its master's reader at version {await positionAtRelease}");
+    }
+
     /// <summary>
     /// Takes a store back to <paramref name="version"/>, as a failover to a replica that lacked the writes after it:
     /// its counter and its change log end there (the keys keep their values: no test here reads them back).

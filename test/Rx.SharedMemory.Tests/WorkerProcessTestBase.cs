@@ -11,6 +11,7 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
     private static readonly TimeSpan RedisTimeout = TimeSpan.FromMinutes(3);
 
     private readonly string reportDirectory = Directory.CreateTempSubdirectory("rxsm-test-").FullName;
+
     private readonly TestEngine engine;
     private readonly SharedMemoryOptions? options;
 
@@ -30,6 +31,9 @@ public abstract class WorkerProcessTestBase : TestBase, IAsyncLifetime
         this.engine = engine;
         this.options = options;
     }
+
+    /// <summary>Gets which engine the master keeps its store in: a test starting a master of its own starts it over the same.</summary>
+    private protected TestEngine Engine => this.engine;
 
     /// <summary>Gets the master, from the test's constructor on, or once xunit has initialized the test for one given an engine.</summary>
     protected SharedMemoryMaster Master { get; private set; } = null!;

@@ -118,8 +118,11 @@ internal interface IStoreEngine : IDisposable
     /// <summary>
     /// Opens a batch: the operations the caller's flow starts until it is disposed may be sent to the engine together
     /// when it is, each committing or failing as it would alone, in the order they were started. For a remote engine,
-    /// one round trip instead of one each. Null (the default) for an engine that gains nothing by it.
+    /// one round trip instead of one each. Null (the default) for an engine that gains nothing by it. Once the batch's
+    /// gets have read more than <paramref name="getBytesBudget"/> bytes of values, it runs no further operation: those
+    /// fail with <see cref="CallNotRunException"/>, a tail of the batch that had no effect.
     /// </summary>
+    /// <param name="getBytesBudget">The bytes of values the batch's gets may read, past which it runs no further operation; -1 for no bound.</param>
     /// <returns>What sends the batch when disposed; null when there is none (an engine in memory, a batch already open).</returns>
-    IDisposable? BeginBatch() => null;
+    IDisposable? BeginBatch(long getBytesBudget = -1) => null;
 }

@@ -332,7 +332,9 @@ internal sealed partial class WorkerConnection
     /// stop the others. The result has one <c>{"result": …}</c> or <c>{"error": …}</c> object per call. Once the
     /// answer holds more than <see cref="ProtocolLimits.MinAnswerBudget"/> bytes (or <see cref="SharedMemoryOptions.MaxValueBytes"/>,
     /// if larger), the calls left are not run and are answered <see cref="RpcErrorCodes.NotRun"/>, for the worker to
-    /// send again: an answer holds at most that plus one value, whatever the gets of the batch find.
+    /// send again: an answer holds at most that plus one value, whatever the gets of the batch find. The calls not run
+    /// are always the batch's tail (an engine that answers later bounds its gets' reads the same way, or has the gets
+    /// before its last write answered in full).
     /// </summary>
     /// <param name="calls">The calls.</param>
     /// <param name="traceparents">Optional: for each call, the W3C <c>traceparent</c> of its caller, or null; anything else is ignored.</param>
@@ -351,16 +353,19 @@ internal sealed partial class WorkerConnection
         long budget = ProtocolLimits.AnswerBudget(this.options.MaxValueBytes);
 
         // Calls an engine answers later (a remote one): from the first on, every call of the batch is sent at once, in
-        // order, and answered in order after; they are not awaited one by one.
-        List<(ValueTask<object?> Running, string Method, bool IsGet, bool NotRun)>? later = null;
+        // order, and answered in order after; they are not awaited one by one. Past MaxCallsSentAtOnce of them, the
+        // rest are not sent: a tail answered "not run".
+        List<(ValueTask<object?> Running, string Method, bool IsGet)>? later = null;
+        int notSent = 0;
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartArray();
             bool full = false;
             int index = -1;
 
-            // A remote engine sends the calls started here together, as one, once they all are (IStoreEngine.BeginBatch).
-            var sending = this.engine.BeginBatch();
+            // A remote engine sends the calls started here together, as one, once they all are (IStoreEngine.BeginBatch),
+            // and runs none after its gets have read the answer's budget.
+            var sending = this.engine.BeginBatch(budget);
             try
             {
                 foreach (var call in array.EnumerateArray())
@@ -375,8 +380,7 @@ internal sealed partial class WorkerConnection
 
                     if (later?.Count >= ProtocolLimits.MaxCallsSentAtOnce)
                     {
-                        // Not started: answered "not run" in its place, after the calls started.
-                        later.Add((default, string.Empty, IsGet: false, NotRun: true));
+                        notSent++;
                         continue;
                     }
 
@@ -402,7 +406,7 @@ internal sealed partial class WorkerConnection
                         continue;
                     }
 
-                    (later ??= []).Add((running, method, method == RpcMethods.Get, NotRun: false));
+                    (later ??= []).Add((running, method, method == RpcMethods.Get));
                 }
             }
             finally
@@ -411,16 +415,16 @@ internal sealed partial class WorkerConnection
                 sending?.Dispose();
             }
 
-            foreach (var (running, method, isGet, notRun) in later ?? [])
+            // Past the budget, a get's value is dropped and it is answered "not run", to be sent again, but only after
+            // the batch's last write: the calls not run must be its tail, since a worker sends every call from the first
+            // not run on again, and a write that ran, sent again, would apply twice. A write's (small) result is always
+            // given. What the engine did not run (its gets read its budget) is such a tail too.
+            int lastWrite = later?.FindLastIndex(static call => !call.IsGet) ?? -1;
+            for (int i = 0; i < (later?.Count ?? 0); i++)
             {
-                // Past the budget, a get's value is dropped and it is answered "not run", to be sent again; a write has
-                // run, so its (small) result is always given.
+                var (running, method, isGet) = later![i];
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
-                if (notRun)
-                {
-                    BatchAnswer.WriteNotRun(writer);
-                }
-                else if (full && isGet)
+                if (full && isGet && i > lastWrite)
                 {
                     await EndedAsync(running).ConfigureAwait(false);
                     BatchAnswer.WriteNotRun(writer);
@@ -429,6 +433,11 @@ internal sealed partial class WorkerConnection
                 {
                     await this.WriteOutcomeAsync(writer, running, method, results).ConfigureAwait(false);
                 }
+            }
+
+            for (int i = 0; i < notSent; i++)
+            {
+                BatchAnswer.WriteNotRun(writer);
             }
 
             writer.WriteEndArray();
@@ -653,6 +662,11 @@ internal sealed partial class WorkerConnection
         try
         {
             result = await running.ConfigureAwait(false);
+        }
+        catch (CallNotRunException)
+        {
+            BatchAnswer.WriteNotRun(writer);
+            return;
         }
         catch (Exception ex)
         {

@@ -1,8 +1,9 @@
 namespace Rx.SharedMemory.TestWorker.Scenarios;
 
 /// <summary>
-/// big-gets N: N values of 1.5 MB set one by one, then read all at once (more than one answer can hold), followed by a
-/// rewrite of the first and a read of it: each read must see what the order of calls implies.
+/// big-gets N: N values of 1.5 MB set one by one, then read all at once (more than one answer can hold), followed by an
+/// increment, a rewrite of the first and a read of it: each read must see what the order of calls implies, and the
+/// increment, in the batch whose answer is full, must apply once, not again with the calls not run.
 /// </summary>
 internal sealed class BigGetsScenario : Scenario<BigGetsScenario.Report>
 {
@@ -17,6 +18,7 @@ internal sealed class BigGetsScenario : Scenario<BigGetsScenario.Report>
         }
 
         var reads = Enumerable.Range(0, count).Select(i => store.GetAsync<string>($"big/{i}", timeout).AsTask()).ToArray();
+        var increment = store.IncrementAsync("big/count", 1, timeout).AsTask();
         var rewrite = store.SetAsync("big/0", "changed", timeout).AsTask();
         var reread = store.GetAsync<string>("big/0", timeout).AsTask();
         int wrong = 0;
@@ -27,6 +29,7 @@ internal sealed class BigGetsScenario : Scenario<BigGetsScenario.Report>
 
         await rewrite;
         wrong += await reread == "changed" ? 0 : 1;
+        wrong += (await increment).Value == 1 && await store.GetAsync<long>("big/count", timeout) == 1 ? 0 : 1;
         return new Report(wrong);
     }
 
