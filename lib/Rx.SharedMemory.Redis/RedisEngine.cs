@@ -278,18 +278,22 @@ internal sealed class RedisEngine : IStoreEngine
 
     public async ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken)
     {
+        bool released;
         try
         {
-            return (long)(await this.RunAsync(RedisScripts.Unlock, cancellationToken, name, token).ConfigureAwait(false))! == 1;
+            released = (long)(await this.RunAsync(RedisScripts.Unlock, cancellationToken, name, token).ConfigureAwait(false))! == 1;
         }
         catch (SharedMemoryUnavailableException)
         {
             // Sent or not, nobody can send it again: the holder's lock is released (once), and the master holds it
             // for the holder's life. Released once Redis answers instead, so that it is not left held by a holder that
-            // let it go; again is harmless, since the token names this holding alone.
+            // let it go: by the claim of the request that took it, which no other holding shares.
             this.locks.ReleaseInBackground(name, token);
             throw;
         }
+
+        this.locks.Released(name, token);
+        return released;
     }
 
     public async ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken)

@@ -22,6 +22,10 @@ internal sealed class RedisLocks(RedisEngine engine)
     private readonly Dictionary<string, int> requesting = new(StringComparer.Ordinal);
     private readonly HashSet<string> released = new(StringComparer.Ordinal);
 
+    // The locks this master's owners hold, each to the request that took it: a release that failed is taken back by
+    // that request's claim (Forget), not by its token, which a store restarted empty hands out again.
+    private readonly ConcurrentDictionary<(string Name, long Token), (string Owner, string RequestId)> held = new();
+
     // Numbers this master's lock requests; with its id, a request's id unique in the store.
     private long requests;
 
@@ -85,7 +89,7 @@ internal sealed class RedisLocks(RedisEngine engine)
         long token = (long)result[1];
         if ((long)result[0] == 1 && !ownerReleased)
         {
-            return token;
+            return this.Held(name, token, owner, requestId);
         }
 
         string claim = $"{token}|{owner}|{requestId}|{name}";
@@ -106,7 +110,7 @@ internal sealed class RedisLocks(RedisEngine engine)
                     if ((string?)await RedisEngine.OffTheReaderAsync(engine.Database.HashGetAsync(engine.Key("locks"), name)).ConfigureAwait(false) == claim)
                     {
                         granted = true;
-                        return token;
+                        return this.Held(name, token, owner, requestId);
                     }
                 }
                 catch (Exception ex) when (RedisEngine.IsRedisFailure(ex))
@@ -124,7 +128,7 @@ internal sealed class RedisLocks(RedisEngine engine)
                 {
                     await signal.Task.WaitAsync(left < Look ? left : Look, cancellationToken).ConfigureAwait(false);
                     granted = true;
-                    return token;
+                    return this.Held(name, token, owner, requestId);
                 }
                 catch (TimeoutException)
                 {
@@ -146,9 +150,32 @@ internal sealed class RedisLocks(RedisEngine engine)
         throw new TimeoutException($"The lock '{name}' was not granted within {timeout}.");
     }
 
-    /// <summary>Ends this master's waits of <paramref name="owner"/>: they fail as cancelled, as the embedded engine's do.</summary>
+    /// <summary>Forgets a lock released: its release ran.</summary>
+    public void Released(string name, long token) => this.held.TryRemove((name, token), out _);
+
+    /// <summary>
+    /// Releases a lock whose release failed (Redis out of reach: it may not have run), by the claim of the request that
+    /// took it, tried until Redis answers (or the engine stops), in the background.
+    /// </summary>
+    public void ReleaseInBackground(string name, long token)
+    {
+        if (this.held.TryRemove((name, token), out var taken))
+        {
+            this.ForgetInBackground(name, taken.Owner, taken.RequestId);
+        }
+    }
+
+    /// <summary>Ends this master's waits of <paramref name="owner"/>: they fail as cancelled, as the embedded engine's do; and forgets its locks, which its release frees.</summary>
     public void AbandonWaitsOf(string owner)
     {
+        foreach (var (lockHeld, taken) in this.held)
+        {
+            if (taken.Owner == owner)
+            {
+                this.held.TryRemove(lockHeld, out _);
+            }
+        }
+
         lock (this.requesting)
         {
             if (this.requesting.ContainsKey(owner))
@@ -201,13 +228,12 @@ internal sealed class RedisLocks(RedisEngine engine)
 
     private void ForgetInBackground(string name, string owner, string requestId) => _ = this.ForgetAsync(name, owner, requestId);
 
-    /// <summary>
-    /// Releases a lock whose release failed (Redis out of reach: it may not have run), tried until Redis answers (or
-    /// the engine stops), in the background.
-    /// </summary>
-    internal void ReleaseInBackground(string name, long token) => _ = engine.RetryUntilStoppedAsync(
-        () => engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token),
-        static _ => { });
+
+    private long Held(string name, long token, string owner, string requestId)
+    {
+        this.held[(name, token)] = (owner, requestId);
+        return token;
+    }
 
     /// <summary>Counts a lock request's answer; returns whether its owner was released while it was on its way.</summary>
     private bool Answered(string owner)

@@ -373,6 +373,48 @@ public sealed class RedisStoreTests : TestBase
         Assert.True(await positionAtRelease >= 10, $"the write was released with its master's reader at version {await positionAtRelease}");
     }
 
+    [Fact]
+    public async Task ALockReleaseThatFailed_IsTakenBackByItsRequest_NotByItsToken_WhichAStoreRestartedEmptyHandsOutAgain()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+        var engine = (RedisEngine)master.Engine;
+        var lockHeld = await master.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+
+        // Redis out of reach for this master's releases, until the test lets them through.
+        var reachable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var retried = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        engine.Sending = function =>
+        {
+            if (function == RedisScripts.Unlock || function == RedisScripts.Forget)
+            {
+                if (!reachable.Task.IsCompleted)
+                {
+                    throw new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "Redis is out of reach (test).", null, StackExchange.Redis.CommandStatus.Unknown);
+                }
+
+                retried.TrySetResult();
+            }
+        };
+        await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => lockHeld.DisposeAsync().AsTask());
+
+        // The store restarted empty: the lock free, its tokens counted from the start again, so that another takes
+        // the lock with the very token the release failed for.
+        await using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration))
+        {
+            await redis.GetDatabase().KeyDeleteAsync([$"{{{where.StoreName}}}:locks", $"{{{where.StoreName}}}:locktokens"]);
+        }
+
+        await using var taken = await other.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+        reachable.SetResult();
+        await retried.Task.WaitAsync(this.TimeoutToken);
+
+        // A call sent after the retry runs after it in Redis: then the other's lock is still held.
+        await master.Store.GetAsync<int>("after", this.TimeoutToken);
+        await Assert.ThrowsAsync<TimeoutException>(() => master.Store.AcquireLockAsync("l", TimeSpan.Zero, this.TimeoutToken).AsTask());
+    }
+
     /// <summary>
     /// Takes a store back to <paramref name="version"/>, as a failover to a replica that lacked the writes after it:
     /// its counter and its change log end there (the keys keep their values: no test here reads them back).
