@@ -305,36 +305,17 @@ public sealed class RedisStoreTests : TestBase
         var where = NewRedisStore();
         await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
         await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
-        var feed = ((RedisEngine)master.Engine).Feed;
-        for (int i = 1; i <= 5; i++)
+        Task<long> write;
+        using (var held = await this.WriteWaitingForItsReaderAsync(master, other))
         {
-            await master.Store.SetAsync("k", i, this.TimeoutToken);
-        }
-
-        var seenByOther = other.Observe("k").Replay();
-        using var recording = seenByOther.Connect();
-        await seenByOther.FirstAsync().ToTask(this.TimeoutToken);
-        ValueTask<long> write;
-        using (await HeldReader.HoldAsync(feed, this.TimeoutToken))
-        {
-            // More than 8 changes of another client first: the answer of the master's write carries none of them, nor
-            // its own, so the write waits for the master's reader to hand them out.
-            for (int i = 0; i < 10; i++)
-            {
-                await other.SetAsync("o", i, this.TimeoutToken);
-            }
-
-            write = master.Store.SetAsync("k", 100, this.TimeoutToken);
-            var committed = await seenByOther.FirstAsync(c => c.Kind == KeyChangeKind.Set && c.GetValue<int>() == 100).ToTask(this.TimeoutToken);
-            Assert.Equal(16, committed.Version);
-            Assert.False(write.IsCompleted);
+            write = held.Write;
 
             // A replica promoted with only what the master's reader had read: versions 6 to 16 are gone.
             await RewindAsync(where, 5);
         }
 
         // The reader finds nothing past 5 and the store at 5: the write waits no longer for a version that is gone.
-        Assert.Equal(16, await write.AsTask().WaitAsync(this.TimeoutToken));
+        Assert.Equal(16, await write.WaitAsync(this.TimeoutToken));
         Assert.Equal(6, await master.Store.SetAsync("k", 6, this.TimeoutToken));
     }
 
@@ -345,31 +326,15 @@ public sealed class RedisStoreTests : TestBase
         await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
         await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
         var feed = ((RedisEngine)master.Engine).Feed;
-        for (int i = 1; i <= 5; i++)
-        {
-            await master.Store.SetAsync("k", i, this.TimeoutToken);
-        }
-
-        var seenByOther = other.Observe("k").Replay();
-        using var recording = seenByOther.Connect();
-        await seenByOther.FirstAsync().ToTask(this.TimeoutToken);
-        using var held = await HeldReader.HoldAsync(feed, this.TimeoutToken);
-        for (int i = 0; i < 10; i++)
-        {
-            await other.SetAsync("o", i, this.TimeoutToken);
-        }
-
-        var write = master.Store.SetAsync("k", 100, this.TimeoutToken).AsTask();
-        var committed = await seenByOther.FirstAsync(c => c.Kind == KeyChangeKind.Set && c.GetValue<int>() == 100).ToTask(this.TimeoutToken);
-        Assert.Equal(16, committed.Version);
+        using var held = await this.WriteWaitingForItsReaderAsync(master, other);
 
         // A failover keeps versions 6 to 10, and the reader's read fails on the way: it finds the store at 10, above it.
         await RewindAsync(where, 10);
-        var positionAtRelease = write.ContinueWith(_ => feed.Position, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        held.FailRead();
+        var positionAtRelease = held.Write.ContinueWith(_ => feed.Position, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        held.Reader.FailRead();
 
         // The write, whose version is lost, waits until the changes kept (6 to 10) are handed out before it.
-        Assert.Equal(16, await write.WaitAsync(this.TimeoutToken));
+        Assert.Equal(16, await held.Write.WaitAsync(this.TimeoutToken));
         Assert.True(await positionAtRelease >= 10, $"the write was released with its master's reader at version {await positionAtRelease}");
     }
 
@@ -413,6 +378,48 @@ public sealed class RedisStoreTests : TestBase
         // A call sent after the retry runs after it in Redis: then the other's lock is still held.
         await master.Store.GetAsync<int>("after", this.TimeoutToken);
         await Assert.ThrowsAsync<TimeoutException>(() => master.Store.AcquireLockAsync("l", TimeSpan.Zero, this.TimeoutToken).AsTask());
+    }
+
+    /// <summary>
+    /// Writes versions 1 to 5 through <paramref name="master"/>, holds its reader there, writes 6 to 15 through
+    /// <paramref name="other"/>, then 16 through the master: more than 8 changes of another client first, so that the
+    /// write's answer carries none of them, nor its own, and the write waits for the master's reader to hand them out.
+    /// </summary>
+    private async Task<WaitingWrite> WriteWaitingForItsReaderAsync(SharedMemoryMaster master, RedisSharedStore other)
+    {
+        for (int i = 1; i <= 5; i++)
+        {
+            await master.Store.SetAsync("k", i, this.TimeoutToken);
+        }
+
+        var seenByOther = other.Observe("k").Replay();
+        using var recording = seenByOther.Connect();
+        await seenByOther.FirstAsync().ToTask(this.TimeoutToken);
+        var reader = await HeldReader.HoldAsync(((RedisEngine)master.Engine).Feed, this.TimeoutToken);
+        try
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                await other.SetAsync("o", i, this.TimeoutToken);
+            }
+
+            var write = master.Store.SetAsync("k", 100, this.TimeoutToken).AsTask();
+            var committed = await seenByOther.FirstAsync(c => c.Kind == KeyChangeKind.Set && c.GetValue<int>() == 100).ToTask(this.TimeoutToken);
+            Assert.Equal(16, committed.Version);
+            Assert.False(write.IsCompleted);
+            return new WaitingWrite(write, reader);
+        }
+        catch
+        {
+            reader.Dispose(); // a reader left held would hold the master's disposal
+            throw;
+        }
+    }
+
+    /// <summary>A master's write that waits for its reader, held (<see cref="WriteWaitingForItsReaderAsync"/>); disposing lets the reader go.</summary>
+    private sealed record WaitingWrite(Task<long> Write, HeldReader Reader) : IDisposable
+    {
+        public void Dispose() => this.Reader.Dispose();
     }
 
     /// <summary>
