@@ -212,8 +212,9 @@ internal sealed class RedisLocks(RedisEngine engine)
         {
             if ((long)(await engine.RunAsync(RedisScripts.Abandon, CancellationToken.None, name, token, owner, requestId).ConfigureAwait(false))! == 1)
             {
-                // Granted just as the wait ended: given back, since the caller will not know it holds it.
-                await engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token).ConfigureAwait(false);
+                // Granted just as the wait ended: given back, since the caller will not know it holds it; by its claim,
+                // as a failed release is, not by its token alone.
+                await engine.RunAsync(RedisScripts.Forget, CancellationToken.None, name, owner, requestId).ConfigureAwait(false);
             }
         },
         static _ => { });
