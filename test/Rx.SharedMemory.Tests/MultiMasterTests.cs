@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using Microsoft.Extensions.Logging.Abstractions;
+using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Redis;
 using Rx.SharedMemory.Store;
 using Rx.SharedMemory.TestWorker.Scenarios;
@@ -378,6 +380,29 @@ public sealed class RedisStoreTests : TestBase
         // A call sent after the retry runs after it in Redis: then the other's lock is still held.
         await master.Store.GetAsync<int>("after", this.TimeoutToken);
         await Assert.ThrowsAsync<TimeoutException>(() => master.Store.AcquireLockAsync("l", TimeSpan.Zero, this.TimeoutToken).AsTask());
+    }
+
+    [Fact]
+    public async Task AWorkersFailedRelease_NoLongerCountsAgainstItsHeldLocks()
+    {
+        // The master releases it once Redis answers; the worker cannot release it again, so it must not keep its place.
+        var options = new SharedMemoryOptions { MaxHeldLocksPerConnection = 1 };
+        using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
+        using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
+        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
+        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        long token = await connection.LockAsync("a", 5_000, this.TimeoutToken);
+        engine.Sending = function =>
+        {
+            if (function == RedisScripts.Unlock)
+            {
+                throw new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "Redis is out of reach (test).", null, StackExchange.Redis.CommandStatus.Unknown);
+            }
+        };
+
+        await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => connection.UnlockAsync("a", token).AsTask());
+
+        Assert.True(await connection.LockAsync("b", 5_000, this.TimeoutToken) > 0);
     }
 
     /// <summary>
