@@ -58,6 +58,18 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// <summary>Gets or sets a test hook, told when a message's mark waits behind what an outbox holds back (<see cref="QueuedAsync"/>).</summary>
     internal Action? MarkHeld { get; set; }
 
+    /// <summary>Gets how many writes and messages wait for the reader to reach their version (for tests).</summary>
+    internal int Waiting
+    {
+        get
+        {
+            lock (this.gate)
+            {
+                return this.reachedWaiters.Count;
+            }
+        }
+    }
+
     /// <summary>Gets or sets a test hook, awaited before each read of the log: a test holds the reader back with it.</summary>
     internal Func<Task>? BeforeRead { get; set; }
 

@@ -301,6 +301,7 @@ internal sealed class RedisEngine : IStoreEngine
         string name = this.OwnerName(owner);
         this.locks.AbandonWaitsOf(name);
         long version = (long)(await this.RunAsync(RedisScripts.ReleaseOwner, cancellationToken, name).ConfigureAwait(false))!;
+        this.locks.ForgetLocksOf(name);
         await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
     }
 

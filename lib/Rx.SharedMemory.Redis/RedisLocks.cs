@@ -26,7 +26,9 @@ internal sealed class RedisLocks(RedisEngine engine)
     // that request's claim (Forget), not by its token, which a store restarted empty hands out again.
     private readonly ConcurrentDictionary<(string Name, long Token), (string Owner, string RequestId)> held = new();
 
-    // Numbers this master's lock requests; with its id, a request's id unique in the store.
+    // Numbers this master's lock requests; with its id and a random part (a store restarted empty hands a master's id
+    // out again, to a master that starts then), a request's id unique in the store.
+    private readonly string instance = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
     private long requests;
 
     /// <summary>Listens for the locks passed on; before the first wait, so that none is missed.</summary>
@@ -51,7 +53,7 @@ internal sealed class RedisLocks(RedisEngine engine)
             this.requesting[owner] = this.requesting.GetValueOrDefault(owner) + 1;
         }
 
-        string requestId = $"{engine.MasterId}.{Interlocked.Increment(ref this.requests)}";
+        string requestId = $"{engine.MasterId}.{this.instance}.{Interlocked.Increment(ref this.requests)}";
         Task<RedisResult> request;
         try
         {
@@ -168,13 +170,7 @@ internal sealed class RedisLocks(RedisEngine engine)
     /// <summary>Ends this master's waits of <paramref name="owner"/>: they fail as cancelled, as the embedded engine's do; and forgets its locks, which its release frees.</summary>
     public void AbandonWaitsOf(string owner)
     {
-        foreach (var (lockHeld, taken) in this.held)
-        {
-            if (taken.Owner == owner)
-            {
-                this.held.TryRemove(lockHeld, out _);
-            }
-        }
+        this.ForgetLocksOf(owner);
 
         lock (this.requesting)
         {
@@ -190,6 +186,18 @@ internal sealed class RedisLocks(RedisEngine engine)
             if (string.CompareOrdinal(claim, first + 1, owner + "|", 0, owner.Length + 1) == 0)
             {
                 waiter.TrySetCanceled(CancellationToken.None);
+            }
+        }
+    }
+
+    /// <summary>Forgets the locks <paramref name="owner"/> held: its release frees them (again once it has run, for a wait granted meanwhile).</summary>
+    public void ForgetLocksOf(string owner)
+    {
+        foreach (var (lockHeld, taken) in this.held)
+        {
+            if (taken.Owner == owner)
+            {
+                this.held.TryRemove(lockHeld, out _);
             }
         }
     }

@@ -33,11 +33,22 @@ internal sealed class HeldReader : IDisposable
         return holding;
     }
 
-    /// <summary>Lets the reader go on as if the read it was held before failed (Redis out of reach), and read freely from then on.</summary>
-    public void FailRead()
+    /// <summary>
+    /// Lets the reader go on as if the read it was held before failed (Redis out of reach), and holds it again before
+    /// its next read: returns once it waits there.
+    /// </summary>
+    public async Task<HeldReader> FailReadAndHoldNextAsync(CancellationToken cancellationToken)
     {
-        this.feed.BeforeRead = null;
+        var next = new HeldReader(this.feed);
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        this.feed.BeforeRead = () =>
+        {
+            held.TrySetResult();
+            return next.release.Task;
+        };
         this.release.TrySetException(new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "The read failed (test).", null, StackExchange.Redis.CommandStatus.Unknown));
+        await held.Task.WaitAsync(cancellationToken);
+        return next;
     }
 
     /// <summary>Lets the reader go on, and read freely from then on.</summary>

@@ -332,12 +332,15 @@ public sealed class RedisStoreTests : TestBase
 
         // A failover keeps versions 6 to 10, and the reader's read fails on the way: it finds the store at 10, above it.
         await RewindAsync(where, 10);
-        var positionAtRelease = held.Write.ContinueWith(_ => feed.Position, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        held.Reader.FailRead();
+        using (var next = await held.Reader.FailReadAndHoldNextAsync(this.TimeoutToken))
+        {
+            // The write, whose version is lost, still waits: the changes kept (6 to 10) go before it.
+            Assert.Equal((5L, 1), (feed.Position, feed.Waiting));
+        }
 
-        // The write, whose version is lost, waits until the changes kept (6 to 10) are handed out before it.
+        // Once they are handed out, and the reader finds nothing after them, it waits no longer.
         Assert.Equal(16, await held.Write.WaitAsync(this.TimeoutToken));
-        Assert.True(await positionAtRelease >= 10, $"the write was released with its master's reader at version {await positionAtRelease}");
+        Assert.True(feed.Position >= 10, $"the write was released with its master's reader at version {feed.Position}");
     }
 
     [Fact]

@@ -308,9 +308,15 @@ internal sealed partial class WorkerConnection
     /// <summary>Releases a lock this worker holds with <paramref name="token"/>; false when the token holds none.</summary>
     public async ValueTask<bool> UnlockAsync(string name, long token)
     {
+        bool ran = true;
         try
         {
             return await this.Engine.UnlockAsync(name, token, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (CallNotRunException)
+        {
+            ran = false; // in a batch, not run: the worker sends it again
+            throw;
         }
         finally
         {
@@ -319,7 +325,7 @@ internal sealed partial class WorkerConnection
             // make room.
             lock (this.heldLocks)
             {
-                if (this.heldLocks.TryGetValue(token, out var heldName) && heldName == name)
+                if (ran && this.heldLocks.TryGetValue(token, out var heldName) && heldName == name)
                 {
                     this.heldLocks.Remove(token);
                 }
@@ -418,20 +424,23 @@ internal sealed partial class WorkerConnection
             // Past the budget, a get's value is dropped and it is answered "not run", to be sent again, but only after
             // the batch's last write: the calls not run must be its tail, since a worker sends every call from the first
             // not run on again, and a write that ran, sent again, would apply twice. A write's (small) result is always
-            // given. What the engine did not run (its gets read its budget) is such a tail too.
+            // given. What the engine did not run (its gets read its budget) is such a tail too, and so is every call
+            // after a call not run: none after it ran, or had an effect (one refused before it reached the engine).
             int lastWrite = later?.FindLastIndex(static call => !call.IsGet) ?? -1;
+            bool notRunFromHere = false;
             for (int i = 0; i < (later?.Count ?? 0); i++)
             {
                 var (running, method, isGet) = later![i];
                 full = full || writer.BytesCommitted + writer.BytesPending > budget;
-                if (full && isGet && i > lastWrite)
+                if (notRunFromHere || (full && isGet && i > lastWrite))
                 {
                     await EndedAsync(running).ConfigureAwait(false);
                     BatchAnswer.WriteNotRun(writer);
+                    notRunFromHere = true;
                 }
                 else
                 {
-                    await this.WriteOutcomeAsync(writer, running, method, results).ConfigureAwait(false);
+                    notRunFromHere = await this.WriteOutcomeAsync(writer, running, method, results).ConfigureAwait(false);
                 }
             }
 
@@ -656,7 +665,8 @@ internal sealed partial class WorkerConnection
     }
 
     /// <summary>Writes one batched call's outcome, its result or its error: one call's failure is its own, and the others go on.</summary>
-    private async Task WriteOutcomeAsync(Utf8JsonWriter writer, ValueTask<object?> running, string method, RegionResults results)
+    /// <returns>True when the engine did not run the call (<see cref="CallNotRunException"/>), which is answered "not run".</returns>
+    private async Task<bool> WriteOutcomeAsync(Utf8JsonWriter writer, ValueTask<object?> running, string method, RegionResults results)
     {
         object? result;
         try
@@ -666,7 +676,7 @@ internal sealed partial class WorkerConnection
         catch (CallNotRunException)
         {
             BatchAnswer.WriteNotRun(writer);
-            return;
+            return true;
         }
         catch (Exception ex)
         {
@@ -677,10 +687,11 @@ internal sealed partial class WorkerConnection
             }
 
             BatchAnswer.WriteError(writer, error);
-            return;
+            return false;
         }
 
         WriteResult(writer, result, results);
+        return false;
     }
 
     /// <summary>Writes one batched call's result: a large value goes through the shared region when it is free.</summary>
