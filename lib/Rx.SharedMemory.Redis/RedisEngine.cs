@@ -276,25 +276,8 @@ internal sealed class RedisEngine : IStoreEngine
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
         this.locks.AcquireAsync(name, this.OwnerName(owner), timeout, cancellationToken);
 
-    public async ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken)
-    {
-        bool released;
-        try
-        {
-            released = (long)(await this.RunAsync(RedisScripts.Unlock, cancellationToken, name, token).ConfigureAwait(false))! == 1;
-        }
-        catch (SharedMemoryUnavailableException)
-        {
-            // Sent or not, nobody can send it again: the holder's lock is released (once), and the master holds it
-            // for the holder's life. Released once Redis answers instead, so that it is not left held by a holder that
-            // let it go: by the claim of the request that took it, which no other holding shares.
-            this.locks.ReleaseInBackground(name, token);
-            throw;
-        }
-
-        this.locks.Released(name, token);
-        return released;
-    }
+    public ValueTask<bool> UnlockAsync(string name, long token, long owner, CancellationToken cancellationToken) =>
+        this.locks.ReleaseAsync(name, token, this.OwnerName(owner), cancellationToken);
 
     public async ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken)
     {

@@ -22,9 +22,9 @@ internal sealed class RedisLocks(RedisEngine engine)
     private readonly Dictionary<string, int> requesting = new(StringComparer.Ordinal);
     private readonly HashSet<string> released = new(StringComparer.Ordinal);
 
-    // The locks this master's owners hold, each to the request that took it: a release that failed is taken back by
-    // that request's claim (Forget), not by its token, which a store restarted empty hands out again.
-    private readonly ConcurrentDictionary<(string Name, long Token), (string Owner, string RequestId)> held = new();
+    // The locks this master's owners hold, each to the request that took it: a release goes by that request's claim
+    // (Forget), not by the token alone, which a store restarted empty hands out again, to another holder.
+    private readonly ConcurrentDictionary<(string Name, long Token, string Owner), string> held = new();
 
     // Numbers this master's lock requests; with its id and a random part (a store restarted empty hands a master's id
     // out again, to a master that starts then), a request's id unique in the store.
@@ -152,18 +152,31 @@ internal sealed class RedisLocks(RedisEngine engine)
         throw new TimeoutException($"The lock '{name}' was not granted within {timeout}.");
     }
 
-    /// <summary>Forgets a lock released: its release ran.</summary>
-    public void Released(string name, long token) => this.held.TryRemove((name, token), out _);
-
     /// <summary>
-    /// Releases a lock whose release failed (Redis out of reach: it may not have run), by the claim of the request that
-    /// took it, tried until Redis answers (or the engine stops), in the background.
+    /// Releases a lock <paramref name="owner"/> holds with <paramref name="token"/>, by the claim of the request that
+    /// took it (by the token alone for one this master does not know). When Redis cannot be reached (the release may
+    /// not have run), it fails, and is tried again until Redis answers (or the engine stops), in the background: a
+    /// holder releases its lock once, and nobody else can.
     /// </summary>
-    public void ReleaseInBackground(string name, long token)
+    /// <returns>False when the request no longer holds it.</returns>
+    public async ValueTask<bool> ReleaseAsync(string name, long token, string owner, CancellationToken cancellationToken)
     {
-        if (this.held.TryRemove((name, token), out var taken))
+        bool known = this.held.TryGetValue((name, token, owner), out var requestId);
+        try
         {
-            this.ForgetInBackground(name, taken.Owner, taken.RequestId);
+            var released = known
+                ? await engine.RunAsync(RedisScripts.Forget, cancellationToken, name, owner, requestId!).ConfigureAwait(false)
+                : await engine.RunAsync(RedisScripts.Unlock, cancellationToken, name, token).ConfigureAwait(false);
+            this.held.TryRemove((name, token, owner), out _);
+            return (long)released! == 1;
+        }
+        catch (SharedMemoryUnavailableException)
+        {
+            this.held.TryRemove((name, token, owner), out _);
+            _ = known
+                ? this.ForgetAsync(name, owner, requestId!)
+                : engine.RetryUntilStoppedAsync(() => engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token), static _ => { });
+            throw;
         }
     }
 
@@ -193,9 +206,9 @@ internal sealed class RedisLocks(RedisEngine engine)
     /// <summary>Forgets the locks <paramref name="owner"/> held: its release frees them (again once it has run, for a wait granted meanwhile).</summary>
     public void ForgetLocksOf(string owner)
     {
-        foreach (var (lockHeld, taken) in this.held)
+        foreach (var lockHeld in this.held.Keys)
         {
-            if (taken.Owner == owner)
+            if (lockHeld.Owner == owner)
             {
                 this.held.TryRemove(lockHeld, out _);
             }
@@ -240,7 +253,7 @@ internal sealed class RedisLocks(RedisEngine engine)
 
     private long Held(string name, long token, string owner, string requestId)
     {
-        this.held[(name, token)] = (owner, requestId);
+        this.held[(name, token, owner)] = requestId;
         return token;
     }
 

@@ -52,7 +52,7 @@ internal sealed class DeferredEngine(MemoryEngine inner) : IStoreEngine
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
         LaterAsync(new ValueTask<long>(inner.LockAsync(name, owner, timeout, cancellationToken))).AsTask();
 
-    public ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken) => LaterAsync(inner.UnlockAsync(name, token, cancellationToken));
+    public ValueTask<bool> UnlockAsync(string name, long token, long owner, CancellationToken cancellationToken) => LaterAsync(inner.UnlockAsync(name, token, owner, cancellationToken));
 
     public ValueTask<long> CatchUpPointAsync(CancellationToken cancellationToken) => inner.CatchUpPointAsync(cancellationToken);
 

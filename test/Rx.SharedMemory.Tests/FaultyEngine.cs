@@ -42,7 +42,7 @@ internal sealed class FaultyEngine(MemoryEngine inner) : IStoreEngine
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
         inner.LockAsync(Checked(name), owner, timeout, cancellationToken);
 
-    public ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken) => inner.UnlockAsync(name, token, cancellationToken);
+    public ValueTask<bool> UnlockAsync(string name, long token, long owner, CancellationToken cancellationToken) => inner.UnlockAsync(name, token, owner, cancellationToken);
 
     public ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken) => inner.ReleaseOwnerAsync(owner, cancellationToken);
 

@@ -386,6 +386,27 @@ public sealed class RedisStoreTests : TestBase
     }
 
     [Fact]
+    public async Task ALockRelease_GoesByTheRequestThatTookIt_SoThatInAStoreRestartedEmptyItFreesNoOtherHoldersLock()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+        var lockHeld = await master.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+
+        // The store restarted empty: the lock free, its tokens counted from the start again, so that another takes
+        // the lock with the very token this master's holder has.
+        await using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration))
+        {
+            await redis.GetDatabase().KeyDeleteAsync([$"{{{where.StoreName}}}:locks", $"{{{where.StoreName}}}:locktokens"]);
+        }
+
+        await using var taken = await other.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+        await lockHeld.DisposeAsync();
+
+        await Assert.ThrowsAsync<TimeoutException>(() => master.Store.AcquireLockAsync("l", TimeSpan.Zero, this.TimeoutToken).AsTask());
+    }
+
+    [Fact]
     public async Task AWorkersFailedRelease_NoLongerCountsAgainstItsHeldLocks()
     {
         // The master releases it once Redis answers; the worker cannot release it again, so it must not keep its place.
@@ -397,7 +418,7 @@ public sealed class RedisStoreTests : TestBase
         long token = await connection.LockAsync("a", 5_000, this.TimeoutToken);
         engine.Sending = function =>
         {
-            if (function == RedisScripts.Unlock)
+            if (function == RedisScripts.Unlock || function == RedisScripts.Forget)
             {
                 throw new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "Redis is out of reach (test).", null, StackExchange.Redis.CommandStatus.Unknown);
             }

@@ -82,8 +82,14 @@ internal interface IStoreEngine : IDisposable
     /// Releases a lock held with <paramref name="token"/>. When it fails (a remote store out of reach), the engine
     /// releases the lock once it can: nobody else can, since a holder releases its lock once.
     /// </summary>
+    /// <param name="name">The lock's name.</param>
+    /// <param name="token">The token <see cref="LockAsync"/> gave.</param>
+    /// <param name="owner">The owner that took it, as <see cref="LockAsync"/> was given: a remote engine releases it by
+    /// the request that took it, where a token alone may name another holding (a store restarted empty counts tokens
+    /// from the start again).</param>
+    /// <param name="cancellationToken">Ends the call before it is sent.</param>
     /// <returns>False when the token no longer holds it.</returns>
-    ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken);
+    ValueTask<bool> UnlockAsync(string name, long token, long owner, CancellationToken cancellationToken);
 
     /// <summary>Releases everything <paramref name="owner"/> holds: its locks and lock waits, and its ephemeral keys, each deletion a change.</summary>
     ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken);

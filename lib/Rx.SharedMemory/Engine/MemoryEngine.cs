@@ -41,7 +41,7 @@ internal sealed class MemoryEngine(SharedMemoryOptions options, MasterMetrics? m
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>
         this.Locks.AcquireAsync(name, owner, timeout, cancellationToken);
 
-    public ValueTask<bool> UnlockAsync(string name, long token, CancellationToken cancellationToken) => new(this.Locks.Release(name, token));
+    public ValueTask<bool> UnlockAsync(string name, long token, long owner, CancellationToken cancellationToken) => new(this.Locks.Release(name, token));
 
     public ValueTask ReleaseOwnerAsync(long owner, CancellationToken cancellationToken)
     {

@@ -362,7 +362,7 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
         {
             if (Interlocked.Exchange(ref this.released, 1) == 0)
             {
-                await engine.UnlockAsync(name, token, CancellationToken.None).ConfigureAwait(false);
+                await engine.UnlockAsync(name, token, MasterOwner, CancellationToken.None).ConfigureAwait(false);
             }
         }
     }

@@ -311,7 +311,7 @@ internal sealed partial class WorkerConnection
         bool ran = true;
         try
         {
-            return await this.Engine.UnlockAsync(name, token, CancellationToken.None).ConfigureAwait(false);
+            return await this.Engine.UnlockAsync(name, token, this.Id, CancellationToken.None).ConfigureAwait(false);
         }
         catch (CallNotRunException)
         {
