@@ -162,20 +162,20 @@ internal sealed class RedisLocks(RedisEngine engine)
     public async ValueTask<bool> ReleaseAsync(string name, long token, string owner, CancellationToken cancellationToken)
     {
         bool known = this.held.TryGetValue((name, token, owner), out var requestId);
+        Task<RedisResult> ReleaseOnceAsync(CancellationToken cancellation) => known
+            ? engine.RunAsync(RedisScripts.Forget, cancellation, name, owner, requestId!)
+            : engine.RunAsync(RedisScripts.Unlock, cancellation, name, token);
+
         try
         {
-            var released = known
-                ? await engine.RunAsync(RedisScripts.Forget, cancellationToken, name, owner, requestId!).ConfigureAwait(false)
-                : await engine.RunAsync(RedisScripts.Unlock, cancellationToken, name, token).ConfigureAwait(false);
+            var released = await ReleaseOnceAsync(cancellationToken).ConfigureAwait(false);
             this.held.TryRemove((name, token, owner), out _);
             return (long)released! == 1;
         }
         catch (SharedMemoryUnavailableException)
         {
             this.held.TryRemove((name, token, owner), out _);
-            _ = known
-                ? this.ForgetAsync(name, owner, requestId!)
-                : engine.RetryUntilStoppedAsync(() => engine.RunAsync(RedisScripts.Unlock, CancellationToken.None, name, token), static _ => { });
+            _ = engine.RetryUntilStoppedAsync(() => ReleaseOnceAsync(CancellationToken.None), static _ => { });
             throw;
         }
     }

@@ -46,7 +46,7 @@ public sealed class BatchAnswerTests : TestBase
         // method that is not valid UTF-16: each is answered -32011, and the calls around them run.
         using var engine = new MemoryEngine(Options);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var connection = Greeted(engine, outbox);
+        var connection = GreetedConnection(engine, outbox, Options);
         using var calls = JsonDocument.Parse("""[["set","before",1],"set",[],[5],["\ud800","k"],["set","after",2]]""");
 
         var answer = await connection.BatchAsync(new BatchRequest(calls.RootElement));
@@ -66,7 +66,7 @@ public sealed class BatchAnswerTests : TestBase
         // ["delete", key, expectedVersion] must not delete whatever the version.
         using var engine = new MemoryEngine(Options);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var connection = Greeted(engine, outbox);
+        var connection = GreetedConnection(engine, outbox, Options);
         engine.Store.Set("k", "1"u8.ToArray());
         engine.Store.Set("n", "1"u8.ToArray());
         using var calls = JsonDocument.Parse("""
@@ -93,13 +93,6 @@ public sealed class BatchAnswerTests : TestBase
     private static SharedMemoryOptions Options => new() { MaxValueBytes = 2 * 1024 * 1024 };
 
     /// <summary>A connection to <paramref name="engine"/> past its hello, the first request of every connection.</summary>
-    private static WorkerConnection Greeted(IStoreEngine engine, ChangeOutbox outbox)
-    {
-        var connection = new WorkerConnection(engine, outbox, Options, 1, region: null, NullLogger.Instance);
-        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
-        return connection;
-    }
-
     /// <summary>
     /// Stores five values of 1.5 MB in <paramref name="memory"/>, then sends, through <paramref name="engine"/>, a batch
     /// getting four of them, setting "after", and getting the fifth; the first three results are whole in every case.
@@ -113,7 +106,7 @@ public sealed class BatchAnswerTests : TestBase
         }
 
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var target = Greeted(engine, outbox);
+        var target = GreetedConnection(engine, outbox, Options);
         using var calls = JsonDocument.Parse("""[["get","b0"],["get","b1"],["get","b2"],["get","b3"],["set","after",1],["get","b4"]]""");
 
         var answer = await target.BatchAsync(new BatchRequest(calls.RootElement));

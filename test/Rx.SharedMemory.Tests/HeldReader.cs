@@ -46,7 +46,7 @@ internal sealed class HeldReader : IDisposable
             held.TrySetResult();
             return next.release.Task;
         };
-        this.release.TrySetException(new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "The read failed (test).", null, StackExchange.Redis.CommandStatus.Unknown));
+        this.release.TrySetException(RedisFailure.ConnectionLost("The read failed (test)."));
         await held.Task.WaitAsync(cancellationToken);
         return next;
     }

@@ -361,7 +361,7 @@ public sealed class RedisStoreTests : TestBase
             {
                 if (!reachable.Task.IsCompleted)
                 {
-                    throw new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "Redis is out of reach (test).", null, StackExchange.Redis.CommandStatus.Unknown);
+                    throw RedisFailure.ConnectionLost("Redis is out of reach (test).");
                 }
 
                 retried.TrySetResult();
@@ -371,10 +371,7 @@ public sealed class RedisStoreTests : TestBase
 
         // The store restarted empty: the lock free, its tokens counted from the start again, so that another takes
         // the lock with the very token the release failed for.
-        await using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration))
-        {
-            await redis.GetDatabase().KeyDeleteAsync([$"{{{where.StoreName}}}:locks", $"{{{where.StoreName}}}:locktokens"]);
-        }
+        await EmptyLocksAsync(where);
 
         await using var taken = await other.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
         reachable.SetResult();
@@ -395,10 +392,7 @@ public sealed class RedisStoreTests : TestBase
 
         // The store restarted empty: the lock free, its tokens counted from the start again, so that another takes
         // the lock with the very token this master's holder has.
-        await using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration))
-        {
-            await redis.GetDatabase().KeyDeleteAsync([$"{{{where.StoreName}}}:locks", $"{{{where.StoreName}}}:locktokens"]);
-        }
+        await EmptyLocksAsync(where);
 
         await using var taken = await other.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
         await lockHeld.DisposeAsync();
@@ -413,14 +407,13 @@ public sealed class RedisStoreTests : TestBase
         var options = new SharedMemoryOptions { MaxHeldLocksPerConnection = 1 };
         using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
-        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        var connection = GreetedConnection(engine, outbox, options);
         long token = await connection.LockAsync("a", 5_000, this.TimeoutToken);
         engine.Sending = function =>
         {
             if (function == RedisScripts.Unlock || function == RedisScripts.Forget)
             {
-                throw new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "Redis is out of reach (test).", null, StackExchange.Redis.CommandStatus.Unknown);
+                throw RedisFailure.ConnectionLost("Redis is out of reach (test).");
             }
         };
 
@@ -469,6 +462,13 @@ public sealed class RedisStoreTests : TestBase
     private sealed record WaitingWrite(Task<long> Write, HeldReader Reader) : IDisposable
     {
         public void Dispose() => this.Reader.Dispose();
+    }
+
+    /// <summary>Takes a store's locks and its lock tokens' counter away, as a restart that lost its data would.</summary>
+    private static async Task EmptyLocksAsync(RedisStoreOptions where)
+    {
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration);
+        await redis.GetDatabase().KeyDeleteAsync([$"{{{where.StoreName}}}:locks", $"{{{where.StoreName}}}:locktokens"]);
     }
 
     /// <summary>

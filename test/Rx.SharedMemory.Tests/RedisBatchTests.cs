@@ -19,8 +19,7 @@ public sealed class RedisBatchTests : TestBase
         var options = new SharedMemoryOptions();
         using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
-        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        var connection = GreetedConnection(engine, outbox, options);
         await engine.SetAsync("before", "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
 
         // The reader is held before its next read: a write's wait for its change can end only through the batch's answer.
@@ -216,8 +215,7 @@ public sealed class RedisBatchTests : TestBase
         var options = new SharedMemoryOptions();
         using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
-        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        var connection = GreetedConnection(engine, outbox, options);
         var json = new System.Text.StringBuilder("[");
         for (int i = 0; i < Calls; i++)
         {
@@ -256,8 +254,7 @@ public sealed class RedisBatchTests : TestBase
         var options = new SharedMemoryOptions { MaxValueBytes = 2 * 1024 * 1024 };
         using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
-        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        var connection = GreetedConnection(engine, outbox, options);
         await engine.SetAsync("big", System.Text.Encoding.UTF8.GetBytes($"\"{new string('x', 1024 * 1024)}\""), null, 0, null, this.TimeoutToken);
         using var calls = JsonDocument.Parse("""
             [["get","big"],["get","big"],["get","big"],["get","big"],["get","big"],["get","big"],
@@ -281,7 +278,7 @@ public sealed class RedisBatchTests : TestBase
         {
             if (function == RedisScripts.Batch)
             {
-                throw new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.SocketFailure, StackExchange.Redis.CommandFlags.None, "Redis is gone (test).", null, StackExchange.Redis.CommandStatus.Unknown);
+                throw RedisFailure.ConnectionLost("Redis is gone (test).");
             }
         };
 

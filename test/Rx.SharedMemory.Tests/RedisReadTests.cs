@@ -134,8 +134,7 @@ public sealed class RedisReadTests : TestBase
         var options = new SharedMemoryOptions { MaxBytes = null };
         using var engine = await RedisEngine.ConnectAsync(NewRedisStore(), options, NullLogger.Instance, this.TimeoutToken);
         using var outbox = new ChangeOutbox(100, _ => default, NullLogger.Instance);
-        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
-        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        var connection = GreetedConnection(engine, outbox, options);
         await engine.SetAsync("a", "0"u8.ToArray(), null, 0, null, this.TimeoutToken);
         var calls = SentCalls.Record(engine);
         using var batch = JsonDocument.Parse("""[["set","a",1],["get","a"]]""");

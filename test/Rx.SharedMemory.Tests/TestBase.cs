@@ -2,8 +2,12 @@ using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
 using Rx.SharedMemory.Engine;
+using Rx.SharedMemory.Master;
+using Rx.SharedMemory.Protocol;
 using Rx.SharedMemory.Redis;
+using Rx.SharedMemory.Store;
 
 namespace Rx.SharedMemory.Tests;
 
@@ -26,6 +30,14 @@ public abstract class TestBase
         TestEngine.Deferred => new SharedMemoryMaster(options, null, static (o, m) => new DeferredEngine(new MemoryEngine(o, m))),
         _ => await RedisSharedMemory.StartMasterAsync(NewRedisStore(), options, cancellationToken: this.TimeoutToken),
     };
+
+    /// <summary>A worker's connection to <paramref name="engine"/>, called directly, past its <c>hello</c>.</summary>
+    private protected static WorkerConnection GreetedConnection(IStoreEngine engine, ChangeOutbox outbox, SharedMemoryOptions options)
+    {
+        var connection = new WorkerConnection(engine, outbox, options, 1, region: null, NullLogger.Instance);
+        connection.OnHello(RpcMethods.ProtocolVersion, Environment.ProcessId);
+        return connection;
+    }
 
     /// <summary>A store of its own on the run's Redis server.</summary>
     /// <summary>
