@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.VisualStudio.Threading;
@@ -49,7 +50,7 @@ internal sealed class RedisEngine : IStoreEngine
     // a slow read never delays a renewal, and never starts a second.
     private int readingSize;
 
-    private RedisEngine(IConnectionMultiplexer redis, RedisStoreOptions redisOptions, SharedMemoryOptions options, long masterId, long version, ILogger logger)
+    private RedisEngine(IConnectionMultiplexer redis, RedisStoreOptions redisOptions, SharedMemoryOptions options, string masterId, long version, ILogger logger)
     {
         this.redis = redis;
         this.db = redis.GetDatabase();
@@ -69,8 +70,8 @@ internal sealed class RedisEngine : IStoreEngine
         this.leaseLoop = Detached.RunAsync(this.KeepLeaseAsync);
     }
 
-    /// <summary>Gets this master's id among the store's masters; its owners are named <c>m{id}/w{worker}</c>.</summary>
-    public long MasterId { get; }
+    /// <summary>Gets this master's id among the store's masters (16 random hex digits); its owners are named <c>m{id}/w{worker}</c>.</summary>
+    public string MasterId { get; }
 
     public long Version => this.Read(() => (long)this.db.StringGet(this.Key("version")));
 
@@ -114,8 +115,10 @@ internal sealed class RedisEngine : IStoreEngine
             var db = redis.GetDatabase();
             RedisKey[] tag = [Tag(redisOptions.StoreName)];
             await LoadLibraryAsync(redis).WaitAsync(cancellationToken).ConfigureAwait(false);
-            var joined = (RedisResult[])(await CallAsync(redis, db, tag, RedisScripts.Bounds(options), RedisScripts.Renew, 0, (long)redisOptions.LeaseTime.TotalMilliseconds).WaitAsync(cancellationToken).ConfigureAwait(false))!;
-            long masterId = (long)joined[0];
+            // Random, not counted in the store: a store that restarted empty, or failed over to a replica without
+            // the last count, would hand a running master's id to a new one, whose locks and keys its leaving released.
+            string masterId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+            await CallAsync(redis, db, tag, RedisScripts.Bounds(options), RedisScripts.Renew, masterId, (long)redisOptions.LeaseTime.TotalMilliseconds).WaitAsync(cancellationToken).ConfigureAwait(false);
             long version = (long)await db.StringGetAsync($"{tag[0]}:version").WaitAsync(cancellationToken).ConfigureAwait(false);
             engine = new RedisEngine(redis, redisOptions, options, masterId, version, logger);
             await engine.feed.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -625,8 +628,8 @@ internal sealed class RedisEngine : IStoreEngine
             try
             {
                 await Task.Delay(period, token).ConfigureAwait(false);
-                var renewed = (RedisResult[])(await this.RunAsync(RedisScripts.Renew, token, this.MasterId, lease).ConfigureAwait(false))!;
-                if ((long)renewed[1] == 0)
+                var held = (long)(await this.RunAsync(RedisScripts.Renew, token, this.MasterId, lease).ConfigureAwait(false))!;
+                if (held == 0)
                 {
                     // Paused or cut off past its lease: the other masters have released its locks and its workers'
                     // ephemeral keys, which its workers may still believe they hold.

@@ -26,9 +26,7 @@ internal sealed class RedisLocks(RedisEngine engine)
     // (Forget), not by the token alone, which a store restarted empty hands out again, to another holder.
     private readonly ConcurrentDictionary<(string Name, long Token, string Owner), string> held = new();
 
-    // Numbers this master's lock requests; with its id and a random part (a store restarted empty hands a master's id
-    // out again, to a master that starts then), a request's id unique in the store.
-    private readonly string instance = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+    // Numbers this master's lock requests; with its (random) id, a request's id unique in the store.
     private long requests;
 
     /// <summary>Listens for the locks passed on; before the first wait, so that none is missed.</summary>
@@ -53,7 +51,7 @@ internal sealed class RedisLocks(RedisEngine engine)
             this.requesting[owner] = this.requesting.GetValueOrDefault(owner) + 1;
         }
 
-        string requestId = $"{engine.MasterId}.{this.instance}.{Interlocked.Increment(ref this.requests)}";
+        string requestId = $"{engine.MasterId}.{Interlocked.Increment(ref this.requests)}";
         Task<RedisResult> request;
         try
         {

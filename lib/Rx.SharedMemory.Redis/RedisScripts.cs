@@ -22,7 +22,7 @@ namespace Rx.SharedMemory.Redis;
 /// (hash: ephemeral key to owner), <c>log</c> (the change log, a stream whose entry ids are the versions),
 /// <c>logbytes</c>, <c>changes</c> (the channel that wakes the masters' readers, and tells them up to 8 changes in up to 64 KiB), <c>locks</c>, <c>lockq:</c>name,
 /// <c>lockqueues</c>, <c>locktokens</c>, <c>grants</c> (a channel), <c>masters</c> (hash: master id to lease deadline),
-/// <c>masterids</c>, <c>renewed</c> (when a master last renewed its lease).</para>
+/// <c>renewed</c> (when a master last renewed its lease).</para>
 /// <para>Times are Redis's own (<c>TIME</c>), so every master agrees on them. Results are arrays whose first element is 0,
 /// or a negative code: -1 a bound refused the write (name, limit, actual), -2 the value is not an integer, -3 an
 /// increment overflows.</para>
@@ -608,8 +608,7 @@ internal static class RedisScripts
             return 0
             """),
         (nameof(Renew), """
-            local id, lease, now = tonumber(ARGV[6]), tonumber(ARGV[7]), now_ms()
-            if id == 0 then id = redis.call('INCR', P .. 'masterids') end
+            local id, lease, now = ARGV[6], tonumber(ARGV[7]), now_ms()
             -- Leases are deadlines in Redis's clock, which runs on while Redis is down. When no master has renewed for
             -- half a lease, all may have been cut off as long (Redis restarting, failing over, out of reach): every
             -- lease gets a lease from now, so that the live masters, back too, renew before any is reaped.
@@ -623,7 +622,7 @@ internal static class RedisScripts
             redis.call('SET', P .. 'renewed', now)
             local held = redis.call('HEXISTS', P .. 'masters', id)
             redis.call('HSET', P .. 'masters', id, now + lease)
-            return {id, held}
+            return held
             """),
         (nameof(Leave), """
             local prefix = 'm' .. ARGV[6] .. '/'
@@ -786,9 +785,9 @@ internal static class RedisScripts
     public static string Forget { get; } = FunctionName(nameof(Forget));
 
     /// <summary>
-    /// ARGV[6] master id (0: a new one), ARGV[7] lease in ms. Renews the lease; when no master had renewed for half
-    /// that lease, first gives every lease that lease from now. Returns {the master's id, 1 when its lease was still
-    /// held, 0 when it had run out and been reaped (or the id is new)}.
+    /// ARGV[6] master id, ARGV[7] lease in ms. Renews the lease (or takes one, for a new id); when no master had renewed
+    /// for half that lease, first gives every lease that lease from now. Returns 1 when the master's lease was still
+    /// held, 0 when it had run out and been reaped (or the id is new).
     /// </summary>
     public static string Renew { get; } = FunctionName(nameof(Renew));
 

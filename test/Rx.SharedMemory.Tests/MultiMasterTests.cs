@@ -401,6 +401,26 @@ public sealed class RedisStoreTests : TestBase
     }
 
     [Fact]
+    public async Task MastersThatJoinAStoreRestartedEmpty_GetIdsOfTheirOwn_SoThatOnesLeavingReleasesNothingOfTheOther()
+    {
+        var where = NewRedisStore();
+        await using var leaving = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+
+        // The store restarted empty while the master ran: it knows no master, and has counted none.
+        await ForgetMastersAsync(where);
+        await using var joined = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+        Assert.NotEqual(((RedisEngine)leaving.Engine).MasterId, ((RedisEngine)joined.Engine).MasterId);
+        await using var held = await joined.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+        await joined.Store.SetAsync("mine", 1, new SetOptions { Ephemeral = true }, this.TimeoutToken);
+
+        await leaving.DisposeAsync();
+
+        Assert.NotNull(await joined.Store.GetEntryAsync<int>("mine", this.TimeoutToken));
+        await Assert.ThrowsAsync<TimeoutException>(() => other.AcquireLockAsync("l", TimeSpan.Zero, this.TimeoutToken).AsTask());
+    }
+
+    [Fact]
     public async Task AWorkersFailedRelease_NoLongerCountsAgainstItsHeldLocks()
     {
         // The master releases it once Redis answers; the worker cannot release it again, so it must not keep its place.
@@ -469,6 +489,13 @@ public sealed class RedisStoreTests : TestBase
     {
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration);
         await redis.GetDatabase().KeyDeleteAsync([$"{{{where.StoreName}}}:locks", $"{{{where.StoreName}}}:locktokens"]);
+    }
+
+    /// <summary>Takes a store's masters and their counter away, as a restart that lost its data would.</summary>
+    private static async Task ForgetMastersAsync(RedisStoreOptions where)
+    {
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration);
+        await redis.GetDatabase().KeyDeleteAsync([$"{{{where.StoreName}}}:masters", $"{{{where.StoreName}}}:masterids", $"{{{where.StoreName}}}:renewed"]);
     }
 
     /// <summary>

@@ -33,13 +33,13 @@ internal static partial class Log
     public static partial void ExpiryPassFailed(this ILogger logger, Exception exception, string store);
 
     [LoggerMessage(EventId = 508, EventName = "OwnLeaseRanOut", Level = LogLevel.Error, Message = "The lease of this master ({Master}) on the Redis store '{Store}' ran out before it was renewed: its locks and ephemeral keys, and its workers', were released by the other masters.")]
-    public static partial void OwnLeaseRanOut(this ILogger logger, long master, string store);
+    public static partial void OwnLeaseRanOut(this ILogger logger, string master, string store);
 
     [LoggerMessage(EventId = 509, EventName = "MasterReaped", Level = LogLevel.Warning, Message = "The lease of master {Master} on the Redis store '{Store}' ran out: its locks and its workers' ephemeral keys were released.")]
     public static partial void MasterReaped(this ILogger logger, string? master, string store);
 
     [LoggerMessage(EventId = 510, EventName = "LeaseRenewalFailed", Level = LogLevel.Warning, Message = "Renewing the lease of master {Master} on the Redis store '{Store}' failed; it is tried again.")]
-    public static partial void LeaseRenewalFailed(this ILogger logger, Exception exception, long master, string store);
+    public static partial void LeaseRenewalFailed(this ILogger logger, Exception exception, string master, string store);
 
     [LoggerMessage(EventId = 511, EventName = "StoreLostAwaitedVersions", Level = LogLevel.Warning, Message = "The store's version is {Version}, below version {Lost} that writes or messages of this master waited for its reader to reach (a failover that lost writes): they wait no longer.")]
     public static partial void StoreLostAwaitedVersions(this ILogger logger, long version, long lost);
