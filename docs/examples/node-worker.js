@@ -2,6 +2,7 @@
 // reads and writes keys, observes a key and exits cleanly. Run by the master (it finds its pipes in the
 // environment); the test suite runs it as a real worker (NodeWorkerTests).
 'use strict';
+const fs = require('fs');
 const net = require('net');
 
 // Pipes: net.Socket over the inherited descriptors. Unlike fs streams, a socket can be closed from this side,
@@ -10,6 +11,12 @@ const input = new net.Socket({ fd: Number(process.env.RX_SHAREDMEMORY_PIPE_IN), 
 const output = new net.Socket({ fd: Number(process.env.RX_SHAREDMEMORY_PIPE_OUT), readable: false, writable: true });
 delete process.env.RX_SHAREDMEMORY_PIPE_IN; // so that processes this one starts do not take themselves for workers
 delete process.env.RX_SHAREDMEMORY_PIPE_OUT;
+
+// The shared region for large values (Linux, offered by default): this worker does not use it, so it closes it.
+if (process.env.RX_SHAREDMEMORY_REGION) {
+  fs.closeSync(Number(process.env.RX_SHAREDMEMORY_REGION.split(':')[0]));
+  delete process.env.RX_SHAREDMEMORY_REGION;
+}
 
 const pending = new Map(); // request id -> { resolve, reject }
 const observers = new Map(); // subscription id -> function(change)
