@@ -149,6 +149,7 @@ public sealed class SharedMemoryOptions
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the message names it.</exception>
     /// <exception cref="ArgumentNullException">A required setting is null; the message names it.</exception>
+    /// <exception cref="ArgumentException"><see cref="JsonSerializerOptions"/> has no <see cref="JsonSerializerOptions.TypeInfoResolver"/> in an application where reflection-based serialization is disabled (Native AOT).</exception>
     public void Validate()
     {
         if (this.Failures().FirstOrDefault() is { } failure)
@@ -178,6 +179,7 @@ public sealed class SharedMemoryOptions
             Positive(this.WorkerStartTimeout, nameof(this.WorkerStartTimeout)),
             Positive(this.WorkerShutdownTimeout, nameof(this.WorkerShutdownTimeout)),
             this.TimeProvider is null ? new ArgumentNullException(Name(nameof(this.TimeProvider)), $"{Name(nameof(this.TimeProvider))} must be set.") : null,
+            ValueJson.Unusable(this.JsonSerializerOptions, Name(nameof(this.JsonSerializerOptions))),
         ];
         return failures.OfType<ArgumentException>();
     }

@@ -39,6 +39,7 @@ public sealed class SharedMemoryWorkerOptions
 
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the message names it.</exception>
+    /// <exception cref="ArgumentException"><see cref="JsonSerializerOptions"/> has no <see cref="JsonSerializerOptions.TypeInfoResolver"/> in an application where reflection-based serialization is disabled (Native AOT).</exception>
     public void Validate()
     {
         if (this.Failures().FirstOrDefault() is { } failure)
@@ -54,6 +55,7 @@ public sealed class SharedMemoryWorkerOptions
         [
             Positive(this.SubscriberQueueCapacity, nameof(this.SubscriberQueueCapacity)),
             Positive(this.SubscriberQueueMaxBytes, nameof(this.SubscriberQueueMaxBytes)),
+            ValueJson.Unusable(this.JsonSerializerOptions, $"{nameof(SharedMemoryWorkerOptions)}.{nameof(this.JsonSerializerOptions)}"),
         ];
         return failures.OfType<ArgumentException>();
     }

@@ -13,6 +13,13 @@ string?[] pipeHandles = [StartingEnvironment.Get("RX_SHAREDMEMORY_PIPE_IN"), Sta
 var scenario = args[0];
 var report = new Report(args[1]);
 var arguments = args[2..];
+if (scenario == "no-reflection")
+{
+    // First: reflection is switched off before anything of System.Text.Json has read the switch.
+    await NoReflection.RunAsync(report);
+    return;
+}
+
 if (scenario == "child-before-connect")
 {
     // A worker that starts a process before it connects, as a host starting its services may, once something of the

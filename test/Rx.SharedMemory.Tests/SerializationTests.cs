@@ -12,6 +12,31 @@ public sealed class SerializationTests() : WorkerProcessTestBase(new SharedMemor
 
     private static readonly JsonSerializerOptions Defaults = new();
 
+    /// <summary>
+    /// README, In a generic host: a wrong setting fails the start with OptionsValidationException naming each by its key,
+    /// JsonSerializerOptions with no contracts to find (no resolver, reflection disabled) included; and a master whose
+    /// settings are refused leaves the caller's JsonSerializerOptions writable.
+    /// </summary>
+    [Fact]
+    public async Task WithReflectionDisabled_OptionsWithoutAResolver_AreAWrongSetting_NamedAmongTheOthers()
+    {
+        var (exitCode, lines) = await this.RunProgramAsync("no-reflection");
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal("reflection False", lines[0]);
+        string Case(string name) => Assert.Single(lines, line => line.StartsWith(name + " ", StringComparison.Ordinal));
+        Assert.StartsWith("master ArgumentException: SharedMemoryOptions.JsonSerializerOptions has no TypeInfoResolver", Case("master"), StringComparison.Ordinal);
+        Assert.StartsWith("master-two-wrong ArgumentOutOfRangeException: SharedMemoryOptions.MaxEntries must be positive", Case("master-two-wrong"), StringComparison.Ordinal);
+        Assert.Equal("caller-options-read-only False", Case("caller-options-read-only"));
+        var hostedMaster = Case("hosted-master");
+        Assert.StartsWith("hosted-master OptionsValidationException:", hostedMaster, StringComparison.Ordinal);
+        Assert.Contains("SharedMemoryMasterHostOptions:Store:JsonSerializerOptions has no TypeInfoResolver", hostedMaster, StringComparison.Ordinal);
+        Assert.Contains("SharedMemoryMasterHostOptions:Store:MaxEntries must be positive", hostedMaster, StringComparison.Ordinal);
+        var hostedWorker = Case("hosted-worker");
+        Assert.StartsWith("hosted-worker OptionsValidationException:", hostedWorker, StringComparison.Ordinal);
+        Assert.Contains("SharedMemoryWorkerHostOptions:Connection:JsonSerializerOptions has no TypeInfoResolver", hostedWorker, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task StoreWideOptions_CamelCase_InMasterAndWorker_StoreCamelCaseJson_ReadByEachOther()
     {

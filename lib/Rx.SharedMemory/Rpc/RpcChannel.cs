@@ -84,18 +84,35 @@ internal static class RpcChannel
         protected override ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadCoreAsync(CancellationToken cancellationToken)
         {
             var held = hold.WaitAsync();
-            var room = held.IsCompletedSuccessfully && outbound is not null ? outbound.WaitForRoomAsync(cancellationToken) : default;
-            return held.IsCompletedSuccessfully && room.IsCompletedSuccessfully ? base.ReadCoreAsync(cancellationToken) : this.ReadWhenRoomAsync(held, cancellationToken);
+            return held.IsCompletedSuccessfully ? this.ReadWhenRoomAsync(cancellationToken) : this.ReadAfterHoldAsync(held, cancellationToken);
         }
 
-        private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadWhenRoomAsync(ValueTask held, CancellationToken cancellationToken)
+        private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadAfterHoldAsync(ValueTask held, CancellationToken cancellationToken)
         {
-            metrics.ReadPauses.Add(1);
             await held.ConfigureAwait(false);
-            if (outbound is not null)
+            return await this.ReadWhenRoomAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Reads once the answers not yet written are within their bound. Only a wait for that bound is a pause: the
+        /// hold before it (an operation still running, as every Redis one does; a message behind slow observers) is
+        /// no sign of a worker that does not read.
+        /// </summary>
+        private ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadWhenRoomAsync(CancellationToken cancellationToken)
+        {
+            var room = outbound is null ? default : outbound.WaitForRoomAsync(cancellationToken);
+            if (room.IsCompletedSuccessfully)
             {
-                await outbound.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+                return base.ReadCoreAsync(cancellationToken);
             }
+
+            metrics.ReadPauses.Add(1);
+            return this.ReadAfterRoomAsync(room, cancellationToken);
+        }
+
+        private async ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadAfterRoomAsync(ValueTask room, CancellationToken cancellationToken)
+        {
+            await room.ConfigureAwait(false);
             return await base.ReadCoreAsync(cancellationToken).ConfigureAwait(false);
         }
     }

@@ -27,23 +27,33 @@ internal static class ValueJson
             return options;
         }
 
+        if (Unusable(options, setting) is { } unusable)
+        {
+            throw unusable;
+        }
+
         if (options.TypeInfoResolver is not null)
         {
             options.MakeReadOnly();
         }
-        else if (JsonSerializer.IsReflectionEnabledByDefault)
-        {
-            FreezeWithReflection(options);
-        }
         else
         {
-            throw new ArgumentException(
-                $"{setting} has no TypeInfoResolver, and reflection-based serialization is disabled in this application: set its TypeInfoResolver to a source-generated JsonSerializerContext.",
-                setting);
+            FreezeWithReflection(options);
         }
 
         return options;
     }
+
+    /// <summary>
+    /// Why <paramref name="options"/> cannot be a store's (no contracts to find: no resolver, and reflection disabled
+    /// in this application), or null when it can: for the options' checks, which name every wrong setting.
+    /// </summary>
+    public static ArgumentException? Unusable(JsonSerializerOptions? options, string setting) =>
+        options is { IsReadOnly: false, TypeInfoResolver: null } && !JsonSerializer.IsReflectionEnabledByDefault
+            ? new ArgumentException(
+                $"{setting} has no TypeInfoResolver, and reflection-based serialization is disabled in this application: set its TypeInfoResolver to a source-generated JsonSerializerContext.",
+                setting)
+            : null;
 
     /// <summary>The contract of <typeparamref name="T"/> under a store's options, found at run time.</summary>
     /// <param name="options">The store's options; <see langword="null"/> for System.Text.Json's defaults.</param>

@@ -144,8 +144,10 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     {
         try
         {
-            options = (options ?? new SharedMemoryWorkerOptions()).Clone();
+            // Checked first: settings that are refused leave the caller's JsonSerializerOptions as they were, not read-only.
+            options ??= new SharedMemoryWorkerOptions();
             options.Validate();
+            options = options.Clone();
             var (fromMaster, toMaster, region) = TakePipes();
             return ConnectAsync(fromMaster, toMaster, region, options, loggerFactory, cancellationToken);
         }
