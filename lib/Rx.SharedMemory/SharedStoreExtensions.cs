@@ -50,7 +50,10 @@ public static class SharedStoreExtensions
     /// <param name="cancellationToken">A token that cancels the wait for the prefix's state.</param>
     /// <returns>The mirror, once it holds the prefix's whole state; dispose it to end its subscription.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="store"/> or <paramref name="prefix"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="prefix"/> is not valid UTF-16 (a lone surrogate).</exception>
+    /// <exception cref="SharedMemoryLimitExceededException">The subscription would pass the master's <see cref="SharedMemoryOptions.MaxSubscriptionsPerConnection"/>.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
+    /// <exception cref="SharedMemoryUnavailableException">The store cannot be reached (Redis out of reach).</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed, before or while the state arrived.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static Task<SharedStoreMirror> MirrorAsync(this ISharedStore store, string prefix, CancellationToken cancellationToken = default)

@@ -13,6 +13,69 @@ namespace Rx.SharedMemory.Tests;
 public sealed class MirrorStateTests : TestBase
 {
     [Fact]
+    public async Task MirrorAsync_RefusedByTheStore_FailsWithTheRefusal_NotAsALostMaster()
+    {
+        var store = new StreamStore();
+        var starting = store.MirrorAsync("p/", this.TimeoutToken);
+        var refusal = new SharedMemoryLimitExceededException("p/", nameof(SharedMemoryOptions.MaxSubscriptionsPerConnection), 4, 5);
+
+        store.Fail(refusal);
+
+        Assert.Same(refusal, await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(() => starting));
+    }
+
+    [Fact]
+    public async Task MirrorAsync_OfAPrefixThatIsNotValidUtf16_FailsWithArgumentException()
+    {
+        await using var master = new SharedMemoryMaster();
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => master.Store.MirrorAsync("p/\ud800", this.TimeoutToken));
+        Assert.Equal("prefix", error.ParamName);
+    }
+
+    [Fact]
+    public async Task FirstReadsOfOneVersion_ParsingAtOnce_GetOneInstance_AndSoDoesEveryLaterRead()
+    {
+        var store = new StreamStore();
+        using var mirror = await this.StartAsync(store, ("p/k", 1, "7"));
+        using var bothParsing = new Barrier(2);
+        var contract = ParsedAtOnce.Contract(bothParsing);
+
+        // Both are inside the parse before either publishes what it parsed.
+        var firstReads = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            Assert.True(mirror.TryGet("p/k", contract, out var value));
+            return value;
+        })));
+
+        Assert.Same(firstReads[0], firstReads[1]);
+        Assert.True(mirror.TryGet("p/k", contract, out var later));
+        Assert.Same(firstReads[0], later);
+    }
+
+    /// <summary>A value whose parse waits for a second parse of it to start, so that two readers parse at once.</summary>
+    private sealed record ParsedAtOnce(int Value)
+    {
+        public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<ParsedAtOnce> Contract(Barrier bothParsing)
+        {
+            var options = new JsonSerializerOptions { Converters = { new Converter(bothParsing) }, TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver() };
+            return (System.Text.Json.Serialization.Metadata.JsonTypeInfo<ParsedAtOnce>)options.GetTypeInfo(typeof(ParsedAtOnce));
+        }
+
+        private sealed class Converter(Barrier bothParsing) : System.Text.Json.Serialization.JsonConverter<ParsedAtOnce>
+        {
+            public override ParsedAtOnce Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+            {
+                var value = new ParsedAtOnce(reader.GetInt32());
+                bothParsing.SignalAndWait(TimeSpan.FromSeconds(30)); // a parse after the first two finds no partner: it goes on
+                return value;
+            }
+
+            public override void Write(Utf8JsonWriter writer, ParsedAtOnce value, JsonSerializerOptions options) => writer.WriteNumberValue(value.Value);
+        }
+    }
+
+    [Fact]
     public async Task MirrorAsync_CompletesOnceTheWholeStateHasArrived_ThoughNoChangeFollowsIt()
     {
         var store = new StreamStore();

@@ -202,7 +202,8 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
         }
 
         // Cached per contract: the same type read with other options may be another value.
-        if (Volatile.Read(ref stored.Typed) is TypedEntry<T> cached && ReferenceEquals(cached.Contract, jsonTypeInfo))
+        object? seen = Volatile.Read(ref stored.Typed);
+        if (seen is TypedEntry<T> cached && ReferenceEquals(cached.Contract, jsonTypeInfo))
         {
             entry = cached.Entry;
             return true;
@@ -218,8 +219,21 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
             throw ValueErrors.Unreadable(key, typeof(T), ex);
         }
 
-        entry = new StoreEntry<T>(value, stored.Version);
-        Volatile.Write(ref stored.Typed, new TypedEntry<T>(jsonTypeInfo, entry));
+        // Published only over what this read saw: of readers parsing the same version at once, the first to publish
+        // wins and the others return its instance, so every read of the version gets the same one.
+        var made = new TypedEntry<T>(jsonTypeInfo, new StoreEntry<T>(value, stored.Version));
+        while (Interlocked.CompareExchange(ref stored.Typed, made, seen) is var published && !ReferenceEquals(published, seen))
+        {
+            if (published is TypedEntry<T> first && ReferenceEquals(first.Contract, jsonTypeInfo))
+            {
+                entry = first.Entry;
+                return true;
+            }
+
+            seen = published; // another type's read: this one is the last
+        }
+
+        entry = made.Entry;
         return true;
     }
 
@@ -741,9 +755,9 @@ public sealed class SharedStoreMirror : IObservable<KeyChange>, IDisposable
         }
         else
         {
-            // A store disposed before the state came fails the start as it fails every call; a mirror that was whole
-            // reports the end of its stream as a disconnection instead (Ended).
-            this.whole.TrySetException(cause is ObjectDisposedException ? cause : this.Ended(cause, 0));
+            // A start fails as the subscription did: a prefix refused, a limit, a store disposed, a master gone. Once
+            // the mirror was whole this does nothing: the end of its stream is then a disconnection (Ended).
+            this.whole.TrySetException(cause);
         }
 
         this.connection.OnNext(false);
