@@ -44,6 +44,28 @@ if (scenario == "child-before-connect")
     return;
 }
 
+if (scenario == "connect-after-cancelled")
+{
+    // A connect given a token cancelled already, then one without: the first takes nothing, the second connects.
+    using (var cancelled = new CancellationTokenSource())
+    {
+        cancelled.Cancel();
+        try
+        {
+            await SharedMemoryWorker.ConnectAsync(new SharedMemoryWorkerOptions(), loggerFactory: null, cancelled.Token);
+            report.Line("connected with a cancelled token");
+        }
+        catch (OperationCanceledException)
+        {
+            report.Line("cancelled");
+        }
+    }
+
+    await using var connected = await SharedMemoryWorker.ConnectAsync(new SharedMemoryWorkerOptions(), loggerFactory: null);
+    await connected.SetAsync("connect-after-cancelled", true);
+    return;
+}
+
 if (ScenarioTable.TryGet(scenario, out var registered))
 {
     await ScenarioRunner.RunAsync(registered, args[1], arguments, pipeHandles);

@@ -72,6 +72,15 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     }
 
     [Fact]
+    public async Task AConnectGivenATokenCancelledAlready_TakesNothing_SoTheNextOneConnects()
+    {
+        var lines = await this.ReportAfterExitAsync(await this.SpawnAsync("connect-after-cancelled"));
+
+        Assert.Equal(["cancelled"], lines);
+        Assert.True(await this.Master.Store.GetAsync<bool>("connect-after-cancelled", this.TimeoutToken));
+    }
+
+    [Fact]
     public async Task ConnectedWorker_IsStillAWorkerProcess_AndASecondConnectFails_SayingItIsConnected()
     {
         var report = await this.ReportAfterExitAsync<ConnectTwiceScenario.Report>(await this.SpawnAsync("connect-twice"));

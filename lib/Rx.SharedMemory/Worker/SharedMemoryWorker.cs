@@ -148,6 +148,12 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
             options ??= new SharedMemoryWorkerOptions();
             options.Validate();
             options = options.Clone();
+            if (cancellationToken.IsCancellationRequested)
+            {
+                // Before the pipes are taken: a connect cancelled from the start leaves them for the next one.
+                return Task.FromCanceled<SharedMemoryWorker>(cancellationToken);
+            }
+
             var (fromMaster, toMaster, region) = TakePipes();
             return ConnectAsync(fromMaster, toMaster, region, options, loggerFactory, cancellationToken);
         }
@@ -165,7 +171,7 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
         if (Interlocked.CompareExchange(ref pipesTaken, 1, 0) != 0)
         {
             throw new InvalidOperationException(
-                "This process has already connected to its master, or is connecting: its pipes to the master were taken by an earlier ConnectAsync, and a worker connects once. Share the SharedMemoryWorker that ConnectAsync returned.");
+                "This process has already connected to its master, or is connecting: its pipes to the master were taken by an earlier ConnectAsync (one cancelled or failed once under way took them too), and a worker connects once. Share the SharedMemoryWorker that ConnectAsync returned.");
         }
 
         if (!WorkerEndPipes.Available)
