@@ -120,7 +120,7 @@ public static class SharedMemoryServiceCollectionExtensions
             return options;
         }
 
-        var copy = options.Clone();
+        var copy = options.CheckedCopy();
         copy.MeterFactory = factory;
         return copy;
     }

@@ -48,8 +48,7 @@ public static class RedisSharedMemory
         ArgumentNullException.ThrowIfNull(redis);
         var checkedRedis = redis.Clone();
         checkedRedis.Validate();
-        var checkedOptions = (options ?? new SharedMemoryOptions()).Clone();
-        checkedOptions.Validate();
+        var checkedOptions = (options ?? new SharedMemoryOptions()).CheckedCopy();
         return (checkedRedis, checkedOptions);
     }
 }

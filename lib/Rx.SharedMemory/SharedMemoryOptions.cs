@@ -184,11 +184,15 @@ public sealed class SharedMemoryOptions
         return failures.OfType<ArgumentException>();
     }
 
-    /// <summary>A copy for a store to keep, with <see cref="JsonSerializerOptions"/> made read-only.</summary>
-    /// <exception cref="ArgumentException"><see cref="JsonSerializerOptions"/> cannot be used in this application; the message says why.</exception>
-    internal SharedMemoryOptions Clone()
+    /// <summary>
+    /// A copy for a store to keep, checked (<see cref="Validate"/>: what is checked is what is kept), then with
+    /// <see cref="JsonSerializerOptions"/> made read-only: settings that are refused leave those options writable.
+    /// </summary>
+    /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
+    internal SharedMemoryOptions CheckedCopy()
     {
         var copy = (SharedMemoryOptions)this.MemberwiseClone();
+        copy.Validate();
         copy.JsonSerializerOptions = ValueJson.Freeze(this.JsonSerializerOptions, $"{nameof(SharedMemoryOptions)}.{nameof(this.JsonSerializerOptions)}");
         return copy;
     }

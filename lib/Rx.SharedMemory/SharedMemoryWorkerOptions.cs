@@ -60,11 +60,15 @@ public sealed class SharedMemoryWorkerOptions
         return failures.OfType<ArgumentException>();
     }
 
-    /// <summary>A copy for a store to keep, with <see cref="JsonSerializerOptions"/> made read-only.</summary>
-    /// <exception cref="ArgumentException"><see cref="JsonSerializerOptions"/> cannot be used in this application; the message says why.</exception>
-    internal SharedMemoryWorkerOptions Clone()
+    /// <summary>
+    /// A copy for a store to keep, checked (<see cref="Validate"/>: what is checked is what is kept), then with
+    /// <see cref="JsonSerializerOptions"/> made read-only: settings that are refused leave those options writable.
+    /// </summary>
+    /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
+    internal SharedMemoryWorkerOptions CheckedCopy()
     {
         var copy = (SharedMemoryWorkerOptions)this.MemberwiseClone();
+        copy.Validate();
         copy.JsonSerializerOptions = ValueJson.Freeze(this.JsonSerializerOptions, $"{nameof(SharedMemoryWorkerOptions)}.{nameof(this.JsonSerializerOptions)}");
         return copy;
     }

@@ -51,7 +51,7 @@ public static class SharedStoreExtensions
     /// <returns>The mirror, once it holds the prefix's whole state; dispose it to end its subscription.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="store"/> or <paramref name="prefix"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="prefix"/> is not valid UTF-16 (a lone surrogate).</exception>
-    /// <exception cref="SharedMemoryLimitExceededException">The subscription would pass the master's <see cref="SharedMemoryOptions.MaxSubscriptionsPerConnection"/>.</exception>
+    /// <exception cref="SharedMemoryLimitExceededException"><paramref name="prefix"/> is longer than the master's <see cref="SharedMemoryOptions.MaxKeyLength"/>, or the subscription would pass its <see cref="SharedMemoryOptions.MaxSubscriptionsPerConnection"/>.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The connection to the master is lost.</exception>
     /// <exception cref="SharedMemoryUnavailableException">The store cannot be reached (Redis out of reach).</exception>
     /// <exception cref="ObjectDisposedException">The store was disposed, before or while the state arrived.</exception>

@@ -190,8 +190,6 @@ public sealed partial class OperationMetricsTests : WorkerProcessTestBase, IDisp
         this.factory.Dispose();
     }
 
-    /// <summary>A master on <paramref name="factory"/> that did some work and is disposed, held only weakly.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     [Theory]
     [InlineData(TestEngine.Memory)]
     [InlineData(TestEngine.Redis)]
@@ -206,6 +204,8 @@ public sealed partial class OperationMetricsTests : WorkerProcessTestBase, IDisp
         Assert.DoesNotContain(this.measured, m => m.Instrument == "rx.sharedmemory.connection.read_pauses");
     }
 
+    /// <summary>A master on <paramref name="factory"/> that did some work and is disposed, held only weakly.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static async Task<WeakReference> DisposedMasterAsync(TestMeterFactory factory)
     {
         var master = new SharedMemoryMaster(new SharedMemoryOptions { MeterFactory = factory });

@@ -18,6 +18,21 @@ public sealed class SerializationTests() : WorkerProcessTestBase(new SharedMemor
     /// settings are refused leaves the caller's JsonSerializerOptions writable.
     /// </summary>
     [Fact]
+    public async Task RefusedSettings_LeaveTheCallersJsonSerializerOptionsWritable_InEveryKindOfStore()
+    {
+        JsonSerializerOptions Json() => new();
+        var local = Json();
+        var redisMaster = Json();
+        var redisStore = Json();
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SharedMemoryMaster(new SharedMemoryOptions { JsonSerializerOptions = local, MaxEntries = 0 }));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Redis.RedisSharedMemory.StartMasterAsync(NewRedisStore(), new SharedMemoryOptions { JsonSerializerOptions = redisMaster, MaxEntries = 0 }, cancellationToken: this.TimeoutToken));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Redis.RedisSharedMemory.ConnectStoreAsync(NewRedisStore(), new SharedMemoryOptions { JsonSerializerOptions = redisStore, MaxEntries = 0 }, cancellationToken: this.TimeoutToken));
+
+        Assert.All(new[] { local, redisMaster, redisStore }, json => Assert.False(json.IsReadOnly));
+    }
+
+    [Fact]
     public async Task WithReflectionDisabled_OptionsWithoutAResolver_AreAWrongSetting_NamedAmongTheOthers()
     {
         var (exitCode, lines) = await this.RunProgramAsync("no-reflection");

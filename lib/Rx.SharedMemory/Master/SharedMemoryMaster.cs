@@ -61,10 +61,7 @@ public sealed class SharedMemoryMaster : IAsyncDisposable
     /// <summary>Initializes a new instance of the <see cref="SharedMemoryMaster"/> class over the engine <paramref name="createEngine"/> makes from the checked settings.</summary>
     internal SharedMemoryMaster(SharedMemoryOptions? options, ILoggerFactory? loggerFactory, Func<SharedMemoryOptions, MasterMetrics, IStoreEngine> createEngine)
     {
-        // Checked first: settings that are refused leave the caller's JsonSerializerOptions as they were, not read-only.
-        options ??= new SharedMemoryOptions();
-        options.Validate();
-        this.options = options.Clone();
+        this.options = (options ?? new SharedMemoryOptions()).CheckedCopy();
         this.logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Rx.SharedMemory.Master");
         this.metrics = new MasterMetrics(this.options.MeterFactory);
         this.engine = createEngine(this.options, this.metrics);

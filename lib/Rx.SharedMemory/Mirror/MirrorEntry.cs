@@ -9,7 +9,7 @@ internal sealed class MirrorEntry(byte[] utf8Json, long version)
 
     /// <summary>
     /// The last typed read of this version, as a <see cref="StoreEntry{T}"/> of the type read: a hot key is parsed
-    /// once per version and type, not on every read. Racing readers may each parse; the last one stays.
+    /// once per version and type, not on every read. Racing readers may each parse; the first to publish stays.
     /// </summary>
     public object? Typed;
 

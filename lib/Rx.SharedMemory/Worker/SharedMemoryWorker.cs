@@ -137,17 +137,14 @@ public sealed class SharedMemoryWorker : ISharedStore, IAsyncDisposable, IOwnWri
     /// <param name="loggerFactory">Where the worker logs; <see langword="null"/> for none. It must not write to standard output if the master reads it.</param>
     /// <param name="cancellationToken">A token that cancels the handshake.</param>
     /// <returns>The connected worker.</returns>
-    /// <exception cref="ArgumentOutOfRangeException">A setting is invalid; the message names it.</exception>
+    /// <exception cref="ArgumentException">A setting is invalid (out of range, or <see cref="SharedMemoryWorkerOptions.JsonSerializerOptions"/> that this application cannot use); the message names it.</exception>
     /// <exception cref="InvalidOperationException">This process was not started by a master, or has connected already (or is connecting): a worker process connects once.</exception>
     /// <exception cref="SharedMemoryDisconnectedException">The master closed the connection during the handshake.</exception>
     public static Task<SharedMemoryWorker> ConnectAsync(SharedMemoryWorkerOptions? options, ILoggerFactory? loggerFactory, CancellationToken cancellationToken = default)
     {
         try
         {
-            // Checked first: settings that are refused leave the caller's JsonSerializerOptions as they were, not read-only.
-            options ??= new SharedMemoryWorkerOptions();
-            options.Validate();
-            options = options.Clone();
+            options = (options ?? new SharedMemoryWorkerOptions()).CheckedCopy();
             if (cancellationToken.IsCancellationRequested)
             {
                 // Before the pipes are taken: a connect cancelled from the start leaves them for the next one.
