@@ -51,6 +51,11 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     private readonly PriorityQueue<(TaskCompletionSource Waiter, long Number), long> reachedWaiters = new();
     private long waitersCame;
     private long position = position;
+
+    // The change last handed out, at the position: a change of the store at that version that is not this one means
+    // the store went back and was written again past it (a failover that lost writes, or the store emptied), so that
+    // the changes between went to no subscription. Null when the position came from the store's version alone.
+    private ChangeRecord? atPosition;
     private bool stopped;
 
     private Task reading = Task.CompletedTask;
@@ -781,7 +786,8 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                     await hook().ConfigureAwait(false);
                 }
 
-                entries = await RedisEngine.OffTheReaderAsync(engine.Database.StreamReadAsync(engine.Key("log"), $"{from}-0", ReadCount)).ConfigureAwait(false);
+                // From the change last handed out, itself included: HandOut checks that it is still the store's.
+                entries = await RedisEngine.OffTheReaderAsync(engine.Database.StreamRangeAsync(engine.Key("log"), $"{from}-0", "+", ReadCount)).ConfigureAwait(false);
             }
             catch (Exception ex) when (RedisEngine.IsRedisFailure(ex))
             {
@@ -789,12 +795,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 entries = [];
             }
 
-            if (entries.Length == 0)
-            {
-                // Nothing after what was handed out: unless the store's version went back below it.
-                await this.CheckNotAheadAsync(from).ConfigureAwait(false);
-            }
-            else
+            if (entries.Length > 0)
             {
                 try
                 {
@@ -805,12 +806,17 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                     // The reader must go on: every write of this master waits for it.
                     logger.HandOutFailed(ex, from);
                 }
+            }
 
-                if (entries.Length == ReadCount)
-                {
-                    // More may follow at once.
-                    continue;
-                }
+            if (entries.Length == 0 || VersionOf(entries[^1].Id!) <= from)
+            {
+                // Nothing after what was handed out: unless the store's version went back below it.
+                await this.CheckNotAheadAsync(from).ConfigureAwait(false);
+            }
+            else if (entries.Length == ReadCount)
+            {
+                // More may follow at once.
+                continue;
             }
 
             // Until a wake-up, or a look at the log after a while in case one was missed.
@@ -869,6 +875,13 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             {
                 if (change.Version <= this.position)
                 {
+                    if (change.Version == this.position && this.atPosition is { } handedOut && !SameChange(handedOut, change) && resync is null)
+                    {
+                        logger.StoreReplacedHandedOutChange(this.position);
+                        resync = this.MarkAllForResync();
+                        this.atPosition = change;
+                    }
+
                     continue;
                 }
 
@@ -888,6 +901,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
                 this.HandOut(change);
                 this.position = change.Version;
+                this.atPosition = change;
                 deadline |= hasDeadline;
             }
 
@@ -910,6 +924,10 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
         return followed;
     }
+
+    /// <summary>Whether two changes of one version are the same commit: a commit again at that version has another time, key or kind.</summary>
+    private static bool SameChange(ChangeRecord handedOut, ChangeRecord change) =>
+        handedOut.Timestamp == change.Timestamp && handedOut.Kind == change.Kind && string.Equals(handedOut.Key, change.Key, StringComparison.Ordinal);
 
     /// <summary>Marks every subscription to get its state again; returns those whose state is not being read already. Under the gate.</summary>
     private List<Registration> MarkAllForResync()
@@ -986,6 +1004,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
             logger.StoreVersionWentBack(this.position, version);
             this.position = version;
+            this.atPosition = null;
             resync = this.MarkAllForResync();
 
             // Every waiter waits past the old position: those versions are gone, and will come again as other changes

@@ -271,10 +271,20 @@ internal static class RedisScripts
         -- The key least recently used, other than key. Keys written while no bound could evict have no use recorded:
         -- they are older than any that has, and go first, in key order.
         local function least_used(key)
-          if redis.call('ZCARD', P .. 'lru') < redis.call('HLEN', P .. 'values') then
-            for _, k in ipairs(redis.call('ZRANGE', P .. 'keys', 0, 15)) do
-              if k ~= key and not redis.call('ZSCORE', P .. 'lru', k) then return k end
+          -- Keys written while no bound could evict have no use kept: each gets the lowest use (0), so that they go
+          -- first, in key order. The whole store is looked through once, when a bound first meets such keys.
+          local missing = redis.call('HLEN', P .. 'values') - redis.call('ZCARD', P .. 'lru')
+          local at = 0
+          while missing > 0 do
+            local page = redis.call('ZRANGE', P .. 'keys', at, at + 255)
+            if #page == 0 then break end
+            for _, k in ipairs(page) do
+              if not redis.call('ZSCORE', P .. 'lru', k) then
+                redis.call('ZADD', P .. 'lru', 0, k)
+                missing = missing - 1
+              end
             end
+            at = at + 256
           end
           local oldest = redis.call('ZRANGE', P .. 'lru', 0, 1)
           if oldest[1] == key then return oldest[2] end

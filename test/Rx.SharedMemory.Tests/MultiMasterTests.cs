@@ -420,6 +420,37 @@ public sealed class RedisStoreTests : TestBase
         await Assert.ThrowsAsync<TimeoutException>(() => other.AcquireLockAsync("l", TimeSpan.Zero, this.TimeoutToken).AsTask());
     }
 
+    [Theory]
+    [InlineData(true)] // the wake-ups of the new writes bring the change at the reader's position
+    [InlineData(false)] // the reader finds it in the log
+    public async Task StoreEmptied_ThenWrittenPastItsMastersReader_GivesSubscriptionsTheirStateAgain_NeverASilentGap(bool wakeUps)
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        using var mirror = await master.Store.MirrorAsync("k/", this.TimeoutToken);
+        for (int i = 0; i < 5; i++)
+        {
+            await master.Store.SetAsync($"k/old{i}", i, this.TimeoutToken);
+        }
+
+        await mirror.WaitForVersionAsync(5, this.TimeoutToken);
+        var feed = ((RedisEngine)master.Engine).Feed;
+        using (await HeldReader.HoldAsync(feed, this.TimeoutToken, wakeUpsToo: !wakeUps))
+        {
+            // The store restarted empty, and another master wrote past this one's reader before it looked again:
+            // versions 1 to 5 are other changes now.
+            await EmptyStoreAsync(where);
+            await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+            for (int i = 1; i <= 20; i++)
+            {
+                await other.SetAsync($"k/new{i}", i, this.TimeoutToken);
+            }
+        }
+
+        await mirror.WaitForVersionAsync(20, this.TimeoutToken);
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => $"k/new{i}").Order(StringComparer.Ordinal), mirror.Keys.Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public async Task AWorkersFailedRelease_NoLongerCountsAgainstItsHeldLocks()
     {
@@ -489,6 +520,17 @@ public sealed class RedisStoreTests : TestBase
     {
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration);
         await redis.GetDatabase().KeyDeleteAsync([$"{{{where.StoreName}}}:locks", $"{{{where.StoreName}}}:locktokens"]);
+    }
+
+    /// <summary>Takes every key of a store away, as a restart that lost its data would.</summary>
+    private static async Task EmptyStoreAsync(RedisStoreOptions where)
+    {
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration);
+        var server = redis.GetServers()[0];
+        await foreach (var key in server.KeysAsync(pattern: $"{{{where.StoreName}}}*"))
+        {
+            await redis.GetDatabase().KeyDeleteAsync(key);
+        }
     }
 
     /// <summary>Takes a store's masters and their counter away, as a restart that lost its data would.</summary>

@@ -249,6 +249,67 @@ public sealed class RedisLayoutTests : TestBase
     }
 
     [Fact]
+    public async Task AKeyWrittenWithoutABound_IsEvictedFirst_WhereverItSortsAmongTheStoresKeys()
+    {
+        var where = NewRedisStore();
+        await using (var unbounded = await RedisSharedMemory.ConnectStoreAsync(where, new SharedMemoryOptions { MaxBytes = null }, cancellationToken: this.TimeoutToken))
+        {
+            await unbounded.SetAsync("zz", "no use kept", this.TimeoutToken);
+        }
+
+        var bounded = new SharedMemoryOptions { MaxEntries = 20, EvictionPolicy = EvictionPolicy.LeastRecentlyUsed };
+        await using var store = await RedisSharedMemory.ConnectStoreAsync(where, bounded, cancellationToken: this.TimeoutToken);
+        var evictions = store.ObservePrefix(string.Empty).Where(c => c.Kind == KeyChangeKind.Evicted).Select(c => c.Key).Replay();
+        using var recording = evictions.Connect();
+        for (int i = 0; i < 20; i++)
+        {
+            // Keys that sort before it, more of them than one look at the first keys would take in.
+            await store.SetAsync($"a{i:D2}", i, this.TimeoutToken);
+        }
+
+        Assert.Equal("zz", await evictions.FirstAsync().ToTask(this.TimeoutToken));
+        Assert.Equal(0, await store.GetAsync<int>("a00", this.TimeoutToken));
+    }
+
+    [Fact]
+    public async Task AMasterRuns_WithOnlyTheAclPermissionsTheReadmeLists()
+    {
+        var where = NewRedisStore();
+        string user = $"rxsm-{where.StoreName}";
+        string[] commands =
+        [
+            "function|load", "fcall", "hget", "get", "hlen", "xrange", "time", "subscribe",
+            "decrby", "del", "hdel", "hexists", "hgetall", "hset", "hstrlen", "incr", "incrby", "llen", "lpop", "lrange",
+            "lrem", "publish", "rpush", "sadd", "set", "smembers", "srem", "xadd", "xlen", "xtrim", "zadd", "zcard",
+            "zrange", "zrangebylex", "zrangebyscore", "zrem", "zscore", "info",
+        ];
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(RedisServer.Shared.Configuration + ",allowAdmin=true");
+        var server = admin.GetServer(admin.GetEndPoints()[0]);
+        object[] rules = ["SETUSER", user, "reset", "on", ">secret", $"~{{{where.StoreName}}}*", $"&{{{where.StoreName}}}:*", "+@connection", .. commands.Select(c => $"+{c}")];
+        await server.ExecuteAsync("ACL", rules);
+        try
+        {
+            var limited = new RedisStoreOptions { Configuration = $"{RedisServer.Shared.Configuration},user={user},password=secret", StoreName = where.StoreName };
+            await using var master = await RedisSharedMemory.StartMasterAsync(limited, cancellationToken: this.TimeoutToken);
+            var changes = master.Store.Observe("k").Replay();
+            using var recording = changes.Connect();
+            await changes.FirstAsync().ToTask(this.TimeoutToken);
+            long version = await master.Store.SetAsync("k", 1, this.TimeoutToken);
+            Assert.Equal(1, await master.Store.GetAsync<int>("k", this.TimeoutToken));
+            await using (await master.Store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken))
+            {
+                Assert.Equal(2, (await master.Store.IncrementAsync("n", 2, this.TimeoutToken)).Value);
+            }
+
+            Assert.Equal(version, (await changes.FirstAsync(c => c.Kind == KeyChangeKind.Set).ToTask(this.TimeoutToken)).Version);
+        }
+        finally
+        {
+            await server.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
+
+    [Fact]
     public async Task ALibraryRedisLost_IsLoadedAgain_AndTheCallRunsOnce()
     {
         var where = NewRedisStore();

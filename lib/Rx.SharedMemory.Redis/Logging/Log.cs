@@ -43,4 +43,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 511, EventName = "StoreLostAwaitedVersions", Level = LogLevel.Warning, Message = "The store's version is {Version}, below version {Lost} that writes or messages of this master waited for its reader to reach (a failover that lost writes): they wait no longer.")]
     public static partial void StoreLostAwaitedVersions(this ILogger logger, long version, long lost);
+
+    [LoggerMessage(EventId = 512, EventName = "StoreReplacedHandedOutChange", Level = LogLevel.Warning, Message = "The store's change at version {Version} is not the one this master handed out: the store went back and was written again past it (a failover that lost writes, or the store emptied), and its subscriptions get their state again.")]
+    public static partial void StoreReplacedHandedOutChange(this ILogger logger, long version);
 }
