@@ -56,6 +56,10 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     // the store went back and was written again past it (a failover that lost writes, or the store emptied), so that
     // the changes between went to no subscription. Null when the position came from the store's version alone.
     private ChangeRecord? atPosition;
+
+    // The position a wake-up that carried only its version came at (0: none): the change there may be another commit,
+    // and until the reader has compared it, no wake-up's changes are handed out (they would seem to follow it).
+    private long uncheckedAt;
     private bool stopped;
 
     private Task reading = Task.CompletedTask;
@@ -204,12 +208,23 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     {
         if (message.TryParse(out long version))
         {
-            // A change this master's own write already handed out needs no read of the log.
-            if (version > Volatile.Read(ref this.position))
+            lock (this.gate)
             {
-                this.wake.Set();
+                if (version < this.position)
+                {
+                    // A change this master's own write already handed out needs no read of the log.
+                    return;
+                }
+
+                // At the position, the reader compares the change there with the one handed out (usually this
+                // master's own write's).
+                if (version == this.position)
+                {
+                    this.uncheckedAt = version;
+                }
             }
 
+            this.wake.Set();
             return;
         }
 
@@ -778,7 +793,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 from = this.position;
             }
 
-            StreamEntry[] entries;
+            RedisResult[] entries;
             try
             {
                 if (this.BeforeRead is { } hook)
@@ -786,8 +801,9 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                     await hook().ConfigureAwait(false);
                 }
 
-                // From the change last handed out, itself included: HandOut checks that it is still the store's.
-                entries = await RedisEngine.OffTheReaderAsync(engine.Database.StreamRangeAsync(engine.Key("log"), $"{from}-0", "+", ReadCount)).ConfigureAwait(false);
+                // The stamp of the change at the position (HandOut compares it with the one handed out), then the
+                // entries after it.
+                entries = (RedisResult[])(await engine.RunAsync(RedisScripts.ReadLog, CancellationToken.None, from, ReadCount).ConfigureAwait(false))!;
             }
             catch (Exception ex) when (RedisEngine.IsRedisFailure(ex))
             {
@@ -795,25 +811,34 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 entries = [];
             }
 
-            if (entries.Length > 0)
+            int after = 0;
+            try
             {
-                try
+                var changes = entries.Select(static entry => (ToChange(entry, out bool hasDeadline), hasDeadline)).ToList();
+                after = changes.Count(c => c.Item1.Version > from);
+                this.HandOut(changes);
+                lock (this.gate)
                 {
-                    this.HandOut(entries);
-                }
-                catch (Exception ex)
-                {
-                    // The reader must go on: every write of this master waits for it.
-                    logger.HandOutFailed(ex, from);
+                    if (entries.Length > 0 && this.uncheckedAt != 0 && this.uncheckedAt <= from)
+                    {
+                        // Compared at the position read from: every move past the version to check was itself
+                        // checked (a read, or a write's answer with the stamp at its start). Wake-ups hand out again.
+                        this.uncheckedAt = 0;
+                    }
                 }
             }
+            catch (Exception ex)
+            {
+                // The reader must go on: every write of this master waits for it.
+                logger.HandOutFailed(ex, from);
+            }
 
-            if (entries.Length == 0 || VersionOf(entries[^1].Id!) <= from)
+            if (after == 0)
             {
                 // Nothing after what was handed out: unless the store's version went back below it.
                 await this.CheckNotAheadAsync(from).ConfigureAwait(false);
             }
-            else if (entries.Length == ReadCount)
+            else if (after == ReadCount)
             {
                 // More may follow at once.
                 continue;
@@ -871,15 +896,26 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 return true;
             }
 
+            if (onlyFollowing && this.uncheckedAt != 0)
+            {
+                // The reader compares the change at the position first, and reads these from the log.
+                return false;
+            }
+
             foreach (var (change, hasDeadline) in changes)
             {
                 if (change.Version <= this.position)
                 {
-                    if (change.Version == this.position && this.atPosition is { } handedOut && !SameChange(handedOut, change) && resync is null)
+                    if (change.Version == this.position)
                     {
-                        logger.StoreReplacedHandedOutChange(this.position);
-                        resync = this.MarkAllForResync();
-                        this.atPosition = change;
+                        if (this.atPosition is { } handedOut && !SameChange(handedOut, change) && resync is null)
+                        {
+                            logger.StoreReplacedHandedOutChange(this.position);
+                            resync = this.MarkAllForResync();
+                        }
+
+                        // Known from here on (after a start, or a store that went back, the position came from its version alone).
+                        this.atPosition = Stamp(change);
                     }
 
                     continue;
@@ -901,7 +937,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
                 this.HandOut(change);
                 this.position = change.Version;
-                this.atPosition = change;
+                this.atPosition = Stamp(change);
                 deadline |= hasDeadline;
             }
 
@@ -924,6 +960,10 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
         return followed;
     }
+
+    /// <summary>A change's stamp: its version, key, kind and time, without its value (which may be large, and is not compared).</summary>
+    private static ChangeRecord Stamp(ChangeRecord change) =>
+        change.Value is null ? change : new ChangeRecord(change.Key, change.Kind, null, change.Version, change.Timestamp);
 
     /// <summary>Whether two changes of one version are the same commit: a commit again at that version has another time, key or kind.</summary>
     private static bool SameChange(ChangeRecord handedOut, ChangeRecord change) =>
@@ -1005,6 +1045,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             logger.StoreVersionWentBack(this.position, version);
             this.position = version;
             this.atPosition = null;
+            this.uncheckedAt = 0;
             resync = this.MarkAllForResync();
 
             // Every waiter waits past the old position: those versions are gone, and will come again as other changes

@@ -272,14 +272,14 @@ internal static class RedisScripts
         -- they are older than any that has, and go first, in key order.
         local function least_used(key)
           -- Keys written while no bound could evict have no use kept: each gets the lowest use (0), so that they go
-          -- first, in key order. The whole store is looked through once, when a bound first meets such keys.
+          -- first, in key order. The store's keys are looked through until every such key has one.
           local missing = redis.call('HLEN', P .. 'values') - redis.call('ZCARD', P .. 'lru')
           local at = 0
           while missing > 0 do
             local page = redis.call('ZRANGE', P .. 'keys', at, at + 255)
             if #page == 0 then break end
             for _, k in ipairs(page) do
-              if not redis.call('ZSCORE', P .. 'lru', k) then
+              if not redis.call('ZSCORE', P .. 'lru', k) and redis.call('HEXISTS', P .. 'values', k) == 1 then
                 redis.call('ZADD', P .. 'lru', 0, k)
                 missing = missing - 1
               end
@@ -362,6 +362,24 @@ internal static class RedisScripts
         -- its master hands them out without reading the log: {} when others' before first are many, when all are larger
         -- than max_bytes, or trimmed (the reader reads them then). Few of others': the writes in flight together would
         -- each carry the same entries again.
+        -- The log's entry at version v with its key, kind and time only, or nil: what a master's reader compares with
+        -- the change it handed out at v, which is another commit once the store went back and was written again.
+        local function stamp_at(v)
+          if v <= 0 then return nil end
+          local at = redis.call('XRANGE', P .. 'log', v .. '-0', v .. '-0')[1]
+          if not at then return nil end
+          local fields = {}
+          for i = 1, #at[2], 2 do
+            local name = at[2][i]
+            if name == 'k' or name == 't' or name == 's' then
+              fields[#fields + 1] = name
+              fields[#fields + 1] = at[2][i + 1]
+            end
+          end
+          return {at[1], fields}
+        end
+
+        -- The entries after from up to last, led by from's stamp, for the master's reader at from to hand out.
         local function log_after(from, first, last, max_bytes)
           if not from or from < 0 or first - from > 8 then return {} end
           local entries = redis.call('XRANGE', P .. 'log', (from + 1) .. '-0', last .. '-0')
@@ -369,6 +387,8 @@ internal static class RedisScripts
           local size = 0
           for _, e in ipairs(entries) do size = size + entry_size(e[2]) end
           if size > max_bytes then return {} end
+          local stamp = stamp_at(from)
+          if stamp then table.insert(entries, 1, stamp) end
           return entries
         end
 
@@ -544,6 +564,16 @@ internal static class RedisScripts
               result[#result + 1] = s.stamp
             end
             return result
+            """),
+        (nameof(ReadLog), """
+            local from = tonumber(ARGV[6])
+            local read = {}
+            local stamp = stamp_at(from)
+            if stamp then read[1] = stamp end
+            for _, e in ipairs(redis.call('XRANGE', P .. 'log', '(' .. from .. '-0', '+', 'COUNT', tonumber(ARGV[7]))) do
+              read[#read + 1] = e
+            end
+            return read
             """),
         (nameof(Replay), """
             local after, filter, prefix = tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1'
@@ -766,6 +796,13 @@ internal static class RedisScripts
     /// resume carries only its own changes over the network.
     /// </summary>
     public static string Replay { get; } = FunctionName(nameof(Replay));
+
+    /// <summary>
+    /// ARGV[6] the reader's version, ARGV[7] how many entries. The master's reader's read of the log: the stamp of the
+    /// entry at its version (key, kind and time, no value; none when the log lacks it), then up to that many entries
+    /// after it, each [id, [field, value, …]].
+    /// </summary>
+    public static string ReadLog { get; } = FunctionName(nameof(ReadLog));
 
     /// <summary>ARGV[6] owner. Deletes its ephemeral keys (each a change) and releases its locks and waits. Returns the store version after.</summary>
     public static string ReleaseOwner { get; } = FunctionName(nameof(ReleaseOwner));

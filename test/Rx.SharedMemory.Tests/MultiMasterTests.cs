@@ -420,10 +420,28 @@ public sealed class RedisStoreTests : TestBase
         await Assert.ThrowsAsync<TimeoutException>(() => other.AcquireLockAsync("l", TimeSpan.Zero, this.TimeoutToken).AsTask());
     }
 
+    /// <summary>How the change now at a master's reader's position reaches that master, in <see cref="StoreEmptied_ThenWrittenPastItsMastersReader_GivesSubscriptionsTheirStateAgain_NeverASilentGap"/>.</summary>
+    public enum ReplacedChangeComesBy
+    {
+        /// <summary>The wake-up of its write, which carries it.</summary>
+        WakeUp,
+
+        /// <summary>The reader's read of the log.</summary>
+        Log,
+
+        /// <summary>A wake-up that carries only its version (its value is too large), then wake-ups that carry the changes after it.</summary>
+        VersionOnlyWakeUp,
+
+        /// <summary>The answer of this master's own write, which carries the log's entries after the reader's position.</summary>
+        OwnWriteAnswer,
+    }
+
     [Theory]
-    [InlineData(true)] // the wake-ups of the new writes bring the change at the reader's position
-    [InlineData(false)] // the reader finds it in the log
-    public async Task StoreEmptied_ThenWrittenPastItsMastersReader_GivesSubscriptionsTheirStateAgain_NeverASilentGap(bool wakeUps)
+    [InlineData(ReplacedChangeComesBy.WakeUp)]
+    [InlineData(ReplacedChangeComesBy.Log)]
+    [InlineData(ReplacedChangeComesBy.VersionOnlyWakeUp)]
+    [InlineData(ReplacedChangeComesBy.OwnWriteAnswer)]
+    public async Task StoreEmptied_ThenWrittenPastItsMastersReader_GivesSubscriptionsTheirStateAgain_NeverASilentGap(ReplacedChangeComesBy way)
     {
         var where = NewRedisStore();
         await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
@@ -435,20 +453,48 @@ public sealed class RedisStoreTests : TestBase
 
         await mirror.WaitForVersionAsync(5, this.TimeoutToken);
         var feed = ((RedisEngine)master.Engine).Feed;
-        using (await HeldReader.HoldAsync(feed, this.TimeoutToken, wakeUpsToo: !wakeUps))
+        string[] expected;
+        using (await HeldReader.HoldAsync(feed, this.TimeoutToken, wakeUpsToo: way is ReplacedChangeComesBy.Log or ReplacedChangeComesBy.OwnWriteAnswer))
         {
             // The store restarted empty, and another master wrote past this one's reader before it looked again:
             // versions 1 to 5 are other changes now.
             await EmptyStoreAsync(where);
             await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
-            for (int i = 1; i <= 20; i++)
+            int count = way == ReplacedChangeComesBy.OwnWriteAnswer ? 5 : 20;
+            for (int i = 1; i <= count; i++)
             {
-                await other.SetAsync($"k/new{i}", i, this.TimeoutToken);
+                object value = way == ReplacedChangeComesBy.VersionOnlyWakeUp && i == 5 ? new string('x', 70_000) : i;
+                await other.SetAsync($"k/new{i}", value, this.TimeoutToken);
+            }
+
+            expected = [.. Enumerable.Range(1, count).Select(i => $"k/new{i}")];
+            if (way == ReplacedChangeComesBy.OwnWriteAnswer)
+            {
+                await master.Store.SetAsync("k/mine", 6, this.TimeoutToken);
+                expected = [.. expected, "k/mine"];
             }
         }
 
-        await mirror.WaitForVersionAsync(20, this.TimeoutToken);
-        Assert.Equal(Enumerable.Range(1, 20).Select(i => $"k/new{i}").Order(StringComparer.Ordinal), mirror.Keys.Order(StringComparer.Ordinal));
+        await mirror.WaitForVersionAsync(expected.Length, this.TimeoutToken);
+        Assert.Equal(expected.Order(StringComparer.Ordinal), mirror.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task AnIdleMastersReader_DoesNotReadTheLastChangesValueAgain()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await master.Store.SetAsync("big", new string('x', 4 * 1024 * 1024), this.TimeoutToken);
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(where.Configuration + ",allowAdmin=true");
+        var server = redis.GetServers()[0];
+        async Task<long> SentAsync() => long.Parse((await server.InfoAsync("stats")).SelectMany(g => g).First(p => p.Key == "total_net_output_bytes").Value, System.Globalization.CultureInfo.InvariantCulture);
+
+        long before = await SentAsync();
+        await Task.Delay(TimeSpan.FromSeconds(1), this.TimeoutToken); // a measuring window: the reader looks at the log every 100 ms
+        long sent = await SentAsync() - before;
+
+        // Each look reads the last change's key, kind and time, not its 4 MiB value (it read 80 MB in 2 s so).
+        Assert.True(sent < 1_000_000, $"Redis sent {sent} bytes in a second to an idle master and this test");
     }
 
     [Fact]

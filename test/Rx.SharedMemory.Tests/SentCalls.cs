@@ -8,8 +8,8 @@ namespace Rx.SharedMemory.Tests;
 /// </summary>
 internal sealed class SentCalls
 {
-    // The engine's own loops call these whenever they are due: lease, reaping, expiry, size.
-    private static readonly string[] Loops = [RedisScripts.Renew, RedisScripts.Reap, RedisScripts.ExpireDue, RedisScripts.Size];
+    // The engine's own loops call these whenever they are due: lease, reaping, expiry, size, and the change log's reader.
+    private static readonly string[] Loops = [RedisScripts.Renew, RedisScripts.Reap, RedisScripts.ExpireDue, RedisScripts.Size, RedisScripts.ReadLog];
 
     private readonly List<string> sent = [];
 
