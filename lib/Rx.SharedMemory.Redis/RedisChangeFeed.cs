@@ -56,10 +56,6 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     // the store went back and was written again past it (a failover that lost writes, or the store emptied), so that
     // the changes between went to no subscription. Null when the position came from the store's version alone.
     private ChangeRecord? atPosition;
-
-    // The position a wake-up that carried only its version came at (0: none): the change there may be another commit,
-    // and until the reader has compared it, no wake-up's changes are handed out (they would seem to follow it).
-    private long uncheckedAt;
     private bool stopped;
 
     private Task reading = Task.CompletedTask;
@@ -119,6 +115,20 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// <c> length:bytes</c>; see the library's <c>news</c>); null for one that carries none (a version alone: the wake-up
     /// of more or larger changes than it carries, or of an older build) or that does not read as one.
     /// </summary>
+    /// <summary>The stamp a wake-up that carries no change brings (<c>#</c>, then its last change as a change is carried, with no value), or null.</summary>
+    internal static ChangeRecord? ReadStamp(RedisValue message)
+    {
+        var bytes = (byte[]?)message;
+        if (bytes is not [(byte)'#', _, ..])
+        {
+            return null;
+        }
+
+        var asNews = (byte[])bytes.Clone();
+        asNews[0] = (byte)'=';
+        return ReadNews(asNews) is [var (change, _)] && change.Value is null ? change : null;
+    }
+
     internal static List<(ChangeRecord Change, bool HasDeadline)>? ReadNews(RedisValue message)
     {
         var bytes = (byte[]?)message;
@@ -208,23 +218,24 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     {
         if (message.TryParse(out long version))
         {
-            lock (this.gate)
+            // A wake-up of a build that does not stamp it: a change this master's own write already handed out needs no
+            // read of the log.
+            if (version > Volatile.Read(ref this.position))
             {
-                if (version < this.position)
-                {
-                    // A change this master's own write already handed out needs no read of the log.
-                    return;
-                }
-
-                // At the position, the reader compares the change there with the one handed out (usually this
-                // master's own write's).
-                if (version == this.position)
-                {
-                    this.uncheckedAt = version;
-                }
+                this.wake.Set();
             }
 
-            this.wake.Set();
+            return;
+        }
+
+        if (ReadStamp(message) is { } stamp)
+        {
+            // The version alone, with its change's stamp: compared at the position, read from the log past it.
+            if (this.CompareAtPosition(stamp))
+            {
+                this.wake.Set();
+            }
+
             return;
         }
 
@@ -817,15 +828,6 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 var changes = entries.Select(static entry => (ToChange(entry, out bool hasDeadline), hasDeadline)).ToList();
                 after = changes.Count(c => c.Item1.Version > from);
                 this.HandOut(changes);
-                lock (this.gate)
-                {
-                    if (entries.Length > 0 && this.uncheckedAt != 0 && this.uncheckedAt <= from)
-                    {
-                        // Compared at the position read from: every move past the version to check was itself
-                        // checked (a read, or a write's answer with the stamp at its start). Wake-ups hand out again.
-                        this.uncheckedAt = 0;
-                    }
-                }
             }
             catch (Exception ex)
             {
@@ -896,26 +898,14 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 return true;
             }
 
-            if (onlyFollowing && this.uncheckedAt != 0)
-            {
-                // The reader compares the change at the position first, and reads these from the log.
-                return false;
-            }
 
             foreach (var (change, hasDeadline) in changes)
             {
                 if (change.Version <= this.position)
                 {
-                    if (change.Version == this.position)
+                    if (change.Version == this.position && resync is null)
                     {
-                        if (this.atPosition is { } handedOut && !SameChange(handedOut, change) && resync is null)
-                        {
-                            logger.StoreReplacedHandedOutChange(this.position);
-                            resync = this.MarkAllForResync();
-                        }
-
-                        // Known from here on (after a start, or a store that went back, the position came from its version alone).
-                        this.atPosition = Stamp(change);
+                        resync = this.ReplacedAtPosition(change);
                     }
 
                     continue;
@@ -968,6 +958,50 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// <summary>Whether two changes of one version are the same commit: a commit again at that version has another time, key or kind.</summary>
     private static bool SameChange(ChangeRecord handedOut, ChangeRecord change) =>
         handedOut.Timestamp == change.Timestamp && handedOut.Kind == change.Kind && string.Equals(handedOut.Key, change.Key, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Compares the stamp of a change with the one handed out, where it is at the position: another commit there gives
+    /// every subscription its state again. Returns whether it is past the position, for the reader to read.
+    /// </summary>
+    private bool CompareAtPosition(ChangeRecord stamp)
+    {
+        List<Registration>? resync;
+        lock (this.gate)
+        {
+            if (stamp.Version != this.position)
+            {
+                return stamp.Version > this.position;
+            }
+
+            resync = this.ReplacedAtPosition(stamp);
+        }
+
+        foreach (var registration in resync ?? [])
+        {
+            _ = this.ResyncAsync(registration);
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Where <paramref name="change"/>, at the position, is another commit than the one handed out there, marks every
+    /// subscription to get its state again and returns those to read; null otherwise. Under the gate.
+    /// </summary>
+    private List<Registration>? ReplacedAtPosition(ChangeRecord change)
+    {
+        var handedOut = this.atPosition;
+
+        // Known from here on (after a start, or a store that went back, the position came from its version alone).
+        this.atPosition = Stamp(change);
+        if (handedOut is null || SameChange(handedOut, change))
+        {
+            return null;
+        }
+
+        logger.StoreReplacedHandedOutChange(this.position);
+        return this.MarkAllForResync();
+    }
 
     /// <summary>Marks every subscription to get its state again; returns those whose state is not being read already. Under the gate.</summary>
     private List<Registration> MarkAllForResync()
@@ -1045,7 +1079,6 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
             logger.StoreVersionWentBack(this.position, version);
             this.position = version;
             this.atPosition = null;
-            this.uncheckedAt = 0;
             resync = this.MarkAllForResync();
 
             // Every waiter waits past the old position: those versions are gone, and will come again as other changes

@@ -43,6 +43,8 @@ internal static class RedisScripts
         -- first needed and written once at the end (BATCH_BYTES, BATCH_USES; nil until read). BATCH_NOW is nil outside a
         -- batch (setup clears them all at the start of every function).
         local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES, BATCH_BYTES, BATCH_USES
+        -- The stamp (key, kind, time) of the batch's last commit, for a wake-up that carries its version alone.
+        local BATCH_LAST_STAMP
         -- The last time turned into text, and its text: a batch's writes share one time.
         local TIME_N, TIME_S
 
@@ -143,7 +145,8 @@ internal static class RedisScripts
 
         -- A change as a wake-up carries it, so that the other masters hand it out without reading the log: ' version
         -- count' (count: of its fields, names and values), then each field as ' length:bytes'. A wake-up is '=' and its
-        -- changes, in version order.
+        -- changes, in version order. One that carries none is '#' and the last change's stamp in the same form: its
+        -- version, key, kind and time, no value (a master's reader compares it with the change it handed out there).
         local function news(v, fields)
           local parts = {' ', v, ' ', #fields}
           for i = 1, #fields do
@@ -165,7 +168,8 @@ internal static class RedisScripts
             v = redis.call('INCR', P .. 'version')
           end
           local vs = tostring(v)
-          local fields = {'k', key, 't', kind, 's', time_text(now)}
+          local stamp = {'k', key, 't', kind, 's', time_text(now)}
+          local fields = {'k', key, 't', kind, 's', stamp[6]}
           if value then fields[#fields + 1] = 'v'; fields[#fields + 1] = value end
           if deadline > 0 then fields[#fields + 1] = 'd'; fields[#fields + 1] = deadline end
           if trace and trace ~= '' then fields[#fields + 1] = 'p'; fields[#fields + 1] = trace end
@@ -185,6 +189,7 @@ internal static class RedisScripts
           if BATCH_NOW then
             BATCH_FIRST = BATCH_FIRST or v
             BATCH_LAST = v
+            BATCH_LAST_STAMP = stamp
             BATCH_LOGBYTES = BATCH_LOGBYTES + size
             if told then
               BATCH_NEWS[#BATCH_NEWS + 1] = told
@@ -198,7 +203,7 @@ internal static class RedisScripts
           if told then
             redis.call('PUBLISH', P .. 'changes', '=' .. told)
           else
-            redis.call('PUBLISH', P .. 'changes', vs)
+            redis.call('PUBLISH', P .. 'changes', '#' .. news(v, stamp))
           end
           return v, vs
         end
@@ -214,7 +219,7 @@ internal static class RedisScripts
           if BATCH_NEWS then
             redis.call('PUBLISH', P .. 'changes', table.concat(BATCH_NEWS))
           else
-            redis.call('PUBLISH', P .. 'changes', BATCH_LAST)
+            redis.call('PUBLISH', P .. 'changes', '#' .. news(BATCH_LAST, BATCH_LAST_STAMP))
           end
         end
 

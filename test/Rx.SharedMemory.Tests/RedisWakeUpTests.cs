@@ -73,10 +73,10 @@ public sealed class RedisWakeUpTests : TestBase
         (change, hasDeadline) = Assert.Single(RedisChangeFeed.ReadNews((await wakeUps.ReadAsync(this.TimeoutToken)).Message)!);
         Assert.Equal(("k é", KeyChangeKind.Deleted, deleted, null, null, false), (change.Key, change.Kind, change.Version, change.Value, change.TraceParent, hasDeadline));
 
-        // A value past 64 KiB: its version alone.
+        // A value past 64 KiB: its version alone, with its change's stamp (key, kind and time, no value).
         var large = Encoding.UTF8.GetBytes($"\"{new string('x', 70_000)}\"");
         long alone = await writer.SetAsync("large", large, null, 0, null, this.TimeoutToken);
-        Assert.Equal(alone, await LastVersionAloneAsync());
+        Assert.Equal((alone, "large"), await LastVersionAloneAsync());
 
         // A batch: one wake-up with its changes in order, up to 8 of them.
         var versions = await this.BatchAsync(writer, 8, i => ($"s{i}", Encoding.UTF8.GetBytes($"{i}"), null));
@@ -85,22 +85,25 @@ public sealed class RedisWakeUpTests : TestBase
 
         // Past 8 changes, or past 64 KiB: the batch's last version alone.
         versions = await this.BatchAsync(writer, 9, i => ($"s{i}", Encoding.UTF8.GetBytes($"{i}"), null));
-        Assert.Equal(versions[^1], await LastVersionAloneAsync());
+        Assert.Equal((versions[^1], "s8"), await LastVersionAloneAsync());
         var half = Encoding.UTF8.GetBytes($"\"{new string('y', 40_000)}\"");
         versions = await this.BatchAsync(writer, 2, i => ($"b{i}", half, null));
-        Assert.Equal(versions[^1], await LastVersionAloneAsync());
+        Assert.Equal((versions[^1], "b1"), await LastVersionAloneAsync());
 
         // Eight traced changes whose keys and values make 63.5 KiB with the log's own count (entry_size) take more in the
         // message: the bound is the message's.
         var value = Encoding.UTF8.GetBytes($"\"{new string('z', 8_098)}\"");
         versions = await this.BatchAsync(writer, 8, i => ($"t{i}", value, TraceParent));
-        Assert.Equal(versions[^1], await LastVersionAloneAsync());
+        Assert.Equal((versions[^1], "t7"), await LastVersionAloneAsync());
 
-        async Task<long> LastVersionAloneAsync()
+        async Task<(long Version, string Key)> LastVersionAloneAsync()
         {
             var message = (await wakeUps.ReadAsync(this.TimeoutToken)).Message;
             Assert.Null(RedisChangeFeed.ReadNews(message));
-            return (long)message;
+            var stamp = RedisChangeFeed.ReadStamp(message);
+            Assert.NotNull(stamp);
+            Assert.Equal(KeyChangeKind.Set, stamp.Kind);
+            return (stamp.Version, stamp.Key);
         }
     }
 
