@@ -363,37 +363,45 @@ internal static class RedisScripts
           return {0, v}
         end
 
-        -- The log's entries after the writer's reader position (from) up to last, the writer's own from first on, so that
-        -- its master hands them out without reading the log: {} when others' before first are many, when all are larger
-        -- than max_bytes, or trimmed (the reader reads them then). Few of others': the writes in flight together would
-        -- each carry the same entries again.
-        -- The log's entry at version v with its key, kind and time only, or nil: what a master's reader compares with
-        -- the change it handed out at v, which is another commit once the store went back and was written again.
+        -- A log entry with its key, kind and time only: what a master's reader compares with the change it handed out
+        -- at that version, which is another commit once the store went back and was written again.
+        local function stamp_of(entry)
+          local fields = {}
+          for i = 1, #entry[2], 2 do
+            local name = entry[2][i]
+            if name == 'k' or name == 't' or name == 's' then
+              fields[#fields + 1] = name
+              fields[#fields + 1] = entry[2][i + 1]
+            end
+          end
+          return {entry[1], fields}
+        end
+
+        -- The stamp of the log's entry at version v, or nil.
         local function stamp_at(v)
           if v <= 0 then return nil end
           local at = redis.call('XRANGE', P .. 'log', v .. '-0', v .. '-0')[1]
           if not at then return nil end
-          local fields = {}
-          for i = 1, #at[2], 2 do
-            local name = at[2][i]
-            if name == 'k' or name == 't' or name == 's' then
-              fields[#fields + 1] = name
-              fields[#fields + 1] = at[2][i + 1]
-            end
-          end
-          return {at[1], fields}
+          return stamp_of(at)
         end
 
-        -- The entries after from up to last, led by from's stamp, for the master's reader at from to hand out.
+        -- The log's entries after the writer's reader position (from) up to last, the writer's own from first on, so that
+        -- its master hands them out without reading the log: {} when others' before first are many, when all are larger
+        -- than max_bytes, or trimmed (the reader reads them then). Few of others': the writes in flight together would
+        -- each carry the same entries again.
+        -- Led by from's stamp, when the log has it; one read of the log, from's entry included.
         local function log_after(from, first, last, max_bytes)
           if not from or from < 0 or first - from > 8 then return {} end
-          local entries = redis.call('XRANGE', P .. 'log', (from + 1) .. '-0', last .. '-0')
-          if #entries == 0 or entries[1][1] ~= (from + 1) .. '-0' then return {} end
+          local entries = redis.call('XRANGE', P .. 'log', math.max(from, 1) .. '-0', last .. '-0')
+          local after = 1
+          if entries[1] and entries[1][1] == from .. '-0' then
+            entries[1] = stamp_of(entries[1])
+            after = 2
+          end
+          if not entries[after] or entries[after][1] ~= (from + 1) .. '-0' then return {} end
           local size = 0
-          for _, e in ipairs(entries) do size = size + entry_size(e[2]) end
+          for i = after, #entries do size = size + entry_size(entries[i][2]) end
           if size > max_bytes then return {} end
-          local stamp = stamp_at(from)
-          if stamp then table.insert(entries, 1, stamp) end
           return entries
         end
 
