@@ -55,7 +55,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     // The change last handed out, at the position: a change of the store at that version that is not this one means
     // the store went back and was written again past it (a failover that lost writes, or the store emptied), so that
     // the changes between went to no subscription. Null when the position came from the store's version alone.
-    private ChangeRecord? atPosition;
+    private CommitStamp? atPosition;
     private bool stopped;
 
     private Task reading = Task.CompletedTask;
@@ -115,24 +115,17 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     /// <c> length:bytes</c>; see the library's <c>news</c>); null for one that carries none (a version alone: the wake-up
     /// of more or larger changes than it carries, or of an older build) or that does not read as one.
     /// </summary>
+    internal static List<(ChangeRecord Change, bool HasDeadline)>? ReadNews(RedisValue message) => ReadChanges(message, (byte)'=');
+
     /// <summary>The stamp a wake-up that carries no change brings (<c>#</c>, then its last change as a change is carried, with no value), or null.</summary>
-    internal static ChangeRecord? ReadStamp(RedisValue message)
+    internal static ChangeRecord? ReadStamp(RedisValue message) =>
+        ReadChanges(message, (byte)'#') is [var (change, _)] && change.Value is null ? change : null;
+
+    /// <summary>Reads a wake-up of the form <paramref name="form"/> marks (<c>=</c> or <c>#</c>); null for another, or one that does not read.</summary>
+    private static List<(ChangeRecord Change, bool HasDeadline)>? ReadChanges(RedisValue message, byte form)
     {
         var bytes = (byte[]?)message;
-        if (bytes is not [(byte)'#', _, ..])
-        {
-            return null;
-        }
-
-        var asNews = (byte[])bytes.Clone();
-        asNews[0] = (byte)'=';
-        return ReadNews(asNews) is [var (change, _)] && change.Value is null ? change : null;
-    }
-
-    internal static List<(ChangeRecord Change, bool HasDeadline)>? ReadNews(RedisValue message)
-    {
-        var bytes = (byte[]?)message;
-        if (bytes is not [(byte)'=', _, ..])
+        if (bytes is null || bytes.Length < 2 || bytes[0] != form)
         {
             return null;
         }
@@ -443,9 +436,6 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
         return new ChangeRecord(key ?? string.Empty, kind, value, version, Time(stamp)) { TraceParent = traceParent };
     }
-
-    private static ChangeRecord ToChange(StreamEntry entry, out bool hasDeadline) =>
-        ToChange(VersionOf(entry.Id!), entry.Values.Select(v => (v.Name, v.Value)).ToArray(), out hasDeadline);
 
     /// <summary>An entry as the replay script returns it: [id, [field, value, …]].</summary>
     private static ChangeRecord ToChange(RedisResult entry) => ToChange(entry, out _);
@@ -878,8 +868,6 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
         return true;
     }
 
-    private void HandOut(StreamEntry[] entries) => this.HandOut(entries.Select(static entry => (ToChange(entry, out bool hasDeadline), hasDeadline)));
-
     /// <summary>
     /// Hands out the changes after <see cref="Position"/>, in order. Where they do not follow it, with
     /// <paramref name="onlyFollowing"/> (a wake-up's, whose versions are consecutive) none is handed out, and it returns
@@ -897,7 +885,6 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
                 // The master is leaving (its own leave commits after this): its subscriptions take nothing more.
                 return true;
             }
-
 
             foreach (var (change, hasDeadline) in changes)
             {
@@ -927,7 +914,7 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
                 this.HandOut(change);
                 this.position = change.Version;
-                this.atPosition = Stamp(change);
+                this.atPosition = CommitStamp.Of(change);
                 deadline |= hasDeadline;
             }
 
@@ -950,14 +937,6 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
         return followed;
     }
-
-    /// <summary>A change's stamp: its version, key, kind and time, without its value (which may be large, and is not compared).</summary>
-    private static ChangeRecord Stamp(ChangeRecord change) =>
-        change.Value is null ? change : new ChangeRecord(change.Key, change.Kind, null, change.Version, change.Timestamp);
-
-    /// <summary>Whether two changes of one version are the same commit: a commit again at that version has another time, key or kind.</summary>
-    private static bool SameChange(ChangeRecord handedOut, ChangeRecord change) =>
-        handedOut.Timestamp == change.Timestamp && handedOut.Kind == change.Kind && string.Equals(handedOut.Key, change.Key, StringComparison.Ordinal);
 
     /// <summary>
     /// Compares the stamp of a change with the one handed out, where it is at the position: another commit there gives
@@ -991,10 +970,11 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
     private List<Registration>? ReplacedAtPosition(ChangeRecord change)
     {
         var handedOut = this.atPosition;
+        var found = CommitStamp.Of(change);
 
         // Known from here on (after a start, or a store that went back, the position came from its version alone).
-        this.atPosition = Stamp(change);
-        if (handedOut is null || SameChange(handedOut, change))
+        this.atPosition = found;
+        if (handedOut is null || handedOut == found)
         {
             return null;
         }
@@ -1157,6 +1137,15 @@ internal sealed class RedisChangeFeed(RedisEngine engine, long position, ILogger
 
         /// <summary>Gets or sets the version the starting state was taken at, once it is queued: changes up to it are in it.</summary>
         public long SkipThrough { get; set; }
+    }
+
+    /// <summary>
+    /// What tells one commit at a version from another: its time, kind and key (not its value, which may be large). A
+    /// commit again at that version, after the store went back, has another time, key or kind.
+    /// </summary>
+    private readonly record struct CommitStamp(DateTimeOffset Timestamp, KeyChangeKind Kind, string Key)
+    {
+        public static CommitStamp Of(ChangeRecord change) => new(change.Timestamp, change.Kind, change.Key);
     }
 
     /// <summary>

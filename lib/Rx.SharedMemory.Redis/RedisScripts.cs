@@ -43,8 +43,9 @@ internal static class RedisScripts
         -- first needed and written once at the end (BATCH_BYTES, BATCH_USES; nil until read). BATCH_NOW is nil outside a
         -- batch (setup clears them all at the start of every function).
         local BATCH_NOW, BATCH_FIRST, BATCH_LAST, BATCH_LOGBYTES, BATCH_NEWS, BATCH_NEWS_BYTES, BATCH_BYTES, BATCH_USES
-        -- The stamp (key, kind, time) of the batch's last commit, for a wake-up that carries its version alone.
-        local BATCH_LAST_STAMP
+        -- The log fields of the batch's last commit, whose first six (key, kind, time) stamp a wake-up that carries its
+        -- version alone.
+        local BATCH_LAST_FIELDS
         -- The last time turned into text, and its text: a batch's writes share one time.
         local TIME_N, TIME_S
 
@@ -158,6 +159,11 @@ internal static class RedisScripts
           return table.concat(parts)
         end
 
+        -- A change's log fields without its value and the rest: key, kind and time, the first six.
+        local function stamp_fields(fields)
+          return {fields[1], fields[2], fields[3], fields[4], fields[5], fields[6]}
+        end
+
         -- The one commit path: the next version, the log entry, its trimming, and the readers' wake-up with the change
         -- (in a batch, the last three at its end). trace is the W3C traceparent the change carries ('' or nil for none).
         local function commit(key, kind, value, now, deadline, trace)
@@ -168,8 +174,7 @@ internal static class RedisScripts
             v = redis.call('INCR', P .. 'version')
           end
           local vs = tostring(v)
-          local stamp = {'k', key, 't', kind, 's', time_text(now)}
-          local fields = {'k', key, 't', kind, 's', stamp[6]}
+          local fields = {'k', key, 't', kind, 's', time_text(now)}
           if value then fields[#fields + 1] = 'v'; fields[#fields + 1] = value end
           if deadline > 0 then fields[#fields + 1] = 'd'; fields[#fields + 1] = deadline end
           if trace and trace ~= '' then fields[#fields + 1] = 'p'; fields[#fields + 1] = trace end
@@ -189,7 +194,7 @@ internal static class RedisScripts
           if BATCH_NOW then
             BATCH_FIRST = BATCH_FIRST or v
             BATCH_LAST = v
-            BATCH_LAST_STAMP = stamp
+            BATCH_LAST_FIELDS = fields
             BATCH_LOGBYTES = BATCH_LOGBYTES + size
             if told then
               BATCH_NEWS[#BATCH_NEWS + 1] = told
@@ -203,7 +208,7 @@ internal static class RedisScripts
           if told then
             redis.call('PUBLISH', P .. 'changes', '=' .. told)
           else
-            redis.call('PUBLISH', P .. 'changes', '#' .. news(v, stamp))
+            redis.call('PUBLISH', P .. 'changes', '#' .. news(v, stamp_fields(fields)))
           end
           return v, vs
         end
@@ -219,7 +224,7 @@ internal static class RedisScripts
           if BATCH_NEWS then
             redis.call('PUBLISH', P .. 'changes', table.concat(BATCH_NEWS))
           else
-            redis.call('PUBLISH', P .. 'changes', '#' .. news(BATCH_LAST, BATCH_LAST_STAMP))
+            redis.call('PUBLISH', P .. 'changes', '#' .. news(BATCH_LAST, stamp_fields(BATCH_LAST_FIELDS)))
           end
         end
 
@@ -366,15 +371,7 @@ internal static class RedisScripts
         -- A log entry with its key, kind and time only: what a master's reader compares with the change it handed out
         -- at that version, which is another commit once the store went back and was written again.
         local function stamp_of(entry)
-          local fields = {}
-          for i = 1, #entry[2], 2 do
-            local name = entry[2][i]
-            if name == 'k' or name == 't' or name == 's' then
-              fields[#fields + 1] = name
-              fields[#fields + 1] = entry[2][i + 1]
-            end
-          end
-          return {entry[1], fields}
+          return {entry[1], stamp_fields(entry[2])}
         end
 
         -- The stamp of the log's entry at version v, or nil.
