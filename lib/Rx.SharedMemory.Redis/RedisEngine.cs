@@ -33,6 +33,7 @@ internal sealed class RedisEngine : IStoreEngine
     // A read counts as a use (a write to the LRU set) only where a bound can evict: it costs a get as much again.
     private readonly bool readsAreUses;
     private readonly RedisStoreOptions redisOptions;
+    private readonly TimeSpan callTimeout;
     private readonly ILogger logger;
     private readonly RedisChangeFeed feed;
     private readonly RedisLocks locks;
@@ -50,9 +51,10 @@ internal sealed class RedisEngine : IStoreEngine
     // a slow read never delays a renewal, and never starts a second.
     private int readingSize;
 
-    private RedisEngine(IConnectionMultiplexer redis, RedisStoreOptions redisOptions, SharedMemoryOptions options, string masterId, long version, ILogger logger)
+    private RedisEngine(IConnectionMultiplexer redis, RedisStoreOptions redisOptions, SharedMemoryOptions options, string masterId, long version, TimeSpan callTimeout, ILogger logger)
     {
         this.redis = redis;
+        this.callTimeout = callTimeout;
         this.db = redis.GetDatabase();
         this.redisOptions = redisOptions;
         this.logger = logger;
@@ -120,7 +122,7 @@ internal sealed class RedisEngine : IStoreEngine
             string masterId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
             await CallAsync(redis, db, tag, RedisScripts.Bounds(options), RedisScripts.Renew, masterId, (long)redisOptions.LeaseTime.TotalMilliseconds).WaitAsync(cancellationToken).ConfigureAwait(false);
             long version = (long)await db.StringGetAsync($"{tag[0]}:version").WaitAsync(cancellationToken).ConfigureAwait(false);
-            engine = new RedisEngine(redis, redisOptions, options, masterId, version, logger);
+            engine = new RedisEngine(redis, redisOptions, options, masterId, version, TimeSpan.FromMilliseconds(configuration.AsyncTimeout), logger);
             await engine.feed.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             await engine.locks.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             return engine;
@@ -273,7 +275,25 @@ internal sealed class RedisEngine : IStoreEngine
     private Task CommittedAsync(long version, RedisResult entries)
     {
         this.feed.HandOutFromWrite(entries);
-        return this.feed.ReachedAsync(version, CancellationToken.None);
+        var reached = this.feed.ReachedAsync(version, CancellationToken.None);
+        return reached.IsCompleted ? reached : this.ReachedInTimeAsync(reached, version);
+    }
+
+    /// <summary>
+    /// Waits for the reader to hand out the changes before a committed write, more than its answer carried, within a
+    /// call's timeout: when Redis is out of reach the reader cannot read them, and the write fails as a call Redis did
+    /// not answer in time, where it would wait for Redis to come back.
+    /// </summary>
+    private async Task ReachedInTimeAsync(Task reached, long version)
+    {
+        try
+        {
+            await reached.WaitAsync(this.callTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new SharedMemoryUnavailableException($"The write to the Redis store '{this.redisOptions.StoreName}' committed at version {version}, but this master could not read the changes committed before it within {this.callTimeout.TotalMilliseconds:0} ms (Redis out of reach?): its answer does not go ahead of them.", ex);
+        }
     }
 
     public Task<long> LockAsync(string name, long owner, TimeSpan timeout, CancellationToken cancellationToken) =>

@@ -87,9 +87,11 @@ public sealed class SharedMemoryOptions
     public int MaxSubscriptionsPerConnection { get; set; } = 10_000;
 
     /// <summary>
-    /// Gets or sets how many lock requests of one worker connection may wait at once for a lock held by another. A
-    /// waiting request is held by the master until granted or timed out; past the limit a lock request fails with
-    /// <see cref="SharedMemoryLimitExceededException"/>. Default: 1,000.
+    /// Gets or sets how many lock requests of one worker connection may be under way at once, each from when the master
+    /// reads it until it is answered, whether it waits for a lock held by another or not (with a store kept in Redis, a
+    /// request for a free lock is under way until Redis answers). A waiting request is held by the master until granted
+    /// or timed out; past the limit a lock request fails with <see cref="SharedMemoryLimitExceededException"/>.
+    /// Default: 1,000.
     /// </summary>
     public int MaxWaitingLocksPerConnection { get; set; } = 1_000;
 

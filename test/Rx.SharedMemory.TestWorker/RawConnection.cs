@@ -42,6 +42,20 @@ internal sealed class RawConnection : IDisposable
         await answer;
     }
 
+    /// <summary>Writes bytes one a write, as a worker that writes a frame in pieces may; false when the master has closed the connection.</summary>
+    public async Task<bool> WriteEachByteAsync(byte[] bytes)
+    {
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            if (!await this.WriteAsync(bytes[i..(i + 1)]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Writes bytes; false when the master has closed the connection.</summary>
     public async Task<bool> WriteAsync(byte[] bytes)
     {

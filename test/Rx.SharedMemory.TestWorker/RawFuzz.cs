@@ -27,15 +27,15 @@ internal static class RawFuzz
         {
             case "raw-frames":
                 {
-                    // raw-frames FILE FILLERBYTES [before-hello|after-hello [ID,ID...]]: sends the file's bytes as they
-                    // are (before the hello, if asked), waits for the answers to the requests of the ids given (those
-                    // the master answers later than the requests after them, such as a cancelled lock wait), then sends
-                    // a probe; reports what came back.
+                    // raw-frames FILE FILLERBYTES [before-hello|after-hello|after-hello-each-byte [ID,ID...]]: sends the
+                    // file's bytes as they are (before the hello, if asked; one byte a write, if asked), waits for the
+                    // answers to the requests of the ids given (those the master answers later than the requests after
+                    // them, such as a cancelled lock wait), then sends a probe; reports what came back.
                     connection.Unclaimed = [];
                     var bytes = await File.ReadAllBytesAsync(arguments[0]);
                     int filler = int.Parse(arguments[1], CultureInfo.InvariantCulture);
                     var awaited = arguments.Length > 3 ? arguments[3].Split(',').Select(connection.ExpectAsync).ToArray() : [];
-                    bool sent = await connection.WriteAsync(bytes);
+                    bool sent = arguments[2] == "after-hello-each-byte" ? await connection.WriteEachByteAsync(bytes) : await connection.WriteAsync(bytes);
                     if (beforeHello)
                     {
                         await connection.HelloAsync();

@@ -4,7 +4,7 @@ using System.Text;
 namespace Rx.SharedMemory.TestWorker;
 
 /// <summary>A worker that writes protocol frames by hand: a valid hello, then a fault of the scenario's choosing.</summary>
-internal static class RawWorker
+internal static partial class RawWorker
 {
     public static async Task RunAsync(string scenario, Report report, string[] arguments)
     {
@@ -113,6 +113,22 @@ internal static class RawWorker
                     await ReadUntilAsync(fromMaster, text => text.Contains("\"id\":2", StringComparison.Ordinal) && IsWhole(LastBody(text)));
                     report.Line(LastBody(Received.ToString()));
                     return;
+                }
+
+            case "raw-child-holds-pipes":
+                {
+                    // Starts a process that inherits this worker's pipe descriptors (.NET opens them close-on-exec;
+                    // a worker in another language that starts processes by fork and exec may not), reports its id,
+                    // and exits at once, the child still running.
+                    foreach (var variable in new[] { "RX_SHAREDMEMORY_PIPE_IN", "RX_SHAREDMEMORY_PIPE_OUT" })
+                    {
+                        _ = NativeMethods.fcntl(int.Parse(StartingEnvironment.Get(variable)!, System.Globalization.CultureInfo.InvariantCulture), SetDescriptorFlags, 0);
+                    }
+
+                    using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "120") { UseShellExecute = false })!;
+                    report.Line($"child {child.Id} holds {Directory.GetFiles($"/proc/{child.Id}/fd").Length - 3} descriptors beside its standard streams");
+                    Environment.Exit(0);
+                    break;
                 }
 
             default:
@@ -351,5 +367,13 @@ internal static class RawWorker
 
             await ReceivedSignal.WaitAsync();
         }
+    }
+
+    private const int SetDescriptorFlags = 2; // F_SETFD
+
+    private static partial class NativeMethods
+    {
+        [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+        internal static partial int fcntl(int fd, int command, int argument);
     }
 }

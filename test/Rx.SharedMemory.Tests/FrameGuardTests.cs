@@ -1,11 +1,12 @@
 using System.Text;
+using Rx.SharedMemory.Rpc;
 using Rx.SharedMemory.Transport;
 using StreamJsonRpc;
 using StreamJsonRpc.Protocol;
 
 namespace Rx.SharedMemory.Tests;
 
-/// <summary>The master's frame parser: its header rules, and that nothing it lets through is read differently by StreamJsonRpc's handler.</summary>
+/// <summary>The master's frame parser: its header rules, and that nothing it lets through is read differently by the connection's handler.</summary>
 public sealed class FrameGuardTests : TestBase
 {
     private const long MaxBody = 100_000;
@@ -41,6 +42,7 @@ public sealed class FrameGuardTests : TestBase
     [InlineData("Content-Length: {0}\r\nX-Other: anything: at all\r\n\r\n")]
     [InlineData("Content-Type: application/vscode-jsonrpc; charset=utf-8\r\nContent-Length: {0}\r\n\r\n")]
     [InlineData("Content-Length:\t000{0} \r\n\r\n")]
+    [InlineData("Content-Length: 0000000000000{0}\r\n\r\n")]
     public async Task HeadersWithinTheRules_AreReadAsTheyWereMeant(string header)
     {
         var body = Encoding.UTF8.GetBytes("""{"jsonrpc":"2.0","method":"m","id":2}""");
@@ -119,16 +121,47 @@ public sealed class FrameGuardTests : TestBase
         Assert.Equal(3000, streams);
     }
 
+    /// <summary>
+    /// A worker may write a frame in any pieces, and each read of the pipe is a piece of the master's buffer: a header
+    /// line's <c>\r\n</c> split between reads once made StreamJsonRpc's header reader refuse a valid frame.
+    /// </summary>
+    [Fact]
+    public async Task AFrameSplitBetweenReadsAtAnyTwoPoints_IsReadWhole()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"jsonrpc":"2.0","method":"m","params":["x"],"id":1}""");
+        byte[] frame = [.. Encoding.ASCII.GetBytes($"X-Note: 1\r\nContent-Length: {body.Length}\r\n\r\n"), .. body];
+        byte[] stream = [.. frame, .. Frame(2)];
+        int headerEnd = frame.Length - body.Length;
+        int splits = 0;
+        for (int first = 1; first <= headerEnd + 2; first++)
+        {
+            for (int second = first + 1; second <= headerEnd + 3; second++)
+            {
+                var (ids, error) = await ReadAllAsync(new PiecesStream(stream, first, second));
+
+                Assert.True(error is null && ids.SequenceEqual([1L, 2L]), $"Split at {first} and {second}: read [{string.Join(',', ids)}], {error}");
+                splits++;
+            }
+        }
+
+        Assert.Equal((headerEnd + 2) * (headerEnd + 3) / 2, splits);
+    }
+
     private static byte[] Frame(long id, string text = "") =>
         RawFrameTests.Frame($$"""{"jsonrpc":"2.0","method":"m","params":["{{text}}"],"id":{{id}}}""");
 
-    /// <summary>Reads every message through a guard and StreamJsonRpc's handler, the stream served <paramref name="chunk"/> bytes at a time.</summary>
-    private static async Task<(List<long> Ids, Exception? Error)> ReadAllAsync(byte[] bytes, int chunk)
+    /// <summary>
+    /// Reads every message as the master does, through a guard, its reader thread (each read a segment of its own) and
+    /// the connection's handler, the stream served <paramref name="chunk"/> bytes at a time.
+    /// </summary>
+    private static Task<(List<long> Ids, Exception? Error)> ReadAllAsync(byte[] bytes, int chunk) => ReadAllAsync(new ChunkedStream(bytes, chunk));
+
+    private static async Task<(List<long> Ids, Exception? Error)> ReadAllAsync(Stream source)
     {
         var ids = new List<long>();
-        using var guard = new FrameGuardStream(new ChunkedStream(bytes, chunk), MaxBody);
+        using var guard = new FrameGuardStream(source, MaxBody);
         var formatter = new SystemTextJsonFormatter();
-        var handler = new HeaderDelimitedMessageHandler(null, guard, formatter);
+        var handler = new FramedMessageHandler(null, ReaderThread.Start(guard, "frame-guard-test"), formatter);
         try
         {
             while (await handler.ReadAsync(CancellationToken.None) is JsonRpcRequest request)
@@ -163,5 +196,15 @@ public sealed class FrameGuardTests : TestBase
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             base.ReadAsync(buffer, offset, Math.Min(count, chunk), cancellationToken);
+    }
+
+    /// <summary>A stream of bytes served in three pieces, cut at the two offsets given, one piece a read.</summary>
+    private sealed class PiecesStream(byte[] bytes, int first, int second) : MemoryStream(bytes)
+    {
+        public override int Read(Span<byte> buffer) => base.Read(buffer[..Math.Min(buffer.Length, this.PieceLeft())]);
+
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, this.PieceLeft()));
+
+        private int PieceLeft() => (int)(this.Position < first ? first - this.Position : this.Position < second ? second - this.Position : this.Length - this.Position);
     }
 }

@@ -301,6 +301,26 @@ public sealed class RedisStoreTests : TestBase
         Assert.Equal((KeyChangeKind.Set, 7L), (next.Kind, next.Version));
     }
 
+    /// <summary>
+    /// A write committed whose master's reader cannot read the changes before it (Redis out of reach for that master)
+    /// fails as a call Redis does not answer in time, saying it committed, where it waited for Redis to be back.
+    /// </summary>
+    [Fact]
+    public async Task AWriteWaitingForItsReader_FailsAfterTheCallTimeout_SayingItCommitted_AndTheMasterGoesOn()
+    {
+        var where = new RedisStoreOptions { Configuration = RedisServer.Shared.Configuration + ",asyncTimeout=3000,syncTimeout=3000", StoreName = $"test-{Guid.NewGuid():N}" };
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+        using (var held = await this.WriteWaitingForItsReaderAsync(master, other))
+        {
+            var error = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => held.Write.WaitAsync(this.TimeoutToken));
+            Assert.Contains("committed at version 16", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal((100, 16L), await master.Store.GetEntryAsync<int>("k", this.TimeoutToken) is { } entry ? (entry.Value, entry.Version) : default);
+        Assert.Equal(17, await master.Store.SetAsync("k", 17, this.TimeoutToken));
+    }
+
     [Fact]
     public async Task StoreVersionGoingBack_BelowAWriteItsMastersReaderHadNotReached_ReleasesTheWrite()
     {

@@ -272,6 +272,54 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
         Assert.Equal("Answered", outcome);
     }
 
+    /// <summary>
+    /// A worker in another language may write a frame in pieces; here every byte is a write of its own, so that the
+    /// master reads the header lines in pieces too. Every frame is answered, whatever its valid headers.
+    /// </summary>
+    [Fact]
+    public async Task FramesWrittenOneByteAWrite_AreAnswered()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"jsonrpc":"2.0","id":40,"method":"set","params":["bytes/a",7]}""");
+        byte[] frames =
+        [
+            .. Encoding.ASCII.GetBytes($"X-Note: 1\r\nContent-Length: 000000000000{body.Length}\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n"),
+            .. body,
+            .. Frame("""{"jsonrpc":"2.0","id":41,"method":"get","params":["bytes/a"]}"""),
+        ];
+
+        var (outcome, replies) = await this.SendAsync(frames, eachByte: true);
+
+        Assert.Equal("Answered", outcome);
+        long version = Reply(replies, 40).GetProperty("result").GetInt64();
+        Assert.Equal(version, Reply(replies, 41).GetProperty("result").GetProperty("version").GetInt64());
+        Assert.Equal(7, await this.Master.Store.GetAsync<int>("bytes/a", this.TimeoutToken));
+    }
+
+    /// <summary>
+    /// A <c>traceparent</c> that is not a string, or not text, is no context, and a <c>tracestate</c> is ignored
+    /// whatever its form: the request is run as one without them, on a request of its own and in a batch.
+    /// </summary>
+    [Fact]
+    public async Task TraceMembersOfAnyForm_AreIgnored_AndTheRequestRuns()
+    {
+        string[] members = ["\"traceparent\":5", "\"traceparent\":{}", "\"traceparent\":\"\\ud800\"", "\"tracestate\":5", "\"tracestate\":{\"a\":1}", "\"tracestate\":\"\\ud800\""];
+        var frames = members.SelectMany((member, i) => Frame($$"""{"jsonrpc":"2.0","id":{{60 + i}},"method":"set","params":["trace/{{i}}",{{i}}],{{member}}}""")).ToList();
+        frames.AddRange(Frame("""{"jsonrpc":"2.0","id":70,"method":"batch","params":[[["set","trace/batch",1],["get","trace/batch"]],["\ud800",{}]]}"""));
+
+        var (outcome, replies) = await this.SendAsync([.. frames]);
+
+        Assert.Equal("Answered", outcome);
+        for (int i = 0; i < members.Length; i++)
+        {
+            Assert.True(Reply(replies, 60 + i).TryGetProperty("result", out _), $"{members[i]}: {Reply(replies, 60 + i).GetRawText()}");
+            Assert.Equal(i, await this.Master.Store.GetAsync<int>($"trace/{i}", this.TimeoutToken));
+        }
+
+        var batch = Reply(replies, 70).GetProperty("result");
+        Assert.True(batch[0].GetProperty("result").GetInt64() > 0, batch.GetRawText());
+        Assert.Equal(1, batch[1].GetProperty("result").GetProperty("value").GetInt32());
+    }
+
     private static JsonElement Reply(JsonElement[] replies, int id) =>
         replies.Single(r => r.TryGetProperty("id", out var value) && value.ValueKind == JsonValueKind.Number && value.GetInt32() == id);
 
@@ -282,13 +330,14 @@ public sealed class RawFrameTests() : WorkerProcessTestBase(new SharedMemoryOpti
     /// <param name="beforeHello">Whether to send it before the hello.</param>
     /// <param name="master">The master to send it to; the test's when null.</param>
     /// <param name="awaitIds">The ids (comma-separated) of requests answered later than those after them, whose answers the worker waits for before the probe.</param>
-    internal async Task<(string Outcome, JsonElement[] Replies)> SendAsync(byte[] bytes, bool beforeHello = false, SharedMemoryMaster? master = null, string? awaitIds = null)
+    /// <param name="eachByte">Whether to write each byte with a write of its own.</param>
+    internal async Task<(string Outcome, JsonElement[] Replies)> SendAsync(byte[] bytes, bool beforeHello = false, SharedMemoryMaster? master = null, string? awaitIds = null, bool eachByte = false)
     {
         var file = Path.GetTempFileName();
         try
         {
             await File.WriteAllBytesAsync(file, bytes, this.TimeoutToken);
-            string[] arguments = [file, (64 * 1024 + 16 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), beforeHello ? "before-hello" : "after-hello", .. awaitIds is null ? Array.Empty<string>() : [awaitIds]];
+            string[] arguments = [file, (64 * 1024 + 16 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), beforeHello ? "before-hello" : eachByte ? "after-hello-each-byte" : "after-hello", .. awaitIds is null ? Array.Empty<string>() : [awaitIds]];
             var lines = await this.ReportAfterExitAsync(await this.SpawnOnAsync(master ?? this.Master, "raw-frames", arguments));
             var replies = lines.Where(l => l.StartsWith("reply ", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l["reply ".Length..]).RootElement).ToArray();
             return (lines.Single(l => l.StartsWith("outcome ", StringComparison.Ordinal))["outcome ".Length..], replies);

@@ -62,6 +62,45 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
         Assert.Equal(0, report.Inherited);
     }
 
+    /// <summary>
+    /// A worker in another language may start a process that inherits its pipe descriptors, then die: the master
+    /// learns of its death from its exit, reports it, and is disposed, without waiting for that process to end.
+    /// </summary>
+    [Fact]
+    public async Task AWorkerWhoseChildInheritedItsPipes_IsReportedGone_AndItsMasterDisposes_WhileTheChildLives()
+    {
+        var master = await this.StartMasterAsync(TestEngine.Memory);
+        int child = 0;
+        try
+        {
+            var lines = await this.ReportAfterExitAsync(await this.SpawnOnAsync(master, "raw-child-holds-pipes"));
+            var started = lines.Single(l => l.StartsWith("child ", StringComparison.Ordinal)).Split(' ');
+            child = int.Parse(started[1], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(int.Parse(started[3], System.Globalization.CultureInfo.InvariantCulture) >= 2, string.Join(' ', started));
+
+            await master.DisposeAsync().AsTask().WaitAsync(this.TimeoutToken);
+
+            using var running = System.Diagnostics.Process.GetProcessById(child);
+            Assert.False(running.HasExited);
+        }
+        finally
+        {
+            await master.DisposeAsync();
+            if (child != 0)
+            {
+                try
+                {
+                    using var running = System.Diagnostics.Process.GetProcessById(child);
+                    running.Kill();
+                }
+                catch (ArgumentException)
+                {
+                    // It has exited.
+                }
+            }
+        }
+    }
+
     [Fact]
     public async Task AProcessAWorkerStartsBeforeItConnects_InheritsNeitherThePipesVariablesNorTheirDescriptors()
     {

@@ -42,6 +42,24 @@ public sealed class WorkerStandardErrorTests : TestBase
         Assert.Equal(["whole"], standardError.Tail());
     }
 
+    /// <summary>
+    /// The wait for the end is one, however many wait: a start that failed waits for it once when it reports the exit
+    /// and again for the tail, and must not wait twice its bound when a process the worker started holds the stream.
+    /// </summary>
+    [Fact]
+    public async Task EndAsync_CalledAgain_IsTheSameWait()
+    {
+        var source = new System.IO.Pipelines.Pipe();
+        var standardError = WorkerStandardError.Start(source.Reader.AsStream(), destination: null, Encoding.UTF8);
+
+        var first = standardError.EndAsync();
+        var second = standardError.EndAsync();
+
+        Assert.Same(first, second);
+        await source.Writer.CompleteAsync();
+        await second.WaitAsync(this.TimeoutToken);
+    }
+
     [Fact]
     public async Task StopKeeping_KeepsNoTail_AndStillPassesEveryByteOn()
     {

@@ -91,6 +91,44 @@ public sealed class WorkerStartFailureTests : WorkerProcessTestBase
         Assert.True(exit.Worker.Process.HasExited);
     }
 
+    /// <summary>
+    /// A worker in another language that exits before it connects, leaving a process it started with its descriptors
+    /// (a shell's background job inherits them): the start fails with its exit code and its last lines, once its
+    /// standard error has ended or 2 s have passed, not when that process ends.
+    /// </summary>
+    [Fact]
+    public async Task SpawnWorker_ProgramThatExitsLeavingAChildWithItsPipes_FailsWithItsExitCode_WithoutWaitingForTheChild()
+    {
+        await using var master = new SharedMemoryMaster(new SharedMemoryOptions { WorkerStartTimeout = TimeSpan.FromSeconds(50) });
+        var startInfo = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, ArgumentList = { "-c", "sleep 120 & echo \"child $!\" >&2; exit 3" } };
+        int child = 0;
+        try
+        {
+            var error = await Assert.ThrowsAsync<SharedMemoryWorkerStartException>(() => master.SpawnWorkerAsync(startInfo, this.TimeoutToken));
+            child = int.Parse(Assert.Single(error.StandardErrorTail)["child ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+
+            Assert.Equal(3, error.ExitCode);
+            Assert.Contains("exited with code 3 before it connected", error.Message, StringComparison.Ordinal);
+            using var running = Process.GetProcessById(child);
+            Assert.False(running.HasExited);
+        }
+        finally
+        {
+            if (child != 0)
+            {
+                try
+                {
+                    using var running = Process.GetProcessById(child);
+                    running.Kill();
+                }
+                catch (ArgumentException)
+                {
+                    // It has exited.
+                }
+            }
+        }
+    }
+
     [Fact]
     public async Task SpawnWorker_CancelledWhileWaiting_ThrowsOperationCanceled_AndKillsTheProcess()
     {

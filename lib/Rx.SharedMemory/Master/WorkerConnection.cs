@@ -128,8 +128,9 @@ internal sealed partial class WorkerConnection : IWorker
         {
             await Task.WhenAny(this.Wired.Rpc.Completion, processExit).ConfigureAwait(false);
 
-            // Whatever ended first, the connection is over: the worker's subscriptions go now, and the pipes close so
-            // that a worker that broke the protocol sees end of file instead of blocking on a pipe nobody reads.
+            // Whatever ended first, the connection is over: the worker's subscriptions go now, and the connection's
+            // threads close the pipes (MasterEndPipes.EndConnection), so that a worker that broke the protocol sees end
+            // of file instead of blocking on a pipe nobody reads.
             try
             {
                 await this.ReleaseAllAsync().ConfigureAwait(false);
@@ -142,7 +143,7 @@ internal sealed partial class WorkerConnection : IWorker
 
             this.outbox.Dispose();
             this.Wired.Rpc.Dispose();
-            this.Wired.Pipes.Dispose();
+            this.Wired.Pipes.EndConnection();
             await processExit.ConfigureAwait(false);
 
             // What it wrote before it exited is passed on before its exit is reported.
@@ -158,7 +159,7 @@ internal sealed partial class WorkerConnection : IWorker
         finally
         {
             this.Wired.Rpc.Dispose();
-            this.Wired.Pipes.Dispose();
+            this.Wired.Pipes.EndConnection();
         }
 
         int exitCode = this.Wired.Process.HasExited ? this.Wired.Process.ExitCode : -1;

@@ -29,6 +29,7 @@ internal sealed class WorkerStandardError
     private readonly Lock destinationGate;
     private readonly Decoder decoder;
     private readonly int maxChars;
+    private Task? ending;
 
     // Guarded by tailGate: written by the pump, read by the spawn; null once the worker is online and no tail is kept.
     private readonly Lock tailGate = new();
@@ -62,7 +63,10 @@ internal sealed class WorkerStandardError
     /// Waits, at most <see cref="DrainTimeout"/>, for the worker's standard error to end, so that what it wrote before
     /// it exited is passed on and in the tail; it ends at once when the worker was its only writer.
     /// </summary>
-    public async Task EndAsync()
+    /// <remarks>Every call returns the same wait: a failed start waits once to report the exit and again for the tail.</remarks>
+    public Task EndAsync() => LazyInitializer.EnsureInitialized(ref this.ending, this.WaitForEndAsync);
+
+    private async Task WaitForEndAsync()
     {
         try
         {

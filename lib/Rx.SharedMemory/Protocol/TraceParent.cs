@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 
 namespace Rx.SharedMemory.Protocol;
 
@@ -22,4 +23,25 @@ internal static class TraceParent
     /// </summary>
     public static ActivityContext Parse(string? traceParent) =>
         traceParent is not null && ActivityContext.TryParse(traceParent, traceState: null, isRemote: true, out var context) ? context : default;
+
+    /// <summary>
+    /// The text of a <c>traceparent</c> a worker sent; null for none, for a value that is not a string, or for a string
+    /// that is not text (an escaped lone surrogate): any of those is no context, as an invalid one is, never an error.
+    /// </summary>
+    public static string? Read(JsonElement element)
+    {
+        if (element.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+
+        try
+        {
+            return element.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null; // a lone surrogate: not a traceparent
+        }
+    }
 }

@@ -199,8 +199,8 @@ internal sealed class ProtocolFormatter : IJsonRpcMessageTextFormatter
             {
                 RequestId = id,
                 Method = method.GetString(),
-                TraceParent = root.TryGetProperty("traceparent"u8, out var traceParent) ? traceParent.GetString() : null,
-                TraceState = root.TryGetProperty("tracestate"u8, out var traceState) ? traceState.GetString() : null,
+                // A tracestate is not read: the protocol ignores it, whatever its form.
+                TraceParent = root.TryGetProperty("traceparent"u8, out var traceParent) ? TraceParent.Read(traceParent) : null,
             };
         }
         else if (root.TryGetProperty("result"u8, out var result))

@@ -41,7 +41,7 @@ internal static class RpcChannel
         valueOptions = formatter.Options;
         var writer = CoalescingWriter.Start(writeTo, outbound);
         var reader = ReaderThread.Start(readFrom, name);
-        var handler = outbound is null && hold is null ? new HeaderDelimitedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, hold ?? new ReadHold(), metrics ?? MasterMetrics.Unowned);
+        var handler = outbound is null && hold is null ? new FramedMessageHandler(writer, reader, formatter) : new BoundedMessageHandler(writer, reader, formatter, outbound, hold ?? new ReadHold(), metrics ?? MasterMetrics.Unowned);
 
         // No ActivityTracingStrategy here: each end installs its TraceContextStrategy, which starts no activity.
         return new ProtocolJsonRpc(handler, requestFailed) { SynchronizationContext = dispatch };
@@ -78,8 +78,8 @@ internal static class RpcChannel
     /// engine answers later (Redis) holds the next read until it has run (<c>OperationTable</c>, through the
     /// <see cref="ReadHold"/>): the master never starts the requests of a worker that does not read all at once.
     /// </remarks>
-    private sealed class BoundedMessageHandler(PipeWriter writer, PipeReader reader, IJsonRpcMessageFormatter formatter, OutboundBuffer? outbound, ReadHold hold, MasterMetrics metrics)
-        : HeaderDelimitedMessageHandler(writer, reader, formatter)
+    private sealed class BoundedMessageHandler(PipeWriter writer, ReaderThread reading, IJsonRpcMessageFormatter formatter, OutboundBuffer? outbound, ReadHold hold, MasterMetrics metrics)
+        : FramedMessageHandler(writer, reading, formatter)
     {
         protected override ValueTask<StreamJsonRpc.Protocol.JsonRpcMessage?> ReadCoreAsync(CancellationToken cancellationToken)
         {

@@ -249,8 +249,11 @@ internal sealed class FrameGuardStream(Stream inner, long maxBodyBytes) : Stream
                 throw new InvalidDataException("A message has two Content-Length headers.");
             }
 
-            if (value.IsEmpty || value.Length > 10 || value.IndexOfAnyExceptInRange((byte)'0', (byte)'9') >= 0
-                || !Utf8Parser.TryParse(value, out long length, out int consumed) || consumed != value.Length)
+            // Leading zeros are allowed, as many as the header section has room for.
+            var digits = value.TrimStart((byte)'0');
+            long length = 0;
+            if (value.IsEmpty || digits.Length > 10 || value.IndexOfAnyExceptInRange((byte)'0', (byte)'9') >= 0
+                || (!digits.IsEmpty && (!Utf8Parser.TryParse(digits, out length, out int consumed) || consumed != digits.Length)))
             {
                 throw new InvalidDataException($"A message has an invalid Content-Length header: '{Show(text)}'.");
             }

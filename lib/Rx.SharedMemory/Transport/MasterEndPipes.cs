@@ -41,6 +41,15 @@ internal sealed class MasterEndPipes : IDisposable
         this.Region?.SetInheritable(false);
     }
 
+    /// <summary>
+    /// Ends what the master holds of a connection that was wired: the region now; each pipe's end is closed by the
+    /// thread that reads or writes it (<see cref="ReaderThread"/>, <see cref="CoalescingWriter"/>) once its read or
+    /// write under way returns. Closing them here would block until then, and with a process the worker started that
+    /// inherited its descriptors, that is when that process exits: the worker's exit would be reported, and the master
+    /// disposed, only then.
+    /// </summary>
+    public void EndConnection() => this.Region?.Dispose();
+
     public void Dispose()
     {
         this.toWorker.Dispose();

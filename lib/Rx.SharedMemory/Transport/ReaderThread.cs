@@ -11,12 +11,28 @@ namespace Rx.SharedMemory.Transport;
 /// <remarks>
 /// The thread ends at end of file or when the stream fails, which is how a pipe's life ends here: a connection is
 /// over when the peer's process exits or closes its end. It is a background thread, so it never holds a process open.
+/// A failed read completes the pipe as end of file does, and leaves its exception in <see cref="Failure"/>: a pipe
+/// completed with an exception throws it at the next read even while bytes read before it wait, and those hold the
+/// frames before a broken one, which are still to be answered. The thread closes the stream when it ends: .NET closes
+/// a pipe's end only once a read under way on it returns, so a close from another thread would wait with it (spinning),
+/// and a read returns only when every writer has closed the pipe, which a process the peer started with its
+/// descriptors may not do for as long as it lives.
 /// </remarks>
-internal static class ReaderThread
+internal sealed class ReaderThread
 {
     private const int ReadSize = 64 * 1024;
 
-    public static PipeReader Start(Stream stream, string name)
+    private volatile Exception? failure;
+
+    private ReaderThread(PipeReader reader) => this.Reader = reader;
+
+    /// <summary>Gets what the stream's bytes are read from.</summary>
+    public PipeReader Reader { get; }
+
+    /// <summary>Gets why the reading ended when a read failed (null at end of file): set before <see cref="Reader"/> completes.</summary>
+    public Exception? Failure => this.failure;
+
+    public static ReaderThread Start(Stream stream, string name)
     {
         var pipe = new Pipe(new PipeOptions(
             readerScheduler: PipeScheduler.Inline,
@@ -24,14 +40,14 @@ internal static class ReaderThread
             pauseWriterThreshold: 4 * ReadSize,
             resumeWriterThreshold: 2 * ReadSize,
             useSynchronizationContext: false));
-        var thread = new Thread(() => Pump(stream, pipe.Writer)) { IsBackground = true, Name = name };
+        var reading = new ReaderThread(pipe.Reader);
+        var thread = new Thread(() => reading.Pump(stream, pipe.Writer)) { IsBackground = true, Name = name };
         thread.UnsafeStart(); // it serves the connection, not the context of whoever opened it
-        return pipe.Reader;
+        return reading;
     }
 
-    private static void Pump(Stream stream, PipeWriter writer)
+    private void Pump(Stream stream, PipeWriter writer)
     {
-        Exception? failure = null;
         try
         {
             while (true)
@@ -59,9 +75,17 @@ internal static class ReaderThread
         }
         catch (Exception ex)
         {
-            failure = ex;
+            this.failure = ex;
         }
 
-        writer.Complete(failure);
+        writer.Complete();
+        try
+        {
+            stream.Dispose();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // Closed either way.
+        }
     }
 }
