@@ -103,7 +103,7 @@ internal readonly struct BatchRequest
     /// <param name="index">The call's position in the batch.</param>
     /// <returns>The text, or null.</returns>
     public static string? TraceParentAt(JsonElement? traceParents, int index) =>
-        traceParents is { ValueKind: JsonValueKind.Array } array && index < array.GetArrayLength() ? TraceParent.Read(array[index]) : null;
+        traceParents is { ValueKind: JsonValueKind.Array } array && index < array.GetArrayLength() ? TraceParent.TextOf(array[index]) : null;
 
     /// <summary>One call to write: its method, its positional arguments and its caller's trace context.</summary>
     internal interface IBatchCall

@@ -25,10 +25,11 @@ internal static class TraceParent
         traceParent is not null && ActivityContext.TryParse(traceParent, traceState: null, isRemote: true, out var context) ? context : default;
 
     /// <summary>
-    /// The text of a <c>traceparent</c> a worker sent; null for none, for a value that is not a string, or for a string
-    /// that is not text (an escaped lone surrogate): any of those is no context, as an invalid one is, never an error.
+    /// The text of a trace member a worker sent (a <c>traceparent</c>, or a <c>tracestate</c>, which the master
+    /// ignores); null for a value that is not a string, or for a string that is not text (an escaped lone surrogate):
+    /// either is no context, as an invalid one is, never an error.
     /// </summary>
-    public static string? Read(JsonElement element)
+    public static string? TextOf(JsonElement element)
     {
         if (element.ValueKind != JsonValueKind.String)
         {

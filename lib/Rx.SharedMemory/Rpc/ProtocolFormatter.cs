@@ -199,8 +199,9 @@ internal sealed class ProtocolFormatter : IJsonRpcMessageTextFormatter
             {
                 RequestId = id,
                 Method = method.GetString(),
-                // A tracestate is not read: the protocol ignores it, whatever its form.
-                TraceParent = root.TryGetProperty("traceparent"u8, out var traceParent) ? TraceParent.Read(traceParent) : null,
+                // Of any other form, a trace member is no context, never an error (docs/protocol.md, Trace context).
+                TraceParent = root.TryGetProperty("traceparent"u8, out var traceParent) ? TraceParent.TextOf(traceParent) : null,
+                TraceState = root.TryGetProperty("tracestate"u8, out var traceState) ? TraceParent.TextOf(traceState) : null,
             };
         }
         else if (root.TryGetProperty("result"u8, out var result))
