@@ -276,23 +276,35 @@ internal sealed class RedisEngine : IStoreEngine
     {
         this.feed.HandOutFromWrite(entries);
         var reached = this.feed.ReachedAsync(version, CancellationToken.None);
-        return reached.IsCompleted ? reached : this.ReachedInTimeAsync(reached, version);
+        return reached.IsCompleted ? reached : this.ReachedWhileReadingAsync(reached, version, CancellationToken.None);
     }
 
     /// <summary>
-    /// Waits for the reader to hand out the changes before a committed write, more than its answer carried, within a
-    /// call's timeout: when Redis is out of reach the reader cannot read them, and the write fails as a call Redis did
-    /// not answer in time, where it would wait for Redis to come back.
+    /// Waits for the reader to hand out a committed change (<paramref name="reached"/>, at <paramref name="version"/>)
+    /// and the changes before it, for as long as it reads on, however far it has to go. A reader that has read nothing
+    /// for a call's timeout cannot reach Redis: the caller then fails as a call Redis did not answer in time, where it
+    /// would wait for Redis to come back.
     /// </summary>
-    private async Task ReachedInTimeAsync(Task reached, long version)
+    private async Task ReachedWhileReadingAsync(Task reached, long version, CancellationToken cancellationToken)
     {
-        try
+        long position = this.feed.Position;
+        while (true)
         {
-            await reached.WaitAsync(this.callTimeout).ConfigureAwait(false);
-        }
-        catch (TimeoutException ex)
-        {
-            throw new SharedMemoryUnavailableException($"The write to the Redis store '{this.redisOptions.StoreName}' committed at version {version}, but this master could not read the changes committed before it within {this.callTimeout.TotalMilliseconds:0} ms (Redis out of reach?): its answer does not go ahead of them.", ex);
+            try
+            {
+                await reached.WaitAsync(this.callTimeout, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (TimeoutException ex)
+            {
+                long now = this.feed.Position;
+                if (now == position)
+                {
+                    throw new SharedMemoryUnavailableException($"A change to the Redis store '{this.redisOptions.StoreName}' committed at version {version}, but this master has read no change of the store for {this.callTimeout.TotalMilliseconds:0} ms (Redis out of reach?), and its answer does not go ahead of the changes committed before it.", ex);
+                }
+
+                position = now;
+            }
         }
     }
 
@@ -308,7 +320,12 @@ internal sealed class RedisEngine : IStoreEngine
         this.locks.AbandonWaitsOf(name);
         long version = (long)(await this.RunAsync(RedisScripts.ReleaseOwner, cancellationToken, name).ConfigureAwait(false))!;
         this.locks.ForgetLocksOf(name);
-        await this.feed.ReachedAsync(version, CancellationToken.None).ConfigureAwait(false); // committed: the write stands
+        // Committed: the release stands. Bounded as a write's wait, so that a worker's exit is reported while Redis is out.
+        var reached = this.feed.ReachedAsync(version, CancellationToken.None);
+        if (!reached.IsCompleted)
+        {
+            await this.ReachedWhileReadingAsync(reached, version, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     // The store's version now is at least that of every change committed before: once the reader has handed it out, so

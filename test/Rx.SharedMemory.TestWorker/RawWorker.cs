@@ -117,15 +117,15 @@ internal static partial class RawWorker
 
             case "raw-child-holds-pipes":
                 {
-                    // Starts a process that inherits this worker's pipe descriptors (.NET opens them close-on-exec;
-                    // a worker in another language that starts processes by fork and exec may not), reports its id,
-                    // and exits at once, the child still running.
+                    // raw-child-holds-pipes SECONDS: starts `sleep SECONDS`, which inherits this worker's pipe
+                    // descriptors (.NET opens them close-on-exec; a worker in another language that starts processes
+                    // by fork and exec may not), reports its id, and exits at once, the child still running.
                     foreach (var variable in new[] { "RX_SHAREDMEMORY_PIPE_IN", "RX_SHAREDMEMORY_PIPE_OUT" })
                     {
                         _ = NativeMethods.fcntl(int.Parse(StartingEnvironment.Get(variable)!, System.Globalization.CultureInfo.InvariantCulture), SetDescriptorFlags, 0);
                     }
 
-                    using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "120") { UseShellExecute = false })!;
+                    using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", arguments[0]) { UseShellExecute = false })!;
                     report.Line($"child {child.Id} holds {Directory.GetFiles($"/proc/{child.Id}/fd").Length - 3} descriptors beside its standard streams");
                     Environment.Exit(0);
                     break;

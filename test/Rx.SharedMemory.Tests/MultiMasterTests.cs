@@ -314,11 +314,32 @@ public sealed class RedisStoreTests : TestBase
         using (var held = await this.WriteWaitingForItsReaderAsync(master, other))
         {
             var error = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => held.Write.WaitAsync(this.TimeoutToken));
-            Assert.Contains("committed at version 16", error.Message, StringComparison.Ordinal);
+            Assert.Contains("committed at version 16, but this master has read no change of the store for 3000 ms", error.Message, StringComparison.Ordinal);
         }
 
         Assert.Equal((100, 16L), await master.Store.GetEntryAsync<int>("k", this.TimeoutToken) is { } entry ? (entry.Value, entry.Version) : default);
         Assert.Equal(17, await master.Store.SetAsync("k", 17, this.TimeoutToken));
+    }
+
+    /// <summary>
+    /// The release of what a gone worker held waits for its master's reader as a write does: it ends with the master's
+    /// stopping (its token), or fails after a call's timeout while the reader reads nothing, so that the worker's exit is
+    /// reported, and its master disposed, while Redis is out of reach for that master; the worker's connection asks again.
+    /// </summary>
+    [Fact]
+    public async Task AReleaseWaitingForItsReader_EndsWithItsToken_OrFailsAfterTheCallTimeout()
+    {
+        var where = new RedisStoreOptions { Configuration = RedisServer.Shared.Configuration + ",asyncTimeout=3000,syncTimeout=3000", StoreName = $"test-{Guid.NewGuid():N}" };
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
+        var engine = (RedisEngine)master.Engine;
+        using var held = await this.WriteWaitingForItsReaderAsync(master, other);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(this.TimeoutToken);
+        stopping.CancelAfter(TimeSpan.FromSeconds(1));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => engine.ReleaseOwnerAsync(7, stopping.Token).AsTask().WaitAsync(this.TimeoutToken));
+        var error = await Assert.ThrowsAsync<SharedMemoryUnavailableException>(() => engine.ReleaseOwnerAsync(7, CancellationToken.None).AsTask().WaitAsync(this.TimeoutToken));
+        Assert.Contains("has read no change of the store for 3000 ms", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -70,34 +70,20 @@ public sealed class WorkerProcessTests : WorkerProcessTestBase
     public async Task AWorkerWhoseChildInheritedItsPipes_IsReportedGone_AndItsMasterDisposes_WhileTheChildLives()
     {
         var master = await this.StartMasterAsync(TestEngine.Memory);
-        int child = 0;
+        string duration = Sleepers.NewDuration();
         try
         {
-            var lines = await this.ReportAfterExitAsync(await this.SpawnOnAsync(master, "raw-child-holds-pipes"));
-            var started = lines.Single(l => l.StartsWith("child ", StringComparison.Ordinal)).Split(' ');
-            child = int.Parse(started[1], System.Globalization.CultureInfo.InvariantCulture);
-            Assert.True(int.Parse(started[3], System.Globalization.CultureInfo.InvariantCulture) >= 2, string.Join(' ', started));
+            var lines = await this.ReportAfterExitAsync(await this.SpawnOnAsync(master, "raw-child-holds-pipes", duration));
+            Assert.Matches(@"^child \d+ holds ([2-9]|\d\d+) descriptors", lines.Single(l => l.StartsWith("child ", StringComparison.Ordinal)));
 
             await master.DisposeAsync().AsTask().WaitAsync(this.TimeoutToken);
 
-            using var running = System.Diagnostics.Process.GetProcessById(child);
-            Assert.False(running.HasExited);
+            Assert.Single(Sleepers.Find(duration));
         }
         finally
         {
             await master.DisposeAsync();
-            if (child != 0)
-            {
-                try
-                {
-                    using var running = System.Diagnostics.Process.GetProcessById(child);
-                    running.Kill();
-                }
-                catch (ArgumentException)
-                {
-                    // It has exited.
-                }
-            }
+            Sleepers.Kill(duration);
         }
     }
 

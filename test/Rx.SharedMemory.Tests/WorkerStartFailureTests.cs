@@ -100,32 +100,19 @@ public sealed class WorkerStartFailureTests : WorkerProcessTestBase
     public async Task SpawnWorker_ProgramThatExitsLeavingAChildWithItsPipes_FailsWithItsExitCode_WithoutWaitingForTheChild()
     {
         await using var master = new SharedMemoryMaster(new SharedMemoryOptions { WorkerStartTimeout = TimeSpan.FromSeconds(50) });
-        var startInfo = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, ArgumentList = { "-c", "sleep 120 & echo \"child $!\" >&2; exit 3" } };
-        int child = 0;
+        string duration = Sleepers.NewDuration();
+        var startInfo = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, ArgumentList = { "-c", $"sleep {duration} & echo \"child $!\" >&2; exit 3" } };
         try
         {
             var error = await Assert.ThrowsAsync<SharedMemoryWorkerStartException>(() => master.SpawnWorkerAsync(startInfo, this.TimeoutToken));
-            child = int.Parse(Assert.Single(error.StandardErrorTail)["child ".Length..], System.Globalization.CultureInfo.InvariantCulture);
 
             Assert.Equal(3, error.ExitCode);
             Assert.Contains("exited with code 3 before it connected", error.Message, StringComparison.Ordinal);
-            using var running = Process.GetProcessById(child);
-            Assert.False(running.HasExited);
+            Assert.Equal([$"child {Assert.Single(Sleepers.Find(duration))}"], error.StandardErrorTail);
         }
         finally
         {
-            if (child != 0)
-            {
-                try
-                {
-                    using var running = Process.GetProcessById(child);
-                    running.Kill();
-                }
-                catch (ArgumentException)
-                {
-                    // It has exited.
-                }
-            }
+            Sleepers.Kill(duration);
         }
     }
 
