@@ -157,6 +157,54 @@ public abstract class StoreSemanticsTests(TestEngine engine) : TestBase
     }
 
     [Fact]
+    public async Task ResumeFromZero_ReplaysTheWholeHistory_OfAKeyAndOfAPrefix()
+    {
+        await using var master = await this.StartMasterAsync(engine);
+        var store = master.Store;
+        await store.SetAsync("a/1", 1, this.TimeoutToken);
+        await store.SetAsync("a/2", 2, this.TimeoutToken);
+        await store.SetAsync("b", 3, this.TimeoutToken);
+        await store.DeleteAsync("a/1", this.TimeoutToken);
+        await store.SetAsync("a/2", 5, this.TimeoutToken);
+
+        var key = await store.Observe("a/1", fromVersion: 0).Take(2).ToList().ToTask(this.TimeoutToken);
+        var prefix = await store.ObservePrefix("a/", fromVersion: 0).Take(4).ToList().ToTask(this.TimeoutToken);
+
+        Assert.Equal([(KeyChangeKind.Set, "a/1", 1L), (KeyChangeKind.Deleted, "a/1", 4L)], key.Select(c => (c.Kind, c.Key, c.Version)));
+        Assert.Equal(
+            [(KeyChangeKind.Set, "a/1", 1L), (KeyChangeKind.Set, "a/2", 2L), (KeyChangeKind.Deleted, "a/1", 4L), (KeyChangeKind.Set, "a/2", 5L)],
+            prefix.Select(c => (c.Kind, c.Key, c.Version)));
+    }
+
+    /// <summary>A key of exactly the limit is taken and one unit more refused, a surrogate pair counting two; a value alike, by its JSON's bytes.</summary>
+    [Fact]
+    public async Task KeysAndValuesAtTheirLimits_AreTaken_AndOneMore_IsRefusedNamingTheLimit()
+    {
+        await using var master = await this.StartMasterAsync(engine, new SharedMemoryOptions { MaxKeyLength = 8, MaxValueBytes = 16 });
+        var store = master.Store;
+
+        await store.SetAsync("abcdefgh", 1, this.TimeoutToken);
+        await store.SetAsync("abcdef\ud83d\ude00", 1, this.TimeoutToken);
+        await store.SetAsync("v", new string('x', 14), this.TimeoutToken);
+        await store.SetAsync("bytes", new byte[9], this.TimeoutToken);
+
+        foreach (var (write, limitName, actual) in new (Func<Task>, string, long)[]
+        {
+            (() => store.SetAsync("abcdefghi", 1, this.TimeoutToken).AsTask(), nameof(SharedMemoryOptions.MaxKeyLength), 9),
+            (() => store.SetAsync("abcdefg\ud83d\ude00", 1, this.TimeoutToken).AsTask(), nameof(SharedMemoryOptions.MaxKeyLength), 9),
+            (() => store.SetAsync("v", new string('x', 15), this.TimeoutToken).AsTask(), nameof(SharedMemoryOptions.MaxValueBytes), 17),
+            (() => store.SetAsync("bytes", new byte[10], this.TimeoutToken).AsTask(), nameof(SharedMemoryOptions.MaxValueBytes), 18),
+        })
+        {
+            var error = await Assert.ThrowsAsync<SharedMemoryLimitExceededException>(write);
+            Assert.Equal((limitName, actual), (error.LimitName, error.Actual));
+        }
+
+        Assert.Equal(new string('x', 14), await store.GetAsync<string>("v", this.TimeoutToken));
+        Assert.Equal(new byte[9], await store.GetAsync<byte[]>("bytes", this.TimeoutToken));
+    }
+
+    [Fact]
     public async Task Lock_ServesWaitersInOrder_AndTimesOut()
     {
         await using var master = await this.StartMasterAsync(engine);
