@@ -193,7 +193,7 @@ public interface ISharedStore
     /// with <see cref="SharedMemoryDisconnectedException"/> or <see cref="ObjectDisposedException"/> (<c>OnError</c>),
     /// as every other call then fails; <see cref="Observe"/> itself does not throw for them.
     /// </returns>
-    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty.</exception>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is null or empty, or not valid UTF-16 (a lone surrogate).</exception>
     IObservable<KeyChange> Observe(string key, long? fromVersion = null);
 
     /// <summary>Observes every key that starts with a prefix, with the same rules as <see cref="Observe"/>.</summary>
@@ -204,5 +204,6 @@ public interface ISharedStore
     /// </param>
     /// <returns>A cold observable, as for <see cref="Observe"/>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="prefix"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="prefix"/> is not valid UTF-16 (a lone surrogate).</exception>
     IObservable<KeyChange> ObservePrefix(string prefix, long? fromVersion = null);
 }

@@ -177,7 +177,9 @@ public sealed class InputRulesTests() : WorkerProcessTestBase(new SharedMemoryOp
         await Assert.ThrowsAsync<ArgumentException>(async () => await badRead);
         await Assert.ThrowsAsync<ArgumentException>(async () => await badIncrement);
         Assert.True(await good > 0);
-        Assert.Equal("prefix", Assert.Throws<ArgumentException>(() => store.ObservePrefix("p\ud800").Subscribe(_ => { })).ParamName);
+        // Refused at the call, as a worker's store refuses them, not when subscribed.
+        Assert.Equal("prefix", Assert.Throws<ArgumentException>(() => store.ObservePrefix("p\ud800")).ParamName);
+        Assert.Equal("key", Assert.Throws<ArgumentException>(() => store.Observe("k\ud800")).ParamName);
 
         // A watch returns no task: the call never throws, and its first MoveNextAsync fails through its task.
         IAsyncEnumerable<KeyChange>[] badWatches =

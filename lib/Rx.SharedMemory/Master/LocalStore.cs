@@ -187,12 +187,14 @@ internal sealed class LocalStore : ISharedStore, IOwnWriteSource, IValueOptionsS
     public IObservable<KeyChange> Observe(string key, long? fromVersion = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
+        InputRules.ThrowIfNotUtf16(key, nameof(key)); // at the call, as a worker's store does
         return this.ObserveCore(key, isPrefix: false, fromVersion, live: false, this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
     }
 
     public IObservable<KeyChange> ObservePrefix(string prefix, long? fromVersion = null)
     {
         ArgumentNullException.ThrowIfNull(prefix);
+        InputRules.ThrowIfNotUtf16(prefix, nameof(prefix));
         return this.ObserveCore(prefix, isPrefix: true, fromVersion, live: false, this.options.SubscriberQueueCapacity, this.options.SubscriberQueueMaxBytes);
     }
 
