@@ -12,6 +12,36 @@ namespace Rx.SharedMemory.Tests;
 /// </summary>
 public sealed class RedisLayoutTests : TestBase
 {
+    /// <summary>
+    /// The engine keeps times to live, ephemeral keys and locks itself: Redis's own expiry, lazy and publishing no
+    /// versioned change, is set on none of the store's keys (README, Several machines).
+    /// </summary>
+    [Fact]
+    public async Task NoKeyOfTheStore_CarriesARedisExpiry_WhateverTheStoreHolds()
+    {
+        var where = NewRedisStore();
+        await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
+        var store = master.Store;
+        await store.SetAsync("ttl", 1, new SetOptions { TimeToLive = TimeSpan.FromMinutes(5) }, this.TimeoutToken);
+        await store.SetAsync("plain", 2, this.TimeoutToken);
+        await store.IncrementAsync("n", 1, this.TimeoutToken);
+        await using var held = await store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisServer.Shared.Configuration);
+        var db = redis.GetDatabase();
+
+        var keys = new List<RedisKey>();
+        await foreach (var key in redis.GetServers().Single().KeysAsync(pattern: $"{{{where.StoreName}}}*"))
+        {
+            keys.Add(key);
+        }
+
+        Assert.True(keys.Count >= 4, string.Join(", ", keys));
+        foreach (var key in keys)
+        {
+            Assert.True(await db.KeyTimeToLiveAsync(key) is null, $"{key} expires");
+        }
+    }
+
     [Fact]
     public async Task ALargeLog_IsTrimmedBackToItsCapacity_OnceItPassesItByA64th_WithItsBytesCounted()
     {

@@ -204,6 +204,23 @@ public abstract class StoreSemanticsTests(TestEngine engine) : TestBase
         Assert.Equal(new byte[9], await store.GetAsync<byte[]>("bytes", this.TimeoutToken));
     }
 
+    /// <summary>A lock wait too long for the clock (<see cref="TimeSpan.MaxValue"/>) is a wait without end, granted once the lock is free.</summary>
+    [Fact]
+    public async Task ALockWaitOfTimeSpanMaxValue_IsKept_AndGrantedOnRelease()
+    {
+        await using var master = await this.StartMasterAsync(engine);
+        var store = master.Store;
+        var first = await store.AcquireLockAsync("l", TimeSpan.FromSeconds(5), this.TimeoutToken);
+
+        var waiting = store.AcquireLockAsync("l", TimeSpan.MaxValue, this.TimeoutToken).AsTask();
+        var behind = store.AcquireLockAsync("l", TimeSpan.FromMilliseconds(1), this.TimeoutToken).AsTask();
+        await Assert.ThrowsAsync<TimeoutException>(() => behind);
+        Assert.False(waiting.IsCompleted);
+        await first.DisposeAsync();
+
+        await using var granted = await waiting.WaitAsync(this.TimeoutToken);
+    }
+
     [Fact]
     public async Task Lock_ServesWaitersInOrder_AndTimesOut()
     {
