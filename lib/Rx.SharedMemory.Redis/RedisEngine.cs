@@ -275,17 +275,22 @@ internal sealed class RedisEngine : IStoreEngine
     private Task CommittedAsync(long version, RedisResult entries)
     {
         this.feed.HandOutFromWrite(entries);
-        var reached = this.feed.ReachedAsync(version, CancellationToken.None);
-        return reached.IsCompleted ? reached : this.ReachedWhileReadingAsync(reached, version, CancellationToken.None);
+        return this.ReachedWhileReadingAsync(version, CancellationToken.None);
     }
 
     /// <summary>
-    /// Waits for the reader to hand out a committed change (<paramref name="reached"/>, at <paramref name="version"/>)
-    /// and the changes before it, for as long as it reads on, however far it has to go. A reader that has read nothing
-    /// for a call's timeout cannot reach Redis: the caller then fails as a call Redis did not answer in time, where it
-    /// would wait for Redis to come back.
+    /// Completes once the reader has handed out a committed change (at <paramref name="version"/>) and the changes
+    /// before it, waiting for as long as it reads on, however far it has to go. A reader that has read nothing for a
+    /// call's timeout cannot reach Redis: the caller then fails as a call Redis did not answer in time, where it would
+    /// wait for Redis to come back.
     /// </summary>
-    private async Task ReachedWhileReadingAsync(Task reached, long version, CancellationToken cancellationToken)
+    private Task ReachedWhileReadingAsync(long version, CancellationToken cancellationToken)
+    {
+        var reached = this.feed.ReachedAsync(version, CancellationToken.None);
+        return reached.IsCompleted ? reached : this.WaitWhileReadingAsync(reached, version, cancellationToken);
+    }
+
+    private async Task WaitWhileReadingAsync(Task reached, long version, CancellationToken cancellationToken)
     {
         long position = this.feed.Position;
         while (true)
@@ -321,11 +326,7 @@ internal sealed class RedisEngine : IStoreEngine
         long version = (long)(await this.RunAsync(RedisScripts.ReleaseOwner, cancellationToken, name).ConfigureAwait(false))!;
         this.locks.ForgetLocksOf(name);
         // Committed: the release stands. Bounded as a write's wait, so that a worker's exit is reported while Redis is out.
-        var reached = this.feed.ReachedAsync(version, CancellationToken.None);
-        if (!reached.IsCompleted)
-        {
-            await this.ReachedWhileReadingAsync(reached, version, cancellationToken).ConfigureAwait(false);
-        }
+        await this.ReachedWhileReadingAsync(version, cancellationToken).ConfigureAwait(false);
     }
 
     // The store's version now is at least that of every change committed before: once the reader has handed it out, so

@@ -308,7 +308,7 @@ public sealed class RedisStoreTests : TestBase
     [Fact]
     public async Task AWriteWaitingForItsReader_FailsAfterTheCallTimeout_SayingItCommitted_AndTheMasterGoesOn()
     {
-        var where = new RedisStoreOptions { Configuration = RedisServer.Shared.Configuration + ",asyncTimeout=3000,syncTimeout=3000", StoreName = $"test-{Guid.NewGuid():N}" };
+        var where = NewRedisStore(callTimeoutMs: 3000);
         await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
         await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
         using (var held = await this.WriteWaitingForItsReaderAsync(master, other))
@@ -329,7 +329,7 @@ public sealed class RedisStoreTests : TestBase
     [Fact]
     public async Task AReleaseWaitingForItsReader_EndsWithItsToken_OrFailsAfterTheCallTimeout()
     {
-        var where = new RedisStoreOptions { Configuration = RedisServer.Shared.Configuration + ",asyncTimeout=3000,syncTimeout=3000", StoreName = $"test-{Guid.NewGuid():N}" };
+        var where = NewRedisStore(callTimeoutMs: 3000);
         await using var master = await RedisSharedMemory.StartMasterAsync(where, cancellationToken: this.TimeoutToken);
         await using var other = await RedisSharedMemory.ConnectStoreAsync(where, cancellationToken: this.TimeoutToken);
         var engine = (RedisEngine)master.Engine;

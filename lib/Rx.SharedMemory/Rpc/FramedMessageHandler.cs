@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Text;
 using System.IO.Pipelines;
 using System.Runtime.ExceptionServices;
 using Rx.SharedMemory.Protocol;
@@ -39,7 +38,7 @@ internal class FramedMessageHandler(PipeWriter? writer, ReaderThread reading, IJ
 
             if (buffer.Length > ProtocolLimits.MaxHeaderBytes)
             {
-                throw new BadRpcHeaderException($"A message's header section is longer than {ProtocolLimits.MaxHeaderBytes} bytes.");
+                throw HeaderSectionTooLong();
             }
 
             if (read.IsCompleted)
@@ -75,6 +74,8 @@ internal class FramedMessageHandler(PipeWriter? writer, ReaderThread reading, IJ
         }
     }
 
+    private static BadRpcHeaderException HeaderSectionTooLong() => new($"A message's header section is longer than {ProtocolLimits.MaxHeaderBytes} bytes.");
+
     private void ThrowIfReadFailed()
     {
         if (reading.Failure is { } failure)
@@ -105,7 +106,7 @@ internal class FramedMessageHandler(PipeWriter? writer, ReaderThread reading, IJ
 
             if (line.Length > ProtocolLimits.MaxHeaderBytes)
             {
-                throw new BadRpcHeaderException($"A message's header section is longer than {ProtocolLimits.MaxHeaderBytes} bytes.");
+                throw HeaderSectionTooLong(); // and too long for the scratch copy
             }
 
             ReadOnlySpan<byte> text = line.IsSingleSegment ? line.FirstSpan : scratch[..(int)line.Length];
@@ -117,9 +118,8 @@ internal class FramedMessageHandler(PipeWriter? writer, ReaderThread reading, IJ
             int colon = text.IndexOf((byte)':');
             if (colon > 0 && text[..colon].SequenceEqual("Content-Length"u8))
             {
-                var value = text[(colon + 1)..].Trim(" \t"u8).TrimStart((byte)'0');
-                length = value.IsEmpty ? 0
-                    : value.Length <= 10 && value.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0 && Utf8Parser.TryParse(value, out long parsed, out int consumed) && consumed == value.Length ? parsed
+                length = FrameGuardStream.TryParseContentLength(text[(colon + 1)..].Trim(" \t"u8), out long parsed)
+                    ? parsed
                     : throw new BadRpcHeaderException("A message has an invalid Content-Length header.");
             }
         }

@@ -188,6 +188,19 @@ internal sealed class FrameGuardStream(Stream inner, long maxBodyBytes) : Stream
         return 0;
     }
 
+    /// <summary>
+    /// Reads a <c>Content-Length</c> value, spaces and tabs around it already trimmed: decimal digits only, leading
+    /// zeros allowed (as many as the header section has room for), at most 10 digits after them. The guard and the
+    /// connection's handler (<c>Rpc/FramedMessageHandler</c>) read it with this one rule.
+    /// </summary>
+    internal static bool TryParseContentLength(ReadOnlySpan<byte> value, out long length)
+    {
+        length = 0;
+        var digits = value.TrimStart((byte)'0');
+        return !value.IsEmpty && digits.Length <= 10 && value.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0
+            && (digits.IsEmpty || (Utf8Parser.TryParse(digits, out length, out int consumed) && consumed == digits.Length));
+    }
+
     /// <summary>Takes header bytes up to the end of the current line at most; returns how many it took.</summary>
     private int Header(ReadOnlySpan<byte> data)
     {
@@ -249,11 +262,7 @@ internal sealed class FrameGuardStream(Stream inner, long maxBodyBytes) : Stream
                 throw new InvalidDataException("A message has two Content-Length headers.");
             }
 
-            // Leading zeros are allowed, as many as the header section has room for.
-            var digits = value.TrimStart((byte)'0');
-            long length = 0;
-            if (value.IsEmpty || digits.Length > 10 || value.IndexOfAnyExceptInRange((byte)'0', (byte)'9') >= 0
-                || (!digits.IsEmpty && (!Utf8Parser.TryParse(digits, out length, out int consumed) || consumed != digits.Length)))
+            if (!TryParseContentLength(value, out long length))
             {
                 throw new InvalidDataException($"A message has an invalid Content-Length header: '{Show(text)}'.");
             }
